@@ -1,0 +1,1 @@
+"""Built-in Volt X curriculum phases; each module registers through the voltx entry-point group."""

@@ -1,0 +1,1 @@
+"""Built-in converters, generators, strands and sinks, loaded like any third-party plugin."""

@@ -1,0 +1,46 @@
+"""``voltx status [--json]``: every run under the runs root, with live state."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from voltx.cli.common import add_runs_dir, fmt_duration, root_from
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("status", help="list runs: phase, status, step, losses, throughput, ETA")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--phase", help="only runs of this phase")
+    add_runs_dir(p)
+    p.set_defaults(_run=run)
+
+
+def run(args) -> int:
+    from voltx.runs.layout import list_run_dirs
+    from voltx.runs.store import summarize
+
+    root = root_from(args)
+    runs = [summarize(d) for d in list_run_dirs(root) if not args.phase or d.parent.name == args.phase]
+    if args.json:
+        print(json.dumps({"root": str(root), "runs": [r.as_dict() for r in runs]}, indent=1))
+        return 0
+    if not runs:
+        print(f"no runs under {root}. Start one with `voltx run translator --preset quick`.")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"runs in {root}")
+    for col in ("run", "phase", "status", "step", "losses", "samples/s", "ETA", "host", "started"):
+        table.add_column(col)
+    colours = {"running": "green", "finished": "blue", "failed": "red", "diverged": "red", "preempted": "yellow", "stale": "magenta"}
+    for r in runs:
+        step = "-" if r.step is None else f"{r.step}" + (f"/{r.total_steps}" if r.total_steps else "")
+        losses = " ".join(f"{k}={v:.3f}" for k, v in list(r.losses.items())[:3]) or "-"
+        started = time.strftime("%m-%d %H:%M", time.localtime(r.started_at)) if r.started_at else "-"
+        sps = f"{r.samples_per_sec:.1f}" if r.samples_per_sec else "-"
+        colour = colours.get(r.status, "white")
+        table.add_row(r.id, r.phase, f"[{colour}]{r.status}[/{colour}]", step, losses, sps, fmt_duration(r.eta_s), r.host or "-", started)
+    Console().print(table)
+    return 0

@@ -1,0 +1,327 @@
+"""training_config.toml -> dataclasses, strictly; dotted overrides; TOML writing.
+
+Precedence: CLI override > preset > config file > dataclass default. Unknown keys and
+wrong types are :class:`ConfigError` naming the file and line (or the override), the
+key, the expected type and the closest valid key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from voltx.curriculum import CURRICULUM_TABLES, GLOBAL_TABLES, HardwareConfig, PathsConfig, RunConfig
+from voltx.errors import ConfigError, MissingInputError, closest
+
+DEFAULT_CONFIG_NAME = "training_config.toml"
+
+
+@dataclass
+class Config:
+    """A parsed config file: the global tables, every phase table, and the presets."""
+
+    paths: PathsConfig
+    hardware: HardwareConfig
+    run: RunConfig
+    phases: dict[str, Any]
+    presets: dict[str, dict[str, dict]] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+    def phase(self, name: str) -> Any:
+        return self.phases[name]
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    if not path.exists():
+        raise MissingInputError(
+            f"config file {path} does not exist. Pass --config PATH, or run from the directory "
+            f"that holds {DEFAULT_CONFIG_NAME}."
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8.") from None
+    except OSError as exc:
+        raise MissingInputError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}. Fix the line it names.") from None
+
+
+def load_config(
+    path: str | Path | None,
+    phase_classes: dict[str, type] | None = None,
+) -> Config:
+    """Parse a config file (None = defaults only) against the curriculum and phase schemas."""
+    raw, text, source = ({}, "", "<defaults>")
+    if path is not None:
+        raw, text = read_toml(Path(path))
+        source = str(path)
+    return build_config(raw, phase_classes, source=source, text=text)
+
+
+def build_config(
+    raw: dict[str, Any],
+    phase_classes: dict[str, type] | None = None,
+    *,
+    source: str = "<defaults>",
+    text: str = "",
+) -> Config:
+    schema = dict(CURRICULUM_TABLES)
+    schema.update(phase_classes or {})
+    raw = copy.deepcopy(raw)
+    where = _Locator(source, text)
+    for key in raw:
+        if key not in GLOBAL_TABLES and key not in schema:
+            valid = [*GLOBAL_TABLES, *schema]
+            raise ConfigError(where.unknown(key, "", valid))
+    presets: dict[str, dict[str, dict]] = {}
+    for name in schema:
+        table = raw.get(name)
+        if isinstance(table, dict) and "presets" in table:
+            p = table.pop("presets")
+            if not isinstance(p, dict) or not all(isinstance(v, dict) for v in p.values()):
+                raise ConfigError(f"{where.at(f'{name}.presets')}: [{name}.presets.<name>] must be tables of overrides")
+            presets[name] = p
+            for preset_name, overrides in p.items():  # a typo in a preset fails now, not at run time
+                _build(schema[name], _deep_merge(table, overrides), f"{name}", where)
+    globals_ = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in GLOBAL_TABLES.items()}
+    phases = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in schema.items()}
+    return Config(phases=phases, presets=presets, raw=raw, source=source, **globals_)
+
+
+def resolve_for_phase(
+    cfg: Config,
+    phase: str,
+    *,
+    preset: str | None = None,
+    overrides: list[str] = (),
+    phase_classes: dict[str, type] | None = None,
+) -> Config:
+    """Apply a preset and CLI overrides (``encoder.lr=3e-4`` or ``hardware.device=cpu``)."""
+    raw = copy.deepcopy(cfg.raw)
+    if preset:
+        available = cfg.presets.get(phase, {})
+        if preset not in available:
+            hint = closest(preset, available)
+            raise ConfigError(
+                f"phase {phase!r} has no preset {preset!r}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+                + f". Presets in {cfg.source}: {', '.join(sorted(available)) or 'none'}."
+            )
+        raw[phase] = _deep_merge(raw.get(phase, {}), available[preset])
+    schema = dict(CURRICULUM_TABLES)
+    schema.update(phase_classes or {})
+    for item in overrides:
+        key, value = parse_override(item)
+        parts = key.split(".")
+        if parts[0] not in GLOBAL_TABLES and parts[0] not in schema:
+            parts = [phase, *parts]
+        _set_override(raw, parts, value, item, schema)
+    out = build_config(raw, phase_classes, source=cfg.source)
+    out.presets = cfg.presets
+    return out
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", key):
+        raise ConfigError(f"override {item!r} is not key=value (example: encoder.lr=3e-4)")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()  # bare words (device=cpu) are strings
+    return key, value
+
+
+def _set_override(raw: dict, parts: list[str], value: Any, item: str, schema: dict[str, type]) -> None:
+    cls: Any = GLOBAL_TABLES.get(parts[0]) or schema[parts[0]]
+    node = raw.setdefault(parts[0], {})
+    for depth, part in enumerate(parts[1:], start=1):
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        dotted = ".".join(parts[:depth])
+        if part not in names:
+            hint = closest(part, names)
+            raise ConfigError(
+                f"override {item!r}: unknown key {'.'.join(parts[: depth + 1])!r}"
+                + (f" (did you mean '{dotted}.{hint}'?)" if hint else "")
+                + f". Valid keys under [{dotted}]: {', '.join(names)}."
+            )
+        ftype = _hints(cls)[part]
+        last = depth == len(parts) - 1
+        if last:
+            full = ".".join(parts)
+            node[part] = _coerce(value, ftype, full, _Locator(f"override {item!r}", ""))
+        elif dataclasses.is_dataclass(ftype):
+            node = node.setdefault(part, {})
+            cls = ftype
+        else:
+            raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is a {_type_name(ftype)}, not a table")
+
+
+# --- strict construction ------------------------------------------------------------------
+
+
+def _build(cls: type, data: Any, path: str, where: "_Locator") -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where.at(path)}: [{path}] must be a table, got {_value_name(data)}")
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise ConfigError(where.unknown(key, path, names))
+        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}", where)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, path: str, where: "_Locator") -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, where)
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where.at(path)}: {path} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str) and item_tp is str:
+            return [value]  # a single path where a list is expected
+        if not isinstance(value, list):
+            raise ConfigError(f"{where.at(path)}: {path} expects {_type_name(tp)}, got {_value_name(value)}")
+        return [_coerce(v, item_tp, f"{path}[{i}]", where) for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise ConfigError(f"{where.at(path)}: {path} must be a finite number, got {value!r}")
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Any:
+        return value
+    raise ConfigError(f"{where.at(path)}: {path} expects {_type_name(tp)}, got {_value_name(value)}")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if typing.get_origin(tp) is typing.Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(tp)))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _value_name(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    return f"{kind.get(type(value), type(value).__name__)} {value!r}" if not isinstance(value, dict) else "a table"
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class _Locator:
+    """Finds the line of a dotted key in the TOML text, for messages like file:line."""
+
+    def __init__(self, source: str, text: str):
+        self.source, self.lines = source, text.splitlines()
+
+    def at(self, dotted: str) -> str:
+        line = self._line_of(dotted.split("."))
+        return f"{self.source}:{line}" if line else self.source
+
+    def unknown(self, key: str, table: str, valid) -> str:
+        dotted = f"{table}.{key}" if table else key
+        hint = closest(key, valid)
+        where = f"[{table}]" if table else "the top level"
+        return (
+            f"{self.at(dotted)}: unknown key {dotted!r} in {where}"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f". Valid keys: {', '.join(valid)}."
+        )
+
+    def _line_of(self, parts: list[str]) -> int | None:
+        table: list[str] = []
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", stripped)
+            if header:
+                table = [p.strip().strip('"') for p in header.group(1).split(".")]
+                if table == parts:
+                    return number
+                continue
+            m = re.match(r"^([A-Za-z0-9_\-\.\"]+)\s*=", stripped)
+            if m and table + [p.strip('"') for p in m.group(1).split(".")] == parts:
+                return number
+        return None
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def to_toml(tables: dict[str, Any], header: str = "") -> str:
+    """Write dataclasses / dicts of plain values as TOML (for the run's resolved config)."""
+    out: list[str] = [header] if header else []
+
+    def emit(prefix: str, obj: Any) -> None:
+        data = dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+        scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+        tables_ = {k: v for k, v in data.items() if isinstance(v, dict)}
+        out.append(f"\n[{prefix}]")
+        for key, value in scalars.items():
+            out.append(f"{key} = {_toml_value(value)}")
+        for key, value in tables_.items():
+            emit(f"{prefix}.{key}", value)
+
+    for name, obj in tables.items():
+        emit(name, obj)
+    return "\n".join(out).lstrip("\n") + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")

@@ -1,0 +1,121 @@
+"""CNN code encoder: token ids -> per-token features, role logits and a TensorFrame.
+
+Architecture (the original Volt X code encoder, 5,149,712 parameters at vocab 32768)::
+
+    Embedding(vocab, 128)
+    -> Conv1d(128->256, k3) + GELU -> Conv1d(256->256, k5) + GELU -> Conv1d(256->256, k7) + GELU
+       = features [B, T, 256]
+    role_head  Linear(256->16)  -> role_logits  (which slot each token belongs to)
+    embed_head Linear(256->256) -> token_embeds (what each token contributes to it)
+
+The frame is built by soft-assigning tokens to slots: slot r's R0 vector is the
+normalised, role-probability-weighted mean of the token embeddings.
+
+Fix over the original: it was blind to padding, so the same snippet encoded
+differently depending on how long the longest sequence in its batch was.  Here padded
+positions are zeroed before every convolution (a right-padded row then sees exactly
+the zeros an unpadded one sees at its edge) and are excluded from every pooling, so
+encodings are invariant to padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from voltx.engine.frame import MAX_SLOTS, TensorFrame
+from voltx.engine.tokenizer import PAD_ID
+
+
+@dataclass
+class EncoderOutput:
+    features: Tensor  # [B, T, hidden_dim], zero at padded positions
+    role_logits: Tensor  # [B, T, num_roles]
+    token_embeds: Tensor  # [B, T, slot_dim]
+    summary: Tensor  # [B, slot_dim], L2-normalised mean of token_embeds over real tokens
+
+
+class CodeEncoder(nn.Module):
+    def __init__(
+        self,
+        vocab_size: int = 32768,
+        embed_dim: int = 128,
+        hidden_dim: int = 256,
+        num_roles: int = 16,
+        slot_dim: int = 256,
+        max_seq_len: int = 512,
+        role_threshold: float = 0.05,
+    ):
+        super().__init__()
+        if num_roles != MAX_SLOTS:
+            # Role r is written to frame slot r; any other count cannot form a frame.
+            raise ValueError(f"num_roles must equal MAX_SLOTS ({MAX_SLOTS}), got {num_roles}")
+        self.vocab_size = vocab_size
+        self.num_roles = num_roles
+        self.slot_dim = slot_dim
+        self.max_seq_len = max_seq_len
+        self.role_threshold = role_threshold
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.convs = nn.ModuleList(
+            [
+                nn.Conv1d(embed_dim, hidden_dim, kernel_size=3, padding=1),
+                nn.Conv1d(hidden_dim, hidden_dim, kernel_size=5, padding=2),
+                nn.Conv1d(hidden_dim, hidden_dim, kernel_size=7, padding=3),
+            ]
+        )
+        self.role_head = nn.Linear(hidden_dim, num_roles)
+        self.embed_head = nn.Linear(hidden_dim, slot_dim)
+
+    def forward(self, ids: Tensor, mask: Tensor | None = None) -> EncoderOutput:
+        """Encode right-padded ``ids`` ``[B, T]``; ``mask`` is True at real tokens.
+
+        Without a mask, every non-``PAD_ID`` token counts as real.
+        """
+        if ids.dim() != 2:
+            raise ValueError(f"ids must be [B, T], got {list(ids.shape)}")
+        if ids.shape[1] > self.max_seq_len:
+            raise ValueError(
+                f"sequence length {ids.shape[1]} exceeds max_seq_len {self.max_seq_len}; "
+                "truncate when encoding (encode_batch(..., max_len=...))"
+            )
+        if mask is None:
+            mask = ids.ne(PAD_ID)
+        keep = mask.unsqueeze(1).to(self.embedding.weight.dtype)  # [B, 1, T]
+        x = self.embedding(ids).transpose(1, 2)  # [B, C, T] for Conv1d
+        for conv in self.convs:
+            x = F.gelu(conv(x * keep))
+        features = (x * keep).transpose(1, 2)  # [B, T, hidden]
+        role_logits = self.role_head(features)
+        token_embeds = self.embed_head(features)
+        m = mask.unsqueeze(-1).to(token_embeds.dtype)
+        mean = (token_embeds * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+        summary = F.normalize(mean, dim=-1)  # an all-padding row stays the zero vector
+        return EncoderOutput(features, role_logits, token_embeds, summary)
+
+    def slot_context(self, out: EncoderOutput, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-slot R0 vectors ``[B, 16, slot_dim]`` and bool ``active`` ``[B, 16]``.
+
+        This is what the decoder cross-attends to.  Slot r is the L2-normalised mean
+        of token embeddings weighted by p(role r | token) over real tokens; it is
+        active only if its total weight exceeds ``role_threshold`` (inactive slots
+        are zero).
+        """
+        slots, active, _ = self._slots(out, mask)
+        return slots, active
+
+    def to_frame(self, out: EncoderOutput, mask: Tensor) -> TensorFrame:
+        """A TensorFrame whose R0 is :meth:`slot_context`; certainty = min(weight, 1)."""
+        slots, active, weight = self._slots(out, mask)
+        return TensorFrame.from_r0(slots, weight.clamp(max=1.0), active)
+
+    def _slots(self, out: EncoderOutput, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        emb = out.token_embeds
+        probs = out.role_logits.softmax(dim=-1) * mask.unsqueeze(-1).to(emb.dtype)  # [B, T, R]
+        weight = probs.sum(dim=1)  # [B, R]
+        pooled = torch.einsum("btr,btd->brd", probs, emb) / weight.clamp_min(1e-9).unsqueeze(-1)
+        active = weight > self.role_threshold
+        slots = F.normalize(pooled, dim=-1) * active.unsqueeze(-1).to(emb.dtype)
+        return slots, active, weight

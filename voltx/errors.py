@@ -1,0 +1,96 @@
+"""User-facing errors and the documented exit-code table.
+
+Every error a user can cause is a :class:`VoltxError`: the CLI prints its message (which
+names the file, line or key, what was expected and what to do) and exits with its code,
+never with a traceback. Codes follow sysexits(3) where one fits.
+"""
+
+from __future__ import annotations
+
+# The exit-code table; README.md "Exit codes" mirrors it (a test keeps them in step).
+EXIT_OK = 0
+EXIT_INTERNAL = 1        # a bug in voltx: traceback printed, please report
+EXIT_USAGE = 64          # EX_USAGE: bad command line (unknown phase, bad flag)
+EXIT_DATA = 65           # EX_DATAERR: input data malformed (bad JSONL, not a tokenizer)
+EXIT_NO_INPUT = 66       # EX_NOINPUT: a file or run that was named does not exist
+EXIT_CANT_CREATE = 73    # EX_CANTCREAT: cannot write the run directory or an output
+EXIT_PREEMPTED = 75      # EX_TEMPFAIL: stopped by SIGTERM/SIGUSR1 after a checkpoint; resume
+EXIT_CONFIG = 78         # EX_CONFIG: bad config file or override
+EXIT_DIVERGED = 80       # a loss went NaN/inf; the poisoned state was not saved
+EXIT_RUN_LOCKED = 81     # another process is writing this run directory
+EXIT_PREFLIGHT = 82      # not enough disk or memory for the run
+EXIT_INTERRUPTED = 130   # a second signal (or Ctrl-C twice): stopped at once, no checkpoint
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug: please report it with the traceback)",
+    EXIT_USAGE: "usage error: unknown command, phase, flag or run",
+    EXIT_DATA: "bad input data: the message names the file, line and field",
+    EXIT_NO_INPUT: "a named input file, checkpoint or run does not exist",
+    EXIT_CANT_CREATE: "cannot create or write an output (run directory, checkpoint, file)",
+    EXIT_PREEMPTED: "preempted: checkpoint saved, resume with --resume auto",
+    EXIT_CONFIG: "bad configuration: the message names the key and the closest valid one",
+    EXIT_DIVERGED: "training diverged (NaN/inf loss); the last good checkpoint is kept",
+    EXIT_RUN_LOCKED: "the run directory is locked by another live writer",
+    EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, or data missing",
+    EXIT_INTERRUPTED: "interrupted twice: stopped at once without a new checkpoint",
+}
+
+
+class VoltxError(Exception):
+    """A user-facing error: message says what/where/what to do; exit_code is from the table."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, *, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class UsageError(VoltxError):
+    exit_code = EXIT_USAGE
+
+
+class DataError(VoltxError):
+    exit_code = EXIT_DATA
+
+
+class MissingInputError(VoltxError):
+    exit_code = EXIT_NO_INPUT
+
+
+class CantCreateError(VoltxError):
+    exit_code = EXIT_CANT_CREATE
+
+
+class ConfigError(VoltxError):
+    exit_code = EXIT_CONFIG
+
+
+class RunLockedError(VoltxError):
+    exit_code = EXIT_RUN_LOCKED
+
+
+class PreflightError(VoltxError):
+    exit_code = EXIT_PREFLIGHT
+
+
+class Preempted(VoltxError):
+    """Raised by the loop after the preemption checkpoint is committed."""
+
+    exit_code = EXIT_PREEMPTED
+
+
+class Diverged(VoltxError):
+    """Raised by the loop when a loss is NaN/inf; nothing of that step was saved."""
+
+    exit_code = EXIT_DIVERGED
+
+
+def closest(name: str, candidates) -> str | None:
+    """The candidate most like ``name`` (for "did you mean" hints), or None."""
+    import difflib
+
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return matches[0] if matches else None

@@ -1,0 +1,42 @@
+"""Resumable batching: a shuffled order that is a pure function of (seed, epoch).
+
+The position in an epoch is just the batch index, so exact resume needs no sampler
+state beyond (epoch, batch index). The last partial batch is dropped (as the original
+trainers did) unless the dataset is smaller than one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+
+@dataclass
+class EpochBatches:
+    items: Sequence[Any]
+    batch_size: int
+    seed: int
+    collate: Callable[[list[Any]], Any]
+    shuffle: bool = True
+
+    @property
+    def per_epoch(self) -> int:
+        n = len(self.items)
+        return max(1, n // self.batch_size) if n else 0
+
+    def order(self, epoch: int) -> list[int]:
+        import torch
+
+        n = len(self.items)
+        if not self.shuffle:
+            return list(range(n))
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(n, generator=gen).tolist()
+
+    def iterate(self, epoch: int, start: int = 0) -> Iterator[tuple[int, Any]]:
+        """Yield (batch index, collated batch) from batch ``start`` of ``epoch``."""
+        order = self.order(epoch)
+        size = min(self.batch_size, len(order))
+        for b in range(start, self.per_epoch):
+            idx = order[b * size : (b + 1) * size]
+            yield b, self.collate([self.items[i] for i in idx])

@@ -1,0 +1,130 @@
+"""RunContext: what the shared loop hands a phase, and the loop's checkpoint plumbing.
+
+A phase's runner receives one RunContext; it builds models and data, wraps each
+training stage in a :class:`voltx.train.loop.Stage` and calls ``fit(ctx, stage)``. It
+never touches checkpoints, signals or logging itself.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from voltx.config import Config
+from voltx.runs.checkpoints import Checkpoint, atomic_save_safetensors, save_checkpoint
+from voltx.runs.store import RunWriter
+from voltx.specs import PhaseSpec
+from voltx.train.metrics import MetricsHub
+from voltx.train.progress import Reporter
+from voltx.train.signals import StopFlag
+from voltx.train.state import capture_rng, optimizer_to_tensors
+
+
+@dataclass
+class RunContext:
+    config: Config
+    phase: PhaseSpec
+    run: RunWriter
+    device: torch.device
+    hub: MetricsHub
+    reporter: Reporter
+    stop: StopFlag
+    resume: Checkpoint | None = None
+    global_step: int = 0
+    completed_stages: list[str] = field(default_factory=list)
+    evaluations: dict[str, float] = field(default_factory=dict)
+    """Latest evaluated metrics of every stage (``<stage>/<metric>``): what deliverables read."""
+
+    def __post_init__(self) -> None:
+        if self.resume is not None:
+            self.completed_stages = list(self.resume.state.get("completed_stages", []))
+            self.global_step = int(self.resume.state.get("global_step", self.resume.step))
+            self.evaluations = dict(self.resume.state.get("evaluations", {}))
+
+    # -- what phases use ---------------------------------------------------------------------
+    @property
+    def settings(self) -> Any:
+        """The phase's own config dataclass (``[<phase>]`` table, preset and overrides applied)."""
+        return self.config.phases[self.phase.name]
+
+    @property
+    def artifacts_dir(self) -> Path:
+        path = self.run.paths.artifacts
+        path.mkdir(exist_ok=True)
+        return path
+
+    def artifact(self, name: str) -> Path:
+        return self.artifacts_dir / name
+
+    def save_artifact(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
+        path = self.artifact(name)
+        atomic_save_safetensors(tensors, path, metadata)
+        self.run.event("artifact", name=name, path=str(path), step=self.global_step)
+        return path
+
+    def say(self, text: str) -> None:
+        self.reporter.line(text)
+
+    def stage_done(self, name: str) -> bool:
+        return name in self.completed_stages
+
+    def mark_stage_done(self, name: str) -> None:
+        if name not in self.completed_stages:
+            self.completed_stages.append(name)
+        self.run.event("stage_end", stage=name, step=self.global_step)
+
+    def resume_point(self, stage: str) -> Checkpoint | None:
+        if self.resume is not None and self.resume.state.get("stage") == stage:
+            return self.resume
+        return None
+
+    def record_evaluation(self, stage: str, step: int, epoch: int, metrics: dict[str, float]) -> None:
+        named = {f"{stage}/{k}": float(v) for k, v in metrics.items()}
+        self.evaluations.update(named)
+        self.run.event("evaluation", stage=stage, step=self.global_step, epoch=epoch, metrics=named)
+
+    # -- checkpointing (called by the loop) --------------------------------------------------
+    def checkpoint(
+        self,
+        *,
+        stage: str,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        stage_step: int,
+        epoch: int,
+        batch: int,
+        extra_tensors: dict[str, torch.Tensor],
+        extra_state: dict[str, Any],
+        generators: dict[str, torch.Generator],
+    ) -> Path:
+        started = time.perf_counter()
+        self.run.flush()  # logs up to this step are on disk before the checkpoint that covers them
+        opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+        rng_tensors, rng_meta = capture_rng(generators)
+        state = {
+            "stage": stage,
+            "stage_step": stage_step,
+            "global_step": self.global_step,
+            "epoch": epoch,
+            "batch": batch,
+            "completed_stages": self.completed_stages,
+            "evaluations": self.evaluations,
+            "optimizer": opt_meta,
+            "rng": rng_meta,
+            **extra_state,
+        }
+        path = save_checkpoint(
+            self.run.paths.checkpoints,
+            self.global_step,
+            {"model": model.state_dict(), "extra": {**opt_tensors, **rng_tensors, **extra_tensors}},
+            state,
+            keep=self.config.run.keep_checkpoints,
+        )
+        seconds = time.perf_counter() - started
+        self.run.event("checkpoint", step=self.global_step, stage=stage, path=str(path), seconds=round(seconds, 3))
+        self.run.update_manifest(last_checkpoint_step=self.global_step)
+        return path

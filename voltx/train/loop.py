@@ -1,0 +1,191 @@
+"""The shared training loop. Every phase trains through ``fit``; read it top to bottom.
+
+Per step: stop-flag check -> schedule -> forward (phase's ``step``) -> backward -> clip ->
+optimizer step -> log. Per epoch: evaluate -> epoch line -> checkpoint. Non-finite losses
+are tracked on the device (no per-step sync) and checked before anything is logged or
+saved, so a poisoned state is never written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from voltx.errors import Diverged, Preempted
+from voltx.train.batches import EpochBatches
+from voltx.train.context import RunContext
+from voltx.train.preflight import check_resources
+from voltx.train.state import capture_rng, optimizer_from_tensors, restore_rng
+
+
+@dataclass
+class Stage:
+    """What a phase supplies for one training stage."""
+
+    name: str
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    batches: EpochBatches
+    epochs: int
+    step: Callable[[Any], dict[str, torch.Tensor]]
+    """Forward pass on one batch: ``{"loss": total, "<term>": ...}`` (scalars; "loss" gets the gradient)."""
+    lr_at: Callable[[int], float]
+    evaluate: Callable[[], dict[str, float]] | None = None
+    grad_clip: float = 0.0
+    progress_line: Callable[[dict[str, Any]], str] | None = None
+    epoch_end: Callable[[int, dict[str, float], dict[str, float], float], str | None] | None = None
+    """(epoch 1-based, train means, evaluation, seconds) -> line to print; may save per-epoch files."""
+    generators: dict[str, torch.Generator] = field(default_factory=dict)
+
+
+def _default_line(info: dict[str, Any]) -> str:
+    terms = " ".join(f"{k}: {v:.4f}" for k, v in info["losses"].items())
+    return (
+        f"[{info['stage']}] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
+        f"{terms} | LR: {info['lr']:.2e} | {info['samples_per_sec']:.1f} samples/sec"
+    )
+
+
+def _autocast(ctx: RunContext):
+    precision = ctx.config.hardware.precision
+    if ctx.device.type == "cuda" and precision in ("bf16", "fp16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return contextlib.nullcontext()
+
+
+def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
+    """Train ``stage`` to its last epoch (resuming exactly if a checkpoint covers it)."""
+    model, opt, batches = stage.model, stage.optimizer, stage.batches
+    per_epoch = batches.per_epoch
+    total = per_epoch * stage.epochs
+    log_every = max(1, ctx.config.run.log_every)
+    ckpt_every = ctx.config.run.checkpoint_every
+    device = ctx.device
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and ctx.config.hardware.precision == "fp16" else None
+
+    # -- start or resume -------------------------------------------------------------------
+    step, epoch, start_batch = 0, 0, 0
+    sums = torch.zeros(0)
+    last_eval: dict[str, float] = {}
+    point = ctx.resume_point(stage.name)
+    if point is not None:
+        model.load_state_dict(point.tensors("model", device=str(device)))
+        extra = point.tensors("extra", device="cpu")
+        optimizer_from_tensors(opt, {k: v.to(device) if not k.endswith("/step") else v for k, v in extra.items()}, point.state["optimizer"])
+        restore_rng(extra, point.state["rng"], stage.generators)
+        step, epoch, start_batch = point.state["stage_step"], point.state["epoch"], point.state["batch"]
+        sums = extra.get("loop/epoch_sums", sums).to(device)
+        last_eval = point.state.get("last_eval", {})
+        term_names_resumed = list(point.state.get("term_names", []))
+        if scaler is not None and "scaler" in point.state:
+            scaler.load_state_dict(point.state["scaler"])
+        ctx.say(f"[{stage.name}] resumed at step {step}/{total} (epoch {epoch + 1}, batch {start_batch})")
+    else:
+        params = sum(p.numel() for p in model.parameters())
+        check_resources(ctx.run.dir, params, ctx.config.run.keep_checkpoints, device)
+        ctx.run.event("stage_start", stage=stage.name, step=ctx.global_step, total_steps=total, parameters=params)
+    base = ctx.global_step - step  # global step at this stage's step 0
+    ctx.run.update_manifest(total_steps=base + total, stage=stage.name)
+    term_names: list[str] = term_names_resumed if point is not None else []
+    bad = torch.zeros((), dtype=torch.bool, device=device)
+
+    def save(ep: int, batch: int) -> None:
+        if bool(bad):  # never write a poisoned state
+            raise Diverged(f"[{stage.name}] non-finite loss or gradient before step {step}; last good checkpoint kept")
+        ctx.checkpoint(
+            stage=stage.name, model=model, optimizer=opt, stage_step=step, epoch=ep, batch=batch,
+            extra_tensors={"loop/epoch_sums": sums.detach().cpu()},
+            extra_state={"last_eval": last_eval, "term_names": term_names,
+                         **({"scaler": scaler.state_dict()} if scaler is not None else {})},
+            generators=stage.generators,
+        )
+
+    ctx.reporter.start(stage.name, total, completed=step)
+    while epoch < stage.epochs:
+        model.train()
+        epoch_started = time.perf_counter()
+        tick, samples_since = time.perf_counter(), 0
+        for b, batch in batches.iterate(epoch, start_batch):
+            if ctx.stop.requested:
+                save(epoch, b)
+                ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage=stage.name)
+                raise Preempted(f"stopped by {ctx.stop.signal_name} at step {ctx.global_step}; resume with `voltx run {ctx.phase.name} --resume {ctx.run.dir}`")
+
+            # -- one optimizer step ----------------------------------------------------------
+            lr = stage.lr_at(step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            with _autocast(ctx):
+                out = stage.step(batch)
+            loss = out["loss"]
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+            else:
+                loss.backward()
+            bad |= ~torch.isfinite(loss.detach())
+            if stage.grad_clip > 0:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.grad_clip)
+                bad |= ~torch.isfinite(norm)
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            step += 1
+            ctx.global_step += 1
+            samples_since += int(out.get("batch_size", batches.batch_size))
+
+            # -- running sums for the epoch line (device tensors: no sync) ------------------
+            terms = {k: v.detach().float() for k, v in out.items() if k != "batch_size"}
+            if not term_names:
+                term_names = list(terms)
+            stacked = torch.stack([terms[k] for k in term_names])
+            sums = stacked.clone() if sums.numel() == 0 else sums + stacked
+
+            # -- log -----------------------------------------------------------------------
+            if step % log_every == 0 or b == 0 or step == total:
+                values = stacked.tolist()  # one sync per logged step
+                if bool(bad):
+                    ctx.run.event("diverged", step=ctx.global_step, stage=stage.name, losses=dict(zip(term_names, values)))
+                    raise Diverged(f"[{stage.name}] loss became non-finite by step {ctx.global_step}; the last committed checkpoint is kept. Lower the learning rate and resume or restart.")
+                now = time.perf_counter()
+                elapsed = max(now - tick, 1e-9)
+                info = {
+                    "step": ctx.global_step, "stage": stage.name, "stage_step": step, "total_steps": base + total,
+                    "epoch": epoch + 1, "epochs": stage.epochs, "batch": b + 1, "per_epoch": per_epoch,
+                    "losses": dict(zip(term_names, values)), "lr": lr,
+                    "samples_per_sec": samples_since / elapsed, "steps_per_sec": (samples_since / max(1, batches.batch_size)) / elapsed,
+                }
+                tick, samples_since = now, 0
+                ctx.hub.log({k: v for k, v in info.items() if k not in ("epochs", "per_epoch")})
+                ctx.say((stage.progress_line or _default_line)(info))
+                ctx.reporter.update(step, f"loss {values[0]:.4f}")
+            if ckpt_every and step % ckpt_every == 0 and b + 1 < per_epoch:
+                save(epoch, b + 1)
+
+        # -- end of epoch: evaluate, report, checkpoint ------------------------------------------
+        means = dict(zip(term_names, (sums / per_epoch).tolist())) if sums.numel() else {}
+        if stage.evaluate is not None:
+            rng_tensors, rng_meta = capture_rng(stage.generators)  # evaluation must not shift training RNG
+            model.eval()
+            with torch.no_grad(), _autocast(ctx):
+                last_eval = stage.evaluate()
+            model.train()
+            restore_rng(rng_tensors, rng_meta, stage.generators)
+            ctx.record_evaluation(stage.name, step, epoch + 1, last_eval)
+        seconds = time.perf_counter() - epoch_started
+        line = stage.epoch_end(epoch + 1, means, last_eval, seconds) if stage.epoch_end else None
+        if line:
+            ctx.say(line)
+        epoch += 1
+        start_batch = 0
+        sums = torch.zeros(0)
+        save(epoch, 0)
+    ctx.reporter.stop()
+    return last_eval
