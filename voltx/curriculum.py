@@ -63,6 +63,10 @@ class TokenizerStageConfig:
     """At most this many corpus texts are used to train the tokenizer."""
     corpus: list[str] = field(default_factory=list)
     """.py/.txt files, directories or JSONL (content/code field); empty = the training data's code."""
+    path: str = ""
+    """Use this trained tokenizer instead of training one (the stage is then skipped)."""
+    output: str = ""
+    """Also write the tokenizer here (e.g. checkpoints/code_tokenizer.json); empty = run artifacts only."""
 
 
 @dataclass
@@ -82,6 +86,10 @@ class EncoderStageConfig:
     role_weight: float = 0.2
     valid_batches: int = 50
     """Validation uses at most this many batches."""
+    path: str = ""
+    """Use this trained encoder (safetensors) instead of training one (the stage is then skipped)."""
+    output: str = ""
+    """Also write the encoder and its per-epoch <stem>_epoch_<n> files here; empty = run artifacts only."""
 
 
 @dataclass
@@ -98,6 +106,8 @@ class DecoderStageConfig:
     valid_batches: int = 50
     sample_count: int = 3
     """Validation code samples decoded greedily and written to events for a look."""
+    output: str = ""
+    """Also write the decoder and its per-epoch <stem>_epoch_<n> files here; empty = run artifacts only."""
 
 
 @dataclass
@@ -108,6 +118,8 @@ class TranslatorConfig:
     max_examples: int = 0
     """Use at most this many (code, docstring) pairs; 0 = all."""
     valid_fraction: float = 0.1
+    stages: list[str] = field(default_factory=lambda: ["tokenizer", "encoder", "decoder"])
+    """Which stages this run trains, in order; the seed's train-* commands run one each."""
     tokenizer: TokenizerStageConfig = field(default_factory=TokenizerStageConfig)
     encoder: EncoderStageConfig = field(default_factory=EncoderStageConfig)
     decoder: DecoderStageConfig = field(default_factory=DecoderStageConfig)

@@ -148,8 +148,10 @@ def strip_docstring(code: str) -> tuple[str, bool]:
 def read_codesearchnet_jsonl(path: str | os.PathLike[str], max_examples: int | None = None) -> PairList:
     """Read CodeSearchNet JSONL (optionally gzipped) into CodePairs.
 
-    Rows with empty code/docstring, or whose function body is only its docstring, are
-    skipped and counted in ``result.skipped``.  Malformed rows raise DataError naming
+    The docstring is reduced to its first paragraph with whitespace collapsed (as for
+    the stdlib corpus) and removed from the code.  Rows with empty code/docstring, or
+    whose function body is only its docstring, are skipped and counted in
+    ``result.skipped``.  Malformed rows raise DataError naming
     ``file:line``; a missing file raises MissingInputError; a file with no usable
     rows raises DataError.
     """

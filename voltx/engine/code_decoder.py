@@ -154,7 +154,7 @@ class CodeDecoder(nn.Module):
         k_cache = context.new_zeros(b, steps, self.model_dim, dtype=dtype)
         v_cache = context.new_zeros(b, steps, self.model_dim, dtype=dtype)
         current = torch.full((b,), BOS_ID, dtype=torch.long, device=context.device)
-        finished = torch.zeros(b, dtype=torch.bool, device=context.device)
+        finished = [False] * b
         out: list[list[int]] = [[] for _ in range(b)]
         for step in range(steps):
             x = self._embed(current[:, None], slice(step, step + 1))  # [B, 1, D]
@@ -174,7 +174,7 @@ class CodeDecoder(nn.Module):
                     finished[row] = True
                 else:
                     out[row].append(token)
-            if bool(finished.all()):
+            if all(finished):
                 break
             current = nxt
         return out

@@ -1,0 +1,127 @@
+"""The translator phase: BPE tokenizer -> CNN encoder -> slot-context decoder.
+
+Registers ``voltx run translator`` and the seed's three commands (``voltx
+train-tokenizer``, ``train-encoder``, ``train-decoder``, with the seed's flags and
+defaults), which are runs of this phase restricted to one stage. Import-light: the
+training code lives in :mod:`voltx_phases.translator_train` and is imported only to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from voltx import hookimpl
+from voltx.curriculum import TranslatorConfig
+from voltx.specs import CommandSpec, Deliverable, PhaseSpec
+
+ARTIFACTS = ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors")
+
+DELIVERABLES = (
+    Deliverable(
+        "encoder/valid_retrieval_lift", ">=", 10.0,
+        "code->docstring top-1 in validation batches at least 10x chance (1/batch)",
+    ),
+    Deliverable(
+        "encoder/valid_role_accuracy", ">=", 0.85,
+        "code slot assignment > 85% (unified plan, Phase D1 success criteria)",
+    ),
+    Deliverable(
+        "decoder/valid_token_accuracy", ">=", 0.6114,
+        "the original decoder's 61.14% valid accuracy (volt-x-original.md section 7)",
+    ),
+)
+
+PHASE = PhaseSpec(
+    name="translator",
+    summary="code translator: byte-level BPE, CNN encoder (InfoNCE + roles), decoder from slot context",
+    runner="voltx_phases.translator_train:run",
+    config_class=TranslatorConfig,
+    deliverables=DELIVERABLES,
+    artifacts=ARTIFACTS,
+)
+
+
+@hookimpl
+def register_phases(register):
+    register(PHASE)
+
+
+# --- the seed's three commands -----------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", metavar="DIR", help="run store root for this command's run")
+    p.add_argument("--config", metavar="FILE", help="config file for the other settings (default ./training_config.toml)")
+
+
+def _configure_tokenizer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, nargs="+", help=".py/.txt files, directories, or JSONL with content/code")
+    p.add_argument("--vocab-size", type=int, default=32768)
+    p.add_argument("--output", default="checkpoints/code_tokenizer.json")
+    p.add_argument("--max-files", type=int, default=50000)
+    _common(p)
+
+
+def _configure_trainer(p: argparse.ArgumentParser, decoder: bool) -> None:
+    p.add_argument("--data", required=True, help="CodeSearchNet JSONL ({code, docstring, func_name, language})")
+    p.add_argument("--tokenizer", required=True, help="tokenizer JSON from train-tokenizer")
+    if decoder:
+        p.add_argument("--encoder", required=True, help="encoder safetensors from train-encoder")
+    stem = "code_decoder" if decoder else "code_encoder"
+    p.add_argument("--output", default=f"checkpoints/{stem}.safetensors")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=16 if decoder else 128)
+    p.add_argument("--lr", type=float, default=3e-4 if decoder else 5e-4)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"], help="gpu is an alias of cuda")
+    _common(p)
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _run_stage(args, overrides: list[str]) -> int:
+    from voltx.train.runner import RunRequest, execute
+
+    req = RunRequest(
+        phase="translator",
+        config_path=args.config,
+        overrides=tuple(overrides),
+        runs_dir=args.runs_dir,
+        argv=tuple(["voltx", *args._argv]),
+    )
+    return execute(req)
+
+
+def train_tokenizer(args) -> int:
+    corpus = "[" + ", ".join(_toml_str(c) for c in args.corpus) + "]"
+    return _run_stage(args, [
+        'stages=["tokenizer"]', f"tokenizer.corpus={corpus}", f"tokenizer.vocab_size={args.vocab_size}",
+        f"tokenizer.max_files={args.max_files}", f"tokenizer.output={_toml_str(args.output)}",
+    ])
+
+
+def _trainer_overrides(args, stage: str) -> list[str]:
+    device = "cuda" if args.device == "gpu" else args.device
+    return [
+        f'stages=["{stage}"]', f"data={_toml_str(args.data)}", f"tokenizer.path={_toml_str(args.tokenizer)}",
+        f"{stage}.output={_toml_str(args.output)}", f"{stage}.epochs={args.epochs}",
+        f"{stage}.batch_size={args.batch_size}", f"{stage}.lr={args.lr}", f"{stage}.warmup={args.warmup}",
+        f"hardware.device={device}",
+    ]
+
+
+def train_encoder(args) -> int:
+    return _run_stage(args, _trainer_overrides(args, "encoder"))
+
+
+def train_decoder(args) -> int:
+    return _run_stage(args, [*_trainer_overrides(args, "decoder"), f"encoder.path={_toml_str(args.encoder)}"])
+
+
+@hookimpl
+def register_commands(register):
+    register(CommandSpec("train-tokenizer", "train the byte-level BPE tokenizer (seed step 1)", train_tokenizer, _configure_tokenizer))
+    register(CommandSpec("train-encoder", "train the CNN code encoder (seed step 2)", train_encoder, lambda p: _configure_trainer(p, False)))
+    register(CommandSpec("train-decoder", "train the decoder on the frozen encoder's slots (seed step 3)", train_decoder, lambda p: _configure_trainer(p, True)))
