@@ -100,10 +100,15 @@ def build_config(
             if not isinstance(p, dict) or not all(isinstance(v, dict) for v in p.values()):
                 raise ConfigError(f"{where.at(f'{name}.presets')}: [{name}.presets.<name>] must be tables of overrides")
             presets[name] = p
-            for preset_name, overrides in p.items():  # a typo in a preset fails now, not at run time
-                _build(schema[name], _deep_merge(table, overrides), f"{name}", where)
     globals_ = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in GLOBAL_TABLES.items()}
     phases = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in schema.items()}
+    for name, p in presets.items():  # a typo in a preset fails now, not at run time
+        for preset_name, overrides in p.items():
+            in_preset = _Locator(source, text, alias=(name, f"{name}.presets.{preset_name}"))
+            try:
+                _build(schema[name], _deep_merge(raw.get(name, {}), overrides), name, in_preset)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (in preset {preset_name!r}, [{name}.presets.{preset_name}])") from None
     return Config(phases=phases, presets=presets, raw=raw, source=source, **globals_)
 
 
@@ -174,7 +179,7 @@ def _set_override(raw: dict, parts: list[str], value: Any, item: str, schema: di
             node = node.setdefault(part, {})
             cls = ftype
         else:
-            raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is a {_type_name(ftype)}, not a table")
+            raise ConfigError(f"override {item!r}: {'.'.join(parts[: depth + 1])} is {_type_name(ftype)}, not a table")
 
 
 # --- strict construction ------------------------------------------------------------------
@@ -260,11 +265,15 @@ def _deep_merge(base: dict, top: dict) -> dict:
 class _Locator:
     """Finds the line of a dotted key in the TOML text, for messages like file:line."""
 
-    def __init__(self, source: str, text: str):
+    def __init__(self, source: str, text: str, alias: tuple[str, str] | None = None):
         self.source, self.lines = source, text.splitlines()
+        self.alias = alias  # (table, preset table): a preset's keys are looked up in the preset first
 
     def at(self, dotted: str) -> str:
-        line = self._line_of(dotted.split("."))
+        line = None
+        if self.alias and dotted.startswith(self.alias[0] + "."):
+            line = self._line_of((self.alias[1] + dotted[len(self.alias[0]) :]).split("."))
+        line = line or self._line_of(dotted.split("."))
         return f"{self.source}:{line}" if line else self.source
 
     def unknown(self, key: str, table: str, valid) -> str:

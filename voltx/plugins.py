@@ -18,12 +18,18 @@ from typing import Any, Iterable
 import pluggy
 
 from voltx import hookspecs
+from voltx.curriculum import GLOBAL_TABLES
 from voltx.errors import UsageError, closest
 from voltx.specs import NAME_RE, SPEC_KINDS
 
 GROUP = "voltx"
 BUILTIN_DISTRIBUTION = "voltx"
 REGISTER_HOOKS = {f"register_{kind}": kind for kind in SPEC_KINDS}
+BUILTIN_COMMANDS = frozenset({"run", "phases", "plugins", "status", "logs", "report", "config"})
+"""Subcommand names voltx itself owns (plugin commands and aliases may not take them; a test
+keeps this in step with voltx.cli.main's parser)."""
+RESERVED_NAMES = {"phases": frozenset(GLOBAL_TABLES)}
+"""Names a kind may not use: a phase named ``run`` would collide with the ``[run]`` table."""
 
 
 @dataclass
@@ -54,7 +60,7 @@ class PluginInfo:
 class PluginFailure:
     plugin: str
     distribution: str
-    stage: str  # import | register_<kind> | hook-name | registration
+    stage: str  # entry-point | import | registration | hook-name | register_<kind>
     error: str
     detail: str = ""
 
@@ -111,6 +117,10 @@ class PluginSet:
         try:
             self.pm.register(obj, name=name)
         except Exception as exc:  # pluggy validation errors (bad hook signatures)
+            # pluggy may have added the hooks it checked before the bad one: drop them all,
+            # so a failed plugin's lifecycle hooks are never called.
+            if self.pm.get_plugin(name) is obj:
+                self.pm.unregister(name=name)
             self._fail(info, "registration", exc, strict)
             return
         info.hooks = sorted(h.name for h in self.pm.get_hookcallers(obj) or [])
@@ -121,6 +131,10 @@ class PluginSet:
                 self._fail(info, "hook-name", ValueError(err), strict, partial=True)
         for hook_name, kind in REGISTER_HOOKS.items():
             self._run_register_hook(obj, info, hook_name, kind, strict)
+        if info.status == "partial":  # some hook failed: "partial" only if something still works
+            lifecycle = [h for h in info.hooks if h.startswith("on_") and hasattr(hookspecs, h)]
+            if not info.provides and not lifecycle:
+                info.status = "failed"
 
     def _run_register_hook(self, obj: Any, info: PluginInfo, hook_name: str, kind: str, strict: bool) -> None:
         caller = getattr(self.pm.hook, hook_name)
@@ -132,41 +146,59 @@ class PluginSet:
             def register(spec: Any, _staged: list = staged) -> None:
                 if not isinstance(spec, spec_cls):
                     raise TypeError(f"{hook_name} expects {spec_cls.__name__} objects, got {type(spec).__name__}")
-                if not NAME_RE.match(spec.name):
-                    raise ValueError(f"invalid {kind[:-1]} name {spec.name!r}: use lower-case letters, digits, - and _")
-                if spec.name in self.registry[kind] or any(s.name == spec.name for s in _staged):
-                    owner = self.registry[kind].get(spec.name)
-                    by = owner.plugin if owner else info.name
-                    raise ValueError(f"{kind[:-1]} {spec.name!r} is already registered by plugin {by!r}")
+                names = [spec.name, *getattr(spec, "aliases", ())]  # a command's aliases are names too
+                for n in names:
+                    if not isinstance(n, str) or not NAME_RE.match(n):
+                        raise ValueError(f"invalid {kind[:-1]} name {n!r}: use lower-case letters, digits, - and _")
+                    if n in RESERVED_NAMES.get(kind, ()):
+                        raise ValueError(f"{kind[:-1]} name {n!r} is reserved (it is a config table of voltx)")
+                    if kind == "commands" and n in BUILTIN_COMMANDS:
+                        raise ValueError(f"command name {n!r} is a built-in voltx command")
+                    owner = self._owner(kind, n, _staged)
+                    if owner is not None:
+                        raise ValueError(f"{kind[:-1]} {n!r} is already registered by plugin {owner or info.name!r}")
                 _staged.append(spec)
 
             try:
                 impl.function(register=register)
             except Exception as exc:
                 # Transactional: a hook that fails registers nothing, so no half-plugin.
-                self._fail(info, hook_name, exc, strict)
+                self._fail(info, hook_name, exc, strict, partial=True)
                 continue
             for spec in staged:
                 self.registry[kind][spec.name] = Registered(spec, info.name)
                 info.provides.setdefault(kind, []).append(spec.name)
 
+    def _owner(self, kind: str, name: str, staged: list[Any]) -> str | None:
+        """The plugin that registered ``name`` (or one of its aliases); "" for this hook call."""
+        for reg in self.registry[kind].values():
+            if name in (reg.spec.name, *getattr(reg.spec, "aliases", ())):
+                return reg.plugin
+        if any(name in (s.name, *getattr(s, "aliases", ())) for s in staged):
+            return ""
+        return None
+
     def _fail(self, info: PluginInfo, stage: str, exc: BaseException, strict: bool, partial: bool = False) -> None:
         if strict:
             raise exc
-        info.status = "partial" if partial and info.status == "loaded" else "failed"
+        info.status = "partial" if partial and info.status in ("loaded", "partial") else "failed"
         detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         self.failures.append(PluginFailure(info.name, info.distribution, stage, f"{type(exc).__name__}: {exc}", detail))
         print(f"voltx: warning: plugin {info.name!r} ({stage}): {exc}", file=sys.stderr)
 
     def load_entry_points(self, strict: bool, disabled: set[str]) -> None:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}  # entry-point name -> distribution
         eps = sorted(md.entry_points(group=GROUP), key=lambda ep: (ep.dist.name != BUILTIN_DISTRIBUTION if ep.dist else True, ep.name))
         for ep in eps:
-            if ep.name in seen:  # the same distribution found twice on sys.path
-                continue
-            seen.add(ep.name)
             dist = ep.dist.name if ep.dist else "?"
             version = ep.dist.version if ep.dist else "?"
+            if ep.name in seen:
+                if seen[ep.name] != dist:  # two distributions claim one name: the first one wins, loudly
+                    info = PluginInfo(ep.name, ep.value, dist, version, False)
+                    err = ValueError(f"entry point name {ep.name!r} is already used by distribution {seen[ep.name]!r}; rename it")
+                    self._fail(info, "entry-point", err, strict)
+                continue  # else: the same distribution found twice on sys.path
+            seen[ep.name] = dist
             if ep.name in disabled:
                 self.plugins[ep.name] = PluginInfo(ep.name, ep.value, dist, version, dist == BUILTIN_DISTRIBUTION, status="disabled")
                 continue

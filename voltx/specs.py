@@ -110,7 +110,7 @@ class SinkSpec:
 
 @dataclass(frozen=True)
 class AlertRuleSpec:
-    """An alert rule: ``factory() -> object`` with ``check(record) -> str | None``.
+    """An alert rule: ``factory(run_dir) -> object`` with ``check(record) -> str | None``.
 
     The loop feeds it every logged metrics record; a returned string becomes an
     ``alert`` event in events.jsonl (and in the console) naming the rule.

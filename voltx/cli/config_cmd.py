@@ -40,10 +40,14 @@ def show(args) -> int:
     classes = phase_classes(plugins)
     path = args.config or ("training_config.toml" if Path("training_config.toml").exists() else None)
     base = load_config(path, classes) if path else build_config({}, classes)
-    cfg = resolve_for_phase(base, args.phase, preset=args.preset, overrides=args.overrides, phase_classes=classes)
-    if args.phase not in cfg.phases:
-        from voltx.errors import UsageError
+    if args.phase not in base.phases:  # before the overrides, which are resolved against its table
+        from voltx.errors import UsageError, closest
 
-        raise UsageError(f"no table for phase {args.phase!r}")
+        hint = closest(args.phase, base.phases)
+        raise UsageError(
+            f"no table for phase {args.phase!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            + f". Phases: {', '.join(base.phases)}."
+        )
+    cfg = resolve_for_phase(base, args.phase, preset=args.preset, overrides=args.overrides, phase_classes=classes)
     print(to_toml({"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, args.phase: cfg.phases[args.phase]}), end="")
     return 0

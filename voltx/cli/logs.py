@@ -31,6 +31,8 @@ def run(args) -> int:
         sys.stdout.write(b"".join(lines[-args.lines :]).decode("utf-8", "replace"))
         offset = len(data)
     while True:
+        # Asked before reading: when the writer is already gone, this read sees its last lines.
+        alive = args.follow and writer_alive(run_dir)
         try:
             with open(path, "rb") as fh:
                 fh.seek(offset)
@@ -42,10 +44,8 @@ def run(args) -> int:
             sys.stdout.write(chunk[:end].decode("utf-8", "replace"))
             sys.stdout.flush()
             offset += end
-        if not args.follow:
+        if not alive:  # nothing more will come: print a partial last line (a killed writer's) too
             if chunk[end:]:
                 sys.stdout.write(chunk[end:].decode("utf-8", "replace") + "\n")
-            return 0
-        if not writer_alive(run_dir) and not chunk[end:]:
             return 0
         time.sleep(0.25)

@@ -55,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
         plugins = load_plugins()
         parser = build_parser(plugins)
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # argparse stops filling a nargs="*" positional at the first option, so
+        # `voltx run f2 --preset quick encoder.lr=1e-3` leaves the override over: take it back.
+        if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE

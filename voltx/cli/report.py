@@ -48,6 +48,13 @@ def build_report(run_dir) -> dict:
     }
 
 
+def _num(value, spec: str = ".4f") -> str:
+    """A number for display; NaN/inf are logged as null, so a value may be None (or odd)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "n/a"
+    return format(value, spec)
+
+
 def run(args) -> int:
     from voltx.runs.layout import resolve_run
 
@@ -67,21 +74,20 @@ def run(args) -> int:
     if report["message"]:
         console.print(f"message: {report['message']}", highlight=False, markup=False)
     if report["final_losses"]:
-        console.print("final losses: " + ", ".join(f"{k} {v:.4f}" for k, v in report["final_losses"].items()), highlight=False)
+        console.print("final losses: " + ", ".join(f"{k} {_num(v)}" for k, v in report["final_losses"].items()), highlight=False)
     if report["evaluations"]:
         t = Table(title="evaluations (latest)")
         t.add_column("metric")
         t.add_column("value", justify="right")
         for k, v in sorted(report["evaluations"].items()):
-            t.add_row(k, f"{v:.4f}")
+            t.add_row(k, _num(v))
         console.print(t)
     t = Table(title="deliverables")
     for col in ("metric", "value", "target", "result", "source"):
         t.add_column(col)
     for d in report["deliverables"]:
-        value = "n/a" if d["value"] is None else f"{d['value']:.4f}"
         result = "[green]PASS[/green]" if d["passed"] else "[red]FAIL[/red]"
-        t.add_row(d["metric"], value, f"{d['op']} {d['threshold']:g}", result, d.get("description") or "")
+        t.add_row(str(d["metric"]), _num(d["value"]), f"{d['op']} {_num(d['threshold'], 'g')}", result, d.get("description") or "")
     if report["deliverables"]:
         console.print(t)
     else:

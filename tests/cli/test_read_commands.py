@@ -1,0 +1,323 @@
+"""The read-only commands (status, logs, report) on run stores built with the real RunWriter."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from voltx.errors import EXIT_NO_INPUT
+from voltx.runs.store import RunWriter
+
+
+def make_run(root: Path, phase: str, status: str, exit_code: int, *, steps: int = 3, nan_eval: bool = False) -> RunWriter:
+    w = RunWriter.create(root, phase, config_toml="", overrides=["encoder.lr=1e-3"], preset=None, argv=["voltx", "run", phase])
+    w.event("start", phase=phase)
+    w.stdout(f"voltx: run {w.dir} (new)")
+    for step in range(1, steps + 1):
+        w.log_metrics({"step": step, "total_steps": 10, "stage": "encoder", "losses": {"total": 3.0 / step, "role": 0.5 / step},
+                       "samples_per_sec": 100.0 + step, "steps_per_sec": 2.0})
+        w.stdout(f"step {step}/10 loss {3.0 / step:.3f}")
+    metrics = {"encoder.retrieval_top1": 0.42, "decoder.bleu": 0.2}
+    if nan_eval:
+        metrics["decoder.perplexity"] = float("nan")  # written as null
+    w.event("evaluation", step=steps, metrics=metrics)
+    w.event("evaluation", step=steps, metrics={"encoder.retrieval_top1": 0.55})  # a later evaluation wins
+    w.event("deliverable", metric="encoder.retrieval_top1", op=">=", threshold=0.5, value=0.55, passed=True, description="seed: top-1 >= 50%")
+    w.event("deliverable", metric="decoder.bleu", op=">=", threshold=0.3, value=0.2, passed=False, description="seed: BLEU >= 0.3")
+    w.event("alert", rule="loss-spike", step=2, message="loss jumped 5x")
+    w.close(status, exit_code, "done" if status == "finished" else "stopped by SIGTERM")
+    return w
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    return tmp_path / "runs"  # the autouse fixture points VOLTX_RUNS_DIR here
+
+
+@pytest.fixture
+def two_runs(root):
+    first = make_run(root, "translator", "finished", 0)
+    time.sleep(0.01)
+    second = make_run(root, "f2", "preempted", 75, steps=2)
+    return first.dir, second.dir
+
+
+def no_traceback(proc: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+
+
+# --- status -----------------------------------------------------------------------------------------
+
+
+def test_status_json_lists_runs(cli, root, two_runs):
+    first, second = two_runs
+    proc = cli("status", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["root"] == str(root)
+    runs = {r["id"]: r for r in out["runs"]}
+    assert set(runs) == {first.name, second.name}
+    a, b = runs[first.name], runs[second.name]
+    assert (a["phase"], a["status"], a["step"], a["total_steps"], a["exit_code"]) == ("translator", "finished", 3, 10, 0)
+    assert a["losses"] == {"total": 1.0, "role": pytest.approx(0.5 / 3)}
+    assert a["stage"] == "encoder" and a["samples_per_sec"] == 103.0
+    assert (b["phase"], b["status"], b["step"], b["exit_code"]) == ("f2", "preempted", 2, 75)
+    assert b["eta_s"] is None  # not running
+    only_f2 = json.loads(cli("status", "--json", "--phase", "f2", timeout=120).stdout)
+    assert [r["id"] for r in only_f2["runs"]] == [second.name]
+
+
+def test_status_runs_dir_flag(cli, tmp_path):
+    other = tmp_path / "elsewhere"
+    w = make_run(other, "d1", "finished", 0, steps=1)
+    proc = cli("status", "--json", "--runs-dir", str(other), timeout=120)
+    assert [r["id"] for r in json.loads(proc.stdout)["runs"]] == [w.dir.name]
+
+
+def test_status_plain_without_a_tty(cli, two_runs):
+    first, second = two_runs
+    proc = cli("status", env={"COLUMNS": "200", "TERM": "dumb"}, timeout=120)  # stdout is a pipe
+    assert proc.returncode == 0, proc.stderr
+    no_traceback(proc)
+    assert "\x1b[" not in proc.stdout  # no ANSI
+    assert first.name in proc.stdout and second.name in proc.stdout
+    assert "finished" in proc.stdout and "preempted" in proc.stdout
+    assert "total=1.000" in proc.stdout
+
+
+def test_status_with_no_runs(cli):
+    proc = cli("status", timeout=120)
+    assert proc.returncode == 0
+    assert "no runs under" in proc.stdout
+    assert json.loads(cli("status", "--json", timeout=120).stdout)["runs"] == []
+
+
+def test_status_shows_a_live_run_and_a_stale_one(cli, root):
+    live = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[])
+    try:
+        live.log_metrics({"step": 4, "total_steps": 10, "steps_per_sec": 2.0, "losses": {"total": 1.0}})
+        live.flush()
+        stale = root / "f2" / "20200101-000000-abcdef"  # a writer that died without closing
+        stale.mkdir(parents=True)
+        (stale / "run.json").write_text(json.dumps({"id": stale.name, "phase": "f2", "status": "running"}))
+        proc = cli("status", "--json", timeout=120)
+        runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
+        assert runs[live.dir.name]["status"] == "running"  # this test process holds the lock
+        assert runs[live.dir.name]["eta_s"] == pytest.approx(3.0)
+        assert runs[stale.name]["status"] == "stale"
+    finally:
+        live.close("finished", 0)
+
+
+# --- logs ---------------------------------------------------------------------------------------------
+
+
+def test_logs_prints_stdout_log(cli, two_runs):
+    first, _ = two_runs
+    proc = cli("logs", first.name, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == (first / "stdout.log").read_text()
+    assert proc.stdout.splitlines()[-1] == "step 3/10 loss 1.000"
+    tail = cli("logs", "-n", "2", first.name, timeout=120)
+    assert tail.stdout.splitlines() == ["step 2/10 loss 1.500", "step 3/10 loss 1.000"]
+    events = cli("logs", "--events", first.name, timeout=120)
+    assert [json.loads(x)["kind"] for x in events.stdout.splitlines()][-1] == "end"
+
+
+def test_logs_follow_on_a_finished_run_returns(cli, two_runs):
+    first, _ = two_runs
+    proc = cli("logs", "-f", first.name, timeout=15)
+    assert proc.returncode == 0
+    assert proc.stdout == (first / "stdout.log").read_text()
+
+
+def test_logs_follow_on_a_dead_run_with_a_partial_last_line_returns(cli, two_runs):
+    first, _ = two_runs
+    with open(first / "stdout.log", "a") as fh:
+        fh.write("step 4/10 lo")  # the writer was killed mid-line
+    proc = cli("logs", "-f", first.name, timeout=15)
+    assert proc.returncode == 0
+    assert proc.stdout.splitlines()[-1] == "step 4/10 lo"
+
+
+LIVE_WRITER = textwrap.dedent(
+    """
+    import os, sys, time, pathlib
+    from voltx.runs.store import RunWriter
+    root, go = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    w = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[])
+    w.stdout("line 0")
+    w.flush()
+    print(w.dir, flush=True)
+    deadline = time.monotonic() + 60
+    while not go.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for i in range(1, 6):
+        w.stdout(f"line {i}")
+        w.flush()
+        time.sleep(0.1)
+    w.close("finished", 0)
+    """
+)
+
+
+def test_logs_follow_a_live_run_until_the_writer_is_gone(root, tmp_path):
+    go = tmp_path / "go"
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(root), str(go)], stdout=subprocess.PIPE, text=True)
+    follower = None
+    try:
+        run_dir = Path(writer.stdout.readline().strip())
+        assert (run_dir / "run.json").is_file()
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "voltx", "logs", "-f", run_dir.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(1.5)
+        assert follower.poll() is None  # still following: the writer is alive
+        go.touch()
+        out, err = follower.communicate(timeout=60)
+        assert follower.returncode == 0, err
+        assert out.splitlines() == [f"line {i}" for i in range(6)]
+        assert writer.wait(timeout=30) == 0
+    finally:
+        for proc in (writer, follower):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_logs_follow_sees_lines_written_just_before_the_writer_exits(root, monkeypatch, capsys):
+    """The writer appends its last lines and exits between two polls: they are still printed."""
+    import voltx.runs.lock
+    from voltx.cli import logs
+
+    w = make_run(root, "translator", "finished", 0, steps=1)
+    stdout_log = w.dir / "stdout.log"
+    calls = []
+
+    def writer_alive(run_dir):
+        calls.append(run_dir)
+        if len(calls) == 1:
+            return True
+        with open(stdout_log, "a") as fh:  # the last words, then the writer is gone
+            fh.write("last line\n")
+        return False
+
+    monkeypatch.setattr(voltx.runs.lock, "writer_alive", writer_alive)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    args = argparse.Namespace(run=str(w.dir), follow=True, events=False, lines=0, runs_dir=str(root))
+    assert logs.run(args) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "last line"
+    assert len(calls) == 2
+
+
+# --- report -------------------------------------------------------------------------------------------
+
+
+def test_report_json_shows_deliverables_and_evaluations(cli, two_runs):
+    first, _ = two_runs
+    proc = cli("report", first.name, "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["phase"] == "translator" and r["status"] == "finished" and r["exit_code"] == 0
+    assert r["steps"] == 3
+    assert r["final_losses"] == {"total": 1.0, "role": pytest.approx(0.5 / 3)}
+    assert r["evaluations"] == {"encoder.retrieval_top1": 0.55, "decoder.bleu": 0.2}
+    verdicts = {d["metric"]: d for d in r["deliverables"]}
+    assert verdicts["encoder.retrieval_top1"]["passed"] is True
+    assert verdicts["decoder.bleu"]["passed"] is False
+    assert verdicts["decoder.bleu"]["threshold"] == 0.3 and verdicts["decoder.bleu"]["op"] == ">="
+    assert r["alerts"] == [{"rule": "loss-spike", "step": 2, "message": "loss jumped 5x"}]
+    assert r["duration_s"] is not None and r["duration_s"] >= 0
+    assert r["corrupt_lines"] == {"metrics": [], "events": []}
+
+
+def test_report_plain_shows_pass_and_fail(cli, two_runs):
+    first, _ = two_runs
+    proc = cli("report", first.name, env={"COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS" in proc.stdout and "FAIL" in proc.stdout
+    assert "encoder.retrieval_top1" in proc.stdout and "0.5500" in proc.stdout
+    assert "loss-spike" in proc.stdout
+    assert "\x1b[" not in proc.stdout
+
+
+def test_report_latest(cli, two_runs):
+    _, second = two_runs
+    r = json.loads(cli("report", "latest", "--json", timeout=120).stdout)
+    assert r["run"] == str(second)
+    assert r["status"] == "preempted" and r["exit_code"] == 75 and r["message"] == "stopped by SIGTERM"
+
+
+def test_report_with_nan_values_does_not_crash(cli, root):
+    w = make_run(root, "translator", "diverged", 80, steps=1, nan_eval=True)
+    w2 = RunWriter.resume(w.dir, [])
+    w2.log_metrics({"step": 2, "losses": {"total": float("nan")}})
+    w2.event("deliverable", metric="decoder.perplexity", op="<=", threshold=None, value=None, passed=False)
+    w2.close("diverged", 80, "loss is NaN")
+    proc = cli("report", w.dir.name, env={"COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    no_traceback(proc)
+    assert "n/a" in proc.stdout
+    r = json.loads(cli("report", w.dir.name, "--json", timeout=120).stdout)
+    assert r["evaluations"]["decoder.perplexity"] is None
+
+
+@pytest.mark.parametrize("command", [["logs"], ["logs", "-f"], ["report"], ["report", "--json"]])
+def test_missing_run_exits_66_with_a_clear_message(cli, two_runs, command):
+    proc = cli(*command, "nosuchrun", timeout=30)
+    assert proc.returncode == EXIT_NO_INPUT
+    assert "no run matches 'nosuchrun'" in proc.stderr
+    no_traceback(proc)
+
+
+def test_latest_without_runs_exits_66(cli):
+    proc = cli("report", "latest", timeout=30)
+    assert proc.returncode == EXIT_NO_INPUT
+    assert "no runs under" in proc.stderr
+    no_traceback(proc)
+
+
+def test_corrupt_metrics_do_not_crash_status_or_report(cli, two_runs):
+    first, _ = two_runs
+    metrics = first / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    lines.insert(1, "{not json")
+    lines.insert(3, "\x00\x00\x00")
+    metrics.write_text("\n".join(lines) + '\n{"step": 9, "losses": {"to')  # plus a truncated tail
+    with open(first / "events.jsonl", "a") as fh:
+        fh.write('["not", "an", "object"]\n{"kind": "evalu')
+    proc = cli("status", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
+    assert runs[first.name]["step"] == 3
+    proc = cli("report", first.name, "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["steps"] == 3
+    assert r["corrupt_lines"]["metrics"] == [2, 4]
+    assert len(r["corrupt_lines"]["events"]) == 1
+    assert len(r["deliverables"]) == 2
+    plain = cli("report", first.name, timeout=120)
+    assert plain.returncode == 0
+    no_traceback(plain)
+    assert cli("status", timeout=120).returncode == 0
+
+
+def test_newer_run_format_is_listed_not_fatal(cli, root, two_runs):
+    d = root / "translator" / "20990101-000000-ffffff"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({"format_version": 99, "id": d.name, "phase": "translator", "status": "finished"}))
+    proc = cli("status", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
+    assert any("newer voltx" in p for p in runs[d.name]["problems"])
+    assert cli("status", timeout=120).returncode == 0

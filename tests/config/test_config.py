@@ -1,0 +1,371 @@
+"""training_config.toml -> dataclasses: strict parsing, messages, overrides, precedence, round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from voltx.config import build_config, load_config, parse_override, resolve_for_phase, to_toml
+from voltx.curriculum import (
+    CURRICULUM_TABLES,
+    GLOBAL_TABLES,
+    EncoderStageConfig,
+    HardwareConfig,
+    TranslatorConfig,
+)
+from voltx.errors import EXIT_CONFIG, EXIT_NO_INPUT, ConfigError, MissingInputError
+
+REPO = Path(__file__).resolve().parents[2]
+REPO_CONFIG = REPO / "training_config.toml"
+ALL_TABLES = ["paths", "hardware", "run", "translator", "f1", "f2", "f3", "d1", "ja", "s"]
+
+
+def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- the repo's own config ------------------------------------------------------------------
+
+
+def test_repo_config_parses_strictly_with_every_table():
+    raw = tomllib.loads(REPO_CONFIG.read_text(encoding="utf-8"))
+    assert list(raw) == ALL_TABLES
+    cfg = load_config(REPO_CONFIG)
+    assert set(cfg.phases) == set(CURRICULUM_TABLES)
+    for name in CURRICULUM_TABLES:
+        assert isinstance(cfg.phases[name], CURRICULUM_TABLES[name])
+    # The values really come from the file, not just the defaults.
+    assert cfg.hardware.device == "auto"
+    assert cfg.run.alert_rules == ["loss-spike", "throughput-drop", "low-disk"]
+    assert cfg.phases["f3"].rar_max_iterations == 30
+    assert cfg.phases["s"].languages == ["python", "javascript", "java", "rust", "go"]
+    assert "quick" in cfg.presets["translator"]
+
+
+def test_repo_config_header_names_the_command_that_runs_it():
+    header = []
+    for line in REPO_CONFIG.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert "voltx run translator" in text
+    assert "voltx config validate training_config.toml" in text
+
+
+def test_cli_validates_the_repo_config(cli):
+    proc = cli("config", "validate", "training_config.toml", cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "OK" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+# --- strict parsing: errors name the file, line, key and what was expected -------------------
+
+
+def test_unknown_key_names_file_line_key_and_closest(tmp_path):
+    path = write(tmp_path, "[run]\nseed = 1\nlog_evry = 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:3" in msg
+    assert "log_evry" in msg
+    assert "did you mean 'log_every'" in msg
+
+
+def test_unknown_key_in_nested_table(tmp_path):
+    path = write(tmp_path, "[translator]\nmax_examples = 3\n\n[translator.encoder]\nepochs = 1\nbatchsize = 8\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:6" in msg
+    assert "translator.encoder.batchsize" in msg
+    assert "batch_size" in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("[translator.encoder]\nlr = \"3e-4\"\n", "translator.encoder.lr", "a number"),  # string for a float
+        ("[translator.encoder]\nepochs = 2.5\n", "translator.encoder.epochs", "an integer"),  # float for an int
+        ("[run]\nseed = true\n", "run.seed", "an integer"),  # bool for an int
+        ("[hardware]\ndeterministic = 1\n", "hardware.deterministic", "true or false"),
+        ("[run]\nsinks = 3\n", "run.sinks", "a list of a string"),
+        ("[hardware]\nprecision = \"fp8\"\n", "hardware.precision", "one of 'fp32', 'bf16', 'fp16'"),
+    ],
+)
+def test_wrong_type_names_key_and_expected_type(tmp_path, text, key, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:2" in msg
+    assert key in msg
+    assert expected in msg
+
+
+def test_whole_float_is_accepted_for_an_int(tmp_path):
+    cfg = load_config(write(tmp_path, "[translator.encoder]\nepochs = 3.0\n"))
+    assert cfg.phases["translator"].encoder.epochs == 3
+    assert isinstance(cfg.phases["translator"].encoder.epochs, int)
+
+
+def test_unknown_top_level_table(tmp_path):
+    path = write(tmp_path, "[run]\nseed = 1\n\n[hardwre]\ndevice = \"cpu\"\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:4" in msg
+    assert "'hardwre'" in msg
+    assert "did you mean 'hardware'" in msg
+
+
+def test_invalid_toml_names_the_line(tmp_path):
+    path = write(tmp_path, "[run]\nseed = 1\nlog_every = = 3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert "line 3" in msg
+
+
+def test_table_given_a_scalar(tmp_path):
+    path = write(tmp_path, "run = 3\n")
+    with pytest.raises(ConfigError, match=r"\[run\] must be a table"):
+        load_config(path)
+
+
+def test_missing_file_is_missing_input(tmp_path):
+    with pytest.raises(MissingInputError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_preset_with_a_typo_fails_at_load(tmp_path):
+    text = "[translator]\nmax_examples = 10\n\n[translator.presets.quick]\nmax_examples = 5\nencoder.lrr = 1e-3\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:6" in msg  # the preset's line, not the table's
+    assert "encoder.lrr" in msg
+    assert "did you mean 'lr'" in msg
+    assert "quick" in msg
+
+
+def test_preset_with_a_wrong_type_fails_at_load(tmp_path):
+    text = "[translator.encoder]\nlr = 1e-3\n\n[translator.presets.quick]\nencoder.lr = \"fast\"\n"
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:5" in msg
+    assert "translator.encoder.lr" in msg and "a number" in msg and "quick" in msg
+
+
+def test_presets_must_be_tables(tmp_path):
+    path = write(tmp_path, "[translator]\npresets = 3\n")
+    with pytest.raises(ConfigError, match="presets"):
+        load_config(path)
+
+
+# --- overrides --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("item", "key", "value"),
+    [
+        ("encoder.lr=3e-4", "encoder.lr", 3e-4),
+        ("hardware.device=cpu", "hardware.device", "cpu"),  # bare word: a string
+        ("hardware.device=\"cuda:1\"", "hardware.device", "cuda:1"),
+        ("run.sinks=[\"csv\"]", "run.sinks", ["csv"]),
+        ("encoder.epochs=3", "encoder.epochs", 3),
+        ("hardware.deterministic=false", "hardware.deterministic", False),
+        (" run.seed = 7 ", "run.seed", 7),
+    ],
+)
+def test_parse_override(item, key, value):
+    assert parse_override(item) == (key, value)
+
+
+@pytest.mark.parametrize("item", ["encoder.lr", "=3", "encoder lr=3", "encoder..lr=3", ""])
+def test_override_that_is_not_key_value(item):
+    with pytest.raises(ConfigError, match="is not key=value"):
+        parse_override(item)
+
+
+def test_relative_and_absolute_overrides():
+    base = load_config(None)
+    cfg = resolve_for_phase(
+        base,
+        "translator",
+        overrides=["encoder.lr=3e-4", "hardware.device=cpu", "run.sinks=[\"csv\"]", "translator.decoder.epochs=1", "max_examples=9"],
+    )
+    t = cfg.phases["translator"]
+    assert t.encoder.lr == 3e-4
+    assert t.decoder.epochs == 1
+    assert t.max_examples == 9
+    assert cfg.hardware.device == "cpu"
+    assert cfg.run.sinks == ["csv"]
+    # the original config is not modified
+    assert base.hardware.device == "auto" and base.phases["translator"].encoder.lr == EncoderStageConfig().lr
+
+
+def test_override_of_another_phase_table():
+    cfg = resolve_for_phase(load_config(None), "translator", overrides=["f3.vfn_blocks=2"])
+    assert cfg.phases["f3"].vfn_blocks == 2
+
+
+def test_unknown_override_key_suggests_the_closest():
+    with pytest.raises(ConfigError) as err:
+        resolve_for_phase(load_config(None), "translator", overrides=["encoder.lrr=1e-3"])
+    msg = str(err.value)
+    assert "encoder.lrr=1e-3" in msg
+    assert "did you mean 'translator.encoder.lr'" in msg
+
+
+def test_unknown_absolute_override_key():
+    with pytest.raises(ConfigError, match=r"did you mean 'hardware.device'"):
+        resolve_for_phase(load_config(None), "translator", overrides=["hardware.devise=cpu"])
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("encoder.lr=fast", "a number"),
+        ("encoder.epochs=2.5", "an integer"),
+        ("encoder.epochs=true", "an integer"),
+        ("hardware.precision=fp8", "one of"),
+        ("encoder.lr.x=1", "not a table"),
+        ("translator.encoder=1", "must be a table"),
+    ],
+)
+def test_override_with_wrong_type(item, expected):
+    with pytest.raises(ConfigError) as err:
+        resolve_for_phase(load_config(None), "translator", overrides=[item])
+    msg = str(err.value)
+    assert item in msg
+    assert expected in msg
+
+
+def test_unknown_preset_suggests_the_closest(tmp_path):
+    base = load_config(write(tmp_path, "[translator.presets.quick]\nmax_examples = 5\n"))
+    with pytest.raises(ConfigError, match=r"did you mean 'quick'"):
+        resolve_for_phase(base, "translator", preset="quik")
+
+
+def test_precedence_cli_over_preset_over_file_over_default(tmp_path):
+    text = """
+[translator]
+max_examples = 100
+valid_fraction = 0.2
+
+[translator.encoder]
+epochs = 7
+lr = 1e-3
+batch_size = 32
+
+[translator.presets.quick]
+max_examples = 50
+encoder.epochs = 3
+encoder.lr = 2e-3
+"""
+    base = load_config(write(tmp_path, text))
+    t = base.phases["translator"]
+    assert (t.max_examples, t.encoder.epochs, t.encoder.lr) == (100, 7, 1e-3)  # file over default
+    cfg = resolve_for_phase(base, "translator", preset="quick", overrides=["encoder.lr=5e-3"])
+    t = cfg.phases["translator"]
+    assert t.encoder.lr == 5e-3  # CLI over preset
+    assert t.encoder.epochs == 3  # preset over file
+    assert t.max_examples == 50
+    assert t.encoder.batch_size == 32  # file, untouched by the preset
+    assert t.valid_fraction == 0.2
+    assert t.encoder.warmup == EncoderStageConfig().warmup  # default
+    assert t.decoder == TranslatorConfig().decoder
+
+
+def test_to_toml_round_trips_a_resolved_config(tmp_path):
+    base = load_config(REPO_CONFIG)
+    cfg = resolve_for_phase(
+        base, "translator", preset="quick", overrides=["data=C:\\corpus \"x\"\\a.jsonl", "hardware.device=cpu", "run.sinks=[\"csv\"]"]
+    )
+    tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, **cfg.phases}
+    text = to_toml(tables, header="# resolved\n")
+    assert text.startswith("# resolved")
+    back = build_config(tomllib.loads(text))
+    assert back.paths == cfg.paths
+    assert back.hardware == cfg.hardware
+    assert back.run == cfg.run
+    for name in CURRICULUM_TABLES:
+        assert back.phases[name] == cfg.phases[name], name
+    assert back.phases["translator"].data == 'C:\\corpus "x"\\a.jsonl'
+    assert back.phases["translator"].encoder.lr == 2e-3  # preset applied before writing
+    assert dataclasses.asdict(back.phases["f3"])["min_lr"] == 1e-6
+
+
+def test_defaults_build_every_table():
+    cfg = build_config({})
+    for name, cls in GLOBAL_TABLES.items():
+        assert getattr(cfg, name) == cls()
+    for name, cls in CURRICULUM_TABLES.items():
+        assert cfg.phases[name] == cls()
+    assert cfg.hardware == HardwareConfig()
+
+
+# --- the CLI: show, exit codes, no tracebacks ----------------------------------------------------
+
+
+def test_cli_config_show_prints_merged_values(cli):
+    proc = cli("config", "show", "translator", "--preset", "quick", "encoder.lr=1e-3", cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    shown = tomllib.loads(proc.stdout)
+    assert set(shown) == {"paths", "hardware", "run", "translator"}
+    t = shown["translator"]
+    assert t["encoder"]["lr"] == 1e-3  # override
+    assert t["encoder"]["epochs"] == 4  # preset
+    assert t["max_examples"] == 4000  # preset
+    assert t["tokenizer"]["vocab_size"] == 4096  # preset
+    assert t["encoder"]["temperature"] == 0.07  # file
+    assert t["encoder"]["grad_clip"] == 1.0  # default
+    assert shown["run"]["seed"] == 42
+
+
+def test_cli_config_show_unknown_phase_is_usage_error(cli):
+    proc = cli("config", "show", "translatr", "encoder.lr=1e-3", timeout=120)
+    assert proc.returncode == 64
+    assert "did you mean 'translator'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_config_show_bad_override_exits_78(cli):
+    proc = cli("config", "show", "translator", "encoder.lrr=1e-3", timeout=120)
+    assert proc.returncode == EXIT_CONFIG
+    assert "encoder.lr" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[run]\nseed = 1\nlog_evry = 3\n", "bad.toml:3"),
+        ("[run]\nseed = \"one\"\n", "bad.toml:2"),
+        ("[run\nseed = 1\n", "line 1"),
+    ],
+)
+def test_cli_config_error_exits_78_without_traceback(cli, tmp_path, text, needle):
+    bad = write(tmp_path, text, "bad.toml")
+    proc = cli("config", "validate", str(bad), timeout=120)
+    assert proc.returncode == EXIT_CONFIG
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_missing_config_exits_66(cli, tmp_path):
+    proc = cli("config", "validate", str(tmp_path / "missing.toml"), timeout=120)
+    assert proc.returncode == EXIT_NO_INPUT
+    assert "missing.toml" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,92 @@
+"""Exact resume: a translator run SIGKILLed at an arbitrary step and resumed ends with the
+same parameters, optimizer state and per-step logged losses as an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import TINY_TRANSLATOR
+from voltx.runs.checkpoints import latest_checkpoint
+from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.store import RunReader
+
+pytestmark = pytest.mark.slow
+
+
+def command(data: Path) -> list[str]:
+    return [sys.executable, "-m", "voltx", "run", "translator", "--progress", "plain",
+            f"data={json.dumps(str(data))}", *TINY_TRANSLATOR, "run.checkpoint_every=3"]
+
+
+def run_to_end(cmd: list[str], runs: Path) -> Path:
+    before = set(list_run_dirs(runs))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
+    assert done.returncode == 0, done.stderr[-3000:]
+    (new,) = set(list_run_dirs(runs)) - before
+    return new
+
+
+def kill_at_step(cmd: list[str], runs: Path, step: int) -> Path:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        dirs = list_run_dirs(runs)
+        if dirs and (dirs[0] / "metrics.jsonl").exists():
+            lines = [l for l in (dirs[0] / "metrics.jsonl").read_text().splitlines() if l.endswith("}")]
+            if lines and json.loads(lines[-1])["step"] >= step:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate()
+                return dirs[0]
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        time.sleep(0.02)
+    proc.kill()
+    raise AssertionError("never reached the step")
+
+
+def logged_losses(run_dir: Path) -> list[tuple[int, str, dict]]:
+    reader = RunReader(run_dir)
+    reader.refresh()
+    return [(m["step"], m["stage"], m["losses"]) for m in reader.metrics]
+
+
+@pytest.mark.parametrize("kill_step", [4, 15], ids=["during-encoder", "during-decoder"])
+def test_sigkill_then_resume_is_bitwise_identical(tmp_path, stdlib_pairs_jsonl, kill_step):
+    cmd = command(stdlib_pairs_jsonl)
+    reference = run_to_end(cmd, tmp_path / "ref")
+
+    runs = tmp_path / "killed"
+    run_dir = kill_at_step(cmd, runs, kill_step)
+    assert read_manifest(run_dir)["status"] == "running"  # killed: no end record
+    resumed = subprocess.run([*cmd[:5], "--resume", str(run_dir), "--progress", "plain"], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    manifest = read_manifest(run_dir)
+    assert manifest["status"] == "finished" and len(manifest["attempts"]) == 2
+
+    for name in ("code_encoder.safetensors", "code_decoder.safetensors"):
+        a = load_file(str(reference / "artifacts" / name))
+        b = load_file(str(run_dir / "artifacts" / name))
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+
+    ca, cb = latest_checkpoint(reference / "checkpoints"), latest_checkpoint(run_dir / "checkpoints")
+    assert ca.step == cb.step
+    ea, eb = ca.tensors("extra"), cb.tensors("extra")
+    optim_keys = [k for k in ea if k.startswith("optim/")]
+    assert optim_keys and all(torch.equal(ea[k], eb[k]) for k in optim_keys)
+    assert ca.state["optimizer"]["param_groups"] == cb.state["optimizer"]["param_groups"]
+
+    ref_losses, res_losses = logged_losses(reference), logged_losses(run_dir)
+    assert [s for s, _, _ in ref_losses] == list(range(1, len(ref_losses) + 1))  # every step logged once
+    assert res_losses == ref_losses

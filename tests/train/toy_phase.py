@@ -1,0 +1,59 @@
+"""A small test phase on the shared loop, installed by tests as a real plugin distribution.
+
+Linear regression with dropout (so the torch RNG matters for exact resume), optional NaN
+injection at a chosen step and a per-step sleep so signals can arrive mid-run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from voltx import hookimpl
+from voltx.specs import Deliverable, PhaseSpec
+
+
+@dataclass
+class ToyConfig:
+    epochs: int = 3
+    batch_size: int = 8
+    rows: int = 64
+    lr: float = 0.05
+    nan_at_step: int = -1
+    sleep: float = 0.0
+
+
+def run(ctx):
+    import torch
+
+    from voltx.train.batches import EpochBatches
+    from voltx.train.loop import Stage, fit
+
+    cfg = ctx.settings
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(cfg.rows, 4, generator=gen)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    batches = EpochBatches(list(range(cfg.rows)), cfg.batch_size, ctx.config.run.seed, lambda idx: torch.tensor(idx))
+    counter = {"n": 0}
+
+    def step(idx):
+        counter["n"] += 1
+        if cfg.sleep:
+            time.sleep(cfg.sleep)
+        loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
+        if cfg.nan_at_step >= 0 and ctx.global_step + 1 >= cfg.nan_at_step:
+            loss = loss * float("nan")
+        return {"loss": loss}
+
+    def evaluate():
+        return {"mse": float(torch.nn.functional.mse_loss(model(x), y))}
+
+    fit(ctx, Stage("fit", model, opt, batches, cfg.epochs, step, lambda s: cfg.lr, evaluate=evaluate))
+    ctx.save_artifact("toy.safetensors", model.state_dict())
+
+
+@hookimpl
+def register_phases(register):
+    register(PhaseSpec("toy", "test phase", run, ToyConfig, deliverables=(Deliverable("fit/mse", "<", 100.0),), artifacts=("toy.safetensors",)))
