@@ -84,13 +84,19 @@ def test_status_runs_dir_flag(cli, tmp_path):
 
 def test_status_plain_without_a_tty(cli, two_runs):
     first, second = two_runs
-    proc = cli("status", env={"COLUMNS": "200", "TERM": "dumb"}, timeout=120)  # stdout is a pipe
-    assert proc.returncode == 0, proc.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc = subprocess.run([sys.executable, "-m", "voltx", "status"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr  # stdout was a pipe, 80 columns by default
     no_traceback(proc)
     assert "\x1b[" not in proc.stdout  # no ANSI
-    assert first.name in proc.stdout and second.name in proc.stdout
-    assert "finished" in proc.stdout and "preempted" in proc.stdout
-    assert "total=1.000" in proc.stdout
+    assert not set("│┃━─") & set(proc.stdout)  # no box drawing
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["run", "phase", "status"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}  # one line per run, ids in full
+    assert set(rows) == {first.name, second.name}
+    assert rows[first.name][1:4] == ["translator", "finished", "3/10"]
+    assert rows[second.name][1:4] == ["f2", "preempted", "2/10"]
+    assert "total=1.000" in rows[first.name]
 
 
 def test_status_with_no_runs(cli):
@@ -321,3 +327,20 @@ def test_newer_run_format_is_listed_not_fatal(cli, root, two_runs):
     runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
     assert any("newer voltx" in p for p in runs[d.name]["problems"])
     assert cli("status", timeout=120).returncode == 0
+
+
+def test_status_uses_the_configured_runs_dir(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("VOLTX_RUNS_DIR")
+    w = make_run(tmp_path / "store", "translator", "finished", 0, steps=1)
+    (tmp_path / "training_config.toml").write_text('[paths]\nruns_dir = "store"\n')  # the cwd is tmp_path
+    out = json.loads(cli("status", "--json", timeout=120).stdout)
+    assert out["root"] == "store" and [r["id"] for r in out["runs"]] == [w.dir.name]
+
+
+@pytest.mark.parametrize("text", ["[paths\n", "paths = 3\n", "[paths]\nruns_dir = 3\n"])
+def test_status_with_a_broken_config_in_the_cwd_still_reads_runs(cli, tmp_path, monkeypatch, two_runs, text):
+    monkeypatch.delenv("VOLTX_RUNS_DIR")  # the runs are in ./runs, the default
+    (tmp_path / "training_config.toml").write_text(text)
+    proc = cli("status", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["runs"]) == 2

@@ -63,10 +63,13 @@ def test_seed_commands_chain(cli, tmp_path, stdlib_pairs_jsonl):
     for i, line in enumerate(stdlib_pairs_jsonl.read_text().splitlines()[:80]):
         (corpus / f"f{i}.py").write_text(json.loads(line)["code"] * 2)
     ck = tmp_path / "ck"
+    small = tmp_path / "small.toml"  # the flags the seed does not have stay small through --config
+    small.write_text("[translator]\nmax_examples = 120\n[translator.encoder]\nmax_seq_len = 32\nvalid_batches = 2\n"
+                     "[translator.decoder]\nmax_len = 32\nvalid_batches = 2\nsample_count = 1\n")
     t = cli("train-tokenizer", "--corpus", str(corpus), "--vocab-size", "300", "--output", str(ck / "code_tokenizer.json"), "--max-files", "50")
     assert t.returncode == 0, t.stderr[-2000:]
     assert "Tokenizer saved" in t.stderr
-    common = ["--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "code_tokenizer.json"), "--epochs", "1", "--batch-size", "16", "--warmup", "2", "--device", "cpu"]
+    common = ["--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "code_tokenizer.json"), "--epochs", "1", "--batch-size", "16", "--warmup", "2", "--device", "cpu", "--config", str(small)]
     e = cli("train-encoder", *common, "--output", str(ck / "code_encoder.safetensors"))
     assert e.returncode == 0, e.stderr[-2000:]
     assert f"Checkpoint saved: {ck / 'code_encoder_epoch_1.safetensors'}" in e.stderr

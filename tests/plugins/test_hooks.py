@@ -10,7 +10,7 @@ import pytest
 from plugin_support import HELLO_SOURCE, TOY_SOURCE, TOY_STEPS, cli_json, install, load_source, only_run, read_jsonl, run_cli
 
 from voltx import hookimpl, hookspecs
-from voltx.errors import EXIT_INTERNAL
+from voltx.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError
 from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.layout import read_manifest
 from voltx.specs import AlertRuleSpec, ConverterSpec, SinkSpec, StrandSpec, resolve
@@ -58,8 +58,6 @@ def test_register_phases__runs_through_real_entry_points(tmp_path):
 
 
 def test_register_phases__config_class_is_the_phase_table(tmp_path, toy):
-    from voltx.config import ConfigError
-
     code, run_dir, _ = run_toy(tmp_path, toy, overrides=("epochs=1", "toy.batch_size=16"))
     assert code == 0
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 64 // 16
@@ -159,7 +157,7 @@ def test_register_sinks__third_party_gets_every_record(tmp_path, toy):
 
 def test_register_sinks__unknown_sink_fails_the_run(tmp_path, toy):
     code, run_dir, _ = run_toy(tmp_path, toy, overrides=('run.sinks=["cvs"]',))
-    assert code == 64
+    assert code == EXIT_USAGE
     manifest = read_manifest(run_dir)
     assert manifest["status"] == "failed"
     assert "did you mean 'csv'" in manifest.get("message", "") + (run_dir / "stdout.log").read_text()

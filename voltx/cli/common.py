@@ -22,9 +22,12 @@ def root_from(args) -> Path:
     cfg = Path("training_config.toml")
     if cfg.exists():
         try:
-            configured = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {}).get("runs_dir")
+            paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
+            configured = paths.get("runs_dir") if isinstance(paths, dict) else None
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
             configured = None  # `voltx config validate` reports it; reading runs must still work
+        if not isinstance(configured, str):
+            configured = None
     return runs_root(getattr(args, "runs_dir", None), configured)
 
 

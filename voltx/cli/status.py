@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from voltx.cli.common import add_runs_dir, fmt_duration, root_from
@@ -28,19 +29,33 @@ def run(args) -> int:
     if not runs:
         print(f"no runs under {root}. Start one with `voltx run translator --preset quick`.")
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"runs in {root}")
-    for col in ("run", "phase", "status", "step", "losses", "samples/s", "ETA", "host", "started"):
-        table.add_column(col)
-    colours = {"running": "green", "finished": "blue", "failed": "red", "diverged": "red", "preempted": "yellow", "stale": "magenta"}
+    columns = ("run", "phase", "status", "step", "losses", "samples/s", "ETA", "host", "started")
+    rows = []
     for r in runs:
         step = "-" if r.step is None else f"{r.step}" + (f"/{r.total_steps}" if r.total_steps else "")
         losses = " ".join(f"{k}={v:.3f}" for k, v in list(r.losses.items())[:3]) or "-"
-        started = time.strftime("%m-%d %H:%M", time.localtime(r.started_at)) if r.started_at else "-"
+        started = time.strftime("%m-%d %H:%M", time.localtime(r.started_at)) if isinstance(r.started_at, (int, float)) else "-"
         sps = f"{r.samples_per_sec:.1f}" if r.samples_per_sec else "-"
-        colour = colours.get(r.status, "white")
-        table.add_row(r.id, r.phase, f"[{colour}]{r.status}[/{colour}]", step, losses, sps, fmt_duration(r.eta_s), r.host or "-", started)
+        rows.append([str(r.id), str(r.phase), str(r.status), step, losses, sps, fmt_duration(r.eta_s), str(r.host or "-"), started])
+    if not sys.stdout.isatty():
+        # A pipe or a log: plain aligned lines, one per run, nothing truncated (ids are
+        # what `voltx logs RUN` takes), no box drawing and no ANSI.
+        widths = [max(len(x) for x in col) for col in zip(columns, *rows)]
+        for line in (columns, *rows):
+            print("  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip())
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"runs in {root}")
+    for i, col in enumerate(columns):  # the run id is never cut: `voltx logs RUN` needs it
+        table.add_column(col, no_wrap=i == 0, min_width=max(len(r[0]) for r in rows) if i == 0 else None)
+    colours = {"running": "green", "finished": "blue", "failed": "red", "diverged": "red", "preempted": "yellow", "stale": "magenta"}
+    for row in rows:
+        colour = colours.get(row[2], "white")
+        row = [escape(x) for x in row]
+        row[2] = f"[{colour}]{row[2]}[/{colour}]"
+        table.add_row(*row)
     Console().print(table)
     return 0
