@@ -247,12 +247,14 @@ def main() -> int:
     bare_sps = median([r["bare_sps"] for r in rows])
     voltx_sps = median([r["voltx_sps"] for r in rows])
     cpu_ratio = median([r["cpu_ratio"] for r in rows])
+    best_ratio = max(r["voltx_sps"] for r in rows) / max(r["bare_sps"] for r in rows)
     all_same = all(r["identical_weights"] for r in rows)
     verdict = "meets" if ratio >= 0.97 else "BELOW"
     print(f"bare PyTorch loop: {bare_sps:.1f} samples/s (median) | voltx fit: {voltx_sps:.1f} samples/s (median)")
     print(f"checkpoint included in both timings; with both checkpoints subtracted the median ratio is {ratio_nc:.4f}")
     print(f"CPU-time ratio bare/voltx (process CPU seconds, all threads incl. the log writer; less sensitive to a busy "
           f"machine than wall clock): {cpu_ratio:.4f}")
+    print(f"best-of ratio (fastest voltx run / fastest bare run, timeit-style): {best_ratio:.4f}")
     if not all_same:
         print("WARNING: final weights differ between the two loops (they should train identically)")
     print(f"RESULT loop/bare samples/s ratio = {ratio:.4f} (median of {repeats} alternated pairs; goal >= 0.97: {verdict})")
@@ -261,7 +263,7 @@ def main() -> int:
         "threads": torch.get_num_threads(), "torch": torch.__version__,
         "bare_samples_per_s": round(bare_sps, 2), "voltx_samples_per_s": round(voltx_sps, 2),
         "ratio": round(ratio, 4), "ratio_excl_checkpoint": round(ratio_nc, 4),
-        "cpu_time_ratio": round(cpu_ratio, 4), "goal": 0.97,
+        "cpu_time_ratio": round(cpu_ratio, 4), "best_of_ratio": round(best_ratio, 4), "goal": 0.97,
         "identical_weights": all_same,
         "pairs": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in rows],
     })

@@ -44,6 +44,19 @@ class Config:
         return self.phases[name]
 
 
+def default_config_file() -> Path | None:
+    """./training_config.toml, else the curriculum shipped with voltx (so presets such as
+    ``--preset quick`` work from any directory)."""
+    local = Path(DEFAULT_CONFIG_NAME)
+    if local.exists():
+        return local
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "default_config.toml", here.parent / DEFAULT_CONFIG_NAME):  # wheel, then checkout
+        if candidate.exists():
+            return candidate
+    return None
+
+
 # --- parsing ------------------------------------------------------------------------------
 
 

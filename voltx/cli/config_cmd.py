@@ -30,15 +30,13 @@ def validate(args) -> int:
 
 
 def show(args) -> int:
-    from pathlib import Path
-
-    from voltx.config import build_config, load_config, resolve_for_phase, to_toml
+    from voltx.config import build_config, default_config_file, load_config, resolve_for_phase, to_toml
     from voltx.plugins import load_plugins
     from voltx.train.runner import phase_classes
 
     plugins = load_plugins()
     classes = phase_classes(plugins)
-    path = args.config or ("training_config.toml" if Path("training_config.toml").exists() else None)
+    path = args.config or default_config_file()
     base = load_config(path, classes) if path else build_config({}, classes)
     if args.phase not in base.phases:  # before the overrides, which are resolved against its table
         from voltx.errors import UsageError, closest

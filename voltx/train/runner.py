@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from voltx.config import Config, build_config, load_config, read_toml, resolve_for_phase, to_toml
+from voltx.config import Config, build_config, default_config_file, load_config, read_toml, resolve_for_phase, to_toml
 from voltx.errors import (
     EXIT_INTERNAL,
     EXIT_OK,
@@ -78,9 +78,7 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bo
             cfg = build_config(raw, classes, source=str(RunPaths(run_dir).config), text=text)
             return cfg, RunWriter.resume(run_dir, list(req.argv)), True
         print(f"voltx: nothing to resume for phase {spec.name!r} under {root}; starting a new run", file=sys.stderr)
-    cfg_path = req.config_path
-    if cfg_path is None and Path("training_config.toml").exists():
-        cfg_path = "training_config.toml"
+    cfg_path = req.config_path or default_config_file()
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, spec.name, preset=req.preset, overrides=list(req.overrides), phase_classes=classes)
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, spec.name: cfg.phases[spec.name]}

@@ -1,0 +1,201 @@
+"""Crash-safe checkpoints: round trip, pruning, leftovers, and processes killed mid-save."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from voltx.errors import DataError
+from voltx.runs.checkpoints import COMMITTED, atomic_save_safetensors, committed, latest_checkpoint, save_checkpoint
+
+
+def tensors(step: int) -> dict[str, dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(step)
+    return {
+        "model": {"w": torch.randn(4, 3, generator=g), "b": torch.arange(3, dtype=torch.float32) + step},
+        "extra": {"rng": torch.randint(0, 255, (16,), dtype=torch.uint8, generator=g)},
+    }
+
+
+def assert_tensors_equal(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype
+        assert torch.equal(got[k], want[k]), k
+
+
+def test_save_and_latest_round_trip(tmp_path):
+    root = tmp_path / "checkpoints"
+    t = tensors(7)
+    path = save_checkpoint(root, 7, t, {"epoch": 2, "sampler": {"position": 99}, "rng": [1, 2, 3]})
+    assert path == root / "step-7"
+    assert (path / COMMITTED).is_file()
+    ckpt = latest_checkpoint(root)
+    assert ckpt is not None and ckpt.path == path and ckpt.step == 7
+    assert ckpt.state == {"step": 7, "epoch": 2, "sampler": {"position": 99}, "rng": [1, 2, 3]}
+    assert_tensors_equal(ckpt.tensors("model"), t["model"])
+    assert_tensors_equal(ckpt.tensors("extra"), t["extra"])
+    assert not list(root.glob(".tmp-*"))
+
+
+def test_shared_and_non_contiguous_tensors_are_saved(tmp_path):
+    base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
+    # tied weights (one tensor under two names), a contiguous row view and a transposed view
+    tied = {"a": base, "b": base, "row": base[1], "t": base.t()}
+    save_checkpoint(tmp_path, 1, {"model": tied}, {})
+    got = latest_checkpoint(tmp_path).tensors("model")
+    assert_tensors_equal(got, {"a": base, "b": base, "row": base[1], "t": base.t()})
+    atomic_save_safetensors(tied, tmp_path / "tied.safetensors")
+    from safetensors.torch import load_file
+
+    assert_tensors_equal(load_file(str(tmp_path / "tied.safetensors")), {k: v.contiguous() for k, v in tied.items()})
+
+
+def test_no_checkpoint_is_none(tmp_path):
+    assert latest_checkpoint(tmp_path / "absent") is None
+    (tmp_path / "empty").mkdir()
+    assert latest_checkpoint(tmp_path / "empty") is None
+
+
+def test_pruning_keeps_the_newest(tmp_path):
+    for step in (10, 20, 30, 40, 50):
+        save_checkpoint(tmp_path, step, tensors(step), {}, keep=2)
+    assert [p.name for p in committed(tmp_path)] == ["step-40", "step-50"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-40", "step-50"]
+    save_checkpoint(tmp_path, 60, tensors(60), {}, keep=3)
+    assert [p.name for p in committed(tmp_path)] == ["step-40", "step-50", "step-60"]
+    save_checkpoint(tmp_path, 70, tensors(70), {}, keep=0)  # never prunes the one just written
+    assert [p.name for p in committed(tmp_path)] == ["step-70"]
+
+
+def test_steps_sort_numerically(tmp_path):
+    for step in (9, 10, 100):
+        save_checkpoint(tmp_path, step, tensors(step), {}, keep=5)
+    assert latest_checkpoint(tmp_path).step == 100
+
+
+def test_same_step_saved_again_replaces_it(tmp_path):
+    save_checkpoint(tmp_path, 5, tensors(5), {"v": 1})
+    save_checkpoint(tmp_path, 5, tensors(6), {"v": 2})
+    ckpt = latest_checkpoint(tmp_path)
+    assert ckpt.step == 5 and ckpt.state["v"] == 2
+    assert_tensors_equal(ckpt.tensors("model"), tensors(6)["model"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-5"]
+
+
+def test_uncommitted_and_temp_dirs_are_ignored_then_cleaned(tmp_path):
+    save_checkpoint(tmp_path, 1, tensors(1), {})
+    half = tmp_path / "step-2"  # renamed but never marked committed
+    half.mkdir()
+    (half / "state.json").write_text(json.dumps({"step": 2}))
+    tmp = tmp_path / ".tmp-step-3-999999"  # a process that died mid-write
+    tmp.mkdir()
+    (tmp / "model.safetensors").write_bytes(b"\x00" * 10)
+    assert latest_checkpoint(tmp_path).step == 1
+    save_checkpoint(tmp_path, 4, tensors(4), {}, keep=5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-1", "step-4"]
+    assert latest_checkpoint(tmp_path).step == 4
+
+
+def test_unreadable_state_falls_back_to_the_previous_checkpoint(tmp_path):
+    save_checkpoint(tmp_path, 1, tensors(1), {}, keep=5)
+    save_checkpoint(tmp_path, 2, tensors(2), {}, keep=5)
+    (tmp_path / "step-2" / "state.json").write_text("{trunc")
+    assert latest_checkpoint(tmp_path).step == 1
+
+
+def test_corrupt_tensor_file_is_a_data_error(tmp_path):
+    save_checkpoint(tmp_path, 1, tensors(1), {})
+    (tmp_path / "step-1" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="model.safetensors"):
+        latest_checkpoint(tmp_path).tensors("model")
+
+
+def test_atomic_save_safetensors(tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "artifacts" / "encoder.safetensors"
+    t = tensors(3)["model"]
+    atomic_save_safetensors(t, out, metadata={"epoch": "1"})
+    assert_tensors_equal(load_file(str(out)), t)
+    assert [p.name for p in out.parent.iterdir()] == ["encoder.safetensors"]
+
+
+# --- a process killed while it writes a checkpoint -----------------------------------------------
+
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys, pathlib
+    sys.path.insert(0, {tests_dir!r})
+    from test_checkpoints import tensors
+    from voltx.runs.checkpoints import save_checkpoint
+
+    root = pathlib.Path({root!r})
+    save_checkpoint(root, 1, tensors(1), {{"epoch": 1}})
+    {patch}
+    save_checkpoint(root, 2, tensors(2), {{"epoch": 2}})
+    print("not killed")
+    """
+)
+
+KILL_IN_SAVE_FILE = """
+import safetensors.torch
+def dying_save_file(tensors, filename, metadata=None):
+    with open(filename, "wb") as fh:
+        fh.write(b"\\x00" * 64)  # half a file
+        fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+safetensors.torch.save_file = dying_save_file
+"""
+
+KILL_AT_COMMIT_MARKER = """
+_write_text = pathlib.Path.write_text
+def dying_write_text(self, *args, **kwargs):
+    if self.name == "COMMITTED":  # step-2 is renamed into place; die before marking it
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _write_text(self, *args, **kwargs)
+pathlib.Path.write_text = dying_write_text
+"""
+
+
+def kill_mid_save(tmp_path, patch: str) -> subprocess.CompletedProcess:
+    root = tmp_path / "checkpoints"
+    script = CHILD.format(tests_dir=str(Path(__file__).parent), root=str(root), patch=patch.strip())
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def assert_step_1_survives(root):
+    ckpt = latest_checkpoint(root)
+    assert ckpt is not None and ckpt.step == 1
+    assert ckpt.state == {"step": 1, "epoch": 1}
+    assert_tensors_equal(ckpt.tensors("model"), tensors(1)["model"])
+    assert_tensors_equal(ckpt.tensors("extra"), tensors(1)["extra"])
+
+
+def test_killed_while_writing_tensors_keeps_the_previous_checkpoint(tmp_path):
+    proc = kill_mid_save(tmp_path, KILL_IN_SAVE_FILE)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert "not killed" not in proc.stdout
+    root = tmp_path / "checkpoints"
+    leftovers = [p.name for p in root.iterdir() if p.name.startswith(".tmp-step-2-")]
+    assert leftovers  # the kill really happened mid-write
+    assert_step_1_survives(root)
+    save_checkpoint(root, 3, tensors(3), {}, keep=5)  # the next save cleans up after the dead writer
+    assert sorted(p.name for p in root.iterdir()) == ["step-1", "step-3"]
+
+
+def test_killed_before_the_commit_marker_keeps_the_previous_checkpoint(tmp_path):
+    proc = kill_mid_save(tmp_path, KILL_AT_COMMIT_MARKER)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    root = tmp_path / "checkpoints"
+    assert (root / "step-2" / "model.safetensors").is_file()  # renamed into place, not committed
+    assert_step_1_survives(root)
+    save_checkpoint(root, 3, tensors(3), {}, keep=5)
+    assert sorted(p.name for p in root.iterdir()) == ["step-1", "step-3"]

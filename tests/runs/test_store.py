@@ -1,0 +1,364 @@
+"""The run store: the writer's layout and lock, stale detection, RUN resolution and summaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import voltx.runs.store as store
+from voltx.errors import EXIT_RUN_LOCKED, MissingInputError, RunLockedError, UsageError, VoltxError
+from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, resolve_run, runs_root
+from voltx.runs.lock import RunLock, writer_alive
+from voltx.runs.store import RunReader, RunWriter, effective_status, summarize
+
+
+def new_writer(root: Path, phase: str = "translator") -> RunWriter:
+    return RunWriter.create(
+        root,
+        phase,
+        config_toml="[run]\nseed = 1\n",
+        overrides=["encoder.lr=1e-3", "hardware.device=cpu"],
+        preset="quick",
+        argv=["voltx", "run", phase],
+    )
+
+
+@pytest.fixture
+def root(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+def fake_run(root: Path, phase: str, name: str, manifest: dict | None = None) -> Path:
+    d = root / phase / name
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps(manifest or {"phase": phase, "status": "finished", "id": name}))
+    return d
+
+
+# --- the writer -------------------------------------------------------------------------------------
+
+
+def test_create_makes_the_documented_layout(root):
+    w = new_writer(root)
+    try:
+        assert w.dir.parent == root / "translator"
+        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}", w.dir.name)
+        m = json.loads((w.dir / "run.json").read_text())
+        assert m["format_version"] == FORMAT_VERSION
+        assert m["phase"] == "translator" and m["id"] == w.dir.name and m["preset"] == "quick"
+        assert m["status"] == "running"
+        assert m["pid"] == os.getpid() and m["host"] == socket.gethostname()
+        assert len(m["attempts"]) == 1 and m["attempts"][0]["pid"] == os.getpid()
+        assert m["argv"] == ["voltx", "run", "translator"]
+        assert (w.dir / "config.toml").read_text() == "[run]\nseed = 1\n"
+        assert (w.dir / "overrides.txt").read_text() == "encoder.lr=1e-3\nhardware.device=cpu\n"
+        assert writer_alive(w.dir)
+        assert json.loads((w.dir / "lock").read_text())["pid"] == os.getpid()
+        assert effective_status(w.dir, m) == "running"
+    finally:
+        w.close("finished", 0)
+
+
+def test_logging_goes_to_the_documented_files(root):
+    w = new_writer(root)
+    w.log_metrics({"step": 1, "losses": {"total": 2.5}})
+    w.event("alert", rule="loss-spike", step=1, message="spike")
+    w.stdout("hello")
+    w.close("finished", 0, "done")
+    p = RunPaths(w.dir)
+    metrics = [json.loads(x) for x in p.metrics.read_text().splitlines()]
+    assert metrics[0]["step"] == 1 and metrics[0]["attempt"] == 1 and "time" in metrics[0]
+    kinds = [json.loads(x)["kind"] for x in p.events.read_text().splitlines()]
+    assert kinds == ["alert", "end"]
+    assert p.stdout.read_text() == "hello\n"
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_lock(root):
+    w = new_writer(root)
+    before = (w.dir / "run.json").read_bytes()
+    with pytest.raises(RunLockedError) as err:
+        RunWriter.resume(w.dir, ["voltx", "run", "translator", "--resume", "auto"])
+    assert err.value.exit_code == EXIT_RUN_LOCKED == 81
+    assert f"pid {os.getpid()}" in str(err.value)
+    assert (w.dir / "run.json").read_bytes() == before
+    assert writer_alive(w.dir)
+    w.close("finished", 0)
+
+
+def test_close_records_the_end_and_frees_the_lock(root):
+    w = new_writer(root)
+    w.close("preempted", 75, "stopped by SIGTERM")
+    m = json.loads((w.dir / "run.json").read_text())
+    assert m["status"] == "preempted" and m["exit_code"] == 75 and m["message"] == "stopped by SIGTERM"
+    assert m["ended_at"] >= m["started_at"]
+    assert m["attempts"][-1]["status"] == "preempted" and m["attempts"][-1]["exit_code"] == 75
+    assert not writer_alive(w.dir)
+    assert summarize(w.dir).status == "preempted"
+    # the lock is free: a resume takes it, starts a second attempt and records the event
+    r = RunWriter.resume(w.dir, ["voltx", "run", "translator", "--resume", "auto"])
+    r.mark_resumed(from_step=10)
+    assert writer_alive(w.dir)
+    r.close("finished", 0)
+    m = json.loads((w.dir / "run.json").read_text())
+    assert m["status"] == "finished" and len(m["attempts"]) == 2
+    assert m["attempts"][1]["resumed_from_step"] == 10
+    reader = RunReader(w.dir)
+    reader.refresh()
+    assert [e["from_step"] for e in reader.events_of("resumed")] == [10]
+
+
+def test_resume_of_a_newer_format_is_refused(root):
+    d = fake_run(root, "translator", "20240101-000000-aaaaaa", {"format_version": FORMAT_VERSION + 1, "status": "preempted"})
+    with pytest.raises(VoltxError, match="newer voltx"):
+        RunWriter.resume(d, [])
+
+
+def test_resume_of_a_directory_without_run_json(tmp_path):
+    with pytest.raises(MissingInputError, match="run.json"):
+        RunWriter.resume(tmp_path, [])
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, signal, sys, pathlib
+    from voltx.runs.store import RunWriter
+    w = RunWriter.create(pathlib.Path(sys.argv[1]), "translator", config_toml="", overrides=[], preset=None, argv=[])
+    for step in (1, 2, 3):
+        w.log_metrics({"step": step, "losses": {"total": 1.0 / step}})
+    w.flush()
+    print(w.dir, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def test_a_killed_writer_leaves_a_stale_run(root):
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(root)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    run_dir = Path(proc.stdout.strip())
+    m = json.loads((run_dir / "run.json").read_text())
+    assert m["status"] == "running"  # nobody recorded the end
+    assert not writer_alive(run_dir)  # but the kernel dropped the lock
+    assert effective_status(run_dir, m) == "stale"
+    s = summarize(run_dir)
+    assert s.status == "stale" and s.step == 3 and s.losses == {"total": pytest.approx(1 / 3)}
+    assert s.eta_s is None
+    # and a new writer may take the run over
+    RunWriter.resume(run_dir, []).close("failed", 1)
+
+
+def test_lock_is_exclusive_between_two_lock_objects(tmp_path):
+    first, second = RunLock(tmp_path / "lock"), RunLock(tmp_path / "lock")
+    first.acquire()
+    with pytest.raises(RunLockedError):
+        second.acquire()
+    first.release()
+    second.acquire()
+    second.release()
+    assert not writer_alive(tmp_path)
+    assert not writer_alive(tmp_path / "no-such-run")
+
+
+# --- finding runs -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_runs(root):
+    return {
+        "a": fake_run(root, "translator", "20240101-000000-aaaaaa"),
+        "b": fake_run(root, "translator", "20240102-000000-abcdef"),
+        "c": fake_run(root, "f2", "20240103-000000-bbbbbb"),
+    }
+
+
+def test_list_run_dirs_ignores_stray_entries(root, three_runs):
+    (root / "README.txt").write_text("x")
+    (root / "translator" / "notes.txt").write_text("x")
+    (root / "translator" / "not-a-run").mkdir()
+    (root / "translator" / ".tmp-20240104").mkdir()
+    (root / "empty-phase").mkdir()
+    assert list_run_dirs(root) == [three_runs["a"], three_runs["b"], three_runs["c"]]
+    assert list_run_dirs(root / "absent") == []
+
+
+def test_resolve_run_by_path(root, three_runs):
+    assert resolve_run(str(three_runs["b"]), root) == three_runs["b"]
+    # relative to the working directory (the autouse fixture made it tmp_path)
+    assert resolve_run("runs/f2/20240103-000000-bbbbbb", root) == Path("runs/f2/20240103-000000-bbbbbb")
+
+
+def test_resolve_run_latest(root, three_runs):
+    assert resolve_run("latest", root) == three_runs["c"]
+    assert resolve_run("latest", root, phase="translator") == three_runs["b"]
+    with pytest.raises(MissingInputError, match="no runs"):
+        resolve_run("latest", root, phase="d1")
+    with pytest.raises(MissingInputError, match="no runs"):
+        resolve_run("latest", root / "absent")
+
+
+def test_resolve_run_by_id_prefix_and_hex_suffix(root, three_runs):
+    assert resolve_run("20240102", root) == three_runs["b"]
+    assert resolve_run("20240101-000000-aaaaaa", root) == three_runs["a"]
+    assert resolve_run("bbb", root) == three_runs["c"]
+    assert resolve_run("abc", root) == three_runs["b"]
+
+
+def test_resolve_run_ambiguous_prefix_lists_matches(root, three_runs):
+    with pytest.raises(UsageError) as err:
+        resolve_run("a", root)  # aaaaaa and abcdef
+    msg = str(err.value)
+    assert "translator/20240101-000000-aaaaaa" in msg and "translator/20240102-000000-abcdef" in msg
+    assert "2 runs" in msg
+    with pytest.raises(UsageError, match="3 runs"):
+        resolve_run("202401", root)
+
+
+def test_resolve_run_no_match(root, three_runs, tmp_path):
+    with pytest.raises(MissingInputError, match="no run matches 'zzz'"):
+        resolve_run("zzz", root)
+    plain = tmp_path / "plain-dir"
+    plain.mkdir()
+    with pytest.raises(MissingInputError, match="not a run directory"):
+        resolve_run(str(plain), root)
+
+
+def test_runs_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("VOLTX_RUNS_DIR", str(tmp_path / "env"))
+    assert runs_root("explicit", "configured") == Path("explicit")
+    assert runs_root(None, "configured") == tmp_path / "env"
+    monkeypatch.delenv("VOLTX_RUNS_DIR")
+    assert runs_root(None, "configured") == Path("configured")
+    assert runs_root(None, None) == Path("runs")
+
+
+# --- summaries ------------------------------------------------------------------------------------
+
+
+def test_summarize_reads_only_the_tail_of_metrics(root, monkeypatch):
+    d = fake_run(root, "translator", "20240101-000000-aaaaaa")
+    metrics = RunPaths(d).metrics
+    with open(metrics, "w") as fh:
+        for step in range(1, 20001):
+            fh.write(json.dumps({"step": step, "total_steps": 20000, "losses": {"total": 1.0, "role": 0.5}, "pad": "x" * 40}) + "\n")
+        fh.write('{"step": 20001, "losses": {"tot')  # a record being written
+    size = metrics.stat().st_size
+    assert size > 1_000_000
+    reads = []
+    real = store.read_jsonl
+
+    def spy(path, offset=0, *args, **kwargs):
+        reads.append((path, offset))
+        return real(path, offset, *args, **kwargs)
+
+    monkeypatch.setattr(store, "read_jsonl", spy)
+    s = summarize(d)
+    assert s.step == 20000 and s.total_steps == 20000
+    assert s.losses == {"total": 1.0, "role": 0.5}
+    assert [p for p, _ in reads] == [metrics]
+    assert size - reads[0][1] <= 65536  # only the tail
+
+
+def test_summarize_live_run_computes_eta(root):
+    w = new_writer(root)
+    try:
+        w.log_metrics({"step": 50, "total_steps": 150, "steps_per_sec": 10.0, "samples_per_sec": 640.0, "stage": "encoder",
+                       "losses": {"total": 1.5, "bad": None, "text": "x"}})
+        w.flush()
+        s = summarize(w.dir)
+        assert s.status == "running"
+        assert s.step == 50 and s.total_steps == 150 and s.stage == "encoder"
+        assert s.eta_s == pytest.approx(10.0)
+        assert s.samples_per_sec == 640.0
+        assert s.losses == {"total": 1.5}  # nulls (NaN) and non-numbers left out
+        assert s.host == socket.gethostname()
+        d = s.as_dict()
+        assert d["dir"] == str(w.dir)
+        json.dumps(d)
+    finally:
+        w.close("finished", 0)
+    s = summarize(w.dir)
+    assert s.status == "finished" and s.eta_s is None and s.exit_code == 0
+
+
+def test_summarize_run_without_metrics(root):
+    w = new_writer(root)
+    w.close("failed", 1, "boom")
+    s = summarize(w.dir)
+    assert s.status == "failed" and s.step is None and s.losses == {} and s.problems == []
+
+
+def test_newer_format_version_is_a_problem_not_a_crash(root):
+    d = fake_run(root, "translator", "20240101-000000-aaaaaa", {"format_version": FORMAT_VERSION + 1, "status": "finished", "phase": "translator"})
+    s = summarize(d)
+    assert any("newer voltx" in p for p in s.problems)
+    assert s.status == "finished"
+
+
+def test_unreadable_manifest_is_a_problem(root):
+    d = fake_run(root, "translator", "20240101-000000-aaaaaa")
+    (d / "run.json").write_text('{"status": "runn')
+    s = summarize(d)
+    assert s.status == "unknown"
+    assert s.problems == ["run.json missing or unreadable"]
+    assert s.phase == "translator" and s.id == "20240101-000000-aaaaaa"
+
+
+def test_reader_refreshes_incrementally_and_drops_superseded_steps(root):
+    w = new_writer(root)
+    for step in (1, 2, 3):
+        w.log_metrics({"step": step, "losses": {"total": float(step)}})
+    w.flush()
+    reader = RunReader(w.dir)
+    reader.refresh()
+    assert [m["step"] for m in reader.metrics] == [1, 2, 3]
+    with open(w.paths.metrics, "a") as fh:  # something else scribbled on the file
+        fh.write("garbage\n")
+    w.mark_resumed(from_step=2)
+    for step in (3, 4):
+        w.log_metrics({"step": step, "losses": {"total": 10.0 + step}})
+    w.close("finished", 0)
+    reader.refresh()
+    assert [(m["step"], m["attempt"]) for m in reader.metrics] == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    assert reader.corrupt["metrics"] == [4]  # the line's number in the file
+    assert [e["kind"] for e in reader.events] == ["resumed", "end"]
+    assert reader.status == "finished"
+
+
+def test_summarize_tolerates_odd_types_in_a_metrics_record(root):
+    w = new_writer(root)
+    try:
+        w.log_metrics({"step": "x", "losses": [1, 2], "samples_per_sec": "fast", "total_steps": "many", "steps_per_sec": True, "stage": 3})
+        w.flush()
+        s = summarize(w.dir)
+        assert (s.step, s.losses, s.samples_per_sec, s.total_steps, s.stage, s.eta_s) == (None, {}, None, None, None, None)
+        assert s.status == "running"
+    finally:
+        w.close("finished", 0)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"running"', "null"])
+def test_manifest_that_is_not_an_object_is_unreadable(root, text):
+    d = fake_run(root, "translator", "20240101-000000-aaaaaa")
+    (d / "run.json").write_text(text)
+    s = summarize(d)
+    assert s.status == "unknown" and s.problems == ["run.json missing or unreadable"]
+    with pytest.raises(MissingInputError):
+        RunWriter.resume(d, [])
+
+
+def test_latest_orders_runs_started_in_the_same_second(root):
+    # the random suffixes sort against the start order: created_at decides
+    first = fake_run(root, "translator", "20240101-000000-ffffff", {"status": "finished", "created_at": 1.0})
+    second = fake_run(root, "f2", "20240101-000000-000000", {"status": "finished", "created_at": 1.5})
+    assert list_run_dirs(root) == [first, second]
+    assert resolve_run("latest", root) == second
+    assert resolve_run("latest", root, phase="translator") == first

@@ -1,0 +1,147 @@
+"""Where things live in a run directory, and how a RUN argument finds one.
+
+``runs/<phase>/<YYYYmmdd-HHMMSS>-<id>/`` holds run.json, config.toml, overrides.txt,
+metrics.jsonl, events.jsonl, system.jsonl, stdout.log, checkpoints/, artifacts/ and lock.
+This module only computes paths and reads directory listings: no torch, no writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from voltx.errors import MissingInputError, UsageError
+
+FORMAT_VERSION = 1
+ENV_RUNS_DIR = "VOLTX_RUNS_DIR"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    dir: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / "run.json"
+
+    @property
+    def config(self) -> Path:
+        return self.dir / "config.toml"
+
+    @property
+    def overrides(self) -> Path:
+        return self.dir / "overrides.txt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.jsonl"
+
+    @property
+    def events(self) -> Path:
+        return self.dir / "events.jsonl"
+
+    @property
+    def system(self) -> Path:
+        return self.dir / "system.jsonl"
+
+    @property
+    def stdout(self) -> Path:
+        return self.dir / "stdout.log"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.dir / "artifacts"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / "lock"
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def phase(self) -> str:
+        return self.dir.parent.name
+
+
+def runs_root(explicit: str | os.PathLike | None = None, configured: str | None = None) -> Path:
+    """--runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir > ./runs."""
+    for candidate in (explicit, os.environ.get(ENV_RUNS_DIR), configured):
+        if candidate:
+            return Path(candidate).expanduser()
+    return Path("runs")
+
+
+def new_run_dir(root: Path, phase: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for _ in range(100):
+        path = root / phase / f"{stamp}-{secrets.token_hex(3)}"
+        if not path.exists():
+            return path
+    raise RuntimeError("could not find a free run directory name")  # 16M ids per second
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "run.json").is_file()
+
+
+def list_run_dirs(root: Path) -> list[Path]:
+    """Every run under the root, oldest first: by directory name, which starts with the time
+    to the second; runs started in the same second are ordered by run.json's created_at."""
+    if not root.is_dir():
+        return []
+    found = []
+    for phase_dir in root.iterdir():
+        if phase_dir.is_dir():
+            found.extend(p for p in phase_dir.iterdir() if p.is_dir() and is_run_dir(p))
+    stamps = Counter(p.name[:15] for p in found)
+
+    def created_at(p: Path) -> float:
+        if stamps[p.name[:15]] < 2:
+            return 0.0  # the name alone orders it: no need to read run.json
+        value = read_manifest(p).get("created_at")
+        return float(value) if isinstance(value, (int, float)) else 0.0
+
+    return sorted(found, key=lambda p: (p.name[:15], created_at(p), p.name, p.parent.name))
+
+
+def read_manifest(path: Path) -> dict:
+    """run.json of a run dir; {} if it is missing, being replaced or not a JSON object."""
+    try:
+        manifest = json.loads((path / "run.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def resolve_run(spec: str, root: Path, phase: str | None = None) -> Path:
+    """RUN may be a path to a run directory, ``latest``, or a prefix of a run id / its hex suffix."""
+    as_path = Path(spec).expanduser()
+    if is_run_dir(as_path):
+        return as_path
+    runs = list_run_dirs(root)
+    if phase:
+        runs = [r for r in runs if r.parent.name == phase]
+    if spec == "latest":
+        if not runs:
+            raise MissingInputError(f"no runs under {root}{f' for phase {phase!r}' if phase else ''}. Start one with `voltx run <phase>`.")
+        return runs[-1]
+    matches = [r for r in runs if r.name.startswith(spec) or r.name.rsplit("-", 1)[-1].startswith(spec)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        if as_path.exists():
+            raise MissingInputError(f"{as_path} is not a run directory (it has no run.json).")
+        raise MissingInputError(f"no run matches {spec!r} under {root}. List runs with `voltx status`.")
+    names = ", ".join(f"{m.parent.name}/{m.name}" for m in matches[:8])
+    raise UsageError(f"{spec!r} matches {len(matches)} runs ({names}); give more of the id.")

@@ -1,0 +1,277 @@
+"""The run store: the writer a run process owns, and the reader everyone else uses.
+
+The writer creates (or re-opens, on resume) the run directory, holds its lock, keeps
+run.json current and appends to metrics/events/stdout through one buffered writer
+thread. The reader never writes: ``voltx status/logs/report`` and the console only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voltx import __version__
+from voltx.errors import CantCreateError, MissingInputError
+from voltx.runs.jsonl import BufferedWriter, JsonlRead, drop_superseded, read_jsonl
+from voltx.runs.layout import FORMAT_VERSION, RunPaths, new_run_dir, read_manifest
+from voltx.runs.lock import RunLock, writer_alive
+
+TERMINAL = {"finished", "failed", "preempted", "diverged", "interrupted"}
+
+
+def _now() -> float:
+    return round(time.time(), 3)
+
+
+def code_version() -> str:
+    """voltx version plus the git commit when running from a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=2
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Owns one run directory for the lifetime of a run process."""
+
+    def __init__(self, paths: RunPaths, manifest: dict[str, Any], lock: RunLock):
+        self.paths = paths
+        self.dir = paths.dir
+        self.manifest = manifest
+        self._lock = lock
+        self._out = BufferedWriter()
+        self.attempt = len(manifest.get("attempts", []))
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: Path, phase: str, *, config_toml: str, overrides: list[str], preset: str | None, argv: list[str]) -> "RunWriter":
+        run_dir = new_run_dir(root, phase)
+        try:
+            run_dir.mkdir(parents=True)
+        except OSError as exc:
+            raise CantCreateError(
+                f"cannot create run directory {run_dir}: {exc.strerror}. Choose a writable runs root "
+                "with --runs-dir, VOLTX_RUNS_DIR or [paths].runs_dir."
+            ) from None
+        paths = RunPaths(run_dir)
+        lock = RunLock(paths.lock)
+        lock.acquire()
+        paths.config.write_text(config_toml, encoding="utf-8")
+        paths.overrides.write_text("".join(f"{o}\n" for o in overrides), encoding="utf-8")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "id": run_dir.name,
+            "phase": phase,
+            "preset": preset,
+            "status": "running",
+            "created_at": _now(),
+            "code_version": code_version(),
+            "python": platform.python_version(),
+            "argv": argv,
+            "attempts": [],
+        }
+        writer = cls(paths, manifest, lock)
+        writer._start_attempt(resumed_from=None)
+        return writer
+
+    @classmethod
+    def resume(cls, run_dir: Path, argv: list[str]) -> "RunWriter":
+        paths = RunPaths(run_dir)
+        manifest = read_manifest(run_dir)
+        if not manifest:
+            raise MissingInputError(f"{run_dir} has no readable run.json; it is not a run directory.")
+        if manifest.get("format_version", 1) > FORMAT_VERSION:
+            raise CantCreateError(f"{run_dir} was written by a newer voltx (format {manifest['format_version']}); upgrade voltx to resume it.")
+        lock = RunLock(paths.lock)
+        lock.acquire()
+        writer = cls(paths, manifest, lock)
+        manifest["argv_resume"] = argv
+        return writer
+
+    def _start_attempt(self, resumed_from: int | None) -> None:
+        self.manifest["attempts"].append(
+            {"pid": os.getpid(), "host": socket.gethostname(), "started_at": _now(), "resumed_from_step": resumed_from}
+        )
+        self.attempt = len(self.manifest["attempts"])
+        self.manifest.update(status="running", pid=os.getpid(), host=socket.gethostname(), ended_at=None, exit_code=None)
+        self.manifest.setdefault("started_at", _now())
+        self.write_manifest()
+
+    def mark_resumed(self, from_step: int | None) -> None:
+        """Start a new attempt in this directory and record the ``resumed`` event."""
+        self._start_attempt(resumed_from=from_step)
+        self.event("resumed", from_step=from_step, attempt=self.attempt)
+
+    def write_manifest(self) -> None:
+        _atomic_write_text(self.paths.manifest, json.dumps(self.manifest, indent=1))
+
+    def update_manifest(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        self.write_manifest()
+
+    def close(self, status: str, exit_code: int, message: str | None = None) -> None:
+        """Record the end of this attempt (event, run.json), flush everything, drop the lock."""
+        self.event("end", status=status, exit_code=exit_code, message=message)
+        self._out.close()
+        attempt = self.manifest["attempts"][-1]
+        attempt.update(ended_at=_now(), exit_code=exit_code, status=status)
+        self.manifest.update(status=status, exit_code=exit_code, ended_at=_now(), message=message)
+        self.write_manifest()
+        self._lock.release()
+
+    # -- logging (microseconds: the writer thread does the I/O) -----------------------------
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        record["time"] = _now()
+        record["attempt"] = self.attempt
+        self._out.write(self.paths.metrics, record)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        self._out.write(self.paths.events, {"time": _now(), "kind": kind, **fields})
+
+    def stdout(self, line: str) -> None:
+        self._out.write(self.paths.stdout, line)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    """What `voltx status` and the console's runs screen show for one run."""
+
+    dir: Path
+    id: str
+    phase: str
+    status: str
+    step: int | None = None
+    total_steps: int | None = None
+    stage: str | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    samples_per_sec: float | None = None
+    eta_s: float | None = None
+    host: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items()}
+        d["dir"] = str(self.dir)
+        return d
+
+
+def effective_status(run_dir: Path, manifest: dict) -> str:
+    """The manifest's status, except a 'running' run whose writer is gone is 'stale'."""
+    status = manifest.get("status", "unknown")
+    if status == "running" and not writer_alive(run_dir):
+        return "stale"
+    return status
+
+
+def last_metrics(path: Path, tail_bytes: int = 65536) -> dict | None:
+    """The last complete metrics record, reading only the file's tail."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    # Starting mid-file, the first (partial) line fails to parse and is skipped.
+    records = read_jsonl(path, offset=max(0, size - tail_bytes)).records
+    return records[-1] if records else None
+
+
+def _number(value: Any) -> Any:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def summarize(run_dir: Path) -> RunSummary:
+    manifest = read_manifest(run_dir)
+    problems = []
+    if not manifest:
+        problems.append("run.json missing or unreadable")
+    elif (_number(manifest.get("format_version", 1)) or 0) > FORMAT_VERSION:
+        problems.append(f"written by a newer voltx (format {manifest.get('format_version')})")
+    s = RunSummary(
+        dir=run_dir,
+        id=manifest.get("id", run_dir.name),
+        phase=manifest.get("phase", run_dir.parent.name),
+        status=effective_status(run_dir, manifest) if manifest else "unknown",
+        host=manifest.get("host"),
+        started_at=manifest.get("started_at"),
+        ended_at=manifest.get("ended_at"),
+        exit_code=manifest.get("exit_code"),
+        total_steps=manifest.get("total_steps"),
+        problems=problems,
+    )
+    rec = last_metrics(RunPaths(run_dir).metrics)
+    if rec:  # any JSON object may be there: keep only values of the expected types
+        s.step = _number(rec.get("step"))
+        s.stage = rec.get("stage") if isinstance(rec.get("stage"), str) else None
+        losses = rec.get("losses") if isinstance(rec.get("losses"), dict) else {}
+        s.losses = {k: v for k, v in losses.items() if _number(v) is not None}
+        s.samples_per_sec = _number(rec.get("samples_per_sec"))
+        s.total_steps = _number(rec.get("total_steps", s.total_steps))
+        steps_per_sec = _number(rec.get("steps_per_sec"))
+        if s.status == "running" and steps_per_sec and s.total_steps and s.step is not None:
+            s.eta_s = max(0.0, (s.total_steps - s.step) / steps_per_sec)
+    return s
+
+
+class RunReader:
+    """Read-only view of one run directory (incremental: call ``refresh`` to tail)."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.paths = RunPaths(run_dir)
+        self.manifest = read_manifest(run_dir)
+        self._metrics: list[dict] = []
+        self._events: list[dict] = []
+        self._offsets = {"metrics": 0, "events": 0}
+        self._next_line = {"metrics": 1, "events": 1}
+        self.corrupt: dict[str, list[int]] = {"metrics": [], "events": []}
+
+    def refresh(self) -> None:
+        self.manifest = read_manifest(self.dir) or self.manifest
+        for name, store in (("metrics", self._metrics), ("events", self._events)):
+            got: JsonlRead = read_jsonl(getattr(self.paths, name), offset=self._offsets[name], first_line=self._next_line[name])
+            store.extend(got.records)
+            self.corrupt[name].extend(got.corrupt_lines)
+            self._offsets[name] = got.offset
+            self._next_line[name] = got.next_line
+
+    @property
+    def metrics(self) -> list[dict]:
+        """Per-step records, with steps superseded by a resume dropped."""
+        return drop_superseded(self._metrics)
+
+    @property
+    def events(self) -> list[dict]:
+        return list(self._events)
+
+    def events_of(self, kind: str) -> list[dict]:
+        return [e for e in self._events if e.get("kind") == kind]
+
+    @property
+    def status(self) -> str:
+        return effective_status(self.dir, self.manifest)
