@@ -271,3 +271,15 @@ def test_on_run_end__failed_run(tmp_path, toy):
     assert [c[0] for c in life.calls] == ["start", "end"]
     assert life.calls[-1] == ("end", run_dir, "failed")
     assert read_manifest(run_dir)["status"] == "failed"
+
+
+def test_on_run_end__implementation_may_take_fewer_arguments(tmp_path, toy):
+    statuses = []
+
+    class StatusOnly:
+        @hookimpl
+        def on_run_end(self, status):  # the spec's `run` left out
+            statuses.append(status)
+
+    code, _, _ = run_toy(tmp_path, toy, ("status-only", StatusOnly()))
+    assert (code, statuses) == (0, ["finished"])

@@ -1,6 +1,6 @@
 """Append-only JSONL: a buffered writer thread for the run's logs, and tolerant readers.
 
-A log call from the training loop only enqueues the record (about a microsecond); the
+A log call from the training loop only enqueues the record (a few microseconds); the
 writer thread serialises, writes and flushes in batches. Readers skip a truncated last
 line (a run being written or killed mid-write) and report corrupt lines instead of failing.
 """
