@@ -53,10 +53,11 @@ def events(run_dir: Path) -> list[dict]:
     return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
 
 
-def test_sigterm_checkpoints_and_exits_resumable_then_resume_finishes(toy_env, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
+def test_signal_checkpoints_and_exits_resumable_then_resume_finishes(toy_env, tmp_path, sig):
     proc = start(toy_env, "sleep=0.05", "run.log_every=1")
     run_dir = wait_for_step(tmp_path / "runs", 5, proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_PREEMPTED, err
     manifest = read_manifest(run_dir)
