@@ -60,7 +60,8 @@ def test_wheel_entry_points(wheel):
     assert {"translator": "voltx_phases.translator", "alerts": "voltx_plugins.alerts", "sinks": "voltx_plugins.sinks"}.items() <= voltx_group.items()
     for value in voltx_group.values():  # every built-in entry point names a module inside the wheel
         module = value.partition(":")[0]
-        assert f"{module.replace('.', '/')}.py" in names, value
+        path = module.replace(".", "/")
+        assert f"{path}.py" in names or f"{path}/__init__.py" in names, value
     with open(REPO / "pyproject.toml", "rb") as fh:
         declared = tomllib.load(fh)["project"]["entry-points"]["voltx"]
     assert voltx_group == declared

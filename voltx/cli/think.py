@@ -1,0 +1,50 @@
+"""``voltx think "<text>"``: run the inference pipeline on one input and print the answer."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("think", help="answer a query through the Volt X pipeline (safety, strands, RAR, decode)")
+    p.add_argument("text", help='the query, e.g. "3 + 4"')
+    p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors")
+    p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR")
+    p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`)")
+    p.add_argument("--max-iterations", type=int, default=50, help="RAR iteration budget (default 50)")
+    p.add_argument("--json", action="store_true", help="print the full trace as JSON")
+    p.set_defaults(_run=run)
+
+
+def run(args) -> int:
+    from voltx.engine.pipeline import ThinkPipeline
+    from voltx.engine.rar import RarConfig
+    from voltx.engine.router import IntentRouter
+    from voltx.plugins import load_plugins
+
+    if args.checkpoint:
+        from voltx.engine.learned_translator import LearnedTranslator
+
+        translator = LearnedTranslator.load(args.checkpoint)
+    else:
+        from voltx.engine.stub_translator import StubTranslator
+
+        translator = StubTranslator()
+    names = [n.strip() for n in args.strands.split(",")] if args.strands else None
+    router = IntentRouter.from_plugins(load_plugins(), names)
+    vfn = ThinkPipeline.load_vfn(args.vfn) if args.vfn else None
+    pipeline = ThinkPipeline(translator, router, vfn=vfn, rar_config=RarConfig(max_iterations=args.max_iterations),
+                             vfn_source=args.vfn or "untrained (seeded; train phase F3 for a real VFN)")
+    result = pipeline.think(args.text)
+    if args.json:
+        print(json.dumps(result.trace, indent=1))
+    else:
+        if result.trace["vetoed"]:
+            print(f"[vetoed by the safety layer] {result.trace['veto_reason']}")
+        else:
+            print(result.answer.rstrip())
+        for step in result.trace["routing"]:
+            if step.get("failed"):
+                print(f"voltx: note: {step.get('strand')} could not answer: {step.get('error')}", file=sys.stderr)
+    return 0
