@@ -89,3 +89,16 @@ def test_think_runs_and_debugs_code_in_the_sandbox(cli):
     assert trace["routing"][0]["strand"] == "code_debugger"
     assert trace["answer"] == "ZeroDivisionError: division by zero at line 3 in f: return 10 / y"
     assert trace["routing"][0]["details"]["locals"] == {"x": "1", "y": "0"}
+
+
+def test_think_applies_a_saved_isotonic_calibrator(cli, tmp_path):
+    from voltx.engine.calibration import IsotonicCalibrator
+
+    gammas = [0.1, 0.3, 0.5, 0.7, 0.9, 0.95] * 20
+    correct = [0, 0, 0, 1, 0, 1] * 20
+    path = tmp_path / "calibration.safetensors"
+    IsotonicCalibrator().fit(gammas, correct).save(path)
+    trace = json.loads(cli("think", "3 + 4", "--json", "--calibration", str(path)).stdout)
+    expected = float(IsotonicCalibrator.load(path).transform([0.9])[0])
+    assert trace["global_gamma"] == 0.9 and trace["calibrated_gamma"] == round(expected, 4)
+    assert json.loads(cli("think", "3 + 4", "--json").stdout)["calibrated_gamma"] is None

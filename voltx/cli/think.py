@@ -11,6 +11,7 @@ def add_parser(sub) -> None:
     p.add_argument("text", help='the query, e.g. "3 + 4"')
     p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors")
     p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR")
+    p.add_argument("--calibration", metavar="FILE", help="an isotonic calibrator (calibration.safetensors); default: the one in --checkpoint, if any")
     p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`)")
     p.add_argument("--max-iterations", type=int, default=50, help="RAR iteration budget (default 50)")
     p.add_argument("--json", action="store_true", help="print the full trace as JSON")
@@ -34,8 +35,20 @@ def run(args) -> int:
     names = [n.strip() for n in args.strands.split(",")] if args.strands else None
     router = IntentRouter.from_plugins(load_plugins(), names)
     vfn = ThinkPipeline.load_vfn(args.vfn) if args.vfn else None
+    calibration = args.calibration
+    if calibration is None and args.checkpoint:
+        from pathlib import Path
+
+        for candidate in (Path(args.checkpoint) / "calibration.safetensors", Path(args.checkpoint) / "artifacts" / "calibration.safetensors"):
+            if candidate.exists():
+                calibration = str(candidate)
+    calibrator = None
+    if calibration:
+        from voltx.engine.calibration import IsotonicCalibrator
+
+        calibrator = IsotonicCalibrator.load(calibration)
     pipeline = ThinkPipeline(translator, router, vfn=vfn, rar_config=RarConfig(max_iterations=args.max_iterations),
-                             vfn_source=args.vfn or "untrained (seeded; train phase F3 for a real VFN)")
+                             vfn_source=args.vfn or "untrained (seeded; train phase F3 for a real VFN)", calibrator=calibrator)
     result = pipeline.think(args.text)
     if args.json:
         print(json.dumps(result.trace, indent=1))

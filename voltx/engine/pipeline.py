@@ -46,8 +46,10 @@ def _verdict(v: SafetyVerdict | None) -> dict | None:
 class ThinkPipeline:
     def __init__(self, translator, router: IntentRouter, safety: SafetyLayer | None = None, *,
                  vfn: torch.nn.Module | None = None, attention: SlotAttention | None = None,
-                 rar_config: RarConfig = RarConfig(), vfn_source: str = "untrained"):
+                 rar_config: RarConfig = RarConfig(), vfn_source: str = "untrained", calibrator=None):
         self.translator, self.router = translator, router
+        self.calibrator = calibrator
+        """An IsotonicCalibrator (phase JA.3) mapping raw γ to P(correct); None = raw γ only."""
         self.safety = safety or SafetyLayer()
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(RAR_SEED)  # deterministic weights for an untrained core, without touching callers' RNG
@@ -126,6 +128,7 @@ class ThinkPipeline:
                 for s in torch.nonzero(active).flatten().tolist()
             ],
             "global_gamma": round(float(gamma[0]), 4),
+            "calibrated_gamma": round(float(self.calibrator.transform([float(gamma[0])])[0]), 4) if self.calibrator is not None else None,
             "verified": bool(out.meta[0].verified),
             "proof_length": int(out.meta[0].proof_length),
             "answer": answer,
