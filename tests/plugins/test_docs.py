@@ -118,13 +118,27 @@ def test_sink_alert_and_notify_examples_in_a_run(tmp_path, monkeypatch, capsys):
     assert check({"step": 3, "losses": {"loss": 6000.0}}) is None  # once per incident
 
 
-def test_converter_and_strand_example(monkeypatch):
-    from voltx.specs import resolve
-
-    module = load_source(monkeypatch, "voltx_docs_registers", example("register_strands"))
+def test_converter_example(monkeypatch):
+    module = load_source(monkeypatch, "voltx_docs_converters", example("register_converters(register)"))
     ps = load_plugins(extra=[("ex", module)], refresh=True)
-    assert resolve(ps.get("strands", "gcd").factory)(12, 18) == 6
     assert ps.get("converters", "wiki-triples").formats == ("triples",)
+
+
+def test_strand_example_is_routed_by_the_intent_router(monkeypatch):
+    import torch
+
+    from voltx.engine.frame import TensorFrame
+    from voltx.engine.router import IntentRouter
+
+    module = load_source(monkeypatch, "voltx_docs_strands", example("register_strands(register)"))
+    ps = load_plugins(extra=[("ex", module)], refresh=True)
+    router = IntentRouter.from_plugins(ps, ["gcd"])
+    assert router.strands[0].compute(12, 18) == 6
+    frame = TensorFrame.empty(1)
+    frame.write(1, 0, router.strands[0].capability_vector())
+    frame.write(6, 0, torch.tensor([12.0, 18.0] + [0.0] * 254))
+    (decision,) = router.route(frame)
+    assert decision.activated and float(frame.read(8, 0)[0]) == 6
 
 
 def test_testing_example_runs(tmp_path, monkeypatch):
