@@ -67,6 +67,10 @@ class StubTranslator:
         code_request = _CODE.match(text)
         if code_request is not None:
             op, strand = CODE_OPS[code_request.group(1).lower()]
+            size = len(code_request.group(2).encode("utf-8"))
+            if size > 768:  # S6 R1..R3 hold 3 x 256 bytes, as in the original
+                raise UsageError(f"code is {size} bytes; a frame carries at most 768. Call the strand's typed API "
+                                 "(voltx_plugins.strands.code_runner.CodeRunner().run) for longer programs.")
             seed = SEEDS.get(strand, 0x434F444544424731)
             frame.write(PREDICATE_SLOT, 0, seeded_unit_vector(seed), certainty=0.9, source=int(Source.TRANSLATOR))
             request = torch.zeros(frame.data.shape[-1])
