@@ -1,0 +1,384 @@
+"""Offline generators (``voltx data generate``): converters with ``generator = True``.
+
+Each one makes its rows from ``seed`` and ``count`` in ``read_local(paths, split)`` (paths
+are ignored) and is deterministic by seed; ``count=None`` means "the whole split" for SCAN
+and stdlib code and a default size for the others.
+
+* :class:`ScanGenerator` - the full SCAN command space of Lake & Baroni (2018), 20,910
+  commands, interpreted by the grammar's rules, with the ``simple`` (random 80/20),
+  ``length`` (train: <= 22 actions, test: longer) and ``addprim_jump`` (train has ``jump``
+  only alone) splits;
+* :class:`BabiGenerator` - bAbI QA tasks 1-3 (agents moving, picking up and dropping
+  objects; 1, 2 or 3 supporting facts);
+* :class:`KinshipGenerator` - CLUTRR-style kinship chains of configurable length, composed
+  with a relation table; steps = the composition along the chain;
+* :class:`StdlibCodeGenerator` - Python standard-library (code, docstring) pairs from
+  :func:`voltx.data.code_pairs.extract_stdlib_pairs`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from voltx.data.code_pairs import extract_stdlib_pairs, split_train_valid
+from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.formats import CodePairRecord, Reasoning
+from voltx.errors import UsageError
+
+from .reasoning import BabiConverter, ScanConverter, scan_interpret
+
+
+class _Generator:
+    """Mixin: ``generator = True``, no Hub copy, attributes settable as keyword arguments."""
+
+    generator = True
+    hub_name = None
+    hub_config = None
+    seed: int = 0
+    count: int | None = None
+
+    def __init__(self, **options):
+        for key, value in options.items():
+            if not hasattr(self, key):
+                raise UsageError(f"{type(self).__name__} has no option {key!r}")
+            setattr(self, key, value)
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise UsageError(f"generator {self.name!r} has no split {split!r}. Splits: {', '.join(self.splits)}.")
+
+
+# -- SCAN ----------------------------------------------------------------------------------
+
+SCAN_SPLITS = ("simple", "length", "addprim_jump")
+SCAN_LENGTH_CUTOFF = 22
+
+
+def scan_commands() -> list[str]:
+    """Every command of the SCAN grammar (20,910), in a fixed order.
+
+    C -> S | S and S | S after S;  S -> V | V twice | V thrice;
+    V -> D | D opposite dir | D around dir ... with D -> U | U dir | turn dir.
+    """
+    prims = ["walk", "look", "run", "jump"]
+    dirs = ["left", "right"]
+    verbs = list(prims)
+    for u in [*prims, "turn"]:
+        verbs += [f"{u} {d}" for d in dirs]
+        verbs += [f"{u} opposite {d}" for d in dirs]
+        verbs += [f"{u} around {d}" for d in dirs]
+    singles = [f"{v}{r}" for v in verbs for r in ("", " twice", " thrice")]
+    out = list(singles)
+    for conj in ("and", "after"):
+        out += [f"{a} {conj} {b}" for a in singles for b in singles]
+    return out
+
+
+class ScanGenerator(_Generator, ScanConverter):
+    """The SCAN grammar, split like the benchmark (``scan_split``: simple, length, addprim_jump)."""
+
+    name = "scan_gen"
+    splits = ("train", "test")
+    scan_split: str = "simple"
+    train_fraction: float = 0.8
+
+    def split_commands(self, split: str) -> list[str]:
+        """The commands of ``split`` (train/test) under ``scan_split``, shuffled by seed."""
+        self._check_split(split)
+        if self.scan_split not in SCAN_SPLITS:
+            raise UsageError(f"scan_split must be one of {', '.join(SCAN_SPLITS)}, got {self.scan_split!r}")
+        cmds = scan_commands()
+        random.Random(self.seed).shuffle(cmds)
+        if self.scan_split == "simple":
+            cut = round(len(cmds) * self.train_fraction)
+            chosen = cmds[:cut] if split == "train" else cmds[cut:]
+        elif self.scan_split == "length":
+            short = [len(scan_interpret(c)) <= SCAN_LENGTH_CUTOFF for c in cmds]
+            chosen = [c for c, s in zip(cmds, short) if s == (split == "train")]
+        else:  # addprim_jump: jump is seen only alone in training
+            def has_jump(c: str) -> bool:
+                return "jump" in c.split()
+
+            if split == "train":
+                chosen = [c for c in cmds if not has_jump(c) or c == "jump"]
+            else:
+                chosen = [c for c in cmds if has_jump(c) and c != "jump"]
+        return chosen if self.count is None else chosen[: self.count]
+
+    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
+        for i, cmd in enumerate(self.split_commands(split)):
+            yield RawRow({"commands": cmd, "actions": " ".join(scan_interpret(cmd))},
+                         f"generated:scan/{self.scan_split}/{split}/seed{self.seed}#{i}")
+
+
+class ScanSimpleGenerator(ScanGenerator):
+    name = "scan_simple_gen"
+    scan_split = "simple"
+
+
+class ScanLengthGenerator(ScanGenerator):
+    name = "scan_length_gen"
+    scan_split = "length"
+
+
+class ScanAddprimJumpGenerator(ScanGenerator):
+    name = "scan_addprim_jump_gen"
+    scan_split = "addprim_jump"
+
+
+# -- bAbI tasks 1-3 ------------------------------------------------------------------------
+
+BABI_AGENTS = ("Mary", "John", "Sandra", "Daniel")
+BABI_LOCATIONS = ("bathroom", "bedroom", "garden", "hallway", "kitchen", "office")
+BABI_OBJECTS = ("apple", "football", "milk")
+_MOVES = ("moved to", "went to", "journeyed to", "travelled to", "went back to")
+_GRABS = ("got", "picked up", "grabbed", "took")
+_DROPS = ("dropped", "put down", "discarded", "left")
+
+
+def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
+    """One bAbI story in the Hub ``facebook/babi_qa`` shape (ids from 1)."""
+    s = {"id": [], "type": [], "text": [], "supporting_ids": [], "answer": []}
+    loc: dict[str, tuple[str, int]] = {}          # agent -> (location, id of the fact that put it there)
+    holder: dict[str, str] = {}                   # object -> agent carrying it
+    grabbed: dict[str, int] = {}                  # object -> id of the pick-up fact
+    where: dict[str, tuple[str, list[int]]] = {}  # object -> (location, supporting ids) once put down
+    history: dict[str, list[tuple[str, list[int]]]] = {o: [] for o in BABI_OBJECTS}
+
+    def add(text: str, kind: int = 0, answer: str = "", support: list[int] | None = None) -> int:
+        n = len(s["id"]) + 1
+        for k, v in zip(s, (str(n), kind, text, [str(x) for x in support or []], answer)):
+            s[k].append(v)
+        return n
+
+    def obj_place(o: str) -> tuple[str, list[int]] | None:
+        if o in holder:
+            a = holder[o]
+            return (loc[a][0], [grabbed[o], loc[a][1]]) if a in loc else None
+        return where.get(o)
+
+    def note(o: str) -> None:
+        place = obj_place(o)
+        if place and (not history[o] or history[o][-1][0] != place[0]):
+            history[o].append(place)
+
+    def statement() -> None:
+        kinds = ["move"] if task == 1 else ["move"] * 6 + ["grab"] * 3 + ["drop"] * 2
+        kind = rng.choice(kinds)
+        if kind == "grab":
+            cands = [(a, o) for a in BABI_AGENTS if a in loc for o in BABI_OBJECTS
+                     if o not in holder and (o not in where or where[o][0] == loc[a][0])]
+            if cands:
+                a, o = rng.choice(cands)
+                grabbed[o] = add(f"{a} {rng.choice(_GRABS)} the {o} there.")
+                holder[o] = a
+                where.pop(o, None)
+                note(o)
+                return
+        if kind == "drop" and holder:
+            o = rng.choice(sorted(holder))
+            a = holder.pop(o)
+            n = add(f"{a} {rng.choice(_DROPS)} the {o}.")
+            where[o] = (loc[a][0], [n, loc[a][1]])
+            return
+        # move (task 3 prefers carriers, so objects travel)
+        carriers = sorted(set(holder.values()))
+        a = rng.choice(carriers) if task == 3 and carriers and rng.random() < 0.6 else rng.choice(BABI_AGENTS)
+        here = loc.get(a, ("",))[0]
+        dest = rng.choice([x for x in BABI_LOCATIONS if x != here])
+        loc[a] = (dest, add(f"{a} {rng.choice(_MOVES)} the {dest}."))
+        for o, h in holder.items():
+            if h == a:
+                note(o)
+
+    def question() -> bool:
+        if task == 1:
+            cands = sorted(loc)
+            if not cands:
+                return False
+            a = rng.choice(cands)
+            add(f"Where is {a}?", 1, loc[a][0], [loc[a][1]])
+            return True
+        if task == 2:
+            cands = [o for o in BABI_OBJECTS if obj_place(o)]
+            if not cands:
+                return False
+            o = rng.choice(cands)
+            place, support = obj_place(o)
+            add(f"Where is the {o}?", 1, place, sorted(support))
+            return True
+        cands = [o for o in BABI_OBJECTS if len(history[o]) >= 2]
+        if not cands:
+            return False
+        o = rng.choice(cands)
+        (prev, s1), (last, s2) = history[o][-2:]
+        add(f"Where was the {o} before the {last}?", 1, prev, sorted(set(s1) | set(s2)))
+        return True
+
+    asked, limit = 0, 80
+    while asked < questions and len(s["id"]) < limit:
+        for _ in range(2 if task == 1 else rng.randint(2, 4)):
+            statement()
+        asked += question()
+    return s
+
+
+class BabiGenerator(_Generator, BabiConverter):
+    """bAbI QA tasks 1-3 (``task``), ``count`` stories (default 1000) of ``questions`` questions."""
+
+    name = "babi_gen"
+    splits = ("train", "test")
+    task: int = 1
+    questions: int = 5
+
+    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
+        self._check_split(split)
+        if self.task not in (1, 2, 3):
+            raise UsageError(f"bAbI generator: task must be 1, 2 or 3, got {self.task!r}")
+        rng = random.Random(f"babi/{self.task}/{split}/{self.seed}")
+        for i in range(1000 if self.count is None else self.count):
+            story = babi_story(rng, self.task, self.questions)
+            yield RawRow({"task": f"qa{self.task}", "story": story}, f"generated:babi/qa{self.task}/{split}#{i}")
+
+
+class Babi1Generator(BabiGenerator):
+    name = "babi_qa1_gen"
+    task = 1
+
+
+class Babi2Generator(BabiGenerator):
+    name = "babi_qa2_gen"
+    task = 2
+
+
+class Babi3Generator(BabiGenerator):
+    name = "babi_qa3_gen"
+    task = 3
+
+
+# -- CLUTRR-style kinship chains -------------------------------------------------------------
+
+EDGES = ("parent", "child", "sibling", "spouse")
+# COMPOSE[(relation of B to A, relation of C to B)] = relation of C to A. Only unambiguous
+# compositions are listed (a parent's child may be oneself, so that one is left out).
+COMPOSE = {
+    ("parent", "parent"): "grandparent", ("parent", "sibling"): "pibling", ("parent", "spouse"): "parent",
+    ("child", "child"): "grandchild", ("child", "sibling"): "child", ("child", "spouse"): "child_in_law",
+    ("sibling", "parent"): "parent", ("sibling", "child"): "nibling", ("sibling", "spouse"): "sibling_in_law",
+    ("spouse", "parent"): "parent_in_law", ("spouse", "child"): "child", ("spouse", "sibling"): "sibling_in_law",
+    ("grandparent", "spouse"): "grandparent", ("grandchild", "sibling"): "grandchild",
+    ("pibling", "child"): "cousin", ("pibling", "spouse"): "pibling", ("nibling", "sibling"): "nibling",
+    ("cousin", "sibling"): "cousin", ("parent_in_law", "spouse"): "parent_in_law",
+}
+GENDERED = {
+    "parent": ("father", "mother"), "child": ("son", "daughter"), "sibling": ("brother", "sister"),
+    "spouse": ("husband", "wife"), "grandparent": ("grandfather", "grandmother"),
+    "grandchild": ("grandson", "granddaughter"), "pibling": ("uncle", "aunt"), "nibling": ("nephew", "niece"),
+    "cousin": ("cousin", "cousin"), "parent_in_law": ("father-in-law", "mother-in-law"),
+    "child_in_law": ("son-in-law", "daughter-in-law"), "sibling_in_law": ("brother-in-law", "sister-in-law"),
+}
+MALE = ("James", "Robert", "Michael", "David", "William", "Thomas", "Charles", "Daniel", "Matthew", "Anthony",
+        "Mark", "Steven", "Paul", "Andrew", "Joshua", "Kevin", "Brian", "George", "Edward", "Ronald")
+FEMALE = ("Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica", "Sarah", "Karen",
+          "Lisa", "Nancy", "Betty", "Sandra", "Ashley", "Emily", "Donna", "Michelle", "Carol", "Amanda")
+
+
+def kin_word(relation: str, female: bool) -> str:
+    return GENDERED[relation][1 if female else 0]
+
+
+def kinship_chain(rng: random.Random, hops: int) -> dict:
+    """A chain P0 -> ... -> P_hops whose every prefix composes; story, question, answer, steps."""
+    while True:
+        rels = [rng.choice(EDGES)]
+        composed = [rels[0]]
+        for _ in range(hops - 1):
+            # no spouse of a spouse: that walks back to the person before
+            options = [e for e in EDGES if (composed[-1], e) in COMPOSE and not (e == rels[-1] == "spouse")]
+            if not options:
+                break
+            e = rng.choice(options)
+            rels.append(e)
+            composed.append(COMPOSE[(composed[-1], e)])
+        if len(rels) == hops:
+            break
+    females = [rng.random() < 0.5]
+    for r in rels:  # a spouse is of the other sex, everyone else at random
+        females.append(not females[-1] if r == "spouse" else rng.random() < 0.5)
+    pools = {True: list(FEMALE), False: list(MALE)}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    people = [pools[f].pop() for f in females]
+    facts = [f"{people[i + 1]} is {people[i]}'s {kin_word(r, females[i + 1])}." for i, r in enumerate(rels)]
+    steps = [f"{people[i + 1]} is {people[0]}'s {kin_word(c, females[i + 1])}." for i, c in enumerate(composed)]
+    story = list(facts)
+    rng.shuffle(story)
+    answer = kin_word(composed[-1], females[-1])
+    return {"story": " ".join(story), "question": f"How is {people[-1]} related to {people[0]}?",
+            "answer": answer, "steps": steps, "hops": hops, "relations": "-".join(rels)}
+
+
+class KinshipGenerator(_Generator, Converter):
+    """CLUTRR-style kinship chains: ``min_hops``..``max_hops`` relations, ``count`` rows (default 1000)."""
+
+    name = "kinship_gen"
+    formats = ("reasoning",)
+    splits = ("train", "test")
+    min_hops: int = 2
+    max_hops: int = 4
+
+    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
+        self._check_split(split)
+        if not 1 <= self.min_hops <= self.max_hops:
+            raise UsageError(f"kinship generator: need 1 <= min_hops <= max_hops, got {self.min_hops}..{self.max_hops}")
+        rng = random.Random(f"kinship/{split}/{self.seed}")
+        for i in range(1000 if self.count is None else self.count):
+            row = kinship_chain(rng, rng.randint(self.min_hops, self.max_hops))
+            yield RawRow(row, f"generated:kinship/{split}#{i}")
+
+    def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Reasoning]:
+        d = row.data
+        for field in ("story", "question", "answer"):
+            if not isinstance(d.get(field), str) or not d[field].strip():
+                raise RowError("expected a non-empty string", field)
+        yield Reasoning(input=f"{d['story']} {d['question']}", output=d["answer"], steps=list(d.get("steps") or []),
+                        task=f"kinship_{d.get('hops', len(d.get('steps') or []))}hop",
+                        meta={"relations": d.get("relations", "")}, source=row.where)
+
+
+# -- standard-library code pairs ---------------------------------------------------------------
+
+
+class StdlibCodeGenerator(_Generator, Converter):
+    """(code, docstring) pairs from this Python's standard library (``root`` to override)."""
+
+    name = "stdlib_code_gen"
+    formats = ("code_pairs",)
+    splits = ("train", "valid")
+    root: str | None = None
+    cache_dir: str | None = None
+    valid_fraction: float = 0.1
+
+    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
+        self._check_split(split)
+        pairs = extract_stdlib_pairs(self.root, cache_dir=self.cache_dir)
+        train, valid = split_train_valid(pairs, self.valid_fraction, seed=self.seed)
+        chosen = list(train if split == "train" else valid)
+        random.Random(self.seed).shuffle(chosen)
+        if self.count is not None:
+            chosen = chosen[: self.count]
+        for i, p in enumerate(chosen):
+            yield RawRow({"code": p.code, "docstring": p.docstring, "func_name": p.func_name,
+                          "language": p.language, "source": p.source}, f"generated:stdlib/{split}#{i}")
+
+    def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[CodePairRecord]:
+        d = row.data
+        if not isinstance(d.get("code"), str) or not d["code"].strip():
+            raise RowError("expected non-empty code", "code")
+        if language is not None and language != d.get("language", "python"):
+            return []
+        return [CodePairRecord(code=d["code"], docstring=str(d.get("docstring") or ""),
+                               language=str(d.get("language") or "python"), name=str(d.get("func_name") or ""),
+                               source=d.get("source") or row.where)]

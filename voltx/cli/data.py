@@ -1,0 +1,150 @@
+"""``voltx data stream|convert|generate|mix|list``: datasets to Volt JSONL records.
+
+Import-light: ``add_parser`` only builds argparse; the streaming core (and ``datasets``)
+load when a subcommand runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def _stream_args(p, *, files_required: bool) -> None:
+    p.add_argument("--dataset", required=True, metavar="NAME", help="a registered converter (see `voltx data list`)")
+    p.add_argument("--format", metavar="FORMAT", help="record format to write (default: the dataset's first)")
+    p.add_argument("--output", "-o", required=True, metavar="FILE", help="JSONL output (written atomically)")
+    p.add_argument("--split", default="train", help="split to read (default train)")
+    p.add_argument("--max-examples", type=int, metavar="N", help="stop after N records")
+    p.add_argument("--language", metavar="LANG", help="language, for multilingual datasets (e.g. en)")
+    p.add_argument("--data-files", nargs="+", required=files_required, metavar="PATH",
+                   help="local files in the dataset's original format" + ("" if files_required else " (default: stream from the Hub)"))
+    _common(p)
+
+
+def _common(p) -> None:
+    p.add_argument("--on-error", choices=("skip", "fail"), default="fail", help="bad rows: skip and count them, or stop (default)")
+    p.add_argument("--allow-empty", action="store_true", help="write an empty file instead of failing when no records come out")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("data", help="convert, stream, generate and mix datasets into Volt JSONL records",
+                       description="Datasets to Volt JSONL records (formats: docs/data-contracts.md).")
+    p.set_defaults(_run=run, data_command=None, _data_parser=p)
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", parser_class=type(p))
+
+    s = dsub.add_parser("stream", help="stream a dataset (Hub, or --data-files) into JSONL records")
+    _stream_args(s, files_required=False)
+    c = dsub.add_parser("convert", help="convert local files in a dataset's original format (= stream with --data-files)")
+    _stream_args(c, files_required=True)
+
+    g = dsub.add_parser("generate", help="write records from a registered generator (no input)")
+    g.add_argument("name", metavar="NAME", help="a generator (see `voltx data list`)")
+    g.add_argument("--output", "-o", required=True, metavar="FILE")
+    g.add_argument("--format", metavar="FORMAT")
+    g.add_argument("--split", default="train")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--count", type=int, metavar="N", help="how many rows to generate (the generator's default otherwise)")
+    g.add_argument("--max-examples", type=int, metavar="N")
+    _common(g)
+
+    m = dsub.add_parser("mix", help="a deterministic weighted mix of JSONL files: a.jsonl:0.6 b.jsonl:0.4")
+    m.add_argument("sources", nargs="+", metavar="FILE:WEIGHT")
+    m.add_argument("--output", "-o", required=True, metavar="FILE")
+    m.add_argument("--total", type=int, metavar="N", help="records in the mix (default: the largest without resampling)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--replace", action="store_true", help="sample with replacement (sources may repeat)")
+
+    lst = dsub.add_parser("list", help="registered converters with their Hub name and formats")
+    lst.add_argument("--json", action="store_true")
+
+
+def run(args) -> int:
+    cmd = args.data_command
+    if cmd is None:
+        args._data_parser.print_help(sys.stderr)
+        return 64
+    return {"stream": _run_stream, "convert": _run_stream, "generate": _run_generate, "mix": _run_mix, "list": _run_list}[cmd](args)
+
+
+def _finish(result) -> int:
+    from voltx.data.stream import summary
+
+    print(summary(result), file=sys.stderr)
+    return 0
+
+
+def _run_stream(args) -> int:
+    from voltx.data.stream import get_converter, stream
+
+    conv = get_converter(args.dataset)
+    result = stream(conv, args.format, args.output, split=args.split, data_files=args.data_files, language=args.language,
+                    max_examples=args.max_examples, on_error=args.on_error, allow_empty=args.allow_empty,
+                    progress=False if args.quiet else None)
+    return _finish(result)
+
+
+def _run_generate(args) -> int:
+    from voltx.data.stream import get_converter, stream
+    from voltx.errors import UsageError
+    from voltx.plugins import load_plugins
+
+    ps = load_plugins()
+    conv = get_converter(args.name, ps)
+    if not getattr(conv, "generator", False):
+        gens = [n for n, s in ps.specs("converters").items() if s.hub_name is None and _is_generator(s)]
+        raise UsageError(f"{args.name!r} is a dataset, not a generator (use `voltx data stream`). Generators: {', '.join(gens) or 'none'}.")
+    conv.seed = args.seed
+    if args.count is not None:
+        if args.count < 1:
+            raise UsageError(f"--count must be at least 1, got {args.count}")
+        conv.count = args.count
+    result = stream(conv, args.format, args.output, split=args.split, max_examples=args.max_examples,
+                    on_error=args.on_error, allow_empty=args.allow_empty, progress=False if args.quiet else None)
+    return _finish(result)
+
+
+def _is_generator(spec) -> bool:
+    try:
+        from voltx.specs import resolve
+
+        return bool(getattr(resolve(spec.factory), "generator", False))
+    except Exception:
+        return False
+
+
+def _run_mix(args) -> int:
+    from voltx.data.mix import mix, parse_source
+
+    result = mix([parse_source(s) for s in args.sources], args.output, total=args.total, seed=args.seed, replace=args.replace)
+    for w in result.warnings:
+        print(f"voltx: warning: {w}", file=sys.stderr)
+    parts = ", ".join(f"{name}: {n}/{result.sizes[name]}" for name, n in result.counts.items())
+    print(f"wrote {result.total:,} records to {result.output} ({parts})", file=sys.stderr)
+    return 0
+
+
+def _run_list(args) -> int:
+    from voltx.plugins import load_plugins
+
+    ps = load_plugins()
+    rows = [{"name": name, "summary": spec.summary, "hub_name": spec.hub_name, "formats": list(spec.formats),
+             "plugin": ps.provider("converters", name)} for name, spec in ps.specs("converters").items()]
+    if args.json:
+        print(json.dumps({"converters": rows}, indent=1))
+        return 0
+    if not rows:
+        print("no converters registered (see `voltx plugins`)")
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="voltx data converters")
+    for col in ("name", "hub", "formats", "summary"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["hub_name"] or "-", ", ".join(r["formats"]), escape(r["summary"]))  # "[label]" is text, not markup
+    Console().print(table)
+    return 0

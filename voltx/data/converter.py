@@ -1,0 +1,153 @@
+"""The converter protocol (docs/data-contracts.md): one :class:`Converter` subclass per dataset.
+
+A converter reads a dataset either from the Hugging Face Hub (:meth:`Converter.read_hub`,
+streamed, default implementation here) or from local files in the dataset's ORIGINAL format
+(:meth:`Converter.read_local`), and turns each :class:`RawRow` into 0..n records of a Volt
+format (:meth:`Converter.convert`). The streaming core (:mod:`voltx.data.stream`) validates,
+writes, counts and reports; converters only parse.
+
+Bad rows: raise :class:`RowError` from ``convert`` (the core adds the row's ``file:line``), or
+from ``read_local`` *yield* ``RowError(reason, field, where="file:17")`` so that reading goes
+on in ``--on-error skip`` mode (a *raised* RowError ends that reader: Python cannot resume a
+generator that raised). ``KeyError`` / ``ValueError`` / ``TypeError`` escaping ``convert`` are
+treated as row errors too. A file that is not this dataset's format at all: raise
+``DataError``. Undecodable bytes (``UnicodeDecodeError``) are reported by the core with the
+file and byte offset.
+
+Generators (``voltx data generate``) are converters with ``generator = True`` and
+``hub_name = None``; their ``read_local([], split)`` produces rows from ``self.seed`` and
+``self.count``.
+
+Nothing here imports ``datasets`` at module top (``stream_hf`` imports it when called).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from voltx.errors import DataError, MissingInputError, UsageError
+
+HUB_BATCH_SIZE = 1000
+
+
+class RowError(DataError):
+    """One bad row: ``reason`` and the ``field`` at fault; the core adds ``where`` (file:line)."""
+
+    def __init__(self, reason: str, field: str | None = None, *, where: str | None = None):
+        self.reason = reason
+        self.field = field
+        self.where = where
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        parts = []
+        if self.where:
+            parts.append(self.where)
+        if self.field:
+            parts.append(f"field {self.field!r}")
+        return ": ".join([*parts, self.reason])
+
+
+@dataclass
+class RawRow:
+    """A row as read, with where it came from."""
+
+    data: dict
+    where: str
+    """``"path/to/file.tsv:17"`` or ``"hub:scan/length/train#17"``."""
+
+
+def stream_hf(
+    path_or_name: str,
+    config: str | None,
+    split: str,
+    data_files: Any = None,
+    *,
+    batch_size: int = HUB_BATCH_SIZE,
+) -> Iterator[dict]:
+    """Rows of a ``datasets`` streaming dataset, read in batches of ``batch_size``.
+
+    ``path_or_name`` is a Hub id, or a packaged builder (``"json"``, ``"parquet"``, ``"csv"``)
+    with ``data_files`` pointing at local files: the same code path either way.
+    """
+    import datasets  # heavy: only when a dataset is really read
+
+    kwargs: dict[str, Any] = {"split": split, "streaming": True}
+    if data_files is not None:
+        kwargs["data_files"] = [str(p) for p in data_files] if isinstance(data_files, (list, tuple)) else str(data_files)
+    try:
+        ds = datasets.load_dataset(path_or_name, config, **kwargs)
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"cannot open dataset {path_or_name!r}: {exc}") from None
+    except (ConnectionError, OSError) as exc:
+        raise MissingInputError(
+            f"cannot reach dataset {path_or_name!r} on the Hugging Face Hub ({type(exc).__name__}: {exc}). "
+            "Check the network, or download the original files and pass --data-files."
+        ) from None
+    except ValueError as exc:  # bad split / config names
+        raise UsageError(f"cannot stream {path_or_name!r} (config {config!r}, split {split!r}): {exc}") from None
+    except Exception as exc:  # DatasetNotFoundError and friends: no traceback for the user
+        raise MissingInputError(f"cannot stream dataset {path_or_name!r} ({type(exc).__name__}: {exc})") from None
+    n = 0
+    batches = ds.iter(batch_size=batch_size)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # a corrupt file or a dropped connection mid-stream: no traceback
+            where = f"{data_files}" if data_files is not None else f"hub:{path_or_name}"
+            raise DataError(f"reading {where} (split {split!r}) failed after {n} rows: {type(exc).__name__}: {exc}") from None
+        keys = list(batch)
+        if not keys:
+            continue
+        for values in zip(*batch.values()):
+            n += 1
+            yield dict(zip(keys, values))
+
+
+def lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, str]]:
+    """``(where, line)`` for each line of a text file (line numbers from 1, newline stripped).
+
+    A helper for ``read_local``: ``for where, line in lines(path): ...``.
+    """
+    with open(path, encoding=encoding, newline="") as fh:
+        for i, line in enumerate(fh, 1):
+            yield f"{path}:{i}", line.rstrip("\r\n")
+
+
+class Converter:
+    """Base class; one subclass per dataset. See the module docstring for the error protocol."""
+
+    name: str = ""
+    """Registered name (``scan``, ``stsb``, ...)."""
+    formats: tuple[str, ...] = ()
+    """Formats it can produce; the first is the default."""
+    hub_name: str | None = None
+    """Hugging Face Hub id for streaming, if any."""
+    hub_config: str | None = None
+    hub_data_files: Any = None
+    """Passed to ``load_dataset(data_files=...)`` by the default ``read_hub`` (tests point it at local files)."""
+    splits: tuple[str, ...] = ("train",)
+    generator: bool = False
+    """True for ``voltx data generate`` sources: ``read_local([], split)`` makes rows from seed/count."""
+    seed: int = 0
+    count: int | None = None
+
+    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow | RowError]:
+        """Parse the dataset's ORIGINAL files (TSV/CSV/XML/CoNLL-U/text) into RawRows."""
+        raise UsageError(f"dataset {self.name!r} cannot read local files; stream it from the Hub (leave out --data-files)")
+
+    def read_hub(self, split: str, language: str | None) -> Iterator[RawRow]:
+        """Stream ``hub_name`` / ``hub_config`` / ``split`` from the Hub, in batches of 1000."""
+        if not self.hub_name:
+            raise UsageError(f"dataset {self.name!r} has no Hugging Face Hub copy; pass its files with --data-files")
+        prefix = f"hub:{self.hub_name}/{self.hub_config + '/' if self.hub_config else ''}{split}#"
+        for i, row in enumerate(stream_hf(self.hub_name, self.hub_config, split, self.hub_data_files)):
+            yield RawRow(row, f"{prefix}{i}")
+
+    def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Any]:
+        """0..n records (dataclasses of ``fmt`` from voltx.data.formats, or plain dicts) for one row."""
+        raise NotImplementedError(f"{type(self).__name__}.convert")

@@ -1,0 +1,319 @@
+"""Volt record formats: one frozen dataclass per format, defined once, validated once.
+
+Every converter produces records in one of these formats; ``voltx data stream`` writes them
+as JSONL (one ``to_dict()`` object per line). ``docs/data-contracts.md`` has the same table.
+
+============== ================== ==========================================================
+format         class              JSONL fields
+============== ================== ==========================================================
+slot_annotated ``SlotAnnotated``  ``text: str``, ``slots: {"S0": str, ...}`` (keys S0..S15,
+                                  non-empty strings), optional ``frame``, ``predicate``,
+                                  ``source`` (str)
+paraphrase     ``Paraphrase``     ``a: str``, ``b: str`` and ``score: float`` (0-5) and/or
+                                  ``label: int`` (1 paraphrase / 0 not), optional ``source``
+triples        ``Triple``         ``head``, ``relation``, ``tail`` (str), optional
+                                  ``weight: float``, ``source``
+reasoning      ``Reasoning``      ``input: str``, ``output: str``, ``steps: list[str]`` (may be
+                                  empty), ``task: str``, optional ``meta: dict``, ``source``
+code_pairs     ``CodePairRecord`` ``code``, ``docstring``, ``language``, ``name`` (str),
+                                  optional ``source``
+code_problems  ``CodeProblem``    ``id``, ``query``, ``solution`` (str), ``tests: list[str]``,
+                                  optional ``entry_point``, ``language`` (str),
+                                  ``difficulty`` (str or int), ``source``
+============== ================== ==========================================================
+
+Rules shared by all formats: unknown fields are errors (put extras in ``meta`` where a format
+has one, or in ``source``); optional fields that are ``None`` are left out of the JSON;
+``bool`` is never accepted where a number is expected. Validation raises :class:`RecordError`
+naming the field and what was expected.
+
+``validate_dict(fmt, obj)`` checks a plain dict (the fast path the streaming core uses);
+``record_to_dict(fmt, record)`` accepts either a dataclass of the format or a dict.
+``PROPBANK_TO_SLOT`` / ``FRAMENET_TO_SLOT`` map semantic roles to the 16 slots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from voltx.errors import DataError
+
+__all__ = [
+    "RecordError", "SlotAnnotated", "Paraphrase", "Triple", "Reasoning", "CodePairRecord", "CodeProblem",
+    "FORMATS", "SLOT_KEYS", "PROPBANK_TO_SLOT", "FRAMENET_TO_SLOT", "propbank_slot", "validate_dict",
+    "record_to_dict", "from_dict",
+]
+
+
+class RecordError(DataError):
+    """A record that does not match its format: ``field`` names the offending field."""
+
+    def __init__(self, reason: str, field: str | None = None):
+        self.reason = reason
+        self.field = field
+        super().__init__(f"field {field!r}: {reason}" if field else reason)
+
+
+SLOT_KEYS = tuple(f"S{i}" for i in range(16))
+_SLOT_SET = frozenset(SLOT_KEYS)
+
+# type tags: "str", "str!" (non-empty str), "num" (int|float, not bool), "int", "list[str]", "dict", "str|int"
+_T_STR, _T_NESTR, _T_NUM, _T_INT, _T_LSTR, _T_DICT, _T_STRINT = "str", "str!", "num", "int", "list[str]", "dict", "str|int"
+
+
+def _check_type(name: str, value: Any, tag: str) -> None:
+    if tag == _T_STR or tag == _T_NESTR:
+        if not isinstance(value, str):
+            raise RecordError(f"expected a string, got {type(value).__name__}", name)
+        if tag == _T_NESTR and not value.strip():
+            raise RecordError("expected a non-empty string", name)
+    elif tag == _T_NUM:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecordError(f"expected a number, got {type(value).__name__}", name)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise RecordError("expected a finite number", name)
+    elif tag == _T_INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecordError(f"expected an integer, got {type(value).__name__}", name)
+    elif tag == _T_LSTR:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RecordError("expected a list of strings", name)
+    elif tag == _T_DICT:
+        if not isinstance(value, dict):
+            raise RecordError(f"expected an object (dict), got {type(value).__name__}", name)
+    elif tag == _T_STRINT:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise RecordError(f"expected a string or integer, got {type(value).__name__}", name)
+
+
+class _Record:
+    """Shared behaviour; subclasses set REQUIRED / OPTIONAL (field -> type tag)."""
+
+    FORMAT: ClassVar[str] = ""
+    REQUIRED: ClassVar[dict[str, str]] = {}
+    OPTIONAL: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def check(cls, obj: dict) -> None:
+        """Validate a plain dict in this format (raise RecordError)."""
+        if not isinstance(obj, dict):
+            raise RecordError(f"a {cls.FORMAT} record must be a JSON object, got {type(obj).__name__}")
+        for name, tag in cls.REQUIRED.items():  # fast path for strings: the common case
+            value = obj.get(name)
+            if value is None:
+                raise RecordError(f"missing (required for {cls.FORMAT})", name)
+            if type(value) is str and (tag == _T_STR or (tag == _T_NESTR and value and not value.isspace())):
+                continue
+            _check_type(name, value, tag)
+        if len(obj) != len(cls.REQUIRED):
+            optional = cls.OPTIONAL
+            for name, value in obj.items():
+                if name in cls.REQUIRED:
+                    continue
+                tag = optional.get(name)
+                if tag is None:
+                    allowed = ", ".join([*cls.REQUIRED, *optional])
+                    raise RecordError(f"unknown field in a {cls.FORMAT} record (fields: {allowed})", name)
+                if value is not None:
+                    _check_type(name, value, tag)
+        cls._extra_checks(obj)
+
+    @classmethod
+    def _extra_checks(cls, obj: dict) -> None:
+        pass
+
+    def to_dict(self) -> dict:
+        """The JSONL object: optional fields that are None are left out."""
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is None and f.name not in self.REQUIRED:
+                continue
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dict):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    def validate(self) -> None:
+        """Raise RecordError (field, what was expected) unless this record is well-formed."""
+        self.check(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, obj: dict):
+        """Build and validate a record from its JSONL object."""
+        cls.check(obj)
+        return cls(**obj)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True)
+class SlotAnnotated(_Record):
+    text: str
+    slots: dict[str, str]
+    frame: str | None = None
+    predicate: str | None = None
+    source: str | None = None
+
+    FORMAT: ClassVar[str] = "slot_annotated"
+    REQUIRED: ClassVar[dict[str, str]] = {"text": _T_NESTR, "slots": _T_DICT}
+    OPTIONAL: ClassVar[dict[str, str]] = {"frame": _T_STR, "predicate": _T_STR, "source": _T_STR}
+
+    @classmethod
+    def _extra_checks(cls, obj: dict) -> None:
+        for key, value in obj["slots"].items():
+            if key not in _SLOT_SET:
+                raise RecordError(f"slot key {key!r} is not one of S0..S15", "slots")
+            if not isinstance(value, str) or not value.strip():
+                raise RecordError(f"slot {key} must be a non-empty string, got {value!r}", "slots")
+
+
+@dataclass(frozen=True)
+class Paraphrase(_Record):
+    a: str
+    b: str
+    score: float | None = None
+    label: int | None = None
+    source: str | None = None
+
+    FORMAT: ClassVar[str] = "paraphrase"
+    REQUIRED: ClassVar[dict[str, str]] = {"a": _T_NESTR, "b": _T_NESTR}
+    OPTIONAL: ClassVar[dict[str, str]] = {"score": _T_NUM, "label": _T_INT, "source": _T_STR}
+
+    @classmethod
+    def _extra_checks(cls, obj: dict) -> None:
+        score, label = obj.get("score"), obj.get("label")
+        if score is None and label is None:
+            raise RecordError("a paraphrase record needs 'score' (0-5) and/or 'label' (0/1)", "score")
+        if score is not None and not 0.0 <= score <= 5.0:
+            raise RecordError(f"expected a similarity between 0 and 5, got {score}", "score")
+        if label is not None and label not in (0, 1):
+            raise RecordError(f"expected 1 (paraphrase) or 0 (not), got {label}", "label")
+
+
+@dataclass(frozen=True)
+class Triple(_Record):
+    head: str
+    relation: str
+    tail: str
+    weight: float | None = None
+    source: str | None = None
+
+    FORMAT: ClassVar[str] = "triples"
+    REQUIRED: ClassVar[dict[str, str]] = {"head": _T_NESTR, "relation": _T_NESTR, "tail": _T_NESTR}
+    OPTIONAL: ClassVar[dict[str, str]] = {"weight": _T_NUM, "source": _T_STR}
+
+
+@dataclass(frozen=True)
+class Reasoning(_Record):
+    input: str
+    output: str
+    steps: list[str] = field(default_factory=list)
+    task: str = ""
+    meta: dict | None = None
+    source: str | None = None
+
+    FORMAT: ClassVar[str] = "reasoning"
+    REQUIRED: ClassVar[dict[str, str]] = {"input": _T_NESTR, "output": _T_STR, "steps": _T_LSTR, "task": _T_NESTR}
+    OPTIONAL: ClassVar[dict[str, str]] = {"meta": _T_DICT, "source": _T_STR}
+
+
+@dataclass(frozen=True)
+class CodePairRecord(_Record):
+    code: str
+    docstring: str
+    language: str
+    name: str
+    source: str | None = None
+
+    FORMAT: ClassVar[str] = "code_pairs"
+    REQUIRED: ClassVar[dict[str, str]] = {"code": _T_NESTR, "docstring": _T_STR, "language": _T_NESTR, "name": _T_STR}
+    OPTIONAL: ClassVar[dict[str, str]] = {"source": _T_STR}
+
+
+@dataclass(frozen=True)
+class CodeProblem(_Record):
+    id: str
+    query: str
+    solution: str
+    tests: list[str] = field(default_factory=list)
+    entry_point: str | None = None
+    language: str | None = None
+    difficulty: str | int | None = None
+    source: str | None = None
+
+    FORMAT: ClassVar[str] = "code_problems"
+    REQUIRED: ClassVar[dict[str, str]] = {"id": _T_NESTR, "query": _T_NESTR, "solution": _T_STR, "tests": _T_LSTR}
+    OPTIONAL: ClassVar[dict[str, str]] = {"entry_point": _T_STR, "language": _T_STR, "difficulty": _T_STRINT, "source": _T_STR}
+
+
+FORMATS: dict[str, type] = {
+    cls.FORMAT: cls for cls in (SlotAnnotated, Paraphrase, Triple, Reasoning, CodePairRecord, CodeProblem)
+}
+
+
+def _format_class(fmt: str) -> type:
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        from voltx.errors import UsageError, closest
+
+        hint = closest(fmt, FORMATS)
+        raise UsageError(
+            f"unknown record format {fmt!r}" + (f" (did you mean {hint!r}?)" if hint else "") + f". Formats: {', '.join(FORMATS)}."
+        ) from None
+
+
+def validate_dict(fmt: str, obj: Any) -> None:
+    """Raise RecordError unless ``obj`` is a valid JSONL object of format ``fmt``."""
+    _format_class(fmt).check(obj)
+
+
+def from_dict(fmt: str, obj: dict):
+    """The dataclass record of format ``fmt`` for a JSONL object (validated)."""
+    return _format_class(fmt).from_dict(obj)
+
+
+def record_to_dict(fmt: str, record: Any) -> dict:
+    """A converter's output (dataclass of the format, or dict) as a validated JSONL object."""
+    cls = _format_class(fmt)
+    if isinstance(record, dict):
+        cls.check(record)
+        return record
+    if isinstance(record, cls):
+        out = record.to_dict()
+        cls.check(out)
+        return out
+    got = getattr(record, "FORMAT", None) or type(record).__name__
+    raise RecordError(f"converter produced a {got} record where {fmt} ({cls.__name__}) was asked for")
+
+
+# --- semantic roles -> slots (the training plan's table) -------------------------------------
+
+PROPBANK_TO_SLOT: dict[str, str] = {
+    "ARG0": "S0", "V": "S1", "ARG1": "S2", "ARGM-LOC": "S3", "ARGM-TMP": "S4", "ARGM-MNR": "S5",
+    "ARG2": "S6", "ARGM-CAU": "S7", "ARG3": "S8", "ARG4": "S8", "ARGM-DIR": "S9", "ARGM-ADV": "S10",
+    "ARGM-PNC": "S11", "ARGM-PRP": "S11", "ARGM-DIS": "S12", "ARGM-NEG": "S13", "ARGM-MOD": "S14",
+}
+"""PropBank role -> slot; any other ``ARGM-*`` goes to S15 (see :func:`propbank_slot`)."""
+
+FRAMENET_TO_SLOT: dict[str, str] = {
+    "Agent": "S0", "predicate": "S1", "Patient": "S2", "Location": "S3", "Time": "S4", "Manner": "S5",
+    "Instrument": "S6", "Cause": "S7", "Result": "S8",
+}
+"""FrameNet frame element -> slot (the ones the training plan names)."""
+
+
+def propbank_slot(role: str) -> str | None:
+    """The slot of a PropBank role label (``C-``/``R-`` prefixes stripped); None for non-roles."""
+    role = role.upper()
+    for prefix in ("C-", "R-"):
+        if role.startswith(prefix):
+            role = role[len(prefix):]
+    if role in PROPBANK_TO_SLOT:
+        return PROPBANK_TO_SLOT[role]
+    if role.startswith("ARGM-"):
+        return "S15"
+    return None
