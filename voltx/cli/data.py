@@ -40,10 +40,12 @@ def add_parser(sub) -> None:
     _stream_args(c, files_required=True)
 
     g = dsub.add_parser("generate", help="write records from a registered generator (no input)")
-    g.add_argument("name", metavar="NAME", help="a generator (see `voltx data list`)")
+    g.add_argument("name", metavar="NAME", help="a generator (see `voltx data list`), or a family: scan, babi, kinship, stdlib_code")
     g.add_argument("--output", "-o", required=True, metavar="FILE")
     g.add_argument("--format", metavar="FORMAT")
-    g.add_argument("--split", default="train")
+    g.add_argument("--split", default=None,
+                   help="the generator's split (train/test), or for a family the variant: scan --split length|simple|addprim_jump, babi --split qa1|qa2|qa3")
+    g.add_argument("--part", default=None, help="with a family variant: train (default) or test")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--count", type=int, metavar="N", help="how many rows to generate (the generator's default otherwise)")
     g.add_argument("--max-examples", type=int, metavar="N")
@@ -91,7 +93,8 @@ def _run_generate(args) -> int:
     from voltx.plugins import load_plugins
 
     ps = load_plugins()
-    conv = get_converter(args.name, ps)
+    name, split = _generator_name(args, ps)
+    conv = get_converter(name, ps)
     if not getattr(conv, "generator", False):
         gens = [n for n, s in ps.specs("converters").items() if s.hub_name is None and _is_generator(s)]
         raise UsageError(f"{args.name!r} is a dataset, not a generator (use `voltx data stream`). Generators: {', '.join(gens) or 'none'}.")
@@ -100,9 +103,21 @@ def _run_generate(args) -> int:
         if args.count < 1:
             raise UsageError(f"--count must be at least 1, got {args.count}")
         conv.count = args.count
-    result = stream(conv, args.format, args.output, split=args.split, max_examples=args.max_examples,
+    result = stream(conv, args.format, args.output, split=split, max_examples=args.max_examples,
                     on_error=args.on_error, allow_empty=args.allow_empty, progress=False if args.quiet else None)
     return _finish(result)
+
+
+def _generator_name(args, ps) -> tuple[str, str]:
+    """`scan --split length --part test` -> (scan_length_gen, test); a generator's own name passes through."""
+    registry = ps.registry["converters"]
+    variant = (args.split or "").replace("-", "_")
+    own = args.name in registry and _is_generator(registry[args.name].spec)
+    if not own and variant and f"{args.name}_{variant}_gen" in registry:
+        return f"{args.name}_{variant}_gen", args.part or "train"
+    if not own and f"{args.name}_gen" in registry:
+        return f"{args.name}_gen", args.split or args.part or "train"
+    return args.name, args.split or args.part or "train"
 
 
 def _is_generator(spec) -> bool:
