@@ -59,15 +59,16 @@ class RawRow:
     """``"path/to/file.tsv:17"`` or ``"hub:scan/length/train#17"``."""
 
 
-def stream_hf(
+def stream_hf_batches(
     path_or_name: str,
     config: str | None,
     split: str,
     data_files: Any = None,
     *,
     batch_size: int = HUB_BATCH_SIZE,
-) -> Iterator[dict]:
-    """Rows of a ``datasets`` streaming dataset, read in batches of ``batch_size``.
+) -> Iterator[dict[str, list]]:
+    """Batches (``{column: [values]}``, as ``ds.iter(batch_size=...)`` yields them) of a ``datasets``
+    streaming dataset; empty batches are left out.
 
     ``path_or_name`` is a Hub id, or a packaged builder (``"json"``, ``"parquet"``, ``"csv"``)
     with ``data_files`` pointing at local files: the same code path either way.
@@ -100,12 +101,36 @@ def stream_hf(
         except Exception as exc:  # a corrupt file or a dropped connection mid-stream: no traceback
             where = f"{data_files}" if data_files is not None else f"hub:{path_or_name}"
             raise DataError(f"reading {where} (split {split!r}) failed after {n} rows: {type(exc).__name__}: {exc}") from None
-        keys = list(batch)
-        if not keys:
+        if not batch:
             continue
+        size = len(next(iter(batch.values())))
+        if not size:
+            continue
+        n += size
+        yield batch
+
+
+def stream_hf(
+    path_or_name: str,
+    config: str | None,
+    split: str,
+    data_files: Any = None,
+    *,
+    batch_size: int = HUB_BATCH_SIZE,
+) -> Iterator[dict]:
+    """Rows (dicts) of a ``datasets`` streaming dataset, read in batches of ``batch_size``
+    (see :func:`stream_hf_batches`)."""
+    for batch in stream_hf_batches(path_or_name, config, split, data_files, batch_size=batch_size):
+        keys = list(batch)
         for values in zip(*batch.values()):
-            n += 1
             yield dict(zip(keys, values))
+
+
+def batch_rows(columns: dict[str, list], prefix: str, start: int) -> Iterator[RawRow]:
+    """The RawRows of one batch of columns (row ``i`` is at ``f"{prefix}{start + i}"``)."""
+    keys = list(columns)
+    for i, values in enumerate(zip(*columns.values()), start):
+        yield RawRow(dict(zip(keys, values)), f"{prefix}{i}")
 
 
 def lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, str]]:
@@ -144,9 +169,50 @@ class Converter:
         """Stream ``hub_name`` / ``hub_config`` / ``split`` from the Hub, in batches of 1000."""
         if not self.hub_name:
             raise UsageError(f"dataset {self.name!r} has no Hugging Face Hub copy; pass its files with --data-files")
-        prefix = f"hub:{self.hub_name}/{self.hub_config + '/' if self.hub_config else ''}{split}#"
+        prefix = self._hub_prefix(split)
         for i, row in enumerate(stream_hf(self.hub_name, self.hub_config, split, self.hub_data_files)):
             yield RawRow(row, f"{prefix}{i}")
+
+    def _hub_prefix(self, split: str) -> str:
+        return f"hub:{self.hub_name}/{self.hub_config + '/' if self.hub_config else ''}{split}#"
+
+    def read_hub_batches(self, split: str, language: str | None) -> Iterator[tuple[dict[str, list], str, int]] | None:
+        """The columnar twin of :meth:`read_hub`: ``(columns, where_prefix, start_index)`` per batch,
+        row ``i`` of a batch being at ``f"{where_prefix}{start_index + i}"`` (the same ``where`` as
+        read_hub gives it). None when this converter's Hub rows are not a plain ``datasets`` stream
+        (a subclass that overrides ``read_hub`` but not this): the core then reads row by row.
+        """
+        if type(self).read_hub is not Converter.read_hub:
+            return None
+        if not self.hub_name:
+            raise UsageError(f"dataset {self.name!r} has no Hugging Face Hub copy; pass its files with --data-files")
+        return self._hub_batches(split)
+
+    def _hub_batches(self, split: str) -> Iterator[tuple[dict[str, list], str, int]]:
+        prefix = self._hub_prefix(split)
+        start = 0
+        for batch in stream_hf_batches(self.hub_name, self.hub_config, split, self.hub_data_files):  # type: ignore[arg-type]
+            yield batch, prefix, start
+            start += len(next(iter(batch.values())))
+
+    def read_local_batches(self, paths: list[Path], split: str) -> Iterator[tuple[dict[str, list], str, int]] | None:
+        """Columnar twin of :meth:`read_local` for converters whose local files are read with
+        ``stream_hf`` (json/parquet/csv); None (the default): read row by row."""
+        return None
+
+    def convert_batch(self, columns: dict[str, list], fmt: str, language: str | None) -> dict[str, list] | None:
+        """Optional columnar fast path: a batch of input columns (as ``ds.iter(batch_size=N)`` yields
+        them) -> output columns of format ``fmt``, exactly ONE record per input row, columns in the
+        key order :meth:`convert` gives its records (a ``None`` in an optional column leaves that key
+        out, like a dataclass record's ``to_dict``). The records must be the ones ``convert`` would
+        produce for the same rows: the core writes the same bytes either way.
+
+        Return None (the default: no fast path) to have that batch converted row by row, e.g. when
+        some row is bad (``convert`` then reports it with its file:line and field) or does not map
+        to exactly one record. The core validates the output columns and falls back to the per-row
+        path for any batch with an invalid record.
+        """
+        return None
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Any]:
         """0..n records (dataclasses of ``fmt`` from voltx.data.formats, or plain dicts) for one row."""

@@ -35,6 +35,7 @@ naming the field and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,7 +44,7 @@ from voltx.errors import DataError
 __all__ = [
     "RecordError", "SlotAnnotated", "Paraphrase", "Triple", "Reasoning", "CodePairRecord", "CodeProblem",
     "FORMATS", "SLOT_KEYS", "PROPBANK_TO_SLOT", "FRAMENET_TO_SLOT", "propbank_slot", "validate_dict",
-    "record_to_dict", "from_dict",
+    "record_to_dict", "from_dict", "check_columns",
 ]
 
 
@@ -288,6 +289,95 @@ def record_to_dict(fmt: str, record: Any) -> dict:
         return out
     got = getattr(record, "FORMAT", None) or type(record).__name__
     raise RecordError(f"converter produced a {got} record where {fmt} ({cls.__name__}) was asked for")
+
+
+# --- columnar validation (the streaming core's batch fast path) -------------------------------
+
+_NUM_TYPES = frozenset((int, float))
+_STRINT_TYPES = frozenset((str, int))
+
+
+def _column_ok(col: list, tag: str, optional: bool) -> bool:
+    """True if every value of ``col`` is valid for ``tag`` (``None`` allowed when optional).
+
+    Stricter than :func:`_check_type` (exact types, no subclasses): a batch with anything unusual
+    is sent down the per-row path, which accepts or reports it exactly as before.
+    """
+    types = set(map(type, col))
+    if optional and type(None) in types:
+        types.discard(type(None))
+        if not types:
+            return True
+        col = [v for v in col if v is not None]
+    elif not types:
+        return True
+    if tag == _T_STR:
+        return types == {str}
+    if tag == _T_NESTR:
+        return types == {str} and all(col) and not any(map(str.isspace, col))
+    if tag == _T_NUM:
+        if not types <= _NUM_TYPES:
+            return False
+        if float in types:
+            try:
+                return all(map(math.isfinite, col))
+            except OverflowError:
+                return False
+        return True
+    if tag == _T_INT:
+        return types == {int}
+    if tag == _T_LSTR:
+        return types == {list} and all(type(x) is str for v in col for x in v)
+    if tag == _T_DICT:
+        return types == {dict}
+    if tag == _T_STRINT:
+        return types <= _STRINT_TYPES
+    return False
+
+
+def check_columns(fmt: str, columns: dict[str, list], n: int) -> bool:
+    """True if all ``n`` records given as columns (a ``None`` in an optional column = key left out)
+    are valid records of ``fmt``; False if any is not (or anything is unusual): the caller then
+    checks that batch row by row, which names the row and field. Never raises for bad data.
+    """
+    cls = _format_class(fmt)
+    required, optional = cls.REQUIRED, cls.OPTIONAL
+    for name in required:
+        if name not in columns:
+            return False
+    for name, col in columns.items():
+        if type(col) is not list or len(col) != n:
+            return False
+        tag = required.get(name)
+        if tag is not None:
+            if not _column_ok(col, tag, False):
+                return False
+            continue
+        tag = optional.get(name)
+        if tag is None or not _column_ok(col, tag, True):
+            return False
+    if cls is Paraphrase:
+        score, label = columns.get("score"), columns.get("label")
+        if label is None:  # the common case: scores only, checked at C speed
+            return score is not None and (not n or (None not in score and min(score) >= 0.0 and max(score) <= 5.0))
+        score = score if score is not None else [None] * n
+        return all((s is not None or lab is not None) and (s is None or 0.0 <= s <= 5.0) and (lab is None or lab in (0, 1))
+                   for s, lab in zip(score, label))
+    if cls is SlotAnnotated:
+        try:
+            for slots in columns["slots"]:
+                cls._extra_checks({"slots": slots})
+        except RecordError:
+            return False
+        return True
+    if cls._extra_checks.__func__ is not _Record._extra_checks.__func__:  # a check without a columnar twin
+        keys = list(columns)
+        try:
+            for values in zip(*columns.values()):
+                cls._extra_checks({k: v for k, v in zip(keys, values) if v is not None})
+        except (RecordError, KeyError, TypeError, ValueError):
+            return False
+    return True
 
 
 # --- semantic roles -> slots (the training plan's table) -------------------------------------

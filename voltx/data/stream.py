@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from voltx.data.converter import Converter, RawRow, RowError
-from voltx.data.formats import FORMATS, RecordError, record_to_dict
+from json.encoder import encode_basestring as _encode_str  # the C one: what _ENCODER uses for str
+
+from voltx.data.converter import Converter, RawRow, RowError, batch_rows
+from voltx.data.formats import FORMATS, RecordError, check_columns, record_to_dict
 from voltx.errors import CantCreateError, DataError, MissingInputError, UsageError, closest
 
 WRITE_BATCH = 1000
@@ -246,6 +248,54 @@ def read_rows(converter: Converter, split: str, data_files: list[Path] | None, l
     return converter.read_hub(split, language)
 
 
+# --- the columnar fast path -------------------------------------------------------------------
+
+def _encode_column(col: list) -> list[str]:
+    """JSON texts of a validated column's values, the same bytes ``_ENCODER`` writes for them."""
+    types = set(map(type, col))
+    if types == {str}:
+        return list(map(_encode_str, col))
+    if types <= {int, float}:  # exact types, finite (validated): json writes int/float.__repr__
+        return list(map(repr, col))
+    return list(map(_ENCODER.encode, col))
+
+
+def encode_columns(columns: dict[str, list], n: int) -> list[str]:
+    """The JSONL lines (no newline) of ``n`` validated records given as columns, byte-identical
+    to ``_ENCODER.encode(record)`` of each record as a dict (keys in column order; a ``None`` in a
+    column leaves that key out of that record)."""
+    if not n:
+        return []
+    keys = [_encode_str(k) for k in columns]
+    if not any(None in col for col in columns.values()):
+        template = "{{" + ", ".join(k.replace("{", "{{").replace("}", "}}") + ": {}" for k in keys) + "}}"
+        return list(map(template.format, *map(_encode_column, columns.values())))
+    encoded = []
+    for key, col in zip(keys, columns.values()):
+        present = [v for v in col if v is not None]
+        texts = iter(_encode_column(present))
+        prefix = key + ": "
+        encoded.append([None if v is None else prefix + next(texts) for v in col])
+    return ["{" + ", ".join([f for f in frags if f is not None]) + "}" for frags in zip(*encoded)]
+
+
+def read_batches(converter: Converter, split: str, data_files: list[Path] | None, language: str | None):
+    """``(columns, where_prefix, start)`` batches when ``converter`` has a columnar fast path and
+    its source is a ``datasets`` stream; None: read row by row (:func:`read_rows`)."""
+    if getattr(type(converter), "convert_batch", Converter.convert_batch) is Converter.convert_batch:
+        return None
+    if data_files:
+        missing = [str(p) for p in data_files if not Path(p).exists()]
+        if missing:
+            raise MissingInputError(f"no such file: {', '.join(missing)}")
+        reader = getattr(converter, "read_local_batches", None)
+        return reader([Path(p) for p in data_files], split) if reader else None
+    if getattr(converter, "generator", False):
+        return None
+    reader = getattr(converter, "read_hub_batches", None)
+    return reader(split, language) if reader else None
+
+
 def stream(
     converter: Converter,
     fmt: str | None,
@@ -278,27 +328,37 @@ def stream(
     t0 = time.perf_counter()
     ok = False
     try:
-        source = rows if rows is not None else read_rows(converter, split, paths, language)
-        records = convert_rows(converter, source, fmt, language=language, on_error=on_error, result=result)
+        batches = read_batches(converter, split, paths, language) if rows is None else None
+        if batches is not None:
+            if on_error not in ("fail", "skip"):
+                raise UsageError(f"--on-error must be 'skip' or 'fail', got {on_error!r}")
+            records = None
+        else:
+            source = rows if rows is not None else read_rows(converter, split, paths, language)
+            records = convert_rows(converter, source, fmt, language=language, on_error=on_error, result=result)
         encode = _ENCODER.encode
         with atomic_output(output) as fh:
             buf: list[str] = []
             try:
-                for rec in records:
-                    buf.append(encode(rec))
-                    result.written += 1
-                    if len(buf) >= WRITE_BATCH:
-                        fh.write("\n".join(buf) + "\n")
-                        buf.clear()
-                        bar.update(result.rows, result.written, result.skipped)
-                    if max_examples is not None and result.written >= max_examples:
-                        break
+                if records is not None:
+                    for rec in records:
+                        buf.append(encode(rec))
+                        result.written += 1
+                        if len(buf) >= WRITE_BATCH:
+                            fh.write("\n".join(buf) + "\n")
+                            buf.clear()
+                            bar.update(result.rows, result.written, result.skipped)
+                        if max_examples is not None and result.written >= max_examples:
+                            break
+                else:
+                    _write_batches(converter, batches, fmt, language, on_error, result, fh, buf, bar, max_examples)
             except UnicodeDecodeError as exc:
                 raise _decode_error(exc, paths) from None
             finally:
-                close = getattr(records, "close", None)
-                if close:
-                    close()
+                for it in (records, batches):
+                    close = getattr(it, "close", None)
+                    if close:
+                        close()
             if buf:
                 fh.write("\n".join(buf) + "\n")
             if result.written == 0 and not allow_empty:
@@ -313,6 +373,47 @@ def stream(
         result.seconds = time.perf_counter() - t0
         bar.close(result.rows, result.written, result.skipped, ok=ok)
     return result
+
+
+def _write_batches(converter, batches, fmt, language, on_error, result, fh, buf, bar, max_examples) -> None:
+    """The columnar path of :func:`stream`: ``convert_batch`` + :func:`check_columns` +
+    :func:`encode_columns` per batch; a batch that ``convert_batch`` declines (None or an
+    exception) or whose output has an invalid record goes through the per-row path, which
+    reports its bad rows (file:line, field) exactly as :func:`convert_rows` always does."""
+    encode = _ENCODER.encode
+    convert_batch = converter.convert_batch
+    for columns, prefix, start in batches:
+        n = len(next(iter(columns.values()))) if columns else 0
+        if not n:
+            continue
+        try:
+            out = convert_batch(columns, fmt, language)
+        except Exception:  # noqa: BLE001 - the per-row path reports (or re-raises) it precisely
+            out = None
+        if out is not None and check_columns(fmt, out, n):
+            lines = encode_columns(out, n)
+            if max_examples is not None and max_examples - result.written < n:
+                lines = lines[: max_examples - result.written]
+            result.rows += len(lines)
+            result.written += len(lines)
+            buf.extend(lines)
+        else:
+            records = convert_rows(converter, batch_rows(columns, prefix, start), fmt, language=language,
+                                   on_error=on_error, result=result)
+            try:
+                for rec in records:
+                    buf.append(encode(rec))
+                    result.written += 1
+                    if max_examples is not None and result.written >= max_examples:
+                        break
+            finally:
+                records.close()
+        if len(buf) >= WRITE_BATCH:
+            fh.write("\n".join(buf) + "\n")
+            buf.clear()
+            bar.update(result.rows, result.written, result.skipped)
+        if max_examples is not None and result.written >= max_examples:
+            return
 
 
 def summary(result: StreamResult) -> str:

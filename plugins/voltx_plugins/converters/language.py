@@ -494,6 +494,24 @@ class StsbConverter(Converter):
             b = _require_str(d.get("sentence2"), "sentence2")
         return [_make(Paraphrase, a=a, b=b, score=score, source="stsb")]
 
+    def convert_batch(self, columns: dict[str, list], fmt: str, language: str | None) -> dict[str, list] | None:
+        """Hub rows ``{sentence1, sentence2, score 0-1}`` -> paraphrase columns (the records
+        :meth:`convert` makes). None (per-row path, precise errors) unless every row is plain."""
+        if fmt not in self.formats or "fields" in columns:
+            return None
+        a, b, raw = columns.get("sentence1"), columns.get("sentence2"), columns.get("score")
+        if a is None or b is None or raw is None:
+            return None
+        for col in (a, b):
+            if set(map(type, col)) != {str} or not all(col) or any(map(str.isspace, col)):
+                return None
+        if not set(map(type, raw)) <= {int, float} or not raw or min(raw) < 0.0 or max(raw) > 1.0:
+            return None  # also NaN/inf-free: min/max bounds fail for inf; NaN is caught below
+        scores = [round(float(x) * 5.0, 4) for x in raw]
+        if any(x != x for x in scores):
+            return None
+        return {"a": a, "b": b, "score": scores, "source": ["stsb"] * len(a)}
+
 
 # ---------------------------------------------------------------------------------------
 # PAWS
