@@ -133,6 +133,29 @@ def batch_rows(columns: dict[str, list], prefix: str, start: int) -> Iterator[Ra
         yield RawRow(dict(zip(keys, values)), f"{prefix}{i}")
 
 
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a UTF-8 text file, newline stripped; DataError naming the byte if not UTF-8."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            for n, line in enumerate(fh, 1):
+                yield n, line.rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+
+
+def require_format(conv: "Converter", fmt: str) -> None:
+    """DataError unless ``conv`` produces ``fmt``."""
+    if fmt not in conv.formats:
+        raise DataError(f"converter {conv.name!r} cannot produce format {fmt!r}; it produces {', '.join(conv.formats)}")
+
+
+def require_str(value, field: str) -> str:
+    """``value`` stripped, or RowError naming ``field`` when it is not a non-empty string."""
+    if not isinstance(value, str) or not value.strip():
+        raise RowError(f"expected a non-empty string, got {value!r}", field)
+    return value.strip()
+
+
 def lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, str]]:
     """``(where, line)`` for each line of a text file (line numbers from 1, newline stripped).
 

@@ -21,18 +21,11 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.converter import Converter, RawRow, RowError, numbered_lines, require_format, require_str
 from voltx.data.formats import Triple
 from voltx.errors import DataError
 
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            for n, line in enumerate(f, 1):
-                yield n, line.rstrip("\r\n")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
 
 def _tsv_rows(path: Path, ok, what: str) -> Iterator[RawRow]:
@@ -48,7 +41,7 @@ def _tsv_rows(path: Path, ok, what: str) -> Iterator[RawRow]:
         if head and not any(ok(f) for _, f in head):
             raise DataError(f"{path}: not {what} (first line: {chr(9).join(head[0][1])[:80]!r})")
 
-    for n, line in _text_lines(path):
+    for n, line in numbered_lines(path):
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -67,16 +60,8 @@ def _tsv_rows(path: Path, ok, what: str) -> Iterator[RawRow]:
             yield RawRow({"fields": hf}, f"{path}:{hn}")
 
 
-def _check_format(conv: Converter, fmt: str) -> None:
-    if fmt not in conv.formats:
-        raise DataError(f"converter {conv.name!r} cannot produce format {fmt!r}; it produces "
-                        f"{', '.join(conv.formats)}")
 
 
-def _nonempty(value, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RowError(f"expected a non-empty string, got {value!r}", field)
-    return value.strip()
 
 
 def _triple(head, relation, tail, weight=None, source=None) -> Triple:
@@ -133,7 +118,7 @@ class ConceptNetConverter(Converter):
                                                  "/c/start, /c/end, json info)")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         d = row.data
         if "fields" in d:
             f = d["fields"]
@@ -185,14 +170,14 @@ class Cn100kConverter(Converter):
             yield from _tsv_rows(Path(path), ok, "a CN-100K file (relation, head, tail[, label])")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         f = row.data.get("fields")
         if not isinstance(f, list) or len(f) not in (3, 4):
             raise RowError(f"expected 3 tab-separated fields (relation, head, tail) or 4 with a "
                            f"0/1 label, got {len(f) if isinstance(f, list) else f!r}", "fields")
-        relation = _nonempty(f[0], "relation")
-        head = _nonempty(f[1], "head")
-        tail = _nonempty(f[2], "tail")
+        relation = require_str(f[0], "relation")
+        head = require_str(f[1], "head")
+        tail = require_str(f[2], "tail")
         if len(f) == 4:
             label = f[3].strip()
             if label not in ("0", "1"):
@@ -226,20 +211,20 @@ class AtomicConverter(Converter):
             yield from _tsv_rows(Path(path), ok, "an ATOMIC 2020 TSV file (head, relation, tail)")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         d = row.data
         if "fields" in d:
             f = d["fields"]
             if len(f) != 3:
                 raise RowError(f"expected 3 tab-separated fields (head, relation, tail), got "
                                f"{len(f)}", "fields")
-            head = _nonempty(f[0], "head")
-            relation = _nonempty(f[1], "relation")
-            tail = _nonempty(f[2], "tail")
+            head = require_str(f[0], "head")
+            relation = require_str(f[1], "relation")
+            tail = require_str(f[2], "tail")
             if _is_none(tail):
                 return []
             return [_triple(head, relation, tail, source="atomic")]
-        head = _nonempty(d.get("event"), "event")
+        head = require_str(d.get("event"), "event")
         out = []
         for rel in ATOMIC_HUB_RELATIONS:
             tails = d.get(rel) or []
@@ -340,7 +325,7 @@ class WordNetConverter(Converter):
         def index(file: Path) -> dict[str, str]:
             table: dict[str, str] = {}
             seen_synset = False
-            for n, line in _text_lines(file):
+            for n, line in numbered_lines(file):
                 if line.startswith("  ") or not line.strip():
                     continue                 # license header lines start with two spaces
                 q = _wn_quick(line)
@@ -371,13 +356,13 @@ class WordNetConverter(Converter):
             if file.name not in lemmas:
                 lemmas[file.name] = index(file)
             resolve = {p: (lambda p=p, file=file: table_for(p, file)) for p in _POS_FILE}
-            for n, line in _text_lines(file):
+            for n, line in numbered_lines(file):
                 if line.startswith("  ") or not line.strip():
                     continue
                 yield RawRow({"line": line, "resolve": resolve}, f"{file}:{n}")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         syn = _wn_parse(row.data["line"])
         resolve = row.data.get("resolve") or {}
         head = syn["words"][0]

@@ -26,7 +26,7 @@ import xml.parsers.expat
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.converter import Converter, RawRow, RowError, numbered_lines, require_format, require_str
 from voltx.data.formats import FRAMENET_TO_SLOT, PROPBANK_TO_SLOT, Paraphrase, SlotAnnotated
 from voltx.errors import DataError
 
@@ -37,14 +37,6 @@ OTHER_SLOT = "S15"
 # shared helpers
 
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without its newline) for a UTF-8 text file; DataError if binary."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            for n, line in enumerate(f, 1):
-                yield n, line.rstrip("\r\n")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
 
 def _sniff(path: Path, lines: list[str], ok, what: str) -> None:
@@ -61,7 +53,7 @@ def _tsv_rows(path: Path, ok, what: str, skip_header=None) -> Iterator[RawRow]:
     converter's ``convert`` raises RowError for them.
     """
     head: list[tuple[int, list[str]]] = []
-    it = _text_lines(path)
+    it = numbered_lines(path)
     checked = False
     first = True
     for n, line in it:
@@ -93,16 +85,8 @@ def _make(cls, **kw):
     return cls(**{k: v for k, v in kw.items() if v is not None})
 
 
-def _check_format(conv: Converter, fmt: str) -> None:
-    if fmt not in conv.formats:
-        raise DataError(f"converter {conv.name!r} cannot produce format {fmt!r}; it produces "
-                        f"{', '.join(conv.formats)}")
 
 
-def _require_str(value, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise RowError(f"expected a non-empty string, got {value!r}", field)
-    return value.strip()
 
 
 class _Slots:
@@ -257,9 +241,9 @@ class FrameNetConverter(Converter):
                     yield RawRow(row, f"{file}:{line}")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         data = row.data
-        text = _require_str(data.get("text"), "text")
+        text = require_str(data.get("text"), "text")
         raw_text = data["text"]
         out = []
         for aset in data.get("annotation_sets") or []:
@@ -319,7 +303,7 @@ class PropBankConverter(Converter):
         for path in paths:
             path = Path(path)
             seen_ok = False
-            for n, line in _text_lines(path):
+            for n, line in numbered_lines(path):
                 if not line.strip():
                     continue
                 try:
@@ -336,7 +320,7 @@ class PropBankConverter(Converter):
                 yield RawRow(doc, f"{path}:{n}")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         data = row.data
         if "_bad_json" in data:
             raise RowError(f"not JSON ({data['_bad_json']})", "json")
@@ -389,7 +373,7 @@ class PropBankConlluConverter(Converter):
             comments: dict[str, str] = {}
             tokens: list[list[str]] = []
             start = 0
-            for n, line in _text_lines(path):
+            for n, line in numbered_lines(path):
                 if not line.strip():
                     if tokens:
                         yield RawRow({"comments": comments, "tokens": tokens}, f"{path}:{start}")
@@ -414,7 +398,7 @@ class PropBankConlluConverter(Converter):
                 yield RawRow({"comments": comments, "tokens": tokens}, f"{path}:{start}")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         tokens = row.data.get("tokens") or []
         comments = row.data.get("comments") or {}
         for i, cols in enumerate(tokens):
@@ -478,7 +462,7 @@ class StsbConverter(Converter):
                                                  "id, score, sentence1, sentence2)")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         d = row.data
         if "fields" in d:
             f = d["fields"]
@@ -487,11 +471,11 @@ class StsbConverter(Converter):
                                f"sentence1, sentence2; 9 with the source fields), got {len(f)}",
                                "fields")
             score = _score(f[4], "score", 5.0)
-            a, b = _require_str(f[5], "sentence1"), _require_str(f[6], "sentence2")
+            a, b = require_str(f[5], "sentence1"), require_str(f[6], "sentence2")
         else:
             score = round(_score(d.get("score"), "score", 1.0) * 5.0, 4)
-            a = _require_str(d.get("sentence1"), "sentence1")
-            b = _require_str(d.get("sentence2"), "sentence2")
+            a = require_str(d.get("sentence1"), "sentence1")
+            b = require_str(d.get("sentence2"), "sentence2")
         return [_make(Paraphrase, a=a, b=b, score=score, source="stsb")]
 
     def convert_batch(self, columns: dict[str, list], fmt: str, language: str | None) -> dict[str, list] | None:
@@ -539,7 +523,7 @@ class PawsConverter(Converter):
                                  "label)", skip_header=lambda f: f[:1] == ["id"])
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
-        _check_format(self, fmt)
+        require_format(self, fmt)
         d = row.data
         if "fields" in d:
             f = d["fields"]
@@ -548,6 +532,6 @@ class PawsConverter(Converter):
                                f"label), got {len(f)}", "fields")
             d = dict(zip(("id", "sentence1", "sentence2", "label"), f))
         label = _label(d.get("label"))
-        a = _require_str(d.get("sentence1"), "sentence1")
-        b = _require_str(d.get("sentence2"), "sentence2")
+        a = require_str(d.get("sentence1"), "sentence1")
+        b = require_str(d.get("sentence2"), "sentence2")
         return [_make(Paraphrase, a=a, b=b, label=label, source="paws")]
