@@ -41,12 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from _common import emit_json, median
 from voltx.config import build_config
 from voltx.engine.code_encoder import CodeEncoder
-from voltx.engine.code_roles import ROLE_OTHER
 from voltx.engine.tokenizer import PAD_ID
 from voltx.plugins import load_plugins
 from voltx.runs.jsonl import read_jsonl
@@ -105,23 +103,13 @@ class PrebuiltBatches:
 
 
 def make_step(encoder: CodeEncoder):
-    """The encoder stage's training step (phases/voltx_phases/translator_train.py: losses + step)."""
+    """The encoder stage's training step, using the phase's own objective."""
+    from voltx_phases.translator_train import encoder_losses
 
     def step(batch):
-        code, code_mask, roles, doc, doc_mask = (t.to(DEVICE, non_blocking=True) for t in batch)
-        co, do = encoder(code, code_mask), encoder(doc, doc_mask)
-        logits = co.summary @ do.summary.T / TAU
-        target = torch.arange(logits.shape[0], device=DEVICE)
-        contrastive = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        doc_roles = torch.full_like(doc, ROLE_OTHER).masked_fill(~doc_mask, IGNORE)
-        role_logits = torch.cat([co.role_logits.flatten(0, 1), do.role_logits.flatten(0, 1)])
-        role_targets = torch.cat([roles.flatten(), doc_roles.flatten()])
-        role = F.cross_entropy(role_logits, role_targets, ignore_index=IGNORE)
-        code_valid = roles.ne(IGNORE)
-        _role_acc = (co.role_logits.argmax(-1).eq(roles) & code_valid).sum() / code_valid.sum().clamp_min(1)
-        _top1 = (logits.argmax(1) == target).float().mean()
-        loss = C_WEIGHT * contrastive + R_WEIGHT * role
-        return {"loss": loss, "contrastive": contrastive, "role": role}
+        out = encoder_losses(encoder, batch, DEVICE, TAU)
+        loss = C_WEIGHT * out["contrastive"] + R_WEIGHT * out["role"]
+        return {"loss": loss, "contrastive": out["contrastive"], "role": out["role"]}
 
     return step
 

@@ -176,6 +176,25 @@ def tokenizer_stage(ctx: RunContext, cfg: TranslatorConfig, train: list[CodePair
     return tok
 
 
+def encoder_losses(encoder: CodeEncoder, batch, device, tau: float) -> dict[str, torch.Tensor]:
+    """The encoder objective's terms on one collated batch: symmetric InfoNCE on the
+    (code, docstring) summaries, role cross-entropy, and role accuracy / top-1 for logging."""
+    code, code_mask, roles, doc, doc_mask = (t.to(device, non_blocking=True) for t in batch)
+    co, do = encoder(code, code_mask), encoder(doc, doc_mask)
+    logits = co.summary @ do.summary.T / tau
+    target = torch.arange(logits.shape[0], device=device)
+    contrastive = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    # Role loss over real tokens only: code tokens get the labeller's roles, docstring tokens "other".
+    doc_roles = torch.full_like(doc, ROLE_OTHER).masked_fill(~doc_mask, IGNORE)
+    role_logits = torch.cat([co.role_logits.flatten(0, 1), do.role_logits.flatten(0, 1)])
+    role_targets = torch.cat([roles.flatten(), doc_roles.flatten()])
+    role = F.cross_entropy(role_logits, role_targets, ignore_index=IGNORE)
+    code_valid = roles.ne(IGNORE)
+    role_acc = (co.role_logits.argmax(-1).eq(roles) & code_valid).sum() / code_valid.sum().clamp_min(1)
+    top1 = (logits.argmax(1) == target).float().mean()
+    return {"contrastive": contrastive, "role": role, "role_acc": role_acc, "top1": top1}
+
+
 def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, train_items, valid_items) -> None:
     ec = cfg.encoder
     device = ctx.device
@@ -185,20 +204,7 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
     tau = ec.temperature
 
     def losses(batch) -> dict[str, torch.Tensor]:
-        code, code_mask, roles, doc, doc_mask = (t.to(device, non_blocking=True) for t in batch)
-        co, do = encoder(code, code_mask), encoder(doc, doc_mask)
-        logits = co.summary @ do.summary.T / tau
-        target = torch.arange(logits.shape[0], device=device)
-        contrastive = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-        # Role loss over real tokens only: code tokens get the labeller's roles, docstring tokens "other".
-        doc_roles = torch.full_like(doc, ROLE_OTHER).masked_fill(~doc_mask, IGNORE)
-        role_logits = torch.cat([co.role_logits.flatten(0, 1), do.role_logits.flatten(0, 1)])
-        role_targets = torch.cat([roles.flatten(), doc_roles.flatten()])
-        role = F.cross_entropy(role_logits, role_targets, ignore_index=IGNORE)
-        code_valid = roles.ne(IGNORE)
-        role_acc = (co.role_logits.argmax(-1).eq(roles) & code_valid).sum() / code_valid.sum().clamp_min(1)
-        top1 = (logits.argmax(1) == target).float().mean()
-        return {"contrastive": contrastive, "role": role, "role_acc": role_acc, "top1": top1}
+        return encoder_losses(encoder, batch, device, tau)
 
     def step(batch):
         out = losses(batch)
