@@ -111,12 +111,12 @@ def test_check_columns():
 
 
 def test_encode_columns_matches_the_encoder():
-    from voltx.data.stream import _ENCODER
+    from voltx.data.stream import encode_record
 
     cols = {"id": ["1", "2"], "query": ["q/é", "q"], "solution": ["", "s"], "tests": [["a", "ü"], []],
             "difficulty": [3, "hard"], "source": [None, "x"]}
     recs = [{k: v[i] for k, v in cols.items() if v[i] is not None} for i in range(2)]
-    assert encode_columns(cols, 2) == [_ENCODER.encode(r) for r in recs]
+    assert encode_columns(cols, 2) == [encode_record(r) for r in recs]
 
 
 def test_stsb_convert_batch_matches_convert(tmp_path):

@@ -18,15 +18,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from json.encoder import encode_basestring as _encode_str  # the C one: what _ENCODER uses for str
+import orjson
 
 from voltx.data.converter import Converter, RawRow, RowError, batch_rows
 from voltx.data.formats import FORMATS, RecordError, check_columns, record_to_dict
 from voltx.errors import CantCreateError, DataError, MissingInputError, UsageError, closest
 
 WRITE_BATCH = 1000
+WRITE_BUFFER = 1 << 16  # bytes buffered before a write (columnar path)
 MAX_REASONS = 5
-_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(", ", ": "))
+_dumps = orjson.dumps  # compact, UTF-8 (no ASCII escaping), keys in dict order; returns bytes
+_JSONEncodeError = orjson.JSONEncodeError
+# What orjson declines (ints beyond 64 bits, float subclasses, non-str keys): the stdlib, compact
+# too. Non-finite floats never get here: validation rejects them before encoding.
+_FALLBACK = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":"))
+
+
+def encode_record(record: dict) -> bytes:
+    """One JSONL record (no newline), as UTF-8 bytes: what both the per-row and the columnar
+    paths write for it."""
+    try:
+        return _dumps(record)
+    except _JSONEncodeError:
+        return _FALLBACK.encode(record).encode("utf-8")
 
 
 @dataclass
@@ -250,33 +264,47 @@ def read_rows(converter: Converter, split: str, data_files: list[Path] | None, l
 
 # --- the columnar fast path -------------------------------------------------------------------
 
-def _encode_column(col: list) -> list[str]:
-    """JSON texts of a validated column's values, the same bytes ``_ENCODER`` writes for them."""
-    types = set(map(type, col))
-    if types == {str}:
-        return list(map(_encode_str, col))
-    if types <= {int, float}:  # exact types, finite (validated): json writes int/float.__repr__
-        return list(map(repr, col))
-    return list(map(_ENCODER.encode, col))
+_ROW_SEP = orjson.Fragment(b"\x1e")
 
 
-def encode_columns(columns: dict[str, list], n: int) -> list[str]:
-    """The JSONL lines (no newline) of ``n`` validated records given as columns, byte-identical
-    to ``_ENCODER.encode(record)`` of each record as a dict (keys in column order; a ``None`` in a
-    column leaves that key out of that record)."""
+def _split_rows(rows: list[dict]) -> list[bytes]:
+    """``[encode_record(r) for r in rows]`` in one orjson call: the rows interleaved with a raw
+    ``\x1e`` fragment (orjson never writes a raw control byte itself), then split there. (Many
+    small orjson results kept alive at once are slow to allocate; one big one is not.)"""
+    out = [_ROW_SEP] * (2 * len(rows) - 1)
+    out[::2] = rows
+    try:
+        return _dumps(out)[1:-1].split(b",\x1e,")
+    except _JSONEncodeError:
+        return [bytes(encode_record(r)) for r in rows]
+
+
+def encode_columns(columns: dict[str, list], n: int) -> list[bytes]:
+    """The JSONL lines (bytes, no newline) of ``n`` validated records given as columns,
+    byte-identical to :func:`encode_record` of each record as a dict (keys in column order; a
+    ``None`` in a column leaves that key out of that record)."""
     if not n:
         return []
-    keys = [_encode_str(k) for k in columns]
-    if not any(None in col for col in columns.values()):
-        template = "{{" + ", ".join(k.replace("{", "{{").replace("}", "}}") + ": {}" for k in keys) + "}}"
-        return list(map(template.format, *map(_encode_column, columns.values())))
-    encoded = []
-    for key, col in zip(keys, columns.values()):
-        present = [v for v in col if v is not None]
-        texts = iter(_encode_column(present))
-        prefix = key + ": "
-        encoded.append([None if v is None else prefix + next(texts) for v in col])
-    return ["{" + ", ".join([f for f in frags if f is not None]) + "}" for frags in zip(*encoded)]
+    keys = list(columns)
+    cols = list(columns.values())
+    if any(None in col for col in cols):
+        return _split_rows([{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*cols)])
+    # No dicts: one orjson call over the values interleaved with pre-encoded key fragments
+    # marked by raw \x1e/\x1f bytes (never in orjson's own output), whose stray commas are
+    # then cut: [\x1e{"k0":\x1f,v0,"k1":\x1f,v1,\x1e{"k0":\x1f,...,v1,\x1e] -> rows.
+    m = len(cols)
+    ks = [_dumps(k) for k in keys]
+    out = [orjson.Fragment(b"\x1e{" + ks[0] + b":\x1f")] * (2 * m * n)
+    for j, col in enumerate(cols):
+        out[2 * j + 1::2 * m] = col
+        if j:
+            out[2 * j::2 * m] = [orjson.Fragment(ks[j] + b":\x1f")] * n
+    out.append(_ROW_SEP)
+    try:
+        text = _dumps(out)
+    except _JSONEncodeError:
+        return _split_rows([dict(zip(keys, vals)) for vals in zip(*cols)])
+    return text.replace(b"\x1f,", b"").replace(b",\x1e", b"}\n")[2:-2].split(b"\n")
 
 
 def read_batches(converter: Converter, split: str, data_files: list[Path] | None, language: str | None):
@@ -336,16 +364,20 @@ def stream(
         else:
             source = rows if rows is not None else read_rows(converter, split, paths, language)
             records = convert_rows(converter, source, fmt, language=language, on_error=on_error, result=result)
-        encode = _ENCODER.encode
-        with atomic_output(output) as fh:
-            buf: list[str] = []
+        with atomic_output(output, "wb") as fh:
+            # A bytearray, not a list: many small orjson results kept alive at once are slow.
+            buf = bytearray()
             try:
                 if records is not None:
                     for rec in records:
-                        buf.append(encode(rec))
+                        try:
+                            buf += _dumps(rec)
+                        except _JSONEncodeError:
+                            buf += encode_record(rec)
+                        buf += b"\n"
                         result.written += 1
-                        if len(buf) >= WRITE_BATCH:
-                            fh.write("\n".join(buf) + "\n")
+                        if not result.written % WRITE_BATCH:
+                            fh.write(buf)
                             buf.clear()
                             bar.update(result.rows, result.written, result.skipped)
                         if max_examples is not None and result.written >= max_examples:
@@ -360,7 +392,7 @@ def stream(
                     if close:
                         close()
             if buf:
-                fh.write("\n".join(buf) + "\n")
+                fh.write(buf)
             if result.written == 0 and not allow_empty:
                 extra = f" ({result.skipped} bad rows skipped: {'; '.join(result.reasons)})" if result.skipped else ""
                 src = ", ".join(map(str, paths)) if paths else (f"hub:{converter.hub_name}" if converter.hub_name else converter.name)
@@ -380,7 +412,6 @@ def _write_batches(converter, batches, fmt, language, on_error, result, fh, buf,
     :func:`encode_columns` per batch; a batch that ``convert_batch`` declines (None or an
     exception) or whose output has an invalid record goes through the per-row path, which
     reports its bad rows (file:line, field) exactly as :func:`convert_rows` always does."""
-    encode = _ENCODER.encode
     convert_batch = converter.convert_batch
     for columns, prefix, start in batches:
         n = len(next(iter(columns.values()))) if columns else 0
@@ -396,20 +427,22 @@ def _write_batches(converter, batches, fmt, language, on_error, result, fh, buf,
                 lines = lines[: max_examples - result.written]
             result.rows += len(lines)
             result.written += len(lines)
-            buf.extend(lines)
+            buf += b"\n".join(lines)
+            buf += b"\n"
         else:
             records = convert_rows(converter, batch_rows(columns, prefix, start), fmt, language=language,
                                    on_error=on_error, result=result)
             try:
                 for rec in records:
-                    buf.append(encode(rec))
+                    buf += encode_record(rec)
+                    buf += b"\n"
                     result.written += 1
                     if max_examples is not None and result.written >= max_examples:
                         break
             finally:
                 records.close()
-        if len(buf) >= WRITE_BATCH:
-            fh.write("\n".join(buf) + "\n")
+        if len(buf) >= WRITE_BUFFER:
+            fh.write(buf)
             buf.clear()
             bar.update(result.rows, result.written, result.skipped)
         if max_examples is not None and result.written >= max_examples:
