@@ -109,11 +109,10 @@ def test_framenet_fulltext_and_lu_files(tmp_path):
     records, errors = convert_all(conv, [tmp_path], "slot_annotated")
     assert records == [
         SlotAnnotated(text=FN_TEXT,
-                      slots={"S0": "The cook", "S1": "cut", "S4": "yesterday", "S6": "with a knife",
-                             "S15": "the bread"},
+                      slots={"S0": "The cook", "S1": "cut", "S2": "the bread", "S4": "yesterday", "S6": "with a knife"},
                       frame="Cutting", predicate="cut.v", source="framenet"),
         SlotAnnotated(text="Mary baked bread in the oven .",
-                      slots={"S1": "baked", "S15": "Mary"},   # Cook, Produced_food: not in the table
+                      slots={"S0": "Mary", "S1": "baked", "S3": "in the oven", "S15": "bread"},  # Cook: a doer; Produced_food: not in the table
                       frame="Cooking_creation", predicate="bake.v", source="framenet"),
     ]
     assert len(errors) == 1
@@ -121,7 +120,7 @@ def test_framenet_fulltext_and_lu_files(tmp_path):
     line = _line_of(FULLTEXT, '    <sentence corpID="1" docID="2" sentNo="2"')
     assert where.endswith(f"T__D.xml:{line}")
     assert err.field == "end" and "outside" in err.reason
-    assert records[0].to_dict()["slots"]["S15"] == "the bread"
+    assert records[0].to_dict()["slots"]["S2"] == "the bread"  # Item: a frame-specific name for the Patient
 
 
 def test_framenet_rejects_files_that_are_not_framenet(tmp_path):

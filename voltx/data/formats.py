@@ -389,11 +389,37 @@ PROPBANK_TO_SLOT: dict[str, str] = {
 }
 """PropBank role -> slot; any other ``ARGM-*`` goes to S15 (see :func:`propbank_slot`)."""
 
+def _fn(slot: str, *names: str) -> dict[str, str]:
+    return {n: slot for n in names}
+
+
 FRAMENET_TO_SLOT: dict[str, str] = {
+    # The training plan's generic elements ...
     "Agent": "S0", "predicate": "S1", "Patient": "S2", "Location": "S3", "Time": "S4", "Manner": "S5",
     "Instrument": "S6", "Cause": "S7", "Result": "S8",
+    # ... and FrameNet's frame-specific names for the same thematic roles. Most frame elements
+    # are frame-specific (Cook, Buyer, Theme), so without these nearly every FE fell into S15.
+    **_fn("S0", "Speaker", "Communicator", "Cognizer", "Perceiver", "Perceiver_agentive", "Perpetrator", "Buyer",
+          "Seller", "Donor", "Self_mover", "Cook", "Creator", "Author", "Performer", "Actor", "Protagonist",
+          "Killer", "Attacker", "Helper", "Employer", "Leader", "Driver", "Producer", "Teacher", "Judge",
+          "Interlocutor_1", "Partner_1", "Sides", "Arguer", "Offender", "Thief", "Assailant", "Punisher"),
+    **_fn("S2", "Theme", "Item", "Entity", "Goods", "Message", "Topic", "Content", "Food", "Victim",
+          "Phenomenon", "Stimulus", "Created_entity", "Text", "Addressee", "Recipient", "Experiencer",
+          "Patient", "Undergoer", "Affected", "Evaluee", "Possession", "Product", "Resource", "Theme_1",
+          "Student", "Employee", "Goal_entity", "Dependent_entity", "Whole", "Part", "Figure"),
+    **_fn("S3", "Place", "Area", "Goal", "Source", "Path", "Ground", "Setting", "Location_of_event",
+          "Destination", "Position", "Container", "Locale"),
+    **_fn("S4", "Duration", "Frequency", "Iterations", "Time_of_event", "Period_of_iterations", "Timespan"),
+    **_fn("S5", "Degree", "Speed", "Descriptor", "Depictive", "Medium", "Mode"),
+    **_fn("S6", "Means", "Vehicle", "Tool", "Method", "Instrument_1"),
+    **_fn("S7", "Reason", "Explanation", "Internal_cause", "External_cause", "Trigger", "Circumstances"),
+    **_fn("S8", "Purpose", "Outcome", "Effect", "Consequence", "Final_state", "Resulting_action", "Goal_conditions"),
+    **_fn("S9", "Direction"),
+    **_fn("S13", "Negation"),
 }
-"""FrameNet frame element -> slot (the ones the training plan names)."""
+"""FrameNet frame element -> slot: the plan's generic elements plus FrameNet's frame-specific
+names for the same roles (doers -> Agent, undergoers/themes -> Patient, places and goals ->
+Location, ...); anything else goes to S15."""
 
 
 def propbank_slot(role: str) -> str | None:
