@@ -143,6 +143,44 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise DataError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
 
 
+def tsv_rows(path: Path, ok, what: str, skip_header=None) -> Iterator["RawRow"]:
+    """Tab-separated lines, quoting off, as RawRow({"fields": [...]}); blank lines skipped.
+
+    The first 20 data lines are sniffed: if none satisfies ``ok(fields)`` the file is not
+    this format (DataError naming it). Malformed lines later on are yielded as they are and
+    the converter's ``convert`` raises RowError for them, so skip mode keeps reading.
+    ``skip_header(fields)`` drops a header line when it returns True for the first line.
+    """
+    head: list[tuple[int, list[str]]] = []
+    checked, first = False, True
+
+    def sniff() -> None:
+        if head and not any(ok(f) for _, f in head):
+            raise DataError(f"{path}: not {what} (first line: {chr(9).join(head[0][1])[:80]!r})")
+
+    for n, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if first:
+            first = False
+            if skip_header is not None and skip_header(fields):
+                continue
+        if checked:
+            yield RawRow({"fields": fields}, f"{path}:{n}")
+            continue
+        head.append((n, fields))
+        if len(head) >= 20:
+            sniff()
+            checked = True
+            for hn, hf in head:
+                yield RawRow({"fields": hf}, f"{path}:{hn}")
+    if not checked:
+        sniff()
+        for hn, hf in head:
+            yield RawRow({"fields": hf}, f"{path}:{hn}")
+
+
 def require_format(conv: "Converter", fmt: str) -> None:
     """DataError unless ``conv`` produces ``fmt``."""
     if fmt not in conv.formats:

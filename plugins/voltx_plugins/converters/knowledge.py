@@ -21,45 +21,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from voltx.data.converter import Converter, RawRow, RowError, numbered_lines, require_format, require_str
+from voltx.data.converter import Converter, RawRow, RowError, numbered_lines, require_format, require_str, tsv_rows
 from voltx.data.formats import Triple
 from voltx.errors import DataError
-
-
-
-
-def _tsv_rows(path: Path, ok, what: str) -> Iterator[RawRow]:
-    """Tab-separated lines (quoting off) as RawRow({"fields": [...]}); blank lines skipped.
-
-    DataError naming the file when none of its first 20 lines satisfies ``ok(fields)``;
-    later malformed lines are yielded and ``convert`` raises RowError for them.
-    """
-    head: list[tuple[int, list[str]]] = []
-    checked = False
-
-    def sniff():
-        if head and not any(ok(f) for _, f in head):
-            raise DataError(f"{path}: not {what} (first line: {chr(9).join(head[0][1])[:80]!r})")
-
-    for n, line in numbered_lines(path):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if checked:
-            yield RawRow({"fields": fields}, f"{path}:{n}")
-            continue
-        head.append((n, fields))
-        if len(head) >= 20:
-            sniff()
-            checked = True
-            for hn, hf in head:
-                yield RawRow({"fields": hf}, f"{path}:{hn}")
-    if not checked:
-        sniff()
-        for hn, hf in head:
-            yield RawRow({"fields": hf}, f"{path}:{hn}")
-
-
 
 
 
@@ -114,7 +78,7 @@ class ConceptNetConverter(Converter):
         def ok(f):
             return len(f) == 5 and f[1].startswith("/r/") and f[2].startswith("/c/")
         for path in paths:
-            yield from _tsv_rows(Path(path), ok, "a ConceptNet 5 assertions file (uri, /r/relation, "
+            yield from tsv_rows(Path(path), ok, "a ConceptNet 5 assertions file (uri, /r/relation, "
                                                  "/c/start, /c/end, json info)")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
@@ -167,7 +131,7 @@ class Cn100kConverter(Converter):
             return len(f) in (3, 4) and all(x.strip() for x in f[:3]) and (
                 len(f) == 3 or f[3].strip() in ("0", "1"))
         for path in paths:
-            yield from _tsv_rows(Path(path), ok, "a CN-100K file (relation, head, tail[, label])")
+            yield from tsv_rows(Path(path), ok, "a CN-100K file (relation, head, tail[, label])")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
         require_format(self, fmt)
@@ -208,7 +172,7 @@ class AtomicConverter(Converter):
         def ok(f):
             return len(f) == 3 and bool(f[0].strip()) and bool(f[1].strip()) and " " not in f[1].strip()
         for path in paths:
-            yield from _tsv_rows(Path(path), ok, "an ATOMIC 2020 TSV file (head, relation, tail)")
+            yield from tsv_rows(Path(path), ok, "an ATOMIC 2020 TSV file (head, relation, tail)")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
         require_format(self, fmt)

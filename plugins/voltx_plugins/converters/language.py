@@ -26,7 +26,7 @@ import xml.parsers.expat
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from voltx.data.converter import Converter, RawRow, RowError, numbered_lines, require_format, require_str
+from voltx.data.converter import Converter, RawRow, RowError, numbered_lines, require_format, require_str, tsv_rows
 from voltx.data.formats import FRAMENET_TO_SLOT, PROPBANK_TO_SLOT, Paraphrase, SlotAnnotated
 from voltx.errors import DataError
 
@@ -37,48 +37,6 @@ OTHER_SLOT = "S15"
 # shared helpers
 
 
-
-
-def _sniff(path: Path, lines: list[str], ok, what: str) -> None:
-    """DataError naming the file when none of its first data lines fits the format."""
-    if lines and not any(ok(line) for line in lines):
-        raise DataError(f"{path}: not {what} (first line: {lines[0][:80]!r})")
-
-
-def _tsv_rows(path: Path, ok, what: str, skip_header=None) -> Iterator[RawRow]:
-    """Tab-separated lines, quoting off, as RawRow({"fields": [...]}); blank lines skipped.
-
-    The first 20 data lines are sniffed: if none satisfies ``ok(fields)`` the file is not
-    this format (DataError). Malformed lines later on are yielded as they are, and the
-    converter's ``convert`` raises RowError for them.
-    """
-    head: list[tuple[int, list[str]]] = []
-    it = numbered_lines(path)
-    checked = False
-    first = True
-    for n, line in it:
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if first:
-            first = False
-            if skip_header is not None and skip_header(fields):
-                continue
-        if not checked:
-            head.append((n, fields))
-            if len(head) < 20:
-                continue
-            _sniff(path, [f for _, f in head], ok, what)
-            checked = True
-            for hn, hf in head:
-                yield RawRow({"fields": hf}, f"{path}:{hn}")
-            head = []
-            continue
-        yield RawRow({"fields": fields}, f"{path}:{n}")
-    if not checked:
-        _sniff(path, [f for _, f in head], ok, what)
-        for hn, hf in head:
-            yield RawRow({"fields": hf}, f"{path}:{hn}")
 
 
 def _make(cls, **kw):
@@ -458,7 +416,7 @@ class StsbConverter(Converter):
             except ValueError:
                 return False
         for path in paths:
-            yield from _tsv_rows(Path(path), ok, "an STS Benchmark TSV file (genre, file, year, "
+            yield from tsv_rows(Path(path), ok, "an STS Benchmark TSV file (genre, file, year, "
                                                  "id, score, sentence1, sentence2)")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
@@ -519,7 +477,7 @@ class PawsConverter(Converter):
         def ok(fields):
             return len(fields) == 4 and fields[3].strip() in ("0", "1")
         for path in paths:
-            yield from _tsv_rows(Path(path), ok, "a PAWS TSV file (id, sentence1, sentence2, "
+            yield from tsv_rows(Path(path), ok, "a PAWS TSV file (id, sentence1, sentence2, "
                                  "label)", skip_header=lambda f: f[:1] == ["id"])
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
