@@ -55,7 +55,7 @@ def test_wheel_entry_points(wheel):
     parser = configparser.ConfigParser(delimiters=("=",))
     parser.optionxform = str
     parser.read_string(text)
-    assert dict(parser["console_scripts"]) == {"voltx": "voltx.cli.main:main"}
+    assert dict(parser["console_scripts"]) == {"voltx": "voltx.cli.main:main", "voltx-console": "voltx.console.app:main"}
     voltx_group = dict(parser["voltx"])
     assert {"translator": "voltx_phases.translator", "alerts": "voltx_plugins.alerts", "sinks": "voltx_plugins.sinks"}.items() <= voltx_group.items()
     for value in voltx_group.values():  # every built-in entry point names a module inside the wheel
