@@ -1,0 +1,107 @@
+"""The Compare screen: overlaid curves per shared loss term, a config diff, resumes and bad lines."""
+
+from __future__ import annotations
+
+import asyncio
+
+from run_factory import BASE_TIME, make_run
+from textual.app import App
+from textual.widgets import DataTable, Static
+from textual_plotext import PlotextPlot
+
+from voltx.console.screens.compare import CompareScreen, read_loss_curves, thin
+
+
+class Host(App):
+    def __init__(self, screen):
+        super().__init__()
+        self._first = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self._first)
+
+
+def drive(screen, check, size=(120, 40)):
+    async def body():
+        async with Host(screen).run_test(size=size) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            await check(pilot, pilot.app.screen)
+
+    asyncio.run(body())
+
+
+def test_two_runs_overlay_each_shared_term_and_diff_their_configs(tmp_path):
+    a = make_run(tmp_path, "f1", steps=40)
+    b = make_run(tmp_path, "f1", steps=60, created_at=BASE_TIME + 3600)
+    cfg = (b / "config.toml").read_text().replace("lr = 0.001", "lr = 0.0003") + "warmup = 10\n"
+    (b / "config.toml").write_text(cfg)
+
+    async def check(pilot, screen):
+        plots = list(screen.query(PlotextPlot))
+        assert [p.id for p in plots] == ["compare-plot-loss", "compare-plot-loss_contrastive", "compare-plot-loss_role"]
+        assert len(screen.runs) == 2
+        steps_a, _ = screen.runs[0].curves["loss"]
+        steps_b, _ = screen.runs[1].curves["loss"]
+        assert (steps_a[-1], steps_b[-1]) == (40.0, 60.0)
+        rendered = str(plots[0].render())  # both runs appear in the legend of the overlaid plot
+        assert f"f1/{a.name}" in rendered and f"f1/{b.name}" in rendered
+        table = screen.query_one("#compare-config", DataTable)
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)[1:]] for i in range(table.row_count)}
+        assert rows == {"f1.lr": ["0.001", "0.0003"], "f1.warmup": ["—", "10"]}
+        assert "2 config keys differ" in str(screen.query_one("#compare-config-note", Static).render())
+        await pilot.press("escape")
+        assert not isinstance(pilot.app.screen, CompareScreen)
+
+    drive(CompareScreen([a, b]), check)
+
+
+def test_identical_configs_and_a_run_without_metrics(tmp_path):
+    a = make_run(tmp_path, "f1", steps=10)
+    b = make_run(tmp_path, "f2", steps=0, created_at=BASE_TIME + 60)
+    (b / "config.toml").write_text((a / "config.toml").read_text())
+
+    async def check(pilot, screen):
+        assert not list(screen.query(PlotextPlot))
+        assert "share no logged loss term" in str(screen.query_one("#compare-no-curves", Static).render())
+        assert "identical" in str(screen.query_one("#compare-config-note", Static).render())
+
+    drive(CompareScreen([a, b]), check)
+
+
+def test_fewer_than_two_runs_says_what_to_do(tmp_path):
+    a = make_run(tmp_path, "f1", steps=5)
+
+    async def check(pilot, screen):
+        text = str(screen.query_one("#compare-runs", Static).render())
+        assert "two or more runs" in text
+        assert not screen.query_one("#compare-tabs").display
+
+    drive(CompareScreen([a]), check)
+
+
+def test_unreadable_config_is_named_not_a_crash(tmp_path):
+    a = make_run(tmp_path, "f1", steps=5)
+    b = make_run(tmp_path, "f1", steps=5, created_at=BASE_TIME + 60)
+    (b / "config.toml").write_text("[f1\nlr = ")
+
+    async def check(pilot, screen):
+        assert "config.toml unreadable" in str(screen.query_one("#compare-runs", Static).render())
+        assert screen.runs[1].problem
+
+    drive(CompareScreen([a, b]), check)
+
+
+def test_curves_drop_superseded_steps_skip_corrupt_lines_and_are_thinned(tmp_path):
+    run = make_run(tmp_path, "f1", steps=30, corrupt_tail=True)
+    metrics = run / "metrics.jsonl"
+    text = metrics.read_text()
+    head, _, partial = text.rpartition("\n")
+    # A resume from step 20 logs steps 21.. again with other values; the half line stays last.
+    resumed = "".join(f'{{"step": {s}, "losses": {{"loss": 9.0}}}}\n' for s in range(21, 26))
+    metrics.write_text(head + "\n" + resumed + partial)
+    steps, values = read_loss_curves(metrics)["loss"]
+    assert steps == [float(s) for s in range(1, 26)]
+    assert values[19] != 9.0 and values[20:] == [9.0] * 5
+    xs, ys = thin(list(range(1000)), list(range(1000)), limit=100)
+    assert len(xs) <= 101 and xs[0] == 0 and xs[-1] == 999 and xs == ys

@@ -1,0 +1,197 @@
+"""The Compare screen: two or more runs, overlaid loss curves per shared term, and a config diff.
+
+Curves are read straight from each run's metrics.jsonl in a worker thread, one line at
+a time, keeping only (step, loss) numbers; steps superseded by a resume are dropped the
+way :func:`voltx.runs.jsonl.drop_superseded` drops them, and every series is thinned to
+at most ``MAX_POINTS`` before it reaches a plot (a million-step run must not become a
+million-point widget). The config diff compares each run's resolved config.toml.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from voltx.runs.layout import RunPaths, read_manifest
+
+MAX_POINTS = 400
+MISSING = "—"
+
+
+@dataclass
+class RunCurves:
+    """The loss curves of one run (already thinned) and its flattened resolved config."""
+
+    dir: Path
+    label: str
+    curves: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
+
+
+def thin(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
+    """Every k-th point (and always the last) so a series has at most about ``limit`` points."""
+    if len(xs) <= limit:
+        return xs, ys
+    stride = -(-len(xs) // limit)
+    idx = list(range(0, len(xs), stride))
+    if idx[-1] != len(xs) - 1:
+        idx.append(len(xs) - 1)
+    return [xs[i] for i in idx], [ys[i] for i in idx]
+
+
+def read_loss_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """(steps, values) per loss term of one metrics.jsonl, resumes resolved; bad lines skipped."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    try:
+        fh = open(path, "rb")
+    except OSError:
+        return series
+    with fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break  # a half-written last line: the writer is mid-write
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            step = rec.get("step") if isinstance(rec, dict) else None
+            losses = rec.get("losses") if isinstance(rec, dict) else None
+            if not isinstance(step, (int, float)) or isinstance(step, bool) or not isinstance(losses, dict):
+                continue
+            for term, value in losses.items():
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    continue
+                steps, values = series.setdefault(term, ([], []))
+                if steps and steps[-1] >= step:  # a resume logs from its checkpoint again: keep the newer attempt
+                    cut = bisect.bisect_left(steps, step)
+                    del steps[cut:], values[cut:]
+                steps.append(float(step))
+                values.append(float(value))
+    return {term: thin(*xy) for term, xy in series.items()}
+
+
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def load_run(run_dir: Path) -> RunCurves:
+    paths = RunPaths(run_dir)
+    manifest = read_manifest(run_dir)
+    label = f"{manifest.get('phase', paths.phase)}/{manifest.get('id', run_dir.name)}"
+    run = RunCurves(run_dir, label, curves=read_loss_curves(paths.metrics))
+    try:
+        run.config = flatten(tomllib.loads(paths.config.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        run.problem = "no config.toml"
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        run.problem = f"config.toml unreadable: {exc}"
+    return run
+
+
+def shared_terms(runs: list[RunCurves]) -> list[str]:
+    """Loss terms every run logged, in the first run's order."""
+    if not runs:
+        return []
+    return [t for t in runs[0].curves if all(t in r.curves for r in runs[1:])]
+
+
+def config_diff(runs: list[RunCurves]) -> list[tuple[str, list[str]]]:
+    """(key, value per run) for every config key whose values differ or that some run lacks."""
+    keys = sorted({k for r in runs if r.problem is None for k in r.config})
+    rows = []
+    for key in keys:
+        values = [repr(r.config[key]) if key in r.config else MISSING for r in runs if r.problem is None]
+        if len(set(values)) > 1:
+            rows.append((key, values))
+    return rows
+
+
+class CompareScreen(Screen):
+    """Overlaid loss curves of the given runs per shared loss term, and their config diff."""
+
+    CSS_PATH = "compare.tcss"
+    TITLE = "Compare runs"
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, run_dirs: list[Path] | tuple[Path, ...]) -> None:
+        super().__init__()
+        self.run_dirs = [Path(d) for d in run_dirs]
+        self.runs: list[RunCurves] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="compare-runs")
+        with TabbedContent(id="compare-tabs"):
+            with TabPane("Curves", id="compare-curves-tab"):
+                yield VerticalScroll(id="compare-curves")
+            with TabPane("Config diff", id="compare-config-tab"):
+                yield Static(id="compare-config-note")
+                yield DataTable(id="compare-config", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        header = self.query_one("#compare-runs", Static)
+        if len(self.run_dirs) < 2:
+            header.update("[b]Compare needs two or more runs.[/] Mark runs on the Runs screen (space), then press c.")
+            self.query_one("#compare-tabs").display = False
+            return
+        header.update(f"Loading {len(self.run_dirs)} runs…")
+        self.load()
+
+    @work(thread=True, exclusive=True)
+    def load(self) -> None:
+        runs = [load_run(d) for d in self.run_dirs]
+        self.app.call_from_thread(self.show, runs)
+
+    def show(self, runs: list[RunCurves]) -> None:
+        """Build the plots and the diff table (on the UI thread)."""
+        self.runs = runs
+        self.query_one("#compare-runs", Static).update(
+            "  ".join(f"[b]{n + 1}[/] {r.label}" + (f" [red]({r.problem})[/]" if r.problem else "") for n, r in enumerate(runs))
+        )
+        box = self.query_one("#compare-curves", VerticalScroll)
+        terms = shared_terms(runs)
+        if not terms:
+            box.mount(Static("These runs share no logged loss term (or have no metrics yet).", id="compare-no-curves"))
+        for term in terms:
+            plot = PlotextPlot(id=f"compare-plot-{term}", classes="compare-plot")
+            box.mount(plot)
+            plt = plot.plt
+            plt.title(term)
+            plt.xlabel("step")
+            for r in runs:
+                steps, values = r.curves[term]
+                plt.plot(steps, values, label=r.label, marker="braille")
+
+        table = self.query_one("#compare-config", DataTable)
+        table.clear(columns=True)
+        readable = [r for r in runs if r.problem is None]
+        table.add_columns("key", *(r.label for r in readable))
+        rows = config_diff(runs)
+        for key, values in rows:
+            table.add_row(key, *values, key=key)
+        note = f"{len(rows)} config keys differ" if rows else "The resolved configs are identical."
+        self.query_one("#compare-config-note", Static).update(note)
+
+    def action_back(self) -> None:
+        self.dismiss()
