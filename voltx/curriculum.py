@@ -49,6 +49,8 @@ class RunConfig:
     """Extra metric sinks by name (see `voltx plugins`), e.g. ["csv"]."""
     alert_rules: list[str] = field(default_factory=lambda: ["loss-spike", "throughput-drop", "low-disk"])
     """Alert rules checked on every logged step."""
+    telemetry_interval: float = 1.0
+    """Seconds between system.jsonl samples (GPU, CPU, RAM, disk) by the telemetry sidecar; 0 disables it."""
 
 
 # --- Translator (Phase 1 of the original; the seed's three commands) ----------------------

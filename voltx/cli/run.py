@@ -1,4 +1,4 @@
-"""``voltx run PHASE [key=value ...]``: run a curriculum phase headless."""
+"""``voltx run PHASE [key=value ...]``: run a curriculum phase headless (or in tmux with --tmux)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,19 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", metavar="auto|RUN", help="resume the latest unfinished run of this phase (auto) or RUN")
     p.add_argument("--runs-dir", metavar="DIR", help="run store root (default: [paths].runs_dir, VOLTX_RUNS_DIR, ./runs)")
     p.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto", help="progress display (auto: rich on a TTY)")
+    p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach")
+    # Launchers (voltx-console, --tmux) must know the run's directory before the process starts.
+    p.add_argument("--run-id", metavar="ID", help=argparse.SUPPRESS)
     p.set_defaults(_run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from voltx.runs.layout import check_run_id
+
+    if args.run_id is not None:
+        check_run_id(args.run_id)
+    if args.tmux:
+        return _run_in_tmux(args)
     from voltx.train.runner import RunRequest, execute
 
     req = RunRequest(
@@ -34,5 +43,39 @@ def run(args: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         progress=args.progress,
         argv=tuple(["voltx", *args._argv]),
+        run_id=args.run_id,
     )
     return execute(req)
+
+
+def _run_in_tmux(args: argparse.Namespace) -> int:
+    """Hand the run to a detached tmux session and return at once (DESIGN §7)."""
+    from voltx.errors import UsageError
+    from voltx.plugins import load_plugins
+    from voltx.runs.launch import launch_run, resume_run, runs_root_for, tmux_available, tmux_base
+    from voltx.runs.layout import resolve_run
+
+    if not tmux_available():
+        raise UsageError("--tmux needs tmux, which is not installed here: install it, or run without --tmux.")
+    if args.run_id is not None:
+        raise UsageError("--run-id is chosen by --tmux itself; drop it.")
+    root = runs_root_for(args.runs_dir, args.config)
+    phase = load_plugins().get("phases", args.phase).name  # an unknown phase fails here, not inside tmux
+    if args.resume:
+        if args.overrides or args.preset:
+            raise UsageError("--resume continues a run with the config it was started with; drop the overrides/preset.")
+        if args.resume == "auto":
+            from voltx.train.runner import _find_resumable
+
+            run_dir = _find_resumable(root, phase)
+            if run_dir is None:
+                raise UsageError(f"nothing to resume for phase {phase!r} under {root}; start a new run without --resume.")
+        else:
+            run_dir = resolve_run(args.resume, root, phase)
+        launched = resume_run(run_dir, use_tmux=True)
+    else:
+        launched = launch_run(phase, runs_dir=root, preset=args.preset, overrides=tuple(args.overrides), config_path=args.config, use_tmux=True)
+    print(f"voltx: run {launched.run_id} started in tmux session {launched.tmux_session}")
+    print(f"  run directory: {launched.run_dir}")
+    print(f"  attach:        {' '.join([*tmux_base(), 'attach', '-t', launched.tmux_session])}")
+    return 0

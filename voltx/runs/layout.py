@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import time
 from collections import Counter
@@ -82,10 +83,31 @@ def runs_root(explicit: str | os.PathLike | None = None, configured: str | None 
     return Path("runs")
 
 
-def new_run_dir(root: Path, phase: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def new_run_id() -> str:
+    """``YYYYmmdd-HHMMSS-<6 hex>``: sorts by start time, unique without coordination."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def check_run_id(run_id: str) -> str:
+    """The id itself if it has the shape of a generated one, else a UsageError."""
+    if not RUN_ID_RE.match(run_id):
+        raise UsageError(f"run id {run_id!r} is not of the form YYYYmmdd-HHMMSS-xxxxxx (6 hex digits), e.g. {new_run_id()}.")
+    return run_id
+
+
+def new_run_dir(root: Path, phase: str, run_id: str | None = None) -> Path:
+    """A fresh run directory path (not created). With ``run_id`` (chosen by a launcher that
+    must know it before the run starts) that id is used, and refused if it exists."""
+    if run_id is not None:
+        path = root / phase / check_run_id(run_id)
+        if path.exists():
+            raise UsageError(f"run {path} already exists; a new run needs a new --run-id (or none).")
+        return path
     for _ in range(100):
-        path = root / phase / f"{stamp}-{secrets.token_hex(3)}"
+        path = root / phase / new_run_id()
         if not path.exists():
             return path
     raise RuntimeError("could not find a free run directory name")  # 16M ids per second

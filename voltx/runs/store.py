@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from voltx import __version__
-from voltx.errors import CantCreateError, MissingInputError
+from voltx.errors import CantCreateError, MissingInputError, UsageError
 from voltx.runs.jsonl import BufferedWriter, JsonlRead, drop_superseded, read_jsonl
 from voltx.runs.layout import FORMAT_VERSION, RunPaths, new_run_dir, read_manifest
 from voltx.runs.lock import RunLock, writer_alive
@@ -62,10 +62,14 @@ class RunWriter:
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
-    def create(cls, root: Path, phase: str, *, config_toml: str, overrides: list[str], preset: str | None, argv: list[str]) -> "RunWriter":
-        run_dir = new_run_dir(root, phase)
+    def create(
+        cls, root: Path, phase: str, *, config_toml: str, overrides: list[str], preset: str | None, argv: list[str], run_id: str | None = None
+    ) -> "RunWriter":
+        run_dir = new_run_dir(root, phase, run_id)
         try:
             run_dir.mkdir(parents=True)
+        except FileExistsError:  # the same --run-id started twice at once
+            raise UsageError(f"run {run_dir} already exists; a new run needs a new --run-id (or none).") from None
         except OSError as exc:
             raise CantCreateError(
                 f"cannot create run directory {run_dir}: {exc.strerror}. Choose a writable runs root "

@@ -6,6 +6,7 @@ mapping from how a run ended to its status and exit code (README's table).
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import traceback
@@ -26,6 +27,7 @@ from voltx.runs.checkpoints import latest_checkpoint
 from voltx.runs.layout import RunPaths, list_run_dirs, read_manifest, resolve_run, runs_root
 from voltx.runs.store import RunWriter, effective_status
 from voltx.specs import resolve
+from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
 
 RESUMABLE = {"preempted", "failed", "stale", "diverged", "interrupted", "running"}
 
@@ -40,6 +42,8 @@ class RunRequest:
     runs_dir: str | None = None
     progress: str = "auto"
     argv: tuple[str, ...] = ()
+    run_id: str | None = None
+    """The new run's id, when a launcher chose it (voltx-console, --tmux); None = generate one."""
 
 
 def phase_classes(plugins: PluginSet) -> dict[str, type]:
@@ -65,6 +69,8 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bo
                 "--resume continues a run with the config it was started with; drop the overrides/preset, "
                 "or start a new run without --resume to change them."
             )
+        if req.run_id:
+            raise UsageError("--run-id names a new run; --resume continues an existing one: give one of them.")
         base_cfg = load_config(req.config_path, classes) if req.config_path else build_config({}, classes)
         root = runs_root(req.runs_dir, base_cfg.paths.runs_dir)
         run_dir = _find_resumable(root, spec.name) if req.resume == "auto" else resolve_run(req.resume, root, spec.name)
@@ -84,7 +90,7 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bo
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, spec.name: cfg.phases[spec.name]}
     header = f"# Resolved config of this run (phase {spec.name}, preset {req.preset or 'none'}); source: {cfg.source}\n"
     root = runs_root(req.runs_dir, cfg.paths.runs_dir)
-    writer = RunWriter.create(root, spec.name, config_toml=to_toml(tables, header), overrides=list(req.overrides), preset=req.preset, argv=list(req.argv))
+    writer = RunWriter.create(root, spec.name, config_toml=to_toml(tables, header), overrides=list(req.overrides), preset=req.preset, argv=list(req.argv), run_id=req.run_id)
     return cfg, writer, False
 
 
@@ -103,6 +109,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
     from voltx.train.progress import Reporter
     from voltx.train.signals import StopFlag
 
+    # Telemetry lives in its own process so a run stuck in a CUDA call is still observed.
+    sidecar = start_sidecar(writer.dir, os.getpid(), cfg.run.telemetry_interval)
     status, code, message = "failed", EXIT_INTERNAL, None
     reporter = Reporter(mode=req.progress, copy=writer.stdout)
     stop = StopFlag(on_second=lambda: writer.update_manifest(status="interrupted", exit_code=130)).install()
@@ -146,6 +154,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
         reporter.line(tb)
         writer.event("exception", traceback=tb)
     finally:
+        stop_sidecar(sidecar)
         reporter.stop()
         stop.uninstall()
         if hub is not None:

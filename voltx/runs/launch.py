@@ -1,0 +1,236 @@
+"""Start, resume and stop runs as detached processes (for voltx-console and ``voltx run --tmux``).
+
+A launched run is an ordinary ``voltx run`` process that outlives whoever launched it:
+inside a new tmux session ``voltx-<run-id>`` when tmux is available (attach to watch it,
+ssh may drop), otherwise in its own session with output to ``<runs root>/.launch/<id>.log``.
+The run id is chosen here and passed as ``--run-id`` so the caller knows the run directory
+before the process has created it. No torch, no textual: the console imports this.
+
+``VOLTX_TMUX_SOCKET`` names a private tmux server (``tmux -L NAME``); tests use it so they
+never touch the user's own server.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voltx.errors import MissingInputError, UsageError
+from voltx.runs.layout import new_run_id, read_manifest, runs_root
+from voltx.runs.lock import writer_alive
+from voltx.runs.store import TERMINAL, effective_status
+
+ENV_TMUX_SOCKET = "VOLTX_TMUX_SOCKET"
+# Terminal- and tmux-specific variables describe the launcher's terminal, not the run's pane.
+_ENV_NOT_PASSED = {"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES", "SHLVL", "PWD", "OLDPWD", "_"}
+
+
+@dataclass
+class Launched:
+    run_id: str
+    phase: str
+    run_dir: Path
+    pid: int | None
+    tmux_session: str | None
+    log_path: Path | None
+    command: list[str]
+    process: subprocess.Popen | None = field(default=None, repr=False, compare=False)
+    """The detached process when started without tmux (poll/wait it to reap its exit)."""
+
+
+# --- tmux --------------------------------------------------------------------------------
+
+
+def tmux_base() -> list[str]:
+    socket_name = os.environ.get(ENV_TMUX_SOCKET)
+    return ["tmux", "-L", socket_name] if socket_name else ["tmux"]
+
+
+def tmux_available() -> bool:
+    return shutil.which("tmux") is not None
+
+
+def tmux_session_name(run_id: str) -> str:
+    return f"voltx-{run_id}"
+
+
+def _tmux(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run([*tmux_base(), *args], capture_output=True, text=True, timeout=10, check=check, stdin=subprocess.DEVNULL)
+
+
+def tmux_session_exists(name: str) -> bool:
+    if not tmux_available():
+        return False
+    return _tmux("has-session", "-t", f"={name}").returncode == 0  # "=": exact name, not a prefix
+
+
+def _session_live_pids(name: str) -> list[int]:
+    """Pids of the session's panes whose process still runs."""
+    out = _tmux("list-panes", "-s", "-t", f"={name}:", "-F", "#{pane_dead} #{pane_pid}").stdout
+    return [int(pid) for dead, pid in (line.split() for line in out.splitlines() if line.strip()) if dead == "0"]
+
+
+def attach_command(run_dir: Path) -> list[str] | None:
+    """The command that shows the run's tmux session, or None when it has none."""
+    run_id = read_manifest(Path(run_dir)).get("id") or Path(run_dir).name
+    name = tmux_session_name(run_id)
+    if not tmux_session_exists(name):
+        return None
+    inside = os.environ.get("TMUX")
+    if inside:
+        # Already inside tmux: switch this client when it is the same server; a nested
+        # attach to another server needs $TMUX cleared (tmux refuses it otherwise).
+        ours = os.environ.get(ENV_TMUX_SOCKET) or "default"
+        if Path(inside.split(",")[0]).name == ours:
+            return [*tmux_base(), "switch-client", "-t", name]
+        return ["env", "-u", "TMUX", *tmux_base(), "attach", "-t", name]
+    return [*tmux_base(), "attach", "-t", name]
+
+
+# --- starting ----------------------------------------------------------------------------
+
+
+def runs_root_for(runs_dir: str | os.PathLike | None = None, config_path: str | os.PathLike | None = None) -> Path:
+    """The runs root a ``voltx run`` with these flags would use (absolute)."""
+    configured = None
+    cfg = Path(config_path) if config_path else Path("training_config.toml")
+    if cfg.is_file():
+        import tomllib
+
+        try:
+            paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
+            configured = paths.get("runs_dir") if isinstance(paths, dict) else None
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            configured = None  # the run itself reports the bad config, with file and line
+    return runs_root(runs_dir, configured if isinstance(configured, str) else None).absolute()
+
+
+def _log_path(root: Path, run_id: str) -> Path:
+    return root / ".launch" / f"{run_id}.log"
+
+
+def _start(cmd: list[str], *, run_id: str, phase: str, run_dir: Path, root: Path, use_tmux: bool | None, cwd: Path | None) -> Launched:
+    if use_tmux is None:
+        use_tmux = tmux_available()
+    elif use_tmux and not tmux_available():
+        raise UsageError("tmux is not installed here: install it, or launch without tmux.")
+    log = _log_path(root, run_id)
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to the runs root {root}: {exc.strerror}. Choose a writable one with --runs-dir.") from None
+    cwd = Path(cwd or Path.cwd()).absolute()
+    if not use_tmux:
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        return Launched(run_id, phase, run_dir, proc.pid, None, log, cmd, process=proc)
+    session = tmux_session_name(run_id)
+    env_flags = [arg for k, v in os.environ.items() if k not in _ENV_NOT_PASSED for arg in ("-e", f"{k}={v}")]
+    # The pane's output is also appended to the launch log, so a run that fails before it
+    # has a run directory (bad config) still leaves its message once the session closes.
+    done = _tmux(
+        "new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", str(cwd), *env_flags, shlex.join(cmd),
+        ";", "pipe-pane", "-t", f"={session}:", f"cat >> {shlex.quote(str(log))}",
+    )
+    if done.returncode != 0:
+        raise UsageError(f"tmux could not start session {session}: {done.stderr.strip() or done.stdout.strip()}")
+    pids = _session_live_pids(session)
+    return Launched(run_id, phase, run_dir, pids[0] if pids else None, session, log, cmd)
+
+
+def _check_overrides(overrides) -> list[str]:
+    bad = [o for o in overrides if "=" not in o or o.startswith("-")]
+    if bad:
+        raise UsageError(f"overrides must be KEY=VALUE (e.g. encoder.lr=3e-4); got {', '.join(map(repr, bad))}.")
+    return list(overrides)
+
+
+def launch_run(
+    phase: str,
+    *,
+    runs_dir: Path,
+    preset: str | None = None,
+    overrides=(),
+    config_path: Path | None = None,
+    use_tmux: bool | None = None,
+    cwd: Path | None = None,
+) -> Launched:
+    """Start ``voltx run PHASE`` detached and return at once; ``use_tmux`` None = tmux if available.
+    ``phase`` is the phase's registered name (the run directory is ``runs_dir/phase/<id>``)."""
+    root = Path(runs_dir).absolute()
+    run_id = new_run_id()
+    cmd = [sys.executable, "-m", "voltx", "run", phase, "--run-id", run_id, "--runs-dir", str(root)]
+    if preset:
+        cmd += ["--preset", preset]
+    if config_path:
+        cmd += ["--config", str(Path(config_path).absolute())]
+    cmd += _check_overrides(overrides)
+    return _start(cmd, run_id=run_id, phase=phase, run_dir=root / phase / run_id, root=root, use_tmux=use_tmux, cwd=cwd)
+
+
+def resume_run(run_dir: Path, *, use_tmux: bool | None = None, cwd: Path | None = None) -> Launched:
+    """Start ``voltx run PHASE --resume RUN_DIR`` detached; refuses a live or finished run."""
+    run_dir = Path(run_dir).absolute()
+    manifest = read_manifest(run_dir)
+    if not manifest:
+        raise MissingInputError(f"{run_dir} has no readable run.json; it is not a run directory.")
+    status = effective_status(run_dir, manifest)
+    if status == "running":
+        raise UsageError(f"run {run_dir.name} is still running; stop it first (SIGTERM), then resume.")
+    if status == "finished":
+        raise UsageError(f"run {run_dir.name} already finished; start a new run instead.")
+    phase = manifest.get("phase") or run_dir.parent.name
+    run_id = manifest.get("id") or run_dir.name
+    session = tmux_session_name(run_id)
+    if use_tmux is not False and tmux_session_exists(session):
+        live = _session_live_pids(session)
+        deadline = time.monotonic() + 10
+        while live and time.monotonic() < deadline:  # the run released its lock and is exiting
+            time.sleep(0.1)
+            live = _session_live_pids(session) if tmux_session_exists(session) else []
+        if live:
+            raise UsageError(f"tmux session {session} still has a live process (pid {live[0]}); attach with `{' '.join([*tmux_base(), 'attach', '-t', session])}` and end it first.")
+        if tmux_session_exists(session):
+            _tmux("kill-session", "-t", f"={session}")  # only dead panes left (remain-on-exit)
+    cmd = [sys.executable, "-m", "voltx", "run", phase, "--resume", str(run_dir)]
+    return _start(cmd, run_id=run_id, phase=phase, run_dir=run_dir, root=run_dir.parent.parent, use_tmux=use_tmux, cwd=cwd)
+
+
+# --- stopping ----------------------------------------------------------------------------
+
+
+def stop_run(run_dir: Path) -> str:
+    """SIGTERM a live run on this host: it checkpoints at the next step boundary and exits 75."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    if not manifest:
+        raise MissingInputError(f"{run_dir} has no readable run.json (not a run directory, or it has not started yet).")
+    name = manifest.get("id") or run_dir.name
+    status = manifest.get("status")
+    if status in TERMINAL:
+        raise UsageError(f"run {name} is not running: it already ended ({status}).")
+    host, here = manifest.get("host"), socket.gethostname()
+    if host and host != here:
+        raise UsageError(f"run {name} runs on host {host}, not {here}; stop it there.")
+    if effective_status(run_dir, manifest) != "running":
+        raise UsageError(f"run {name} is not running: its writer is gone (stale). Resume it to continue.")
+    pid = manifest.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        raise UsageError(f"run {name} has no valid pid in run.json; cannot signal it.")
+    if not writer_alive(run_dir):  # re-check right before signalling: the run may just have ended
+        raise UsageError(f"run {name} has just ended; nothing to stop.")
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        raise UsageError(f"run {name}: process {pid} is gone; nothing to stop.") from None
+    except PermissionError:
+        raise UsageError(f"run {name}: not allowed to signal process {pid} (another user's run).") from None
+    return f"sent SIGTERM to run {name} (pid {pid}): it checkpoints at the next step and exits as preempted (75); resume it later."
