@@ -1,0 +1,29 @@
+"""``voltx export RUN --to csv|jsonl|tensorboard [--output PATH]``: a run's metrics as files."""
+
+from __future__ import annotations
+
+from voltx.cli.common import add_runs_dir, root_from
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a run's metrics to CSV, JSONL or TensorBoard",
+        description="Write a run's per-step metrics (steps superseded by a resume dropped) as CSV "
+        "(one row per step, nested keys as losses/loss), JSONL, or TensorBoard event files.",
+    )
+    p.add_argument("run", metavar="RUN", help="run directory, id prefix, or latest")
+    p.add_argument("--to", required=True, choices=["csv", "jsonl", "tensorboard"], help="output format")
+    p.add_argument("--output", "-o", metavar="PATH", help="file (or directory for tensorboard); default: <phase>-<run id>.<ext> here")
+    add_runs_dir(p)
+    p.set_defaults(_run=run)
+
+
+def run(args) -> int:
+    from voltx.runs.export import export_run
+    from voltx.runs.layout import resolve_run
+
+    run_dir = resolve_run(args.run, root_from(args))
+    written = export_run(run_dir, args.to, args.output)
+    print(f"voltx: exported {run_dir.parent.name}/{run_dir.name} to {written}")
+    return 0
