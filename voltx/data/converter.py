@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from voltx.errors import DataError, MissingInputError, UsageError
 
@@ -59,6 +59,46 @@ class RawRow:
     """``"path/to/file.tsv:17"`` or ``"hub:scan/length/train#17"``."""
 
 
+def _open_hf(path_or_name: str, config: str | None, split: str, data_files: Any):
+    """``datasets.load_dataset(..., streaming=True)``, its failures as voltx errors (no traceback)."""
+    import datasets  # heavy: only when a dataset is really read
+
+    kwargs: dict[str, Any] = {"split": split, "streaming": True}
+    if data_files is not None:
+        kwargs["data_files"] = [str(p) for p in data_files] if isinstance(data_files, (list, tuple)) else str(data_files)
+    try:
+        return datasets.load_dataset(path_or_name, config, **kwargs)
+    except FileNotFoundError as exc:
+        raise MissingInputError(f"cannot open dataset {path_or_name!r}: {exc}") from None
+    except (ConnectionError, OSError) as exc:
+        raise MissingInputError(
+            f"cannot reach dataset {path_or_name!r} on the Hugging Face Hub ({type(exc).__name__}: {exc}). "
+            "Check the network, or download the original files and pass --data-files."
+        ) from None
+    except ValueError as exc:  # bad split / config names
+        raise UsageError(f"cannot stream {path_or_name!r} (config {config!r}, split {split!r}): {exc}") from None
+    except Exception as exc:  # DatasetNotFoundError and friends: no traceback for the user
+        raise MissingInputError(f"cannot stream dataset {path_or_name!r} ({type(exc).__name__}: {exc})") from None
+
+
+def _nonempty_batches(batches: Iterator, size_of, path_or_name: str, split: str, data_files: Any) -> Iterator:
+    """``batches`` without empty ones; a failure mid-stream as a DataError (no traceback)."""
+    n = 0
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # a corrupt file or a dropped connection mid-stream: no traceback
+            where = f"{data_files}" if data_files is not None else f"hub:{path_or_name}"
+            raise DataError(f"reading {where} (split {split!r}) failed after {n} rows: {type(exc).__name__}: {exc}") from None
+        size = size_of(batch)
+        if not size:
+            continue
+        n += size
+        yield batch
+
+
 def stream_hf_batches(
     path_or_name: str,
     config: str | None,
@@ -73,41 +113,31 @@ def stream_hf_batches(
     ``path_or_name`` is a Hub id, or a packaged builder (``"json"``, ``"parquet"``, ``"csv"``)
     with ``data_files`` pointing at local files: the same code path either way.
     """
-    import datasets  # heavy: only when a dataset is really read
+    ds = _open_hf(path_or_name, config, split, data_files)
+    size_of = lambda batch: len(next(iter(batch.values()))) if batch else 0  # noqa: E731
+    yield from _nonempty_batches(ds.iter(batch_size=batch_size), size_of, path_or_name, split, data_files)
 
-    kwargs: dict[str, Any] = {"split": split, "streaming": True}
-    if data_files is not None:
-        kwargs["data_files"] = [str(p) for p in data_files] if isinstance(data_files, (list, tuple)) else str(data_files)
-    try:
-        ds = datasets.load_dataset(path_or_name, config, **kwargs)
-    except FileNotFoundError as exc:
-        raise MissingInputError(f"cannot open dataset {path_or_name!r}: {exc}") from None
-    except (ConnectionError, OSError) as exc:
-        raise MissingInputError(
-            f"cannot reach dataset {path_or_name!r} on the Hugging Face Hub ({type(exc).__name__}: {exc}). "
-            "Check the network, or download the original files and pass --data-files."
-        ) from None
-    except ValueError as exc:  # bad split / config names
-        raise UsageError(f"cannot stream {path_or_name!r} (config {config!r}, split {split!r}): {exc}") from None
-    except Exception as exc:  # DatasetNotFoundError and friends: no traceback for the user
-        raise MissingInputError(f"cannot stream dataset {path_or_name!r} ({type(exc).__name__}: {exc})") from None
-    n = 0
-    batches = ds.iter(batch_size=batch_size)
-    while True:
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        except Exception as exc:  # a corrupt file or a dropped connection mid-stream: no traceback
-            where = f"{data_files}" if data_files is not None else f"hub:{path_or_name}"
-            raise DataError(f"reading {where} (split {split!r}) failed after {n} rows: {type(exc).__name__}: {exc}") from None
-        if not batch:
-            continue
-        size = len(next(iter(batch.values())))
-        if not size:
-            continue
-        n += size
-        yield batch
+
+def stream_hf_arrow(
+    path_or_name: str,
+    config: str | None,
+    split: str,
+    data_files: Any = None,
+    *,
+    batch_size: int = HUB_BATCH_SIZE,
+) -> Iterator[tuple[Any, Callable[[Any], dict[str, list]]]]:
+    """The same stream as :func:`stream_hf_batches` (same ``load_dataset`` call, same batches), as
+    ``pyarrow.Table`` batches (``ds.with_format("arrow").iter(...)``): no value becomes a Python
+    object unless asked. Yields ``(table, to_columns)``; ``to_columns(table)`` is the batch as
+    :func:`stream_hf_batches` gives it (``datasets``' Python formatter, features decoded).
+    """
+    from datasets.formatting import PythonFormatter
+
+    ds = _open_hf(path_or_name, config, split, data_files)
+    to_columns = PythonFormatter(features=ds.features).format_batch
+    tables = ds.with_format("arrow").iter(batch_size=batch_size)
+    for table in _nonempty_batches(tables, lambda t: t.num_rows, path_or_name, split, data_files):
+        yield table, to_columns
 
 
 def stream_hf(
@@ -256,6 +286,27 @@ class Converter:
             yield batch, prefix, start
             start += len(next(iter(batch.values())))
 
+    def read_hub_arrow(self, split: str, language: str | None) -> Iterator[tuple[Any, str, int, Callable]] | None:
+        """The Arrow twin of :meth:`read_hub_batches` (same stream, see :func:`stream_hf_arrow`):
+        ``(table, where_prefix, start_index, to_columns)`` per batch. None when the Hub rows are not
+        a plain ``datasets`` stream (``read_hub`` overridden)."""
+        if type(self).read_hub is not Converter.read_hub:
+            return None
+        if not self.hub_name:
+            raise UsageError(f"dataset {self.name!r} has no Hugging Face Hub copy; pass its files with --data-files")
+        return self._hub_arrow(split)
+
+    def _hub_arrow(self, split: str) -> Iterator[tuple[Any, str, int, Callable]]:
+        prefix = self._hub_prefix(split)
+        start = 0
+        for table, to_columns in stream_hf_arrow(self.hub_name, self.hub_config, split, self.hub_data_files):  # type: ignore[arg-type]
+            yield table, prefix, start, to_columns
+            start += table.num_rows
+
+    def read_local_arrow(self, paths: list[Path], split: str) -> Iterator[tuple[Any, str, int, Callable]] | None:
+        """Arrow twin of :meth:`read_local_batches`; None (the default): no Arrow path for local files."""
+        return None
+
     def read_local_batches(self, paths: list[Path], split: str) -> Iterator[tuple[dict[str, list], str, int]] | None:
         """Columnar twin of :meth:`read_local` for converters whose local files are read with
         ``stream_hf`` (json/parquet/csv); None (the default): read row by row."""
@@ -272,6 +323,21 @@ class Converter:
         some row is bad (``convert`` then reports it with its file:line and field) or does not map
         to exactly one record. The core validates the output columns and falls back to the per-row
         path for any batch with an invalid record.
+        """
+        return None
+
+    def convert_arrow(self, table: Any, fmt: str, language: str | None) -> Any:
+        """Optional Arrow-columnar fast path, tried before :meth:`convert_batch`: a ``pyarrow.Table``
+        batch of input rows -> a ``pyarrow.Table`` or ``RecordBatch`` of output fields of ``fmt``,
+        exactly ONE record per input row, columns in the key order :meth:`convert` gives its records
+        (a null in an optional column leaves that key out). Meant for mappings that are column
+        selection, renaming or ``pyarrow.compute`` expressions; the records must be the ones
+        ``convert`` would produce for the same rows (the core writes the same bytes either way).
+
+        The core validates the output column-wise and encodes it without Python objects where it
+        can (strings, integers, lists of strings), through the Python columnar path otherwise
+        (floats, dicts), and converts any batch with an invalid record row by row, which reports
+        it with its file:line and field. Return None to have a batch converted row by row.
         """
         return None
 

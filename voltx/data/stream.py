@@ -4,6 +4,8 @@
 validates them, and writes JSONL in batches to a temporary file in the output's directory,
 renamed over ``output`` only when everything succeeded: an error, ``--on-error fail`` on a
 bad row, or Ctrl-C leaves no partial file and never touches an existing ``output``.
+Converters with a columnar or Arrow fast path are written by :mod:`voltx.data.batched`, with
+the same bytes and the same errors as the per-row path here.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from voltx.data.formats import FORMATS, RecordError, check_columns, record_to_di
 from voltx.errors import CantCreateError, DataError, MissingInputError, UsageError, closest
 
 WRITE_BATCH = 1000
-WRITE_BUFFER = 1 << 16  # bytes buffered before a write (columnar path)
 MAX_REASONS = 5
 _dumps = orjson.dumps  # compact, UTF-8 (no ASCII escaping), keys in dict order; returns bytes
 _JSONEncodeError = orjson.JSONEncodeError
@@ -262,7 +263,7 @@ def read_rows(converter: Converter, split: str, data_files: list[Path] | None, l
     return converter.read_hub(split, language)
 
 
-# --- the columnar fast path -------------------------------------------------------------------
+# --- columnar encoding (the batched paths in voltx.data.batched) -------------------------------
 
 _ROW_SEP = orjson.Fragment(b"\x1e")
 
@@ -307,23 +308,6 @@ def encode_columns(columns: dict[str, list], n: int) -> list[bytes]:
     return text.replace(b"\x1f,", b"").replace(b",\x1e", b"}\n")[2:-2].split(b"\n")
 
 
-def read_batches(converter: Converter, split: str, data_files: list[Path] | None, language: str | None):
-    """``(columns, where_prefix, start)`` batches when ``converter`` has a columnar fast path and
-    its source is a ``datasets`` stream; None: read row by row (:func:`read_rows`)."""
-    if getattr(type(converter), "convert_batch", Converter.convert_batch) is Converter.convert_batch:
-        return None
-    if data_files:
-        missing = [str(p) for p in data_files if not Path(p).exists()]
-        if missing:
-            raise MissingInputError(f"no such file: {', '.join(missing)}")
-        reader = getattr(converter, "read_local_batches", None)
-        return reader([Path(p) for p in data_files], split) if reader else None
-    if getattr(converter, "generator", False):
-        return None
-    reader = getattr(converter, "read_hub_batches", None)
-    return reader(split, language) if reader else None
-
-
 def stream(
     converter: Converter,
     fmt: str | None,
@@ -356,6 +340,9 @@ def stream(
     t0 = time.perf_counter()
     ok = False
     try:
+        # The batched fast paths live in voltx.data.batched, which builds on this module.
+        from voltx.data.batched import read_batches, write_batches
+
         batches = read_batches(converter, split, paths, language) if rows is None else None
         if batches is not None:
             if on_error not in ("fail", "skip"):
@@ -383,7 +370,7 @@ def stream(
                         if max_examples is not None and result.written >= max_examples:
                             break
                 else:
-                    _write_batches(converter, batches, fmt, language, on_error, result, fh, buf, bar, max_examples)
+                    write_batches(converter, batches, fmt, language, on_error, result, fh, buf, bar, max_examples)
             except UnicodeDecodeError as exc:
                 raise _decode_error(exc, paths) from None
             finally:
@@ -405,48 +392,6 @@ def stream(
         result.seconds = time.perf_counter() - t0
         bar.close(result.rows, result.written, result.skipped, ok=ok)
     return result
-
-
-def _write_batches(converter, batches, fmt, language, on_error, result, fh, buf, bar, max_examples) -> None:
-    """The columnar path of :func:`stream`: ``convert_batch`` + :func:`check_columns` +
-    :func:`encode_columns` per batch; a batch that ``convert_batch`` declines (None or an
-    exception) or whose output has an invalid record goes through the per-row path, which
-    reports its bad rows (file:line, field) exactly as :func:`convert_rows` always does."""
-    convert_batch = converter.convert_batch
-    for columns, prefix, start in batches:
-        n = len(next(iter(columns.values()))) if columns else 0
-        if not n:
-            continue
-        try:
-            out = convert_batch(columns, fmt, language)
-        except Exception:  # noqa: BLE001 - the per-row path reports (or re-raises) it precisely
-            out = None
-        if out is not None and check_columns(fmt, out, n):
-            lines = encode_columns(out, n)
-            if max_examples is not None and max_examples - result.written < n:
-                lines = lines[: max_examples - result.written]
-            result.rows += len(lines)
-            result.written += len(lines)
-            buf += b"\n".join(lines)
-            buf += b"\n"
-        else:
-            records = convert_rows(converter, batch_rows(columns, prefix, start), fmt, language=language,
-                                   on_error=on_error, result=result)
-            try:
-                for rec in records:
-                    buf += encode_record(rec)
-                    buf += b"\n"
-                    result.written += 1
-                    if max_examples is not None and result.written >= max_examples:
-                        break
-            finally:
-                records.close()
-        if len(buf) >= WRITE_BUFFER:
-            fh.write(buf)
-            buf.clear()
-            bar.update(result.rows, result.written, result.skipped)
-        if max_examples is not None and result.written >= max_examples:
-            return
 
 
 def summary(result: StreamResult) -> str:

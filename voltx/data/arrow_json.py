@@ -1,0 +1,184 @@
+"""Arrow-columnar validation and JSONL encoding for the streaming core's Arrow path.
+
+A converter's :meth:`~voltx.data.converter.Converter.convert_arrow` returns its records as an
+Arrow table (one column per output field, one row per record). :func:`arrow_lines` checks that
+table against the record format with ``pyarrow.compute`` and writes its JSONL lines without
+turning a single value into a Python object, byte-identical to
+:func:`voltx.data.stream.encode_record` (orjson) of each record: compact separators, keys in
+column order, a null in an optional column leaves that key out, strings escaped exactly as
+orjson escapes them (``\\"``, ``\\\\``, ``\\b \\f \\n \\r \\t``, other controls below 0x20
+as ``\\u00xx`` in lower case, everything else raw UTF-8).
+
+It answers None for anything it cannot both validate and encode identically (floats, whose
+shortest-repr formatting differs between Arrow and orjson; nested structs; an invalid record,
+which the per-row path then reports with its file:line and field): the caller takes the Python
+path for that batch. So this module only ever speeds up, never decides what is valid.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voltx.data.formats import _T_INT, _T_LSTR, _T_NESTR, _T_NUM, _T_STR, _T_STRINT, FORMATS, Paraphrase, _Record
+
+# orjson's short escapes; backslash first so that later replacements are not escaped again.
+_SHORT_ESCAPES = ((b"\\", "\\", "\\\\"), (b'"', '"', '\\"'), (b"\n", "\n", "\\n"), (b"\r", "\r", "\\r"),
+                  (b"\t", "\t", "\\t"), (b"\x08", "\x08", "\\b"), (b"\x0c", "\x0c", "\\f"))
+_OTHER_CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\x08\x0c"]
+# bytes.translate(None, this) keeps only the other control characters: a C-speed "any present?"
+_ALL_BUT_OTHER = bytes(b for b in range(256) if chr(b) not in _OTHER_CONTROLS)
+
+
+def _is_str(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _is_int(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t)
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
+def _blank(arr: pa.Array) -> bool:
+    """True if some non-null value is empty or whitespace-only: what ``str.isspace`` calls
+    whitespace, which ``utf8_is_space`` matches code point for code point (a test proves it)."""
+    return _any(pc.utf8_is_space(arr)) or pc.min(pc.binary_length(arr)).as_py() == 0
+
+
+def _column_ok(arr: pa.Array, tag: str, required: bool) -> bool:
+    """True if every value is valid for ``tag`` AND encodable here (else: the Python path decides)."""
+    if required and arr.null_count:
+        return False
+    t = arr.type
+    if pa.types.is_null(t):
+        return not required
+    if tag == _T_STR:
+        return _is_str(t)
+    if tag == _T_NESTR:
+        return _is_str(t) and not _blank(arr)
+    if tag == _T_INT or tag == _T_NUM:  # integers only: float formatting differs from orjson's
+        return _is_int(t)
+    if tag == _T_STRINT:
+        return _is_str(t) or _is_int(t)
+    if tag == _T_LSTR:  # list<string> without null items
+        return ((pa.types.is_list(t) or pa.types.is_large_list(t)) and _is_str(t.value_type)
+                and pc.list_flatten(arr).null_count == 0)
+    return False  # "dict" (and anything unusual): the Python path
+
+
+def records_ok(fmt: str, batch: pa.RecordBatch) -> bool:
+    """True if every row of ``batch`` is a valid ``fmt`` record that :func:`encode_batch` writes
+    exactly as orjson would; False sends the batch to the Python path (which may still accept it)."""
+    cls = FORMATS[fmt]
+    names = batch.schema.names
+    if len(set(names)) != len(names) or any(name not in names for name in cls.REQUIRED):
+        return False
+    for name, arr in zip(names, batch.columns):
+        tag = cls.REQUIRED.get(name)
+        required = tag is not None
+        tag = tag or cls.OPTIONAL.get(name)
+        if tag is None or not _column_ok(arr, tag, required):
+            return False
+    if cls is Paraphrase:  # the checks of Paraphrase._extra_checks, column-wise
+        n = batch.num_rows
+        score = batch.column("score") if "score" in names else pa.nulls(n)
+        label = batch.column("label") if "label" in names else pa.nulls(n)
+        if _any(pc.and_(pc.is_null(score), pc.is_null(label))):
+            return False
+        if len(score) != score.null_count:
+            lo, hi = pc.min_max(score).values()
+            if lo.as_py() < 0 or hi.as_py() > 5:
+                return False
+        if len(label) != label.null_count and not pc.all(pc.is_in(pc.drop_null(label), pa.array([0, 1], label.type))).as_py():
+            return False
+        return True
+    # A format check without an Arrow twin (slots of slot_annotated are dicts, rejected above).
+    return cls._extra_checks.__func__ is _Record._extra_checks.__func__
+
+
+def _data(arr: pa.Array) -> bytes:
+    """The bytes of a string array's values, back to back (its data buffer's used span)."""
+    width = 8 if pa.types.is_large_string(arr.type) else 4
+    offsets = arr.buffers()[1]
+    first = int.from_bytes(offsets[arr.offset * width:(arr.offset + 1) * width], "little")
+    last_at = (arr.offset + len(arr)) * width
+    last = int.from_bytes(offsets[last_at:last_at + width], "little")
+    data = arr.buffers()[2]
+    return memoryview(data)[first:last] if data is not None else memoryview(b"")
+
+
+def escape_strings(arr: pa.Array) -> pa.Array:
+    """Each string JSON-escaped as orjson escapes it, without the quotes (nulls stay null).
+
+    Which characters occur is found by scanning the column's data buffer once per character
+    (memchr speed); only those are replaced, column-wise. Most text needs no pass at all.
+    """
+    data = bytes(_data(arr))
+    for raw, char, escaped in _SHORT_ESCAPES:
+        if raw in data:
+            arr = pc.replace_substring(arr, char, escaped)
+    if data.translate(None, _ALL_BUT_OTHER):  # rare: a pass per control character present
+        for char in _OTHER_CONTROLS:
+            if char.encode() in data:
+                arr = pc.replace_substring(arr, char, f"\\u{ord(char):04x}")
+    return arr
+
+
+def _json_values(arr: pa.Array) -> pa.Array:
+    """The JSON text of each value of a column :func:`records_ok` accepted (nulls stay null)."""
+    t = arr.type
+    if _is_str(t):
+        return pc.binary_join_element_wise('"', escape_strings(arr), '"', "")
+    if _is_int(t):
+        return pc.cast(arr, pa.string())
+    # list<string>: escape the items, keep the list structure, join each list with commas
+    items = pc.binary_join_element_wise('"', escape_strings(arr.values), '"', "")
+    cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
+    lists = cls.from_arrays(arr.offsets, items, mask=arr.is_null() if arr.null_count else None)
+    return pc.binary_join_element_wise("[", pc.binary_join(lists, ","), "]", "")
+
+
+def encode_batch(batch: pa.RecordBatch) -> pa.Array:
+    """One string per row: its JSONL line including the newline (see the module docstring).
+
+    One ``binary_join_element_wise`` over literal text and value columns: a never-null string
+    column is spliced in between literal quotes; a column with nulls becomes a ``,"key":value``
+    fragment, empty where null (the key left out).
+    """
+    pieces: list = []
+    literal = ""  # text pending before the next column
+    first_nullable = None
+    for name, arr in zip(batch.schema.names, batch.columns):
+        if pa.types.is_null(arr.type):
+            continue  # an optional field that is null in every row: left out everywhere
+        key = orjson.dumps(name).decode("utf-8") + ":"
+        lead = "," if first_nullable is not None else "{"
+        if arr.null_count:
+            if first_nullable is None:
+                first_nullable = not pieces and not literal
+            pieces += [literal, pc.fill_null(pc.binary_join_element_wise("," + key, _json_values(arr), ""), "")]
+            literal = ""
+            continue
+        if first_nullable is None:
+            first_nullable = False
+        if _is_str(arr.type):
+            pieces += [literal + lead + key + '"', escape_strings(arr)]
+            literal = '"'
+        else:
+            pieces += [literal + lead + key, _json_values(arr)]
+            literal = ""
+    lines = pc.binary_join_element_wise(*pieces, literal + "}\n", "")
+    if first_nullable:
+        # The first key is absent in some rows, so every line starts with a comma (a required,
+        # never-null field comes later): that comma becomes the opening brace.
+        lines = pc.binary_replace_slice(lines, 0, 1, "{")
+    return lines
+
+
+def lines_bytes(lines: pa.Array) -> memoryview:
+    """The JSONL lines of :func:`encode_batch`, back to back, without copying."""
+    return _data(lines)
