@@ -1,0 +1,153 @@
+"""The Launch dialog: pick a phase and a preset, edit overrides, choose tmux; validate, then
+hand a :class:`LaunchRequest` back to whoever pushed it (the app starts the process).
+
+Validation is the config machinery ``voltx run`` itself uses (:func:`voltx.config.
+resolve_for_phase` against the phases' config classes), so an override the run would
+reject never leaves the dialog: the message names the key and the closest valid one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.markup import escape
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Select, Static, Switch, TextArea
+
+from voltx.errors import VoltxError
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What the user asked to start; ``voltx.runs.launch.launch_run`` takes these fields."""
+
+    phase: str
+    preset: str | None
+    overrides: tuple[str, ...]
+    use_tmux: bool
+    config_path: Path | None = None
+    """The config file the dialog validated against (None: the default ``voltx run`` uses)."""
+
+
+def override_lines(text: str) -> tuple[str, ...]:
+    """One override per non-blank line; ``#`` starts a comment line."""
+    return tuple(s for s in (line.strip() for line in text.splitlines()) if s and not s.startswith("#"))
+
+
+class LaunchScreen(ModalScreen["LaunchRequest | None"]):
+    """Dismisses with a validated :class:`LaunchRequest`, or None when cancelled."""
+
+    CSS_PATH = "launch.tcss"
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "launch", "Launch")]
+
+    def __init__(self, runs_root: Path | None = None, *, config_path: Path | None = None) -> None:
+        super().__init__()
+        self.runs_root = runs_root
+        self.config_path = Path(config_path) if config_path else None
+        self._phase_classes: dict[str, type] = {}
+        self._summaries: dict[str, str] = {}
+        self._config = None
+        self._config_error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        from voltx.runs.launch import tmux_available
+
+        self._load_choices()
+        tmux = tmux_available()
+        phases = [(f"{name} — {summary}" if summary else name, name) for name, summary in self._summaries.items()]
+        with VerticalScroll(id="launch-dialog"):
+            yield Label("[b]Launch a run[/]" + (f" into {self.runs_root}" if self.runs_root else ""), id="launch-title")
+            yield Label("Phase")
+            yield Select(phases, id="launch-phase", allow_blank=False, prompt="phase", compact=True) if phases else Static(
+                "[red]No phases are installed (see the Plugins screen).[/]", id="launch-phase-missing"
+            )
+            yield Label("Preset")
+            yield Select([], id="launch-preset", prompt="(no preset)", allow_blank=True, compact=True)
+            yield Label("Overrides, one KEY=VALUE per line (e.g. encoder.lr=3e-4, hardware.device=cpu)")
+            yield TextArea(id="launch-overrides", soft_wrap=False)
+            with Horizontal(id="launch-tmux-row"):
+                yield Switch(value=tmux, disabled=not tmux, id="launch-tmux")
+                yield Label(
+                    "run inside tmux session voltx-<run-id> (attach to watch it)"
+                    if tmux else "tmux is not installed: the run starts detached, output in the run directory",
+                    id="launch-tmux-label",
+                )
+            yield Static(id="launch-error")
+            with Horizontal(id="launch-buttons"):
+                yield Button("Launch", variant="primary", id="launch-go", disabled=not phases)
+                yield Button("Cancel", id="launch-cancel")
+
+    def _load_choices(self) -> None:
+        """Phases from the plugin set, presets from the config file ``voltx run`` would read."""
+        from voltx.config import build_config, default_config_file, load_config
+        from voltx.plugins import load_plugins
+
+        specs = load_plugins().specs("phases")
+        self._phase_classes = {name: spec.config_class for name, spec in specs.items()}
+        self._summaries = {name: spec.summary for name, spec in specs.items()}
+        path = self.config_path or default_config_file()
+        try:
+            self._config = load_config(path, self._phase_classes) if path else build_config({}, self._phase_classes)
+            self.config_path = Path(path) if path else None
+        except VoltxError as exc:
+            self._config_error = str(exc)
+
+    def on_mount(self) -> None:
+        if self._config_error:
+            self.show_error(self._config_error)
+        if self._summaries:
+            self._fill_presets(self.query_one("#launch-phase", Select).value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "launch-phase" and event.value is not Select.NULL:
+            self._fill_presets(event.value)
+            self.show_error(self._config_error or "")  # an override error may not hold for another phase
+
+    def _fill_presets(self, phase: str) -> None:
+        presets = sorted(self._config.presets.get(phase, {})) if self._config else []
+        self.query_one("#launch-preset", Select).set_options([(p, p) for p in presets])
+
+    def show_error(self, message: str) -> None:
+        box = self.query_one("#launch-error", Static)
+        box.update(escape(message))  # messages name tables as [codebook]: text, not markup
+        box.display = bool(message)
+
+    def checked_request(self) -> LaunchRequest | None:
+        """The request if the config machinery accepts it; else None with the error shown."""
+        from voltx.config import resolve_for_phase
+
+        if self._config is None:
+            self.show_error(self._config_error or "no config loaded")
+            return None
+        phase = self.query_one("#launch-phase", Select).value
+        preset_value = self.query_one("#launch-preset", Select).value
+        preset = None if preset_value is Select.NULL else str(preset_value)
+        overrides = override_lines(self.query_one("#launch-overrides", TextArea).text)
+        try:
+            resolve_for_phase(self._config, phase, preset=preset, overrides=list(overrides), phase_classes=self._phase_classes)
+        except VoltxError as exc:
+            self.show_error(str(exc))
+            return None
+        self.show_error("")
+        use_tmux = self.query_one("#launch-tmux", Switch).value
+        return LaunchRequest(phase, preset, overrides, use_tmux, self.config_path)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "launch-go":
+            self.action_launch()
+        elif event.button.id == "launch-cancel":
+            self.action_cancel()
+
+    def action_launch(self) -> None:
+        if not self._summaries:
+            return
+        request = self.checked_request()
+        if request is not None:
+            self.dismiss(request)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
