@@ -1,0 +1,106 @@
+"""Run actions shared by the runs and run-detail screens: stop, resume, attach, export.
+
+The backend (voltx.runs.launch, voltx.runs.export) is imported inside each action so the
+console starts fast and keeps working if a backend module is missing; every failure is
+a notification with the backend's message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from textual.app import App
+
+from voltx.console.widgets.dialogs import ConfirmScreen
+from voltx.errors import VoltxError
+
+
+def _backend(app: App, module: str, name: str):
+    try:
+        mod = __import__(f"voltx.runs.{module}", fromlist=[name])
+        return getattr(mod, name)
+    except (ImportError, AttributeError) as exc:
+        app.notify(f"voltx.runs.{module}.{name} is not available in this voltx ({exc}).", severity="error")
+        return None
+
+
+def _refuse_read_only(app: App, run_dir: Path, read_only: bool) -> bool:
+    if read_only:
+        app.notify(f"{run_dir.name} was written by a newer voltx: read-only here. Upgrade voltx to act on it.", severity="warning")
+    return read_only
+
+
+def stop(app: App, run_dir: Path, read_only: bool = False) -> None:
+    """Ask, then SIGTERM the run (it checkpoints and exits as preempted)."""
+    if _refuse_read_only(app, run_dir, read_only):
+        return
+    stop_run = _backend(app, "launch", "stop_run")
+    if stop_run is None:
+        return
+
+    def answered(yes: bool | None) -> None:
+        if not yes:
+            return
+        try:
+            app.notify(stop_run(run_dir), title="stop")
+        except VoltxError as exc:
+            app.notify(str(exc), title="stop", severity="error")
+        except OSError as exc:
+            app.notify(f"could not stop {run_dir.name}: {exc}", title="stop", severity="error")
+
+    app.push_screen(ConfirmScreen(f"Stop run {run_dir.parent.name}/{run_dir.name}?\nIt checkpoints at the next step and can be resumed."), answered)
+
+
+def resume(app: App, run_dir: Path, read_only: bool = False) -> None:
+    if _refuse_read_only(app, run_dir, read_only):
+        return
+    resume_run = _backend(app, "launch", "resume_run")
+    if resume_run is None:
+        return
+    try:
+        launched = resume_run(run_dir)
+    except VoltxError as exc:
+        app.notify(str(exc), title="resume", severity="error")
+        return
+    except OSError as exc:
+        app.notify(f"could not resume {run_dir.name}: {exc}", title="resume", severity="error")
+        return
+    where = f"tmux session {launched.tmux_session}" if getattr(launched, "tmux_session", None) else f"pid {getattr(launched, 'pid', '?')}"
+    app.notify(f"resumed {run_dir.name} ({where})", title="resume")
+
+
+def attach(app: App, run_dir: Path) -> None:
+    """Suspend the console, ``tmux attach`` to the run's session, come back when it detaches."""
+    attach_command = _backend(app, "launch", "attach_command")
+    if attach_command is None:
+        return
+    cmd = attach_command(run_dir)
+    if not cmd:
+        app.notify(f"{run_dir.name} has no live tmux session (it was started without tmux, or has ended). "
+                   f"Its output is in {run_dir / 'stdout.log'}.", title="attach", severity="warning")
+        return
+    from textual.app import SuspendNotSupported
+
+    try:
+        with app.suspend():
+            subprocess.run(cmd, check=False)
+    except SuspendNotSupported:
+        app.notify(f"this terminal cannot suspend the console; run `{' '.join(cmd)}` in another shell.", title="attach", severity="warning")
+    except OSError as exc:
+        app.notify(f"could not run {' '.join(cmd)}: {exc}", title="attach", severity="error")
+
+
+def export(app: App, run_dir: Path, to: str = "csv") -> None:
+    export_run = _backend(app, "export", "export_run")
+    if export_run is None:
+        return
+    try:
+        out = export_run(run_dir, to)
+    except VoltxError as exc:
+        app.notify(str(exc), title="export", severity="error")
+        return
+    except OSError as exc:
+        app.notify(f"could not export {run_dir.name}: {exc}", title="export", severity="error")
+        return
+    app.notify(f"exported {run_dir.name} to {out}", title="export")

@@ -1,0 +1,193 @@
+"""The runs screen's data: every run under the roots, re-read only where a file changed.
+
+``RunIndex.scan()`` lists the run directories of every root, and for each run re-reads
+run.json and the tail of metrics.jsonl only when their size or mtime moved (a poll of a
+hundred idle runs is a few hundred ``stat`` calls). A run whose manifest says running is
+checked for a live writer on every scan: the kernel drops a dead writer's flock without
+touching any file. Runs from a newer format_version are listed read-only. No textual here:
+the data layer is tested and benchmarked without a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, read_manifest
+from voltx.runs.lock import writer_alive
+from voltx.runs.store import last_metrics
+
+STATUSES = ("running", "finished", "failed", "preempted", "stale", "diverged", "interrupted", "unknown")
+NEWER_FORMAT = "newer format: upgrade voltx"
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+@dataclass
+class RunRow:
+    """One line of the runs screen."""
+
+    dir: Path
+    id: str
+    phase: str
+    status: str = "unknown"
+    step: int | None = None
+    total_steps: int | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    samples_per_sec: float | None = None
+    eta_s: float | None = None
+    host: str | None = None
+    started_at: float | None = None
+    problem: str | None = None
+    """Why the run is shown degraded: unreadable manifest, or a newer format (read-only)."""
+
+    @property
+    def read_only(self) -> bool:
+        """Newer-format runs must not be stopped or resumed by this voltx."""
+        return self.problem == NEWER_FORMAT
+
+    @property
+    def loss(self) -> float | None:
+        """The headline loss: ``loss`` when logged, else the first term."""
+        if "loss" in self.losses:
+            return self.losses["loss"]
+        return next(iter(self.losses.values()), None)
+
+
+@dataclass
+class RootState:
+    path: Path
+    exists: bool
+    writable: bool
+    message: str | None
+
+
+def root_state(root: Path) -> RootState:
+    """Whether runs can be listed from and launched into ``root`` (a message when not)."""
+    if root.is_dir():
+        if os.access(root, os.W_OK | os.X_OK):
+            return RootState(root, True, True, None)
+        return RootState(root, True, False, f"runs root {root} is not writable: launching is disabled (choose another with --runs-dir)")
+    if root.exists():
+        return RootState(root, False, False, f"runs root {root} is not a directory: launching is disabled (choose another with --runs-dir)")
+    parent = root.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if os.access(parent, os.W_OK | os.X_OK):
+        return RootState(root, False, True, f"runs root {root} does not exist yet: the first run creates it")
+    return RootState(root, False, False, f"runs root {root} does not exist and {parent} is not writable: launching is disabled")
+
+
+class RunIndex:
+    """Incremental view of every run under ``roots`` (one per ``--runs-dir``)."""
+
+    def __init__(self, roots: list[Path]):
+        self.roots = [Path(r) for r in roots]
+        self.rows: dict[Path, RunRow] = {}
+        self._seen: dict[Path, tuple] = {}  # run dir -> (manifest stat, metrics stat)
+        self._manifests: dict[Path, dict] = {}
+
+    def states(self) -> list[RootState]:
+        return [root_state(r) for r in self.roots]
+
+    def scan(self) -> bool:
+        """Re-read what changed; True when any row changed (so the screen redraws only then)."""
+        changed = False
+        present: set[Path] = set()
+        for root in self.roots:
+            try:
+                dirs = list_run_dirs(root)
+            except OSError:  # unreadable root: its state message says so
+                dirs = []
+            for run_dir in dirs:
+                present.add(run_dir)
+                changed |= self._update(run_dir)
+        for gone in set(self.rows) - present:
+            del self.rows[gone]
+            self._seen.pop(gone, None)
+            self._manifests.pop(gone, None)
+            changed = True
+        return changed
+
+    def _update(self, run_dir: Path) -> bool:
+        paths = RunPaths(run_dir)
+        key = (_stat_key(paths.manifest), _stat_key(paths.metrics))
+        old = self.rows.get(run_dir)
+        if old is not None and self._seen.get(run_dir) == key:
+            if self._manifests[run_dir].get("status") != "running":
+                return False
+            status = "running" if writer_alive(run_dir) else "stale"  # the writer may have died silently
+            if status == old.status:
+                return False
+            old.status = status
+            old.eta_s = old.eta_s if status == "running" else None
+            return True
+        self._seen[run_dir] = key
+        manifest = read_manifest(run_dir)
+        self._manifests[run_dir] = manifest
+        row = RunRow(dir=run_dir, id=str(manifest.get("id", run_dir.name)), phase=str(manifest.get("phase", run_dir.parent.name)))
+        if not manifest:
+            row.problem = "run.json missing or unreadable"
+        else:
+            version = _num(manifest.get("format_version", 1)) or 0
+            if version > FORMAT_VERSION:
+                row.problem = NEWER_FORMAT
+            status = manifest.get("status")
+            row.status = status if isinstance(status, str) else "unknown"
+            if row.status == "running" and not writer_alive(run_dir):
+                row.status = "stale"
+            row.host = manifest.get("host") if isinstance(manifest.get("host"), str) else None
+            row.started_at = _num(manifest.get("started_at"))
+            row.total_steps = _num(manifest.get("total_steps"))
+        rec = last_metrics(paths.metrics) if key[1] else None
+        if rec:  # any JSON object may be there: keep values of the expected types only
+            row.step = _num(rec.get("step"))
+            losses = rec.get("losses") if isinstance(rec.get("losses"), dict) else {}
+            row.losses = {k: float(v) for k, v in losses.items() if _num(v) is not None}
+            row.samples_per_sec = _num(rec.get("samples_per_sec"))
+            row.total_steps = _num(rec.get("total_steps")) or row.total_steps
+            steps_per_sec = _num(rec.get("steps_per_sec"))
+            if row.status == "running" and steps_per_sec and row.total_steps and row.step is not None:
+                row.eta_s = max(0.0, (row.total_steps - row.step) / steps_per_sec)
+        if row.step is not None:
+            row.step = int(row.step)
+        if row.total_steps is not None:
+            row.total_steps = int(row.total_steps)
+        self.rows[run_dir] = row
+        return old != row
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def fmt_time(t: float | None) -> str:
+    if t is None:
+        return "-"
+    import time
+
+    return time.strftime("%m-%d %H:%M", time.localtime(t))
+
+
+def fmt_num(v: float | None, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.2e}"
+    return f"{v:.{digits}g}"

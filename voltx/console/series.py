@@ -1,0 +1,214 @@
+"""metrics.jsonl as numeric columns, read incrementally and downsampled for plots.
+
+A run with a million logged steps must open in seconds in well under 500 MB, so the
+reader never keeps records: it parses new complete lines in chunks (one ``orjson.loads``
+of a JSON array per chunk, falling back to line by line only for a chunk with a corrupt
+line), pulls each numeric key out as a column and appends it to a growable ``array('d')``
+(8 bytes a value; NaN where a record lacks the key). Only bytes after the last complete
+line are read on the next ``refresh``. Plots get a min/max-per-bucket downsample of at
+most ``2 * buckets`` points, so spikes stay visible.
+"""
+
+from __future__ import annotations
+
+from array import array
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+CHUNK_BYTES = 8 << 20  # ~30k lines: the dicts of one chunk are all that is ever alive at once
+LOSSES = "losses"
+SKIP = {"time", "attempt", "stage_step", "batch", "epoch", "total_steps"}
+
+
+def _column(records: list[dict], get) -> np.ndarray:
+    values = [get(r) for r in records]
+    try:
+        return np.array(values, dtype=np.float64)  # None -> nan
+    except (TypeError, ValueError):  # a string or list where a number belongs: keep numbers only
+        return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in values], dtype=np.float64)
+
+
+class MetricSeries:
+    """Numeric columns of one run's metrics.jsonl; ``refresh()`` reads only what is new."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.lines = 0
+        self.corrupt_lines: list[int] = []
+        self.truncated_tail = False
+        self.columns: dict[str, array] = {}  # "step", "lr", "loss", "loss_role", ...
+        self.loss_terms: list[str] = []
+        self.stage: str | None = None
+        self.preview = False
+        """True while the columns hold only ``read_preview``'s strided sample."""
+
+    def __len__(self) -> int:
+        step = self.columns.get("step")
+        return len(step) if step is not None else 0
+
+    def refresh(self, max_bytes: int | None = None) -> bool:
+        """Read complete lines appended since the last call (in chunks, so a 300 MB file never
+        sits in memory whole); True when any were new. ``max_bytes`` bounds one call's work."""
+        read = 0
+        got = False
+        try:
+            fh = open(self.path, "rb")
+        except OSError:  # missing (no metrics yet), or not readable: nothing new
+            return False
+        with fh:
+            fh.seek(self.offset)
+            carry = b""
+            while max_bytes is None or read < max_bytes:
+                block = fh.read(CHUNK_BYTES)
+                if not block:
+                    break
+                read += len(block)
+                data = carry + block
+                end = data.rfind(b"\n") + 1
+                carry = data[end:]
+                if end:
+                    self._ingest(data[:end])
+                    self.offset += end
+                    got = True
+            self.truncated_tail = bool(carry)
+        return got
+
+    def read_preview(self, points: int = 4000, window: int = 1024) -> bool:
+        """A quick strided sample of a big file (a few lines at ``points`` evenly spaced offsets),
+        so a chart shows within a second while ``refresh`` reads everything in the background.
+        Returns False (and reads nothing) for a file small enough to read whole at once."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return False
+        if size <= CHUNK_BYTES or self.offset:
+            return False
+        parts = []
+        with open(self.path, "rb") as fh:
+            for i in range(points):
+                fh.seek(size * i // points)
+                block = fh.read(window)
+                first = block.find(b"\n") + 1 if i else 0
+                last = block.rfind(b"\n") + 1
+                if first and last > first or (not i and last):
+                    parts.append(block[first:last])
+        saved = (self.lines, self.corrupt_lines)
+        self._ingest(b"".join(parts))
+        self.lines, self.corrupt_lines = saved[0], list(saved[1])  # sampled lines carry no file line numbers
+        self.preview = True
+        return True
+
+    def _ingest(self, chunk: bytes) -> None:
+        lines = chunk.split(b"\n")[:-1]
+        first_line = self.lines + 1
+        self.lines += len(lines)
+        kept = [ln for ln in lines if ln.strip()]
+        try:
+            records = orjson.loads(b"[" + b",".join(kept) + b"]")
+            if not all(type(r) is dict for r in records):
+                raise ValueError
+        except (orjson.JSONDecodeError, ValueError):
+            records = []
+            for n, ln in enumerate(lines, first_line):
+                if not ln.strip():
+                    continue
+                try:
+                    rec = orjson.loads(ln)
+                except orjson.JSONDecodeError:
+                    rec = None
+                if type(rec) is dict:
+                    records.append(rec)
+                else:
+                    self.corrupt_lines.append(n)
+        if records:
+            self._append(records)
+
+    def _append(self, records: list[dict]) -> None:
+        keys: dict[str, None] = {}
+        terms: dict[str, None] = {}
+        for rec in (records[0], records[len(records) // 2], records[-1]):  # key sets rarely change within a run
+            keys.update(dict.fromkeys(rec))
+            if isinstance(rec.get(LOSSES), dict):
+                terms.update(dict.fromkeys(rec[LOSSES]))
+        stage = records[-1].get("stage")
+        self.stage = stage if isinstance(stage, str) else self.stage
+        cols: dict[str, np.ndarray] = {}
+        for k in keys:
+            if k in SKIP or k == LOSSES:
+                continue
+            col = _column(records, lambda r, k=k: r.get(k))
+            if k == "step" or not np.all(np.isnan(col)):
+                cols[k] = col
+        for t in terms:
+            def get(r, t=t):
+                losses = r.get(LOSSES)
+                return losses.get(t) if isinstance(losses, dict) else None
+            cols[t] = _column(records, get)
+            if t not in self.loss_terms:
+                self.loss_terms.append(t)
+        n_old, n_new = len(self), len(records)
+        for k, col in cols.items():
+            store = self.columns.get(k)
+            if store is None:
+                store = self.columns[k] = array("d", bytes(8 * n_old))
+                np.frombuffer(store, dtype=np.float64)[:] = np.nan if n_old else 0
+            store.frombytes(col.tobytes())
+        for k, store in self.columns.items():
+            if k not in cols:
+                store.frombytes(np.full(n_new, np.nan).tobytes())
+        self._drop_superseded()
+
+    def _drop_superseded(self) -> None:
+        """After a resume the loop logs steps again: keep the latest attempt of every step."""
+        step = self.array("step")
+        if len(step) < 2 or np.all(np.diff(step) > 0) or np.isnan(step).any():
+            return
+        later_min = np.minimum.accumulate(step[::-1])[::-1]  # smallest step logged at or after i
+        keep = np.append(step[:-1] < later_min[1:], True)
+        for k in list(self.columns):
+            kept = self.array(k)[keep]
+            self.columns[k] = array("d", kept.tobytes())
+
+    def array(self, key: str) -> np.ndarray:
+        """A zero-copy numpy view of one column (valid until the next refresh)."""
+        store = self.columns.get(key)
+        return np.frombuffer(store, dtype=np.float64) if store is not None else np.empty(0)
+
+    def latest(self, key: str) -> float | None:
+        col = self.array(key)
+        if not len(col) or np.isnan(col[-1]):
+            return None
+        return float(col[-1])
+
+    def downsampled(self, key: str, buckets: int = 1000) -> tuple[list[float], list[float]]:
+        """(steps, values) with at most ``2 * buckets`` points: each bucket's min and max in order."""
+        return downsample(self.array("step"), self.array(key), buckets)
+
+
+def downsample(x: np.ndarray, y: np.ndarray, buckets: int = 1000) -> tuple[list[float], list[float]]:
+    """Bucketed min/max: keeps every spike a line plot would show, in ``<= 2*buckets`` points."""
+    n = min(len(x), len(y))
+    x, y = x[:n], y[:n]
+    ok = ~np.isnan(y) & ~np.isnan(x)
+    if not ok.all():
+        x, y = x[ok], y[ok]
+        n = len(y)
+    if n <= 2 * buckets:
+        return x.tolist(), y.tolist()
+    size = -(-n // buckets)  # ceil
+    pad = size * buckets - n
+    yb = np.concatenate([y, np.full(pad, np.nan)]).reshape(buckets, size)
+    xb = np.concatenate([x, np.full(pad, x[-1])]).reshape(buckets, size)
+    lo_i = np.nanargmin(yb, axis=1)
+    hi_i = np.nanargmax(yb, axis=1)
+    rows = np.arange(buckets)
+    first = np.minimum(lo_i, hi_i)
+    second = np.maximum(lo_i, hi_i)
+    xs = np.empty(2 * buckets)
+    ys = np.empty(2 * buckets)
+    xs[0::2], ys[0::2] = xb[rows, first], yb[rows, first]
+    xs[1::2], ys[1::2] = xb[rows, second], yb[rows, second]
+    return xs.tolist(), ys.tolist()

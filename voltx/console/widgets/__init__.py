@@ -1,0 +1,1 @@
+"""Widgets of the console: plots, the deliverables scoreboard, the RAR panel."""
