@@ -25,7 +25,7 @@ from voltx.specs import NAME_RE, SPEC_KINDS
 GROUP = "voltx"
 BUILTIN_DISTRIBUTION = "voltx"
 REGISTER_HOOKS = {f"register_{kind}": kind for kind in SPEC_KINDS}
-BUILTIN_COMMANDS = frozenset({"run", "phases", "plugins", "status", "logs", "report", "config", "think", "data", "doctor", "export"})
+BUILTIN_COMMANDS = frozenset({"run", "phases", "plugins", "status", "logs", "report", "config", "think", "data", "doctor", "export", "attach"})
 """Subcommand names voltx itself owns (plugin commands and aliases may not take them; a test
 keeps this in step with voltx.cli.main's parser)."""
 RESERVED_NAMES = {"phases": frozenset(GLOBAL_TABLES)}

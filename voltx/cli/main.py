@@ -14,7 +14,7 @@ from voltx import __version__
 from voltx.errors import EXIT_CODES, EXIT_USAGE, VoltxError
 
 # subcommand name -> module in voltx.cli (each has add_parser(subparsers) and run(args))
-BUILTIN_COMMANDS = ("run", "phases", "plugins", "status", "logs", "report", "config_cmd", "think", "data", "doctor", "export")
+BUILTIN_COMMANDS = ("run", "phases", "plugins", "status", "logs", "report", "config_cmd", "think", "data", "doctor", "export", "attach")
 
 
 class Parser(argparse.ArgumentParser):
