@@ -267,7 +267,8 @@ class RunsScreen(Screen):
 
         try:
             launched = launch_run(request.phase, runs_dir=self.roots[0], preset=request.preset,
-                                  overrides=tuple(request.overrides), use_tmux=request.use_tmux)
+                                  overrides=tuple(request.overrides), use_tmux=request.use_tmux,
+                                  config_path=request.config_path)
         except (VoltxError, OSError) as exc:
             self.notify(f"launch failed: {exc}", severity="error")
             return
