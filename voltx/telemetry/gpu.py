@@ -15,7 +15,7 @@ def _no_driver_reason(exc: BaseException, nvml: Any) -> str:
     """A sentence a user can act on, for the errors that mean "no usable NVIDIA driver"."""
     kinds = {
         "NVMLError_LibraryNotFound": "no NVIDIA driver: the NVML library (libnvidia-ml.so.1) was not found",
-        "NVMLError_DriverNotLoaded": "no NVIDIA driver loaded (nvidia kernel module not running)",
+        "NVMLError_DriverNotLoaded": "no NVIDIA driver: the driver is not loaded (nvidia kernel module not running)",
         "NVMLError_NoPermission": "no permission to query the NVIDIA driver",
     }
     for name, reason in kinds.items():
