@@ -135,11 +135,12 @@ def _json_values(arr: pa.Array) -> pa.Array:
         return pc.binary_join_element_wise('"', escape_strings(arr), '"', "")
     if _is_int(t):
         return pc.cast(arr, pa.string())
-    # list<string>: escape the items, keep the list structure, join each list with commas
+    # list<string>: escape the items, keep the list structure, join each list with commas; the
+    # nulls are put back afterwards (from_arrays takes no null mask on a sliced array)
     items = pc.binary_join_element_wise('"', escape_strings(arr.values), '"', "")
-    cls = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
-    lists = cls.from_arrays(arr.offsets, items, mask=arr.is_null() if arr.null_count else None)
-    return pc.binary_join_element_wise("[", pc.binary_join(lists, ","), "]", "")
+    lists = pa.ListArray.from_arrays(arr.offsets, items)
+    out = pc.binary_join_element_wise("[", pc.binary_join(lists, ","), "]", "")
+    return pc.if_else(pc.is_valid(arr), out, pa.scalar(None, pa.string())) if arr.null_count else out
 
 
 def encode_batch(batch: pa.RecordBatch) -> pa.Array:
@@ -155,6 +156,10 @@ def encode_batch(batch: pa.RecordBatch) -> pa.Array:
     for name, arr in zip(batch.schema.names, batch.columns):
         if pa.types.is_null(arr.type):
             continue  # an optional field that is null in every row: left out everywhere
+        if pa.types.is_large_string(arr.type) or pa.types.is_large_list(arr.type):
+            # one offset width for the joins below (a batch never nears 2 GiB; if it did, the
+            # cast raises and the caller takes the Python path)
+            arr = arr.cast(pa.string() if _is_str(arr.type) else pa.list_(pa.string()))
         key = orjson.dumps(name).decode("utf-8") + ":"
         lead = "," if first_nullable is not None else "{"
         if arr.null_count:
