@@ -101,7 +101,7 @@ def test_fake_nvml_two_gpus_and_the_process_of_a_live_run_is_marked(tmp_path, mo
         gpus = rows(screen.query_one("#system-gpus", DataTable))
         assert [g[0] for g in gpus] == ["0", "1"]
         assert gpus[1][1] == "NVIDIA A100-SXM4-40GB"
-        assert gpus[1][2].endswith(" 98%") and gpus[1][3].endswith("30.0 GiB / 40.0 GiB")
+        assert gpus[1][2] == "██████████ 98%" and gpus[1][3] == "████████░░ 30.0 GiB / 40.0 GiB"
         assert gpus[1][4:] == ["77°C", "388 W / 400 W"]
         procs = rows(screen.query_one("#system-procs", DataTable))
         assert procs == [["1", str(os.getpid()), "28.0 GiB", f"▶ f1/{run.name}"], ["1", str(OTHER_PID), "n/a", ""]]
@@ -111,6 +111,17 @@ def test_fake_nvml_two_gpus_and_the_process_of_a_live_run_is_marked(tmp_path, mo
 
     with hold_lock(run):
         drive(SystemScreen([root]), check)
+
+
+def test_at_80_columns_the_gpu_table_drops_its_bars_and_fits(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", fake_pynvml(os.getpid()))
+
+    async def check(pilot, screen):
+        table = screen.query_one("#system-gpus", DataTable)
+        assert rows(table)[1][2:] == ["98%", "30.0 GiB / 40.0 GiB", "77°C", "388 W / 400 W"]
+        assert table.virtual_size.width <= 80
+
+    drive(SystemScreen([tmp_path]), check, size=(80, 24))
 
 
 def test_a_fresh_sidecar_sample_is_shown_instead_of_sampling(tmp_path, monkeypatch):

@@ -27,6 +27,8 @@ from voltx.runs.lock import writer_alive
 FRESH_S = 5.0
 """A sidecar sample older than this is not shown as current (the run may be hung or gone)."""
 GIB = 1024**3
+WIDE = 110
+"""Terminal columns from which the GPU table also draws bars (at 80 the numbers alone fit)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,10 @@ class SystemScreen(Screen):
         self.collect()
         self.set_interval(self.interval, self.collect)
 
+    def on_resize(self) -> None:
+        if self.snapshot is not None:
+            self.show(self.snapshot)
+
     def on_unmount(self) -> None:
         if self._own_sampler and self._sampler is not None:
             self._sampler.close()
@@ -214,13 +220,14 @@ class SystemScreen(Screen):
         procs = self.query_one("#system-procs", DataTable)
         table.clear()
         procs.clear()
+        width = 10 if self.size.width >= WIDE else 0  # bars only where every column still fits
         for gpu in gpus:
             mem = ratio(gpu.get("mem_used"), gpu.get("mem_total"))
             util = gpu.get("util")
             table.add_row(
                 str(gpu.get("index")), str(gpu.get("name", "?")),
-                f"{bar(util / 100 if isinstance(util, (int, float)) else None)} {fmt(util, '%')}",
-                f"{bar(mem)} {gib(gpu.get('mem_used'))} / {gib(gpu.get('mem_total'))}",
+                f"{bar(util / 100 if isinstance(util, (int, float)) else None, width)} {fmt(util, '%')}".strip(),
+                f"{bar(mem, width)} {gib(gpu.get('mem_used'))} / {gib(gpu.get('mem_total'))}".strip(),
                 fmt(gpu.get("temp"), "°C"),
                 f"{fmt(gpu.get('power_w'), ' W')} / {fmt(gpu.get('power_limit_w'), ' W')}",
             )
