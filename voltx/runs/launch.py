@@ -29,6 +29,7 @@ from voltx.runs.lock import writer_alive
 from voltx.runs.store import TERMINAL, effective_status
 
 ENV_TMUX_SOCKET = "VOLTX_TMUX_SOCKET"
+EXIT_GRACE_S = 10.0  # a run that released its lock may still be tearing down (CUDA, threads)
 # Terminal- and tmux-specific variables describe the launcher's terminal, not the run's pane.
 _ENV_NOT_PASSED = {"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES", "SHLVL", "PWD", "OLDPWD", "_"}
 
@@ -192,7 +193,7 @@ def resume_run(run_dir: Path, *, use_tmux: bool | None = None, cwd: Path | None 
     session = tmux_session_name(run_id)
     if use_tmux is not False and tmux_session_exists(session):
         live = _session_live_pids(session)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + EXIT_GRACE_S
         while live and time.monotonic() < deadline:  # the run released its lock and is exiting
             time.sleep(0.1)
             live = _session_live_pids(session) if tmux_session_exists(session) else []

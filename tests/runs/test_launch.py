@@ -1,0 +1,193 @@
+"""Launching, stopping and resuming real runs as detached processes, with and without tmux.
+
+tmux runs on a private server (VOLTX_TMUX_SOCKET -> ``tmux -L``) that each test kills at
+the end, so the user's own tmux sessions are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import fake_plugin_dist, plugin_env
+from voltx.errors import EXIT_PREEMPTED, MissingInputError, UsageError
+from voltx.runs import launch
+from voltx.runs.launch import attach_command, launch_run, resume_run, stop_run, tmux_session_exists, tmux_session_name
+from voltx.runs.layout import RUN_ID_RE, new_run_dir, new_run_id, read_manifest
+from voltx.runs.lock import RunLock
+
+TOY = Path(__file__).parents[1] / "train" / "toy_phase.py"
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    """The toy phase installed as a plugin, visible to launched processes through the environment."""
+    site = fake_plugin_dist(tmp_path / "site", "voltx-toy", "voltx_toy_phase", TOY.read_text(), entry_name="toy")
+    monkeypatch.setenv("PYTHONPATH", plugin_env(site)["PYTHONPATH"])
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def private_tmux(monkeypatch):
+    name = f"voltx-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("VOLTX_TMUX_SOCKET", name)
+    monkeypatch.delenv("TMUX", raising=False)
+    yield name
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def logged_steps(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    return len([l for l in path.read_text().splitlines() if l.strip()]) if path.exists() else 0
+
+
+def status(run_dir: Path) -> str | None:
+    return read_manifest(run_dir).get("status")
+
+
+def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
+    launched = launch_run("toy", runs_dir=runs, overrides=["sleep=0.1", "run.log_every=1"], use_tmux=use_tmux)
+    assert RUN_ID_RE.match(launched.run_id) and launched.run_dir == runs.absolute() / "toy" / launched.run_id
+    assert launched.command[1:4] == ["-m", "voltx", "run"] and "--run-id" in launched.command
+    wait_for(lambda: logged_steps(launched.run_dir) >= 3, what="the run to log steps")
+    assert status(launched.run_dir) == "running"
+    assert read_manifest(launched.run_dir)["pid"] == launched.pid  # the run itself, not a wrapper
+    if use_tmux:
+        assert tmux_session_exists(launched.tmux_session)
+        assert attach_command(launched.run_dir) == ["tmux", "-L", os.environ["VOLTX_TMUX_SOCKET"], "attach", "-t", launched.tmux_session]
+    else:
+        assert launched.tmux_session is None and attach_command(launched.run_dir) is None
+
+    message = stop_run(launched.run_dir)
+    assert "SIGTERM" in message and str(launched.pid) in message
+    if launched.process is not None:
+        assert launched.process.wait(timeout=60) == EXIT_PREEMPTED
+    wait_for(lambda: status(launched.run_dir) == "preempted", what="preempted")
+    assert read_manifest(launched.run_dir)["exit_code"] == EXIT_PREEMPTED
+    with pytest.raises(UsageError, match="already ended \\(preempted\\)"):
+        stop_run(launched.run_dir)
+
+    resumed = resume_run(launched.run_dir, use_tmux=use_tmux)
+    assert resumed.run_id == launched.run_id and resumed.run_dir == launched.run_dir
+    assert resumed.command[-2:] == ["--resume", str(launched.run_dir)]
+    if resumed.process is not None:
+        assert resumed.process.wait(timeout=120) == 0, resumed.log_path.read_text()
+    wait_for(lambda: status(launched.run_dir) == "finished", timeout=120, what="finished")
+    manifest = read_manifest(launched.run_dir)
+    assert len(manifest["attempts"]) == 2 and manifest["attempts"][1]["resumed_from_step"] >= 3
+    assert "run finished" in launched.log_path.read_text()  # the launch log has the output
+    if use_tmux:  # the session ends with the run
+        wait_for(lambda: not tmux_session_exists(resumed.tmux_session), timeout=10, what="the session to close")
+    with pytest.raises(UsageError, match="already finished"):
+        resume_run(launched.run_dir, use_tmux=use_tmux)
+    with pytest.raises(UsageError, match="already ended \\(finished\\)"):
+        stop_run(launched.run_dir)
+
+
+def test_detached_process_stop_resume_finish(toy):
+    stop_resume_finish(toy, use_tmux=False)
+
+
+@needs_tmux
+def test_tmux_session_stop_resume_finish(toy, private_tmux):
+    stop_resume_finish(toy, use_tmux=True)
+
+
+@needs_tmux
+def test_voltx_run_tmux_prints_the_attach_command(toy, private_tmux):
+    done = subprocess.run([sys.executable, "-m", "voltx", "run", "toy", "--tmux", "epochs=1"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    session = next(w for w in done.stdout.split() if w.startswith("voltx-"))
+    assert f"tmux -L {private_tmux} attach -t {session}" in done.stdout
+    run_id = session.removeprefix("voltx-")
+    wait_for(lambda: status(toy / "toy" / run_id) == "finished", timeout=60, what="the tmux run to finish")
+
+
+def test_a_failed_start_leaves_its_message_in_the_launch_log(toy):
+    launched = launch_run("toy", runs_dir=toy, overrides=["epochz=1"], use_tmux=False)
+    assert launched.process.wait(timeout=60) == 78
+    assert "epochz" in launched.log_path.read_text() and not launched.run_dir.exists()
+
+
+def test_launch_refuses_options_disguised_as_overrides(toy):
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        launch_run("toy", runs_dir=toy, overrides=["--resume=auto"], use_tmux=False)
+    with pytest.raises(UsageError, match="KEY=VALUE"):
+        launch_run("toy", runs_dir=toy, overrides=["epochs"], use_tmux=False)
+
+
+def fake_run(root: Path, *, status: str, host: str | None = None, hold_lock: bool = False) -> tuple[Path, RunLock | None]:
+    run_dir = root / "toy" / new_run_id()
+    run_dir.mkdir(parents=True)
+    manifest = {"id": run_dir.name, "phase": "toy", "status": status, "pid": os.getpid(), "host": host or socket.gethostname()}
+    (run_dir / "run.json").write_text(json.dumps(manifest))
+    lock = None
+    if hold_lock:
+        lock = RunLock(run_dir / "lock")
+        lock.acquire()
+    return run_dir, lock
+
+
+def test_stop_refuses_runs_that_are_not_live_here(tmp_path):
+    finished, _ = fake_run(tmp_path, status="finished")
+    with pytest.raises(UsageError, match="already ended \\(finished\\)"):
+        stop_run(finished)
+    stale, _ = fake_run(tmp_path, status="running")  # writer gone without an end record
+    with pytest.raises(UsageError, match="stale"):
+        stop_run(stale)
+    remote, _ = fake_run(tmp_path, status="running", host="gpu-box-7")
+    with pytest.raises(UsageError, match="host gpu-box-7"):
+        stop_run(remote)
+    with pytest.raises(MissingInputError, match="no readable run.json"):
+        stop_run(tmp_path / "nothing")
+
+
+def test_resume_refuses_a_live_run(tmp_path):
+    live, lock = fake_run(tmp_path, status="running", hold_lock=True)
+    try:
+        with pytest.raises(UsageError, match="still running"):
+            resume_run(live, use_tmux=False)
+    finally:
+        lock.release()
+
+
+@needs_tmux
+def test_resume_refuses_when_the_session_still_has_a_live_process(tmp_path, private_tmux, monkeypatch):
+    run_dir, _ = fake_run(tmp_path, status="preempted")
+    session = tmux_session_name(run_dir.name)
+    subprocess.run(["tmux", "-L", private_tmux, "new-session", "-d", "-s", session, "sleep 60"], check=True)
+    monkeypatch.setattr(launch, "EXIT_GRACE_S", 0.3)
+    with pytest.raises(UsageError, match="still has a live process"):
+        resume_run(run_dir, use_tmux=True)
+
+
+def test_run_ids(tmp_path, cli):
+    assert RUN_ID_RE.match(new_run_id())
+    taken = new_run_id()
+    (tmp_path / "toy" / taken).mkdir(parents=True)
+    with pytest.raises(UsageError, match="already exists"):
+        new_run_dir(tmp_path, "toy", taken)
+    assert new_run_dir(tmp_path, "toy", "20250101-000000-abcdef") == tmp_path / "toy" / "20250101-000000-abcdef"
+    done = cli("run", "codebook", "--run-id", "../../etc")
+    assert done.returncode == 64 and "is not of the form YYYYmmdd-HHMMSS-xxxxxx" in done.stderr
+    done = cli("run", "codebook", "--resume", "auto", "--run-id", new_run_id())
+    assert done.returncode == 64 and "--run-id names a new run" in done.stderr
