@@ -1,0 +1,106 @@
+"""``voltx export``: CSV/JSONL of the kept steps (resume-superseded ones dropped), atomic
+outputs, TensorBoard only with the tensorboard package, clear errors for bad input."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from voltx.errors import CantCreateError, MissingInputError, UsageError
+from voltx.runs.export import export_run, kept_records
+from voltx.runs.jsonl import drop_superseded
+
+
+def make_run(root: Path) -> Path:
+    """Attempt 1 logs steps 1-5, is preempted after a checkpoint at 3; attempt 2 logs 4-6
+    with an extra loss term. One corrupt line and a half-written last line."""
+    run_dir = root / "toy" / "20250101-000000-abcdef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"id": run_dir.name, "phase": "toy", "status": "finished"}))
+    lines = [json.dumps({"step": s, "time": 100.0 + s, "attempt": 1, "stage": "fit", "losses": {"loss": 1.0 / s}, "lr": 0.1}) for s in range(1, 6)]
+    lines.append("{corrupt")
+    lines += [json.dumps({"step": s, "time": 200.0 + s, "attempt": 2, "stage": "fit", "losses": {"loss": 0.5 / s, "aux": 2.0}, "lr": 0.05, "note": "text", "flag": True}) for s in range(4, 7)]
+    (run_dir / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 7, "ti')
+    return run_dir
+
+
+def test_csv_one_row_per_kept_step_with_the_union_of_numeric_columns(tmp_path):
+    run_dir = make_run(tmp_path / "runs")
+    out = export_run(run_dir, "csv", tmp_path / "out" / "m.csv")
+    assert out == tmp_path / "out" / "m.csv"
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["attempt"] for r in rows] == ["1", "1", "1", "2", "2", "2"]  # 4 and 5 re-logged by attempt 2
+    header = list(rows[0])
+    assert header[:4] == ["step", "time", "attempt", "stage"]
+    assert set(header) == {"step", "time", "attempt", "stage", "losses/loss", "losses/aux", "lr"}  # no text, no bool
+    assert rows[0]["losses/aux"] == "" and rows[5]["losses/aux"] == "2.0"
+    assert float(rows[3]["losses/loss"]) == 0.5 / 4
+    assert [p.name for p in out.parent.iterdir()] == ["m.csv"]  # no temp file left
+
+
+def test_jsonl_keeps_the_records_drop_superseded_keeps(tmp_path):
+    run_dir = make_run(tmp_path / "runs")
+    out = export_run(run_dir, "jsonl", tmp_path / "m.jsonl")
+    recs = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [(r["step"], r["attempt"]) for r in recs] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
+
+
+def test_streamed_rule_equals_drop_superseded(tmp_path):
+    rng = random.Random(0)
+    path = tmp_path / "m.jsonl"
+    for _ in range(500):
+        recs = [{"i": i} if rng.random() < 0.2 else {"step": rng.randint(0, 8), "i": i} for i in range(rng.randint(0, 15))]
+        path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+        assert list(kept_records(path)) == drop_superseded(recs), recs
+
+
+def test_default_output_is_named_after_the_run_in_the_current_directory(tmp_path):
+    out = export_run(make_run(tmp_path / "runs"), "csv")
+    assert out == Path.cwd() / "toy-20250101-000000-abcdef.csv" and out.exists()
+    again = export_run(out.parent / "runs" / "toy" / "20250101-000000-abcdef", "csv")  # replaces atomically
+    assert again == out
+
+
+def test_tensorboard(tmp_path):
+    run_dir = make_run(tmp_path / "runs")
+    if importlib.util.find_spec("tensorboard") is None:
+        with pytest.raises(UsageError, match="pip install tensorboard"):
+            export_run(run_dir, "tensorboard", tmp_path / "tb")
+        assert not (tmp_path / "tb").exists()
+    else:
+        out = export_run(run_dir, "tensorboard", tmp_path / "tb")
+        assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    run_dir = make_run(tmp_path / "runs")
+    with pytest.raises(UsageError, match="choose one of csv, jsonl, tensorboard"):
+        export_run(run_dir, "parquet")
+    with pytest.raises(MissingInputError, match="not a run directory"):
+        export_run(tmp_path, "csv")
+    (run_dir / "metrics.jsonl").unlink()
+    with pytest.raises(MissingInputError, match="logged no steps"):
+        export_run(run_dir, "csv")
+    run_dir = make_run(tmp_path / "other")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CantCreateError, match="--output"):
+        export_run(run_dir, "csv", tmp_path / "a-file" / "m.csv")
+
+
+def test_cli(tmp_path, cli):
+    make_run(tmp_path / "runs")  # VOLTX_RUNS_DIR points here (tests/conftest.py)
+    done = cli("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "exported toy/20250101-000000-abcdef to x.csv" in done.stdout and (tmp_path / "x.csv").exists()
+    done = cli("export", "nope", "--to", "csv", cwd=tmp_path)
+    assert done.returncode == 66 and "no run matches 'nope'" in done.stderr and "Traceback" not in done.stderr
+    done = cli("export", "latest", "--to", "xls", cwd=tmp_path)
+    assert done.returncode == 64 and "invalid choice" in done.stderr
+    done = cli("export", "latest", "--to", "csv", "--output", "x.csv/inside.csv", cwd=tmp_path)
+    assert done.returncode == 73 and "cannot write" in done.stderr and "Traceback" not in done.stderr
