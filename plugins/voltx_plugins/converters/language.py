@@ -493,3 +493,20 @@ class PawsConverter(Converter):
         a = require_str(d.get("sentence1"), "sentence1")
         b = require_str(d.get("sentence2"), "sentence2")
         return [_make(Paraphrase, a=a, b=b, label=label, source="paws")]
+
+    def convert_arrow(self, table, fmt: str, language: str | None):
+        """Hub rows (``sentence1``, ``sentence2`` strings, integer ``label``) -> the records of
+        :meth:`convert`, column-wise: both sentences stripped (``utf8_trim_whitespace`` strips
+        what ``str.strip`` does). A label other than 0/1, a null or a blank sentence fails the
+        core's column checks, and that batch is converted (and reported) row by row."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        names = table.column_names
+        if fmt not in self.formats or not {"sentence1", "sentence2", "label"} <= set(names):
+            return None
+        a, b, label = table.column("sentence1"), table.column("sentence2"), table.column("label")
+        if not (pa.types.is_string(a.type) and pa.types.is_string(b.type) and pa.types.is_integer(label.type)):
+            return None  # e.g. labels as text: the per-row path parses them
+        return pa.table({"a": pc.utf8_trim_whitespace(a), "b": pc.utf8_trim_whitespace(b), "label": label,
+                         "source": pa.repeat("paws", table.num_rows)})
