@@ -28,7 +28,7 @@ class VoltxConsole(App):
     """``roots``: run store roots (the first is where launches go). ``run``: open this run's
     detail on top of the runs screen; with ``read_only`` it is the only screen (``voltx attach``)."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses live elsewhere
     TITLE = "voltx-console"
     BINDINGS = [Binding("q", "quit", "Quit", show=False)]
     ENABLE_COMMAND_PALETTE = True
@@ -40,6 +40,7 @@ class VoltxConsole(App):
         self.read_only = read_only
         self.poll_s = poll_s
         self._too_small: TooSmallScreen | None = None
+        self._started = False  # the first Resize comes before on_mount has pushed any screen
 
     def on_mount(self) -> None:
         from voltx.console.screens.run_detail import RunDetailScreen
@@ -50,6 +51,7 @@ class VoltxConsole(App):
             self.push_screen(RunsScreen(self.roots, poll_s=self.poll_s))
         if self.run_dir is not None:
             self.push_screen(RunDetailScreen(self.run_dir, read_only=self.read_only, poll_s=min(0.5, self.poll_s)))
+        self._started = True
         self.check_size()
 
     def on_resize(self, event) -> None:
@@ -57,6 +59,8 @@ class VoltxConsole(App):
 
     def check_size(self, size=None) -> None:
         """Show or drop the too-small state for the terminal size."""
+        if not self._started:
+            return
         w, h = size or self.size
         small = w < MIN_SIZE[0] or h < MIN_SIZE[1]
         if small and self._too_small is None:

@@ -1,0 +1,112 @@
+"""Run detail: every tab on a full run, a run with alerts, no telemetry, a corrupt tail, a newer format."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import settle
+from run_factory import append_steps, hold_lock, make_run
+
+from voltx.console.app import VoltxConsole
+from voltx.console.screens.run_detail import TABS, RunDetailScreen
+
+pytestmark = pytest.mark.anyio
+SIZE = (100, 32)
+
+
+async def open_detail(pilot) -> RunDetailScreen:
+    await settle(pilot, 0.5)
+    screen = pilot.app.screen
+    assert isinstance(screen, RunDetailScreen)
+    return screen
+
+
+def text(screen, selector: str) -> str:
+    return str(screen.query_one(selector).render())
+
+
+async def test_every_tab_of_a_finished_run_with_alerts(root):
+    run = make_run(root, alerts=3)
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        assert screen.query_one("#plot-loss").points == 150  # 3 terms x 50 steps
+        assert "3 alert(s)" in text(screen, "#detail-head")
+        for n, (tab, _) in enumerate(TABS, 1):
+            await pilot.press(str(n))
+            await pilot.pause(0.05)
+            assert screen.query_one("#tabs").active == tab
+        assert screen.query_one("#plot-lr").points == 50 and screen.query_one("#plot-speed").points == 50
+        board = screen.query_one("#scoreboard")
+        rows = {board.get_row(k)[0]: board.get_row(k) for k in board.rows}
+        assert "PASS" in rows["encoder/accuracy"][3] and rows["encoder/accuracy"][4] == "↑"  # 0.75 then 0.9
+        assert "FAIL" in rows["encoder/recall"][3]
+        assert "not evaluated" in rows["encoder/ppl"][3]
+        rar = text(screen, "#rar-panel")
+        assert "Iterations per query (64 queries)" in rar and "S15" in rar and "Certainty γ per slot" in rar
+        assert screen.query_one("#alerts-table").row_count == 3
+        assert "seed = 0" in screen.data.config_text and screen.query_one("#config-text").visual is not None
+        ckpts = screen.query_one("#checkpoints-table")
+        assert [ckpts.get_row_at(i)[0] for i in range(ckpts.row_count)] == ["50", "25"]  # the .tmp one is not listed
+        assert screen.query_one("#log-tail").line_count == 22
+        await pilot.press("escape")
+        assert type(app.screen).__name__ == "RunsScreen"
+
+
+async def test_run_without_telemetry_shows_empty_states(root):
+    run = make_run(root, status="failed", system=False, rar=False, deliverables=False, steps=0)
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        assert "no metrics logged yet" in screen.query_one("#plot-loss").plt.build() or screen.query_one("#plot-loss").points == 0
+        for key, widget in (("3", "#verdicts-empty"), ("5", "#alerts-empty"), ("7", "#checkpoints-empty")):
+            await pilot.press(key)
+            await pilot.pause(0.05)
+            assert screen.query_one(widget).display
+        await pilot.press("4")
+        await pilot.pause(0.05)
+        assert "No RAR telemetry" in text(screen, "#rar-panel")
+
+
+async def test_corrupt_tail_is_counted_and_half_line_waits(root):
+    run = make_run(root, corrupt_tail=True)
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        assert len(screen.data.series) == 50  # the corrupt line and the half line are not points
+        assert screen.data.series.corrupt_lines == [51] and screen.data.series.truncated_tail
+        assert "2 corrupt line(s) skipped" in text(screen, "#detail-head")
+
+
+async def test_newer_format_is_read_only(root):
+    run = make_run(root, format_version=99)
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        assert "newer format: upgrade voltx (read-only)" in text(screen, "#detail-head")
+        called = []
+        import voltx.runs.launch as launch
+
+        pilot.app.screen  # noqa: B018
+        original = launch.resume_run
+        launch.resume_run = lambda *a, **k: called.append(a)
+        try:
+            await pilot.press("R")
+        finally:
+            launch.resume_run = original
+        assert called == []
+
+
+async def test_live_run_follows_new_steps(root):
+    run = make_run(root, status="running", steps=10)
+    with hold_lock(run):
+        app = VoltxConsole([root], run=run, poll_s=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_detail(pilot)
+            assert screen.data.status == "running"
+            before = screen.redraws
+            append_steps(run, 11, 30, total=20)
+            with open(run / "stdout.log", "a") as fh:
+                fh.write("fresh line\n")
+            await settle(pilot, 0.6)
+            assert len(screen.data.series) == 40 and screen.redraws > before
+            assert screen.data.log[-1] == "fresh line"

@@ -1,0 +1,156 @@
+"""Runs screen: listing with every status, filter, sort, marks, help, bad roots, too small."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import settle
+from run_factory import BASE_TIME, hold_lock, make_run, append_steps
+
+from voltx.console.app import VoltxConsole
+from voltx.console.screens.runs import RunsScreen
+
+SIZE = (120, 30)
+pytestmark = pytest.mark.anyio
+
+
+def statuses(screen: RunsScreen) -> dict[str, str]:
+    return {r.id: r.status for r in screen.index.rows.values()}
+
+
+async def test_lists_every_status_and_stale_vs_running(root):
+    made = {s: make_run(root, "f1" if i % 2 else "f2", status=s, created_at=BASE_TIME + i * 60)
+            for i, s in enumerate(["finished", "failed", "preempted", "stale", "diverged", "interrupted", "running"])}
+    with hold_lock(made["running"]):
+        app = VoltxConsole([root], poll_s=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            assert screen.query_one("#runs").row_count == 7
+            assert statuses(screen) == {d.name: s for s, d in made.items()}
+            row = screen.index.rows[made["running"]]
+            assert row.step == 50 and row.total_steps == 100 and row.eta_s is not None  # running runs get an ETA
+            assert row.host == "gpu-box-1" and row.losses["loss_role"] > 0
+    # the writer is gone: the next poll shows the run as stale without any file changing
+    async with VoltxConsole([root], poll_s=0.1).run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert statuses(pilot.app.screen)[made["running"].name] == "stale"
+
+
+async def test_live_run_progress_and_new_runs_appear(root):
+    run = make_run(root, status="running", steps=10)
+    with hold_lock(run):
+        app = VoltxConsole([root], poll_s=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert app.screen.index.rows[run].step == 10
+            append_steps(run, 11, 5, total=20)
+            other = make_run(root, "f3", created_at=BASE_TIME + 999)
+            await settle(pilot, 0.4)
+            assert app.screen.index.rows[run].step == 15
+            assert other in app.screen.index.rows and app.screen.query_one("#runs").row_count == 2
+
+
+async def test_filter_sort_and_marks(root):
+    a = make_run(root, "f1", created_at=BASE_TIME)
+    b = make_run(root, "f2", status="failed", created_at=BASE_TIME + 60)
+    make_run(root, "f3", status="preempted", created_at=BASE_TIME + 120)
+    app = VoltxConsole([root], poll_s=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#runs")
+        assert [r.phase for r in screen.visible_rows()] == ["f3", "f2", "f1"]  # newest first
+        await pilot.press("slash", *"fail", "enter")
+        assert table.row_count == 1 and screen.selected == b
+        await pilot.press("escape")
+        assert table.row_count == 3
+        sorts = []
+        for _ in range(3):
+            await pilot.press("s")
+            sorts.append(screen.sort_key)
+        assert sorts == ["phase", "id", "status"]
+        assert [r.status for r in screen.visible_rows()] == ["failed", "finished", "preempted"]
+        table.move_cursor(row=table.get_row_index(str(a)))
+        await pilot.press("space")
+        assert screen.marked == {a}
+        await pilot.press("c")  # one marked run is not enough to compare
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_help_lists_every_binding(root):
+    app = VoltxConsole([root])
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        from voltx.console.screens.help import HelpScreen, bindings_table
+
+        assert isinstance(app.screen, HelpScreen)
+        keys = list(bindings_table(app.screen.target).columns[0]._cells)
+        for key in ("slash", "s", "space", "c", "x", "R", "a", "e", "n", "S", "P", "question_mark", "q", "enter"):
+            assert key in keys, key
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_corrupt_and_newer_format_runs_are_states(root):
+    make_run(root, "f1", corrupt_tail=True, created_at=BASE_TIME)
+    newer = make_run(root, "f1", format_version=99, created_at=BASE_TIME + 60)
+    broken = root / "f1" / "20231114-230000-dead00"
+    broken.mkdir(parents=True)
+    (broken / "run.json").write_text("{not json", encoding="utf-8")
+    app = VoltxConsole([root], poll_s=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        rows = app.screen.index.rows
+        assert rows[newer].problem == "newer format: upgrade voltx" and rows[newer].read_only
+        assert rows[broken].problem == "run.json missing or unreadable" and rows[broken].status == "unknown"
+        table = app.screen.query_one("#runs")
+        table.move_cursor(row=table.get_row_index(str(newer)))
+        await pilot.press("x")  # stop refuses a newer-format run before asking
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_missing_root_and_unwritable_root(tmp_path, monkeypatch):
+    missing = tmp_path / "nowhere" / "runs"
+    app = VoltxConsole([missing])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "does not exist yet" in str(app.screen.query_one("#roots-state").render())
+        assert app.screen.query_one("#runs-empty").display
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    real_access = os.access  # root may write anywhere: make the check see what a user would
+    monkeypatch.setattr("voltx.console.data.os.access", lambda p, mode: False if str(p) == str(locked) else real_access(p, mode))
+    app = VoltxConsole([locked])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        assert "not writable" in str(app.screen.query_one("#roots-state").render())
+        assert type(app.screen).__name__ == "RunsScreen"  # launch refused
+
+
+async def test_file_root_disables_launch(tmp_path):
+    not_dir = tmp_path / "file"
+    not_dir.write_text("x")
+    app = VoltxConsole([not_dir])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("n")
+        assert isinstance(app.screen, RunsScreen)
+        assert "not a directory" in str(app.screen.query_one("#roots-state").render())
+
+
+async def test_terminal_too_small_state(root):
+    app = VoltxConsole([root])
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        from voltx.console.widgets.dialogs import TooSmallScreen
+
+        assert isinstance(app.screen, TooSmallScreen)
+        assert "enlarge it to at least 60x16" in str(app.screen.query_one("#too-small-message").render())
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, RunsScreen)
