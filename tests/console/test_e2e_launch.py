@@ -1,0 +1,83 @@
+"""End to end: launch a real quick run from the console and watch it progress and finish.
+
+The console (driven by Pilot) opens the Launch dialog, starts ``voltx run codebook
+--preset quick`` as a detached process into a fresh runs root, and the Runs screen, which
+only reads the run store, shows the run appear, its step rise and its status end finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from rich.text import Text
+from textual.widgets import DataTable, Select, Switch
+
+from voltx.console.app import VoltxConsole
+from voltx.console.screens.launch import LaunchScreen
+from voltx.runs.layout import list_run_dirs, read_manifest
+
+pytestmark = pytest.mark.slow
+DEADLINE_S = 55
+
+
+def shown_row(table: DataTable, run_id: str) -> dict[str, str] | None:
+    """The runs table's row for ``run_id`` as plain text per column title."""
+    titles = [str(c.label) for c in table.columns.values()]
+    for i in range(table.row_count):
+        cells = [Text.from_markup(str(c)).plain if isinstance(c, str) else str(c) for c in table.get_row_at(i)]
+        row = dict(zip(titles, cells))
+        if row.get("run") == run_id:
+            return row
+    return None
+
+
+def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path):
+    root = tmp_path / "runs"
+
+    async def body():
+        app = VoltxConsole([root], poll_s=0.1)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, LaunchScreen)
+            dialog.query_one("#launch-phase", Select).value = "codebook"
+            await pilot.pause()
+            dialog.query_one("#launch-preset", Select).value = "quick"
+            dialog.query_one("#launch-tmux", Switch).value = False  # a plain detached process: no tmux needed
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert not isinstance(app.screen, LaunchScreen)
+
+            started = time.monotonic()
+            steps_seen: list[int] = []
+            statuses: list[str] = []
+            run_id = None
+            while time.monotonic() - started < DEADLINE_S:
+                await pilot.pause(0.1)
+                if run_id is None:
+                    runs = list_run_dirs(root)
+                    run_id = runs[0].name if runs else None
+                    continue
+                row = shown_row(app.screen.query_one(DataTable), run_id)
+                if row is None:
+                    continue
+                statuses.append(row["status"])
+                step = row["step"].split("/")[0]
+                if step.isdigit() and (not steps_seen or int(step) != steps_seen[-1]):
+                    steps_seen.append(int(step))
+                if row["status"] not in ("running", "stale"):
+                    break
+            return run_id, steps_seen, statuses
+
+    run_id, steps_seen, statuses = asyncio.run(body())
+    assert run_id is not None, f"no run appeared under {root} within {DEADLINE_S} s (see {root / '.launch'})"
+    run_dir = root / "codebook" / run_id
+    manifest = read_manifest(run_dir)
+    assert statuses and statuses[-1] == "finished", (statuses[-5:], manifest.get("message"))
+    assert "running" in statuses  # seen live, not only after the fact
+    assert len(steps_seen) >= 2 and steps_seen == sorted(steps_seen), steps_seen
+    assert manifest["status"] == "finished" and manifest["preset"] == "quick"
