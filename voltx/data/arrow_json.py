@@ -1,18 +1,19 @@
 """Arrow-columnar validation and JSONL encoding for the streaming core's Arrow path.
 
 A converter's :meth:`~voltx.data.converter.Converter.convert_arrow` returns its records as an
-Arrow table (one column per output field, one row per record). :func:`arrow_lines` checks that
-table against the record format with ``pyarrow.compute`` and writes its JSONL lines without
-turning a single value into a Python object, byte-identical to
-:func:`voltx.data.stream.encode_record` (orjson) of each record: compact separators, keys in
-column order, a null in an optional column leaves that key out, strings escaped exactly as
-orjson escapes them (``\\"``, ``\\\\``, ``\\b \\f \\n \\r \\t``, other controls below 0x20
-as ``\\u00xx`` in lower case, everything else raw UTF-8).
+Arrow table (one column per output field, one row per record). :func:`records_ok` checks that
+table against the record format with ``pyarrow.compute`` (nulls, empty or blank strings, types,
+the paraphrase score/label rules); :func:`encode_batch` writes its JSONL lines without turning
+a single value into a Python object, byte-identical to :func:`voltx.data.stream.encode_record`
+(orjson) of each record: compact separators, keys in column order, a null in an optional column
+leaves that key out, strings escaped exactly as orjson escapes them (``\\"``, ``\\\\``,
+``\\b \\f \\n \\r \\t``, other controls below 0x20 as ``\\u00xx`` in lower case, everything
+else raw UTF-8, ``/`` and U+2028 included).
 
-It answers None for anything it cannot both validate and encode identically (floats, whose
-shortest-repr formatting differs between Arrow and orjson; nested structs; an invalid record,
-which the per-row path then reports with its file:line and field): the caller takes the Python
-path for that batch. So this module only ever speeds up, never decides what is valid.
+``records_ok`` is False for anything that is not certainly valid AND encodable here (floats,
+whose shortest-repr formatting differs between Arrow and orjson; dicts and structs; an invalid
+record): the caller then takes the Python path for that batch, which accepts or reports it
+(file:line, field) as always. So this module only ever speeds up, never decides what is valid.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def records_ok(fmt: str, batch: pa.RecordBatch) -> bool:
     return cls._extra_checks.__func__ is _Record._extra_checks.__func__
 
 
-def _data(arr: pa.Array) -> bytes:
+def _data(arr: pa.Array) -> memoryview:
     """The bytes of a string array's values, back to back (its data buffer's used span)."""
     width = 8 if pa.types.is_large_string(arr.type) else 4
     offsets = arr.buffers()[1]
@@ -152,7 +153,7 @@ def encode_batch(batch: pa.RecordBatch) -> pa.Array:
     """
     pieces: list = []
     literal = ""  # text pending before the next column
-    first_nullable = None
+    opened = comma_first = False
     for name, arr in zip(batch.schema.names, batch.columns):
         if pa.types.is_null(arr.type):
             continue  # an optional field that is null in every row: left out everywhere
@@ -161,23 +162,19 @@ def encode_batch(batch: pa.RecordBatch) -> pa.Array:
             # cast raises and the caller takes the Python path)
             arr = arr.cast(pa.string() if _is_str(arr.type) else pa.list_(pa.string()))
         key = orjson.dumps(name).decode("utf-8") + ":"
-        lead = "," if first_nullable is not None else "{"
         if arr.null_count:
-            if first_nullable is None:
-                first_nullable = not pieces and not literal
+            comma_first = comma_first or not opened
             pieces += [literal, pc.fill_null(pc.binary_join_element_wise("," + key, _json_values(arr), ""), "")]
             literal = ""
-            continue
-        if first_nullable is None:
-            first_nullable = False
-        if _is_str(arr.type):
-            pieces += [literal + lead + key + '"', escape_strings(arr)]
+        elif _is_str(arr.type):
+            pieces += [literal + ("," if opened else "{") + key + '"', escape_strings(arr)]
             literal = '"'
         else:
-            pieces += [literal + lead + key, _json_values(arr)]
+            pieces += [literal + ("," if opened else "{") + key, _json_values(arr)]
             literal = ""
+        opened = True
     lines = pc.binary_join_element_wise(*pieces, literal + "}\n", "")
-    if first_nullable:
+    if comma_first:
         # The first key is absent in some rows, so every line starts with a comma (a required,
         # never-null field comes later): that comma becomes the opening brace.
         lines = pc.binary_replace_slice(lines, 0, 1, "{")

@@ -14,6 +14,10 @@ treated as row errors too. A file that is not this dataset's format at all: rais
 ``DataError``. Undecodable bytes (``UnicodeDecodeError``) are reported by the core with the
 file and byte offset.
 
+Optional fast paths, one record per input row, same records as ``convert``:
+:meth:`Converter.convert_arrow` (Arrow batches in, an Arrow table out; validated and encoded
+vectorised by :mod:`voltx.data.arrow_json`) and :meth:`Converter.convert_batch` (Python columns).
+
 Generators (``voltx data generate``) are converters with ``generator = True`` and
 ``hub_name = None``; their ``read_local([], split)`` produces rows from ``self.seed`` and
 ``self.count``.
