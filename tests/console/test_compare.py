@@ -9,7 +9,7 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
-from voltx.console.screens.compare import CompareScreen, read_loss_curves, thin
+from voltx.console.screens.compare import CompareScreen, read_loss_curves
 
 
 class Host(App):
@@ -92,16 +92,41 @@ def test_unreadable_config_is_named_not_a_crash(tmp_path):
     drive(CompareScreen([a, b]), check)
 
 
-def test_curves_drop_superseded_steps_skip_corrupt_lines_and_are_thinned(tmp_path):
+def test_curves_drop_superseded_steps_skip_corrupt_lines_and_are_downsampled(tmp_path):
     run = make_run(tmp_path, "f1", steps=30, corrupt_tail=True)
     metrics = run / "metrics.jsonl"
-    text = metrics.read_text()
-    head, _, partial = text.rpartition("\n")
+    head, _, partial = metrics.read_text().rpartition("\n")
     # A resume from step 20 logs steps 21.. again with other values; the half line stays last.
     resumed = "".join(f'{{"step": {s}, "losses": {{"loss": 9.0}}}}\n' for s in range(21, 26))
     metrics.write_text(head + "\n" + resumed + partial)
     steps, values = read_loss_curves(metrics)["loss"]
     assert steps == [float(s) for s in range(1, 26)]
     assert values[19] != 9.0 and values[20:] == [9.0] * 5
-    xs, ys = thin(list(range(1000)), list(range(1000)), limit=100)
-    assert len(xs) <= 101 and xs[0] == 0 and xs[-1] == 999 and xs == ys
+    big = make_run(tmp_path, "f2", steps=1000)
+    steps, _ = read_loss_curves(big / "metrics.jsonl", buckets=50)["loss"]
+    assert len(steps) <= 100 and steps == sorted(steps) and steps[0] <= 20 and steps[-1] >= 980  # spans the run
+
+
+def test_marking_two_runs_on_the_runs_screen_and_pressing_c_compares_them(tmp_path):
+    from voltx.console.app import VoltxConsole
+
+    root = tmp_path / "runs"
+    a = make_run(root, "f1", steps=20)
+    b = make_run(root, "f1", steps=30, created_at=BASE_TIME + 60)
+
+    async def body():
+        app = VoltxConsole([root], poll_s=30)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if app.screen.query_one(DataTable).row_count == 2:
+                    break
+            await pilot.press("space", "down", "space", "c")
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, CompareScreen)
+            assert sorted(screen.run_dirs) == sorted([a, b])
+            assert len(list(screen.query(PlotextPlot))) == 3
+
+    asyncio.run(body())

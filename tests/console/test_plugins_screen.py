@@ -76,3 +76,18 @@ async def _shows_failure():
         assert "translator" in plugins
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, PluginsScreen)
+
+
+def test_p_on_the_runs_screen_opens_it(tmp_path):
+    from voltx.console.app import VoltxConsole
+
+    async def body():
+        app = VoltxConsole([tmp_path / "runs"], poll_s=30)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("P")
+            await pilot.pause()
+            assert isinstance(app.screen, PluginsScreen)
+            assert app.screen.query_one("#plugins-registry", DataTable).row_count > 0
+
+    asyncio.run(body())

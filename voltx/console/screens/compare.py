@@ -1,16 +1,14 @@
 """The Compare screen: two or more runs, overlaid loss curves per shared term, and a config diff.
 
-Curves are read straight from each run's metrics.jsonl in a worker thread, one line at
-a time, keeping only (step, loss) numbers; steps superseded by a resume are dropped the
-way :func:`voltx.runs.jsonl.drop_superseded` drops them, and every series is thinned to
-at most ``MAX_POINTS`` before it reaches a plot (a million-step run must not become a
-million-point widget). The config diff compares each run's resolved config.toml.
+Curves come from the console's own metrics reader (:class:`voltx.console.series.
+MetricSeries`: numeric columns, resumes resolved, corrupt lines skipped) in a worker
+thread, downsampled to at most ``2 * BUCKETS`` points per series before they reach a plot
+(a million-step run must not become a million-point widget). The config diff compares
+each run's resolved config.toml.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,15 +22,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
+from voltx.console.series import MetricSeries
 from voltx.runs.layout import RunPaths, read_manifest
 
-MAX_POINTS = 400
+BUCKETS = 200
 MISSING = "—"
 
 
 @dataclass
 class RunCurves:
-    """The loss curves of one run (already thinned) and its flattened resolved config."""
+    """The loss curves of one run (downsampled) and its flattened resolved config."""
 
     dir: Path
     label: str
@@ -41,46 +40,16 @@ class RunCurves:
     problem: str | None = None
 
 
-def thin(xs: list[float], ys: list[float], limit: int = MAX_POINTS) -> tuple[list[float], list[float]]:
-    """Every k-th point (and always the last) so a series has at most about ``limit`` points."""
-    if len(xs) <= limit:
-        return xs, ys
-    stride = -(-len(xs) // limit)
-    idx = list(range(0, len(xs), stride))
-    if idx[-1] != len(xs) - 1:
-        idx.append(len(xs) - 1)
-    return [xs[i] for i in idx], [ys[i] for i in idx]
-
-
-def read_loss_curves(path: Path) -> dict[str, tuple[list[float], list[float]]]:
-    """(steps, values) per loss term of one metrics.jsonl, resumes resolved; bad lines skipped."""
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    try:
-        fh = open(path, "rb")
-    except OSError:
-        return series
-    with fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break  # a half-written last line: the writer is mid-write
-            try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            step = rec.get("step") if isinstance(rec, dict) else None
-            losses = rec.get("losses") if isinstance(rec, dict) else None
-            if not isinstance(step, (int, float)) or isinstance(step, bool) or not isinstance(losses, dict):
-                continue
-            for term, value in losses.items():
-                if not isinstance(value, (int, float)) or isinstance(value, bool):
-                    continue
-                steps, values = series.setdefault(term, ([], []))
-                if steps and steps[-1] >= step:  # a resume logs from its checkpoint again: keep the newer attempt
-                    cut = bisect.bisect_left(steps, step)
-                    del steps[cut:], values[cut:]
-                steps.append(float(step))
-                values.append(float(value))
-    return {term: thin(*xy) for term, xy in series.items()}
+def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list[float], list[float]]]:
+    """(steps, values) per loss term of one metrics.jsonl, downsampled, resumes resolved."""
+    series = MetricSeries(path)
+    series.refresh()
+    curves = {}
+    for term in series.loss_terms:
+        steps, values = series.downsampled(term, buckets)
+        if steps:
+            curves[term] = (steps, values)
+    return curves
 
 
 def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
