@@ -78,8 +78,12 @@ def test_integers_lists_sliced_and_large_arrays():
     assert _encoded(part) == _expected(part)
 
 
+def _batch(cols: dict) -> pa.RecordBatch:
+    return pa.record_batch({k: (v if isinstance(v, pa.Array) else pa.array(v)) for k, v in cols.items()})
+
+
 def _ok(fmt, **cols):
-    return arrow_json.records_ok(fmt, pa.record_batch({k: (v if isinstance(v, pa.Array) else pa.array(v)) for k, v in cols.items()}))
+    return arrow_json.records_ok(fmt, _batch(cols))
 
 
 def test_records_ok_accepts_only_what_the_row_path_accepts_and_it_can_encode():
@@ -98,7 +102,8 @@ def test_records_ok_accepts_only_what_the_row_path_accepts_and_it_can_encode():
     assert _ok("paraphrase", a=["x", "y"], b=["u", "v"], score=[0, 5])
     assert not _ok("paraphrase", a=["x", "y"], b=["u", "v"], label=[0, 2])
     assert not _ok("paraphrase", a=["x", "y"], b=["u", "v"], score=[0, 6])
-    assert not _ok("paraphrase", a=["x", "y"], b=["u", "v"], score=pa.array([1, None]), label=pa.array([None, None], pa.int64()))
+    assert not _ok("paraphrase", a=["x", "y"], b=["u", "v"], score=pa.array([1, None]),
+                   label=pa.array([None, None], pa.int64()))
     assert not _ok("paraphrase", a=["x"], b=["u"])
     problems = {"id": ["1"], "query": ["q"], "solution": [""], "tests": [["assert f()"]]}
     assert _ok("code_problems", **problems, difficulty=[3])
@@ -108,13 +113,14 @@ def test_records_ok_accepts_only_what_the_row_path_accepts_and_it_can_encode():
 
 
 @pytest.mark.parametrize("fmt, cols", [
-    ("triples", {"head": ["a", "b"], "relation": ["r", "r"], "tail": ["t", "u"], "weight": pa.array([3, None], pa.int16())}),
+    ("triples", {"head": ["a", "b"], "relation": ["r", "r"], "tail": ["t", "u"],
+                 "weight": pa.array([3, None], pa.int16())}),
     ("code_problems", {"id": ["1", "2"], "query": ["q\n", "é"], "solution": ["", "s"], "tests": [["x"], []],
                        "entry_point": [None, "f"], "difficulty": ["easy", None]}),
     ("code_pairs", {"code": ["def f():\n\treturn '\"'"], "docstring": [""], "language": ["python"], "name": ["f"]}),
 ])
 def test_accepted_batches_are_valid_records_written_identically(fmt, cols):
-    batch = pa.record_batch({k: (v if isinstance(v, pa.Array) else pa.array(v)) for k, v in cols.items()})
+    batch = _batch(cols)
     assert arrow_json.records_ok(fmt, batch)
     for row in zip(*[c.to_pylist() for c in batch.columns]):
         validate_dict(fmt, {k: v for k, v in zip(batch.schema.names, row) if v is not None})

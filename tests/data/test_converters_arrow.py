@@ -20,8 +20,9 @@ class PawsRows(PawsConverter):
 
 def _paws_rows(n: int) -> list[dict]:
     text = [s for s in NASTY if s.strip()]
-    return [{"id": i, "sentence1": WHITESPACE[i % len(WHITESPACE)] + text[i % len(text)] + WHITESPACE[(i * 3) % len(WHITESPACE)],
-             "sentence2": f"b {i}", "label": i % 2} for i in range(n)]
+    pad = lambda k: WHITESPACE[k % len(WHITESPACE)]  # noqa: E731
+    return [{"id": i, "sentence1": pad(i) + text[i % len(text)] + pad(i * 3), "sentence2": f"b {i}", "label": i % 2}
+            for i in range(n)]
 
 
 def _run(cls, src, out, **kw):

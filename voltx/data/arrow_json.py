@@ -94,7 +94,8 @@ def records_ok(fmt: str, batch: pa.RecordBatch) -> bool:
             lo, hi = pc.min_max(score).values()
             if lo.as_py() < 0 or hi.as_py() > 5:
                 return False
-        if len(label) != label.null_count and not pc.all(pc.is_in(pc.drop_null(label), pa.array([0, 1], label.type))).as_py():
+        labels = pc.drop_null(label)
+        if len(labels) and not pc.all(pc.is_in(labels, pa.array([0, 1], label.type))).as_py():
             return False
         return True
     # A format check without an Arrow twin (slots of slot_annotated are dicts, rejected above).

@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from voltx.data import arrow_json
 from voltx.data.converter import Converter, batch_rows
 from voltx.data.formats import check_columns
 from voltx.data.stream import convert_rows, encode_columns, encode_record
@@ -39,7 +38,8 @@ def _as_batches(columns_batches: Iterator[tuple[dict, str, int]]) -> Iterator[Ba
         yield columns, prefix, start, None
 
 
-def read_batches(converter: Converter, split: str, data_files: list[Path] | None, language: str | None) -> Iterator[Batch] | None:
+def read_batches(converter: Converter, split: str, data_files: list[Path] | None,
+                 language: str | None) -> Iterator[Batch] | None:
     """Batches when ``converter`` has a fast path (``convert_arrow`` / ``convert_batch``) and its
     source is a ``datasets`` stream (Arrow batches preferred); None: read row by row."""
     arrow, columnar = _overrides(converter, "convert_arrow"), _overrides(converter, "convert_batch")
@@ -92,6 +92,8 @@ def write_batches(converter, batches: Iterator[Batch], fmt, language, on_error, 
 
 def _write_arrow(converter, table, n: int, fmt, language, result, buf: bytearray) -> bool:
     """Tier 1 for one Arrow batch of ``n`` rows; False (nothing written): take the per-row path."""
+    from voltx.data import arrow_json  # pyarrow: only on this path (generators never need it)
+
     try:
         out = converter.convert_arrow(table, fmt, language)
         if out is None:

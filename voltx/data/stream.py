@@ -22,8 +22,8 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from voltx.data.converter import Converter, RawRow, RowError, batch_rows
-from voltx.data.formats import FORMATS, RecordError, check_columns, record_to_dict
+from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.formats import FORMATS, RecordError, record_to_dict
 from voltx.errors import CantCreateError, DataError, MissingInputError, UsageError, closest
 
 WRITE_BATCH = 1000
