@@ -176,6 +176,9 @@ def test_no_driver_says_so_and_the_host_part_still_works(tmp_path, monkeypatch):
         assert not screen.query_one("#system-procs", DataTable).display
         host = text(screen, "#system-host")
         assert "GiB free of" in host and "n/a" not in host
+        await pilot.press("question_mark")
+        assert pilot.app.screen.target is screen  # the help lists this screen's keys
+        await pilot.press("escape")
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, SystemScreen)
 

@@ -99,8 +99,8 @@ class CompareScreen(Screen):
     """Overlaid loss curves of the given runs per shared loss term, and their config diff."""
 
     CSS_PATH = "compare.tcss"
-    TITLE = "Compare runs"
-    BINDINGS = [Binding("escape", "back", "Back")]
+    HELP_TITLE = TITLE = "Compare runs"
+    BINDINGS = [Binding("escape", "back", "Back"), Binding("question_mark", "help", "Help")]
 
     def __init__(self, run_dirs: list[Path] | tuple[Path, ...]) -> None:
         super().__init__()
@@ -164,3 +164,8 @@ class CompareScreen(Screen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_help(self) -> None:
+        from voltx.console.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))

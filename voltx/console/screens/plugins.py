@@ -39,8 +39,8 @@ class PluginsScreen(Screen):
     """Loaded plugins per kind, each plugin's status, and load failures with their errors."""
 
     CSS_PATH = "plugins.tcss"
-    TITLE = "Plugins"
-    BINDINGS = [Binding("escape", "back", "Back")]
+    HELP_TITLE = TITLE = "Plugins"
+    BINDINGS = [Binding("escape", "back", "Back"), Binding("question_mark", "help", "Help")]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -95,3 +95,8 @@ class PluginsScreen(Screen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_help(self) -> None:
+        from voltx.console.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))

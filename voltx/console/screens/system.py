@@ -145,8 +145,8 @@ class SystemScreen(Screen):
     replace the local :class:`voltx.telemetry.Sampler` and ``time.time`` (tests, snapshots)."""
 
     CSS_PATH = "system.tcss"
-    TITLE = "System"
-    BINDINGS = [Binding("escape", "back", "Back")]
+    HELP_TITLE = TITLE = "System"
+    BINDINGS = [Binding("escape", "back", "Back"), Binding("question_mark", "help", "Help")]
 
     def __init__(self, roots: list[Path] | tuple[Path, ...], *, sampler: Any = None,
                  clock: Callable[[], float] = time.time, interval: float = 1.0) -> None:
@@ -241,3 +241,8 @@ class SystemScreen(Screen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_help(self) -> None:
+        from voltx.console.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen(self))
