@@ -8,7 +8,8 @@ import pytest
 
 from voltx.data.converter import Converter
 from voltx.data.formats import Paraphrase, check_columns
-from voltx.data.stream import encode_columns, stream
+from voltx.data.batched import encode_columns
+from voltx.data.stream import stream
 from voltx.errors import DataError
 
 

@@ -263,51 +263,6 @@ def read_rows(converter: Converter, split: str, data_files: list[Path] | None, l
     return converter.read_hub(split, language)
 
 
-# --- columnar encoding (the batched paths in voltx.data.batched) -------------------------------
-
-_ROW_SEP = orjson.Fragment(b"\x1e")
-
-
-def _split_rows(rows: list[dict]) -> list[bytes]:
-    """``[encode_record(r) for r in rows]`` in one orjson call: the rows interleaved with a raw
-    ``\x1e`` fragment (orjson never writes a raw control byte itself), then split there. (Many
-    small orjson results kept alive at once are slow to allocate; one big one is not.)"""
-    out = [_ROW_SEP] * (2 * len(rows) - 1)
-    out[::2] = rows
-    try:
-        return _dumps(out)[1:-1].split(b",\x1e,")
-    except _JSONEncodeError:
-        return [bytes(encode_record(r)) for r in rows]
-
-
-def encode_columns(columns: dict[str, list], n: int) -> list[bytes]:
-    """The JSONL lines (bytes, no newline) of ``n`` validated records given as columns,
-    byte-identical to :func:`encode_record` of each record as a dict (keys in column order; a
-    ``None`` in a column leaves that key out of that record)."""
-    if not n:
-        return []
-    keys = list(columns)
-    cols = list(columns.values())
-    if any(None in col for col in cols):
-        return _split_rows([{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*cols)])
-    # No dicts: one orjson call over the values interleaved with pre-encoded key fragments
-    # marked by raw \x1e/\x1f bytes (never in orjson's own output), whose stray commas are
-    # then cut: [\x1e{"k0":\x1f,v0,"k1":\x1f,v1,\x1e{"k0":\x1f,...,v1,\x1e] -> rows.
-    m = len(cols)
-    ks = [_dumps(k) for k in keys]
-    out = [orjson.Fragment(b"\x1e{" + ks[0] + b":\x1f")] * (2 * m * n)
-    for j, col in enumerate(cols):
-        out[2 * j + 1::2 * m] = col
-        if j:
-            out[2 * j::2 * m] = [orjson.Fragment(ks[j] + b":\x1f")] * n
-    out.append(_ROW_SEP)
-    try:
-        text = _dumps(out)
-    except _JSONEncodeError:
-        return _split_rows([dict(zip(keys, vals)) for vals in zip(*cols)])
-    return text.replace(b"\x1f,", b"").replace(b",\x1e", b"}\n")[2:-2].split(b"\n")
-
-
 def stream(
     converter: Converter,
     fmt: str | None,
