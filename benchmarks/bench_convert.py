@@ -141,6 +141,12 @@ def main() -> int:
                     dt = time.perf_counter() - t0
                     assert n == args.rows, (name, n)
                     rates[name].append(n / dt)
+            # The fast paths must write what the per-row path writes: checked, not assumed.
+            outs = {name: tmpdir / f"check-{name}.jsonl" for name in ("voltx", "voltx_columns", "voltx_rows")}
+            for name, out in outs.items():
+                VARIANTS[name](kind, path, out)
+            same = len({out.read_bytes() for out in outs.values()}) == 1
+            assert same, f"{kind}: the fast paths' output differs from the per-row path's"
             med = {name: median(r) for name, r in rates.items()}
             ratio_batched = med["voltx"] / med["batched"]
             ratio_rowwise = med["voltx"] / med["rowwise"]
@@ -150,12 +156,14 @@ def main() -> int:
                   f"voltx {med['voltx']:>10,.0f} rows/s   voltx columns converter {med['voltx_columns']:>10,.0f} rows/s   "
                   f"voltx per-row converter {med['voltx_rows']:>10,.0f} rows/s")
             print(f"RESULT {kind}: voltx/batched = {ratio_batched:.2f} (goal >= 0.8), voltx/rowwise = {ratio_rowwise:.2f}, "
-                  f"voltx columns converter/batched = {ratio_columns:.2f}, voltx per-row converter/batched = {ratio_rows:.2f}")
+                  f"voltx columns converter/batched = {ratio_columns:.2f}, voltx per-row converter/batched = {ratio_rows:.2f}; "
+                  f"output byte-identical across voltx paths: {same}")
             figures[kind] = {
                 "batched_rows_per_s": round(med["batched"]),
                 "rowwise_rows_per_s": round(med["rowwise"]),
                 "voltx_rows_per_s": round(med["voltx"]),
                 "voltx_over_batched": round(ratio_batched, 3),
+                "outputs_identical": same,
                 "voltx_over_rowwise": round(ratio_rowwise, 3),
                 "voltx_columns_converter_rows_per_s": round(med["voltx_columns"]),
                 "voltx_columns_converter_over_batched": round(ratio_columns, 3),

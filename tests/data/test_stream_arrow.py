@@ -119,6 +119,25 @@ def test_bad_rows_are_reported_as_the_row_path_reports_them(tmp_path, bad, vecto
     assert errors[0] == errors[1] and "#1500" in errors[0]
 
 
+def test_a_record_batch_or_a_chunked_table_is_accepted(tmp_path, vectorised):
+    class BatchOut(ArrowTriples):
+        def convert_arrow(self, table, fmt, language):
+            return super().convert_arrow(table, fmt, language).combine_chunks().to_batches()[0]
+
+    class ChunkedOut(ArrowTriples):
+        def convert_arrow(self, table, fmt, language):
+            out = super().convert_arrow(table, fmt, language)
+            return pa.concat_tables([out.slice(0, 10), out.slice(10)])
+
+    src = tmp_path / "rows.parquet"
+    _write(src, _rows(1500))
+    _run(RowTriples, src, tmp_path / "rows.out")
+    for cls in (BatchOut, ChunkedOut):
+        _run(cls, src, tmp_path / "out.out")
+        assert (tmp_path / "out.out").read_bytes() == (tmp_path / "rows.out").read_bytes()
+    assert vectorised == [1000, 500, 1000, 500]
+
+
 def test_a_bad_row_beyond_max_examples_does_not_matter(tmp_path):
     rows = _rows(2000)
     rows[1900]["t"] = ""
