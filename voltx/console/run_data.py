@@ -60,6 +60,8 @@ class RunData:
         self.resumes: list[dict] = []
         self.event_corrupt: list[int] = []
         self.log: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_total = 0
+        """Lines read from stdout.log so far (the view appends only ``log_total - shown``)."""
         self.config_text: str | None = None
         self.checkpoints: list[Path] = []
         self._events_at = (0, 1)
@@ -164,6 +166,7 @@ class RunData:
         if size < self._log_at:  # replaced or truncated: start again
             self._log_at = 0
             self.log.clear()
+            self.log_total = 0
         if size == self._log_at:
             return False
         start = max(self._log_at, size - 256 * 1024)  # only the tail matters for a tail view
@@ -177,6 +180,7 @@ class RunData:
         if start > self._log_at and lines:
             lines = lines[1:]  # we started mid-line
         self.log.extend(lines)
+        self.log_total += len(lines)
         self._log_at = start + end
         return True
 

@@ -199,6 +199,7 @@ def downsample(x: np.ndarray, y: np.ndarray, buckets: int = 1000) -> tuple[list[
     if n <= 2 * buckets:
         return x.tolist(), y.tolist()
     size = -(-n // buckets)  # ceil
+    buckets = -(-n // size)  # so that only the last bucket is padded, and never wholly
     pad = size * buckets - n
     yb = np.concatenate([y, np.full(pad, np.nan)]).reshape(buckets, size)
     xb = np.concatenate([x, np.full(pad, x[-1])]).reshape(buckets, size)

@@ -59,6 +59,7 @@ class RunDetailScreen(Screen):
         self.redraws = 0
         self._dirty = True
         self._loaded = False
+        self._log_shown = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -172,12 +173,14 @@ class RunDetailScreen(Screen):
     def _draw_loss(self) -> None:
         s = self.data.series
         note = "sampled" if s.preview else ("no metrics logged yet" if not len(s) else "")
-        self.query_one("#plot-loss", SeriesPlot).show({t: s.downsampled(t) for t in s.loss_terms}, note=note)
+        plot = self.query_one("#plot-loss", SeriesPlot)
+        plot.show({t: s.downsampled(t, plot.buckets) for t in s.loss_terms}, note=note)
 
     def _draw_speed(self) -> None:
         s = self.data.series
-        self.query_one("#plot-lr", SeriesPlot).show({"lr": s.downsampled("lr")} if "lr" in s.columns else {})
-        self.query_one("#plot-speed", SeriesPlot).show({"samples/s": s.downsampled("samples_per_sec")} if "samples_per_sec" in s.columns else {})
+        for selector, key, label in (("#plot-lr", "lr", "lr"), ("#plot-speed", "samples_per_sec", "samples/s")):
+            plot = self.query_one(selector, SeriesPlot)
+            plot.show({label: s.downsampled(key, plot.buckets)} if key in s.columns else {})
 
     def _draw_verdicts(self) -> None:
         verdicts = self.data.deliverables()
@@ -217,13 +220,17 @@ class RunDetailScreen(Screen):
 
     def _draw_log(self) -> None:
         log = self.query_one("#log-tail", Log)
-        lines = list(self.data.log)
-        if not lines:
-            log.clear()
-            log.write_line(f"(no output yet in {self.data.paths.stdout.name})")
+        new = self.data.log_total - self._log_shown
+        if not self.data.log_total:
+            if not log.line_count:
+                log.write_line(f"(no output yet in {self.data.paths.stdout.name})")
             return
-        log.clear()
-        log.write_lines(lines)
+        if not self._log_shown or new > len(self.data.log):  # first draw, or more came than the tail keeps
+            log.clear()
+            new = len(self.data.log)
+        if new:  # append only what is new: rewriting the whole tail twice a second is what costs
+            log.write_lines(list(self.data.log)[-new:])
+        self._log_shown = self.data.log_total
 
     # -- keys ------------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:

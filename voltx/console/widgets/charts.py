@@ -20,7 +20,14 @@ class SeriesPlot(PlotextPlot):
         self.points = 0
         """How many points the last draw plotted (tests check the downsample reached the widget)."""
 
+    @property
+    def buckets(self) -> int:
+        """Min/max buckets for the plot's width: a min and a max per bucket gives one point per
+        column, and each point costs plotext time on every redraw (more would not be visible)."""
+        return max(40, (self.size.width or 80) // 2)
+
     def on_mount(self) -> None:
+        super().on_mount()  # PlotextPlot follows the app theme from here
         self.show({}, note="waiting for metrics")
 
     def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "") -> None:
