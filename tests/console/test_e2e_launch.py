@@ -8,7 +8,11 @@ only reads the run store, shows the run appear, its step rise and its status end
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 import time
+import uuid
 
 import pytest
 from rich.text import Text
@@ -33,7 +37,20 @@ def shown_row(table: DataTable, run_id: str) -> dict[str, str] | None:
     return None
 
 
-def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path):
+@pytest.fixture
+def private_tmux(monkeypatch):
+    """A private tmux server for launched sessions (voltx.runs.launch honours VOLTX_TMUX_SOCKET)."""
+    name = f"voltx-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("VOLTX_TMUX_SOCKET", name)
+    yield name
+    if shutil.which("tmux"):
+        subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.mark.parametrize("use_tmux", [False, True], ids=["detached", "tmux"])
+def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path, private_tmux, use_tmux):
+    if use_tmux and not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
     root = tmp_path / "runs"
 
     async def body():
@@ -47,7 +64,7 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path):
             dialog.query_one("#launch-phase", Select).value = "codebook"
             await pilot.pause()
             dialog.query_one("#launch-preset", Select).value = "quick"
-            dialog.query_one("#launch-tmux", Switch).value = False  # a plain detached process: no tmux needed
+            dialog.query_one("#launch-tmux", Switch).value = use_tmux
             await pilot.press("ctrl+s")
             await pilot.pause()
             assert not isinstance(app.screen, LaunchScreen)
@@ -56,6 +73,7 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path):
             steps_seen: list[int] = []
             statuses: list[str] = []
             run_id = None
+            sessions: list[str] = []  # tmux sessions while the run was live
             while time.monotonic() - started < DEADLINE_S:
                 await pilot.pause(0.1)
                 if run_id is None:
@@ -66,14 +84,17 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path):
                 if row is None:
                     continue
                 statuses.append(row["status"])
+                if use_tmux and row["status"] == "running" and not sessions:
+                    sessions = subprocess.run(["tmux", "-L", private_tmux, "list-sessions", "-F", "#S"],
+                                              capture_output=True, text=True, timeout=10).stdout.split()
                 step = row["step"].split("/")[0]
                 if step.isdigit() and (not steps_seen or int(step) != steps_seen[-1]):
                     steps_seen.append(int(step))
                 if row["status"] not in ("running", "stale"):
                     break
-            return run_id, steps_seen, statuses
+            return run_id, steps_seen, statuses, sessions
 
-    run_id, steps_seen, statuses = asyncio.run(body())
+    run_id, steps_seen, statuses, sessions = asyncio.run(body())
     assert run_id is not None, f"no run appeared under {root} within {DEADLINE_S} s (see {root / '.launch'})"
     run_dir = root / "codebook" / run_id
     manifest = read_manifest(run_dir)
@@ -81,3 +102,7 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path):
     assert "running" in statuses  # seen live, not only after the fact
     assert len(steps_seen) >= 2 and steps_seen == sorted(steps_seen), steps_seen
     assert manifest["status"] == "finished" and manifest["preset"] == "quick"
+    if use_tmux:  # it ran in its own session, whose pane output is kept in the launch log
+        assert f"voltx-{run_id}" in sessions, sessions
+        log = (root / ".launch" / f"{run_id}.log").read_text(errors="replace").replace("\n", "")
+        assert "run finished" in log and run_id in log, log[-2000:]
