@@ -1,0 +1,79 @@
+"""The console's data layer without a terminal: incremental columns, resume, downsample, index."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from run_factory import BASE_TIME, append_steps, make_big_run, make_run
+
+from voltx.console.data import RunIndex
+from voltx.console.series import MetricSeries, downsample
+
+
+def test_incremental_read_only_new_bytes_and_half_lines(root):
+    run = make_run(root, steps=10)
+    s = MetricSeries(run / "metrics.jsonl")
+    assert s.refresh() and len(s) == 10 and s.loss_terms == ["loss", "loss_contrastive", "loss_role"]
+    offset = s.offset
+    assert not s.refresh() and s.offset == offset  # nothing new: nothing read
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": 11, "losses": {"loss": 0.5}, "lr": 0.1')  # half a line
+    assert not s.refresh() and s.truncated_tail and len(s) == 10
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(', "new_key": 7}\n')
+    assert s.refresh() and len(s) == 11 and s.latest("loss") == 0.5 and s.latest("new_key") == 7
+    assert np.isnan(s.array("new_key")[0]) and np.isnan(s.array("loss_role")[-1])  # absent -> NaN, columns aligned
+
+
+def test_resume_drops_superseded_steps(root):
+    run = make_run(root, steps=30)
+    append_steps(run, 21, 5, total=60)  # a resume from the step-20 checkpoint logs 21.. again
+    s = MetricSeries(run / "metrics.jsonl")
+    s.refresh()
+    assert s.array("step").tolist() == list(range(1, 26))
+
+
+def test_wrong_types_become_missing_values(root):
+    path = root / "m.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [{"step": 1, "lr": "high"}, {"step": 2, "lr": 0.5}, [1, 2]]) + "\n")
+    s = MetricSeries(path)
+    s.refresh()
+    assert len(s) == 2 and s.corrupt_lines == [3]
+    assert np.isnan(s.array("lr")[0]) and s.latest("lr") == 0.5
+
+
+def test_downsample_keeps_extremes_and_bounds_points():
+    x = np.arange(100_001, dtype=float)
+    y = np.sin(x / 1000)
+    y[54_321] = 50.0  # a spike must survive
+    xs, ys = downsample(x, y, buckets=500)
+    assert len(xs) <= 1000 and max(ys) == 50.0 and min(ys) == y.min()
+    assert xs == sorted(xs)
+    small_x, small_y = downsample(x[:2001], y[:2001], buckets=1000)  # one padded bucket, never an empty one
+    assert len(small_x) <= 2000 and not np.isnan(small_y).any()
+
+
+def test_preview_then_full_read_of_a_big_run(root):
+    run = make_big_run(root, steps=60_000)
+    preview = MetricSeries(run / "metrics.jsonl")
+    assert preview.read_preview() and preview.preview and 1000 < len(preview) < 60_000
+    full = MetricSeries(run / "metrics.jsonl")
+    assert not full.preview
+    full.refresh()
+    assert len(full) == 60_000 and full.latest("step") == 60_000
+
+
+def test_index_rescans_only_changed_runs(root, monkeypatch):
+    a = make_run(root, "f1", created_at=BASE_TIME)
+    make_run(root, "f2", created_at=BASE_TIME + 60)
+    index = RunIndex([root])
+    assert index.scan() and len(index.rows) == 2
+    reads = []
+    import voltx.console.data as data
+
+    real = data.read_manifest
+    monkeypatch.setattr(data, "read_manifest", lambda d: reads.append(d) or real(d))
+    assert not index.scan() and reads == []  # nothing changed: no file read
+    append_steps(a, 51, 3, total=60)
+    assert index.scan() and reads == [a] and index.rows[a].step == 53
