@@ -130,3 +130,19 @@ def test_marking_two_runs_on_the_runs_screen_and_pressing_c_compares_them(tmp_pa
             assert len(list(screen.query(PlotextPlot))) == 3
 
     asyncio.run(body())
+
+
+def test_a_failure_while_reading_is_shown_not_a_crash(tmp_path, monkeypatch):
+    import voltx.console.screens.compare as compare
+
+    def boom(run_dir):
+        raise PermissionError(13, "Permission denied", str(run_dir))
+
+    monkeypatch.setattr(compare, "load_run", boom)
+    a, b = make_run(tmp_path, "f1", steps=3), make_run(tmp_path, "f1", steps=3, created_at=BASE_TIME + 60)
+
+    async def check(pilot, screen):
+        assert "Could not read the runs: PermissionError" in str(screen.query_one("#compare-runs", Static).render())
+        assert pilot.app.is_running
+
+    drive(CompareScreen([a, b]), check)

@@ -198,3 +198,24 @@ def test_samples_again_every_interval(tmp_path, monkeypatch):
         assert len(calls) >= 3
 
     drive(SystemScreen([tmp_path], sampler=Counting(), interval=0.1), check)
+
+
+def test_a_failing_sample_is_shown_and_the_app_keeps_running(tmp_path):
+    class Broken:
+        def sample(self):
+            raise OSError("disk went away")
+
+    async def check(pilot, screen):
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if "Sampling failed" in text(screen, "#system-source"):
+                break
+        assert "Sampling failed: OSError: disk went away" in text(screen, "#system-source")
+        assert pilot.app.is_running
+
+    async def body():
+        screen = SystemScreen([tmp_path], sampler=Broken(), interval=0.2)
+        async with Host(screen).run_test(size=(120, 40)) as pilot:
+            await check(pilot, screen)
+
+    asyncio.run(body())

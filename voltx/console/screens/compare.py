@@ -18,8 +18,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 from textual_plotext import PlotextPlot
 
 from voltx.console.series import MetricSeries
@@ -127,10 +129,15 @@ class CompareScreen(Screen):
         header.update(f"Loading {len(self.run_dirs)} runs…")
         self.load()
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare-load")
     def load(self) -> None:
         runs = [load_run(d) for d in self.run_dirs]
         self.app.call_from_thread(self.show, runs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "compare-load":  # shown, never a crash
+            error = event.worker.error
+            self.query_one("#compare-runs", Static).update(f"[red]Could not read the runs: {escape(f'{type(error).__name__}: {error}')}[/]")
 
     def show(self, runs: list[RunCurves]) -> None:
         """Build the plots and the diff table (on the UI thread)."""

@@ -18,8 +18,10 @@ from typing import Any, Callable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
 from voltx.runs.layout import list_run_dirs, read_manifest
 from voltx.runs.lock import writer_alive
@@ -184,7 +186,16 @@ class SystemScreen(Screen):
             self._sampler.close()
 
     def collect(self) -> None:
-        self.run_worker(self._collect, thread=True, exclusive=True, group="system-sample")
+        # exit_on_error=False: a failed sample (a vanished run dir, a driver error) is shown on
+        # the screen by on_worker_state_changed and retried next tick; it must not end the app.
+        self.run_worker(self._collect, thread=True, exclusive=True, group="system-sample", exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "system-sample":
+            error = event.worker.error
+            self.query_one("#system-source", Static).update(
+                f"[red]Sampling failed: {escape(f'{type(error).__name__}: {error}')}[/] (retrying every {self.interval:g} s)"
+            )
 
     def _collect(self) -> None:
         """Worker thread: find live runs, prefer a fresh sidecar sample, else sample here."""
