@@ -12,7 +12,6 @@ import os
 import platform
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
