@@ -44,6 +44,8 @@ def private_tmux(monkeypatch):
     monkeypatch.delenv("TMUX", raising=False)
     yield name
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+    socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    (socket_dir / name).unlink(missing_ok=True)  # kill-server leaves the socket file behind
 
 
 def wait_for(predicate, timeout=60.0, what="condition"):
