@@ -7,7 +7,9 @@
    downsampled chart, peak RSS. Reference: the naive full load (every line through
    ``json.loads`` into a list of dicts, what ``RunReader.refresh`` does), time and RSS.
 2. tail: a writer process logs 200 steps/s into a live run while the detail is open;
-   console CPU as a share of one core, key press round-trip latency (p50/max), redraws/s.
+   console CPU as a share of one core and event-loop lag with no input, then key press
+   latency to the handler and to the redrawn tab. Reference: one chart redraw by plotext
+   (what textual-plotext draws with) vs voltx's numpy braille renderer.
 3. start-up: seconds from interpreter start to the runs screen listing the runs
    (reference: a bare ``python -c pass``), and whether torch got imported.
 
@@ -91,6 +93,13 @@ def child_writer(run_dir: str, seconds: str) -> dict:
 
 
 def child_tail(run_dir: str, seconds: str) -> dict:
+    """Tail a live run on the Loss tab: CPU share and event-loop lag with no input, then the
+    latency of key presses (tab switches) while it keeps tailing. Keys go through the driver
+    like real input; latency is measured to the binding's effect (the active tab changed) and
+    to the redrawn tab, not through Pilot.press (which also waits for animations to end)."""
+    from textual import events
+    from textual.widgets import TabbedContent
+
     from voltx.console.app import VoltxConsole
 
     async def body():
@@ -98,22 +107,71 @@ def child_tail(run_dir: str, seconds: str) -> dict:
         async with app.run_test(size=(160, 48)) as pilot:
             await pilot.pause(1.0)
             screen = app.screen
+            lags: list[float] = []
+
+            async def probe():  # how late a 10 ms sleep wakes up = how long input would wait
+                while True:
+                    t = time.perf_counter()
+                    await asyncio.sleep(0.01)
+                    lags.append(time.perf_counter() - t - 0.01)
+
+            task = asyncio.create_task(probe())
             r0, c0, t0 = screen.redraws, time.process_time(), time.perf_counter()
-            latencies = []
-            end = t0 + float(seconds)
-            while time.perf_counter() < end:
+            await asyncio.sleep(float(seconds))
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            redraws = (screen.redraws - r0) / wall
+            tabs = screen.query_one("#tabs", TabbedContent)
+            handled, drawn = [], []
+            for i in range(12):
+                target, key = ("speed", "2") if i % 2 == 0 else ("loss", "1")
+                before = screen.redraws
                 k0 = time.perf_counter()
-                await pilot.press("2" if len(latencies) % 2 else "1")
-                latencies.append(time.perf_counter() - k0)
-                await pilot.pause(0.25)
-            wall = time.perf_counter() - t0
-            cpu = time.process_time() - c0
-            latencies.sort()
-            return {"cpu_share": cpu / wall, "latency_p50_ms": 1000 * latencies[len(latencies) // 2],
-                    "latency_max_ms": 1000 * latencies[-1], "redraws_per_s": (screen.redraws - r0) / wall,
-                    "steps_seen": len(screen.data.series)}
+                app._driver.send_message(events.Key(key, key))
+                while tabs.active != target:
+                    await asyncio.sleep(0.001)
+                handled.append(time.perf_counter() - k0)
+                while screen.redraws == before:
+                    await asyncio.sleep(0.001)
+                drawn.append(time.perf_counter() - k0)
+                await asyncio.sleep(0.5)
+            task.cancel()
+            lags.sort(), handled.sort(), drawn.sort()
+            ms = lambda xs, q: 1000 * xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
+            return {"cpu_share": cpu / wall, "redraws_per_s": redraws, "lag_p50_ms": ms(lags, 0.5), "lag_max_ms": ms(lags, 1.0),
+                    "key_p50_ms": ms(handled, 0.5), "key_max_ms": ms(handled, 1.0), "drawn_p50_ms": ms(drawn, 0.5),
+                    "drawn_max_ms": ms(drawn, 1.0), "steps_seen": len(screen.data.series)}
 
     return asyncio.run(body())
+
+
+def chart_render() -> dict | None:
+    """One chart redraw at 160x22 (3 series of 300 points, what a run detail plots): voltx's
+    numpy braille renderer vs plotext (the library it replaced), when plotext is installed."""
+    import numpy as np
+
+    from voltx.console.widgets.charts import render_chart
+
+    rng = np.random.default_rng(0)
+    x = np.arange(300.0)
+    series = {f"loss{i}": (x.tolist(), (np.exp(-x / 100) + 0.05 * rng.random(300) + i).tolist()) for i in range(3)}
+    n = 30
+    t = time.perf_counter()
+    for _ in range(n):
+        render_chart(series, 160, 22, title="loss")
+    ours = (time.perf_counter() - t) / n
+    try:
+        import plotext as plt
+        from rich.text import Text
+    except ImportError:
+        return {"voltx_ms": 1000 * ours, "plotext_ms": None}
+    t = time.perf_counter()
+    for _ in range(n):
+        plt.clear_data(), plt.clear_figure(), plt.plotsize(160, 22), plt.title("loss")
+        for name, (xs, ys) in series.items():
+            plt.plot(xs, ys, label=name, marker="braille")
+        Text.from_ansi(plt.build())  # textual-plotext hands plotext's ANSI output to rich like this
+    ref = (time.perf_counter() - t) / n
+    return {"voltx_ms": 1000 * ours, "plotext_ms": 1000 * ref}
 
 
 def child_startup(root: str) -> dict:
@@ -168,9 +226,17 @@ def main() -> None:
         writer.stdout.readline()
         tail = child("tail", str(live), str(args.tail_seconds))
         writer.wait()
-        print("\n2. tail a run logging 200 steps/s")
-        print(f"   console CPU {100 * tail['cpu_share']:.1f}% of one core, key round-trip p50 {tail['latency_p50_ms']:.0f} ms "
-              f"max {tail['latency_max_ms']:.0f} ms, {tail['redraws_per_s']:.1f} redraws/s, {tail['steps_seen']:,} steps seen")
+        chart = chart_render()
+        print("\n2. tail a run logging 200 steps/s (detail open on the Loss tab)")
+        print(f"   console CPU {100 * tail['cpu_share']:.1f}% of one core, {tail['redraws_per_s']:.1f} redraws/s, "
+              f"event-loop lag p50 {tail['lag_p50_ms']:.1f} ms max {tail['lag_max_ms']:.1f} ms, {tail['steps_seen']:,} steps seen")
+        print(f"   key press -> handled p50 {tail['key_p50_ms']:.1f} ms max {tail['key_max_ms']:.1f} ms; "
+              f"-> new tab drawn p50 {tail['drawn_p50_ms']:.1f} ms max {tail['drawn_max_ms']:.1f} ms")
+        if chart["plotext_ms"] is not None:
+            print(f"   one chart redraw (160x22, 3 x 300 points): {chart['voltx_ms']:.1f} ms vs plotext {chart['plotext_ms']:.1f} ms: "
+                  f"{chart['plotext_ms'] / chart['voltx_ms']:.1f}x faster")
+        else:
+            print(f"   one chart redraw (160x22, 3 x 300 points): {chart['voltx_ms']:.1f} ms (plotext not installed: no reference)")
 
         for i in range(20):
             make_run(root, "f3", created_at=1_700_000_000 + 60 * i)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import settle
+from pilot_support import anyio_backend, root, settle  # noqa: F401  (fixtures)
 from run_factory import hold_lock, make_run
 
 from voltx.console.app import VoltxConsole

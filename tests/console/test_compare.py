@@ -7,7 +7,7 @@ import asyncio
 from run_factory import BASE_TIME, make_run
 from textual.app import App
 from textual.widgets import DataTable, Static
-from textual_plotext import PlotextPlot
+from voltx.console.widgets.charts import SeriesPlot
 
 from voltx.console.screens.compare import CompareScreen, read_loss_curves
 
@@ -38,7 +38,7 @@ def test_two_runs_overlay_each_shared_term_and_diff_their_configs(tmp_path):
     (b / "config.toml").write_text(cfg)
 
     async def check(pilot, screen):
-        plots = list(screen.query(PlotextPlot))
+        plots = list(screen.query(SeriesPlot))
         assert [p.id for p in plots] == ["compare-plot-loss", "compare-plot-loss_contrastive", "compare-plot-loss_role"]
         assert len(screen.runs) == 2
         steps_a, _ = screen.runs[0].curves["loss"]
@@ -62,7 +62,7 @@ def test_identical_configs_and_a_run_without_metrics(tmp_path):
     (b / "config.toml").write_text((a / "config.toml").read_text())
 
     async def check(pilot, screen):
-        assert not list(screen.query(PlotextPlot))
+        assert not list(screen.query(SeriesPlot))
         assert "share no logged loss term" in str(screen.query_one("#compare-no-curves", Static).render())
         assert "identical" in str(screen.query_one("#compare-config-note", Static).render())
 
@@ -127,7 +127,7 @@ def test_marking_two_runs_on_the_runs_screen_and_pressing_c_compares_them(tmp_pa
             screen = app.screen
             assert isinstance(screen, CompareScreen)
             assert sorted(screen.run_dirs) == sorted([a, b])
-            assert len(list(screen.query(PlotextPlot))) == 3
+            assert len(list(screen.query(SeriesPlot))) == 3
 
     asyncio.run(body())
 

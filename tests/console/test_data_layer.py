@@ -9,6 +9,7 @@ from run_factory import BASE_TIME, append_steps, make_big_run, make_run
 
 from voltx.console.data import RunIndex
 from voltx.console.series import MetricSeries, downsample
+from pilot_support import root  # noqa: F401  (fixtures)
 
 
 def test_incremental_read_only_new_bytes_and_half_lines(root):

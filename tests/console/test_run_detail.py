@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import settle
+from pilot_support import anyio_backend, root, settle  # noqa: F401  (fixtures)
 from run_factory import append_steps, hold_lock, make_run
 
 from voltx.console.app import VoltxConsole
@@ -57,7 +57,7 @@ async def test_run_without_telemetry_shows_empty_states(root):
     app = VoltxConsole([root], run=run)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot)
-        assert "no metrics logged yet" in screen.query_one("#plot-loss").plt.build() or screen.query_one("#plot-loss").points == 0
+        assert "no metrics logged yet" in screen.query_one("#plot-loss").text() or screen.query_one("#plot-loss").points == 0
         for key, widget in (("3", "#verdicts-empty"), ("5", "#alerts-empty"), ("7", "#checkpoints-empty")):
             await pilot.press(key)
             await pilot.pause(0.05)

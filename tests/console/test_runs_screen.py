@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import settle
+from pilot_support import anyio_backend, root, settle  # noqa: F401  (fixtures)
 from run_factory import BASE_TIME, hold_lock, make_run, append_steps
 
 from voltx.console.app import VoltxConsole

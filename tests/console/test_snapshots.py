@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 
 from voltx.console.app import VoltxConsole
 from voltx.console.screens.system import SystemScreen
+from pilot_support import settle
 
 SIZES = [(80, 24), (160, 48)]
 RUNS = Path("runs")  # relative: the autouse fixture chdirs into tmp_path, so no tmp path is drawn

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-from voltx.runs.layout import runs_root
+from voltx.runs.layout import configured_runs_dir, runs_root
 
 
 def add_runs_dir(parser) -> None:
@@ -18,17 +12,7 @@ def add_runs_dir(parser) -> None:
 
 
 def root_from(args) -> Path:
-    configured = None
-    cfg = Path("training_config.toml")
-    if cfg.exists():
-        try:
-            paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
-            configured = paths.get("runs_dir") if isinstance(paths, dict) else None
-        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-            configured = None  # `voltx config validate` reports it; reading runs must still work
-        if not isinstance(configured, str):
-            configured = None
-    return runs_root(getattr(args, "runs_dir", None), configured)
+    return runs_root(getattr(args, "runs_dir", None), configured_runs_dir())
 
 
 def fmt_duration(seconds: float | None) -> str:

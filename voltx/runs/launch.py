@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx.errors import MissingInputError, UsageError
-from voltx.runs.layout import new_run_id, read_manifest, runs_root
+from voltx.runs.layout import new_run_id, read_manifest, configured_runs_dir, runs_root
 from voltx.runs.lock import writer_alive
 from voltx.runs.store import TERMINAL, effective_status
 
@@ -101,17 +101,7 @@ def attach_command(run_dir: Path) -> list[str] | None:
 
 def runs_root_for(runs_dir: str | os.PathLike | None = None, config_path: str | os.PathLike | None = None) -> Path:
     """The runs root a ``voltx run`` with these flags would use (absolute)."""
-    configured = None
-    cfg = Path(config_path) if config_path else Path("training_config.toml")
-    if cfg.is_file():
-        import tomllib
-
-        try:
-            paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
-            configured = paths.get("runs_dir") if isinstance(paths, dict) else None
-        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-            configured = None  # the run itself reports the bad config, with file and line
-    return runs_root(runs_dir, configured if isinstance(configured, str) else None).absolute()
+    return runs_root(runs_dir, configured_runs_dir(config_path)).absolute()
 
 
 def _log_path(root: Path, run_id: str) -> Path:

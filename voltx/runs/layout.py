@@ -75,6 +75,25 @@ class RunPaths:
         return self.dir.parent.name
 
 
+def configured_runs_dir(config_path: str | os.PathLike | None = None) -> str | None:
+    """``[paths].runs_dir`` of a config file (default ./training_config.toml), or None.
+
+    Read tolerantly: commands that only read runs must work even when the config is broken
+    (``voltx config validate`` and the run itself report it, with file and line)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    cfg = Path(config_path) if config_path else Path("training_config.toml")
+    try:
+        paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+        return None
+    configured = paths.get("runs_dir") if isinstance(paths, dict) else None
+    return configured if isinstance(configured, str) else None
+
+
 def runs_root(explicit: str | os.PathLike | None = None, configured: str | None = None) -> Path:
     """--runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir > ./runs."""
     for candidate in (explicit, os.environ.get(ENV_RUNS_DIR), configured):

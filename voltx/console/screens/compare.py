@@ -9,7 +9,6 @@ each run's resolved config.toml.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,10 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
-from textual_plotext import PlotextPlot
 
+from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.series import MetricSeries
+from voltx.config import tomllib
 from voltx.runs.layout import RunPaths, read_manifest
 
 BUCKETS = 200
@@ -150,14 +150,9 @@ class CompareScreen(Screen):
         if not terms:
             box.mount(Static("These runs share no logged loss term (or have no metrics yet).", id="compare-no-curves"))
         for term in terms:
-            plot = PlotextPlot(id=f"compare-plot-{term}", classes="compare-plot")
+            plot = SeriesPlot(term, id=f"compare-plot-{term}", classes="compare-plot")
             box.mount(plot)
-            plt = plot.plt
-            plt.title(term)
-            plt.xlabel("step")
-            for r in runs:
-                steps, values = r.curves[term]
-                plt.plot(steps, values, label=r.label, marker="braille")
+            plot.show({r.label: r.curves[term] for r in runs})
 
         table = self.query_one("#compare-config", DataTable)
         table.clear(columns=True)

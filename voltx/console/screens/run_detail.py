@@ -60,6 +60,7 @@ class RunDetailScreen(Screen):
         self._dirty = True
         self._loaded = False
         self._log_shown = 0
+        self._head_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -168,7 +169,10 @@ class RunDetailScreen(Screen):
             notes.append(str(d.manifest["message"]))
         if notes:
             lines.append("  ".join(notes))
-        self.query_one("#detail-head", Static).update("\n".join(lines))
+        text = "\n".join(lines)
+        if text != self._head_text:  # the header is height auto: skip the layout pass when nothing changed
+            self._head_text = text
+            self.query_one("#detail-head", Static).update(text)
 
     def _draw_loss(self) -> None:
         s = self.data.series

@@ -82,6 +82,7 @@ class RunsScreen(Screen):
         self.sort_key = "started"
         self.sort_reverse = True
         self.scans = 0
+        self._roots_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -103,7 +104,12 @@ class RunsScreen(Screen):
 
     # -- data ------------------------------------------------------------------------------
     def poll(self) -> None:
-        self._scan()
+        if self.is_current:  # covered by a run detail or a dialog: nobody sees the table, skip the scan
+            self._scan()
+
+    def on_screen_resume(self) -> None:
+        if self.scans:  # back from another screen: show what changed meanwhile at once
+            self._scan()
 
     @work(thread=True, exclusive=True, group="scan")
     def _scan(self) -> None:
@@ -116,7 +122,10 @@ class RunsScreen(Screen):
         messages = [s.message for s in states if s.message]
         roots = ", ".join(str(s.path) for s in states)
         head = f"runs: {len(self.index.rows)} under {roots}" + (f"   filter: {self.filter_text!r}" if self.filter_text else "")
-        self.query_one("#roots-state", Static).update(head + "".join(f"\n[yellow]{m}[/]" for m in messages))
+        text = head + "".join(f"\n[yellow]{m}[/]" for m in messages)
+        if text != self._roots_text:  # an unchanged update would still cost a layout pass
+            self._roots_text = text
+            self.query_one("#roots-state", Static).update(text)
         if changed:
             self.rebuild()
 

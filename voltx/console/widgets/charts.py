@@ -1,49 +1,167 @@
-"""A plot of named series (plotext), redrawn only when handed new downsampled data.
+"""Line charts of named series in braille dots, drawn with numpy.
 
-The series are already downsampled (``voltx.console.series.downsample``: at most ~2000
-points each), so one redraw costs milliseconds whatever the run's length.
+Why not plotext (textual-plotext): profiled while tailing a live run at 160x48, one plotext
+redraw cost ~116 ms (its pure-Python matrix build plus ANSI re-parsing by rich), so a tab
+switch or a 2 Hz refresh blocked input for hundreds of ms and the console used about half a
+core. Here the dots of every segment are computed in one vectorised pass and each row
+becomes a few styled runs of text: a redraw costs a few milliseconds at any size
+(``benchmarks/bench_console.py`` measures both).
+
+The series handed to ``show`` are already downsampled (``voltx.console.series.downsample``:
+a min and a max per column), so spikes stay visible.
 """
 
 from __future__ import annotations
 
-from textual_plotext import PlotextPlot
+import numpy as np
+from rich.text import Text
+from textual.widget import Widget
+
+PALETTE = ("cyan", "magenta", "green", "yellow", "dodger_blue2", "red", "orange3", "bright_white")
+# braille dot bits by (row 0-3, column 0-1) inside a 2x4 cell (Unicode U+2800 block)
+_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
+GUTTER = 9  # y tick labels
 
 
-class SeriesPlot(PlotextPlot):
-    """Lines for several series sharing the step axis."""
+def _label(v: float) -> str:
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.2e}"
+    return f"{v:.4g}"
 
-    def __init__(self, title: str, *, ylabel: str = "", log_y: bool = False, id: str | None = None):
-        super().__init__(id=id)
+
+def _step_label(v: float) -> str:
+    return f"{int(v):,}" if float(v).is_integer() else _label(v)
+
+
+def _span(lo: float, hi: float) -> tuple[float, float]:
+    if hi > lo:
+        return lo, hi
+    pad = abs(lo) * 0.05 or 1.0  # a flat line sits mid-chart, not on an edge
+    return lo - pad, hi + pad
+
+
+def _dots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer dot coordinates of the polyline through (x, y): every segment rasterised with
+    as many samples as its longer side has dots (a DDA line, vectorised over all segments)."""
+    if len(x) == 1:
+        return x.round().astype(np.int64), y.round().astype(np.int64)
+    dx, dy = np.diff(x), np.diff(y)
+    n = np.maximum(np.abs(dx), np.abs(dy)).round().astype(np.int64) + 1
+    seg = np.repeat(np.arange(len(n)), n)
+    start = np.cumsum(n) - n
+    t = (np.arange(n.sum()) - start[seg]) / np.maximum(n[seg] - 1, 1)
+    return (x[seg] + t * dx[seg]).round().astype(np.int64), (y[seg] + t * dy[seg]).round().astype(np.int64)
+
+
+def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int, height: int, *,
+                 title: str = "", note: str = "", log_y: bool = False) -> Text:
+    """The whole chart (title + legend, plot rows with y ticks, x axis with step labels)."""
+    head = Text(title, style="bold")
+    if note:
+        head.append(f"  ({note})", style="dim")
+    named = [(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) for name, (x, y) in series.items()]
+    named = [(name, x, y) for name, x, y in named if len(x) and len(x) == len(y)]
+    if log_y and named and all((y > 0).all() for _, _, y in named):
+        named = [(name, x, np.log10(y)) for name, x, y in named]
+    else:
+        log_y = False
+    for i, (name, _, _) in enumerate(named):
+        head.append("  ■ ", style=PALETTE[i % len(PALETTE)]).append(name)
+    plot_w, plot_h = width - GUTTER - 1, height - 3
+    if not named or plot_w < 8 or plot_h < 2:
+        head.append("\n" + ("" if named else "no data"), style="dim")
+        return head
+
+    xs = np.concatenate([x for _, x, _ in named])
+    ys = np.concatenate([y for _, _, y in named])
+    x_lo, x_hi = _span(float(xs.min()), float(xs.max()))
+    y_lo, y_hi = _span(float(ys.min()), float(ys.max()))
+    dot_w, dot_h = 2 * plot_w, 4 * plot_h
+    bits = np.zeros((plot_h, plot_w), dtype=np.uint8)
+    color = np.full((plot_h, plot_w), -1, dtype=np.int16)
+    for i, (_, x, y) in enumerate(named):
+        px = (x - x_lo) / (x_hi - x_lo) * (dot_w - 1)
+        py = (y_hi - y) / (y_hi - y_lo) * (dot_h - 1)  # row 0 is the top
+        cx, cy = _dots(px, py)
+        cx, cy = np.clip(cx, 0, dot_w - 1), np.clip(cy, 0, dot_h - 1)
+        rows, cols = cy // 4, cx // 2
+        np.bitwise_or.at(bits, (rows, cols), _BITS[cy % 4, cx % 2])
+        color[rows, cols] = i  # a shared cell shows the series drawn last
+
+    def tick(v: float) -> str:
+        return _label(10 ** v if log_y else v)
+
+    labels = {0: tick(y_hi), plot_h - 1: tick(y_lo)}
+    if plot_h >= 5:
+        labels[(plot_h - 1) // 2] = tick((y_hi + y_lo) / 2)
+    out = head
+    chars = np.where(bits > 0, bits.astype(np.int32) + 0x2800, 0x20)
+    for r in range(plot_h):
+        gutter = labels[r][:GUTTER].rjust(GUTTER) + "┤" if r in labels else " " * GUTTER + "│"
+        out.append("\n" + gutter, style="dim")
+        row_chars, row_color = chars[r], color[r]
+        cuts = np.flatnonzero(np.diff(row_color)) + 1  # runs of one colour become one styled span
+        for a, b in zip(np.r_[0, cuts], np.r_[cuts, plot_w]):
+            c = int(row_color[a])
+            out.append("".join(map(chr, row_chars[a:b])), style=PALETTE[c % len(PALETTE)] if c >= 0 else "")
+    out.append("\n" + " " * GUTTER + "└" + "─" * plot_w, style="dim")
+    left, mid, right = _step_label(x_lo), _step_label((x_lo + x_hi) / 2), _step_label(x_hi)
+    axis = [" "] * plot_w
+    for text, at in ((left, 0), (mid, (plot_w - len(mid)) // 2), (right, plot_w - len(right))):
+        if 0 <= at and at + len(text) <= plot_w:
+            axis[at : at + len(text)] = text
+    out.append("\n" + " " * (GUTTER + 1) + "".join(axis), style="dim")
+    return out
+
+
+class SeriesPlot(Widget):
+    """Lines for several series sharing the step axis; redrawn only when handed new data
+    or resized (the rendered text is cached per size)."""
+
+    DEFAULT_CSS = """
+    SeriesPlot {
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+
+    def __init__(self, title: str, *, ylabel: str = "", log_y: bool = False, id: str | None = None,
+                 classes: str | None = None):
+        super().__init__(id=id, classes=classes)
         self.title = title
         self.ylabel = ylabel
         self.log_y = log_y
+        self.series: dict[str, tuple[list[float], list[float]]] = {}
+        self.note = "waiting for metrics"
         self.points = 0
-        """How many points the last draw plotted (tests check the downsample reached the widget)."""
+        """How many points the last ``show`` handed over (tests check the downsample reached the widget)."""
+        self.renders = 0
+        self._cache: tuple[tuple[int, int, int], Text] | None = None
+        self._version = 0
 
     @property
     def buckets(self) -> int:
-        """Min/max buckets for the plot's width: a min and a max per bucket gives one point per
-        column, and each point costs plotext time on every redraw (more would not be visible)."""
-        return max(40, (self.size.width or 80) // 2)
-
-    def on_mount(self) -> None:
-        super().on_mount()  # PlotextPlot follows the app theme from here
-        self.show({}, note="waiting for metrics")
+        """Min/max buckets for the plot's width: a min and a max per bucket is one point per
+        braille dot column; more would not be visible."""
+        return max(40, (self.size.width or 80) - GUTTER - 1)
 
     def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "") -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.title(f"{self.title}{f'  ({note})' if note else ''}")
-        plt.xlabel("step")
-        if self.ylabel:
-            plt.ylabel(self.ylabel)
-        self.points = 0
-        for name, (x, y) in series.items():
-            if not x:
-                continue
-            if self.log_y and min(y) > 0:
-                plt.yscale("log")
-            plt.plot(x, y, label=name, marker="braille")
-            self.points += len(x)
+        self.series, self.note = series, note
+        self.points = sum(len(x) for x, _ in series.values())
+        self._version += 1
         self.refresh()
+
+    def text(self, width: int | None = None, height: int | None = None) -> str:
+        """The chart as plain text (what a test or a log would show)."""
+        w, h = width or self.size.width or 80, height or self.size.height or 12
+        return render_chart(self.series, w, h, title=self.title, note=self.note, log_y=self.log_y).plain
+
+    def render(self) -> Text:
+        key = (self.size.width, self.size.height, self._version)
+        if self._cache is None or self._cache[0] != key:
+            self.renders += 1
+            chart = render_chart(self.series, self.size.width, self.size.height, title=self.title,
+                                 note=self.note, log_y=self.log_y)
+            chart.no_wrap, chart.overflow = True, "crop"
+            self._cache = (key, chart)
+        return self._cache[1]

@@ -1,4 +1,8 @@
-"""Console test helpers: a runs root per test, and a Pilot-friendly app factory."""
+"""Console test helpers: a runs root per test, Pilot settling, the anyio backend.
+
+Not a conftest.py on purpose: a second ``conftest`` module in a subdirectory replaces the
+root one in ``sys.modules`` and breaks ``from conftest import ...`` in the other test
+directories. Test modules import these fixtures by name instead."""
 
 from __future__ import annotations
 
