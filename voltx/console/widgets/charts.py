@@ -29,8 +29,9 @@ def _label(v: float) -> str:
     return f"{v:.4g}"
 
 
-def _step_label(v: float) -> str:
-    return f"{int(v):,}" if float(v).is_integer() else _label(v)
+def _step_label(v: float, span: float) -> str:
+    """Steps are counts: whole numbers with thousands separators unless the axis is narrow."""
+    return f"{round(v):,}" if span >= 10 or float(v).is_integer() else _label(v)
 
 
 def _span(lo: float, hi: float) -> tuple[float, float]:
@@ -105,7 +106,8 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
             c = int(row_color[a])
             out.append("".join(map(chr, row_chars[a:b])), style=PALETTE[c % len(PALETTE)] if c >= 0 else "")
     out.append("\n" + " " * GUTTER + "└" + "─" * plot_w, style="dim")
-    left, mid, right = _step_label(x_lo), _step_label((x_lo + x_hi) / 2), _step_label(x_hi)
+    span = x_hi - x_lo
+    left, mid, right = (_step_label(v, span) for v in (x_lo, (x_lo + x_hi) / 2, x_hi))
     axis = [" "] * plot_w
     for text, at in ((left, 0), (mid, (plot_w - len(mid)) // 2), (right, plot_w - len(right))):
         if 0 <= at and at + len(text) <= plot_w:

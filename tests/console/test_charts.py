@@ -1,0 +1,71 @@
+"""The braille chart renderer: dots land where the data says, axes and legend are right."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from voltx.console.widgets.charts import GUTTER, render_chart
+
+
+def plot_rows(text: str) -> list[str]:
+    """The plot area of a rendered chart: rows between the title and the x axis, gutter cut off."""
+    lines = text.split("\n")
+    return [ln[GUTTER + 1 :] for ln in lines[1:-2]]
+
+
+def dots(cell: str) -> int:
+    return bin(ord(cell) - 0x2800).count("1") if "\u2800" < cell <= "\u28ff" else 0
+
+
+def test_rising_line_goes_from_bottom_left_to_top_right():
+    text = render_chart({"loss": ([0, 10], [0.0, 1.0])}, 50, 12, title="t").plain
+    rows = plot_rows(text)
+    assert len(rows) == 9 and all(len(r) == 50 - GUTTER - 1 for r in rows)
+    assert dots(rows[-1][0]) and dots(rows[0][-1])  # both ends are drawn
+    assert not dots(rows[0][0]) and not dots(rows[-1][-1])  # and nothing in the other corners
+    filled = [next(i for i, c in enumerate(r) if dots(c)) for r in rows]
+    assert filled == sorted(filled, reverse=True)  # each row up is further right: a monotone line
+
+
+def test_flat_line_sits_mid_chart_and_is_continuous():
+    rows = plot_rows(render_chart({"lr": ([0, 100], [3e-4, 3e-4])}, 40, 10).plain)
+    drawn = [i for i, r in enumerate(rows) if any(dots(c) for c in r)]
+    assert len(drawn) == 1 and 0 < drawn[0] < len(rows) - 1
+    assert all(dots(c) for c in rows[drawn[0]])  # no gaps: every column has a dot
+
+
+def test_axes_legend_and_labels():
+    text = render_chart({"a": ([1, 2000], [0.5, 2.5]), "b": ([1, 2000], [1.0, 1.5])}, 60, 12, title="loss", note="sampled").plain
+    head, *_, axis, labels = text.split("\n")
+    assert head.startswith("loss  (sampled)") and "■ a" in head and "■ b" in head
+    assert axis.strip().startswith("└") and set(axis.strip()[1:]) == {"─"}
+    assert labels.split() == ["1", "1,000", "2,000"]
+    assert text.split("\n")[1].strip().startswith("2.5┤") and "0.5┤" in text
+
+
+def test_each_series_has_its_colour():
+    chart = render_chart({"a": ([0, 1], [0, 0]), "b": ([0, 1], [1, 1])}, 40, 10)
+    styles = {str(span.style) for span in chart.spans}
+    assert {"cyan", "magenta"} <= styles
+
+
+def test_log_scale_labels_show_real_values():
+    text = render_chart({"loss": ([0, 1, 2], [100.0, 10.0, 1.0])}, 40, 10, log_y=True).plain
+    assert "100┤" in text and "1┤" in text
+    rows = plot_rows(text)
+    middle = [i for i, r in enumerate(rows) if dots(r[len(r) // 2])]
+    assert middle and abs(middle[0] - (len(rows) - 1) / 2) <= 1  # 10 is halfway between 1 and 100 on a log axis
+
+
+def test_empty_and_too_small():
+    assert render_chart({}, 40, 10, title="t").plain == "t\nno data"
+    assert "■ a" in render_chart({"a": ([0, 1], [0, 1])}, 15, 3).plain  # no room to plot: title and legend only
+
+
+def test_noisy_series_keeps_spikes_and_stays_in_bounds():
+    rng = np.random.default_rng(1)
+    y = rng.random(500)
+    y[250] = 50.0  # a spike must reach the top row
+    rows = plot_rows(render_chart({"s": (list(range(500)), y.tolist())}, 80, 14).plain)
+    assert any(dots(c) for c in rows[0])
+    assert all(len(r) == 80 - GUTTER - 1 for r in rows)
