@@ -219,3 +219,32 @@ def test_a_failing_sample_is_shown_and_the_app_keeps_running(tmp_path):
             await check(pilot, screen)
 
     asyncio.run(body())
+
+
+def test_a_fresh_sample_with_wrong_types_is_shown_as_n_a_not_a_crash(tmp_path):
+    """A sidecar of another voltx version (or a hand-edited file) may write any JSON object."""
+
+    class Refuse:
+        def sample(self):
+            raise AssertionError("the fresh sidecar sample must be used")
+
+    root = tmp_path / "runs"
+    run = make_run(root, "f1", status="running", live_pid=os.getpid(), system=False)
+    bad = {"time": time.time() - 0.5, "host": "[bold]x", "cpu_percent": "a", "ram_used": None, "disk_path": "[/]",
+           "proc": {"pid": "[red]", "rss": "big"},
+           "gpus": [5, {"index": 0, "name": "[b]gpu", "util": "high", "processes": [7, {"pid": "x"}]}]}
+    (run / "system.jsonl").write_text(json.dumps({"time": time.time() - 0.7, "gpus": 5}) + "\n" + json.dumps(bad) + "\n")
+
+    async def check(pilot, screen):
+        await pilot.pause(0.2)
+        assert screen.snapshot.source.dir == run
+        gpus = rows(screen.query_one("#system-gpus", DataTable))
+        assert [g[1] for g in gpus] == ["[b]gpu"] and gpus[0][2].endswith(" n/a")  # the non-object entry is skipped
+        assert "[bold]x" in text(screen, "#system-host") and "n/a" in text(screen, "#system-host")
+        (run / "system.jsonl").write_text(json.dumps({"time": time.time(), "gpus": 5, "gpu_error": 3}) + "\n")
+        await pilot.pause(1.5)
+        assert isinstance(pilot.app.screen, SystemScreen)
+        assert "NVML sees no GPU" in text(screen, "#system-gpu-error") or "3" in text(screen, "#system-gpu-error")
+
+    with hold_lock(run):
+        drive(SystemScreen([root], sampler=Refuse()), check)

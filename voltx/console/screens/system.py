@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -95,8 +96,23 @@ def owning_run(pid: int, runs_by_pid: dict[int, LiveRun]) -> LiveRun | None:
 # --- formatting -----------------------------------------------------------------------------
 
 
+def _objects(value: Any) -> list[dict]:
+    """The dict entries of a list field; anything else in a sample (another writer's
+    version, a hand-edited file) is skipped rather than crashing the screen."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _text(value: Any, default: str = "?") -> str:
+    """A sample's string as literal text (a host or GPU name is not markup)."""
+    return escape(str(value)) if value is not None else default
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def gib(value: Any) -> str:
-    return f"{value / GIB:.1f} GiB" if isinstance(value, (int, float)) else "n/a"
+    return f"{value / GIB:.1f} GiB" if _number(value) else "n/a"
 
 
 def bar(fraction: float | None, width: int = 10) -> str:
@@ -107,12 +123,12 @@ def bar(fraction: float | None, width: int = 10) -> str:
 
 
 def ratio(used: Any, total: Any) -> float | None:
-    ok = isinstance(used, (int, float)) and isinstance(total, (int, float)) and total > 0
+    ok = _number(used) and _number(total) and total > 0
     return used / total if ok else None
 
 
 def fmt(value: Any, unit: str, digits: int = 0) -> str:
-    return f"{value:.{digits}f}{unit}" if isinstance(value, (int, float)) else "n/a"
+    return f"{value:.{digits}f}{unit}" if _number(value) else "n/a"
 
 
 def host_line(sample: dict) -> str:
@@ -120,25 +136,25 @@ def host_line(sample: dict) -> str:
     disk_used = ratio(_minus(sample.get("disk_total"), sample.get("disk_free")), sample.get("disk_total"))
     cpu = sample.get("cpu_percent")
     return (
-        f"[b]Host[/] {sample.get('host', '?')}\n"
-        f"CPU  {bar(cpu / 100 if isinstance(cpu, (int, float)) else None)} {fmt(cpu, '%', 1)}\n"
+        f"[b]Host[/] {_text(sample.get('host'))}\n"
+        f"CPU  {bar(cpu / 100 if _number(cpu) else None)} {fmt(cpu, '%', 1)}\n"
         f"RAM  {bar(ram)} {gib(sample.get('ram_used'))} / {gib(sample.get('ram_total'))}\n"
         f"Disk {bar(disk_used)} {gib(sample.get('disk_free'))} free of {gib(sample.get('disk_total'))}"
-        f" at {sample.get('disk_path', '?')}"
+        f" at {_text(sample.get('disk_path'))}"
     )
 
 
 def _minus(a: Any, b: Any) -> float | None:
-    return a - b if isinstance(a, (int, float)) and isinstance(b, (int, float)) else None
+    return a - b if _number(a) and _number(b) else None
 
 
 def source_line(snap: Snapshot, interval: float) -> str:
     if snap.source is None:
         return f"Sampled locally every {interval:g} s (no live run's sidecar sample is fresh)"
-    line = f"From the telemetry sidecar of run [b]{snap.source.label}[/] ({snap.age_s:.1f} s old)"
+    line = f"From the telemetry sidecar of run [b]{escape(snap.source.label)}[/] ({snap.age_s:.1f} s old)"
     proc = snap.sample.get("proc")
     if isinstance(proc, dict):
-        line += f"; run process {proc.get('pid')}: RSS {gib(proc.get('rss'))}, CPU {fmt(proc.get('cpu_percent'), '%')}"
+        line += f"; run process {_text(proc.get('pid'))}: RSS {gib(proc.get('rss'))}, CPU {fmt(proc.get('cpu_percent'), '%')}"
     return line
 
 
@@ -218,8 +234,8 @@ class SystemScreen(Screen):
         sample = snap.sample
         self.query_one("#system-source", Static).update(source_line(snap, self.interval))
         self.query_one("#system-host", Static).update(host_line(sample))
-        gpus = sample.get("gpus") or []
-        error = sample.get("gpu_error")
+        gpus = _objects(sample.get("gpus"))
+        error = _text(sample.get("gpu_error"), "")
         note = self.query_one("#system-gpu-error", Static)
         if not gpus:
             note.update(f"[b]No NVIDIA driver/GPU:[/] {error or 'NVML sees no GPU'}")
@@ -236,16 +252,16 @@ class SystemScreen(Screen):
             mem = ratio(gpu.get("mem_used"), gpu.get("mem_total"))
             util = gpu.get("util")
             table.add_row(
-                str(gpu.get("index")), str(gpu.get("name", "?")),
-                f"{bar(util / 100 if isinstance(util, (int, float)) else None, width)} {fmt(util, '%')}".strip(),
+                Text(str(gpu.get("index"))), Text(str(gpu.get("name", "?"))),
+                f"{bar(util / 100 if _number(util) else None, width)} {fmt(util, '%')}".strip(),
                 f"{bar(mem, width)} {gib(gpu.get('mem_used'))} / {gib(gpu.get('mem_total'))}".strip(),
                 fmt(gpu.get("temp"), "°C"),
                 f"{fmt(gpu.get('power_w'), ' W')} / {fmt(gpu.get('power_limit_w'), ' W')}",
             )
-            for proc in gpu.get("processes") or []:
+            for proc in _objects(gpu.get("processes")):
                 pid = proc.get("pid")
                 run = owning_run(pid, snap.runs_by_pid) if isinstance(pid, int) else None
-                procs.add_row(str(gpu.get("index")), str(pid), gib(proc.get("mem_used")), f"▶ {run.label}" if run else "")
+                procs.add_row(Text(str(gpu.get("index"))), Text(str(pid)), gib(proc.get("mem_used")), Text(f"▶ {run.label}") if run else "")
         table.display = bool(gpus)
         procs.display = bool(procs.row_count)
         self.query_one("#system-procs-title", Static).display = procs.display
