@@ -110,3 +110,32 @@ async def test_live_run_follows_new_steps(root):
             await settle(pilot, 0.6)
             assert len(screen.data.series) == 40 and screen.redraws > before
             assert screen.data.log[-1] == "fresh line"
+
+
+async def test_events_with_wrong_types_and_markup_in_messages_do_not_crash(root):
+    """events.jsonl and run.json are written by phases and plugins: any JSON object may come."""
+    import json
+
+    run = make_run(root, status="failed", rar=False, alerts=0)
+    manifest = json.loads((run / "run.json").read_text())
+    manifest["message"] = "unknown key [codebook] in config; see [/] and [red"
+    (run / "run.json").write_text(json.dumps(manifest))
+    with open(run / "events.jsonl", "a") as fh:
+        for ev in (
+            {"time": 1, "kind": "alert", "step": "[b]", "severity": "[/]", "rule": "[red", "message": "loss [/] spiked"},
+            {"time": 2, "kind": "rar", "step": 5, "iterations": 7, "slot_converged": "abc", "gamma": None},
+            {"time": 3, "kind": "rar", "step": 6, "iterations": [1, 10**12, float("nan")], "slot_converged": [2, "x"],
+             "gamma": [0.5] * 16},
+        ):
+            fh.write(json.dumps(ev).replace("NaN", "1e999") + "\n")
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        assert "[codebook]" in text(screen, "#detail-head")
+        for n in range(1, len(TABS) + 1):
+            await pilot.press(str(n))
+            await pilot.pause(0.1)
+        assert isinstance(app.screen, RunDetailScreen)
+        assert "loss [/] spiked" in str(screen.query_one("#alerts-table").get_row_at(0)[3])
+        rar = text(screen, "#rar-panel")
+        assert "step 6" in rar and "Certainty γ per slot" in rar

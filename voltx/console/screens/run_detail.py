@@ -15,10 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.syntax import Syntax
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
@@ -166,7 +168,7 @@ class RunDetailScreen(Screen):
         if d.alerts:
             notes.append(f"[red]{len(d.alerts)} alert(s)[/]")
         if d.manifest.get("message"):
-            notes.append(str(d.manifest["message"]))
+            notes.append(escape(str(d.manifest["message"])))  # config errors name tables: [codebook]
         if notes:
             lines.append("  ".join(notes))
         text = "\n".join(lines)
@@ -202,7 +204,7 @@ class RunDetailScreen(Screen):
         for a in reversed(self.data.alerts):
             sev = str(a.get("severity", "-"))
             style = "bold red" if sev == "error" else "yellow"
-            table.add_row(str(a.get("step", "-")), f"[{style}]{sev}[/]", str(a.get("rule", "-")), str(a.get("message", "")))
+            table.add_row(Text(str(a.get("step", "-"))), Text(sev, style=style), Text(str(a.get("rule", "-"))), Text(str(a.get("message", ""))))
         empty = self.query_one("#alerts-empty", Static)
         empty.update("No alerts.")
         empty.display = not self.data.alerts

@@ -6,6 +6,7 @@ characters: 16 slots and a dozen iteration counts fit in 80 columns without a pl
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from rich.text import Text
@@ -14,6 +15,15 @@ from textual.widgets import Static
 from voltx.console.data import _num
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
+MAX_ROWS = 64
+"""Iteration counts or slots drawn at most (a corrupt event must not draw a billion rows)."""
+
+
+def _numbers(value) -> list[float | None]:
+    """A list field of a rar event as numbers (None for a non-number); not a list: empty."""
+    if not isinstance(value, list):
+        return []
+    return [v if v is not None and math.isfinite(v) else None for v in map(_num, value[:100_000])]
 
 
 def bar(fraction: float, width: int) -> str:
@@ -30,18 +40,19 @@ def render_rar(event: dict | None, iterations_mean: float | None, width: int = 4
             text.append(f"\n\nlatest rar/iterations_mean: {iterations_mean:.3f}")
         return text
     text = Text()
-    text.append(f"step {event.get('step', '-')}", style="bold")
+    text.append(f"step {event.get('step', '-')}", style="bold")  # Text.append: no markup
     if iterations_mean is not None:
         text.append(f"   mean iterations (latest step): {iterations_mean:.2f}")
-    iterations = [int(i) for i in event.get("iterations", []) if _num(i) is not None]
+    iterations = [int(i) for i in _numbers(event.get("iterations")) if i is not None]
     if iterations:
         counts = Counter(iterations)
         top = max(counts.values())
         text.append(f"\n\nIterations per query ({len(iterations)} queries)\n", style="bold")
-        for n in range(min(counts), max(counts) + 1):
+        low = min(counts)
+        for n in range(low, min(max(counts), low + MAX_ROWS - 1) + 1):
             text.append(f"{n:>4} {bar(counts.get(n, 0) / top, width)} {counts.get(n, 0)}\n")
     for title, key in (("Converged share per slot", "slot_converged"), ("Certainty γ per slot", "gamma")):
-        values = [_num(v) for v in event.get(key, [])]
+        values = _numbers(event.get(key))[:MAX_ROWS]
         if not values:
             continue
         text.append(f"\n{title}\n", style="bold")
