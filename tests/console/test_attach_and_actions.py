@@ -37,7 +37,7 @@ async def test_attach_is_the_read_only_detail(root):
         from voltx.console.screens.help import bindings_table
 
         keys = list(bindings_table(screen).columns[0]._cells)
-        assert "x" not in keys and "R" not in keys and "escape" in keys
+        assert "x" not in keys and "R" not in keys and "esc" in keys
         await pilot.press("escape")
     assert app.return_code == 0
 

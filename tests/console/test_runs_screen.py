@@ -88,9 +88,13 @@ async def test_help_lists_every_binding(root):
         from voltx.console.screens.help import HelpScreen, bindings_table
 
         assert isinstance(app.screen, HelpScreen)
-        keys = list(bindings_table(app.screen.target).columns[0]._cells)
-        for key in ("slash", "s", "space", "c", "x", "R", "a", "e", "n", "S", "P", "question_mark", "q", "enter"):
+        table = bindings_table(app.screen.target)
+        keys = list(table.columns[0]._cells)
+        for key in ("/", "s", "space", "c", "x", "R", "a", "e", "n", "S", "P", "?", "q", "enter"):
             assert key in keys, key
+        assert len(keys) == len(set(keys)), keys  # one row per key (? and enter were listed twice)
+        assert "question_mark" not in keys and "slash" not in keys  # what the user types, not Textual's key names
+        assert table.columns[1]._cells[keys.index("enter")] == "open the selected run's detail"
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
 
