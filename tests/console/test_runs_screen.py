@@ -158,3 +158,39 @@ async def test_terminal_too_small_state(root):
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.1)
         assert isinstance(app.screen, RunsScreen)
+
+
+def head(screen: RunsScreen) -> str:
+    return str(screen.query_one("#roots-state").render())
+
+
+async def test_at_80_columns_the_table_fits_and_the_header_shows_sort_and_filter(root, tmp_path):
+    make_run(root, "f1", created_at=BASE_TIME)
+    make_run(root, "f2", format_version=99, created_at=BASE_TIME + 60)
+    app = VoltxConsole([root, tmp_path / "old-runs"], poll_s=0.1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#runs")
+        titles = [str(c.label) for c in table.columns.values()]
+        assert titles[1:] == ["phase", "run", "status", "step", "loss", "ETA"]
+        assert table.virtual_size.width <= 80  # every column visible, no horizontal scrolling
+        assert "sorted by started ↓" in head(screen)
+        assert f"runs root {tmp_path / 'old-runs'} does not exist (nothing listed" in head(screen)  # not "the first run creates it"
+        await pilot.press("slash", *"f2", "enter")
+        assert "filter: 'f2'" in head(screen)
+        await pilot.press("escape")
+        assert "filter" not in head(screen)  # at once, not at the next poll
+        await pilot.resize_terminal(160, 48)
+        await settle(pilot)
+        assert "host" in [str(c.label) for c in table.columns.values()] and table.row_count == 2
+
+
+async def test_headline_loss_term_is_not_repeated(root):
+    from voltx.console.data import RunRow
+    from voltx.console.screens.runs import row_cells
+
+    row = RunRow(dir=root, id="r", phase="codebook", losses={"movement": 0.0055})
+    assert row_cells(row, False)[5] == "0.0055"  # was "0.0055 movement=0.0055"
+    row.losses = {"loss": 3.0, "loss_role": 1.0}
+    assert "role=1" in row_cells(row, False)[5] and "role" not in row_cells(row, False, compact=True)[5]

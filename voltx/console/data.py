@@ -99,7 +99,15 @@ class RunIndex:
         self._manifests: dict[Path, dict] = {}
 
     def states(self) -> list[RootState]:
-        return [root_state(r) for r in self.roots]
+        """One per root; only the first takes launches, so only its state talks about them."""
+        states = [root_state(r) for r in self.roots]
+        for state in states[1:]:
+            if not state.exists:
+                what = "is not a directory" if state.path.exists() else "does not exist"
+                state.message = f"runs root {state.path} {what} (nothing listed from it)"
+            elif not state.writable and state.message:
+                state.message = None  # listed read-only; launches go to the first root
+        return states
 
     def scan(self) -> bool:
         """Re-read what changed; True when any row changed (so the screen redraws only then)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
@@ -37,18 +38,28 @@ COLUMNS = [  # (key, title, sort key)
     ("started", "started", lambda r: r.started_at or 0.0),
 ]
 SORTABLE = [c[0] for c in COLUMNS if c[2]]
+TITLES = {c[0]: c[1] for c in COLUMNS}
 
 
-def row_cells(row: RunRow, marked: bool) -> list[str]:
+COMPACT_WIDTH = 120
+"""Below this many columns the table keeps what fits 80: no samples/s, host, start time or
+extra loss terms, and a run's problem is a ``!`` (the detail view spells it out)."""
+COMPACT_HIDDEN = {"speed", "host", "started"}
+
+
+def row_cells(row: RunRow, marked: bool, compact: bool = False) -> list[str]:
     style = STATUS_STYLE.get(row.status, "")
     status = f"[{style}]{row.status}[/]" if style else row.status
     if row.problem:
-        status += f" [red]({row.problem})[/]"
+        status += " [red]![/]" if compact else f" [red]({escape(row.problem)})[/]"
     step = "-" if row.step is None else (f"{row.step}/{row.total_steps}" if row.total_steps else str(row.step))
-    others = [f"{k.removeprefix('loss_')}={fmt_num(v, 3)}" for k, v in row.losses.items() if k != "loss"][:2]
-    loss = fmt_num(row.loss) + (f" [dim]{' '.join(others)}[/]" if others else "")
-    return ["●" if marked else " ", row.phase, row.id, status, step, loss, fmt_num(row.samples_per_sec, 4),
-            fmt_duration(row.eta_s), row.host or "-", fmt_time(row.started_at)]
+    headline = "loss" if "loss" in row.losses else next(iter(row.losses), None)
+    others = [f"{escape(k.removeprefix('loss_'))}={fmt_num(v, 3)}" for k, v in row.losses.items() if k != headline][:2]
+    loss = fmt_num(row.loss) + (f" [dim]{' '.join(others)}[/]" if others and not compact else "")
+    cells = dict(mark="●" if marked else " ", phase=escape(row.phase), id=escape(row.id), status=status, step=step,
+                 loss=loss, speed=fmt_num(row.samples_per_sec, 4), eta=fmt_duration(row.eta_s),
+                 host=escape(row.host or "-"), started=fmt_time(row.started_at))
+    return [cells[key] for key, _, _ in COLUMNS if not (compact and key in COMPACT_HIDDEN)]
 
 
 class RunsScreen(Screen):
@@ -83,6 +94,8 @@ class RunsScreen(Screen):
         self.sort_reverse = True
         self.scans = 0
         self._roots_text = ""
+        self._states = []
+        self.compact: bool | None = None  # set from the width on mount and on resize
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -94,13 +107,28 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.title = "voltx-console"
-        table = self.query_one("#runs", DataTable)
-        for key, title, _ in COLUMNS:
-            table.add_column(title, key=key)
+        self._set_columns()
         self.query_one("#filter", Input).display = False
-        table.focus()
+        self.query_one("#runs", DataTable).focus()
         self.poll()
         self.set_interval(self.poll_s, self.poll)
+
+    def _set_columns(self) -> bool:
+        """(Re)build the columns for the width; True when they changed."""
+        compact = self.app.size.width < COMPACT_WIDTH
+        if compact == self.compact:
+            return False
+        self.compact = compact
+        table = self.query_one("#runs", DataTable)
+        table.clear(columns=True)
+        for key, title, _ in COLUMNS:
+            if not (compact and key in COMPACT_HIDDEN):
+                table.add_column(title, key=key)
+        return True
+
+    def on_resize(self) -> None:
+        if self._set_columns():
+            self.rebuild()
 
     # -- data ------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -119,15 +147,23 @@ class RunsScreen(Screen):
 
     def _show(self, changed: bool, states) -> None:
         self.scans += 1
-        messages = [s.message for s in states if s.message]
-        roots = ", ".join(str(s.path) for s in states)
-        head = f"runs: {len(self.index.rows)} under {roots}" + (f"   filter: {self.filter_text!r}" if self.filter_text else "")
-        text = head + "".join(f"\n[yellow]{m}[/]" for m in messages)
+        self._states = states
+        if changed:
+            self.rebuild()
+        else:
+            self._show_head()
+
+    def _show_head(self) -> None:
+        """Roots, count, filter and sort order, and any root problem (called on every change)."""
+        messages = [s.message for s in self._states if s.message]
+        roots = ", ".join(str(s.path) for s in self._states) or ", ".join(map(str, self.roots))
+        head = f"runs: {len(self.index.rows)} under {escape(roots)}   sorted by {TITLES[self.sort_key]} {'↓' if self.sort_reverse else '↑'}"
+        if self.filter_text:
+            head += f"   filter: {escape(repr(self.filter_text))}"
+        text = head + "".join(f"\n[yellow]{escape(m)}[/]" for m in messages)
         if text != self._roots_text:  # an unchanged update would still cost a layout pass
             self._roots_text = text
             self.query_one("#roots-state", Static).update(text)
-        if changed:
-            self.rebuild()
 
     def visible_rows(self) -> list[RunRow]:
         rows = list(self.index.rows.values())
@@ -143,13 +179,14 @@ class RunsScreen(Screen):
         rows = self.visible_rows()
         table.clear()
         for row in rows:
-            table.add_row(*row_cells(row, row.dir in self.marked), key=str(row.dir))
+            table.add_row(*row_cells(row, row.dir in self.marked, bool(self.compact)), key=str(row.dir))
         if current is not None and str(current) in table.rows:
             table.move_cursor(row=table.get_row_index(str(current)))
         empty = self.query_one("#runs-empty", Static)
         if not rows:
             empty.update("No runs match the filter." if self.filter_text else "No runs yet. Press n to launch one, or start one with `voltx run <phase>`.")
         empty.display = not rows
+        self._show_head()
 
     @property
     def selected(self) -> Path | None:
@@ -191,7 +228,6 @@ class RunsScreen(Screen):
     def action_sort(self) -> None:
         self.sort_key = SORTABLE[(SORTABLE.index(self.sort_key) + 1) % len(SORTABLE)]
         self.sort_reverse = self.sort_key in ("started", "step", "speed")
-        self.notify(f"sorted by {self.sort_key}", timeout=1.5)
         self.rebuild()
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
