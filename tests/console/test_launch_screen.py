@@ -134,3 +134,16 @@ def test_a_broken_config_file_is_named_in_the_dialog(tmp_path):
 
 def test_override_lines():
     assert override_lines(" a=1 \n\n#x=2\nb.c = 3\n") == ("a=1", "b.c = 3")
+
+
+def test_the_phase_select_has_focus_so_enter_opens_it(monkeypatch):
+    monkeypatch.setattr(voltx.runs.launch, "tmux_available", lambda: True)
+
+    async def check(pilot, screen, results):
+        select = screen.query_one("#launch-phase", Select)
+        assert screen.focused is select  # the first key used to go to the scroll container and do nothing
+        await pilot.press("enter")
+        await pilot.pause()
+        assert select.expanded
+
+    drive(LaunchScreen(), check)

@@ -101,6 +101,7 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
             self.show_error(self._config_error)
         if self._summaries:
             self._fill_presets(self.query_one("#launch-phase", Select).value)
+            self.query_one("#launch-phase", Select).focus()  # else the first key goes to the scroll container
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "launch-phase" and event.value is not Select.NULL:
