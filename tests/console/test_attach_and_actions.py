@@ -147,3 +147,27 @@ async def test_real_stop_of_a_live_writer(root):
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+async def test_attach_inside_the_same_tmux_switches_and_says_how_to_come_back(root, monkeypatch, tmp_path):
+    """Inside tmux the backend answers ``tmux switch-client``: run without suspending, and
+    report failure (no client) or the way back (C-b L), since C-b d detaches the client."""
+    import voltx.runs.launch as launch
+
+    run = make_run(root, status="preempted")
+    fake = tmp_path / "tmux"
+    fake.write_text("#!/bin/sh\necho \"$@\" >> %s\n[ \"$FAIL\" = 1 ] && { echo 'no current client' >&2; exit 1; }\nexit 0\n" % (tmp_path / "calls"))
+    fake.chmod(0o755)
+    monkeypatch.setattr(launch, "attach_command", lambda d: [str(fake), "switch-client", "-t", f"voltx-{d.name}"])
+    app = VoltxConsole([root], poll_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select(app, run)
+        await pilot.press("a")
+        await pilot.pause()
+        assert (tmp_path / "calls").read_text().strip() == f"switch-client -t voltx-{run.name}"
+        assert any("C-b L" in n.message for n in app._notifications)
+        monkeypatch.setenv("FAIL", "1")
+        await pilot.press("a")
+        await pilot.pause()
+        assert any("could not switch" in n.message and "no current client" in n.message for n in app._notifications)

@@ -80,6 +80,21 @@ def attach(app: App, run_dir: Path) -> None:
         app.notify(f"{run_dir.name} has no live tmux session (it was started without tmux, or has ended). "
                    f"Its output is in {run_dir / 'stdout.log'}.", title="attach", severity="warning")
         return
+    if "switch-client" in cmd:
+        # The console runs inside the same tmux server: the client switches sessions, nothing
+        # to suspend. C-b d would detach the whole client (not return here), so say how back.
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            app.notify(f"could not run {' '.join(cmd)}: {exc}", title="attach", severity="error")
+            return
+        if done.returncode != 0:
+            app.notify(f"tmux could not switch to {cmd[-1]}: {(done.stderr or done.stdout).strip() or 'no client'}",
+                       title="attach", severity="error")
+        else:
+            app.notify(f"switched to tmux session {cmd[-1]}; come back with C-b L (last session). "
+                       "C-b d there detaches from tmux altogether.", title="attach", timeout=10)
+        return
     from textual.app import SuspendNotSupported
 
     try:
