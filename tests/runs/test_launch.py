@@ -96,7 +96,8 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     wait_for(lambda: status(launched.run_dir) == "finished", timeout=120, what="finished")
     manifest = read_manifest(launched.run_dir)
     assert len(manifest["attempts"]) == 2 and manifest["attempts"][1]["resumed_from_step"] >= 3
-    assert "run finished" in launched.log_path.read_text()  # the launch log has the output
+    # the launch log has the output (under tmux its tail, written when the session closes)
+    wait_for(lambda: "run finished" in launched.log_path.read_text(errors="replace"), timeout=15, what="the launch log")
     if use_tmux:  # the session ends with the run
         wait_for(lambda: not tmux_session_exists(resumed.tmux_session), timeout=10, what="the session to close")
     with pytest.raises(UsageError, match="already finished"):
@@ -193,3 +194,16 @@ def test_run_ids(tmp_path, cli):
     assert done.returncode == 64 and "is not of the form YYYYmmdd-HHMMSS-xxxxxx" in done.stderr
     done = cli("run", "codebook", "--resume", "auto", "--run-id", new_run_id())
     assert done.returncode == 64 and "--run-id names a new run" in done.stderr
+
+
+@needs_tmux
+def test_tmux_launch_log_keeps_only_the_tail_of_a_chatty_pane(tmp_path, private_tmux):
+    """A progress bar redrawn for hours must not grow the launch log without bound."""
+    from voltx.runs.launch import TMUX_LOG_TAIL, _start
+
+    code = "import sys\nfor i in range(40000): sys.stdout.write(f'progress {i:06d} ' + '=' * 40 + chr(10))\nprint('LAST LINE')"
+    launched = _start([sys.executable, "-c", code], run_id="20260101-000000-abcdef", phase="toy", run_dir=tmp_path / "r",
+                      root=tmp_path / "runs", use_tmux=True, cwd=tmp_path)
+    wait_for(lambda: not tmux_session_exists(launched.tmux_session), timeout=60, what="the session to close")
+    wait_for(lambda: "LAST LINE" in launched.log_path.read_text(errors="replace"), timeout=10, what="the log tail")
+    assert launched.log_path.stat().st_size <= TMUX_LOG_TAIL  # 40000 lines are ~2 MB

@@ -2,7 +2,8 @@
 
 A launched run is an ordinary ``voltx run`` process that outlives whoever launched it:
 inside a new tmux session ``voltx-<run-id>`` when tmux is available (attach to watch it,
-ssh may drop), otherwise in its own session with output to ``<runs root>/.launch/<id>.log``.
+ssh may drop), otherwise in its own session with output to ``<runs root>/.launch/<id>.log`` (under tmux
+that log gets the last 256 KiB of the pane when the session closes).
 The run id is chosen here and passed as ``--run-id`` so the caller knows the run directory
 before the process has created it. No torch, no textual: the console imports this.
 
@@ -29,6 +30,7 @@ from voltx.runs.lock import writer_alive
 from voltx.runs.store import TERMINAL, effective_status
 
 ENV_TMUX_SOCKET = "VOLTX_TMUX_SOCKET"
+TMUX_LOG_TAIL = 256 * 1024  # bytes of a tmux run's pane output kept in the launch log
 EXIT_GRACE_S = 10.0  # a run that released its lock may still be tearing down (CUDA, threads)
 # Terminal- and tmux-specific variables describe the launcher's terminal, not the run's pane.
 _ENV_NOT_PASSED = {"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES", "SHLVL", "PWD", "OLDPWD", "_"}
@@ -125,11 +127,13 @@ def _start(cmd: list[str], *, run_id: str, phase: str, run_dir: Path, root: Path
         return Launched(run_id, phase, run_dir, proc.pid, None, log, cmd, process=proc)
     session = tmux_session_name(run_id)
     env_flags = [arg for k, v in os.environ.items() if k not in _ENV_NOT_PASSED for arg in ("-e", f"{k}={v}")]
-    # The pane's output is also appended to the launch log, so a run that fails before it
-    # has a run directory (bad config) still leaves its message once the session closes.
+    # The end of the pane's output goes to the launch log when the session closes, so a run
+    # that fails before it has a run directory (bad config) still leaves its message. Only
+    # the tail: a progress bar redrawn 10 times a second would grow it ~6 MB an hour, and the
+    # run's own stdout.log has everything else.
     done = _tmux(
         "new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", str(cwd), *env_flags, shlex.join(cmd),
-        ";", "pipe-pane", "-t", f"={session}:", f"cat >> {shlex.quote(str(log))}",
+        ";", "pipe-pane", "-t", f"={session}:", f"tail -c {TMUX_LOG_TAIL} >> {shlex.quote(str(log))}",
     )
     if done.returncode != 0:
         raise UsageError(f"tmux could not start session {session}: {done.stderr.strip() or done.stdout.strip()}")
