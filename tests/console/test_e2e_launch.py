@@ -104,5 +104,10 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path, pr
     assert manifest["status"] == "finished" and manifest["preset"] == "quick"
     if use_tmux:  # it ran in its own session, whose pane output is kept in the launch log
         assert f"voltx-{run_id}" in sessions, sessions
-        log = (root / ".launch" / f"{run_id}.log").read_text(errors="replace").replace("\n", "")
+        log_path = root / ".launch" / f"{run_id}.log"
+        for _ in range(150):  # the tail is written when the session closes, just after the run ends
+            log = log_path.read_text(errors="replace").replace("\n", "") if log_path.exists() else ""
+            if "run finished" in log:
+                break
+            time.sleep(0.1)
         assert "run finished" in log and run_id in log, log[-2000:]

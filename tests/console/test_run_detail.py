@@ -139,3 +139,27 @@ async def test_events_with_wrong_types_and_markup_in_messages_do_not_crash(root)
         assert "loss [/] spiked" in str(screen.query_one("#alerts-table").get_row_at(0)[3])
         rar = text(screen, "#rar-panel")
         assert "step 6" in rar and "Certainty γ per slot" in rar
+
+
+def test_only_declared_deliverables_are_pending():
+    from voltx.console.run_data import Verdict
+    from voltx.console.widgets.scoreboard import verdict_text
+
+    assert verdict_text(Verdict("encoder/valid_loss", history=[4.0, 3.8])) == "-"  # evaluated only: no target, never a verdict
+    assert "pending" in verdict_text(Verdict("encoder/acc", op=">=", threshold=0.9))
+    assert "PASS" in verdict_text(Verdict("encoder/acc", op=">=", threshold=0.9, value=0.95, passed=True))
+    assert "not evaluated" in verdict_text(Verdict("encoder/acc", op=">=", threshold=0.9, passed=False))
+
+
+async def test_header_skips_loss_terms_the_latest_step_did_not_log(root):
+    """A two-stage phase: the decoder stage logs no contrastive/role terms; they are not shown as "-"."""
+    import json
+
+    run = make_run(root, status="finished")
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 51, "stage": "decoder", "losses": {"loss": 0.5}}) + "\n")
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_detail(pilot)
+        head = text(screen, "#detail-head")
+        assert "loss=0.5" in head and "=-" not in head and "loss_role" not in head

@@ -150,8 +150,10 @@ class RunDetailScreen(Screen):
         step = s.latest("step")
         total = d.manifest.get("total_steps")
         parts = [f"[b]{d.status}[/]", f"step {'-' if step is None else int(step)}" + (f"/{total}" if total else "")]
-        if s.loss_terms:
-            parts.append(" ".join(f"{t}={fmt_num(s.latest(t))}" for t in s.loss_terms[:3]))
+        latest = [(t, s.latest(t)) for t in s.loss_terms]
+        latest = [(t, v) for t, v in latest if v is not None][:3]  # a term an earlier stage logged is not "-"
+        if latest:
+            parts.append(" ".join(f"{escape(t)}={fmt_num(v)}" for t, v in latest))
         if s.latest("samples_per_sec") is not None:
             parts.append(f"{fmt_num(s.latest('samples_per_sec'))} samples/s")
         sps, total_n = s.latest("steps_per_sec"), d.manifest.get("total_steps")
