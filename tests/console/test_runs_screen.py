@@ -155,6 +155,11 @@ async def test_terminal_too_small_state(root):
 
         assert isinstance(app.screen, TooSmallScreen)
         assert "enlarge it to at least 60x16" in str(app.screen.query_one("#too-small-message").render())
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause(0.1)
+        message = app.screen.query_one("#too-small-message")
+        assert message.region.width <= 40 and message.region.height >= 2  # wrapped, not cut off at "at leas"
+        assert app.screen.styles.background.a == 1  # opaque: the cramped screen is not drawn through it
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.1)
         assert isinstance(app.screen, RunsScreen)
