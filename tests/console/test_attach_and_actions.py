@@ -70,13 +70,14 @@ async def test_stop_asks_then_calls_backend_and_shows_its_error(root, monkeypatc
     import voltx.runs.launch as launch
     from voltx.errors import UsageError
 
-    run = make_run(root, status="finished")
+    run = make_run(root, status="running", live_pid=os.getpid())
     calls = []
 
     def fake_stop(run_dir):
         calls.append(run_dir)
-        raise UsageError(f"run {run_dir.name} is not running: it already ended (finished).")
+        raise UsageError(f"run {run_dir.name} has just ended; nothing to stop.")
 
+    monkeypatch.setattr(launch, "check_stoppable", lambda d: (d.name, 4242))
     monkeypatch.setattr(launch, "stop_run", fake_stop)
     app = VoltxConsole([root], poll_s=0.2)
     async with app.run_test(size=SIZE) as pilot:
@@ -89,7 +90,19 @@ async def test_stop_asks_then_calls_backend_and_shows_its_error(root, monkeypatc
         await pilot.press("x", "y")
         await pilot.pause()
         assert calls == [run]
-        assert any("already ended" in n.message for n in app._notifications)
+        assert any("just ended" in n.message for n in app._notifications)
+
+
+async def test_stop_of_an_ended_run_says_why_without_asking(root):
+    run = make_run(root, status="finished")
+    app = VoltxConsole([root], poll_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        select(app, run)
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("already ended (finished)" in n.message for n in app._notifications)
 
 
 async def test_resume_export_attach_call_the_backend(root, monkeypatch):

@@ -1,8 +1,8 @@
 """Run actions shared by the runs and run-detail screens: stop, resume, attach, export.
 
 The backend (voltx.runs.launch, voltx.runs.export) is imported inside each action so the
-console starts fast and keeps working if a backend module is missing; every failure is
-a notification with the backend's message, never a traceback.
+console starts fast; every failure is a notification with the backend's message, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -16,15 +16,6 @@ from voltx.console.widgets.dialogs import ConfirmScreen
 from voltx.errors import VoltxError
 
 
-def _backend(app: App, module: str, name: str):
-    try:
-        mod = __import__(f"voltx.runs.{module}", fromlist=[name])
-        return getattr(mod, name)
-    except (ImportError, AttributeError) as exc:
-        app.notify(f"voltx.runs.{module}.{name} is not available in this voltx ({exc}).", severity="error")
-        return None
-
-
 def _refuse_read_only(app: App, run_dir: Path, read_only: bool) -> bool:
     if read_only:
         app.notify(f"{run_dir.name} was written by a newer voltx: read-only here. Upgrade voltx to act on it.", severity="warning")
@@ -35,15 +26,19 @@ def stop(app: App, run_dir: Path, read_only: bool = False) -> None:
     """Ask, then SIGTERM the run (it checkpoints and exits as preempted)."""
     if _refuse_read_only(app, run_dir, read_only):
         return
-    stop_run = _backend(app, "launch", "stop_run")
-    if stop_run is None:
+    from voltx.runs import launch
+
+    try:  # a run that cannot be stopped says why at once, before any "are you sure?"
+        launch.check_stoppable(run_dir)
+    except VoltxError as exc:
+        app.notify(str(exc), title="stop", severity="warning")
         return
 
     def answered(yes: bool | None) -> None:
         if not yes:
             return
         try:
-            app.notify(stop_run(run_dir), title="stop")
+            app.notify(launch.stop_run(run_dir), title="stop")
         except VoltxError as exc:
             app.notify(str(exc), title="stop", severity="error")
         except OSError as exc:
@@ -55,27 +50,25 @@ def stop(app: App, run_dir: Path, read_only: bool = False) -> None:
 def resume(app: App, run_dir: Path, read_only: bool = False) -> None:
     if _refuse_read_only(app, run_dir, read_only):
         return
-    resume_run = _backend(app, "launch", "resume_run")
-    if resume_run is None:
-        return
+    from voltx.runs import launch
+
     try:
-        launched = resume_run(run_dir)
+        launched = launch.resume_run(run_dir)
     except VoltxError as exc:
         app.notify(str(exc), title="resume", severity="error")
         return
     except OSError as exc:
         app.notify(f"could not resume {run_dir.name}: {exc}", title="resume", severity="error")
         return
-    where = f"tmux session {launched.tmux_session}" if getattr(launched, "tmux_session", None) else f"pid {getattr(launched, 'pid', '?')}"
+    where = f"tmux session {launched.tmux_session}" if launched.tmux_session else f"pid {launched.pid}"
     app.notify(f"resumed {run_dir.name} ({where})", title="resume")
 
 
 def attach(app: App, run_dir: Path) -> None:
     """Suspend the console, ``tmux attach`` to the run's session, come back when it detaches."""
-    attach_command = _backend(app, "launch", "attach_command")
-    if attach_command is None:
-        return
-    cmd = attach_command(run_dir)
+    from voltx.runs import launch
+
+    cmd = launch.attach_command(run_dir)
     if not cmd:
         app.notify(f"{run_dir.name} has no live tmux session (it was started without tmux, or has ended). "
                    f"Its output is in {run_dir / 'stdout.log'}.", title="attach", severity="warning")
@@ -107,11 +100,10 @@ def attach(app: App, run_dir: Path) -> None:
 
 
 def export(app: App, run_dir: Path, to: str = "csv") -> None:
-    export_run = _backend(app, "export", "export_run")
-    if export_run is None:
-        return
+    from voltx.runs import export as exporter
+
     try:
-        out = export_run(run_dir, to)
+        out = exporter.export_run(run_dir, to)
     except VoltxError as exc:
         app.notify(str(exc), title="export", severity="error")
         return

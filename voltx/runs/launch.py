@@ -202,8 +202,9 @@ def resume_run(run_dir: Path, *, use_tmux: bool | None = None, cwd: Path | None 
 # --- stopping ----------------------------------------------------------------------------
 
 
-def stop_run(run_dir: Path) -> str:
-    """SIGTERM a live run on this host: it checkpoints at the next step boundary and exits 75."""
+def check_stoppable(run_dir: Path) -> tuple[str, int]:
+    """(run name, pid) of a run that ``stop_run`` may signal; UsageError/MissingInputError
+    saying why not otherwise (the console asks this before it asks the user to confirm)."""
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     if not manifest:
@@ -220,7 +221,13 @@ def stop_run(run_dir: Path) -> str:
     pid = manifest.get("pid")
     if not isinstance(pid, int) or pid <= 0:
         raise UsageError(f"run {name} has no valid pid in run.json; cannot signal it.")
-    if not writer_alive(run_dir):  # re-check right before signalling: the run may just have ended
+    return name, pid
+
+
+def stop_run(run_dir: Path) -> str:
+    """SIGTERM a live run on this host: it checkpoints at the next step boundary and exits 75."""
+    name, pid = check_stoppable(run_dir)
+    if not writer_alive(Path(run_dir)):  # re-check right before signalling: the run may just have ended
         raise UsageError(f"run {name} has just ended; nothing to stop.")
     try:
         os.kill(pid, signal.SIGTERM)
