@@ -16,6 +16,7 @@ from pathlib import Path
 
 from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, read_manifest
 from voltx.runs.lock import writer_alive
+from voltx.cli.common import fmt_duration  # noqa: F401  (one formatter for `voltx status` and the console)
 from voltx.runs.store import last_metrics
 
 STATUSES = ("running", "finished", "failed", "preempted", "stale", "diverged", "interrupted", "unknown")
@@ -174,15 +175,6 @@ class RunIndex:
             row.total_steps = int(row.total_steps)
         self.rows[run_dir] = row
         return old != row
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def fmt_time(t: float | None) -> str:

@@ -17,21 +17,17 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
+from voltx.console.data import fmt_num
+
 PALETTE = ("cyan", "magenta", "green", "yellow", "dodger_blue2", "red", "orange3", "bright_white")
 # braille dot bits by (row 0-3, column 0-1) inside a 2x4 cell (Unicode U+2800 block)
 _BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 GUTTER = 9  # y tick labels
 
 
-def _label(v: float) -> str:
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.2e}"
-    return f"{v:.4g}"
-
-
 def _step_label(v: float, span: float) -> str:
     """Steps are counts: whole numbers with thousands separators unless the axis is narrow."""
-    return f"{round(v):,}" if span >= 10 or float(v).is_integer() else _label(v)
+    return f"{round(v):,}" if span >= 10 or float(v).is_integer() else fmt_num(v)
 
 
 def _span(lo: float, hi: float) -> tuple[float, float]:
@@ -90,7 +86,7 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
         color[rows, cols] = i  # a shared cell shows the series drawn last
 
     def tick(v: float) -> str:
-        return _label(10 ** v if log_y else v)
+        return fmt_num(10 ** v if log_y else v)
 
     labels = {0: tick(y_hi), plot_h - 1: tick(y_lo)}
     if plot_h >= 5:
