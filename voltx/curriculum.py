@@ -166,43 +166,114 @@ class CodebookConfig:
 # --- Foundation and later phases (unified training plan, Part III) ------------------------
 
 
+# Data lists below take Volt JSONL files (`voltx data convert ...`) or built-in generators
+# "gen:NAME?option=value" (`voltx data list`). Training lists read a generator's train split,
+# evaluation lists its test split; an empty evaluation list holds out valid_fraction of the
+# training files (and uses the generators' test split).
+
+
 @dataclass
 class F1Config:
-    srl_data: list[str] = field(default_factory=list)
-    """slot_annotated JSONL (FrameNet / PropBank via `voltx data`)."""
-    paraphrase_data: list[str] = field(default_factory=list)
-    """paraphrase JSONL (STS-B, PAWS)."""
+    srl_data: list[str] = field(default_factory=lambda: ["gen:srl_gen"])
+    """slot_annotated training data (FrameNet / PropBank / Universal Propositions via `voltx data`)."""
+    srl_eval: list[str] = field(default_factory=list)
+    """Held-out slot_annotated data for slot accuracy and slot filling (e.g. UP-1.0 test)."""
+    paraphrase_data: list[str] = field(default_factory=lambda: ["gen:paraphrase_gen"])
+    """paraphrase training data (STS-B train, PAWS)."""
+    paraphrase_eval: list[str] = field(default_factory=list)
+    """Held-out scored paraphrase pairs for the Spearman correlation (e.g. STS-B test)."""
+    valid_fraction: float = 0.1
+    max_examples: int = 0
+    """Use at most this many records of each training list; 0 = all."""
+    vocab_size: int = 32768
+    """Byte-level BPE vocabulary trained on the phase's texts (lang_tokenizer.json)."""
+    max_seq_len: int = 128
     epochs: int = 10
     batch_size: int = 128
     lr: float = 5e-4
     warmup: int = 200
+    min_lr_ratio: float = 0.01
     weight_decay: float = 0.01
+    grad_clip: float = 1.0
     temperature: float = 0.07
+    """InfoNCE temperature on paraphrase pairs."""
     slot_weight: float = 1.0
     contrastive_weight: float = 1.0
     slot_fill_weight: float = 1.0
     mask_ratio: float = 0.25
     """Share of active slots masked for VFN slot filling."""
+    vfn_hidden: int = 512
+    """Hidden width of the slot-filling VFN (the original's RAR VFN: 512)."""
+    fill_iterations: int = 5
+    """RAR iterations unrolled (differentiably) when training slot filling."""
+    decoder_epochs: int = 3
+    """Epochs of the lang_decoder stage (frame -> sentence, on the frozen encoder)."""
+    decoder_batch_size: int = 64
+    decoder_lr: float = 3e-4
+    decoder_max_len: int = 64
+    eval_candidates: int = 64
+    """Slot filling is scored by retrieval among this many held-out fillers of the same slot."""
+    eval_max_examples: int = 2000
+    """Evaluate on at most this many held-out sentences and pairs each; 0 = all."""
+    fill_eval_queries: int = 512
+    """Masked-slot questions in each slot-filling evaluation (one RAR run of up to 30 iterations each)."""
 
 
 @dataclass
 class F2Config:
-    triples_data: list[str] = field(default_factory=list)
-    """triples JSONL (ConceptNet, ATOMIC, WordNet)."""
+    triples_data: list[str] = field(default_factory=lambda: ["gen:concepts_gen"])
+    """triples training data (ConceptNet / CN-100K, ATOMIC, WordNet via `voltx data`)."""
+    triples_eval: list[str] = field(default_factory=list)
+    """Held-out triples for bind retrieval and analogies (e.g. CN-100K test)."""
+    valid_fraction: float = 0.1
+    max_examples: int = 0
+    lang_from: str = "auto"
+    """F1's language stack: auto ([paths].checkpoints_dir if it holds it, else a fresh encoder),
+    none, or an f1 run directory / artifacts directory."""
+    vocab_size: int = 32768
+    """Tokenizer size when starting without F1's stack."""
+    max_seq_len: int = 32
+    """Concepts are short phrases."""
     epochs: int = 10
     batch_size: int = 256
     lr: float = 3e-4
     warmup: int = 500
+    min_lr_ratio: float = 0.01
     weight_decay: float = 0.01
+    grad_clip: float = 1.0
     negatives: int = 5
     """Negative tails sampled per triple."""
+    temperature: float = 0.07
+    bind_weight: float = 1.0
+    unbind_weight: float = 0.5
+    superposition_weight: float = 0.5
+    negative_weight: float = 1.0
+    energy_weight: float = 0.5
+    codebook_weight: float = 0.5
     codebook_size: int = 65536
+    """Concept codebook entries (k-means initialised, then aligned by training)."""
+    categories_per_step: int = 8
+    """Categories (tails of IsA-like relations) whose members are superposed per step."""
+    category_members: int = 4
+    """Members drawn per category for the superposition term."""
+    analogy_queries: int = 2000
+    """A:B::C:? questions built from held-out triples sharing a relation."""
 
 
 @dataclass
 class F3Config:
-    reasoning_data: list[str] = field(default_factory=list)
-    """reasoning JSONL (SCAN, COGS, CLUTRR, bAbI)."""
+    reasoning_data: list[str] = field(default_factory=lambda: ["gen:scan_length_gen", "gen:babi_qa1_gen", "gen:babi_qa2_gen", "gen:babi_qa3_gen"])
+    """reasoning training data (SCAN, COGS, CLUTRR, bAbI); steps are the chain supervision."""
+    reasoning_eval: list[str] = field(default_factory=list)
+    """Held-out reasoning data (e.g. SCAN length test, bAbI 1k test tasks 1-3)."""
+    valid_fraction: float = 0.1
+    max_examples: int = 0
+    eval_max_examples: int = 0
+    """Evaluate on at most this many records per task; 0 = all."""
+    lang_from: str = "auto"
+    """The language stack to start from (F2's or F1's): auto, none, or a run / artifacts directory."""
+    vocab_size: int = 32768
+    max_seq_len: int = 256
     vfn_hidden: int = 2048
     vfn_blocks: int = 6
     time_embed_freqs: int = 64
@@ -212,11 +283,40 @@ class F3Config:
     min_lr: float = 1e-6
     weight_decay: float = 0.01
     warmup: int = 2000
-    validation_frac: float = 0.1
+    grad_clip: float = 1.0
+    denoise_weight: float = 1.0
+    flow_weight: float = 0.5
+    identity_weight: float = 0.1
+    chain_weight: float = 1.0
+    answer_weight: float = 1.0
+    decoder_max_len: int = 64
+    """Longest answer rendered by the decoder (tokens, BOS/EOS included)."""
     rar_max_iterations: int = 30
     rar_dt: float = 0.1
     rar_beta: float = 0.5
     rar_epsilon: float = 0.001
+    zero_prob: float = 0.15
+    """Denoising: share of active slots zeroed."""
+    noise_prob: float = 0.3
+    """Denoising: share of active slots given Gaussian noise (level 0.2-1 of the slot norm)."""
+    shuffle_prob: float = 0.15
+    """Denoising: share of active slots whose vectors are shuffled among themselves."""
+    chain_unroll: int = 2
+    """RAR iterations unrolled (differentiably) for one reasoning-chain step f_k -> f_k+1."""
+    answer_unroll: int = 2
+    """RAR iterations unrolled (differentiably) before the decoder renders the answer in training."""
+    chain_batch: int = 8
+    """Records of each batch whose chain step f_k -> f_k+1 is trained (two extra encoder passes each)."""
+
+
+@dataclass
+class CurriculumConfig:
+    phases: list[str] = field(default_factory=lambda: ["f1", "f2", "f3"])
+    """Phases run in order as linked runs; each starts from the previous one's artifacts."""
+    gate: Literal["stop", "warn", "continue"] = "stop"
+    """When a phase misses a deliverable: stop the curriculum, warn and go on, or go on silently."""
+    preset: str = ""
+    """Preset every phase runs with (`voltx run curriculum --preset quick` sets it); empty = none."""
 
 
 @dataclass
@@ -257,6 +357,7 @@ CURRICULUM_TABLES: dict[str, type] = {
     "f1": F1Config,
     "f2": F2Config,
     "f3": F3Config,
+    "curriculum": CurriculumConfig,
     "d1": D1Config,
     "ja": JAConfig,
     "s": SConfig,

@@ -19,6 +19,7 @@ EXIT_CONFIG = 78         # EX_CONFIG: bad config file or override
 EXIT_DIVERGED = 80       # a loss went NaN/inf; the poisoned state was not saved
 EXIT_RUN_LOCKED = 81     # another process is writing this run directory
 EXIT_PREFLIGHT = 82      # not enough disk or memory for the run
+EXIT_GATE = 83           # voltx run curriculum stopped: a phase missed a deliverable (curriculum.gate = stop)
 EXIT_INTERRUPTED = 130   # a second signal (or Ctrl-C twice): stopped at once, no checkpoint
 
 EXIT_CODES: dict[int, str] = {
@@ -33,6 +34,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DIVERGED: "training diverged (NaN/inf loss); the last good checkpoint is kept",
     EXIT_RUN_LOCKED: "the run directory is locked by another live writer",
     EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, or data missing",
+    EXIT_GATE: "curriculum stopped at a gate: a phase missed a deliverable (curriculum.gate = \"stop\")",
     EXIT_INTERRUPTED: "interrupted twice: stopped at once without a new checkpoint",
 }
 
@@ -86,6 +88,12 @@ class Diverged(VoltxError):
     """Raised by the loop when a loss is NaN/inf; nothing of that step was saved."""
 
     exit_code = EXIT_DIVERGED
+
+
+class GateStopped(VoltxError):
+    """The curriculum stopped because a finished phase missed a deliverable (gate = stop)."""
+
+    exit_code = EXIT_GATE
 
 
 def closest(name: str, candidates) -> str | None:

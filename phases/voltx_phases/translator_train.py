@@ -252,7 +252,7 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
     stage = Stage(
         name="encoder", model=encoder, optimizer=opt, batches=batches, epochs=ec.epochs, step=step,
         lr_at=lambda s: warmup_cosine(s, max_lr=ec.lr, warmup=ec.warmup, total=total, min_ratio=ec.min_lr_ratio),
-        evaluate=evaluate, grad_clip=ec.grad_clip, progress_line=line, epoch_end=epoch_end,
+        evaluate=evaluate, grad_clip=ec.grad_clip, progress_line=line, epoch_end=epoch_end, metrics=("role_acc", "top1"),
     )
     ctx.say(f"=== Volt X Encoder Training ===\nParams:  {sum(p.numel() for p in encoder.parameters()):,}\nSteps:   {total} ({batches.per_epoch}/epoch)")
     fit(ctx, stage)
@@ -300,7 +300,7 @@ def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
         l = info["losses"]
         return (
             f"[Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | Loss: {l['loss']:.4f} | "
-            f"Acc: {l['token_acc']:.2%} | LR: {fmt_lr(info['lr'])} | {info['samples_per_sec']:.1f} samples/sec"
+            f"Acc: {info['metrics']['token_acc']:.2%} | LR: {fmt_lr(info['lr'])} | {info['samples_per_sec']:.1f} samples/sec"
         )
 
     def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
@@ -315,7 +315,7 @@ def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
     stage = Stage(
         name="decoder", model=decoder, optimizer=opt, batches=batches, epochs=dc.epochs, step=step,
         lr_at=lambda s: warmup_cosine(s, max_lr=dc.lr, warmup=dc.warmup, total=total, min_ratio=dc.min_lr_ratio),
-        evaluate=evaluate, grad_clip=dc.grad_clip, progress_line=line, epoch_end=epoch_end,
+        evaluate=evaluate, grad_clip=dc.grad_clip, progress_line=line, epoch_end=epoch_end, metrics=("token_acc",),
     )
     ctx.say(f"=== Volt X Decoder Training ===\nParams:  {sum(p.numel() for p in decoder.parameters()):,}\nSteps:   {total} ({batches.per_epoch}/epoch)")
     fit(ctx, stage)

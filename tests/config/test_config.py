@@ -20,7 +20,7 @@ from voltx.errors import EXIT_CONFIG, EXIT_NO_INPUT, ConfigError, MissingInputEr
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_CONFIG = REPO / "training_config.toml"
-ALL_TABLES = ["paths", "hardware", "run", "translator", "codebook", "f1", "f2", "f3", "d1", "ja", "s"]
+ALL_TABLES = ["paths", "hardware", "run", "translator", "codebook", "f1", "f2", "f3", "curriculum", "d1", "ja", "s"]
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:

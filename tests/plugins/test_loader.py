@@ -380,7 +380,7 @@ def test_missing_phase_lists_installed_phases(toy_env):
     proc = run_cli("run", "nosuchphase", env=toy_env, timeout=60)
     assert proc.returncode == EXIT_USAGE
     assert "unknown phase 'nosuchphase'" in proc.stderr
-    assert "Installed: codebook, toy, translator." in proc.stderr
+    assert "Installed: codebook, curriculum, f1, f2, f3, toy, translator." in proc.stderr
     assert "did you mean" not in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -40,10 +40,13 @@ class Stage:
     epoch_end: Callable[[int, dict[str, float], dict[str, float], float], str | None] | None = None
     """(epoch 1-based, train means, evaluation, seconds) -> line to print; may save per-epoch files."""
     generators: dict[str, torch.Generator] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    """Terms of ``step``'s output that are measurements, not losses (an accuracy, ``rar/iterations_mean``):
+    logged as top-level series of metrics.jsonl instead of under ``losses``."""
 
 
 def _default_line(info: dict[str, Any]) -> str:
-    terms = " ".join(f"{k}: {v:.4f}" for k, v in info["losses"].items())
+    terms = " ".join(f"{k}: {v:.4f}" for k, v in {**info["losses"], **info.get("metrics", {})}.items())
     return (
         f"[{info['stage']}] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
         f"{terms} | LR: {info['lr']:.2e} | {info['samples_per_sec']:.1f} samples/sec"
@@ -156,14 +159,16 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                     raise Diverged(f"[{stage.name}] loss became non-finite by step {ctx.global_step}; the last committed checkpoint is kept. Lower the learning rate and resume or restart.")
                 now = time.perf_counter()
                 elapsed = max(now - tick, 1e-9)
+                named = dict(zip(term_names, values))
+                measured = {k: named.pop(k) for k in stage.metrics if k in named}
                 info = {
                     "step": ctx.global_step, "stage": stage.name, "stage_step": step, "total_steps": base + total,
                     "epoch": epoch + 1, "epochs": stage.epochs, "batch": b + 1, "per_epoch": per_epoch,
-                    "losses": dict(zip(term_names, values)), "lr": lr,
+                    "losses": named, "metrics": measured, "lr": lr,
                     "samples_per_sec": samples_since / elapsed, "steps_per_sec": (samples_since / max(1, batches.batch_size)) / elapsed,
                 }
                 tick, samples_since = now, 0
-                ctx.hub.log({k: v for k, v in info.items() if k not in ("epochs", "per_epoch")})
+                ctx.hub.log({**{k: v for k, v in info.items() if k not in ("epochs", "per_epoch", "metrics")}, **measured})
                 ctx.say((stage.progress_line or _default_line)(info))
                 ctx.reporter.update(step, f"loss {values[0]:.4f}")
             if ckpt_every and step % ckpt_every == 0 and b + 1 < per_epoch:

@@ -1,0 +1,225 @@
+"""``voltx run curriculum``: the foundation phases F1 -> F2 -> F3 as linked runs.
+
+Each phase runs as its own ``voltx run <phase>`` process with its own run directory
+(so the console, ``voltx status`` and ``--resume`` treat it like any other run); the
+curriculum run records which child runs belong to it (``curriculum_phase`` events),
+hands each phase the previous one's language stack (``<phase>.lang_from = <run dir>``)
+and applies the gate after each phase: a missed deliverable stops the curriculum
+(``gate = "stop"``, exit 83), raises a warning alert (``"warn"``) or is noted
+(``"continue"``). The plan's language-first order is the default.
+
+Stopping (SIGTERM/SIGUSR1, or the console's stop) is forwarded to the running phase,
+which checkpoints and exits 75; ``voltx run curriculum --resume auto`` then resumes that
+phase's run and carries on with the rest. Import-light (no torch): it only starts
+processes and reads their run directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from voltx import hookimpl
+from voltx.curriculum import CurriculumConfig
+from voltx.errors import EXIT_PREEMPTED, ConfigError, GateStopped, Preempted, VoltxError
+from voltx.specs import PhaseSpec
+
+STACK_FILE = "lang_encoder.safetensors"
+
+PHASE = PhaseSpec(
+    name="curriculum",
+    summary="F1 -> F2 -> F3 as linked runs, each from the previous one's artifacts, gated on deliverables",
+    runner="voltx_phases.curriculum:run",
+    config_class=CurriculumConfig,
+)
+
+
+@hookimpl
+def register_phases(register):
+    register(PHASE)
+
+
+class ChildFailed(VoltxError):
+    """A phase of the curriculum ended with an error; its exit code becomes the curriculum's."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _toml(value) -> str:
+    return json.dumps(value) if isinstance(value, (str, list)) else ("true" if value is True else "false" if value is False else str(value))
+
+
+def _global_overrides(ctx) -> list[str]:
+    """The curriculum's resolved [paths]/[hardware] and run.seed, so every phase runs on the same footing."""
+    out = [f"paths.{k}={_toml(v)}" for k, v in vars(ctx.config.paths).items()]
+    out += [f"hardware.{k}={_toml(v)}" for k, v in vars(ctx.config.hardware).items()]
+    out.append(f"run.seed={ctx.config.run.seed}")
+    return out
+
+
+def _history(run_dir: Path) -> dict[str, dict]:
+    """Latest ``curriculum_phase`` event per phase (what a resumed curriculum already did)."""
+    seen: dict[str, dict] = {}
+    path = run_dir / "events.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                ev = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line after a crash
+            if isinstance(ev, dict) and ev.get("kind") == "curriculum_phase":
+                seen[ev["phase"]] = ev
+    return seen
+
+
+def _started_with(run_dir: Path) -> str | None:
+    """The config file a resumed curriculum was first started with ("" = built-in), or None if new."""
+    path = run_dir / "events.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(ev, dict) and ev.get("kind") == "curriculum_start":
+            return str(ev.get("config") or "")
+    return None
+
+
+def _verdicts(child: Path) -> list[dict]:
+    out = []
+    path = child / "events.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            ev = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(ev, dict) and ev.get("kind") == "deliverable":
+            out.append(ev)
+    return out
+
+
+def check_settings(cfg: CurriculumConfig, known: set[str]) -> None:
+    if not cfg.phases:
+        raise ConfigError("curriculum.phases is empty; list the phases to run in order, e.g. [\"f1\", \"f2\", \"f3\"]")
+    for name in cfg.phases:
+        if name == "curriculum":
+            raise ConfigError("curriculum.phases cannot contain 'curriculum' itself")
+        if name not in known:
+            raise ConfigError(f"curriculum.phases: no phase {name!r}; installed phases: {', '.join(sorted(known))} (see `voltx phases`)")
+    if len(set(cfg.phases)) != len(cfg.phases):
+        raise ConfigError(f"curriculum.phases lists a phase twice: {cfg.phases}")
+
+
+def run(ctx) -> None:
+    from voltx.plugins import load_plugins
+    from voltx.runs.layout import new_run_id
+
+    cfg: CurriculumConfig = ctx.settings
+    specs = load_plugins().specs("phases")
+    check_settings(cfg, set(specs))
+    root = ctx.run.dir.parents[1]
+    done = _history(ctx.run.dir)
+    # The phases read their tables from the file the curriculum was started with (a resumed
+    # curriculum's own config is its saved copy, which holds only [curriculum]).
+    config_file = _started_with(ctx.run.dir)
+    if config_file is None:
+        config_file = ctx.config.source if ctx.config.source and Path(ctx.config.source).is_file() else ""
+        ctx.run.event("curriculum_start", config=str(Path(config_file).resolve()) if config_file else "", phases=cfg.phases)
+    stack_from: str | None = None
+    ctx.run.update_manifest(total_steps=len(cfg.phases), stage="curriculum")
+    ctx.say(f"[curriculum] {' -> '.join(cfg.phases)} (preset {cfg.preset or 'none'}, gate {cfg.gate}); runs under {root}")
+
+    for index, phase in enumerate(cfg.phases):
+        before = done.get(phase)
+        if before is not None and before.get("status") == "finished":
+            child = Path(before["run_dir"])
+            ctx.say(f"[curriculum] {phase}: already finished in {child}")
+        else:
+            resume = Path(before["run_dir"]) if before is not None and Path(before["run_dir"]).exists() else None
+            child = resume or root / phase / new_run_id()
+            argv = [sys.executable, "-m", "voltx", "run", phase, "--runs-dir", str(root), "--progress", "plain"]
+            if resume is not None:
+                argv += ["--resume", str(resume)]
+            else:
+                argv += ["--run-id", child.name]
+                if config_file:
+                    argv += ["--config", config_file]
+                if cfg.preset:
+                    argv += ["--preset", cfg.preset]
+                argv += _global_overrides(ctx)
+                if stack_from is not None and hasattr(specs[phase].config_class(), "lang_from"):
+                    argv.append(f"lang_from={json.dumps(stack_from)}")
+            ctx.run.event("curriculum_phase", phase=phase, status="started", run_dir=str(child), step=index,
+                          resumed=resume is not None, argv=argv[2:])
+            ctx.say(f"[curriculum] {phase}: {'resuming' if resume else 'starting'} run {child}")
+            code = _run_child(ctx, phase, argv)
+            if code == EXIT_PREEMPTED:
+                ctx.run.event("curriculum_phase", phase=phase, status="preempted", run_dir=str(child), step=index)
+                raise Preempted(f"stopped during phase {phase} (its run {child} checkpointed); "
+                                f"resume the curriculum with `voltx run curriculum --resume {ctx.run.dir}`")
+            if code != 0:
+                ctx.run.event("curriculum_phase", phase=phase, status="failed", run_dir=str(child), step=index, exit_code=code)
+                raise ChildFailed(f"phase {phase} failed with exit code {code}; its log is {child / 'stdout.log'}. "
+                                  f"Fix the cause, then `voltx run curriculum --resume {ctx.run.dir}` resumes it.", code)
+            verdicts = _verdicts(child)
+            missed = [v for v in verdicts if not v.get("passed")]
+            ctx.run.event("curriculum_phase", phase=phase, status="finished", run_dir=str(child), step=index,
+                          passed=len(verdicts) - len(missed), total=len(verdicts), missed=[v["metric"] for v in missed])
+            ctx.record_evaluation("curriculum", index + 1, index + 1, {
+                f"{phase}/{v['metric']}": v["value"] for v in verdicts if v.get("value") is not None})
+            _gate(ctx, cfg, phase, child, verdicts, missed, last=index == len(cfg.phases) - 1)
+        if (child / "artifacts" / STACK_FILE).exists():
+            stack_from = str(child)
+        ctx.global_step = index + 1
+        ctx.hub.log({"step": ctx.global_step, "stage": "curriculum", "losses": {}, "phases_done": float(index + 1)})
+    ctx.say(f"[curriculum] done: {', '.join(cfg.phases)}")
+
+
+def _gate(ctx, cfg: CurriculumConfig, phase: str, child: Path, verdicts: list[dict], missed: list[dict], last: bool) -> None:
+    summary = f"{len(verdicts) - len(missed)}/{len(verdicts)} deliverables passed"
+    if not missed:
+        ctx.say(f"[curriculum] {phase}: {summary}")
+        return
+    names = ", ".join(f"{v['metric']} = {'n/a' if v.get('value') is None else round(v['value'], 4)} (target {v['op']} {v['threshold']:g})" for v in missed)
+    message = f"phase {phase} missed {len(missed)} deliverable(s): {names}"
+    if cfg.gate == "stop" and not last:
+        ctx.run.event("alert", step=ctx.global_step, rule="deliverable-gate", severity="error", message=message)
+        raise GateStopped(f"{message}. The curriculum stopped before the next phase (curriculum.gate = \"stop\"); "
+                          f"run {child} has the details (`voltx report {child}`). Set curriculum.gate = \"warn\" to go on anyway.")
+    if cfg.gate == "warn" or (cfg.gate == "stop" and last):
+        ctx.run.event("alert", step=ctx.global_step, rule="deliverable-gate", severity="warning", message=message)
+        ctx.say(f"[curriculum] warning: {message}")
+    else:
+        ctx.say(f"[curriculum] {phase}: {summary} (gate = continue)")
+
+
+def _run_child(ctx, phase: str, argv: list[str]) -> int:
+    """Run one phase, echoing its output, forwarding a stop request as SIGTERM."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            ctx.say(f"[{phase}] {line.rstrip()}")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    forwarded = False
+    while True:
+        try:
+            code = proc.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if ctx.stop.requested and not forwarded:
+                proc.send_signal(signal.SIGTERM)  # the phase checkpoints at its next step and exits 75
+                forwarded = True
+    reader.join(timeout=5)
+    return code

@@ -1,0 +1,162 @@
+"""`voltx run curriculum`: linked runs, artifact hand-over, gates, stop and resume.
+
+Two small phases installed as a real plugin distribution stand in for F1/F2 so the
+orchestration is tested in seconds: "ca" publishes a language stack file, "cb" has a
+``lang_from`` setting (as F2/F3 do) and writes down what it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import fake_plugin_dist, plugin_env
+from voltx.errors import EXIT_CONFIG, EXIT_GATE, EXIT_OK, EXIT_PREEMPTED
+from voltx.runs.layout import list_run_dirs, read_manifest
+
+pytestmark = pytest.mark.slow
+
+PLUGIN = '''
+from dataclasses import dataclass
+from voltx import hookimpl
+from voltx.specs import Deliverable, PhaseSpec
+
+
+@dataclass
+class CaConfig:
+    target: float = 100.0
+
+
+@dataclass
+class CbConfig:
+    lang_from: str = "auto"
+    epochs: int = 2
+    sleep: float = 0.0
+
+
+def run_ca(ctx):
+    import torch
+    ctx.save_artifact("lang_encoder.safetensors", {"w": torch.ones(2)})
+    ctx.record_evaluation("ca", 0, 1, {"score": 1.0 if ctx.settings.target > 1 else 500.0})
+
+
+def run_cb(ctx):
+    import time
+    import torch
+    from voltx.train.batches import EpochBatches
+    from voltx.train.loop import Stage, fit
+    cfg = ctx.settings
+    ctx.run.event("given", lang_from=cfg.lang_from)
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    def step(idx):
+        if cfg.sleep:
+            time.sleep(cfg.sleep)
+        return {"loss": model(x[idx]).pow(2).mean()}
+    batches = EpochBatches(list(range(32)), 4, 0, lambda i: torch.tensor(i))
+    fit(ctx, Stage("cb", model, opt, batches, cfg.epochs, step, lambda s: 0.01))
+    ctx.record_evaluation("cb", 0, 1, {"score": 1.0})
+
+
+@hookimpl
+def register_phases(register):
+    register(PhaseSpec("ca", "stack maker", run_ca, CaConfig, deliverables=(Deliverable("ca/score", "<", 100.0),)))
+    register(PhaseSpec("cb", "stack user", run_cb, CbConfig, deliverables=(Deliverable("cb/score", ">", 0.5),)))
+'''
+
+
+@pytest.fixture
+def env(tmp_path):
+    site = fake_plugin_dist(tmp_path / "site", "voltx-cur-test", "voltx_cur_test", PLUGIN, entry_name="curtest")
+    return {**os.environ, **plugin_env(site), "VOLTX_RUNS_DIR": str(tmp_path / "runs")}
+
+
+def voltx(env, *args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "voltx", *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def events(run_dir: Path) -> list[dict]:
+    return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
+
+
+def only(root: Path, phase: str) -> Path:
+    (run,) = [r for r in list_run_dirs(root) if r.parent.name == phase]
+    return run
+
+
+def test_phases_run_as_linked_runs_each_from_the_previous_artifacts(env, tmp_path):
+    done = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0")
+    assert done.returncode == EXIT_OK, done.stderr[-2000:]
+    root = tmp_path / "runs"
+    cur, ca, cb = only(root, "curriculum"), only(root, "ca"), only(root, "cb")
+    assert all(read_manifest(r)["status"] == "finished" for r in (cur, ca, cb))
+    given = [e for e in events(cb) if e["kind"] == "given"]
+    assert given[0]["lang_from"] == str(ca)  # cb started from ca's run
+    steps = [(e["phase"], e["status"], e["run_dir"]) for e in events(cur) if e["kind"] == "curriculum_phase"]
+    assert steps == [("ca", "started", str(ca)), ("ca", "finished", str(ca)), ("cb", "started", str(cb)), ("cb", "finished", str(cb))]
+    evaluated = {k for e in events(cur) if e["kind"] == "evaluation" for k in e["metrics"]}
+    assert evaluated == {"curriculum/ca/ca/score", "curriculum/cb/cb/score"}
+    assert "[ca]" in done.stderr and "[cb]" in done.stderr  # each phase's output, prefixed
+
+
+def test_a_missed_deliverable_stops_warns_or_continues(env, tmp_path):
+    stopped = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0", "--config", str(failing_config(tmp_path)))
+    assert stopped.returncode == EXIT_GATE, stopped.stderr[-2000:]
+    assert "phase ca missed 1 deliverable(s): ca/score" in stopped.stderr and 'curriculum.gate = "warn"' in stopped.stderr
+    assert not (tmp_path / "runs" / "cb").exists()  # the next phase never started
+
+    warned = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', 'gate="warn"', "run.telemetry_interval=0",
+                   "--config", str(failing_config(tmp_path)))
+    assert warned.returncode == EXIT_OK, warned.stderr[-2000:]
+    cur = sorted(r for r in list_run_dirs(tmp_path / "runs") if r.parent.name == "curriculum")[-1]
+    alerts = [e for e in events(cur) if e["kind"] == "alert"]
+    assert alerts and alerts[0]["rule"] == "deliverable-gate" and alerts[0]["severity"] == "warning"
+    assert read_manifest(only(tmp_path / "runs", "cb"))["status"] == "finished"
+
+
+def failing_config(tmp_path: Path) -> Path:
+    path = tmp_path / "fail.toml"
+    path.write_text("[ca]\ntarget = 0.5\n", encoding="utf-8")  # ca/score becomes 500: fails "< 100"
+    return path
+
+
+def test_stop_is_forwarded_and_resume_carries_on(env, tmp_path):
+    config = tmp_path / "slow.toml"
+    config.write_text("[cb]\nsleep = 0.05\nepochs = 3\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-m", "voltx", "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0",
+                             "--config", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    root = tmp_path / "runs"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        cb = [r for r in list_run_dirs(root) if r.parent.name == "cb"] if root.exists() else []
+        if cb and (cb[0] / "metrics.jsonl").exists() and (cb[0] / "metrics.jsonl").read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail("cb never started logging")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == EXIT_PREEMPTED, err[-2000:]
+    cur, cb = only(root, "curriculum"), only(root, "cb")
+    assert read_manifest(cur)["status"] == "preempted" and read_manifest(cb)["status"] == "preempted"
+
+    resumed = voltx(env, "run", "curriculum", "--resume", str(cur), "--config", str(config))
+    assert resumed.returncode == EXIT_OK, resumed.stderr[-2000:]
+    assert only(root, "cb") == cb and read_manifest(cb)["status"] == "finished"  # the same cb run, resumed
+    assert "ca: already finished" in resumed.stderr
+    assert [e["kind"] for e in events(cb)].count("resumed") == 1
+
+
+def test_bad_phase_list_is_a_config_error(env):
+    done = voltx(env, "run", "curriculum", 'phases=["f1", "nope"]', "run.telemetry_interval=0")
+    assert done.returncode == EXIT_CONFIG
+    assert "no phase 'nope'" in done.stderr and "Traceback" not in done.stderr
