@@ -1,0 +1,179 @@
+"""F3's data: reasoning records in, tokenized batches and reasoning chains out.
+
+Records are ``reasoning`` records ``{input, output, steps, task, meta}`` (SCAN, bAbI,
+CLUTRR-style kinship, COGS). A training list entry that is a generator gives its train
+split for training and its test split for evaluation; a file entry, when
+``f3.reasoning_eval`` is empty, has ``valid_fraction`` of its records held out.
+
+Chains. Frame ``k`` of a record is the frame of ``input`` followed by its first ``k``
+steps (``f_0`` = the input alone). Cumulative prefixes, not the step sentences alone,
+because a step alone drops the question: bAbI's supporting fact "Daniel went to the
+bedroom." says nothing about *which* question it answers, and SCAN's "walk twice ->
+I_WALK I_WALK" forgets the rest of the command. With prefixes every frame still holds the
+problem, and ``f_k -> f_{k+1}`` is exactly one reasoning move added to it -- a small,
+meaningful drift for one RAR step to learn.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from voltx.engine.tokenizer import PAD_ID, real_ids
+from voltx_phases import foundation
+
+KEY_DATA, KEY_EVAL = "f3.reasoning_data", "f3.reasoning_eval"
+EXAMPLE = "scan_length_gen?count=2000"
+BABI_TASKS = ("qa1", "qa2", "qa3")
+
+
+@dataclass
+class ReasoningData:
+    train: list[dict]
+    eval: list[dict]
+    eval_source: str
+    """Where the held-out records came from, for the data line."""
+
+
+def _cap(records: list[dict], limit: int) -> list[dict]:
+    return records[:limit] if limit else records
+
+
+def load_data(cfg, seed: int) -> ReasoningData:
+    """Training and held-out records per ``f3.reasoning_data`` / ``f3.reasoning_eval``."""
+    train: list[dict] = []
+    held: list[dict] = []
+    for entry in cfg.reasoning_data:
+        records = _cap(foundation.load_records([entry], "reasoning", split="train", key=KEY_DATA, example=EXAMPLE), cfg.max_examples)
+        if cfg.reasoning_eval:
+            train.extend(records)
+        elif foundation.parse_source(entry, KEY_DATA).generator is not None:
+            train.extend(records)
+            held.extend(foundation.load_records([entry], "reasoning", split="test", key=KEY_DATA, example=EXAMPLE))
+        else:
+            kept, out = foundation.holdout(records, cfg.valid_fraction, seed)
+            train.extend(kept)
+            held.extend(out)
+    if cfg.reasoning_eval:
+        held = foundation.load_records(cfg.reasoning_eval, "reasoning", split="test", key=KEY_EVAL, example=EXAMPLE)
+        source = ", ".join(cfg.reasoning_eval)
+    else:
+        source = "generators' test splits / held-out share of the training files"
+    return ReasoningData(train, per_task_cap(held, cfg.eval_max_examples), source)
+
+
+def per_task_cap(records: list[dict], limit: int) -> list[dict]:
+    """At most ``limit`` records of each task (0 = all), in their original order."""
+    if not limit:
+        return records
+    seen: Counter = Counter()
+    out = []
+    for r in records:
+        if seen[r["task"]] < limit:
+            seen[r["task"]] += 1
+            out.append(r)
+    return out
+
+
+def task_group(task: str) -> str:
+    """The metric family of a record's task: scan, qa1..qa3, kinship, or the task itself."""
+    if task.startswith("kinship") or task.startswith("clutrr") or task.startswith("task_"):
+        return "kinship"
+    return task
+
+
+def majority_answers(records: list[dict]) -> dict[str, str]:
+    """Most frequent training answer per task group (the trivial baseline's guess)."""
+    counts: dict[str, Counter] = {}
+    for r in records:
+        counts.setdefault(task_group(r["task"]), Counter())[normalise(r["output"])] += 1
+    return {g: c.most_common(1)[0][0] for g, c in counts.items()}
+
+
+GLUE = "\u02cd"
+"""MODIFIER LETTER LOW MACRON, a *letter* to the byte-level pre-tokenizer, standing in for "_".
+
+The GPT-2 split rule the tokenizer uses cuts "I_TURN_LEFT" at every underscore, so a SCAN
+answer of 22 actions became ~110 tokens (past the decoder's reach, and 5x the decoding
+work). With the underscore swapped for a letter-like character each action is one word
+that BPE merges into one token. The swap is lossless (reversed by :func:`unglue`, and the
+data never contains the character); it is used only with a tokenizer trained here."""
+
+
+def glue(record: dict) -> dict:
+    """A copy of ``record`` whose texts keep underscore-joined words together (see GLUE)."""
+    out = dict(record)
+    out["input"], out["output"] = record["input"].replace("_", GLUE), record["output"].replace("_", GLUE)
+    out["steps"] = [s.replace("_", GLUE) for s in record.get("steps") or []]
+    return out
+
+
+def unglue(text: str) -> str:
+    return text.replace(GLUE, "_")
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def training_texts(records: list[dict]) -> list[str]:
+    """Every text the tokenizer should know: inputs, outputs and steps."""
+    texts = []
+    for r in records:
+        texts.append(r["input"])
+        texts.append(r["output"])
+        texts.extend(r.get("steps") or [])
+    return texts
+
+
+# --- chains ------------------------------------------------------------------------------------
+
+
+def chain_text(record: dict, k: int) -> str:
+    """Frame ``k``'s text: the input followed by the first ``k`` steps (see the module docstring)."""
+    steps = list(record.get("steps") or [])[:k]
+    return " ".join([record["input"], *steps])
+
+
+def chain_pairs(records: list[dict], draws: Tensor) -> tuple[list[int], list[str], list[str]]:
+    """One transition ``f_k -> f_{k+1}`` per record that has steps.
+
+    ``draws`` holds one uniform number in [0, 1) per record (from the stage's generator, so
+    resume replays the same choice); it picks ``k`` in ``0 .. len(steps) - 1``. Returns the
+    indices of the records used and the texts of both ends.
+    """
+    index, src, dst = [], [], []
+    for i, (r, u) in enumerate(zip(records, draws.tolist())):
+        n = len(r.get("steps") or [])
+        if n == 0:
+            continue
+        k = min(int(u * n), n - 1)
+        index.append(i)
+        src.append(chain_text(r, k))
+        dst.append(chain_text(r, k + 1))
+    return index, src, dst
+
+
+# --- tokenization ------------------------------------------------------------------------------
+
+
+def encode(tok, texts: list[str], max_len: int, device: torch.device, *, keep: str) -> tuple[Tensor, Tensor]:
+    """Right-padded ids ``[B, T]`` and mask (True = real token), at most ``max_len`` tokens a row.
+
+    ``keep="tail"`` keeps the *last* tokens (encoder inputs: a bAbI input is a story followed
+    by the question, and cutting the end, as plain truncation does, removes exactly the
+    question, or a chain frame's newest step); ``keep="head"`` the first (decoder answers).
+    """
+    encodings = tok.encode_batch(texts, add_special_tokens=False)
+    rows = [real_ids(tok, e)[-max_len:] if keep == "tail" else real_ids(tok, e)[:max_len] for e in encodings]
+    width = max(1, max((len(r) for r in rows), default=0))
+    ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for b, row in enumerate(rows):
+        if row:
+            ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[b, : len(row)] = True
+    return ids.to(device), mask.to(device)
