@@ -61,7 +61,7 @@ def test_corruption_changes_only_active_slots_and_sets_their_time():
     assert not (moved & ~active).any()  # inactive slots untouched
     assert corr.changed.float().mean() > 0.3  # roughly zero + noise + shuffle shares of the active slots
     assert ((corr.time >= 0) & (corr.time <= 1)).all()
-    assert (corr.time[~corr.changed] == 1).all()  # clean slots are at t = 1
+    assert corr.time[~corr.changed].std() > 0.2  # clean slots at any time (RAR's clock), not only t = 1
     zeroed = corr.changed & (corr.slots.norm(dim=-1) == 0)
     assert zeroed.any() and (corr.time[zeroed] == 0).all()
     # every corrupted vector that is not zeroed is a unit vector: noised ones are renormalised,
