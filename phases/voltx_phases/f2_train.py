@@ -359,7 +359,7 @@ def run(ctx: RunContext) -> None:
                 f"LR: {info['lr']:.1e} | {info['samples_per_sec']:.0f} triples/sec")
 
     def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, learned r "
+        analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, unitary r_hat {ev['analogy_unitary_top1']:.1%}, learned r "
                    f"{ev['analogy_learned_relation_top1']:.1%}, {int(ev['analogy_questions'])} q)") if "analogy_top1" in ev else "analogy: no questions"
         return (f"[{STAGE}] [Epoch {epoch}/{cfg.epochs}] Complete | Train Loss: {means.get('loss', 0):.3f} | "
                 f"bind@1 {ev['bind_top1']:.1%} (filtered {ev['bind_top1_filtered']:.1%}, hits@10 {ev['bind_hits10']:.1%}; "

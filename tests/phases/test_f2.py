@@ -26,7 +26,7 @@ CATEGORIES = {"animal": ("farm", "dog cat horse cow".split()), "tool": ("worksho
 TINY = ["lang_from=none", "vocab_size=300", "epochs=3", "batch_size=32", "warmup=2", "lr=2e-3", "valid_fraction=0.25", "negatives=3",
         "codebook_size=16", "analogy_queries=40", "run.log_every=1", "run.telemetry_interval=0"]
 KEYS = ("bind_top1", "bind_hits10", "bind_mrr", "bind_top1_filtered", "bind_chance", "bind_popular_top1", "analogy_top1",
-        "analogy_copy_baseline", "codebook_quantization_error", "codebook_random_error", "energy_rank_accuracy")
+        "analogy_copy_baseline", "analogy_unitary_top1", "codebook_quantization_error", "codebook_random_error", "energy_rank_accuracy")
 
 
 def easy_triples() -> list[dict]:
