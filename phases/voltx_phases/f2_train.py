@@ -170,10 +170,9 @@ class UnitaryRelations(nn.Module):
 class KnowledgeModel(nn.Module):
     """Everything F2 trains, in one module so the shared loop checkpoints it as one."""
 
-    def __init__(self, encoder: nn.Module, relations: int, codebook_size: int, seq_len: int):
+    def __init__(self, encoder: nn.Module, relations: int, codebook_size: int):
         super().__init__()
         self.encoder = encoder
-        self.seq_len = seq_len
         self.relations = UnitaryRelations(relations)
         self.energy = EnergyHead(dim=SLOT_DIM)
         self.codebook = nn.Parameter(F.normalize(torch.randn(codebook_size, SLOT_DIM), dim=-1))
@@ -328,7 +327,7 @@ def run(ctx: RunContext) -> None:
     k = min(cfg.codebook_size, kb.n_train)
     if k < cfg.codebook_size:
         ctx.say(f"Codebook: {k:,} entries (f2.codebook_size {cfg.codebook_size:,} capped at the number of training concepts)")
-    model = KnowledgeModel(stack.encoder, len(kb.relations), k, seq_len).to(ctx.device)
+    model = KnowledgeModel(stack.encoder, len(kb.relations), k).to(ctx.device)
     if ctx.resume_point(STAGE) is None:  # fresh stage: k-means on the concepts as the encoder sees them now
         with torch.no_grad():
             model.eval()
