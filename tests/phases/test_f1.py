@@ -160,7 +160,7 @@ def test_f1_run_end_to_end(cli, tmp_path):
     evals = {k: v for e in evs if e["kind"] == "evaluation" for k, v in e["metrics"].items()}
     for key in ("slot_accuracy", "slot_accuracy_majority", "sts_spearman", "sts_spearman_word_overlap",
                 "dog_canine_agent_cosine", "agent_cosine_unrelated", "slot_fill_accuracy", "slot_fill_chance",
-                "slot_fill_prior_accuracy"):
+                "slot_fill_prior_accuracy", "slot_fill_accuracy_at_horizon"):
         assert f"grounding/{key}" in evals, key
     assert "decoder/valid_token_accuracy" in evals and "decoder/valid_token_accuracy_majority" in evals
     # learned: roles follow word order and voice in this corpus
