@@ -17,6 +17,7 @@ rebuilds the module at the trained size without a config.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ def _read_jsonl(path: Path, fmt: str, key: str, example: str) -> list[dict]:
             try:
                 validate_dict(fmt, obj)
             except RecordError as exc:
-                fields = ", ".join(f.name for f in FORMATS[fmt].__dataclass_fields__.values()) if fmt in FORMATS else ""
+                fields = ", ".join(f.name for f in dataclasses.fields(FORMATS[fmt])) if fmt in FORMATS else ""
                 raise DataError(
                     f"{where}: field {exc.field or '?'}: {exc.reason}. {key} needs {fmt} records ({fields}). "
                     + _CONVERT_HINT.format(example=example)
