@@ -19,6 +19,8 @@ and RAR convergence. Artifacts: vfn_foundation.safetensors and the fine-tuned la
 
 from __future__ import annotations
 
+from collections import Counter
+
 import torch
 
 from voltx.engine.code_decoder import IGNORE_INDEX
@@ -93,6 +95,7 @@ class Evaluator:
     def __call__(self) -> dict[str, float]:
         cfg, model, tok, dev = self.cfg, self.model, self.tok, self.ctx.device
         exact: list[bool] = []
+        predictions: list[str] = []
         results, actives = [], []
         tokens: list[tuple[int, int]] = []  # (correct, total) answer tokens per record, teacher-forced
         for start in range(0, len(self.records), self.batch):
@@ -107,10 +110,12 @@ class Evaluator:
             hits = (decoder(inputs, result.slots, active).argmax(-1).eq(labels) & valid).sum(-1)
             tokens += list(zip(hits.tolist(), valid.sum(-1).tolist()))
             generated = model["decoder"].generate(result.slots, active, max_new_tokens=self.dec_len)
-            exact += [normalise(tok.decode(g)) == normalise(r["output"]) for g, r in zip(generated, chunk)]
+            decoded = [normalise(tok.decode(g)) for g in generated]
+            predictions += decoded
+            exact += [p == normalise(r["output"]) for p, r in zip(decoded, chunk)]
             results.append(result)
             actives.append(active)
-        metrics = self._accuracies(exact, tokens)
+        metrics = self._accuracies(exact, tokens, predictions)
         result, active = _cat_results(results), torch.cat(actives)
         metrics["rar_converged_share"] = float(result.converged.all(-1).float().mean())
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
@@ -119,7 +124,7 @@ class Evaluator:
         metrics.update(self._denoising())
         return metrics
 
-    def _accuracies(self, exact: list[bool], tokens: list[tuple[int, int]]) -> dict[str, float]:
+    def _accuracies(self, exact: list[bool], tokens: list[tuple[int, int]], predictions: list[str]) -> dict[str, float]:
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(self.records):
             groups.setdefault(task_group(r["task"]), []).append(i)
@@ -134,6 +139,10 @@ class Evaluator:
             chance = sum(normalise(self.records[i]["output"]) == guess for i in idx) / len(idx)
             key = f"babi_{name}" if name in BABI_TASKS else name
             out[f"{key}_accuracy"], out[f"{key}_majority_baseline"] = acc, chance
+            # the best any constant answer could score here (a collapsed decoder can beat the training majority)
+            answers = Counter(normalise(self.records[i]["output"]) for i in idx)
+            out[f"{key}_best_constant"] = answers.most_common(1)[0][1] / len(idx)
+            out[f"{key}_distinct_predictions"] = float(len({predictions[i] for i in idx}))
             out[f"{key}_examples"] = float(len(idx))
             out[f"{key}_token_accuracy"] = sum(tokens[i][0] for i in idx) / max(1, sum(tokens[i][1] for i in idx))
         out["answer_token_accuracy"] = sum(c for c, _ in tokens) / max(1, sum(n for _, n in tokens))
@@ -141,6 +150,7 @@ class Evaluator:
         if babi:
             out["babi_accuracy"] = sum(out[f"babi_{t}_accuracy"] for t in babi) / len(babi)
             out["babi_majority_baseline"] = sum(out[f"babi_{t}_majority_baseline"] for t in babi) / len(babi)
+            out["babi_best_constant"] = sum(out[f"babi_{t}_best_constant"] for t in babi) / len(babi)
         return out
 
     def _denoising(self) -> dict[str, float]:
@@ -243,7 +253,8 @@ def run(ctx: RunContext) -> None:
                          f"tokens {ev['scan_token_accuracy']:.1%}")
         if "babi_accuracy" in ev:
             per = " ".join(f"{t} {ev[f'babi_{t}_accuracy']:.0%}" for t in BABI_TASKS if f"babi_{t}_accuracy" in ev)
-            parts.append(f"bAbI: {ev['babi_accuracy']:.1%} ({per}; majority {ev['babi_majority_baseline']:.1%})")
+            parts.append(f"bAbI: {ev['babi_accuracy']:.1%} ({per}; majority {ev['babi_majority_baseline']:.1%}, "
+                         f"best constant {ev['babi_best_constant']:.1%})")
         if "kinship_accuracy" in ev:
             parts.append(f"kinship: {ev['kinship_accuracy']:.1%} (majority {ev['kinship_majority_baseline']:.1%})")
         parts.append(f"Answer tokens: {ev['answer_token_accuracy']:.1%}")

@@ -116,12 +116,14 @@ def test_f3_tiny_run_end_to_end(cli, tmp_path):
     assert "[reasoning] [Epoch 1/1] Complete" in done.stderr and "majority" in done.stderr
     ev = evaluation(run_dir)
     for key in ("scan_accuracy", "scan_majority_baseline", "babi_accuracy", "babi_qa1_accuracy", "babi_qa1_majority_baseline",
-                "babi_majority_baseline", "answer_token_accuracy", "denoise_slot_share", "denoise_share_before",
+                "babi_majority_baseline", "babi_best_constant", "babi_qa1_best_constant", "scan_token_accuracy", "answer_token_accuracy", "denoise_slot_share", "denoise_share_before",
                 "rar_converged_share", "rar_iterations_mean"):
         value = ev[f"reasoning/{key}"]
         assert 0.0 <= value <= (6 if key == "rar_iterations_mean" else 1.0), key
     assert "reasoning/babi_qa2_accuracy" not in ev and "reasoning/kinship_accuracy" not in ev  # absent tasks: not reported
     assert ev["reasoning/babi_qa1_majority_baseline"] > 0  # most frequent training location shows up in the test split
+    assert ev["reasoning/babi_qa1_best_constant"] >= ev["reasoning/babi_qa1_majority_baseline"]
+    assert 1 <= ev["reasoning/babi_qa1_distinct_predictions"] <= 24
     kinds = [e["kind"] for e in events(run_dir)]
     assert kinds.count("deliverable") == 4
     rar = [e for e in events(run_dir) if e["kind"] == "rar"]
