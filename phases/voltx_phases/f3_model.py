@@ -33,10 +33,22 @@ NOISE_LEVEL = (0.2, 1.0)
 
 
 def build_model(stack: foundation.LangStack, cfg) -> nn.ModuleDict:
+    vfn = ScaledVfn(dim=SLOT_DIM, hidden=cfg.vfn_hidden, blocks=cfg.vfn_blocks, time_freqs=cfg.time_embed_freqs)
+    attention = SlotAttention(SLOT_DIM)
+    # RAR starts as the identity: the drift's last layers start at zero, so every frame is a
+    # fixed point and the decoder first reads the encoder's own frames; denoising then grows
+    # the drift where slots are corrupted. With Xavier init the drift started at norm ~16,
+    # RAR scrambled every frame for the first hundreds of steps and the clipped gradient was
+    # all regression (measured: the answer stayed at the best constant). Zero last layers, as
+    # in adaLN-zero / ControlNet zero-convs: earlier layers get gradient from the first step on.
+    nn.init.zeros_(vfn.exit.weight)
+    nn.init.zeros_(vfn.exit.bias)
+    nn.init.zeros_(attention.wv.weight)
+    nn.init.zeros_(attention.wv.bias)
     return nn.ModuleDict({
         "encoder": stack.encoder,
-        "vfn": ScaledVfn(dim=SLOT_DIM, hidden=cfg.vfn_hidden, blocks=cfg.vfn_blocks, time_freqs=cfg.time_embed_freqs),
-        "attention": SlotAttention(SLOT_DIM),
+        "vfn": vfn,
+        "attention": attention,
         "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS),
         "decoder": stack.decoder,
     })
@@ -149,6 +161,26 @@ def denoise_loss(model: nn.ModuleDict, clean: Tensor, active: Tensor, corr: Corr
     return _masked_mean((predicted - (clean - corr.slots)).pow(2).sum(-1), active)
 
 
+def fixed_point_loss(model: nn.ModuleDict, clean: Tensor, active: Tensor, gen: torch.Generator, beta: float) -> Tensor:
+    """Clean frames must be fixed points of RAR: the drift's tangential part, per slot, at a
+    random clock time, must vanish.
+
+    At inference RAR refines the *clean* frame of a query (every slot clean, so the attention
+    message sees clean neighbours too, unlike in :func:`denoise_loss` where clean slots sit
+    next to corrupted ones). A slot freezes only when one update moves it less than
+    ``rar_epsilon``, i.e. when ``dt`` x the drift is below it; a drift of ~0.2 left every slot
+    moving for all iterations and the frame drifting away from what the encoder wrote (the
+    decoder then read a washed-out frame). Only the tangential part counts: RAR renormalises
+    every slot, so a drift along the slot itself moves nothing (and flow matching's targets
+    near clean points are largely radial).
+    """
+    n, s, _ = clean.shape
+    t = torch.rand((n, s), generator=gen).to(clean.device, clean.dtype)
+    v = drift(model, clean, t, active, beta)
+    tangential = v - (v * clean).sum(-1, keepdim=True) * clean  # slots are unit vectors
+    return _masked_mean(tangential.pow(2).sum(-1), active)
+
+
 # --- slot-conditional flow matching ----------------------------------------------------------------
 
 
@@ -197,11 +229,22 @@ def chain_loss(model: nn.ModuleDict, src: Tensor, src_active: Tensor, dst: Tenso
     return _masked_mean(((result.slots - src) - (dst - src)).pow(2).sum(-1), both)
 
 
-def answer_terms(model: nn.ModuleDict, slots: Tensor, active: Tensor, out_ids: Tensor, out_mask: Tensor, cfg,
-                 *, iterations: int, differentiable: bool) -> tuple[Tensor, Tensor, RarResult]:
-    """Teacher-forced answer loss and token accuracy of the decoder on RAR-refined frames."""
-    result = refine(model, slots, active, cfg, iterations=iterations, differentiable=differentiable)
+def answer_terms(model: nn.ModuleDict, slots: Tensor, active: Tensor, out_ids: Tensor, out_mask: Tensor,
+                 cfg) -> tuple[Tensor, Tensor, RarResult]:
+    """Teacher-forced answer loss and token accuracy of the decoder on the frame RAR refines.
+
+    The decoder must train on the frames it is evaluated on: those after the *full* RAR
+    (``rar_max_iterations``, convergence-based freezing), not after a short unroll. Trained
+    after 2 differentiable iterations and evaluated after 30, the decoder met frames it had
+    never seen and collapsed to nearly one answer (bAbI: 2 distinct predictions). So RAR runs
+    as at inference (no graph) and the refined frame is passed straight through,
+    ``f + (rar(f) - f).detach()``: its value is exactly the refined frame, its gradient is the
+    identity into the encoder's frame, so the answer still fine-tunes the encoder. The VFN is
+    trained by the denoising, flow and chain terms only (it gets no gradient from here).
+    """
+    result = refine(model, slots.detach(), active, cfg)
+    frame = slots + (result.slots - slots).detach()
     decoder = model["decoder"]
     inputs, labels = decoder.teacher_forced_batch(out_ids, out_mask)
-    loss, acc = decoder.loss_and_accuracy(decoder(inputs, result.slots, active), labels)
+    loss, acc = decoder.loss_and_accuracy(decoder(inputs, frame, active), labels)
     return loss, acc, result

@@ -5,12 +5,14 @@ records (see :mod:`voltx_phases.f3_model` for the terms):
 
 a. denoising slot refinement (primary): clean frames of the inputs, outputs and chain
    frames are corrupted (zeroed / noised / shuffled slots, per-slot time from the level);
-   the drift ``vfn + beta * attention`` must predict ``clean - corrupted``;
+   the drift ``vfn + beta * attention`` must predict ``clean - corrupted``; and clean frames
+   (as RAR meets a query) must be its fixed points (tangential drift -> 0);
 b. slot-conditional flow matching with per-slot time and a slot-identity penalty; the
    identity head learns slot identity from clean slots;
 c. reasoning chains: a short differentiable RAR unroll from ``f_k`` lands on ``f_{k+1}``;
 d. answer rendering (the plan's decoder exception): the decoder, teacher-forced, renders
-   the output from the RAR-refined input frame.
+   the output from the input frame after the same RAR the evaluation runs (passed straight
+   through to the encoder, see :func:`voltx_phases.f3_model.answer_terms`).
 
 Evaluation is end to end on held-out records: encode -> RAR (not differentiable, up to
 ``rar_max_iterations``) -> greedy decode -> exact match; plus frame denoising through RAR
@@ -36,7 +38,7 @@ from voltx_phases.f3_data import (
     BABI_TASKS, ReasoningData, chain_pairs, encode, glue, load_data, majority_answers, normalise, task_group, training_texts,
 )
 from voltx_phases.f3_model import (
-    answer_terms, build_model, chain_loss, corrupt, denoise_loss, flow_losses, frames, identity_head_loss, refine,
+    answer_terms, build_model, chain_loss, corrupt, denoise_loss, fixed_point_loss, flow_losses, frames, identity_head_loss, refine,
     save_vfn_foundation,
 )
 
@@ -229,20 +231,20 @@ def run(ctx: RunContext) -> None:
         clean, clean_active = torch.cat([p[0] for p in pool]), torch.cat([p[1] for p in pool])
         denoise = denoise_loss(model, clean, clean_active, corrupt(clean, clean_active, gen, cfg), beta)
         flow = flow_losses(model, clean, clean_active, gen, beta)
+        fixed = fixed_point_loss(model, clean, clean_active, gen, beta)
         id_head, id_acc = identity_head_loss(model, clean, clean_active)
         chain = chain_loss(model, *src, *dst, cfg) if index else slots.new_zeros(())
-        answer, answer_acc, result = answer_terms(model, slots, active, out_ids, out_mask, cfg,
-                                                  iterations=cfg.answer_unroll, differentiable=True)
-        loss = (cfg.denoise_weight * denoise + cfg.flow_weight * flow["flow"] + cfg.identity_weight * (flow["identity"] + id_head)
+        answer, answer_acc, result = answer_terms(model, slots, active, out_ids, out_mask, cfg)
+        loss = (cfg.denoise_weight * denoise + cfg.fixed_point_weight * fixed + cfg.flow_weight * flow["flow"] + cfg.identity_weight * (flow["identity"] + id_head)
                 + cfg.chain_weight * chain + cfg.answer_weight * answer)
         summary = {k: torch.tensor(v) for k, v in foundation.rar_summary(result, active).items()}
-        return {"loss": loss, "denoise": denoise, "flow": flow["flow"], "identity": flow["identity"], "id_head": id_head,
+        return {"loss": loss, "denoise": denoise, "fixed": fixed, "flow": flow["flow"], "identity": flow["identity"], "id_head": id_head,
                 "chain": chain, "answer": answer, "answer_acc": answer_acc, "id_acc": id_acc, **summary}
 
     def line(info) -> str:
         l, m = info["losses"], info["metrics"]
         return (f"[reasoning] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                f"Loss: {l['loss']:.4f} (D: {l['denoise']:.4f} F: {l['flow']:.3f} I: {l['identity']:.3f} "
+                f"Loss: {l['loss']:.4f} (D: {l['denoise']:.4f} P: {l['fixed']:.5f} F: {l['flow']:.3f} I: {l['identity']:.3f} "
                 f"C: {l['chain']:.4f} A: {l['answer']:.3f}) | Acc: {m['answer_acc']:.2%} | LR: {info['lr']:.2e} | "
                 f"{info['samples_per_sec']:.1f} samples/sec")
 

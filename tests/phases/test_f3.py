@@ -131,7 +131,7 @@ def test_f3_tiny_run_end_to_end(cli, tmp_path):
     assert rar[-1]["max_iterations"] == 6 and max(rar[-1]["iterations"]) <= 6 and len(rar[-1]["iterations"]) == 48
     series = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines() if l.strip()]
     assert "rar/iterations_mean" in series[-1] and "answer_acc" in series[-1]
-    assert {"denoise", "flow", "identity", "chain", "answer"} <= set(series[-1]["losses"])
+    assert {"denoise", "fixed", "flow", "identity", "chain", "answer"} <= set(series[-1]["losses"])
 
     from voltx_phases.foundation import read_module_file
 
