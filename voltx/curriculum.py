@@ -286,6 +286,8 @@ class F3Config:
     grad_clip: float = 1.0
     denoise_weight: float = 1.0
     flow_weight: float = 0.5
+    fixed_point_weight: float = 10.0
+    """Clean frames as RAR fixed points (tangential drift -> 0): a slot freezes only when dt x drift < rar_epsilon."""
     identity_weight: float = 0.1
     chain_weight: float = 1.0
     answer_weight: float = 1.0
@@ -303,8 +305,6 @@ class F3Config:
     """Denoising: share of active slots whose vectors are shuffled among themselves."""
     chain_unroll: int = 2
     """RAR iterations unrolled (differentiably) for one reasoning-chain step f_k -> f_k+1."""
-    answer_unroll: int = 2
-    """RAR iterations unrolled (differentiably) before the decoder renders the answer in training."""
     chain_batch: int = 8
     """Records of each batch whose chain step f_k -> f_k+1 is trained (two extra encoder passes each)."""
 
