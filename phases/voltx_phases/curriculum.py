@@ -137,6 +137,10 @@ def run(ctx) -> None:
     ctx.say(f"[curriculum] {' -> '.join(cfg.phases)} (preset {cfg.preset or 'none'}, gate {cfg.gate}); runs under {root}")
 
     for index, phase in enumerate(cfg.phases):
+        if ctx.stop.requested:  # the stop came as a phase was finishing: do not start the next one
+            ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage="curriculum")
+            raise Preempted(f"stopped by {ctx.stop.signal_name} before phase {phase}; resume the curriculum with "
+                            f"`voltx run curriculum --resume {ctx.run.dir}`")
         before = done.get(phase)
         if before is not None and before.get("status") == "finished":
             child = Path(before["run_dir"])

@@ -130,7 +130,7 @@ def failing_config(tmp_path: Path) -> Path:
 
 def test_stop_is_forwarded_and_resume_carries_on(env, tmp_path):
     config = tmp_path / "slow.toml"
-    config.write_text("[cb]\nsleep = 0.05\nepochs = 3\n", encoding="utf-8")
+    config.write_text("[cb]\nsleep = 0.2\nepochs = 4\n", encoding="utf-8")  # 32 steps, ~6 s: the stop lands mid-phase
     proc = subprocess.Popen([sys.executable, "-m", "voltx", "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0",
                              "--config", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root = tmp_path / "runs"
