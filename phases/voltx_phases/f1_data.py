@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from voltx.engine.frame import MAX_SLOTS
-from voltx.engine.tokenizer import PAD_ID
+from voltx.engine.tokenizer import PAD_ID, pad_rows
 from voltx.errors import DataError
 
 from .foundation import holdout, load_records, parse_source
@@ -169,29 +169,18 @@ def encode_pairs(tok, records: list[dict], max_len: int) -> list[ParaItem]:
 # --- batches -----------------------------------------------------------------------------------
 
 
-def pad(rows: list[list[int]], fill: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest row; the mask comes from the lengths."""
-    width = max(1, max(len(r) for r in rows))
-    out = torch.full((len(rows), width), fill, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, :len(r)] = True
-    return out, mask
-
-
 def collate_srl(items: list[SrlItem]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """ids [B, T], mask [B, T], labels [B, T] (IGNORE on unlabelled and padding), gold [B, 16]."""
-    ids, mask = pad([it.ids for it in items], PAD_ID)
-    labels, _ = pad([it.labels for it in items], IGNORE)
+    ids, mask = pad_rows([it.ids for it in items], PAD_ID)
+    labels, _ = pad_rows([it.labels for it in items], IGNORE)
     gold = torch.tensor([it.gold for it in items], dtype=torch.bool)
     return ids, mask, labels, gold
 
 
 def collate_pairs(items: list[ParaItem]) -> tuple[torch.Tensor, ...]:
     """a ids/mask, b ids/mask, positive [P] bool, target [P] float."""
-    a, am = pad([it.a for it in items], PAD_ID)
-    b, bm = pad([it.b for it in items], PAD_ID)
+    a, am = pad_rows([it.a for it in items], PAD_ID)
+    b, bm = pad_rows([it.b for it in items], PAD_ID)
     positive = torch.tensor([it.positive for it in items], dtype=torch.bool)
     target = torch.tensor([it.target for it in items], dtype=torch.float32)
     return a, am, b, bm, positive, target

@@ -33,7 +33,7 @@ from voltx.engine.code_decoder import CodeDecoder
 from voltx.engine.code_encoder import CodeEncoder
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.rar import RarConfig, RarResult, rar
-from voltx.engine.tokenizer import EOS_ID, PAD_ID, encode_batch, load_tokenizer, save_tokenizer
+from voltx.engine.tokenizer import EOS_ID, PAD_ID, encode_batch, load_tokenizer, pad_rows, save_tokenizer
 from voltx.engine.vfn import Vfn
 from voltx.errors import DataError
 from voltx.train.batches import EpochBatches
@@ -44,7 +44,7 @@ from voltx.train.schedules import warmup_cosine
 from . import foundation as fd
 from .f1_data import (
     IGNORE, PROBE_SYNONYM, PROBE_UNRELATED, PROBE_WORD, SrlItem, chunks, collate_pairs, collate_srl, encode_pairs,
-    encode_srl, pad, probe_sentences, split_sources, word_overlap,
+    encode_srl, probe_sentences, split_sources, word_overlap,
 )
 from .translator_train import fmt_lr
 
@@ -260,7 +260,7 @@ class Grounding:
     def _summaries(self, rows: list[list[int]]) -> Tensor:
         out = []
         for part in chunks(rows, EVAL_BATCH):
-            ids, mask = pad(part, PAD_ID)
+            ids, mask = pad_rows(part, PAD_ID)
             out.append(self.encoder(ids.to(self.device), mask.to(self.device)).summary)
         return torch.cat(out)
 
@@ -396,7 +396,7 @@ def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, dec
     width = min(cfg.max_seq_len, cfg.decoder_max_len - 1)
     train_rows = [it.ids[:width] for it in train_items]
     held_rows = [it.ids[:width] for it in held_items][: max(cfg.decoder_batch_size * 4, 1)]
-    batches = EpochBatches(train_rows, cfg.decoder_batch_size, ctx.config.run.seed + 1, lambda rows: pad(rows, PAD_ID))
+    batches = EpochBatches(train_rows, cfg.decoder_batch_size, ctx.config.run.seed + 1, lambda rows: pad_rows(rows, PAD_ID))
     total = batches.per_epoch * cfg.decoder_epochs
     opt = torch.optim.AdamW(decoder.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
     # Trivial baseline: always predict the training targets' most frequent token (EOS included).
@@ -419,12 +419,12 @@ def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, dec
         loss_sum = acc_sum = base_hits = base_total = 0.0
         parts = chunks(held_rows, cfg.decoder_batch_size)
         for part in parts:
-            (loss, acc), labels, _, _ = forward(pad(part, PAD_ID))
+            (loss, acc), labels, _, _ = forward(pad_rows(part, PAD_ID))
             loss_sum, acc_sum = loss_sum + float(loss), acc_sum + float(acc)
             valid = labels.ne(IGNORE)
             base_hits += float((labels.eq(majority_token) & valid).sum())
             base_total += float(valid.sum())
-        ids, mask = (t.to(device) for t in pad(held_rows[:2], PAD_ID))
+        ids, mask = (t.to(device) for t in pad_rows(held_rows[:2], PAD_ID))
         context, active = encoder.slot_context(encoder(ids, mask), mask)
         generated = decoder.generate(context, active, max_new_tokens=cfg.decoder_max_len)
         samples = [{"reference": tok.decode(row), "decoded": tok.decode(gen)} for row, gen in zip(held_rows[:2], generated)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from voltx.engine.tokenizer import PAD_ID, real_ids
+from voltx.engine.tokenizer import PAD_ID, pad_rows, real_ids
 from voltx_phases import foundation
 
 KEY_DATA, KEY_EVAL = "f3.reasoning_data", "f3.reasoning_eval"
@@ -169,11 +169,5 @@ def encode(tok, texts: list[str], max_len: int, device: torch.device, *, keep: s
     """
     encodings = tok.encode_batch(texts, add_special_tokens=False)
     rows = [real_ids(tok, e)[-max_len:] if keep == "tail" else real_ids(tok, e)[:max_len] for e in encodings]
-    width = max(1, max((len(r) for r in rows), default=0))
-    ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for b, row in enumerate(rows):
-        if row:
-            ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[b, : len(row)] = True
+    ids, mask = pad_rows(rows, PAD_ID)
     return ids.to(device), mask.to(device)

@@ -24,7 +24,7 @@ from voltx.data.code_pairs import CodePair, extract_stdlib_pairs, read_codesearc
 from voltx.engine.code_decoder import CodeDecoder
 from voltx.engine.code_encoder import CodeEncoder
 from voltx.engine.code_roles import ROLE_OTHER, label_tokens
-from voltx.engine.tokenizer import PAD_ID, corpus_texts, load_tokenizer, save_tokenizer, train_bpe
+from voltx.engine.tokenizer import PAD_ID, corpus_texts, load_tokenizer, pad_rows, save_tokenizer, train_bpe
 from voltx.errors import ConfigError, DataError, MissingInputError
 from voltx.runs.checkpoints import atomic_save_safetensors
 from voltx.train.batches import EpochBatches
@@ -77,21 +77,10 @@ def tokenize(tok, pairs: list[CodePair], max_len: int) -> list[tuple[list[int], 
     return items
 
 
-def _pad(rows: list[list[int]], fill: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest row; the mask comes from lengths (a literal "<pad>" in code is still a token)."""
-    width = max(1, max(len(r) for r in rows))
-    out = torch.full((len(rows), width), fill, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.bool)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = True
-    return out, mask
-
-
 def collate(items: list[tuple[list[int], list[int], list[int]]]) -> tuple[torch.Tensor, ...]:
-    code, code_mask = _pad([c for c, _, _ in items], PAD_ID)
-    roles, _ = _pad([r for _, r, _ in items], IGNORE)
-    doc, doc_mask = _pad([d for _, _, d in items], PAD_ID)
+    code, code_mask = pad_rows([c for c, _, _ in items], PAD_ID)
+    roles, _ = pad_rows([r for _, r, _ in items], IGNORE)
+    doc, doc_mask = pad_rows([d for _, _, d in items], PAD_ID)
     return code, code_mask, roles, doc, doc_mask
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from voltx.engine.tokenizer import (
+    pad_rows,
     BOS_ID,
     EOS_ID,
     PAD_ID,
@@ -123,3 +124,13 @@ def test_corpus_bad_jsonl_line_names_file_and_line(tmp_path):
         list(corpus_texts([path], max_files=None))
     with pytest.raises(MissingInputError):
         list(corpus_texts([tmp_path / "missing"], max_files=None))
+
+
+def test_pad_rows_masks_by_length_not_by_the_fill_value():
+    ids, mask = pad_rows([[5, 0, 7], [], [9]], PAD_ID)  # a real token 0 equals the fill
+    assert ids.tolist() == [[5, 0, 7], [0, 0, 0], [9, 0, 0]]
+    assert mask.tolist() == [[True, True, True], [False, False, False], [True, False, False]]
+    labels, _ = pad_rows([[1], [2, 3]], -100, width=4)
+    assert labels.tolist() == [[1, -100, -100, -100], [2, 3, -100, -100]]
+    empty, empty_mask = pad_rows([[]], PAD_ID)
+    assert empty.shape == (1, 1) and not empty_mask.any()

@@ -157,8 +157,15 @@ def encode_batch(tok: Tokenizer, texts: list[str], max_len: int) -> tuple[torch.
     texts = list(texts)
     encodings = tok.encode_batch(texts, add_special_tokens=False)
     rows = [real_ids(tok, enc)[:max_len] for enc in encodings]
-    width = batch_length((len(r) for r in rows), max_len)
-    ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+    return pad_rows(rows, PAD_ID, width=batch_length((len(r) for r in rows), max_len))
+
+
+def pad_rows(rows: list[list[int]], fill: int = PAD_ID, *, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id rows to ``[B, width]`` (default: the longest row, at least 1) and a bool
+    mask that is True at real positions. The mask comes from the lengths, never from the
+    fill value, so a real token equal to ``fill`` still counts (and label rows may use -100)."""
+    width = max(1, max((len(r) for r in rows), default=0)) if width is None else width
+    ids = torch.full((len(rows), width), fill, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.bool)
     for b, row in enumerate(rows):
         if row:
