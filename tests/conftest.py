@@ -91,3 +91,13 @@ def fake_plugin_dist(site: Path, dist: str, module: str, source: str, entry_name
 
 def plugin_env(site: Path) -> dict:
     return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+
+def generated_records(gen, split="train"):
+    """Every record a generator (a converter with ``generator = True``) makes for ``split``, each validated."""
+    out = []
+    for row in gen.read_local([], split):
+        for rec in gen.convert(row, gen.formats[0], None):
+            rec.validate()
+            out.append(rec)
+    return out

@@ -4,6 +4,7 @@ import json
 import re
 from collections import Counter
 
+from conftest import generated_records as records
 import pytest
 
 from voltx.errors import UsageError
@@ -17,15 +18,6 @@ from voltx_plugins.converters.foundation_gen import (
     split_knowledge_base,
     synonym_groups,
 )
-
-
-def records(gen, split="train"):
-    out = []
-    for row in gen.read_local([], split):
-        for rec in gen.convert(row, gen.formats[0], None):
-            rec.validate()
-            out.append(rec)
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import re
 
+from conftest import generated_records as records
 import pytest
 
 from voltx.errors import UsageError
@@ -14,15 +15,6 @@ from voltx_plugins.converters.generators import (
     scan_commands,
 )
 from voltx_plugins.converters.reasoning import scan_interpret
-
-
-def records(gen, split="train"):
-    out = []
-    for row in gen.read_local([], split):
-        for rec in gen.convert(row, gen.formats[0], None):
-            rec.validate()
-            out.append(rec)
-    return out
 
 
 # -- SCAN ------------------------------------------------------------------------------------
