@@ -4,8 +4,9 @@ import json
 import re
 from collections import Counter
 
-from conftest import generated_records as records
 import pytest
+
+from conftest import generated_records as records
 
 from voltx.errors import UsageError
 from voltx_plugins.converters.foundation_gen import (

@@ -2,8 +2,9 @@
 
 import re
 
-from conftest import generated_records as records
 import pytest
+
+from conftest import generated_records as records
 
 from voltx.errors import UsageError
 from voltx_plugins.converters.generators import (
