@@ -101,3 +101,17 @@ def generated_records(gen, split="train"):
             rec.validate()
             out.append(rec)
     return out
+
+
+def run_events(run_dir: Path) -> list[dict]:
+    """The events.jsonl records of a run, in order."""
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
+
+
+def evaluated_metrics(run_dir: Path) -> dict:
+    """Every evaluated metric of a run, the latest value of each (``<stage>/<name>``)."""
+    found: dict = {}
+    for e in run_events(run_dir):
+        if e["kind"] == "evaluation":
+            found.update(e["metrics"])
+    return found

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import run_events as events
 from voltx.engine.codebook import Codebook
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
 from voltx.runs.layout import list_run_dirs, read_manifest
@@ -26,10 +27,6 @@ def corpus(tmp_path) -> Path:
     for name in ("textwrap.py", "shlex.py", "json/decoder.py"):
         (root / name.replace("/", "_")).write_text((STDLIB / name).read_text(encoding="utf-8"), encoding="utf-8")
     return root
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ orchestration is tested in seconds: "ca" publishes a language stack file, "cb" h
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_plugin_dist, plugin_env
+from conftest import fake_plugin_dist, plugin_env, run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_GATE, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, read_manifest
 
@@ -81,10 +80,6 @@ def env(tmp_path):
 
 def voltx(env, *args, timeout=120):
     return subprocess.run([sys.executable, "-m", "voltx", *args], capture_output=True, text=True, env=env, timeout=timeout)
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
 
 
 def only(root: Path, phase: str) -> Path:

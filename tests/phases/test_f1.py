@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from conftest import run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT
 from voltx.runs.layout import list_run_dirs, read_manifest
 from voltx.runs.store import RunReader
@@ -69,10 +70,6 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 def tiny(srl: Path, para: Path, *extra: str) -> list[str]:
     return [f"srl_data=[{json.dumps(str(srl))}]", f"paraphrase_data=[{json.dumps(str(para))}]", *TINY, *extra]
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
 
 
 # --- token slot labels ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine import hdc
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, read_manifest
@@ -50,18 +51,6 @@ def easy_kb(tmp_path) -> Path:
 
 def data(path: Path) -> str:
     return f"triples_data={json.dumps([str(path)])}"
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
-
-
-def evaluation(run_dir: Path) -> dict:
-    found = {}
-    for e in events(run_dir):
-        if e["kind"] == "evaluation":
-            found.update(e["metrics"])
-    return found
 
 
 # --- units ------------------------------------------------------------------------------------------

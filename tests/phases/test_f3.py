@@ -10,12 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
+from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine.attention import SlotAttention
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
@@ -28,18 +28,6 @@ TINY = ['reasoning_data=["gen:scan_simple_gen?count=64", "gen:babi_qa1_gen?count
         "vfn_hidden=32", "vfn_blocks=1", "time_embed_freqs=4", "decoder_max_len=32", "chain_batch=4",
         "rar_max_iterations=6", "run.log_every=1", "run.telemetry_interval=0"]
 CORRUPTION = SimpleNamespace(zero_prob=0.2, noise_prob=0.3, shuffle_prob=0.3)
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
-
-
-def evaluation(run_dir: Path) -> dict:
-    found = {}
-    for e in events(run_dir):
-        if e["kind"] == "evaluation":
-            found.update(e["metrics"])
-    return found
 
 
 # --- units ----------------------------------------------------------------------------------------

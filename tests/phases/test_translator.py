@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_TRANSLATOR
+from conftest import TINY_TRANSLATOR, run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
 from voltx.runs.layout import list_run_dirs, read_manifest
 
@@ -23,10 +23,6 @@ SEED_EPOCH = re.compile(r"^\[Epoch 1/2\] Complete \| Train Loss: [\d.]+ .*\| Val
 
 def tiny(data: Path) -> list[str]:
     return [f"data={json.dumps(str(data))}", *TINY_TRANSLATOR]
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(l) for l in (run_dir / "events.jsonl").read_text().splitlines() if l.strip()]
 
 
 def test_translator_run_end_to_end(cli, tmp_path, stdlib_pairs_jsonl):
