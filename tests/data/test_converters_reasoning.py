@@ -1,6 +1,5 @@
 """Reasoning converters (SCAN, COGS, CLUTRR, bAbI) on tiny fixtures in the real formats."""
 
-import csv
 import json
 
 import pytest
@@ -11,7 +10,6 @@ from voltx.data.stream import stream
 from voltx.errors import DataError
 from voltx_plugins.converters.reasoning import (
     BabiConverter,
-    ClutrrConverter,
     CogsConverter,
     ScanConverter,
     scan_interpret,
@@ -91,6 +89,40 @@ def test_scan_through_the_stream_core(tmp_path):
     assert first["input"] == "jump twice" and first["steps"] == ["jump twice -> I_JUMP I_JUMP"]
 
 
+def test_scan_cut_or_garbled_actions_are_rejected_with_file_line(tmp_path):
+    path = tmp_path / "tasks_train_length.txt"
+    path.write_text(
+        "IN: jump twice OUT: I_JUMP I_JUMP\n"
+        "IN: walk around left OUT: I_TURN_LEFT I_WALK I_TURN_LEFT I_WALK I_TU\n"   # cut inside a token
+        "IN: run thrice OUT: I_RUN I_RUN\n"                                       # cut at a token boundary
+        "IN: look OUT: I_LOOK\n"
+    )
+    records, errors = convert_all(ScanConverter(), [path])
+    assert [r.input for r in records] == ["jump twice", "look"]
+    assert [(w.rsplit(":", 1)[1], e.field) for w, e in errors] == [("2", "actions"), ("3", "actions")]
+    assert "I_TU" in errors[0][1].reason and "I_TURN_LEFT" in errors[0][1].reason
+    assert "expected 3 actions" in errors[1][1].reason
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(DataError, match=rf"{path}:2: field 'actions'"):
+        stream(ScanConverter(), None, out, data_files=[path], progress=False)
+    res = stream(ScanConverter(), None, out, data_files=[path], on_error="skip", progress=False)
+    assert (res.written, res.skipped) == (2, 2) and res.reasons[0].startswith(f"{path}:2:")
+
+
+def test_scan_undecodable_line_is_skipped_and_counted_under_skip(tmp_path):
+    path = tmp_path / "tasks_test_simple.txt"
+    path.write_bytes(b"IN: jump OUT: I_JUMP\nIN: walk \xe9 OUT: I_WALK\nIN: look twice OUT: I_LOOK I_LOOK\n")
+    out = tmp_path / "out.jsonl"
+    res = stream(ScanConverter(), None, out, data_files=[path], on_error="skip", progress=False)
+    assert (res.written, res.skipped) == (2, 1)
+    assert res.reasons[0].startswith(f"{path}:2:") and "UTF-8" in res.reasons[0]
+    assert [json.loads(x)["input"] for x in out.read_text().splitlines()] == ["jump", "look twice"]
+    with pytest.raises(DataError) as err:  # fail mode: the file, its line and the byte offset
+        stream(ScanConverter(), None, out, data_files=[path], progress=False)
+    assert str(path) in str(err.value) and "line 2" in str(err.value) and "byte offset 30" in str(err.value)
+    assert "--on-error skip" in str(err.value)
+
+
 # -- COGS ------------------------------------------------------------------------------------
 
 COGS_TEXT = (
@@ -118,53 +150,7 @@ def test_cogs_not_this_format(tmp_path):
         list(CogsConverter().read_local([path], "test"))
 
 
-# -- CLUTRR ----------------------------------------------------------------------------------
-
-CLUTRR_COLS = ["", "id", "story", "query", "text_query", "target", "text_target", "clean_story", "proof_state",
-               "f_comb", "task_name", "story_edges", "edge_types", "query_edge", "genders", "task_split"]
-
-
-def clutrr_row(**over):
-    row = {
-        "": "0", "id": "a1", "story": "[Ann] is the father of [Bob]. [Cid] is the sister of [Ann].",
-        "query": "('Bob', 'Cid')", "text_query": "", "target": "aunt", "text_target": "",
-        "clean_story": "", "proof_state": "[{('Bob', 'aunt', 'Cid'): [('Bob', 'father', 'Ann'), ('Ann', 'sister', 'Cid')]}]",
-        "f_comb": "father-sister", "task_name": "task_1.2", "story_edges": "[(0, 1), (1, 2)]",
-        "edge_types": "['father', 'sister']", "query_edge": "(0, 2)", "genders": "Bob:male,Ann:male,Cid:female",
-        "task_split": "train",
-    }
-    row.update(over)
-    return row
-
-
-def write_csv(path, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CLUTRR_COLS)
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
-def test_clutrr_csv(tmp_path):
-    path = write_csv(tmp_path / "1.2_train.csv",
-                     [clutrr_row(), clutrr_row(id="a2", proof_state="not a proof"), clutrr_row(id="a3", query="Bob")])
-    records, errors = convert_all(ClutrrConverter(), [path])
-    assert len(records) == 2
-    first, second = records
-    assert first.output == "aunt" and first.task == "task_1.2"
-    assert first.input.startswith("Ann is the father of Bob. Cid is the sister of Ann.")
-    assert "Cid" in first.input.split(".")[-1] and "Bob" in first.input.split(".")[-1]
-    assert first.steps == ["Bob -father-> Ann, Ann -sister-> Cid => Bob -aunt-> Cid"]
-    assert second.steps == ["Bob -father-> ?", "Bob -father-sister-> ?", "Bob -aunt-> Cid"]  # from f_comb
-    assert first.meta["f_comb"] == "father-sister"
-    assert len(errors) == 1 and errors[0][1].field == "query" and errors[0][0].endswith(":4")
-
-
-def test_clutrr_not_this_format(tmp_path):
-    path = tmp_path / "x.csv"
-    path.write_text("a,b,c\n1,2,3\n")
-    with pytest.raises(DataError, match="x.csv"):
-        list(ClutrrConverter().read_local([path], "train"))
+# CLUTRR: tests/data/test_converters_clutrr.py (fixtures shaped like the release CSVs)
 
 
 # -- bAbI ------------------------------------------------------------------------------------

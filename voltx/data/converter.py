@@ -11,8 +11,11 @@ from ``read_local`` *yield* ``RowError(reason, field, where="file:17")`` so that
 on in ``--on-error skip`` mode (a *raised* RowError ends that reader: Python cannot resume a
 generator that raised). ``KeyError`` / ``ValueError`` / ``TypeError`` escaping ``convert`` are
 treated as row errors too. A file that is not this dataset's format at all: raise
-``DataError``. Undecodable bytes (``UnicodeDecodeError``) are reported by the core with the
-file and byte offset.
+``DataError``. Bytes that are not UTF-8: the line helpers here (:func:`numbered_lines`,
+:func:`lines`, :func:`tsv_rows`, :func:`open_text`) keep them as lone surrogates, and the core
+treats a row holding any (:func:`undecodable`) as a bad row, so ``--on-error skip`` skips and
+counts such lines and reading goes on; a ``UnicodeDecodeError`` from a reader that decodes
+strictly is reported by the core with the file and byte offset.
 
 Optional fast paths, one record per input row, same records as ``convert``:
 :meth:`Converter.convert_arrow` (Arrow batches in, an Arrow table out; validated and encoded
@@ -27,6 +30,10 @@ Nothing here imports ``datasets`` at module top (``stream_hf`` imports it when c
 
 from __future__ import annotations
 
+import gzip
+import io
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -167,14 +174,47 @@ def batch_rows(columns: dict[str, list], prefix: str, start: int) -> Iterator[Ra
         yield RawRow(dict(zip(keys, values)), f"{prefix}{i}")
 
 
+# Undecodable bytes survive reading as lone surrogates U+DC80..U+DCFF (errors="surrogateescape"),
+# so one bad line does not end the reader; the core rejects or skips the row that holds them.
+_ESCAPED = re.compile("[\udc80-\udcff]+")
+
+
+def open_text(path: str | os.PathLike) -> io.TextIOBase:
+    """A text handle on ``path`` (gzip if it ends in .gz), UTF-8 with undecodable bytes kept
+    as lone surrogates (see :func:`undecodable`); MissingInputError if absent."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such file")
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="surrogateescape", newline="")
+    return open(path, encoding="utf-8", errors="surrogateescape", newline="")
+
+
+def undecodable(value: Any) -> bytes | None:
+    """The first run of undecodable bytes in a row's strings (nested dicts/lists/tuples
+    searched), or None when every string is clean text."""
+    if isinstance(value, str):
+        if value.isascii():
+            return None
+        m = _ESCAPED.search(value)
+        return m.group().encode("utf-8", "surrogateescape") if m else None
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return None
+    for item in value:
+        found = undecodable(item)
+        if found is not None:
+            return found
+    return None
+
+
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a UTF-8 text file, newline stripped; DataError naming the byte if not UTF-8."""
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            for n, line in enumerate(fh, 1):
-                yield n, line.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    """``(line number, line)`` of a UTF-8 text file, newline stripped (undecodable bytes kept
+    as lone surrogates: see :func:`undecodable`)."""
+    with open_text(path) as fh:
+        for n, line in enumerate(fh, 1):
+            yield n, line.rstrip("\r\n")
 
 
 def tsv_rows(path: Path, ok, what: str, skip_header=None) -> Iterator["RawRow"]:
@@ -231,9 +271,11 @@ def require_str(value, field: str) -> str:
 def lines(path: Path, encoding: str = "utf-8") -> Iterator[tuple[str, str]]:
     """``(where, line)`` for each line of a text file (line numbers from 1, newline stripped).
 
-    A helper for ``read_local``: ``for where, line in lines(path): ...``.
+    A helper for ``read_local``: ``for where, line in lines(path): ...``. Undecodable bytes are
+    kept as lone surrogates, and the core rejects (or under ``--on-error skip`` skips) the row
+    that holds them.
     """
-    with open(path, encoding=encoding, newline="") as fh:
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
         for i, line in enumerate(fh, 1):
             yield f"{path}:{i}", line.rstrip("\r\n")
 

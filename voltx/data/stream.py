@@ -22,7 +22,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.converter import Converter, RawRow, RowError, undecodable
 from voltx.data.formats import FORMATS, RecordError, record_to_dict
 from voltx.errors import CantCreateError, DataError, MissingInputError, UsageError, closest
 
@@ -196,6 +196,25 @@ def _decode_error(exc: UnicodeDecodeError, paths: list[Path]) -> DataError:
     return DataError(f"input is not valid {codec} at byte offset {exc.start}: {exc.reason}")
 
 
+def _locate_undecodable(where: str) -> str:
+    """``"file: byte offset N (line L): cannot decode ..."`` for the first undecodable byte at or
+    after the line ``where`` ("file:line") names; ``where`` itself when that cannot be found."""
+    path, _, line = where.rpartition(":")
+    if not line.isdigit() or not Path(path).is_file():
+        return where
+    offset = 0
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            if n >= int(line):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return (f"{path}: byte offset {offset + e.start} (line {n}): cannot decode byte(s) "
+                            f"{raw[e.start:e.end]!r} as utf-8 ({e.reason})")
+            offset += len(raw)
+    return where
+
+
 def convert_rows(
     converter: Converter,
     rows: Iterable[RawRow | RowError],
@@ -242,6 +261,13 @@ def convert_rows(
         res.rows += 1
         if isinstance(row, RowError):
             bad(row, row.where or "")
+            continue
+        raw = undecodable(row.data)
+        if raw is not None:  # a line that is not UTF-8 (kept by the reader as lone surrogates)
+            if not skip:
+                raise DataError(f"{_locate_undecodable(row.where)}. Re-encode the file as UTF-8 (e.g. iconv -f latin1 "
+                                "-t utf-8), or pass --on-error skip to skip the lines that are not UTF-8.")
+            bad(RowError(f"not UTF-8: cannot decode byte(s) {raw!r}", None, where=row.where), row.where)
             continue
         try:
             for record in convert(row, fmt, language):

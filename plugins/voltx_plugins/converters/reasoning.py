@@ -22,28 +22,16 @@ from __future__ import annotations
 
 import ast
 import csv
-import gzip
-import io
 import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.converter import Converter, RawRow, RowError, open_text
 from voltx.data.formats import Reasoning
-from voltx.errors import DataError, MissingInputError
+from voltx.errors import DataError
 
 # -- shared file helpers -------------------------------------------------------------------
-
-
-def open_text(path: Path) -> io.TextIOBase:
-    """A text handle on ``path`` (gzip if it ends in .gz); MissingInputError if absent."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"{path}: no such file")
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
 
 
 def _first_line(path: Path) -> str:
@@ -63,6 +51,7 @@ def _not_format(path: Path, what: str, first: str) -> DataError:
 
 SCAN_PRIMITIVES = {"jump": "I_JUMP", "walk": "I_WALK", "run": "I_RUN", "look": "I_LOOK"}
 SCAN_TURNS = {"left": "I_TURN_LEFT", "right": "I_TURN_RIGHT"}
+SCAN_ACTIONS = (*SCAN_PRIMITIVES.values(), *SCAN_TURNS.values())
 
 
 def _scan_verb(words: list[str]) -> list[str]:
@@ -161,8 +150,16 @@ class ScanConverter(Converter):
             steps = scan_steps(cmd)
         except ValueError as e:
             raise RowError(f"not a SCAN command: {e}", "commands") from None
-        if " ".join(scan_interpret(cmd)) != acts:
-            steps = []  # data disagrees with the grammar (e.g. a variant): keep it, no steps
+        unknown = sorted(set(acts.split()) - set(SCAN_ACTIONS))
+        if unknown:
+            raise RowError(f"unknown action(s) {', '.join(map(repr, unknown))} (a cut line?); SCAN actions are "
+                           f"{', '.join(SCAN_ACTIONS)}", "actions")
+        expected = scan_interpret(cmd)
+        if " ".join(expected) != acts:
+            # Every published SCAN split (simple, length, add-primitive, template) follows the grammar,
+            # so a disagreement is a damaged line (e.g. cut at a token boundary), never a variant.
+            raise RowError(f"the actions do not match the command {cmd!r}: expected {len(expected)} actions "
+                           f"{' '.join(expected)!r}, got {len(acts.split())} (a cut or edited line?)", "actions")
         yield Reasoning(input=cmd, output=acts, steps=steps, task="scan", source=row.where)
 
 
@@ -206,7 +203,21 @@ class CogsConverter(Converter):
 
 # -- CLUTRR --------------------------------------------------------------------------------
 
+# The EMNLP'19 release CSVs (pandas dumps: an unnamed index column, then id, story, query,
+# text_query, target, text_target, clean_story, proof_state, f_comb, task_name, story_edges,
+# edge_types, query_edge, genders, syn_story, node_mapping, task_split): ``target`` is the
+# relation and ``text_target`` a list of sentences (often "[]"), never the answer. The Hub's
+# CLUTRR/v1 rows carry a label index in ``target`` and the relation in ``target_text``.
 CLUTRR_COLUMNS = ("story", "query", "target")
+# CLUTRR/v1's label indices (its dataset card), to check target against target_text
+CLUTRR_HUB_LABELS = (
+    "aunt", "son-in-law", "grandfather", "brother", "sister", "father", "mother", "grandmother", "uncle",
+    "daughter-in-law", "grandson", "granddaughter", "father-in-law", "mother-in-law", "nephew", "son", "daughter",
+    "niece", "husband", "wife", "sister-in-law",
+)
+_RELATION = re.compile(r"^[a-z]+(?:-[a-z]+)*$")         # "sister", "son-in-law", "no-relation"
+_CHAIN_LINK = re.compile(r"no-relation|[a-z]+-in-law|[a-z]+")  # one relation of an f_comb chain
+_TASK_NAME = re.compile(r"^task_(\d+)\.(\d+)$")        # "task_1.3": task 1, chain length k = 3
 
 
 def _literal(value):
@@ -222,12 +233,12 @@ def _clean_story(text: str) -> str:
     return " ".join(text.replace("[", "").replace("]", "").split())
 
 
-def _proof_steps(proof) -> list[str]:
+def _proof_steps(proof) -> list[str] | None:
     """CLUTRR proof_state ``[{(h, r, t): [(h, r1, m), (m, r2, t)]}, ...]`` (goal first) as
-    bottom-up composition steps ``"h -r1-> m, m -r2-> t => h -r-> t"``."""
+    bottom-up composition steps ``"h -r1-> m, m -r2-> t => h -r-> t"``; None if it does not parse."""
     proof = _literal(proof)
-    if not isinstance(proof, list):
-        return []
+    if not isinstance(proof, list) or not proof:
+        return None
     steps = []
     try:
         for entry in reversed(proof):
@@ -236,12 +247,64 @@ def _proof_steps(proof) -> list[str]:
                 h, r, t = goal
                 steps.append(f"{parts} => {h} -{r}-> {t}")
     except (AttributeError, TypeError, ValueError):
-        return []
+        return None
     return steps
 
 
+def _chain(f_comb: str) -> list[str]:
+    """The relations of an f_comb chain (``"son-wife-father-in-law"`` -> son, wife, father-in-law)."""
+    links = _CHAIN_LINK.findall(f_comb)
+    if not links or "-".join(links) != f_comb:
+        raise RowError(f"expected relations joined by '-' like 'father-sister-son', got {f_comb!r}", "f_comb")
+    return links
+
+
+def _clutrr_answer(d: dict) -> str:
+    """The relation: ``target`` in the release CSVs, ``target_text`` where ``target`` is a Hub label index."""
+    target = d.get("target")
+    if isinstance(target, int) or (isinstance(target, str) and target.strip().isdigit()):
+        answer = d.get("target_text")
+        index = int(target)
+        if not isinstance(answer, str) or not answer.strip():
+            raise RowError(f"target is the label index {index}; expected the relation in target_text", "target_text")
+        answer = answer.strip()
+        if index < len(CLUTRR_HUB_LABELS) and CLUTRR_HUB_LABELS[index] != answer:
+            raise RowError(f"label index {index} is {CLUTRR_HUB_LABELS[index]!r} but target_text is {answer!r}", "target")
+    else:
+        answer = target.strip() if isinstance(target, str) else ""
+    if not _RELATION.match(answer):
+        raise RowError(f"expected a kinship relation like 'sister' or 'son-in-law', got {answer!r}"
+                       " (a shifted or damaged row?)", "target")
+    return answer
+
+
+def _chain_length(d: dict) -> tuple[int, list[str]]:
+    """k from task_name (``task_1.3`` -> 3), checked against the relations of f_comb; and those relations."""
+    task_name = str(d.get("task_name") or "").strip()
+    f_comb = str(d.get("f_comb") or "").strip()
+    links = _chain(f_comb) if f_comb else []
+    if task_name:
+        m = _TASK_NAME.match(task_name)
+        if m is None:
+            raise RowError(f"expected 'task_<task>.<k>' like 'task_1.3', got {task_name!r}", "task_name")
+        k = int(m.group(2))
+        if links and len(links) != k:
+            raise RowError(f"f_comb {f_comb!r} has {len(links)} relations but task_name {task_name!r} says k={k}",
+                           "f_comb")
+        return k, links
+    if links:
+        return len(links), links
+    raise RowError("expected task_name like 'task_1.3' or f_comb like 'father-sister-son' (the chain length k)",
+                   "task_name")
+
+
 class ClutrrConverter(Converter):
-    """CLUTRR (Sinha et al. 2019) CSV or Hub ``CLUTRR/v1.0``: kinship stories -> relation."""
+    """CLUTRR (Sinha et al. 2019) release CSV or Hub ``CLUTRR/v1.0``: kinship story + query -> relation.
+
+    Records: input = the story (names unbracketed) + "How is B related to A?", output = the
+    relation, steps = the proof's compositions (from ``proof_state``, else one per f_comb prefix),
+    meta = id, f_comb, task_name, task_split and ``k``, the chain length.
+    """
 
     name = "clutrr"
     formats = ("reasoning",)
@@ -249,17 +312,44 @@ class ClutrrConverter(Converter):
     hub_config = "gen_train234_test2to10"
     splits = ("train", "validation", "test")
 
-    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
+    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow | RowError]:
         csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
         for path in map(Path, paths):
             with open_text(path) as f:
-                reader = csv.DictReader(f)
-                header = reader.fieldnames or []
+                # strict: a quote left open by a cut row is an error, not a field swallowing later rows
+                reader = csv.reader(f, strict=True)
+                try:
+                    header = next(reader, [])
+                except csv.Error:
+                    header = []
                 if not all(c in header for c in CLUTRR_COLUMNS):
                     raise DataError(f"{path}: not a CLUTRR CSV (header needs columns {', '.join(CLUTRR_COLUMNS)};"
                                     f" got {', '.join(header[:8]) or 'nothing'})")
-                for rec in reader:
-                    yield RawRow(dict(rec), f"{path}:{reader.line_num}")
+                yield from self._records(reader, header, path)
+
+    @staticmethod
+    def _records(reader, header: list[str], path: Path) -> Iterator[RawRow | RowError]:
+        """Rows as dicts, each at the line it starts on; a cut or malformed record as a RowError."""
+        end = reader.line_num
+        while True:
+            where = f"{path}:{end + 1}"
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                end = reader.line_num
+                yield RowError(f"not a complete CSV record ({e}): the row is cut or its quotes are broken", "row",
+                               where=where)
+                continue
+            end = reader.line_num
+            if not values:
+                continue
+            if len(values) != len(header):
+                yield RowError(f"expected {len(header)} comma-separated fields as in the header, got {len(values)}"
+                               " (a row cut short, or a field with an unquoted comma?)", "row", where=where)
+                continue
+            yield RawRow(dict(zip(header, values)), where)
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Reasoning]:
         d = row.data
@@ -269,21 +359,20 @@ class ClutrrConverter(Converter):
         query = _literal(d.get("query"))
         if not (isinstance(query, (tuple, list)) and len(query) == 2 and all(isinstance(q, str) for q in query)):
             raise RowError("expected a pair of names like \"('Ann', 'Bob')\"", "query")
-        target = d.get("text_target")
-        if not isinstance(target, str) or not target.strip():
-            target = d.get("target")
-        if not isinstance(target, str) or not target.strip() or target.strip().isdigit():
-            raise RowError("expected the target relation as text", "target")
+        answer = _clutrr_answer(d)
+        k, links = _chain_length(d)
         a, b = query
-        steps = _proof_steps(d.get("proof_state"))
-        chain = str(d.get("f_comb") or "")
-        if not steps and chain:
-            rels = [r for r in chain.split("-") if r]
-            steps = [f"{a} -{'-'.join(rels[:i])}-> ?" for i in range(1, len(rels) + 1)]
-            steps.append(f"{a} -{target.strip()}-> {b}")
-        meta = {k: str(d[k]) for k in ("id", "f_comb", "task_name", "task_split") if d.get(k) not in (None, "")}
-        yield Reasoning(input=f"{_clean_story(story)} How is {b} related to {a}?", output=target.strip(),
-                        steps=steps, task=str(d.get("task_name") or "clutrr"), meta=meta or None, source=row.where)
+        proof = d.get("proof_state")
+        steps = _proof_steps(proof) if proof not in (None, "") else None
+        if steps is None and proof not in (None, ""):
+            raise RowError(f"expected a proof like \"[{{('A', 'r', 'B'): [('A', 'r1', 'C'), ('C', 'r2', 'B')]}}]\", "
+                           f"got {str(proof)[:60]!r}", "proof_state")
+        if steps is None:
+            steps = [f"{a} -{'-'.join(links[:i])}-> ?" for i in range(1, len(links) + 1)] + [f"{a} -{answer}-> {b}"]
+        meta: dict = {key: str(d[key]) for key in ("id", "f_comb", "task_name", "task_split") if d.get(key) not in (None, "")}
+        meta["k"] = k
+        yield Reasoning(input=f"{_clean_story(story)} How is {b} related to {a}?", output=answer,
+                        steps=steps, task=str(d.get("task_name") or "clutrr"), meta=meta, source=row.where)
 
 
 # -- bAbI QA -------------------------------------------------------------------------------

@@ -1,0 +1,206 @@
+"""CLUTRR on fixtures shaped like the original EMNLP'19 release CSVs (and the Hub's CLUTRR/v1 rows).
+
+The release files are pandas ``to_csv`` dumps: an unnamed index column, then ``id, story, query,
+text_query, target, text_target, clean_story, proof_state, f_comb, task_name, story_edges,
+edge_types, query_edge, genders, syn_story, node_mapping, task_split``. ``target`` is the
+relation; ``text_target`` is a list of sentences (often ``[]``), never the answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from voltx.data.converter import RawRow, RowError
+from voltx.data.formats import Reasoning
+from voltx.data.stream import stream
+from voltx.errors import DataError
+from voltx_plugins.converters.reasoning import ClutrrConverter
+
+COLUMNS = ["", "id", "story", "query", "text_query", "target", "text_target", "clean_story", "proof_state",
+           "f_comb", "task_name", "story_edges", "edge_types", "query_edge", "genders", "syn_story",
+           "node_mapping", "task_split"]
+
+K2 = {
+    "id": "3f0c9b1e-8a42-4d6b-9a0e-51c7d2e8f101",
+    "story": "[Walter] drove his son [Oscar] to practice. [Walter]'s daughter, [Irene], made them lunch.",
+    "query": "('Oscar', 'Irene')",
+    "text_query": "",
+    "target": "sister",
+    "text_target": "['[Irene] is the sister of [Oscar].']",
+    "clean_story": "[Walter] drove his son [Oscar] to practice. [Walter]'s daughter, [Irene], made them lunch.",
+    "proof_state": "[{('Oscar', 'sister', 'Irene'): [('Oscar', 'father', 'Walter'), ('Walter', 'daughter', 'Irene')]}]",
+    "f_comb": "father-daughter",
+    "task_name": "task_1.2",
+    "story_edges": "[(0, 1), (1, 2)]",
+    "edge_types": "['father', 'daughter']",
+    "query_edge": "(0, 2)",
+    "genders": "Oscar:male,Walter:male,Irene:female",
+    "syn_story": "",
+    "node_mapping": "{14: 0, 9: 1, 17: 2}",
+    "task_split": "train",
+}
+
+K3 = {
+    "id": "c81d7e55-02b9-47f3-8f61-0b6a9e3d4c22",
+    "story": "[Nora] asked her mother [Ruth] for a ride. [Ruth] and her brother [Felix] went fishing. "
+             "[Felix] took his wife [Grace] out to dinner.",
+    "query": "('Nora', 'Grace')",
+    "text_query": "",
+    "target": "aunt",
+    "text_target": "[]",
+    "clean_story": "[Nora] asked her mother [Ruth] for a ride. [Ruth] and her brother [Felix] went fishing. "
+                   "[Felix] took his wife [Grace] out to dinner.",
+    "proof_state": "[{('Nora', 'aunt', 'Grace'): [('Nora', 'uncle', 'Felix'), ('Felix', 'wife', 'Grace')]}, "
+                   "{('Nora', 'uncle', 'Felix'): [('Nora', 'mother', 'Ruth'), ('Ruth', 'brother', 'Felix')]}]",
+    "f_comb": "mother-brother-wife",
+    "task_name": "task_1.3",
+    "story_edges": "[(0, 1), (1, 2), (2, 3)]",
+    "edge_types": "['mother', 'brother', 'wife']",
+    "query_edge": "(0, 3)",
+    "genders": "Nora:female,Ruth:female,Felix:male,Grace:female",
+    "syn_story": "",
+    "node_mapping": "{3: 0, 8: 1, 11: 2, 12: 3}",
+    "task_split": "test",
+}
+
+IN_LAW = {
+    **K2, "id": "0b9e1f2a-6c3d-4e5f-8a7b-9c0d1e2f3a4b",
+    "story": "[Hazel] talks to her son [Ivan] every day. [Ivan] spent the evening with his wife [Jane].",
+    "query": "('Hazel', 'Jane')", "target": "daughter-in-law", "text_target": "[]",
+    "clean_story": "[Hazel] talks to her son [Ivan] every day. [Ivan] spent the evening with his wife [Jane].",
+    "proof_state": "[{('Hazel', 'daughter-in-law', 'Jane'): [('Hazel', 'son', 'Ivan'), ('Ivan', 'wife', 'Jane')]}]",
+    "f_comb": "son-wife", "edge_types": "['son', 'wife']", "genders": "Hazel:female,Ivan:male,Jane:female",
+}
+
+
+def write_release_csv(path, rows):
+    """A CSV the way the release wrote it: pandas index column first, every column filled."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        for i, row in enumerate(rows):
+            w.writerow([str(i), *(row[c] for c in COLUMNS[1:])])
+    return path
+
+
+def convert_all(paths):
+    conv = ClutrrConverter()
+    records, errors = [], []
+    for row in conv.read_local(paths, "train"):
+        if isinstance(row, RowError):
+            errors.append(row)
+            continue
+        try:
+            records.extend(conv.convert(row, "reasoning", None))
+        except RowError as e:
+            errors.append(RowError(e.reason, e.field, where=row.where))
+    for r in records:
+        assert isinstance(r, Reasoning)
+        r.validate()
+    return records, errors
+
+
+def test_release_csv_answer_is_the_relation_not_text_target(tmp_path):
+    path = write_release_csv(tmp_path / "1.2,1.3_train.csv", [K2, K3, IN_LAW])
+    records, errors = convert_all([path])
+    assert errors == []
+    assert [r.output for r in records] == ["sister", "aunt", "daughter-in-law"]
+    two, three, in_law = records
+    assert two.input == ("Walter drove his son Oscar to practice. Walter's daughter, Irene, made them lunch. "
+                         "How is Irene related to Oscar?")
+    assert two.steps == ["Oscar -father-> Walter, Walter -daughter-> Irene => Oscar -sister-> Irene"]
+    assert three.steps == ["Nora -mother-> Ruth, Ruth -brother-> Felix => Nora -uncle-> Felix",
+                           "Nora -uncle-> Felix, Felix -wife-> Grace => Nora -aunt-> Grace"]
+    assert two.task == "task_1.2" and three.task == "task_1.3"
+
+
+def test_chain_length_k_is_a_field(tmp_path):
+    path = write_release_csv(tmp_path / "1.2,1.3_test.csv", [K2, K3, IN_LAW])
+    records, _ = convert_all([path])
+    assert [r.meta["k"] for r in records] == [2, 3, 2]  # "son-wife": an in-law answer is not a longer chain
+    assert records[1].meta["f_comb"] == "mother-brother-wife" and records[1].meta["id"] == K3["id"]
+
+
+def test_k_from_task_name_must_agree_with_f_comb(tmp_path):
+    path = write_release_csv(tmp_path / "bad.csv", [K2, {**K3, "task_name": "task_1.4"}, {**K2, "task_name": "task_x"}])
+    records, errors = convert_all([path])
+    assert [r.output for r in records] == ["sister"]
+    assert [(e.where.rsplit(":", 1)[1], e.field) for e in errors] == [("3", "f_comb"), ("4", "task_name")]
+    assert "3 relations" in errors[0].reason and "task_1.4" in errors[0].reason
+
+
+def test_a_sentence_list_or_empty_target_is_refused(tmp_path):
+    path = write_release_csv(tmp_path / "shifted.csv", [{**K2, "target": "['[Irene] is the sister of [Oscar].']"},
+                                                        {**K2, "target": "[]"}, K2])
+    records, errors = convert_all([path])
+    assert len(records) == 1
+    assert [e.field for e in errors] == ["target", "target"]
+
+
+def test_hub_rows_use_target_text(tmp_path):
+    # CLUTRR/v1 on the Hub: target is a label index, target_text the relation
+    hub = {k: v for k, v in K2.items() if k not in ("text_query", "text_target", "syn_story", "node_mapping")}
+    hub.update(target=4, target_text="sister")
+    [rec] = ClutrrConverter().convert(RawRow(hub, "hub:CLUTRR/v1/gen_train234_test2to10/train#0"), "reasoning", None)
+    assert rec.output == "sister" and rec.meta["k"] == 2
+    with pytest.raises(RowError) as e:  # index and text disagree: 4 is "sister" in the Hub's label list
+        list(ClutrrConverter().convert(RawRow({**hub, "target_text": "brother"}, "hub:x#1"), "reasoning", None))
+    assert e.value.field == "target"
+
+
+def test_row_cut_mid_field_is_rejected_with_file_line(tmp_path):
+    path = write_release_csv(tmp_path / "cut.csv", [K2, K3])
+    text = path.read_text(encoding="utf-8")
+    cut = text[: text.index("went fishing")]          # the download stopped inside K3's story
+    path.write_text(cut, encoding="utf-8")
+    records, errors = convert_all([path])
+    assert [r.output for r in records] == ["sister"]
+    assert len(errors) == 1 and errors[0].where == f"{path}:3"
+    # the same through the core: exit-65 error naming file:line, or skipped and counted
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(DataError, match=rf"{path}:3"):
+        stream(ClutrrConverter(), None, out, data_files=[path], progress=False)
+    res = stream(ClutrrConverter(), None, out, data_files=[path], on_error="skip", progress=False)
+    assert (res.written, res.skipped) == (1, 1)
+    assert json.loads(out.read_text().splitlines()[0])["output"] == "sister"
+
+
+def test_row_cut_inside_a_quoted_field_does_not_swallow_silently(tmp_path):
+    path = write_release_csv(tmp_path / "merged.csv", [K3, K2, IN_LAW])
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert lines[2].count('"') > 2 and lines[3].count('"') > 2  # K2's story and IN_LAW's query are quoted
+    lines[2] = lines[2][: lines[2].index("made them")] + "\n"  # K2 cut inside its quoted story
+    path.write_text("".join(lines), encoding="utf-8")
+    records, errors = convert_all([path])
+    assert [r.output for r in records] == ["aunt"]
+    # the open quote ran into the next line: one bad record, reported where it starts
+    assert [(e.where, e.field) for e in errors] == [(f"{path}:3", "row")]
+
+
+def test_row_cut_in_an_unquoted_field_leaves_the_next_row_intact(tmp_path):
+    path = write_release_csv(tmp_path / "short.csv", [K2, K3, IN_LAW])
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = lines[2][: lines[2].index("went fishing")] + "\n"  # K3's story has no comma: not quoted
+    path.write_text("".join(lines), encoding="utf-8")
+    records, errors = convert_all([path])
+    assert [r.output for r in records] == ["sister", "daughter-in-law"]
+    assert [(e.where, e.field) for e in errors] == [(f"{path}:3", "row")] and "got 3" in errors[0].reason
+
+
+def test_steps_from_f_comb_when_there_is_no_proof(tmp_path):
+    path = write_release_csv(tmp_path / "noproof.csv", [{**K3, "proof_state": ""}, {**K2, "proof_state": "[{('Osc"},
+                                                        {**K2, "query": "Oscar"}])
+    records, errors = convert_all([path])
+    assert [r.steps for r in records] == [["Nora -mother-> ?", "Nora -mother-brother-> ?",
+                                            "Nora -mother-brother-wife-> ?", "Nora -aunt-> Grace"]]
+    assert [(e.where.rsplit(":", 1)[1], e.field) for e in errors] == [("3", "proof_state"), ("4", "query")]
+
+
+def test_not_a_clutrr_csv(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(DataError, match="x.csv"):
+        list(ClutrrConverter().read_local([path], "train"))
