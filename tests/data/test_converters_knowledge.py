@@ -137,6 +137,45 @@ def test_atomic_tsv_skips_none_tails_and_hub_rows(tmp_path):
     assert exc.value.field == "event"
 
 
+# ATOMIC 2020 system_eval/test.tsv: "head @@ relation<TAB>tail1| tail2| ..." with "none" tails
+SYSTEM_EVAL = (
+    "PersonX shoves PersonY back @@ xEffect\tis physical| none| is violent\n"
+    "PersonX builds muscle @@ oReact\tnone\n"
+    "PersonX finds another job @@ isAfter\tPersonX is unemployed\n"
+    "cabbage @@ AtLocation\tsupermarket| freezer| grocery store\n"
+    "PersonX grinds ___ for a week @@ isFilledBy\tspices| coffee\n"
+    "PersonX waits for PersonY answer xReact\tanxious| stressed\n"
+    "PersonX sends a letter @@ oReact\thappy| | curious\n"
+)
+
+
+def test_atomic_system_eval_layout_one_triple_per_tail(tmp_path):
+    path = tmp_path / "test.tsv"
+    path.write_text(SYSTEM_EVAL, encoding="utf-8")
+    records, errors = convert_all(AtomicConverter(), [path], language=None)
+    t = lambda h, r, x: Triple(head=h, relation=r, tail=x, source="atomic")  # noqa: E731
+    assert records == [
+        t("PersonX shoves PersonY back", "xEffect", "is physical"),
+        t("PersonX shoves PersonY back", "xEffect", "is violent"),
+        t("PersonX finds another job", "isAfter", "PersonX is unemployed"),
+        t("cabbage", "AtLocation", "supermarket"), t("cabbage", "AtLocation", "freezer"),
+        t("cabbage", "AtLocation", "grocery store"),
+        t("PersonX grinds ___ for a week", "isFilledBy", "spices"),
+        t("PersonX grinds ___ for a week", "isFilledBy", "coffee"),
+    ]
+    assert [(n, e.field) for n, e in errors] == [(6, "fields"), (7, "tails")]
+    assert "head @@ relation<TAB>tail1| tail2" in errors[0][1].reason and "tail 2 of 3 is empty" in errors[1][1].reason
+
+
+def test_atomic_file_of_neither_layout_lists_the_accepted_ones(tmp_path):
+    path = tmp_path / "sts.tsv"
+    path.write_text("main\tMSRvid\t2012\t0001\t2.5\tA b.\tC d.\n" * 3, encoding="utf-8")
+    with pytest.raises(DataError) as exc:
+        list(AtomicConverter().read_local([path], "test"))
+    msg = str(exc.value)
+    assert "sts.tsv" in msg and "head<TAB>relation<TAB>tail" in msg and "head @@ relation<TAB>tail1| tail2" in msg
+
+
 # --- WordNet WNDB -----------------------------------------------------------------------------
 
 LICENSE = [

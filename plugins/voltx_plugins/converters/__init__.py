@@ -33,7 +33,7 @@ BUILTIN: list[ConverterSpec] = [
                   factory="voltx_plugins.converters.knowledge:ConceptNetConverter", hub_name="conceptnet5"),
     ConverterSpec("cn100k", "ConceptNet CN-100K (relation head tail [label]) -> triples, label-0 rows dropped", ("triples",),
                   factory="voltx_plugins.converters.knowledge:Cn100kConverter", hub_name=None),
-    ConverterSpec("atomic", "ATOMIC 2020 TSV / legacy Hub allenai/atomic -> triples, 'none' tails skipped", ("triples",),
+    ConverterSpec("atomic", "ATOMIC 2020 TSV (head relation tail, or system-eval 'head @@ relation<TAB>tail1| tail2') / legacy Hub allenai/atomic -> triples, 'none' tails skipped", ("triples",),
                   factory="voltx_plugins.converters.knowledge:AtomicConverter", hub_name="allenai/atomic"),
     ConverterSpec("wordnet", "WordNet 3.0 WNDB data files -> hypernym/hyponym/meronym/holonym triples", ("triples",),
                   factory="voltx_plugins.converters.knowledge:WordNetConverter", hub_name=None),

@@ -7,8 +7,10 @@
   underscores become spaces; the relation loses ``/r/``.
 * ``cn100k``  CN-100K (Li et al. 2016): ``relation head tail`` per line; dev/test files with a
   fourth 0/1 label column keep label-1 rows only (label 0 rows are generated negatives).
-* ``atomic``  ATOMIC 2020 TSV ``head relation tail`` (tails ``none`` skipped), or the legacy
-  Hub ``allenai/atomic`` rows (``event`` plus one list column per relation).
+* ``atomic``  ATOMIC 2020 TSV ``head relation tail`` (train/dev/test.tsv), or its system-eval
+  layout ``head @@ relation<TAB>tail1| tail2| ...`` (system_eval/test.tsv: one triple per
+  tail), tails ``none`` skipped in both; or the legacy Hub ``allenai/atomic`` rows (``event``
+  plus one list column per relation).
 * ``wordnet``  WordNet 3.0 WNDB ``data.noun`` / ``data.verb`` / ``data.adj`` / ``data.adv``
   (Debian ``wordnet-base``: /usr/share/wordnet): one triple per semantic pointer of the kinds
   below, between the first lemmas of the two synsets, read "tail is the <relation> of head"
@@ -162,6 +164,33 @@ def _is_none(tail: str) -> bool:
     return tail.strip().lower() == "none"
 
 
+ATOMIC_LAYOUTS = ("'head<TAB>relation<TAB>tail' (train.tsv, dev.tsv, test.tsv) or "
+                  "'head @@ relation<TAB>tail1| tail2| ...' (system_eval/test.tsv)")
+
+
+def _atomic_relation(value: str) -> str:
+    relation = require_str(value, "relation")
+    if " " in relation:
+        raise RowError(f"expected one relation name like 'xNeed', got {relation!r}", "relation")
+    return relation
+
+
+def _atomic_plain(f: list[str]) -> list[Triple]:
+    """``head<TAB>relation<TAB>tail``: one triple, none for a ``none`` tail."""
+    head, relation, tail = require_str(f[0], "head"), _atomic_relation(f[1]), require_str(f[2], "tail")
+    return [] if _is_none(tail) else [_triple(head, relation, tail, source="atomic")]
+
+
+def _atomic_system_eval(f: list[str]) -> list[Triple]:
+    """``head @@ relation<TAB>tail1| tail2| ...``: one triple per tail that is not ``none``."""
+    head, _, relation = f[0].rpartition(" @@ ")
+    head, relation = require_str(head, "head"), _atomic_relation(relation)
+    tails = [t.strip() for t in f[1].split("|")]
+    if "" in tails:
+        raise RowError(f"tail {tails.index('') + 1} of {len(tails)} is empty; expected 'tail1| tail2| ...'", "tails")
+    return [_triple(head, relation, t, source="atomic") for t in tails if not _is_none(t)]
+
+
 class AtomicConverter(Converter):
     name = "atomic"
     formats = ("triples",)
@@ -170,24 +199,22 @@ class AtomicConverter(Converter):
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         def ok(f):
-            return len(f) == 3 and bool(f[0].strip()) and bool(f[1].strip()) and " " not in f[1].strip()
+            plain = len(f) == 3 and bool(f[0].strip()) and bool(f[1].strip()) and " " not in f[1].strip()
+            return plain or (len(f) == 2 and " @@ " in f[0] and bool(f[1].strip()))
         for path in paths:
-            yield from tsv_rows(Path(path), ok, "an ATOMIC 2020 TSV file (head, relation, tail)")
+            yield from tsv_rows(Path(path), ok, f"an ATOMIC 2020 file: expected {ATOMIC_LAYOUTS}")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable:
         require_format(self, fmt)
         d = row.data
         if "fields" in d:
             f = d["fields"]
-            if len(f) != 3:
-                raise RowError(f"expected 3 tab-separated fields (head, relation, tail), got "
-                               f"{len(f)}", "fields")
-            head = require_str(f[0], "head")
-            relation = require_str(f[1], "relation")
-            tail = require_str(f[2], "tail")
-            if _is_none(tail):
-                return []
-            return [_triple(head, relation, tail, source="atomic")]
+            if len(f) == 3:
+                return _atomic_plain(f)
+            if len(f) == 2 and " @@ " in f[0]:
+                return _atomic_system_eval(f)
+            raise RowError(f"expected {ATOMIC_LAYOUTS}; got {len(f)} tab-separated field(s)"
+                           + ("" if len(f) != 2 else " and no ' @@ '"), "fields")
         head = require_str(d.get("event"), "event")
         out = []
         for rel in ATOMIC_HUB_RELATIONS:
