@@ -169,3 +169,44 @@ def test_real_process_no_traceback_and_stays_light(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1]) == {"torch": False, "datasets": False}
     assert "faketsv" in proc.stdout
+
+
+def test_skip_mode_skips_undecodable_lines_instead_of_stopping(plugin, tmp_path, capsys):
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"a\tb\tc\n\xff\xfe\tb\tc\nd\te\tf\n")
+    out = tmp_path / "o.jsonl"
+    code = main(["data", "convert", "--dataset", "faketsv", "-o", str(out), "--data-files", str(bad), "--on-error", "skip"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert [json.loads(x)["head"] for x in out.read_text().splitlines()] == ["a", "d"]
+    assert "skipped 1 bad rows" in err and f"{bad}:2:" in err and "UTF-8" in err
+
+
+def test_output_says_where_it_wrote_and_creates_missing_folders(plugin, tsv, tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "out.jsonl"
+    code = main(["data", "convert", "--dataset", "faketsv", "-o", "new/deeper/out.jsonl", "--data-files", str(tsv),
+                 "--on-error", "skip"])
+    err = capsys.readouterr().err
+    assert code == 0 and out.is_file()
+    assert f"to {out.resolve()}" in err and f"created folder {(tmp_path / 'new').resolve()}" in err
+    assert main(["data", "generate", "counter", "-o", "new/g.jsonl"]) == 0
+    err = capsys.readouterr().err
+    assert f"to {(tmp_path / 'new' / 'g.jsonl').resolve()}" in err and "created" not in err  # it existed
+
+
+@pytest.mark.parametrize("sub", ["convert", "stream", "generate", "mix"])
+def test_help_says_missing_output_folders_are_created(sub, capsys):
+    with pytest.raises(SystemExit):
+        main(["data", sub, "--help"])
+    assert "missing folders are created" in " ".join(capsys.readouterr().out.split())
+
+
+def test_mix_refuses_a_total_that_would_invert_the_ratio(tmp_path, capsys):
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"t": "a", "i": i}) + "\n" for i in range(250)))
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps({"t": "b", "i": i}) + "\n" for i in range(400)))
+    args = ["data", "mix", f"{tmp_path}/a.jsonl:0.6", f"{tmp_path}/b.jsonl:0.4", "-o", str(tmp_path / "m.jsonl")]
+    assert main([*args, "--total", "1000"]) == 64
+    err = capsys.readouterr().err
+    assert "--total 416" in err and "--replace" in err and not (tmp_path / "m.jsonl").exists()
+    assert main([*args, "--total", "1000", "--replace"]) == 0
+    assert "wrote 1,000 records" in capsys.readouterr().err

@@ -42,19 +42,35 @@ def test_proportions_and_normalised_weights(sources, tmp_path):
     assert tags(tmp_path / "m.jsonl") == {"a": 150, "b": 100}
 
 
-def test_without_replacement_no_duplicates_and_capped(sources, tmp_path):
+def test_without_replacement_no_duplicates(sources, tmp_path):
     a, b = sources
     out = tmp_path / "m.jsonl"
-    result = mix([(a, 0.5), (b, 0.5)], out, total=600, seed=0)
-    assert result.counts == {str(a): 300, str(b): 200} and result.warnings and "--replace" in result.warnings[0]
+    result = mix([(a, 0.6), (b, 0.4)], out, total=500, seed=0)  # exactly every record of both
+    assert result.counts == {str(a): 300, str(b): 200}
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(set(lines)) == 500
+
+
+def test_total_beyond_the_sources_never_inverts_the_ratio(tmp_path):
+    a, b = jsonl(tmp_path / "a.jsonl", "a", 250), jsonl(tmp_path / "b.jsonl", "b", 400)
+    out = tmp_path / "m.jsonl"
+    out.write_text("old\n")
+    # 1000 at 0.6/0.4 needs 600 of a's 250 records: refused (it used to write 250/400 = 0.39/0.61)
+    with pytest.raises(UsageError) as exc:
+        mix([(a, 0.6), (b, 0.4)], out, total=1000, seed=0)
+    msg = str(exc.value)
+    assert "--total 416" in msg and "--replace" in msg and f"{a}" in msg and "600" in msg and "250" in msg
+    assert out.read_text() == "old\n"
+    largest = mix([(a, 0.6), (b, 0.4)], out, total=416, seed=0)  # the suggested total works and keeps 0.6/0.4
+    assert largest.counts == {str(a): 250, str(b): 166}
+    resampled = mix([(a, 0.6), (b, 0.4)], out, total=1000, seed=0, replace=True)
+    assert resampled.counts == {str(a): 600, str(b): 400} and tags(out) == {"a": 600, "b": 400}
 
 
 def test_with_replacement_reaches_the_total(sources, tmp_path):
     a, b = sources
     result = mix([(a, 0.5), (b, 0.5)], tmp_path / "m.jsonl", total=1000, seed=0, replace=True)
-    assert result.counts == {str(a): 500, str(b): 500} and not result.warnings
+    assert result.counts == {str(a): 500, str(b): 500}
 
 
 def test_default_total_keeps_proportions(sources, tmp_path):

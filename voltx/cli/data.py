@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+
+# One help text for every --output: where it is written and what happens to missing folders.
+OUTPUT_HELP = ("JSONL output, written atomically (a temporary file beside it, renamed when complete); "
+               "missing folders are created")
 
 
 def _stream_args(p, *, files_required: bool) -> None:
     p.add_argument("--dataset", required=True, metavar="NAME", help="a registered converter (see `voltx data list`)")
     p.add_argument("--format", metavar="FORMAT", help="record format to write (default: the dataset's first)")
-    p.add_argument("--output", "-o", required=True, metavar="FILE", help="JSONL output (written atomically)")
+    p.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
     p.add_argument("--split", default="train", help="split to read (default train)")
     p.add_argument("--max-examples", type=int, metavar="N", help="stop after N records")
     p.add_argument("--language", metavar="LANG", help="language, for multilingual datasets (e.g. en)")
@@ -41,7 +46,7 @@ def add_parser(sub) -> None:
 
     g = dsub.add_parser("generate", help="write records from a registered generator (no input)")
     g.add_argument("name", metavar="NAME", help="a generator (see `voltx data list`), or a family: scan, babi, kinship, stdlib_code")
-    g.add_argument("--output", "-o", required=True, metavar="FILE")
+    g.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
     g.add_argument("--format", metavar="FORMAT")
     g.add_argument("--split", default=None,
                    help="the generator's split (train/test), or for a family the variant: scan --split length|simple|addprim_jump, babi --split qa1|qa2|qa3")
@@ -53,8 +58,10 @@ def add_parser(sub) -> None:
 
     m = dsub.add_parser("mix", help="a deterministic weighted mix of JSONL files: a.jsonl:0.6 b.jsonl:0.4")
     m.add_argument("sources", nargs="+", metavar="FILE:WEIGHT")
-    m.add_argument("--output", "-o", required=True, metavar="FILE")
-    m.add_argument("--total", type=int, metavar="N", help="records in the mix (default: the largest without resampling)")
+    m.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
+    m.add_argument("--total", type=int, metavar="N",
+                   help="records in the mix (default: the largest that keeps the weights without resampling); "
+                        "a total beyond that is refused unless --replace is given, so the ratio never changes")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--replace", action="store_true", help="sample with replacement (sources may repeat)")
 
@@ -70,25 +77,33 @@ def run(args) -> int:
     return {"stream": _run_stream, "convert": _run_stream, "generate": _run_generate, "mix": _run_mix, "list": _run_list}[cmd](args)
 
 
-def _finish(result) -> int:
-    from voltx.data.stream import summary
+def _missing_folder(output: str) -> Path | None:
+    """The outermost folder above ``output`` that does not exist yet (the writer creates it), or None."""
+    missing, folder = None, Path(output).resolve().parent
+    while not folder.exists():
+        missing, folder = folder, folder.parent
+    return missing
 
-    print(summary(result), file=sys.stderr)
+
+def _finish(text: str, created: Path | None) -> int:
+    """Print where the output went (an absolute path) and the folder made for it, if any."""
+    print(text + (f"\ncreated folder {created} (it did not exist)" if created else ""), file=sys.stderr)
     return 0
 
 
 def _run_stream(args) -> int:
-    from voltx.data.stream import get_converter, stream
+    from voltx.data.stream import get_converter, stream, summary
 
     conv = get_converter(args.dataset)
+    created = _missing_folder(args.output)
     result = stream(conv, args.format, args.output, split=args.split, data_files=args.data_files, language=args.language,
                     max_examples=args.max_examples, on_error=args.on_error, allow_empty=args.allow_empty,
                     progress=False if args.quiet else None)
-    return _finish(result)
+    return _finish(summary(result), created)
 
 
 def _run_generate(args) -> int:
-    from voltx.data.stream import get_converter, stream
+    from voltx.data.stream import get_converter, stream, summary
     from voltx.errors import UsageError
     from voltx.plugins import load_plugins
 
@@ -103,9 +118,10 @@ def _run_generate(args) -> int:
         if args.count < 1:
             raise UsageError(f"--count must be at least 1, got {args.count}")
         conv.count = args.count
+    created = _missing_folder(args.output)
     result = stream(conv, args.format, args.output, split=split, max_examples=args.max_examples,
                     on_error=args.on_error, allow_empty=args.allow_empty, progress=False if args.quiet else None)
-    return _finish(result)
+    return _finish(summary(result), created)
 
 
 def _generator_name(args, ps) -> tuple[str, str]:
@@ -132,12 +148,10 @@ def _is_generator(spec) -> bool:
 def _run_mix(args) -> int:
     from voltx.data.mix import mix, parse_source
 
+    created = _missing_folder(args.output)
     result = mix([parse_source(s) for s in args.sources], args.output, total=args.total, seed=args.seed, replace=args.replace)
-    for w in result.warnings:
-        print(f"voltx: warning: {w}", file=sys.stderr)
     parts = ", ".join(f"{name}: {n}/{result.sizes[name]}" for name, n in result.counts.items())
-    print(f"wrote {result.total:,} records to {result.output} ({parts})", file=sys.stderr)
-    return 0
+    return _finish(f"wrote {result.total:,} records to {result.output.resolve()} ({parts})", created)
 
 
 def _run_list(args) -> int:

@@ -1,11 +1,14 @@
 """``voltx data mix a.jsonl:0.6 b.jsonl:0.4 --output mix.jsonl``: a deterministic weighted mix.
 
 Weights are normalised. Each source contributes ``round(total * weight)`` records (largest
-remainder, so the counts sum to ``total``), sampled without replacement up to the source's
-size (with replacement only with ``replace=True``); the chosen records are shuffled together.
-Same inputs and seed -> the same bytes. Without ``total``, the mix is the largest one that
-keeps the proportions without replacement. Every line must be a JSON object (DataError with
-file:line otherwise). The output is written atomically.
+remainder, so the counts sum to ``total``), sampled without replacement (with replacement only
+with ``replace=True``); the chosen records are shuffled together. Same inputs and seed -> the
+same bytes. Without ``total``, the mix is the largest one that keeps the proportions without
+replacement. A ``total`` that would need more records than a source has is refused (UsageError
+naming the largest total that keeps the weights, and ``--replace``): taking all of the small
+source and the rest from the others would silently change the ratio. Every line must be a JSON
+object (DataError with file:line otherwise). The output is written atomically; missing folders
+are created.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from voltx.errors import DataError, MissingInputError, UsageError
@@ -25,7 +28,6 @@ class MixResult:
     total: int
     counts: dict[str, int]
     sizes: dict[str, int]
-    warnings: list[str] = field(default_factory=list)
 
 
 def parse_source(text: str) -> tuple[Path, float]:
@@ -78,6 +80,14 @@ def quotas(total: int, weights: list[float]) -> list[int]:
     return counts
 
 
+def largest_total(sizes: list[int], weights: list[float]) -> int:
+    """The largest total whose quotas (:func:`quotas`) no source's size falls short of."""
+    total = min(math.floor(n / w + 1e-9) for n, w in zip(sizes, weights) if w > 0)
+    while total > 0 and any(q > n for q, n in zip(quotas(total, weights), sizes)):
+        total -= 1  # largest-remainder rounding can add one record to a source that is exactly used up
+    return total
+
+
 def mix(
     sources: list[tuple[Path, float]],
     output: str | Path,
@@ -99,19 +109,21 @@ def mix(
         raise UsageError(f"--total must be non-negative, got {total}")
     data = [read_jsonl_lines(Path(p)) for p, _ in sources]
     sizes = [len(d) for d in data]
-    warnings: list[str] = []
     for name, size, w in zip(names, sizes, weights):
         if size == 0 and w > 0:
             raise DataError(f"{name}: no records to mix (the file is empty)")
     if total is None:
-        total = sum(sizes) if replace else min(math.floor(n / w + 1e-9) for n, w in zip(sizes, weights) if w > 0)
-    want = quotas(total, weights)
-    counts = []
-    for name, size, q in zip(names, sizes, want):
-        if q > size and not replace:
-            warnings.append(f"{name}: asked for {q} records but it has {size}; took all {size} (pass --replace to resample)")
-            q = size
-        counts.append(q)
+        total = sum(sizes) if replace else largest_total(sizes, weights)
+    counts = quotas(total, weights)
+    short = [(name, q, size, w) for name, q, size, w in zip(names, counts, sizes, weights) if q > size]
+    if short and not replace:
+        name, q, size, w = short[0]
+        best = largest_total(sizes, weights)
+        raise UsageError(
+            f"--total {total} needs {q:,} records from {name} (weight {w:.3g}) but it has {size:,}; taking all of it "
+            f"would change the ratio. The largest mix that keeps the weights without resampling is --total {best} "
+            "(the default when --total is left out); pass --replace to sample with replacement beyond it."
+        )
     rng = random.Random(seed)
     chosen: list[str] = []
     for lines_, q in zip(data, counts):
@@ -127,4 +139,4 @@ def mix(
 
     with atomic_output(output) as fh:
         fh.write("\n".join(chosen) + "\n")
-    return MixResult(Path(output), len(chosen), dict(zip(names, counts)), dict(zip(names, sizes)), warnings)
+    return MixResult(Path(output), len(chosen), dict(zip(names, counts)), dict(zip(names, sizes)))

@@ -377,7 +377,8 @@ def stream(
 
 def summary(result: StreamResult) -> str:
     """The final lines the CLI prints: counts, and the first skipped rows' reasons."""
-    text = f"wrote {result.written:,} records to {result.output} ({result.rows:,} rows, {result.rows_per_s:,.0f} rows/s)"
+    text = (f"wrote {result.written:,} records to {Path(result.output).resolve()} ({result.rows:,} rows, "
+            f"{result.rows_per_s:,.0f} rows/s)")
     if result.skipped:
         text += f"\nskipped {result.skipped:,} bad rows; first reasons:\n" + "\n".join(f"  {r}" for r in result.reasons)
     return text
