@@ -1,5 +1,6 @@
 """Offline generators: SCAN grammar and splits, bAbI 1-3, kinship chains, stdlib code pairs."""
 
+import json
 import re
 
 import pytest
@@ -59,10 +60,26 @@ def test_scan_length_split():
 def test_scan_addprim_jump_split():
     gen = ScanGenerator(scan_split="addprim_jump")
     train, test = gen.split_commands("train"), gen.split_commands("test")
-    assert "jump" in train
     assert all(c == "jump" or "jump" not in c.split() for c in train)
     assert test and all("jump" in c.split() and c != "jump" for c in test)
-    assert len(train) + len(test) == 20910
+    # the published tasks_train_addprim_jump.txt: 13,203 commands without jump + "jump" 1,467 times
+    # (10% of its 14,670 lines); tasks_test_addprim_jump.txt: the 7,706 other commands with jump
+    assert (len(train), train.count("jump"), len(set(train)), len(test)) == (14670, 1467, 13204, 7706)
+    assert len(set(train)) + len(test) == 20910
+    once = ScanGenerator(scan_split="addprim_jump", jump_copies=1).split_commands("train")
+    assert (len(once), once.count("jump")) == (13204, 1) and set(once) == set(train)
+    first = ScanGenerator(scan_split="addprim_jump", count=1000).split_commands("train")
+    assert 50 < first.count("jump") < 150  # spread through the shuffled file, not bunched at one end
+
+
+def test_scan_addprim_jump_once_variant_is_registered(tmp_path):
+    from voltx.cli.main import main
+
+    for variant, n in (("addprim_jump", 14670), ("addprim_jump_once", 13204)):
+        out = tmp_path / f"{variant}.jsonl"
+        assert main(["data", "generate", "scan", "--split", variant, "-o", str(out), "-q"]) == 0
+        inputs = [json.loads(x)["input"] for x in out.read_text().splitlines()]
+        assert len(inputs) == n and inputs.count("jump") == n - 13203
 
 
 # -- bAbI ------------------------------------------------------------------------------------

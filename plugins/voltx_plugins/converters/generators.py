@@ -7,7 +7,9 @@ and stdlib code and a default size for the others.
 * :class:`ScanGenerator` - the full SCAN command space of Lake & Baroni (2018), 20,910
   commands, interpreted by the grammar's rules, with the ``simple`` (random 80/20),
   ``length`` (train: <= 22 actions, test: longer) and ``addprim_jump`` (train has ``jump``
-  only alone) splits;
+  only alone) splits; ``addprim_jump`` train repeats ``jump`` as the published
+  tasks_train_addprim_jump.txt does (1,467 of 14,670 lines), ``jump_copies=1`` (generator
+  ``scan_addprim_jump_once_gen``) keeps it once;
 * :class:`BabiGenerator` - bAbI QA tasks 1-3 (agents moving, picking up and dropping
   objects; 1, 2 or 3 supporting facts);
 * :class:`KinshipGenerator` - CLUTRR-style kinship chains of configurable length, composed
@@ -54,6 +56,9 @@ class _Generator:
 
 SCAN_SPLITS = ("simple", "length", "addprim_jump")
 SCAN_LENGTH_CUTOFF = 22
+# The published add-primitive train file repeats the lone primitive until it is 10% of the lines:
+# 13,203 commands without jump + 1,467 x "jump" = 14,670 lines (tasks_train_addprim_jump.txt).
+SCAN_ADDPRIM_SHARE = 0.1
 
 
 def scan_commands() -> list[str]:
@@ -83,6 +88,8 @@ class ScanGenerator(_Generator, ScanConverter):
     splits = ("train", "test")
     scan_split: str = "simple"
     train_fraction: float = 0.8
+    jump_copies: int | None = None
+    """addprim_jump train: how many times ``jump`` appears; None = as published (10% of the lines)."""
 
     def split_commands(self, split: str) -> list[str]:
         """The commands of ``split`` (train/test) under ``scan_split``, shuffled by seed."""
@@ -102,7 +109,14 @@ class ScanGenerator(_Generator, ScanConverter):
                 return "jump" in c.split()
 
             if split == "train":
-                chosen = [c for c in cmds if not has_jump(c) or c == "jump"]
+                chosen = [c for c in scan_commands() if not has_jump(c)]
+                copies = self.jump_copies
+                if copies is None:
+                    copies = round(len(chosen) * SCAN_ADDPRIM_SHARE / (1 - SCAN_ADDPRIM_SHARE))
+                if copies < 1:
+                    raise UsageError(f"jump_copies must be at least 1, got {copies}")
+                chosen += ["jump"] * copies
+                random.Random(self.seed).shuffle(chosen)  # the copies spread through the file
             else:
                 chosen = [c for c in cmds if has_jump(c) and c != "jump"]
         return chosen if self.count is None else chosen[: self.count]
@@ -126,6 +140,13 @@ class ScanLengthGenerator(ScanGenerator):
 class ScanAddprimJumpGenerator(ScanGenerator):
     name = "scan_addprim_jump_gen"
     scan_split = "addprim_jump"
+
+
+class ScanAddprimJumpOnceGenerator(ScanAddprimJumpGenerator):
+    """addprim_jump with ``jump`` once in train (every command once), not the published 1,467 times."""
+
+    name = "scan_addprim_jump_once_gen"
+    jump_copies = 1
 
 
 # -- bAbI tasks 1-3 ------------------------------------------------------------------------
