@@ -28,7 +28,8 @@ def _stream_args(p, *, files_required: bool) -> None:
 
 
 def _common(p) -> None:
-    p.add_argument("--on-error", choices=("skip", "fail"), default="fail", help="bad rows: skip and count them, or stop (default)")
+    p.add_argument("--on-error", choices=("skip", "fail"), default="fail", help="bad rows (malformed, cut short, or not UTF-8): skip and count them, or stop at the first"
+                        " with exit 65 naming its file:line (default)")
     p.add_argument("--allow-empty", action="store_true", help="write an empty file instead of failing when no records come out")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress")
 

@@ -203,6 +203,8 @@ def undecodable(value: Any) -> bytes | None:
     elif not isinstance(value, (list, tuple)):
         return None
     for item in value:
+        if isinstance(item, str) and item.isascii():
+            continue  # the common case, without a call per value
         found = undecodable(item)
         if found is not None:
             return found
