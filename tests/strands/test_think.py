@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from voltx.engine.frame import TensorFrame
@@ -36,10 +37,37 @@ def test_think_words_run_rar_and_report_convergence(cli):
     assert trace["answer"] == "the chef cooks pasta."  # decoded from R1, which RAR leaves alone
 
 
-def test_strand_failure_is_a_note_not_a_crash(cli):
-    done = cli("think", "10 / 0")
-    assert done.returncode == 0 and "Traceback" not in done.stderr
-    assert "math_engine could not answer: StrandError: division by zero" in done.stderr
+def test_think_cli_answers_exactly_and_says_which_strand_answered(cli):
+    done = cli("think", "16777216 + 1")
+    assert done.returncode == 0 and done.stdout.strip() == "16777217", done.stderr  # float32 gave 16777216
+    done = cli("think", "(17 * 3) - 5", "--json")
+    trace = json.loads(done.stdout)
+    assert done.returncode == 0 and trace["answer"] == "46"  # was echoed back as "(17 * 3) - 5."
+    assert trace["strand"] == "math_engine" and trace["exact"] is True and trace["error"] is None
+    assert "parsed arithmetic expression '(17 * 3) - 5'" in trace["reason"]
+
+
+@pytest.mark.parametrize("query,needle", [
+    ("10 / 0", "division by zero: 10 / 0"),
+    ("10 ** 10000", "result too large: 10 ** 10000 would have about 10,001 digits; the MathEngine computes with at most 4,000 digits and answers at most 400 digits"),
+])
+def test_think_refusal_is_exit_65_with_the_reason(cli, query, needle):
+    done = cli("think", query, timeout=60)
+    assert done.returncode == 65 and done.stdout == "" and "Traceback" not in done.stderr  # was "[slot1] [slot6]." and exit 0
+    assert f"voltx: error: math_engine cannot answer {query!r}: {needle}" in done.stderr
+    done = cli("think", query, "--json", timeout=60)
+    trace = json.loads(done.stdout)
+    assert done.returncode == 65 and trace["answer"] == "" and trace["error"]["exit_code"] == 65 and needle in trace["error"]["message"]
+
+
+def test_a_strand_bug_is_a_note_not_a_crash():
+    class Broken(MathEngine):
+        def process(self, frame, b=0):
+            raise RuntimeError("boom")
+
+    result = ThinkPipeline(StubTranslator(), IntentRouter([Broken()])).think("3 + 4")
+    assert result.error is None and result.trace["routing"][0]["error"] == "RuntimeError: boom"
+    assert result.trace["rar"] is not None and result.trace["strand"] is None  # the frame went on to RAR, as before
 
 
 def test_safety_veto_before_the_pipeline():

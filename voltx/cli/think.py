@@ -7,14 +7,20 @@ import sys
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("think", help="answer a query through the Volt X pipeline (safety, strands, RAR, decode)")
+    p = sub.add_parser("think", help="answer a query through the Volt X pipeline (safety, strands, RAR, decode)",
+                       description="Answer a query through the Volt X pipeline. Arithmetic (\"(17 * 3) - 5\", \"what is 2 plus 3\", "
+                                   "\"7 / 2\") is computed exactly by the MathEngine strand, in integers and fractions.",
+                       epilog="exit codes: 0 answered; 65 the strand refused the query (division by zero, a result over "
+                              "the MathEngine's digit bound, a malformed expression: the message says which); "
+                              "64 the query is too long for a frame; 66 a named checkpoint is missing.")
     p.add_argument("text", help='the query, e.g. "3 + 4"')
     p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors")
     p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR")
     p.add_argument("--calibration", metavar="FILE", help="an isotonic calibrator (calibration.safetensors); default: the one in --checkpoint, if any")
     p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`)")
     p.add_argument("--max-iterations", type=int, default=50, help="RAR iteration budget (default 50)")
-    p.add_argument("--json", action="store_true", help="print the full trace as JSON")
+    p.add_argument("--json", action="store_true", help="print the full trace as JSON: answer, the strand that answered, "
+                   "why, whether exactly, routing, RAR, γ, safety verdicts")
     p.set_defaults(_run=run)
 
 
@@ -52,12 +58,15 @@ def run(args) -> int:
     result = pipeline.think(args.text)
     if args.json:
         print(json.dumps(result.trace, indent=1))
-    else:
+    elif result.error is None:
         if result.trace["vetoed"]:
             print(f"[vetoed by the safety layer] {result.trace['veto_reason']}")
         else:
             print(result.answer.rstrip())
         for step in result.trace["routing"]:
-            if step.get("failed"):
+            if step.get("failed") and not step.get("exit_code"):
                 print(f"voltx: note: {step.get('strand')} could not answer: {step.get('error')}", file=sys.stderr)
+    if result.error is not None:  # the strand refused: say why, never print an answer made up from the frame
+        print(f"voltx: error: {result.error['strand']} cannot answer {args.text!r}: {result.error['message']}", file=sys.stderr)
+        return result.error["exit_code"]
     return 0

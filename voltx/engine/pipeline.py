@@ -4,7 +4,11 @@ Follows the original server's wiring: the encoded frame goes through the safety 
 the intent router; when no strand activates, RAR refines the R0 slots and the router gets
 a second look; the result is checked again, its certainty propagated by the min rule and
 decoded. Every decision lands in a trace (routing, RAR iterations and converged slots, γ,
-safety verdicts) for ``--json``.
+safety verdicts) for ``--json``, with which strand answered, why, and whether exactly.
+
+A strand that refuses its request (a StrandError: division by zero, a result too large) has
+the last word: no RAR, no answer decoded from the untouched frame; the refusal is the
+trace's ``error`` and the CLI exits with its code.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ RAR_SEED = 43  # the original server's seed for its freshly initialised attentio
 class ThinkResult:
     answer: str
     trace: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> dict | None:
+        """{"strand", "message", "exit_code"} when the routed strand refused the request."""
+        return self.trace.get("error")
 
 
 def _verdict(v: SafetyVerdict | None) -> dict | None:
@@ -77,7 +86,7 @@ class ThinkPipeline:
         first = self.router.route(frame)
         for b, d in enumerate(first):
             proofs[b]["steps"].append({"stage": "route", **d.as_dict()})
-        todo = [b for b, d in enumerate(first) if not d.activated]
+        todo = [b for b, d in enumerate(first) if not d.activated and not d.refused]
         if todo:
             rows = torch.tensor(todo)
             slots = frame.r0()[rows].float()
@@ -112,7 +121,8 @@ class ThinkPipeline:
         proof = result.proofs[0] or {"steps": []}
         active = out.mask[0, :, 0]
         gamma, weakest = min_rule(out.certainty[:1], out.mask[:1, :, 0])
-        answer = "" if result.vetoed[0] else self.translator.decode(out, 0)
+        answerer = _answerer(proof["steps"], result.vetoed[0], result.reasons[0])
+        answer = "" if result.vetoed[0] or answerer["error"] else self.translator.decode(out, 0)
         trace = {
             "input": text,
             "translator": getattr(self.translator, "name", type(self.translator).__name__),
@@ -132,5 +142,25 @@ class ThinkPipeline:
             "verified": bool(out.meta[0].verified),
             "proof_length": int(out.meta[0].proof_length),
             "answer": answer,
+            **answerer,
         }
         return ThinkResult(answer, trace)
+
+
+def _answerer(steps: list[dict], vetoed: bool, veto_reason: str | None) -> dict:
+    """Which strand answered, why, whether exactly, and the refusal if it refused (trace fields)."""
+    routes = [s for s in steps if s.get("stage") in ("route", "route-after-rar")]
+    answered = next((s for s in reversed(routes) if s.get("activated")), None)
+    refused = next((s for s in reversed(routes) if s.get("exit_code")), None)
+    if vetoed:
+        return {"strand": None, "reason": f"vetoed by the safety layer: {veto_reason}", "exact": False, "error": None}
+    if answered is not None:
+        return {"strand": answered["strand"], "reason": answered["description"],
+                "exact": bool(answered.get("details", {}).get("exact", False)), "error": None}
+    if refused is not None:
+        message = refused.get("details", {}).get("message") or refused.get("error")
+        return {"strand": refused["strand"], "reason": f"{refused['strand']} refused the request: {message}", "exact": False,
+                "error": {"strand": refused["strand"], "message": message, "exit_code": refused["exit_code"]}}
+    why = "; ".join(s["description"] for s in routes if s.get("description"))
+    return {"strand": None, "reason": f"no strand answered ({why}); the translator decoded the slots RAR refined",
+            "exact": False, "error": None}

@@ -4,7 +4,10 @@ For every frame: cosine between each strand's capability vector and every active
 R0 vector; the single global maximum wins (registration order breaks ties, as in the
 original); if it reaches that strand's threshold the strand processes the frame. A strand
 that raises is caught: its changes to the frame are rolled back, the decision is marked
-failed with the error, and the frame passes through — never lost, never a crash.
+failed with the error, and the frame passes through — never lost, never a crash. When the
+error is a VoltxError (a StrandError: the strand understood the request and refuses it,
+e.g. division by zero) the decision also carries its exit code, so the caller can report
+the refusal instead of answering from the untouched frame.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 
 from voltx.engine.frame import TensorFrame
 from voltx.engine.strands import HardStrand
+from voltx.errors import VoltxError
 
 
 @dataclass
@@ -28,9 +32,15 @@ class RouteDecision:
     description: str = ""
     error: str | None = None
     details: dict = field(default_factory=dict)
+    exit_code: int | None = None
+    """Set when the strand refused the request with a VoltxError: the exit code the CLI uses."""
+
+    @property
+    def refused(self) -> bool:
+        return self.failed and self.exit_code is not None
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "details" or v}
+        return {k: v for k, v in self.__dict__.items() if k not in ("details", "exit_code") or v}
 
 
 class IntentRouter:
@@ -114,7 +124,9 @@ class IntentRouter:
                 _restore(frame, row, saved)
                 decisions.append(RouteDecision(strand.name, slot, sim, False, failed=True,
                                                description=f"{strand.name} failed; frame passed through",
-                                               error=f"{type(exc).__name__}: {exc}"))
+                                               error=f"{type(exc).__name__}: {exc}",
+                                               details={"message": str(exc)} if isinstance(exc, VoltxError) else {},
+                                               exit_code=exc.exit_code if isinstance(exc, VoltxError) else None))
                 continue
             decisions.append(RouteDecision(strand.name, slot, sim, result.activated, failed=result.failed,
                                            description=f"routed to {strand.name} (sim={sim:.3f}, slot=S{slot}): {result.description}",

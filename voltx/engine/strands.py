@@ -79,6 +79,8 @@ def mark_proof(frame: TensorFrame, b: int) -> None:
 # Bytes in float slots: the original's way of carrying code through a frame (S6 R1..R3).
 BYTES_PER_RES = SLOT_DIM
 TEXT_RESOLUTIONS = (1, 2, 3)
+RESULT_TEXT_RESOLUTIONS = (2, 3)
+"""Where a strand's text answer goes in S8 (R0 keeps the numbers): up to 512 bytes, R2 first."""
 
 
 def write_text(frame: TensorFrame, b: int, text: str, *, slot: int, resolutions=TEXT_RESOLUTIONS) -> int:

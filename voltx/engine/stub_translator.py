@@ -3,15 +3,19 @@
 Used by ``voltx think`` when no trained translator checkpoint is given, so the whole
 pipeline (safety, routing, RAR, decoding) works out of the box.
 
-- Math fast path: "3 + 4", "what is 2.5 * 4?", "sqrt 16" -> S1 Predicate R0 = the
-  MathEngine capability vector (γ 0.9), S6 Instrument R0 = [op code, left, right] (γ 1),
-  discourse Query. The router then sends the frame to MathEngine.
+- Math fast path: "3 + 4", "(17 * 3) - 5", "what is 2.5 times 4?", "sqrt 16" (any query
+  voltx.engine.arithmetic.expression_in reads as arithmetic) -> S1 Predicate R0 = the
+  MathEngine capability vector (γ 0.9), S6 Instrument R0 = [9, ...] (γ 1) with the
+  expression's text in S6 R1..R3, discourse Query. The router then sends the frame to
+  MathEngine, which computes it exactly (the original put [op, left, right] floats in S6 R0,
+  which cannot hold 16777217 or a compound expression).
 - Code: "run: <python>" / "debug: <python>" -> the CodeRunner / CodeDebugger request
   (capability vector in S1, op code in S6 R0, the source bytes in S6 R1..R3).
 - Otherwise words (lower-cased, whitespace-split, at most 16) go to slots by position,
   each a seeded unit vector of its FNV-1a hash at R0 and R1, γ 0.8, source Translator,
   needs_verify; discourse by the final punctuation.
-- Decode: a Result slot carrying a valid number prints it; other slots print their
+- Decode: a strand's text answer in S8 R2..R3 (the MathEngine's exact number, a program's
+  output) is printed as is; else a Result slot carrying a valid number prints it; other slots print their
   nearest known word (cosine > 0.5), Agent, Predicate, Patient first.
 """
 
@@ -21,19 +25,19 @@ import re
 
 import torch
 
+from voltx.engine.arithmetic import expression_in
 from voltx.engine.frame import MAX_SLOTS, Discourse, Source, TensorFrame
 from voltx.engine.seeded import SEEDS, fnv1a64, seeded_unit_vector
-from voltx.engine.strands import OPERAND_SLOT, RESULT_SLOT, read_text, write_text
+from voltx.engine.strands import OPERAND_SLOT, RESULT_SLOT, RESULT_TEXT_RESOLUTIONS, read_text, write_text
 from voltx.errors import UsageError
+
+OP_EXPRESSION = 9  # MathEngine: the expression's text in S6 R1..R3 (voltx_plugins.strands.math_engine)
 
 MAX_INPUT_BYTES = 10_000
 PREDICATE_SLOT = 1
-_NUM = r"(-?\d+(?:\.\d+)?)"
-_BINARY = re.compile(rf"^\s*(?:what\s+is|compute|calculate)?\s*{_NUM}\s*(\*\*|[-+*/^×÷x−])\s*{_NUM}\s*[?=!.]*\s*$", re.I)
-_UNARY = re.compile(rf"^\s*(?:what\s+is\s+(?:the\s+)?)?(sqrt|abs|neg)(?:\s+of)?\s*\(?\s*{_NUM}\s*\)?\s*[?=!.]*\s*$", re.I)
 _CODE = re.compile(r"^\s*(run|debug)\s*:\s*(.+)$", re.I | re.S)
 CODE_OPS = {"run": (10, "code_runner"), "debug": (16, "code_debugger")}
-OP_CODES = {"+": 1, "-": 2, "−": 2, "*": 3, "×": 3, "x": 3, "/": 4, "÷": 4, "^": 5, "**": 5, "sqrt": 6, "abs": 7, "neg": 8}
+FRAME_TEXT_BYTES = 768  # S6 R1..R3 hold 3 x 256 bytes, as in the original
 
 
 def format_number(value: float) -> str:
@@ -55,30 +59,15 @@ class StubTranslator:
         if len(text.encode("utf-8")) > MAX_INPUT_BYTES:
             raise UsageError(f"input is {len(text.encode('utf-8'))} bytes; the translator accepts at most {MAX_INPUT_BYTES}")
         frame = TensorFrame.empty(1)
-        math_request = self._math(text)
-        if math_request is not None:
-            code, left, right = math_request
-            frame.write(PREDICATE_SLOT, 0, seeded_unit_vector(SEEDS["math_engine"]), certainty=0.9, source=int(Source.TRANSLATOR))
-            operands = torch.zeros(frame.data.shape[-1])
-            operands[:3] = torch.tensor([float(code), left, right])
-            frame.write(OPERAND_SLOT, 0, operands, certainty=1.0, source=int(Source.TRANSLATOR))
-            frame.meta[0].discourse = Discourse.QUERY
-            return frame
+        expression = expression_in(text)
+        if expression is not None:
+            return self._request(frame, SEEDS["math_engine"], OP_EXPRESSION, expression, Discourse.QUERY,
+                                 "an arithmetic expression", "voltx_plugins.strands.math_engine.MathEngine().evaluate")
         code_request = _CODE.match(text)
         if code_request is not None:
             op, strand = CODE_OPS[code_request.group(1).lower()]
-            size = len(code_request.group(2).encode("utf-8"))
-            if size > 768:  # S6 R1..R3 hold 3 x 256 bytes, as in the original
-                raise UsageError(f"code is {size} bytes; a frame carries at most 768. Call the strand's typed API "
-                                 "(voltx_plugins.strands.code_runner.CodeRunner().run) for longer programs.")
-            seed = SEEDS.get(strand, 0x434F444544424731)
-            frame.write(PREDICATE_SLOT, 0, seeded_unit_vector(seed), certainty=0.9, source=int(Source.TRANSLATOR))
-            request = torch.zeros(frame.data.shape[-1])
-            request[0] = float(op)
-            frame.write(OPERAND_SLOT, 0, request, certainty=1.0, source=int(Source.TRANSLATOR))
-            write_text(frame, 0, code_request.group(2), slot=OPERAND_SLOT)
-            frame.meta[0].discourse = Discourse.COMMAND
-            return frame
+            return self._request(frame, SEEDS.get(strand, 0x434F444544424731), op, code_request.group(2), Discourse.COMMAND,
+                                 "code", "voltx_plugins.strands.code_runner.CodeRunner().run")
         words = text.lower().split()[:MAX_SLOTS]
         for i, word in enumerate(words):
             vec = self.word_vector(word)
@@ -90,18 +79,23 @@ class StubTranslator:
         return frame
 
     @staticmethod
-    def _math(text: str) -> tuple[int, float, float] | None:
-        m = _BINARY.match(text)
-        if m:
-            return OP_CODES[m.group(2).lower()], float(m.group(1)), float(m.group(3))
-        m = _UNARY.match(text)
-        if m:
-            return OP_CODES[m.group(1).lower()], float(m.group(2)), 0.0
-        return None
+    def _request(frame: TensorFrame, seed: int, op: int, payload: str, discourse: Discourse, what: str, typed_api: str) -> TensorFrame:
+        """A strand request: its capability vector in S1, the op code in S6 R0, the text in S6 R1..R3."""
+        size = len(payload.encode("utf-8"))
+        if size > FRAME_TEXT_BYTES:
+            raise UsageError(f"{what} is {size} bytes; a frame carries at most {FRAME_TEXT_BYTES}. "
+                             f"Call the strand's typed API ({typed_api}) for longer input.")
+        frame.write(PREDICATE_SLOT, 0, seeded_unit_vector(seed), certainty=0.9, source=int(Source.TRANSLATOR))
+        request = torch.zeros(frame.data.shape[-1])
+        request[0] = float(op)
+        frame.write(OPERAND_SLOT, 0, request, certainty=1.0, source=int(Source.TRANSLATOR))
+        write_text(frame, 0, payload, slot=OPERAND_SLOT)
+        frame.meta[0].discourse = discourse
+        return frame
 
     def decode(self, frame: TensorFrame, b: int = 0) -> str:
-        if frame.read(RESULT_SLOT, 2, b=b) is not None:  # a strand's text answer (program output, debug report)
-            return read_text(frame, b, slot=RESULT_SLOT, resolutions=(2,))
+        if frame.read(RESULT_SLOT, 2, b=b) is not None:  # a strand's text answer (exact number, program output)
+            return read_text(frame, b, slot=RESULT_SLOT, resolutions=RESULT_TEXT_RESOLUTIONS)
         result = frame.read(RESULT_SLOT, 0, b=b)
         if result is not None and float(result[1]) > 0.5:
             return format_number(float(result[0]))
