@@ -76,7 +76,10 @@ def confine(plan):
                 mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | _locked_flags(source))
     mount(None, root, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.chdir(root)
-    call("syscall", ctypes.c_long(PIVOT_ROOT[os.uname().machine]), b".", b".")
+    machine = os.uname().machine
+    if machine not in PIVOT_ROOT:
+        raise OSError("pivot_root: syscall number unknown on %s (use bubblewrap there)" % machine)
+    call("syscall", ctypes.c_long(PIVOT_ROOT[machine]), b".", b".")
     call("umount2", b".", ctypes.c_int(MNT_DETACH))  # the host's tree, stacked on ours
     os.chdir("/")
     os.chdir(plan["cwd"])
