@@ -48,11 +48,9 @@ def _checks(args) -> list[dict]:
     except Exception as exc:
         add("nvml", "warn", f"no NVIDIA driver reachable ({type(exc).__name__}); GPU telemetry will be empty")
     try:
-        from voltx.engine.sandbox import detect_isolation
+        from voltx.engine.sandbox import describe_isolation
 
-        level = detect_isolation()
-        add("sandbox", "ok" if level == "bubblewrap" else "warn",
-            f"CodeRunner isolation: {level}" + ("" if level == "bubblewrap" else " (install bubblewrap for network/home isolation: apt-get install bubblewrap)"))
+        add("sandbox", *describe_isolation())  # the level in use and what it protects, or what to install
     except Exception as exc:
         add("sandbox", "warn", f"sandbox check failed: {exc}")
     root = root_from(args)

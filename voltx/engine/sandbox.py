@@ -2,37 +2,40 @@
 
 The original CodeRunner ran WASM in wasmtime with a fuel budget. Here the code is Python,
 so containment comes from the operating system, at the strongest level that works on
-this machine (:func:`detect_isolation`), reported in every result:
+this machine (:func:`detect_isolation`), reported in every result. Every level shows the
+program the same minimal root (:mod:`voltx.engine.sandbox_levels`): its own work
+directory read-write as the cwd, a read-only Python runtime, a minimal ``/dev``, its own
+``/proc`` and a size-capped ``/tmp``, in new user, mount, pid, network, ipc and uts
+namespaces, with no capabilities. The host's files (``/etc/passwd``, homes, the user's
+working tree), processes and network are not there to reach.
 
 ``bubblewrap``
-    ``bwrap`` with every namespace unshared (no network, private pids, ipc, uts), a
-    read-only system of only ``/usr``, the ``/lib`` links, a minimal ``/etc`` and the
-    interpreter, a size-capped private ``/tmp``, no ``/root`` or ``/home`` at all, a
-    fresh ``/proc``; only the private work directory is writable.
+    ``bwrap`` builds that root.
 ``unshare``
-    util-linux ``unshare`` in new user, network, pid and mount namespaces: no network
-    and nothing survives the run, but the file system is only protected by permissions.
-``rlimits``
-    no namespaces: clean environment, private cwd, limits, new session and group kill.
-    The network is *not* isolated, nor are the caller's files unless the run has a
-    dedicated uid (see below and :func:`guarantees`).
+    util-linux ``unshare`` makes the namespaces; the harness builds the root in a tmpfs,
+    pivots into it, detaches the host's tree and drops every capability before any
+    untrusted code runs.
+
+Where neither works, nothing runs: :class:`SandboxUnavailable` names the missing tool
+and its install command (there is no unconfined fallback). ``VOLTX_SANDBOX_ISOLATION``
+(or ``run_python(isolation=...)``) pins a level.
 
 Every level runs ``python -I -S -B`` with a minimal environment (``PATH``, ``HOME=/tmp``,
-``LANG`` and a run token; nothing inherited, so no secrets), in a fresh private
-directory, in its own session, under RLIMIT_CPU/AS/FSIZE/NPROC/NOFILE/CORE, with the
-whole process group killed at the wall-clock deadline and stdout/stderr read
-incrementally and capped.
+``LANG``; nothing inherited, so no secrets), in its own session, under
+RLIMIT_CPU/AS/FSIZE/NPROC/NOFILE/CORE, with the whole process group (and so the pid
+namespace) killed at the wall-clock deadline and stdout/stderr read incrementally and
+capped.
 
 What contains a fork bomb: RLIMIT_NPROC, which the kernel ignores for uid 0. When the
 caller is root, each run therefore gets its own unused uid (``Popen(user=...)``): the
-limit then counts exactly that run's processes, files the caller has not made world
-accessible are out of reach, and after the run every process of that uid is killed.
-(Mapping an unprivileged uid *inside* a user namespace does not help: the kernel checks
-the real uid outside it; as root, ``bwrap --unshare-user --uid 1000`` under NPROC=5
-forked 20 of 20.) An unprivileged caller keeps its uid; in a user namespace
-the count is per namespace, so the limit covers the run alone. The limits are set by
-the in-sandbox harness before any untrusted code runs (not by ``preexec_fn``, which is
-unsafe in a multi-threaded caller such as a training process).
+limit then counts exactly that run's processes, and after the run every process of that
+uid is killed. (Mapping an unprivileged uid *inside* a user namespace does not help: the
+kernel checks the real uid outside it; as root, ``bwrap --unshare-user --uid 1000``
+under NPROC=5 forked 20 of 20.) An unprivileged caller keeps its uid; in a user
+namespace the count is per namespace, so the limit covers the run alone. The limits are
+set by the in-sandbox harness (:mod:`voltx.engine.sandbox_harness`) before any untrusted
+code runs (not by ``preexec_fn``, which is unsafe in a multi-threaded caller such as a
+training process).
 
 Test results (``tests_passed``/``tests_total``) come from a harness in the same process
 as the untrusted code: adversarial code could forge them, so they measure honest code.
@@ -42,9 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
-import secrets
 import selectors
 import shutil
 import signal
@@ -54,18 +55,28 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import psutil
 
-ISOLATION_LEVELS = ("bubblewrap", "unshare", "rlimits")
+from voltx.engine import sandbox_levels as levels
+
+ISOLATION_LEVELS = levels.LEVELS
+FORCE_VAR = "VOLTX_SANDBOX_ISOLATION"
+"""Environment variable that pins the isolation level (``bubblewrap`` or ``unshare``)."""
 
 _ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
-_TOKEN_VAR = "VOLTX_SANDBOX"  # lets the post-run sweep find strays at the rlimits level
 # Dedicated per-run uids: 0x70000000 + (pid % 2**22) * 64 + slot fills 0x70000000..0x7FFFFFFF,
 # above the container ranges systemd hands out, below 2**31; 64 concurrent runs per process.
 _UID_BASE, _UID_SLOTS = 0x7000_0000, 64
 _GRACE_S = 1.0  # how long to drain pipes after the program ended
+_PROBE = "import sys; print(sys.base_prefix, sys.base_exec_prefix, getattr(sys, 'platlibdir', 'lib'), sep='\\n')"
+
+
+class SandboxUnavailable(RuntimeError):
+    """No isolation level works here (or the pinned one does not): untrusted code is not
+    run. The message names what is missing and how to install it."""
 
 
 @dataclass
@@ -75,7 +86,7 @@ class SandboxLimits:
     cpu_s: int = 5
     """CPU seconds per process (RLIMIT_CPU; SIGXCPU, then SIGKILL a second later)."""
     memory_mb: int = 512
-    """Address space per process (RLIMIT_AS); also the size of bubblewrap's /tmp."""
+    """Address space per process (RLIMIT_AS); also the size of the private /tmp."""
     file_size_mb: int = 16
     """Largest file a process may write (RLIMIT_FSIZE)."""
     max_processes: int = 32
@@ -118,29 +129,35 @@ def guarantees(isolation: str) -> frozenset[str]:
 
     ``env`` no inherited variables; ``limits`` cpu/memory/file size/wall/output;
     ``processes`` the process cap; ``no_orphans`` nothing outlives the run;
-    ``network`` no network; ``private_fs`` read-only system, private /tmp, no home;
-    ``foreign_files`` the caller's non-world-accessible files are out of reach;
+    ``network`` no network; ``private_fs`` only the work dir, a read-only runtime and a
+    private /tmp are visible; ``foreign_files`` the host's files are out of reach;
     ``foreign_procs`` other processes (and their environments) are out of reach.
+    Every level has all of them but ``processes``, which needs an unprivileged uid.
     """
     if isolation not in ISOLATION_LEVELS:
         raise ValueError(f"unknown isolation {isolation!r}; expected one of {ISOLATION_LEVELS}")
-    dedicated = _host().dedicated_uid
-    unprivileged = dedicated or os.geteuid() != 0
-    have = {"env", "limits"}
-    if isolation == "bubblewrap":
-        have |= {"network", "private_fs", "foreign_files", "foreign_procs", "no_orphans"}
-    elif isolation == "unshare":
-        have |= {"network", "foreign_procs", "no_orphans"}
-    if unprivileged:
+    have = {"env", "limits", "network", "private_fs", "foreign_files", "foreign_procs", "no_orphans"}
+    if _host().dedicated_uid or os.geteuid() != 0:
         have.add("processes")
-    if dedicated:
-        have |= {"foreign_files", "foreign_procs", "no_orphans"}
     return frozenset(have)
+
+
+def describe_isolation() -> tuple[str, str]:
+    """``(status, detail)`` for ``voltx doctor``: the level in use and what it protects."""
+    try:
+        level = detect_isolation()
+    except SandboxUnavailable as exc:
+        return "warn", f"CodeRunner/CodeDebugger refuse to run code: {exc}"
+    cap = ("process cap" if "processes" in guarantees(level)
+           else "no process cap (root, and no spare uid could run the interpreter)")
+    return "ok", (f"CodeRunner isolation: {level}: code sees only its temp dir and a read-only Python runtime "
+                  f"(no host files, processes, environment or network); cpu/memory/file/output limits, {cap}")
 
 
 class _Host(NamedTuple):
     interpreter: str
     dedicated_uid: bool  # root: each run drops to its own unused uid
+    runtime: tuple  # the read-only mounts the interpreter needs (sandbox_levels.runtime_mounts)
 
 
 _uid_lock = threading.Lock()
@@ -173,54 +190,82 @@ def _as_uid(uid: int | None) -> dict:
 
 @functools.cache
 def _host() -> _Host:
-    """The interpreter to run, and whether runs get a dedicated uid (only as root).
+    """The interpreter to run, whether runs get a dedicated uid (only as root), and the
+    runtime the sandbox mounts for it.
 
     A dedicated uid needs an interpreter it can reach: a Python under /root (pyenv) is
     not, so the system Python is tried next; the harness and the code need only the
     standard library.
     """
     base = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-    if os.geteuid() != 0:
-        return _Host(base, False)
-    for candidate in (base, "/usr/bin/python3", "/usr/local/bin/python3"):
+    candidates = (base, "/usr/bin/python3", "/usr/local/bin/python3") if os.geteuid() == 0 else (base,)
+    for candidate in candidates:
         interpreter = os.path.realpath(candidate)
         try:
-            with _dedicated_uid(True) as uid:
-                done = subprocess.run([interpreter, "-I", "-S", "-B", "-c", "pass"], env=_ENV, cwd="/",
-                                      capture_output=True, timeout=30, **_as_uid(uid))
+            with _dedicated_uid(os.geteuid() == 0) as uid:
+                done = subprocess.run([interpreter, "-I", "-S", "-B", "-c", _PROBE], env=_ENV, cwd="/",
+                                      capture_output=True, text=True, timeout=30, **_as_uid(uid))
         except (OSError, subprocess.SubprocessError):
             continue
         if done.returncode == 0:
-            return _Host(interpreter, True)
-    return _Host(base, False)
+            prefix, exec_prefix, platlibdir = done.stdout.split("\n")[:3]
+            runtime = levels.runtime_mounts(interpreter, [prefix, exec_prefix], platlibdir)
+            return _Host(interpreter, uid is not None, tuple(runtime))
+    runtime = levels.runtime_mounts(base, [sys.base_prefix, sys.base_exec_prefix], sys.platlibdir)
+    return _Host(base, False, tuple(runtime))
 
 
 @functools.cache
+def isolation_status() -> dict[str, str | None]:
+    """For each level, None where it works here, else why not (with what to install)."""
+    return {level: _trial(level) for level in ISOLATION_LEVELS}
+
+
+def _trial(level: str) -> str | None:
+    if levels.tool(level) is None:
+        return levels.missing_tool(level)
+    # Run a program that checks it sees the minimal root, not the host's.
+    top = sorted(levels.visible_top(levels.root_plan(list(_host().runtime), "/", 1)))
+    probe = ("import os, sys\n"
+             f"extra = sorted(set(os.listdir('/')) - set({top!r}))\n"
+             "sys.exit('/ lists ' + ', '.join(extra) if extra else 0)\n")
+    try:
+        trial = _execute(probe, None, None, SandboxLimits(wall_s=30), level)
+    except OSError as exc:
+        return f"`{levels.TOOLS[level]}` could not start: {exc}"
+    if trial.exit_code == 0:
+        return None
+    said = (trial.stderr.strip().splitlines() or [f"exit {trial.exit_code}"])[-1]
+    hint = "; install bubblewrap instead: " + levels.INSTALL["bubblewrap"] if level == "unshare" else ""
+    return f"a trial run failed ({said}){hint}"
+
+
 def available_isolations() -> tuple[str, ...]:
-    """Every isolation level that works here, strongest first (always ends with rlimits)."""
-    levels = []
-    for level in ISOLATION_LEVELS[:-1]:
-        if _tool(level) is None:
-            continue
-        try:
-            trial = _execute("pass", None, None, SandboxLimits(wall_s=30), level)
-        except OSError:
-            continue
-        if trial.exit_code == 0:
-            levels.append(level)
-    return (*levels, "rlimits")
-
-
-@functools.cache
-def _tool(isolation: str) -> str | None:
-    """The absolute path of the wrapper a level runs (looked up here: the child's PATH is
-    the minimal one)."""
-    return shutil.which({"bubblewrap": "bwrap", "unshare": "unshare"}[isolation])
+    """Every isolation level that works here, strongest first (may be empty)."""
+    return tuple(level for level, reason in isolation_status().items() if reason is None)
 
 
 def detect_isolation() -> str:
-    """The strongest isolation level that works on this machine (cached)."""
-    return available_isolations()[0]
+    """The level runs use: the one pinned by ``VOLTX_SANDBOX_ISOLATION``, else the strongest
+    that works. Raises SandboxUnavailable where that is none."""
+    pinned = os.environ.get(FORCE_VAR, "").strip()
+    if pinned:
+        if pinned not in ISOLATION_LEVELS:
+            raise SandboxUnavailable(f"{FORCE_VAR}={pinned!r} is not an isolation level; "
+                                     f"use one of {', '.join(ISOLATION_LEVELS)} or unset it")
+        return _require(pinned)
+    for level in available_isolations():
+        return level
+    reasons = "; ".join(f"{level}: {reason}" for level, reason in isolation_status().items())
+    raise SandboxUnavailable("no isolation level works on this machine, so untrusted code is not run "
+                             f"({reasons}). Install bubblewrap: {levels.INSTALL['bubblewrap']}")
+
+
+def _require(level: str) -> str:
+    reason = isolation_status()[level]
+    if reason is not None:
+        raise SandboxUnavailable(f"isolation {level!r} does not work here, so untrusted code is not run: {reason}")
+    return level
 
 
 def run_python(code: str, *, tests: str | None = None, limits: SandboxLimits | None = None,
@@ -231,7 +276,8 @@ def run_python(code: str, *, tests: str | None = None, limits: SandboxLimits | N
     ``tests`` may hold top-level ``assert``s and ``check(...)`` calls, ``test_*``
     functions, or a HumanEval ``check(candidate)``, which is called with ``entry_point``
     (default: the last top-level function of ``code``); each counts as one test.
-    Raises ValueError for bad limits or an isolation level not available here.
+    Raises ValueError for bad limits or an unknown isolation level, SandboxUnavailable
+    when the level (or every level) cannot confine the run here.
     """
     limits = limits or SandboxLimits()
     limits.validate()
@@ -239,9 +285,10 @@ def run_python(code: str, *, tests: str | None = None, limits: SandboxLimits | N
         raise ValueError("code and tests must be strings")
     if isolation is None:
         isolation = detect_isolation()
-    elif isolation not in available_isolations():
-        raise ValueError(f"isolation {isolation!r} is not available here; "
-                         f"available: {', '.join(available_isolations())}")
+    elif isolation not in ISOLATION_LEVELS:
+        raise ValueError(f"unknown isolation {isolation!r}; expected one of {', '.join(ISOLATION_LEVELS)}")
+    else:
+        _require(isolation)
     return _execute(code, tests, entry_point, limits, isolation)
 
 
@@ -249,22 +296,28 @@ def _execute(code: str, tests: str | None, entry_point: str | None, limits: Sand
              isolation: str) -> SandboxResult:
     host = _host()
     with _dedicated_uid(host.dedicated_uid) as uid:
-        return _execute_as(uid, host.interpreter, code, tests, entry_point, limits, isolation)
+        return _execute_as(uid, host, code, tests, entry_point, limits, isolation)
 
 
-def _execute_as(uid: int | None, interpreter: str, code: str, tests: str | None, entry_point: str | None,
+def _execute_as(uid: int | None, host: _Host, code: str, tests: str | None, entry_point: str | None,
                 limits: SandboxLimits, isolation: str) -> SandboxResult:
-    token = secrets.token_hex(8)
-    workdir = tempfile.mkdtemp(prefix="voltx-sandbox-")
+    # <top>/work is the program's /sandbox; <top>/root the mount point of the unshare
+    # level's new root. Both are the run's uid's alone (mkdtemp makes <top> 0700).
+    top = tempfile.mkdtemp(prefix="voltx-sandbox-")
+    work, root = os.path.join(top, "work"), os.path.join(top, "root")
     read_fd, write_fd = os.pipe()
     try:
-        for name, text in (("solution.py", code), ("tests.py", tests or ""), ("harness.py", _HARNESS)):
-            path = os.path.join(workdir, name)
+        os.mkdir(work)
+        os.mkdir(root)
+        harness = Path(__file__).with_name("sandbox_harness.py").read_text(encoding="utf-8")
+        for name, text in (("solution.py", code), ("tests.py", tests or ""), ("harness.py", harness)):
+            path = os.path.join(work, name)
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.chmod(path, 0o644)
         if uid is not None:
-            os.chown(workdir, uid, uid)
+            for path in (top, work, root):
+                os.chown(path, uid, uid)
         config = {
             "fd": write_fd, "tests": tests is not None, "entry_point": entry_point,
             "cpu_s": limits.cpu_s, "memory_mb": limits.memory_mb,
@@ -272,49 +325,23 @@ def _execute_as(uid: int | None, interpreter: str, code: str, tests: str | None,
             # processes of the run's user namespace that the harness cannot see in /proc
             "hidden_tasks": 1 if isolation == "unshare" else 0,
         }
-        command = [interpreter, "-I", "-S", "-B", os.path.join(workdir, "harness.py"), json.dumps(config)]
-        env = {**_ENV, _TOKEN_VAR: token}
-        argv = _wrap(isolation, command, workdir, env, limits, interpreter)
+        plan = levels.root_plan(list(host.runtime), work, limits.memory_mb)
+        argv = levels.command(isolation, host.interpreter, work, root, plan, config, _ENV)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, pass_fds=(write_fd,), cwd=workdir, env=env,
+                                stderr=subprocess.PIPE, pass_fds=(write_fd,), cwd=work, env=_ENV,
                                 start_new_session=True, **_as_uid(uid))
         os.close(write_fd)
         write_fd = -1
-        return _supervise(proc, read_fd, limits, isolation, uid, token)
+        return _supervise(proc, read_fd, limits, isolation, uid)
     finally:
         if write_fd >= 0:
             os.close(write_fd)
         os.close(read_fd)
-        _remove_tree(workdir)
-
-
-def _wrap(isolation: str, command: list[str], workdir: str, env: dict, limits: SandboxLimits,
-          interpreter: str) -> list[str]:
-    if isolation == "rlimits":
-        return command
-    if isolation == "unshare":
-        return [_tool("unshare"), "--user", "--map-root-user", "--net", "--pid", "--fork", "--kill-child",
-                "--mount-proc", "--", *command]
-    argv = [_tool("bubblewrap"), "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-        if os.path.islink(top):
-            argv += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            argv += ["--ro-bind", top, top]
-    for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf"):
-        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    prefix = os.path.dirname(os.path.dirname(interpreter))
-    if prefix != "/usr" and not prefix.startswith("/usr/"):
-        argv += ["--ro-bind", prefix, prefix]
-    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(limits.memory_mb << 20), "--tmpfs", "/tmp",
-             "--bind", workdir, workdir, "--chdir", workdir, "--clearenv"]
-    for key, value in env.items():
-        argv += ["--setenv", key, value]
-    return [*argv, "--", *command]
+        _remove_tree(top)
 
 
 def _supervise(proc: subprocess.Popen, result_fd: int, limits: SandboxLimits, isolation: str,
-               uid: int | None, token: str) -> SandboxResult:
+               uid: int | None) -> SandboxResult:
     """Pump output under the caps until the program ends or a limit kills it."""
     start = time.monotonic()
     deadline = start + limits.wall_s
@@ -333,7 +360,7 @@ def _supervise(proc: subprocess.Popen, result_fd: int, limits: SandboxLimits, is
                     ended = now
                     _kill_group(proc.pid)  # leftovers of a finished program go too
                     status = proc.wait()
-                    _sweep(uid, token)
+                    _sweep(uid)
                 elif now >= deadline:
                     killed_by = killed_by or "wall"
                     _kill_group(proc.pid)
@@ -359,10 +386,10 @@ def _supervise(proc: subprocess.Popen, result_fd: int, limits: SandboxLimits, is
         if proc.returncode is None:
             _kill_group(proc.pid)
             status = proc.wait()
-            _sweep(uid, token)
+            _sweep(uid)
     duration = (ended or time.monotonic()) - start
     exit_code = status
-    if isolation != "rlimits" and status is not None and 128 < status <= 128 + 64:
+    if status is not None and 128 < status <= 128 + 64:
         exit_code = -(status - 128)  # bwrap and our pid-1 shim report a signal as 128+n
     stdout = kept[out_fd].decode("utf-8", "replace")
     stderr = kept[err_fd].decode("utf-8", "replace")
@@ -391,12 +418,14 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def _sweep(uid: int | None, token: str) -> None:
-    """Kill whatever escaped the process group: every process of the run's dedicated uid
-    or, without one, every process of ours that carries the run token in its environment
-    (a stray that cleared its environment escapes this; namespaces catch it first)."""
+def _sweep(uid: int | None) -> None:
+    """Kill whatever escaped the process group: every process of the run's dedicated uid.
+    (Without one there is nothing to find: every process of the run lives in its pid
+    namespace, which dies with the group's pid 1.)"""
+    if uid is None:
+        return
     for _ in range(5):
-        strays = [proc for proc in psutil.process_iter(["uids", "status"]) if _is_stray(proc, uid, token)]
+        strays = [proc for proc in psutil.process_iter(["uids", "status"]) if _is_stray(proc, uid)]
         if not strays:
             return
         for proc in strays:
@@ -407,14 +436,11 @@ def _sweep(uid: int | None, token: str) -> None:
             time.sleep(0.01)
 
 
-def _is_stray(proc: psutil.Process, uid: int | None, token: str) -> bool:
+def _is_stray(proc: psutil.Process, uid: int) -> bool:
     try:
         if proc.info["status"] == psutil.STATUS_ZOMBIE:
             return False  # dead: only the host's init has yet to reap it
-        if uid is not None:
-            return proc.info["uids"].real == uid
-        return (proc.info["uids"].real == os.getuid() and proc.pid != os.getpid()
-                and proc.environ().get(_TOKEN_VAR) == token)
+        return proc.info["uids"].real == uid
     except (psutil.Error, AttributeError):  # gone, or not ours to inspect
         return False
 
@@ -451,7 +477,7 @@ def _test_counts(report: str) -> tuple[int | None, int | None]:
 
 
 def _remove_tree(path: str) -> None:
-    """Remove the work directory even if the program made parts of it unwritable.
+    """Remove the run's directory even if the program made parts of it unwritable.
 
     Runs after every sandboxed process is dead; only real directories are chmod-ed, so
     a planted symlink cannot redirect the chmod onto a file outside.
@@ -466,110 +492,3 @@ def _remove_tree(path: str) -> None:
 
     hook = "onexc" if sys.version_info >= (3, 12) else "onerror"
     shutil.rmtree(path, **{hook: unlock})
-
-
-# Runs inside the sandbox (any Python 3.8+, standard library only).
-_HARNESS = r'''
-import ast, json, os, resource, sys, traceback
-
-def reap_as_init():
-    # As pid 1 of a namespace, signals like SIGXCPU would be ignored and orphans would
-    # pile up as zombies: fork, let the child run the program, reap everything here.
-    child = os.fork()
-    if child == 0:
-        return
-    while True:
-        pid, status = os.wait()
-        if pid == child:
-            os._exit(128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status))
-
-def visible_tasks():
-    me, count = os.getuid(), 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat("/proc/" + entry).st_uid == me:
-                    count += len(os.listdir("/proc/%s/task" % entry))
-            except OSError:
-                pass
-    return count
-
-def set_limits(cfg):
-    mb = 1 << 20
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CPU, (cfg["cpu_s"], cfg["cpu_s"] + 1))
-    resource.setrlimit(resource.RLIMIT_AS, (cfg["memory_mb"] * mb,) * 2)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (cfg["file_size_mb"] * mb,) * 2)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-    nproc = visible_tasks() + cfg["hidden_tasks"] + cfg["max_processes"]
-    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-
-def units_of(tree):
-    """Top-level asserts and check(...) calls, then check(candidate), then test_* functions."""
-    def is_check_call(node):
-        return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name) and node.value.func.id == "check")
-    body = tree.body
-    inline = [n for n in body if isinstance(n, ast.Assert) or is_check_call(n)]
-    defs = [n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    humaneval = "check" in defs and not any(is_check_call(n) for n in body)
-    tests = [name for name in defs if name.startswith("test_")]
-    return inline, humaneval, tests
-
-def run_unit(action, report):
-    try:
-        action()
-    except (Exception, SystemExit):
-        traceback.print_exc()
-        report.write("fail\n")
-        return False
-    report.write("pass\n")
-    return True
-
-def main():
-    cfg = json.loads(sys.argv[1])
-    if os.getpid() == 1:
-        reap_as_init()
-    set_limits(cfg)
-    report = os.fdopen(cfg["fd"], "w", buffering=1)
-    os.set_inheritable(cfg["fd"], False)
-    with open("solution.py", encoding="utf-8") as f:
-        code = f.read()
-    with open("tests.py", encoding="utf-8") as f:
-        tests = f.read() if cfg["tests"] else None
-    ns = {"__name__": "__main__", "__file__": "solution.py", "__builtins__": __builtins__}
-    sys.argv = ["solution.py"]
-    units = None
-    if tests is not None:
-        tree = ast.parse(tests, "tests.py")
-        units = units_of(tree)
-        inline, humaneval, named = units
-        report.write("total %d\n" % (len(inline) + humaneval + len(named)))
-    try:
-        exec(compile(code, "solution.py", "exec"), ns)
-    except SystemExit:
-        raise
-    except BaseException as exc:
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)  # not our frame
-        return 1
-    if units is None:
-        return 0
-    failed = 0
-    for node in tree.body:
-        compiled = compile(ast.Module(body=[node], type_ignores=[]), "tests.py", "exec")
-        if node in inline:
-            failed += not run_unit(lambda: exec(compiled, ns), report)
-        else:
-            exec(compiled, ns)
-    if humaneval:
-        name = cfg["entry_point"]
-        if name is None:
-            defs = [n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)]
-            name = defs[-1] if defs else None
-        failed += not run_unit(lambda: ns["check"](ns[name]), report)
-    for name in named:
-        failed += not run_unit(ns[name], report)
-    return 1 if failed else 0
-
-sys.exit(main())
-'''

@@ -4,7 +4,7 @@ Runs the code in the sandbox under a small harness that catches the first uncaug
 exception and reports the innermost frame inside the user's code: exception type,
 message, line number, that source line and the frame's local variables (reprs, capped).
 The original only documented this strand; this is an exact tool built on CodeRunner's
-sandbox.
+sandbox (so it too raises SandboxUnavailable, running nothing, where no isolation works).
 
 Frame protocol: S6 R0 = [16, ...], code bytes in S6 R1..R3. Answer: S8 R0 = [line,
 1.0 if it failed else 0.0], "<Type>: <message>" bytes in S8 R2.

@@ -3,8 +3,11 @@
 Frame protocol: S6 R0 = [10, ...]; the source text is packed as bytes in S6 R1..R3
 (voltx.engine.strands.write_text; at most 768 bytes, as in the original). Answer:
 S8 R0 = [exit code, stdout length, passed tests, total tests], stdout bytes in S8 R2
-(at most 256). The original ran WASM in wasmtime; this runs CPython under bubblewrap
-(or the strongest fallback) with CPU, memory, process, file-size and output limits.
+(at most 256). The original ran WASM in wasmtime; this runs CPython in the sandbox
+(voltx.engine.sandbox: a minimal root of its temp dir and a read-only runtime, via bubblewrap
+or unshare) with CPU, memory, process, file-size and output limits. On a machine where no
+isolation level works, ``run`` and ``process`` raise SandboxUnavailable naming what to
+install: the code is not run unconfined.
 """
 
 from __future__ import annotations
