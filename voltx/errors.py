@@ -13,6 +13,7 @@ EXIT_INTERNAL = 1        # a bug in voltx: traceback printed, please report
 EXIT_USAGE = 64          # EX_USAGE: bad command line (unknown phase, bad flag)
 EXIT_DATA = 65           # EX_DATAERR: input data malformed (bad JSONL, not a tokenizer)
 EXIT_NO_INPUT = 66       # EX_NOINPUT: a file or run that was named does not exist
+EXIT_UNAVAILABLE = 69    # EX_UNAVAILABLE: voltx think has no strand or translator that can answer the query
 EXIT_CANT_CREATE = 73    # EX_CANTCREAT: cannot write the run directory or an output
 EXIT_PREEMPTED = 75      # EX_TEMPFAIL: stopped by SIGTERM/SIGUSR1 after a checkpoint; resume
 EXIT_CONFIG = 78         # EX_CONFIG: bad config file or override
@@ -26,8 +27,9 @@ EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
     EXIT_INTERNAL: "internal error (a bug: please report it with the traceback)",
     EXIT_USAGE: "usage error: unknown command, phase, flag or run",
-    EXIT_DATA: "bad input data: the message names the file, line and field",
+    EXIT_DATA: "bad input data: the message names the file, line and field (for `voltx think`: why the query cannot be answered)",
     EXIT_NO_INPUT: "a named input file, checkpoint or run does not exist",
+    EXIT_UNAVAILABLE: "no answer: the strand or translator the query needs is not available (the message says which and how to enable it)",
     EXIT_CANT_CREATE: "cannot create or write an output (run directory, checkpoint, file)",
     EXIT_PREEMPTED: "preempted: checkpoint saved, resume with --resume auto",
     EXIT_CONFIG: "bad configuration: the message names the key and the closest valid one",
@@ -60,6 +62,13 @@ class DataError(VoltxError):
 
 class MissingInputError(VoltxError):
     exit_code = EXIT_NO_INPUT
+
+
+class NoAnswerError(VoltxError):
+    """``voltx think`` has nothing that can answer: the strand a query needs is not in use, or the
+    translator cannot render the frame. Never an answer made up of unrendered slots."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 class CantCreateError(VoltxError):

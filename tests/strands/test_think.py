@@ -66,8 +66,11 @@ def test_a_strand_bug_is_a_note_not_a_crash():
             raise RuntimeError("boom")
 
     result = ThinkPipeline(StubTranslator(), IntentRouter([Broken()])).think("3 + 4")
-    assert result.error is None and result.trace["routing"][0]["error"] == "RuntimeError: boom"
-    assert result.trace["rar"] is not None and result.trace["strand"] is None  # the frame went on to RAR, as before
+    assert result.trace["routing"][0]["error"] == "RuntimeError: boom" and result.trace["slots"]  # the frame is kept
+    assert result.trace["strand"] is None and result.answer == ""  # was "[slot1] [slot6]." after RAR
+    assert result.error == {"kind": "no_answer", "strand": "math_engine", "exit_code": 69,
+                            "message": "math_engine answers arithmetic but failed on it (RuntimeError: boom): "
+                                       "a bug in that strand, please report it"}
 
 
 def test_safety_veto_before_the_pipeline():
@@ -91,23 +94,52 @@ def test_missing_checkpoint_is_a_clear_error(cli, tmp_path):
     assert "code_tokenizer.json" in done.stderr and "voltx run translator" in done.stderr
 
 
-def test_learned_translator_checkpoint_round_trip(cli, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A translator checkpoint as `voltx run translator` leaves it (tokenizer JSON, two safetensors), untrained."""
     from safetensors.torch import save_file
 
     from voltx.engine.code_decoder import CodeDecoder
     from voltx.engine.code_encoder import CodeEncoder
     from voltx.engine.tokenizer import save_tokenizer, train_bpe
 
+    root = tmp_path_factory.mktemp("translator")
     texts = [f"def add_{i}(a, b):\n    return a + b * {i}\n" for i in range(200)]
     tok = train_bpe(texts, vocab_size=300)
-    save_tokenizer(tok, tmp_path / "code_tokenizer.json")
+    save_tokenizer(tok, root / "code_tokenizer.json")
     torch.manual_seed(0)
-    save_file(CodeEncoder(vocab_size=tok.get_vocab_size(), max_seq_len=64).state_dict(), str(tmp_path / "code_encoder.safetensors"))
-    save_file(CodeDecoder(vocab_size=tok.get_vocab_size(), max_len=64).state_dict(), str(tmp_path / "code_decoder.safetensors"))
-    done = cli("think", "def add(a, b): return a + b", "--checkpoint", str(tmp_path), "--json", "--max-iterations", "5")
+    save_file(CodeEncoder(vocab_size=tok.get_vocab_size(), max_seq_len=64).state_dict(), str(root / "code_encoder.safetensors"))
+    save_file(CodeDecoder(vocab_size=tok.get_vocab_size(), max_len=64).state_dict(), str(root / "code_decoder.safetensors"))
+    return root
+
+
+def test_learned_translator_checkpoint_round_trip(cli, tiny_checkpoint):
+    done = cli("think", "def add(a, b): return a + b", "--checkpoint", str(tiny_checkpoint), "--json", "--max-iterations", "5")
     assert done.returncode == 0, done.stderr
     trace = json.loads(done.stdout)
     assert trace["translator"] == "learned" and trace["slots"] and isinstance(trace["answer"], str)
+    assert trace["request"] is None and trace["rar"] is not None  # code text, not a request: the encoder's slots, RAR
+
+
+def test_learned_translator_routes_arithmetic_to_the_math_engine_exactly(cli, tiny_checkpoint):
+    done = cli("think", "16777216 + 1", "--checkpoint", str(tiny_checkpoint))
+    assert done.returncode == 0 and done.stdout.strip() == "16777217", done.stderr  # was the decoder's "�rrrr…", exit 0
+    trace = json.loads(cli("think", "(17 * 3) - 5", "--checkpoint", str(tiny_checkpoint), "--json").stdout)
+    assert trace["translator"] == "learned" and trace["request"] == "math_engine"
+    assert trace["strand"] == "math_engine" and trace["answer"] == "46" and trace["exact"] is True and trace["rar"] is None
+    done = cli("think", "1 / 0", "--checkpoint", str(tiny_checkpoint))
+    assert done.returncode == 65 and done.stdout == ""
+    assert "voltx: error: math_engine cannot answer '1 / 0': division by zero: 1 / 0" in done.stderr
+
+
+def test_learned_translator_prints_the_strands_exact_text(tiny_checkpoint):
+    from voltx.engine.learned_translator import LearnedTranslator
+
+    translator = LearnedTranslator.load(tiny_checkpoint)
+    result = ThinkPipeline(translator, IntentRouter([MathEngine()])).think("2 ** 200 + 1")
+    assert result.answer == str(2**200 + 1) and result.error is None  # 61 digits from S8 R2, not the decoder's tokens
+    frame = translator.encode("what is 2.5 times 4?")
+    assert StubTranslator().encode("what is 2.5 times 4?").data.equal(frame.data)  # the one request encoding
 
 
 def test_think_runs_and_debugs_code_in_the_sandbox(cli):

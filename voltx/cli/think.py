@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
                                    "\"7 / 2\") is computed exactly by the MathEngine strand, in integers and fractions.",
                        epilog="exit codes: 0 answered; 65 the strand refused the query (division by zero, a result over "
                               "the MathEngine's digit bound, a malformed expression: the message says which); "
-                              "64 the query is too long for a frame; 66 a named checkpoint is missing.")
+                              "69 no answer: the strand the query needs is not in use (see --strands) or the translator "
+                              "cannot render the frame (the stub renders only strand answers and its own words; see "
+                              "--checkpoint); 64 the query is empty or too long for a frame; 66 a named checkpoint is missing.")
     p.add_argument("text", help='the query, e.g. "3 + 4"')
     p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors")
     p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR")
@@ -66,7 +68,9 @@ def run(args) -> int:
         for step in result.trace["routing"]:
             if step.get("failed") and not step.get("exit_code"):
                 print(f"voltx: note: {step.get('strand')} could not answer: {step.get('error')}", file=sys.stderr)
-    if result.error is not None:  # the strand refused: say why, never print an answer made up from the frame
-        print(f"voltx: error: {result.error['strand']} cannot answer {args.text!r}: {result.error['message']}", file=sys.stderr)
-        return result.error["exit_code"]
+    error = result.error
+    if error is not None:  # refused or nothing could answer: say why, never print an answer made up from the frame
+        what = f"{error['strand']} cannot answer" if error["kind"] == "refused" else "no answer to"
+        print(f"voltx: error: {what} {args.text!r}: {error['message']}", file=sys.stderr)
+        return error["exit_code"]
     return 0

@@ -4,6 +4,11 @@
 code_encoder.safetensors and code_decoder.safetensors, or a translator run directory
 (its ``artifacts/``). Encoding aggregates tokens into the frame's 16 R0 slots; decoding
 generates text from those same 16 slot vectors (the context the decoder was trained on).
+
+Strand requests are routed as the stub translator routes them (voltx.engine.strand_requests:
+arithmetic to the MathEngine as the expression's text, ``run:``/``debug:`` code to the code
+strands), and a strand's answer (voltx.engine.strands.strand_answer) is printed as the strand
+wrote it: a trained decoder paraphrasing 16777217 would not be exact.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import torch
 from voltx.engine.code_decoder import CodeDecoder
 from voltx.engine.code_encoder import CodeEncoder
 from voltx.engine.frame import TensorFrame
+from voltx.engine.strand_requests import encode_request, request_in
+from voltx.engine.strands import strand_answer
 from voltx.engine.tokenizer import encode_batch, load_tokenizer
 from voltx.errors import DataError, MissingInputError
 
@@ -85,12 +92,18 @@ class LearnedTranslator:
 
     @torch.no_grad()
     def encode(self, text: str) -> TensorFrame:
+        request = request_in(text)
+        if request is not None:
+            return encode_request(request)
         ids, mask = encode_batch(self.tokenizer, [text], self.max_len)
         out = self.encoder(ids, mask)
         return self.encoder.to_frame(out, mask)
 
     @torch.no_grad()
     def decode(self, frame: TensorFrame, b: int = 0) -> str:
+        answer = strand_answer(frame, b)
+        if answer is not None:
+            return answer
         slots = frame.r0()[b : b + 1].float()
         active = frame.mask[b : b + 1, :, 0]
         (tokens,) = self.decoder.generate(slots, active, max_new_tokens=128)

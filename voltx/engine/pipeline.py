@@ -9,6 +9,12 @@ safety verdicts) for ``--json``, with which strand answered, why, and whether ex
 A strand that refuses its request (a StrandError: division by zero, a result too large) has
 the last word: no RAR, no answer decoded from the untouched frame; the refusal is the
 trace's ``error`` and the CLI exits with its code.
+
+A strand request (voltx.engine.strand_requests: arithmetic, ``run:``/``debug:`` code) is the
+strand's to answer: RAR cannot compute, so when the strand it asks for is not in use, could
+not be built or failed, the trace's ``error`` says so and how to enable it (exit 69) instead
+of decoding the request's own slots. Likewise a frame the translator cannot render (the stub
+knows only its own words) is no answer, exit 69, never placeholders such as ``[slot1]``.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from voltx.engine.frame import ROLE_NAMES, Source, TensorFrame
 from voltx.engine.rar import RarConfig, rar
 from voltx.engine.router import IntentRouter
 from voltx.engine.safety import SafetyLayer, SafetyVerdict
+from voltx.engine.strand_requests import RequestKind, asked_of
 from voltx.engine.vfn import Vfn
-from voltx.errors import DataError
+from voltx.errors import EXIT_UNAVAILABLE, DataError, NoAnswerError, UsageError
 
 RAR_SEED = 43  # the original server's seed for its freshly initialised attention
 
@@ -38,7 +45,8 @@ class ThinkResult:
 
     @property
     def error(self) -> dict | None:
-        """{"strand", "message", "exit_code"} when the routed strand refused the request."""
+        """{"kind", "strand", "message", "exit_code"} when there is no answer: kind "refused" (the
+        strand refused the request: exit 65) or "no_answer" (nothing in use could answer: exit 69)."""
         return self.trace.get("error")
 
 
@@ -81,12 +89,15 @@ class ThinkPipeline:
         return vfn
 
     def _core(self, frame: TensorFrame) -> tuple[TensorFrame, list[dict]]:
-        """Route; if no strand activates, run RAR on R0 and route again. One proof per row."""
-        proofs: list[dict] = [{"steps": []} for _ in range(frame.batch_size)]
+        """Route; if no strand activates, run RAR on R0 and route again. One proof per row.
+
+        A row carrying a strand request skips RAR: only that strand can answer it.
+        """
+        proofs: list[dict] = [{"steps": [], "request": asked_of(frame, b)} for b in range(frame.batch_size)]
         first = self.router.route(frame)
         for b, d in enumerate(first):
             proofs[b]["steps"].append({"stage": "route", **d.as_dict()})
-        todo = [b for b, d in enumerate(first) if not d.activated and not d.refused]
+        todo = [b for b, d in enumerate(first) if not d.activated and not d.refused and proofs[b]["request"] is None]
         if todo:
             rows = torch.tensor(todo)
             slots = frame.r0()[rows].float()
@@ -115,14 +126,21 @@ class ThinkPipeline:
         return frame, proofs
 
     def think(self, text: str) -> ThinkResult:
+        if not text.strip():
+            raise UsageError('nothing to answer: the query is empty (e.g. voltx think "3 + 4")')
         frame = self.translator.encode(text)
         result = self.safety.run(frame, self._core)
         out = result.frame
         proof = result.proofs[0] or {"steps": []}
         active = out.mask[0, :, 0]
         gamma, weakest = min_rule(out.certainty[:1], out.mask[:1, :, 0])
-        answerer = _answerer(proof["steps"], result.vetoed[0], result.reasons[0])
-        answer = "" if result.vetoed[0] or answerer["error"] else self.translator.decode(out, 0)
+        request = proof.get("request")
+        answerer = _answerer(proof["steps"], result.vetoed[0], result.reasons[0], request is not None)
+        if request is not None and answerer["strand"] is None and answerer["error"] is None and not result.vetoed[0]:
+            answerer["error"] = _no_answer(request.strand, self._unanswered(request, proof["steps"]))
+        answer = ""
+        if not result.vetoed[0] and answerer["error"] is None:
+            answer, answerer["error"] = self._decode(out)
         trace = {
             "input": text,
             "translator": getattr(self.translator, "name", type(self.translator).__name__),
@@ -132,6 +150,7 @@ class ThinkPipeline:
             "veto_reason": result.reasons[0],
             "routing": proof["steps"],
             "strands_unavailable": self.router.unavailable,
+            "request": request.strand if request is not None else None,
             "rar": proof.get("rar"),
             "slots": [
                 {"slot": f"S{s}", "role": ROLE_NAMES[s], "gamma": round(float(out.certainty[0, s]), 4), "source": Source(int(out.source[0, s])).name.lower()}
@@ -146,8 +165,38 @@ class ThinkPipeline:
         }
         return ThinkResult(answer, trace)
 
+    def _decode(self, frame: TensorFrame) -> tuple[str, dict | None]:
+        """The translator's rendering of row 0, or the no-answer error when it renders nothing."""
+        try:
+            answer = self.translator.decode(frame, 0)
+        except NoAnswerError as exc:
+            return "", _no_answer(None, str(exc))
+        if not answer.strip():
+            name = getattr(self.translator, "name", type(self.translator).__name__)
+            return "", _no_answer(None, f"the {name} translator rendered nothing from the frame")
+        return answer, None
 
-def _answerer(steps: list[dict], vetoed: bool, veto_reason: str | None) -> dict:
+    def _unanswered(self, request: RequestKind, steps: list[dict]) -> str:
+        """Why no strand answered a request for ``request.strand``, and how to get one that does."""
+        name, what = request.strand, request.what
+        in_use = [s.name for s in self.router.strands]
+        if name in self.router.unavailable:
+            return (f"{name} answers {what} but could not be built ({self.router.unavailable[name]}); "
+                    "`voltx plugins` shows its plugin's status")
+        if name not in in_use:
+            return (f"{name} answers {what} but is not among the strands in use ({', '.join(in_use) or 'none'}): "
+                    f"add it (--strands {','.join([*in_use, name])}) or leave --strands out to use every installed strand")
+        failed = next((s for s in steps if s.get("strand") == name and s.get("failed")), None)
+        if failed is not None:
+            return f"{name} answers {what} but failed on it ({failed.get('error')}): a bug in that strand, please report it"
+        return f"{name} answers {what} but did not take the request ({steps[-1]['description'] if steps else 'not routed'})"
+
+
+def _no_answer(strand: str | None, message: str) -> dict:
+    return {"kind": "no_answer", "strand": strand, "message": message, "exit_code": EXIT_UNAVAILABLE}
+
+
+def _answerer(steps: list[dict], vetoed: bool, veto_reason: str | None, request: bool) -> dict:
     """Which strand answered, why, whether exactly, and the refusal if it refused (trace fields)."""
     routes = [s for s in steps if s.get("stage") in ("route", "route-after-rar")]
     answered = next((s for s in reversed(routes) if s.get("activated")), None)
@@ -160,7 +209,7 @@ def _answerer(steps: list[dict], vetoed: bool, veto_reason: str | None) -> dict:
     if refused is not None:
         message = refused.get("details", {}).get("message") or refused.get("error")
         return {"strand": refused["strand"], "reason": f"{refused['strand']} refused the request: {message}", "exact": False,
-                "error": {"strand": refused["strand"], "message": message, "exit_code": refused["exit_code"]}}
-    why = "; ".join(s["description"] for s in routes if s.get("description"))
-    return {"strand": None, "reason": f"no strand answered ({why}); the translator decoded the slots RAR refined",
-            "exact": False, "error": None}
+                "error": {"kind": "refused", "strand": refused["strand"], "message": message, "exit_code": refused["exit_code"]}}
+    why = "; ".join(dict.fromkeys(s["description"] for s in routes if s.get("description")))
+    then = "" if request else "; the translator decoded the slots RAR refined"  # a request skips RAR (see _core)
+    return {"strand": None, "reason": f"no strand answered ({why}){then}", "exact": False, "error": None}

@@ -110,7 +110,7 @@ class IntentRouter:
         decisions = []
         for row, (strand_i, slot, sim) in enumerate(self.decide(frame)):
             if strand_i is None:
-                decisions.append(RouteDecision(None, None, sim, False, description="no active slot to route"))
+                decisions.append(RouteDecision(None, None, sim, False, description=self._unroutable()))
                 continue
             strand = self.strands[strand_i]
             if sim < float(self.thresholds[strand_i]):
@@ -132,6 +132,13 @@ class IntentRouter:
                                            description=f"routed to {strand.name} (sim={sim:.3f}, slot=S{slot}): {result.description}",
                                            details=result.details))
         return decisions
+
+    def _unroutable(self) -> str:
+        """Why a row went to no strand at all: no strand in use, or no active slot to compare."""
+        if self.strands:
+            return "the frame has no active slot: nothing to route"
+        built = "; ".join(f"{name}: {error}" for name, error in self.unavailable.items())
+        return "no strand is in use: nothing to route to" + (f" (could not be built: {built})" if built else "")
 
 
 def _snapshot(frame: TensorFrame, row: int) -> dict:

@@ -107,3 +107,22 @@ def read_text(frame: TensorFrame, b: int, *, slot: int, resolutions=TEXT_RESOLUT
                 return out.decode("utf-8", "replace")
             out.append(min(255, int(round(value)) - 1))
     return out.decode("utf-8", "replace")
+
+
+def format_number(value: float) -> str:
+    """A number from a float slot as shown: an integer when it is one (within float32 noise), else 4 decimals."""
+    return str(int(round(value))) if abs(value - round(value)) < 1e-4 and abs(value) < 1e15 else f"{value:.4f}"
+
+
+def strand_answer(frame: TensorFrame, b: int = 0) -> str | None:
+    """What a strand answered in row ``b``, as every translator prints it, or None.
+
+    Its text in S8 R2..R3 (the MathEngine's exact number, a program's output) as is; else a
+    number flagged valid in S8 R0 ``[value, 1.0]`` (the original's layout: HDC similarity).
+    """
+    if frame.read(RESULT_SLOT, 2, b=b) is not None:
+        return read_text(frame, b, slot=RESULT_SLOT, resolutions=RESULT_TEXT_RESOLUTIONS)
+    result = frame.read(RESULT_SLOT, 0, b=b)
+    if result is not None and float(result[1]) > 0.5:
+        return format_number(float(result[0]))
+    return None

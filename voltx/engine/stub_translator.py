@@ -3,45 +3,31 @@
 Used by ``voltx think`` when no trained translator checkpoint is given, so the whole
 pipeline (safety, routing, RAR, decoding) works out of the box.
 
-- Math fast path: "3 + 4", "(17 * 3) - 5", "what is 2.5 times 4?", "sqrt 16" (any query
-  voltx.engine.arithmetic.expression_in reads as arithmetic) -> S1 Predicate R0 = the
-  MathEngine capability vector (γ 0.9), S6 Instrument R0 = [9, ...] (γ 1) with the
-  expression's text in S6 R1..R3, discourse Query. The router then sends the frame to
-  MathEngine, which computes it exactly (the original put [op, left, right] floats in S6 R0,
-  which cannot hold 16777217 or a compound expression).
-- Code: "run: <python>" / "debug: <python>" -> the CodeRunner / CodeDebugger request
-  (capability vector in S1, op code in S6 R0, the source bytes in S6 R1..R3).
+- Strand requests (voltx.engine.strand_requests, shared with the learned translator):
+  arithmetic ("3 + 4", "(17 * 3) - 5", "what is 2.5 times 4?", "sqrt 16") becomes a MathEngine
+  request with the expression's text in S6 R1..R3, which the MathEngine computes exactly;
+  "run: <python>" / "debug: <python>" become CodeRunner / CodeDebugger requests.
 - Otherwise words (lower-cased, whitespace-split, at most 16) go to slots by position,
   each a seeded unit vector of its FNV-1a hash at R0 and R1, γ 0.8, source Translator,
   needs_verify; discourse by the final punctuation.
-- Decode: a strand's text answer in S8 R2..R3 (the MathEngine's exact number, a program's
-  output) is printed as is; else a Result slot carrying a valid number prints it; other slots print their
-  nearest known word (cosine > 0.5), Agent, Predicate, Patient first.
+- Decode: a strand's answer (voltx.engine.strands.strand_answer: its text in S8 R2..R3, or a
+  valid number in S8 R0) is printed as is; else every active slot as its nearest known word
+  (cosine > 0.5), Agent, Predicate, Patient first. A slot it has no word for is not shown as
+  a placeholder: the stub knows only the words it encoded, so such a frame is NoAnswerError
+  (exit 69) naming the slots and what would render them.
 """
 
 from __future__ import annotations
 
-import re
-
 import torch
 
-from voltx.engine.arithmetic import expression_in
-from voltx.engine.frame import MAX_SLOTS, Discourse, Source, TensorFrame
-from voltx.engine.seeded import SEEDS, fnv1a64, seeded_unit_vector
-from voltx.engine.strands import OPERAND_SLOT, RESULT_SLOT, RESULT_TEXT_RESOLUTIONS, read_text, write_text
-from voltx.errors import UsageError
-
-OP_EXPRESSION = 9  # MathEngine: the expression's text in S6 R1..R3 (voltx_plugins.strands.math_engine)
+from voltx.engine.frame import MAX_SLOTS, ROLE_NAMES, Discourse, Source, TensorFrame
+from voltx.engine.seeded import fnv1a64, seeded_unit_vector
+from voltx.engine.strand_requests import encode_request, request_in
+from voltx.engine.strands import strand_answer
+from voltx.errors import NoAnswerError, UsageError
 
 MAX_INPUT_BYTES = 10_000
-PREDICATE_SLOT = 1
-_CODE = re.compile(r"^\s*(run|debug)\s*:\s*(.+)$", re.I | re.S)
-CODE_OPS = {"run": (10, "code_runner"), "debug": (16, "code_debugger")}
-FRAME_TEXT_BYTES = 768  # S6 R1..R3 hold 3 x 256 bytes, as in the original
-
-
-def format_number(value: float) -> str:
-    return str(int(round(value))) if abs(value - round(value)) < 1e-4 and abs(value) < 1e15 else f"{value:.4f}"
 
 
 class StubTranslator:
@@ -58,16 +44,10 @@ class StubTranslator:
     def encode(self, text: str) -> TensorFrame:
         if len(text.encode("utf-8")) > MAX_INPUT_BYTES:
             raise UsageError(f"input is {len(text.encode('utf-8'))} bytes; the translator accepts at most {MAX_INPUT_BYTES}")
+        request = request_in(text)
+        if request is not None:
+            return encode_request(request)
         frame = TensorFrame.empty(1)
-        expression = expression_in(text)
-        if expression is not None:
-            return self._request(frame, SEEDS["math_engine"], OP_EXPRESSION, expression, Discourse.QUERY,
-                                 "an arithmetic expression", "voltx_plugins.strands.math_engine.MathEngine().evaluate")
-        code_request = _CODE.match(text)
-        if code_request is not None:
-            op, strand = CODE_OPS[code_request.group(1).lower()]
-            return self._request(frame, SEEDS.get(strand, 0x434F444544424731), op, code_request.group(2), Discourse.COMMAND,
-                                 "code", "voltx_plugins.strands.code_runner.CodeRunner().run")
         words = text.lower().split()[:MAX_SLOTS]
         for i, word in enumerate(words):
             vec = self.word_vector(word)
@@ -78,34 +58,22 @@ class StubTranslator:
         frame.meta[0].discourse = Discourse.QUERY if stripped.endswith("?") else Discourse.COMMAND if stripped.endswith("!") else Discourse.STATEMENT
         return frame
 
-    @staticmethod
-    def _request(frame: TensorFrame, seed: int, op: int, payload: str, discourse: Discourse, what: str, typed_api: str) -> TensorFrame:
-        """A strand request: its capability vector in S1, the op code in S6 R0, the text in S6 R1..R3."""
-        size = len(payload.encode("utf-8"))
-        if size > FRAME_TEXT_BYTES:
-            raise UsageError(f"{what} is {size} bytes; a frame carries at most {FRAME_TEXT_BYTES}. "
-                             f"Call the strand's typed API ({typed_api}) for longer input.")
-        frame.write(PREDICATE_SLOT, 0, seeded_unit_vector(seed), certainty=0.9, source=int(Source.TRANSLATOR))
-        request = torch.zeros(frame.data.shape[-1])
-        request[0] = float(op)
-        frame.write(OPERAND_SLOT, 0, request, certainty=1.0, source=int(Source.TRANSLATOR))
-        write_text(frame, 0, payload, slot=OPERAND_SLOT)
-        frame.meta[0].discourse = discourse
-        return frame
-
     def decode(self, frame: TensorFrame, b: int = 0) -> str:
-        if frame.read(RESULT_SLOT, 2, b=b) is not None:  # a strand's text answer (exact number, program output)
-            return read_text(frame, b, slot=RESULT_SLOT, resolutions=RESULT_TEXT_RESOLUTIONS)
-        result = frame.read(RESULT_SLOT, 0, b=b)
-        if result is not None and float(result[1]) > 0.5:
-            return format_number(float(result[0]))
-        words: dict[int, str] = {}
+        answer = strand_answer(frame, b)
+        if answer is not None:
+            return answer
+        words: dict[int, str | None] = {}
         for slot in range(MAX_SLOTS):
             for res in (1, 0, 2, 3):
                 vec = frame.read(slot, res, b=b)
                 if vec is not None:
-                    words[slot] = self._nearest(vec) or f"[slot{slot}]"
+                    words[slot] = self._nearest(vec)
                     break
+        unknown = [f"S{s} ({ROLE_NAMES[s]})" for s, word in words.items() if word is None]
+        if unknown:
+            raise NoAnswerError(f"the stub translator has no word for slot{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+                                "it renders only strand answers and the words of its own input. Pass --checkpoint "
+                                "<translator run> (made by `voltx run translator`) to decode with a trained translator.")
         if not words:
             return ""
         order = [s for s in (0, 1, 2) if s in words] + [s for s in sorted(words) if s > 2]
