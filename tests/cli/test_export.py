@@ -13,7 +13,7 @@ import pytest
 
 from voltx.errors import CantCreateError, MissingInputError, UsageError
 from voltx.runs.export import export_run, kept_records
-from voltx.runs.jsonl import drop_superseded
+from voltx.runs.jsonl import SkippedLines, drop_superseded
 
 
 def make_run(root: Path) -> Path:
@@ -31,8 +31,11 @@ def make_run(root: Path) -> Path:
 
 def test_csv_one_row_per_kept_step_with_the_union_of_numeric_columns(tmp_path):
     run_dir = make_run(tmp_path / "runs")
-    out = export_run(run_dir, "csv", tmp_path / "out" / "m.csv")
+    done = export_run(run_dir, "csv", tmp_path / "out" / "m.csv")
+    out = done.path
     assert out == tmp_path / "out" / "m.csv"
+    assert done.skipped.count == 2  # the corrupt line and the half-written last one (the writer is gone)
+    assert [p.line for p in done.skipped.first] == [6, 10]
     rows = list(csv.DictReader(out.open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["attempt"] for r in rows] == ["1", "1", "1", "2", "2", "2"]  # 4 and 5 re-logged by attempt 2
@@ -46,7 +49,7 @@ def test_csv_one_row_per_kept_step_with_the_union_of_numeric_columns(tmp_path):
 
 def test_jsonl_keeps_the_records_drop_superseded_keeps(tmp_path):
     run_dir = make_run(tmp_path / "runs")
-    out = export_run(run_dir, "jsonl", tmp_path / "m.jsonl")
+    out = export_run(run_dir, "jsonl", tmp_path / "m.jsonl").path
     recs = [json.loads(l) for l in out.read_text().splitlines()]
     assert [(r["step"], r["attempt"]) for r in recs] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
 
@@ -57,13 +60,17 @@ def test_streamed_rule_equals_drop_superseded(tmp_path):
     for _ in range(500):
         recs = [{"i": i} if rng.random() < 0.2 else {"step": rng.randint(0, 8), "i": i} for i in range(rng.randint(0, 15))]
         path.write_text("".join(json.dumps(r) + "\n" for r in recs))
-        assert list(kept_records(path)) == drop_superseded(recs), recs
+        skipped = SkippedLines(path.name)
+        kept = [(r.step, r.extra["i"]) for r in kept_records(path, skipped)]
+        steps = [r for r in recs if "step" in r]  # a line without a step is not a step record: skipped
+        assert kept == [(r["step"], r["i"]) for r in drop_superseded(steps)], recs
+        assert skipped.count == len(recs) - len(steps)
 
 
 def test_default_output_is_named_after_the_run_in_the_current_directory(tmp_path):
-    out = export_run(make_run(tmp_path / "runs"), "csv")
+    out = export_run(make_run(tmp_path / "runs"), "csv").path
     assert out == Path.cwd() / "toy-20250101-000000-abcdef.csv" and out.exists()
-    again = export_run(out.parent / "runs" / "toy" / "20250101-000000-abcdef", "csv")  # replaces atomically
+    again = export_run(out.parent / "runs" / "toy" / "20250101-000000-abcdef", "csv").path  # replaces atomically
     assert again == out
 
 
@@ -74,7 +81,7 @@ def test_tensorboard(tmp_path):
             export_run(run_dir, "tensorboard", tmp_path / "tb")
         assert not (tmp_path / "tb").exists()
     else:
-        out = export_run(run_dir, "tensorboard", tmp_path / "tb")
+        out = export_run(run_dir, "tensorboard", tmp_path / "tb").path
         assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
 
 

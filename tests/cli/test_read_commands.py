@@ -243,7 +243,8 @@ def test_report_json_shows_deliverables_and_evaluations(cli, two_runs):
     assert verdicts["decoder.bleu"]["threshold"] == 0.3 and verdicts["decoder.bleu"]["op"] == ">="
     assert r["alerts"] == [{"rule": "loss-spike", "step": 2, "message": "loss jumped 5x"}]
     assert r["duration_s"] is not None and r["duration_s"] >= 0
-    assert r["corrupt_lines"] == {"metrics": [], "events": []}
+    assert r["skipped"] == {"metrics.jsonl": {"count": 0, "lines": []}, "events.jsonl": {"count": 0, "lines": []}}
+    assert r["skipped_summary"] == []
 
 
 def test_report_plain_shows_pass_and_fail(cli, two_runs):
@@ -309,8 +310,9 @@ def test_corrupt_metrics_do_not_crash_status_or_report(cli, two_runs):
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["steps"] == 3
-    assert r["corrupt_lines"]["metrics"] == [2, 4]
-    assert len(r["corrupt_lines"]["events"]) == 1
+    # the run's writer is gone: the half-written last lines will never be finished, so they count
+    assert [x["line"] for x in r["skipped"]["metrics.jsonl"]["lines"]] == [2, 4, 6]
+    assert [x["line"] for x in r["skipped"]["events.jsonl"]["lines"]] == [8, 9]
     assert len(r["deliverables"]) == 2
     plain = cli("report", first.name, timeout=120)
     assert plain.returncode == 0
