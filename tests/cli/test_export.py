@@ -111,3 +111,33 @@ def test_cli(tmp_path, cli):
     assert done.returncode == 64 and "invalid choice" in done.stderr
     done = cli("export", "latest", "--to", "csv", "--output", "x.csv/inside.csv", cwd=tmp_path)
     assert done.returncode == 73 and "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_malformed_lines_are_not_exported_and_are_counted(tmp_path, cli):
+    """A crash and a foreign writer's lines: no row for a step that is not an integer, NaN as an
+    empty cell, unknown fields kept in JSONL, and the command says what it skipped."""
+    run_dir = make_run(tmp_path / "runs")
+    with open(run_dir / "metrics.jsonl", "a") as fh:  # after make_run's half line: a resumed writer starts a new line
+        fh.write('\n{"step": "abc", "time": 300.0, "attempt": 3, "losses": {"loss": 0.1}}\n')  # line 11
+        fh.write('{"step": 7, "time": 301.0, "attempt": 3, "losses": {"loss": NaN}, "lr": Infinity, "plugin": {"k": 1}}\n')
+        fh.write('{"time": 302.0, "attempt": 3, "losses": {"loss": 0.2}}\n')
+        fh.write('{"step": 8, "losses": {"lo')
+    done = cli("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert ("voltx: skipped 5 malformed lines in metrics.jsonl (first: line 6: not valid JSON "
+            "(Expecting property name enclosed in double quotes at column 2))") in done.stdout
+    rows = list(csv.DictReader((tmp_path / "x.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert rows[-1]["losses/loss"] == "" and rows[-1]["lr"] == "" and rows[-1]["plugin/k"] == "1"
+    done = cli("export", "latest", "--to", "jsonl", "--output", "x.jsonl", cwd=tmp_path)
+    assert "skipped 5 malformed lines" in done.stdout
+    recs = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [1, 2, 3, 4, 5, 6, 7]
+    assert recs[-1] == {"step": 7, "time": 301.0, "attempt": 3, "losses": {"loss": None}, "plugin": {"k": 1}}
+    done = export_run(run_dir, "jsonl", tmp_path / "y.jsonl")
+    assert [str(p) for p in done.skipped.first][1:] == [
+        "line 10: not valid JSON (Invalid control character at column 16)",  # the cut line, once a newline followed it
+        "line 11: field 'step' expected an integer, got 'abc'",
+        "line 13: field 'step' is missing",
+        "line 14: incomplete: the file ends mid-line (the writer stopped while writing it)",
+    ]

@@ -180,7 +180,8 @@ def decode_line(raw: bytes, parse: Parse | None = None) -> Any:
     except UnicodeDecodeError:
         raise RecordError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise RecordError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        # json's messages read "Invalid control character at" + position: the position is ours
+        raise RecordError(f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
     return parse(obj) if parse is not None else _object(obj)
 
 

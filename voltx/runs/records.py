@@ -244,7 +244,7 @@ class Alert(Event):
 class Checkpoint(Event):
     """A checkpoint committed at ``step``; ``seconds`` it took to write."""
 
-    step: int
+    step: int = field()  # required here: a bare ``step: int`` would inherit Event's default None
     stage: str | None = None
     path: str | None = None
     seconds: float | None = None
