@@ -13,7 +13,7 @@ import pytest
 
 from voltx.errors import CantCreateError, MissingInputError, UsageError
 from voltx.runs.export import export_run, kept_records
-from voltx.runs.jsonl import SkippedLines, drop_superseded
+from voltx.runs.jsonl import drop_superseded
 
 
 def make_run(root: Path) -> Path:
@@ -55,6 +55,8 @@ def test_jsonl_keeps_the_records_drop_superseded_keeps(tmp_path):
 
 
 def test_streamed_rule_equals_drop_superseded(tmp_path):
+    from voltx.runs.jsonl import SkippedLines
+
     rng = random.Random(0)
     path = tmp_path / "m.jsonl"
     for _ in range(500):

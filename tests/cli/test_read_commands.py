@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from voltx.errors import EXIT_NO_INPUT
-from voltx.runs.jsonl import PARTIAL_LINE
 from voltx.runs.store import RunWriter
 
 
@@ -412,4 +411,4 @@ def test_report_on_a_live_run_does_not_count_the_line_being_written(root):
     finally:
         w.close("finished", 0)
     r = build_report(w.dir)  # the writer is gone: that line will never be finished
-    assert r["skipped"]["metrics.jsonl"]["lines"] == [{"line": 2, "reason": PARTIAL_LINE}]
+    assert r["skipped"]["metrics.jsonl"]["lines"] == [{"line": 2, "reason": "incomplete: the file ends mid-line (the writer stopped while writing it)"}]
