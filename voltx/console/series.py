@@ -125,7 +125,6 @@ class MetricSeries:
             except RecordError:
                 self.corrupt_lines.append(n)
                 continue
-            rec.update(rec.pop("extra"))
             records.append(rec)
         if records:
             self._append(records)

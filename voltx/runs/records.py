@@ -73,38 +73,44 @@ def _flag(value: Any, name: str) -> bool:
     raise _wrong(name, "true or false", value)
 
 
+def _finite(value: Any) -> bool:
+    """An int, or a float that is not NaN/inf (``x - x`` is 0 only for finite x): no call, no import."""
+    return type(value) is int or (type(value) is float and value - value == 0.0)
+
+
 def _numbers(value: Any, name: str) -> dict[str, float | None]:
     """An object of named numbers (losses, evaluated metrics); null and NaN are 'no value'."""
     if type(value) is not dict:
         raise _wrong(name, "an object of numbers", value)
-    out = {}
-    for key, item in value.items():
-        if item is None:
-            out[key] = None
-        else:
-            out[key] = _number(item, f"{name}.{key}")
-    return out
+    if all(item is None or _finite(item) for item in value.values()):
+        return value
+    return {key: None if item is None else _number(item, f"{name}.{key}") for key, item in value.items()}
 
 
 _NUMBERS = dict[str, float | None]
 _CHECKS: dict[Any, _Check] = {int: _integer, float: _number, str: _text, bool: _flag, _NUMBERS: _numbers}
-_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int,), str: (str,), bool: (bool,), _NUMBERS: ()}
-"""Exact types a field holds unchanged, tested without a call (a million-line metrics.jsonl is
-read through this); other values go to the field's checker, which converts or raises."""
+_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,), _NUMBERS: ()}
+"""Exact types a field holds unchanged (a float only when finite), tested without a call: a
+million-line metrics.jsonl is read through this. Other values go to the field's checker,
+which converts them (NaN to None, 3.0 to 3) or raises."""
 
 
 @dataclass(frozen=True)
 class _Field:
-    name: str
     as_is: frozenset
     check: _Check
-    required: bool
 
 
-def _schema(cls: type) -> tuple[_Field, ...]:
+@dataclass(frozen=True)
+class _Schema:
+    fields: dict[str, _Field]
+    required: tuple[str, ...]
+
+
+def _schema(cls: type) -> _Schema:
     """The declared fields of a record type, from its annotations."""
     hints = typing.get_type_hints(cls)
-    schema = []
+    fields, required = {}, []
     for f in dataclasses.fields(cls):
         if f.name == "extra":
             continue
@@ -114,14 +120,13 @@ def _schema(cls: type) -> tuple[_Field, ...]:
         if nullable:
             (hint,) = [a for a in args if a is not type(None)]
         check = _CHECKS[hint]  # a KeyError here is a record type declared with an unsupported type
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        as_is = frozenset(_AS_IS[hint] + ((type(None),) if nullable else ()))
-        schema.append(_Field(f.name, as_is, check, required))
-    return tuple(schema)
+        fields[f.name] = _Field(frozenset(_AS_IS[hint] + ((type(None),) if nullable else ())), check)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            required.append(f.name)
+    return _Schema(fields, tuple(required))
 
 
-_SCHEMAS: dict[type, tuple[_Field, ...]] = {}
-_ABSENT = object()
+_SCHEMAS: dict[type, _Schema] = {}
 
 
 @dataclass(kw_only=True)
@@ -133,29 +138,41 @@ class Record:
 
     @classmethod
     def validate(cls, obj: Any) -> dict[str, Any]:
-        """The record's fields (``extra`` included) as constructor keywords, or RecordError.
+        """The line's object with every value checked, or RecordError: declared fields converted
+        (NaN to None, 3.0 to 3), undeclared ones kept (non-finite numbers as None).
 
-        What :meth:`parse` checks, without building the object: for readers that keep columns
-        rather than records (the console's metric series)."""
+        What :meth:`parse` checks, without building an object, for readers that keep columns
+        rather than records (the console's metric series). The object itself comes back when
+        nothing needed converting (the common case): treat it as read-only."""
         if type(obj) is not dict:
             raise RecordError(f"expected a JSON object, got {describe(obj)}")
         schema = _SCHEMAS.get(cls) or _SCHEMAS.setdefault(cls, _schema(cls))
-        values: dict[str, Any] = {}
-        rest = dict(obj)
-        for f in schema:
-            value = rest.pop(f.name, _ABSENT)
-            if value is _ABSENT:
-                if f.required:
-                    raise RecordError(f"field {f.name!r} is missing")
+        for name in schema.required:
+            if name not in obj:
+                raise RecordError(f"field {name!r} is missing")
+        out = None  # a copy, made only when a value changes
+        for key, value in obj.items():
+            f = schema.fields.get(key)
+            if f is None:  # a field this type does not declare: kept as written
+                if type(value) in _PLAIN or _finite(value):
+                    continue
+                new = null_non_finite(value)
             else:
-                values[f.name] = value if type(value) in f.as_is else f.check(value, f.name)
-        values["extra"] = {k: v if type(v) in _PLAIN else null_non_finite(v) for k, v in rest.items()}
-        return values
+                if type(value) in f.as_is and (type(value) is not float or value - value == 0.0):
+                    continue
+                new = f.check(value, key)
+            if new is not value:
+                if out is None:
+                    out = dict(obj)
+                out[key] = new
+        return obj if out is None else out
 
     @classmethod
     def parse(cls: type[R], obj: Any) -> R:
         """The record a decoded JSON line holds, or RecordError saying what is wrong with it."""
-        return cls(**cls.validate(obj))
+        values = cls.validate(obj)
+        declared = _SCHEMAS[cls].fields
+        return cls(**{k: v for k, v in values.items() if k in declared}, extra={k: v for k, v in values.items() if k not in declared})
 
     def to_dict(self) -> dict[str, Any]:
         """The record as a JSON object: declared fields that hold a value, then ``extra``.
@@ -226,9 +243,13 @@ class Deliverable(Event):
     value: float | None = None
     description: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.op is not None and self.op not in COMPARISONS:
-            raise RecordError(f"field 'op' expected one of {' '.join(COMPARISONS)}, got {describe(self.op)}")
+    @classmethod
+    def validate(cls, obj: Any) -> dict[str, Any]:
+        values = super().validate(obj)
+        op = values.get("op")
+        if op is not None and op not in COMPARISONS:  # a verdict against an unknown comparison means nothing
+            raise RecordError(f"field 'op' expected one of {' '.join(COMPARISONS)}, got {describe(op)}")
+        return values
 
 
 @dataclass(kw_only=True)
