@@ -287,10 +287,6 @@ def stream_jsonl(path: Path, parse: Parse | None = None, skipped: SkippedLines |
             yield record
 
 
-def iter_jsonl(path: Path) -> Iterator[dict]:
-    yield from read_jsonl(path).records
-
-
 def _step_key(record: dict) -> Any:
     return record.get("step")
 
