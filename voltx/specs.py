@@ -22,6 +22,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+COMPARISONS = tuple(_OPS)
+"""The comparisons a deliverable may use (the run store's readers check verdicts against these)."""
 
 
 def resolve(target: str | Callable[..., Any]) -> Any:

@@ -27,6 +27,8 @@ from pathlib import Path
 from voltx import hookimpl
 from voltx.curriculum import CurriculumConfig
 from voltx.errors import EXIT_PREEMPTED, ConfigError, GateStopped, Preempted, VoltxError
+from voltx.runs.jsonl import read_jsonl
+from voltx.runs.records import Deliverable, parse_event
 from voltx.specs import PhaseSpec
 
 STACK_FILE = "lang_encoder.safetensors"
@@ -92,17 +94,11 @@ def _started_with(run_dir: Path) -> str | None:
     return None
 
 
-def _verdicts(child: Path) -> list[dict]:
-    out = []
-    path = child / "events.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(ev, dict) and ev.get("kind") == "deliverable":
-            out.append(ev)
-    return out
+def _verdicts(child: Path) -> list[Deliverable]:
+    """The child run's deliverable verdicts, read through the run store's record type: a verdict
+    whose ``passed`` is not true/false (or any other wrong type) is skipped, never taken for a pass."""
+    got = read_jsonl(child / "events.jsonl", parse=parse_event)
+    return [ev for ev in got.records if isinstance(ev, Deliverable)]
 
 
 def check_settings(cfg: CurriculumConfig, known: set[str]) -> None:
@@ -173,11 +169,11 @@ def run(ctx) -> None:
                 raise ChildFailed(f"phase {phase} failed with exit code {code}; its log is {child / 'stdout.log'}. "
                                   f"Fix the cause, then `voltx run curriculum --resume {ctx.run.dir}` resumes it.", code)
             verdicts = _verdicts(child)
-            missed = [v for v in verdicts if not v.get("passed")]
+            missed = [v for v in verdicts if not v.passed]
             ctx.run.event("curriculum_phase", phase=phase, status="finished", run_dir=str(child), step=index,
-                          passed=len(verdicts) - len(missed), total=len(verdicts), missed=[v["metric"] for v in missed])
+                          passed=len(verdicts) - len(missed), total=len(verdicts), missed=[v.metric for v in missed])
             ctx.record_evaluation("curriculum", index + 1, index + 1, {
-                f"{phase}/{v['metric']}": v["value"] for v in verdicts if v.get("value") is not None})
+                f"{phase}/{v.metric}": v.value for v in verdicts if v.value is not None})
             _gate(ctx, cfg, phase, child, verdicts, missed, last=index == len(cfg.phases) - 1)
         if (child / "artifacts" / STACK_FILE).exists():
             stack_from = str(child)
@@ -186,12 +182,13 @@ def run(ctx) -> None:
     ctx.say(f"[curriculum] done: {', '.join(cfg.phases)}")
 
 
-def _gate(ctx, cfg: CurriculumConfig, phase: str, child: Path, verdicts: list[dict], missed: list[dict], last: bool) -> None:
+def _gate(ctx, cfg: CurriculumConfig, phase: str, child: Path, verdicts: list[Deliverable], missed: list[Deliverable], last: bool) -> None:
     summary = f"{len(verdicts) - len(missed)}/{len(verdicts)} deliverables passed"
     if not missed:
         ctx.say(f"[curriculum] {phase}: {summary}")
         return
-    names = ", ".join(f"{v['metric']} = {'n/a' if v.get('value') is None else round(v['value'], 4)} (target {v['op']} {v['threshold']:g})" for v in missed)
+    names = ", ".join(f"{v.metric} = {'n/a' if v.value is None else round(v.value, 4)} (target {v.op} "
+                      f"{'n/a' if v.threshold is None else format(v.threshold, 'g')})" for v in missed)
     message = f"phase {phase} missed {len(missed)} deliverable(s): {names}"
     if cfg.gate == "stop" and not last:
         ctx.run.event("alert", step=ctx.global_step, rule="deliverable-gate", severity="error", message=message)

@@ -31,8 +31,11 @@ def make_run(root: Path) -> Path:
 
 def test_csv_one_row_per_kept_step_with_the_union_of_numeric_columns(tmp_path):
     run_dir = make_run(tmp_path / "runs")
-    out = export_run(run_dir, "csv", tmp_path / "out" / "m.csv")
+    done = export_run(run_dir, "csv", tmp_path / "out" / "m.csv")
+    out = done.path
     assert out == tmp_path / "out" / "m.csv"
+    assert done.skipped.count == 2  # the corrupt line and the half-written last one (the writer is gone)
+    assert [p.line for p in done.skipped.first] == [6, 10]
     rows = list(csv.DictReader(out.open()))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["attempt"] for r in rows] == ["1", "1", "1", "2", "2", "2"]  # 4 and 5 re-logged by attempt 2
@@ -46,24 +49,30 @@ def test_csv_one_row_per_kept_step_with_the_union_of_numeric_columns(tmp_path):
 
 def test_jsonl_keeps_the_records_drop_superseded_keeps(tmp_path):
     run_dir = make_run(tmp_path / "runs")
-    out = export_run(run_dir, "jsonl", tmp_path / "m.jsonl")
+    out = export_run(run_dir, "jsonl", tmp_path / "m.jsonl").path
     recs = [json.loads(l) for l in out.read_text().splitlines()]
     assert [(r["step"], r["attempt"]) for r in recs] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)]
 
 
 def test_streamed_rule_equals_drop_superseded(tmp_path):
+    from voltx.runs.jsonl import SkippedLines
+
     rng = random.Random(0)
     path = tmp_path / "m.jsonl"
     for _ in range(500):
         recs = [{"i": i} if rng.random() < 0.2 else {"step": rng.randint(0, 8), "i": i} for i in range(rng.randint(0, 15))]
         path.write_text("".join(json.dumps(r) + "\n" for r in recs))
-        assert list(kept_records(path)) == drop_superseded(recs), recs
+        skipped = SkippedLines(path.name)
+        kept = [(r.step, r.extra["i"]) for r in kept_records(path, skipped)]
+        steps = [r for r in recs if "step" in r]  # a line without a step is not a step record: skipped
+        assert kept == [(r["step"], r["i"]) for r in drop_superseded(steps)], recs
+        assert skipped.count == len(recs) - len(steps)
 
 
 def test_default_output_is_named_after_the_run_in_the_current_directory(tmp_path):
-    out = export_run(make_run(tmp_path / "runs"), "csv")
+    out = export_run(make_run(tmp_path / "runs"), "csv").path
     assert out == Path.cwd() / "toy-20250101-000000-abcdef.csv" and out.exists()
-    again = export_run(out.parent / "runs" / "toy" / "20250101-000000-abcdef", "csv")  # replaces atomically
+    again = export_run(out.parent / "runs" / "toy" / "20250101-000000-abcdef", "csv").path  # replaces atomically
     assert again == out
 
 
@@ -74,7 +83,7 @@ def test_tensorboard(tmp_path):
             export_run(run_dir, "tensorboard", tmp_path / "tb")
         assert not (tmp_path / "tb").exists()
     else:
-        out = export_run(run_dir, "tensorboard", tmp_path / "tb")
+        out = export_run(run_dir, "tensorboard", tmp_path / "tb").path
         assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
 
 
@@ -104,3 +113,33 @@ def test_cli(tmp_path, cli):
     assert done.returncode == 64 and "invalid choice" in done.stderr
     done = cli("export", "latest", "--to", "csv", "--output", "x.csv/inside.csv", cwd=tmp_path)
     assert done.returncode == 73 and "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_malformed_lines_are_not_exported_and_are_counted(tmp_path, cli):
+    """A crash and a foreign writer's lines: no row for a step that is not an integer, NaN as an
+    empty cell, unknown fields kept in JSONL, and the command says what it skipped."""
+    run_dir = make_run(tmp_path / "runs")
+    with open(run_dir / "metrics.jsonl", "a") as fh:  # after make_run's half line: a resumed writer starts a new line
+        fh.write('\n{"step": "abc", "time": 300.0, "attempt": 3, "losses": {"loss": 0.1}}\n')  # line 11
+        fh.write('{"step": 7, "time": 301.0, "attempt": 3, "losses": {"loss": NaN}, "lr": Infinity, "plugin": {"k": 1}}\n')
+        fh.write('{"time": 302.0, "attempt": 3, "losses": {"loss": 0.2}}\n')
+        fh.write('{"step": 8, "losses": {"lo')
+    done = cli("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert ("voltx: skipped 5 malformed lines in metrics.jsonl (first: line 6: not valid JSON "
+            "(Expecting property name enclosed in double quotes at column 2))") in done.stdout
+    rows = list(csv.DictReader((tmp_path / "x.csv").open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert rows[-1]["losses/loss"] == "" and rows[-1]["lr"] == "" and rows[-1]["plugin/k"] == "1"
+    done = cli("export", "latest", "--to", "jsonl", "--output", "x.jsonl", cwd=tmp_path)
+    assert "skipped 5 malformed lines" in done.stdout
+    recs = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [1, 2, 3, 4, 5, 6, 7]
+    assert recs[-1] == {"step": 7, "time": 301.0, "attempt": 3, "losses": {"loss": None}, "plugin": {"k": 1}}
+    done = export_run(run_dir, "jsonl", tmp_path / "y.jsonl")
+    assert [str(p) for p in done.skipped.first][1:] == [
+        "line 10: not valid JSON (Invalid control character at column 16)",  # the cut line, once a newline followed it
+        "line 11: field 'step' expected an integer, got 'abc'",
+        "line 13: field 'step' is missing",
+        "line 14: incomplete: the file ends mid-line (the writer stopped while writing it)",
+    ]

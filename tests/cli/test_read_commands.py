@@ -243,7 +243,8 @@ def test_report_json_shows_deliverables_and_evaluations(cli, two_runs):
     assert verdicts["decoder.bleu"]["threshold"] == 0.3 and verdicts["decoder.bleu"]["op"] == ">="
     assert r["alerts"] == [{"rule": "loss-spike", "step": 2, "message": "loss jumped 5x"}]
     assert r["duration_s"] is not None and r["duration_s"] >= 0
-    assert r["corrupt_lines"] == {"metrics": [], "events": []}
+    assert r["skipped"] == {"metrics.jsonl": {"count": 0, "lines": []}, "events.jsonl": {"count": 0, "lines": []}}
+    assert r["skipped_summary"] == []
 
 
 def test_report_plain_shows_pass_and_fail(cli, two_runs):
@@ -309,8 +310,9 @@ def test_corrupt_metrics_do_not_crash_status_or_report(cli, two_runs):
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["steps"] == 3
-    assert r["corrupt_lines"]["metrics"] == [2, 4]
-    assert len(r["corrupt_lines"]["events"]) == 1
+    # the run's writer is gone: the half-written last lines will never be finished, so they count
+    assert [x["line"] for x in r["skipped"]["metrics.jsonl"]["lines"]] == [2, 4, 6]
+    assert [x["line"] for x in r["skipped"]["events.jsonl"]["lines"]] == [8, 9]
     assert len(r["deliverables"]) == 2
     plain = cli("report", first.name, timeout=120)
     assert plain.returncode == 0
@@ -344,3 +346,69 @@ def test_status_with_a_broken_config_in_the_cwd_still_reads_runs(cli, tmp_path, 
     proc = cli("status", "--json", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["runs"]) == 2
+
+
+# --- damaged stores: records are validated, never shown as something they are not ------------------
+
+
+def damage(run_dir: Path) -> None:
+    """What a crash and a foreign writer (a plugin, Python's json.dumps) leave in a run's files."""
+    with open(run_dir / "metrics.jsonl", "a") as fh:
+        fh.write('{"step": "abc", "stage": "encoder", "losses": {"total": 0.5}}\n')  # line 4
+        fh.write('{"step": 4, "losses": {"total": NaN, "role": 0.1}, "lr": Infinity, "plugin_metric": 7}\n')
+        fh.write('{"stage": "encoder", "losses": {"total": 0.4}}\n')  # no step
+        fh.write('[1, 2, 3]\n')
+        fh.write('{"step": 5, "losses": {"tot')  # the crash: a cut last line
+    with open(run_dir / "events.jsonl", "a") as fh:
+        verdict = {"time": 1.0, "kind": "deliverable", "metric": "decoder.exact", "op": ">=", "threshold": 0.3, "value": 0.1, "passed": "maybe"}
+        fh.write(json.dumps(verdict) + "\n")  # line 8
+        fh.write(json.dumps({"time": 1.0, "kind": "alert", "rule": "custom", "step": 3, "message": "[bold red]x[/] and [codebook] gone"}) + "\n")
+        fh.write(json.dumps({"time": 1.0, "kind": "alert", "rule": "custom", "step": "three", "message": "wrong step type"}) + "\n")
+
+
+def test_report_skips_malformed_records_and_says_how_many(cli, root):
+    run_dir = make_run(root, "translator", "failed", 1).dir
+    damage(run_dir)
+    r = json.loads(cli("report", run_dir.name, "--json", timeout=120).stdout)
+    assert {d["metric"]: d["passed"] for d in r["deliverables"]} == {"encoder.retrieval_top1": True, "decoder.bleu": False}
+    assert r["steps"] == 4 and r["final_losses"] == {"total": None, "role": 0.1}  # NaN is null, as the writer writes it
+    assert [a["step"] for a in r["alerts"]] == [2, 3]
+    assert r["skipped"]["metrics.jsonl"]["count"] == 4
+    assert r["skipped"]["events.jsonl"]["lines"] == [
+        {"line": 8, "reason": "field 'passed' expected true or false, got 'maybe'"},
+        {"line": 10, "reason": "field 'step' expected an integer, got 'three'"},
+    ]
+    proc = cli("report", run_dir.name, env={"COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    no_traceback(proc)
+    out = proc.stdout
+    assert "decoder.exact" not in out and out.count("PASS") == 1  # "maybe" is not a pass
+    assert "alert custom at step 3: [bold red]x[/] and [codebook] gone" in out  # literal text, not markup
+    assert "skipped 4 malformed lines in metrics.jsonl (first: line 4: field 'step' expected an integer, got 'abc')" in out
+    assert "skipped 2 malformed lines in events.jsonl (first: line 8: field 'passed' expected true or false, got 'maybe')" in out
+
+
+def test_status_shows_the_last_well_formed_step(cli, root):
+    run_dir = make_run(root, "translator", "failed", 1).dir
+    damage(run_dir)
+    with open(run_dir / "metrics.jsonl", "a") as fh:
+        fh.write('\n{"step": 9, "losses": {"total": "low"}}\n')  # after the cut line: still not a record
+    (r,) = json.loads(cli("status", "--json", timeout=120).stdout)["runs"]
+    assert r["step"] == 4 and r["losses"] == {"role": 0.1}
+
+
+def test_report_on_a_live_run_does_not_count_the_line_being_written(root):
+    from voltx.cli.report import build_report
+
+    w = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[])
+    try:
+        w.log_metrics({"step": 1, "losses": {"total": 1.0}})
+        w.flush()
+        with open(w.paths.metrics, "a") as fh:
+            fh.write('{"step": 2, "losses": {"to')
+        r = build_report(w.dir)
+        assert r["status"] == "running" and r["steps"] == 1 and r["skipped_summary"] == []
+    finally:
+        w.close("finished", 0)
+    r = build_report(w.dir)  # the writer is gone: that line will never be finished
+    assert r["skipped"]["metrics.jsonl"]["lines"] == [{"line": 2, "reason": "incomplete: the file ends mid-line (the writer stopped while writing it)"}]

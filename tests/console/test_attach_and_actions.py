@@ -115,8 +115,13 @@ async def test_resume_export_attach_call_the_backend(root, monkeypatch):
     out = root / "export.csv"
 
     def fake_export(d, to, output=None):
+        from voltx.runs.export import Exported
+        from voltx.runs.jsonl import LineProblem, SkippedLines
+
         calls.append(("export", d, to))
-        return out
+        skipped = SkippedLines("metrics.jsonl")
+        skipped.add(LineProblem(7, "field 'step' expected an integer, got 'abc'"))
+        return Exported(out, skipped)
 
     import voltx.runs.export as export_mod
 
@@ -130,6 +135,7 @@ async def test_resume_export_attach_call_the_backend(root, monkeypatch):
         assert calls == [("resume", run), ("export", run, "csv"), ("attach", run)]
         messages = " | ".join(n.message for n in app._notifications)
         assert "resumed" in messages and "pid 1234" in messages and str(out) in messages and "no live tmux session" in messages
+        assert f"to {out}; skipped 1 malformed line in metrics.jsonl (first: line 7: field 'step' expected an integer, got 'abc')" in messages
 
 
 async def test_real_stop_of_a_live_writer(root):

@@ -35,13 +35,20 @@ def test_resume_drops_superseded_steps(root):
     assert s.array("step").tolist() == list(range(1, 26))
 
 
-def test_wrong_types_become_missing_values(root):
+def test_lines_that_are_not_step_records_are_skipped_as_report_and_export_skip_them(root):
+    """The series reads through voltx.runs.records like every other reader: a wrong type skips
+    the line (never a point at a made-up step); NaN/Infinity are null; unknown fields are kept."""
     path = root / "m.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [{"step": 1, "lr": "high"}, {"step": 2, "lr": 0.5}, [1, 2]]) + "\n")
+    lines = [json.dumps(r) for r in [{"step": 1, "lr": "high"}, {"step": 2, "lr": 0.5}, [1, 2], {"step": "abc", "lr": 0.1},
+                                     {"lr": 0.2}, {"step": 3.0, "lr": 0.3, "extra_metric": 4.5}]]
+    lines.append('{"step": 4, "lr": NaN, "losses": {"loss": Infinity}}')  # Python's json.dumps writes these
+    path.write_text("\n".join(lines) + "\n")
     s = MetricSeries(path)
     s.refresh()
-    assert len(s) == 2 and s.corrupt_lines == [3]
-    assert np.isnan(s.array("lr")[0]) and s.latest("lr") == 0.5
+    assert s.corrupt_lines == [1, 3, 4, 5]
+    assert s.array("step").tolist() == [2, 3, 4]
+    assert s.array("lr")[:2].tolist() == [0.5, 0.3] and np.isnan(s.array("lr")[2]) and np.isnan(s.array("loss")[2])
+    assert s.latest("extra_metric") is None and s.array("extra_metric")[1] == 4.5
 
 
 def test_downsample_keeps_extremes_and_bounds_points():

@@ -122,7 +122,8 @@ async def test_events_with_wrong_types_and_markup_in_messages_do_not_crash(root)
     (run / "run.json").write_text(json.dumps(manifest))
     with open(run / "events.jsonl", "a") as fh:
         for ev in (
-            {"time": 1, "kind": "alert", "step": "[b]", "severity": "[/]", "rule": "[red", "message": "loss [/] spiked"},
+            {"time": 1, "kind": "alert", "step": "[b]", "severity": "[/]", "rule": "[red", "message": "wrong step type"},  # skipped
+            {"time": 1, "kind": "alert", "step": 4, "severity": "[/]", "rule": "[red", "message": "loss [/] spiked"},
             {"time": 2, "kind": "rar", "step": 5, "iterations": 7, "slot_converged": "abc", "gamma": None},
             {"time": 3, "kind": "rar", "step": 6, "iterations": [1, 10**12, float("nan")], "slot_converged": [2, "x"],
              "gamma": [0.5] * 16},
@@ -136,7 +137,10 @@ async def test_events_with_wrong_types_and_markup_in_messages_do_not_crash(root)
             await pilot.press(str(n))
             await pilot.pause(0.1)
         assert isinstance(app.screen, RunDetailScreen)
-        assert "loss [/] spiked" in str(screen.query_one("#alerts-table").get_row_at(0)[3])
+        alerts = screen.query_one("#alerts-table")
+        assert alerts.row_count == 1 and "loss [/] spiked" in str(alerts.get_row_at(0)[3])
+        assert [str(c) for c in alerts.get_row_at(0)[:3]] == ["4", "[/]", "[red"]
+        assert screen.data.corrupt_count == 1  # the alert whose step is "[b]" is not a record: counted, not shown
         rar = text(screen, "#rar-panel")
         assert "step 6" in rar and "Certainty γ per slot" in rar
 

@@ -172,8 +172,8 @@ def test_f1_run_end_to_end(cli, tmp_path):
     assert samples and len(samples[-1]["samples"]) == 2
     metrics = RunReader(run_dir)
     metrics.refresh()
-    grounding = [m for m in metrics.metrics if m["stage"] == "grounding"]
-    assert all("rar/iterations_mean" in m and "role_acc" in m and "fill" in m["losses"] for m in grounding)
+    grounding = [m for m in metrics.metrics if m.stage == "grounding"]
+    assert all("rar/iterations_mean" in m.extra and "role_acc" in m.extra and "fill" in m.losses for m in grounding)
 
 
 @pytest.mark.slow
@@ -212,7 +212,7 @@ def test_f1_sigkill_then_resume_is_exact(tmp_path):
     ra, rb = RunReader(reference), RunReader(killed)
     ra.refresh()
     rb.refresh()
-    assert [(m["step"], m["losses"]) for m in ra.metrics] == [(m["step"], m["losses"]) for m in rb.metrics]
+    assert [(m.step, m.losses) for m in ra.metrics] == [(m.step, m.losses) for m in rb.metrics]
 
 
 # --- bad input -----------------------------------------------------------------------------------

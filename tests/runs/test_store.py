@@ -18,6 +18,7 @@ import voltx.runs.store as store
 from voltx.errors import EXIT_RUN_LOCKED, MissingInputError, RunLockedError, UsageError, VoltxError
 from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, resolve_run, runs_root
 from voltx.runs.lock import RunLock, writer_alive
+from voltx.runs.records import Resumed
 from voltx.runs.store import RunReader, RunWriter, effective_status, summarize
 
 
@@ -113,7 +114,7 @@ def test_close_records_the_end_and_frees_the_lock(root):
     assert m["attempts"][1]["resumed_from_step"] == 10
     reader = RunReader(w.dir)
     reader.refresh()
-    assert [e["from_step"] for e in reader.events_of("resumed")] == [10]
+    assert [e.from_step for e in reader.events_of(Resumed)] == [10]
 
 
 def test_resume_of_a_newer_format_is_refused(root):
@@ -271,14 +272,15 @@ def test_summarize_live_run_computes_eta(root):
     w = new_writer(root)
     try:
         w.log_metrics({"step": 50, "total_steps": 150, "steps_per_sec": 10.0, "samples_per_sec": 640.0, "stage": "encoder",
-                       "losses": {"total": 1.5, "bad": None, "text": "x"}})
+                       "losses": {"total": 1.5, "bad": None}})
+        w.log_metrics({"step": 51, "losses": {"total": "x"}})  # not a step record: skipped, never shown as step 51
         w.flush()
         s = summarize(w.dir)
         assert s.status == "running"
         assert s.step == 50 and s.total_steps == 150 and s.stage == "encoder"
         assert s.eta_s == pytest.approx(10.0)
         assert s.samples_per_sec == 640.0
-        assert s.losses == {"total": 1.5}  # nulls (NaN) and non-numbers left out
+        assert s.losses == {"total": 1.5}  # nulls (NaN) left out
         assert s.host == socket.gethostname()
         d = s.as_dict()
         assert d["dir"] == str(w.dir)
@@ -319,7 +321,7 @@ def test_reader_refreshes_incrementally_and_drops_superseded_steps(root):
     w.flush()
     reader = RunReader(w.dir)
     reader.refresh()
-    assert [m["step"] for m in reader.metrics] == [1, 2, 3]
+    assert [m.step for m in reader.metrics] == [1, 2, 3]
     with open(w.paths.metrics, "a") as fh:  # something else scribbled on the file
         fh.write("garbage\n")
     w.mark_resumed(from_step=2)
@@ -327,9 +329,10 @@ def test_reader_refreshes_incrementally_and_drops_superseded_steps(root):
         w.log_metrics({"step": step, "losses": {"total": 10.0 + step}})
     w.close("finished", 0)
     reader.refresh()
-    assert [(m["step"], m["attempt"]) for m in reader.metrics] == [(1, 1), (2, 1), (3, 2), (4, 2)]
-    assert reader.corrupt["metrics"] == [4]  # the line's number in the file
-    assert [e["kind"] for e in reader.events] == ["resumed", "end"]
+    assert [(m.step, m.attempt) for m in reader.metrics] == [(1, 1), (2, 1), (3, 2), (4, 2)]
+    skipped = reader.skipped("metrics")
+    assert skipped.count == 1 and str(skipped.first[0]).startswith("line 4: not valid JSON")  # the line's number in the file
+    assert [e.kind for e in reader.events] == ["resumed", "end"]
     assert reader.status == "finished"
 
 

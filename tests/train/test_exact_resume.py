@@ -57,7 +57,7 @@ def kill_at_step(cmd: list[str], runs: Path, step: int) -> Path:
 def logged_losses(run_dir: Path) -> list[tuple[int, str, dict]]:
     reader = RunReader(run_dir)
     reader.refresh()
-    return [(m["step"], m["stage"], m["losses"]) for m in reader.metrics]
+    return [(m.step, m.stage, m.losses) for m in reader.metrics]
 
 
 @pytest.mark.parametrize("kill_step", [4, 15], ids=["during-encoder", "during-decoder"])

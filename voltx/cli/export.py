@@ -10,7 +10,9 @@ def add_parser(sub) -> None:
         "export",
         help="export a run's metrics to CSV, JSONL or TensorBoard",
         description="Write a run's per-step metrics (steps superseded by a resume dropped) as CSV "
-        "(one row per step, nested keys as losses/loss), JSONL, or TensorBoard event files.",
+        "(one row per step, nested keys as losses/loss), JSONL, or TensorBoard event files. "
+        "Lines of metrics.jsonl that are not step records (wrong types, no step, cut off by a crash) "
+        "are left out and counted.",
     )
     p.add_argument("run", metavar="RUN", help="run directory, id prefix, or latest")
     p.add_argument("--to", required=True, choices=["csv", "jsonl", "tensorboard"], help="output format")
@@ -24,6 +26,8 @@ def run(args) -> int:
     from voltx.runs.layout import resolve_run
 
     run_dir = resolve_run(args.run, root_from(args))
-    written = export_run(run_dir, args.to, args.output)
-    print(f"voltx: exported {run_dir.parent.name}/{run_dir.name} to {written}")
+    done = export_run(run_dir, args.to, args.output)
+    print(f"voltx: exported {run_dir.parent.name}/{run_dir.name} to {done.path}")
+    if done.skipped.count:  # lines that are not step records were left out, never exported as rows
+        print(f"voltx: {done.skipped.summary()}")
     return 0

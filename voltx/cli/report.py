@@ -16,19 +16,19 @@ def add_parser(sub) -> None:
 
 
 def build_report(run_dir) -> dict:
+    """What `voltx report` shows, from the run store's records (malformed lines skipped and counted)."""
+    from voltx.runs.records import Alert, Deliverable, Evaluation
     from voltx.runs.store import RunReader
 
     reader = RunReader(run_dir)
     reader.refresh()
     m = reader.manifest
-    evaluations: dict[str, float] = {}
-    for e in reader.events_of("evaluation"):
-        evaluations.update(e.get("metrics", {}))
+    evaluations: dict[str, float | None] = {}
+    for e in reader.events_of(Evaluation):
+        evaluations.update(e.metrics)
     metrics = reader.metrics
-    last = metrics[-1] if metrics else {}
-    deliverables = reader.events_of("deliverable")
-    alerts = reader.events_of("alert")
-    duration = (m.get("ended_at") or 0) - (m.get("started_at") or 0) if m.get("ended_at") else None
+    last = metrics[-1] if metrics else None
+    started, ended = _number(m.get("started_at")), _number(m.get("ended_at"))
     return {
         "run": str(run_dir),
         "phase": m.get("phase"),
@@ -36,21 +36,27 @@ def build_report(run_dir) -> dict:
         "exit_code": m.get("exit_code"),
         "message": m.get("message"),
         "preset": m.get("preset"),
-        "steps": last.get("step"),
-        "duration_s": duration,
-        "final_losses": last.get("losses", {}),
+        "steps": last.step if last else None,
+        "duration_s": ended - started if ended is not None and started is not None else None,
+        "final_losses": last.losses if last else {},
         "evaluations": evaluations,
         "deliverables": [
-            {k: d.get(k) for k in ("metric", "op", "threshold", "value", "passed", "description")} for d in deliverables
+            {"metric": d.metric, "op": d.op, "threshold": d.threshold, "value": d.value, "passed": d.passed, "description": d.description}
+            for d in reader.events_of(Deliverable)
         ],
-        "alerts": [{k: a.get(k) for k in ("rule", "step", "message")} for a in alerts],
-        "corrupt_lines": reader.corrupt,
+        "alerts": [{"rule": a.rule, "step": a.step, "message": a.message} for a in reader.events_of(Alert)],
+        "skipped": {s.file: s.as_dict() for s in (reader.skipped("metrics"), reader.skipped("events"))},
+        "skipped_summary": [line for line in (reader.skipped("metrics").summary(), reader.skipped("events").summary()) if line],
     }
 
 
+def _number(value) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _num(value, spec: str = ".4f") -> str:
-    """A number for display; NaN/inf are logged as null, so a value may be None (or odd)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A number for display; NaN/inf are logged as null, so a value may be None."""
+    if _number(value) is None:
         return "n/a"
     return format(value, spec)
 
@@ -63,35 +69,45 @@ def run(args) -> int:
         print(json.dumps(report, indent=1))
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    def text(value) -> str:
+        """A value from the run store as literal text: brackets in it are not markup."""
+        return escape(str(value))
+
     console = Console()
+    steps = "-" if report["steps"] is None else report["steps"]
     console.print(
-        f"[bold]{report['phase']}[/bold] run {report['run']}\nstatus: {report['status']} (exit {report['exit_code']})"
-        f"  steps: {report['steps']}  duration: {fmt_duration(report['duration_s'])}  preset: {report['preset'] or '-'}",
+        f"[bold]{text(report['phase'])}[/bold] run {text(report['run'])}\nstatus: {text(report['status'])} (exit {text(report['exit_code'])})"
+        f"  steps: {steps}  duration: {fmt_duration(report['duration_s'])}  preset: {text(report['preset'] or '-')}",
         highlight=False,
     )
     if report["message"]:
         console.print(f"message: {report['message']}", highlight=False, markup=False)
     if report["final_losses"]:
-        console.print("final losses: " + ", ".join(f"{k} {_num(v)}" for k, v in report["final_losses"].items()), highlight=False)
+        console.print("final losses: " + ", ".join(f"{k} {_num(v)}" for k, v in report["final_losses"].items()), highlight=False, markup=False)
     if report["evaluations"]:
         t = Table(title="evaluations (latest)")
         t.add_column("metric")
         t.add_column("value", justify="right")
         for k, v in sorted(report["evaluations"].items()):
-            t.add_row(k, _num(v))
+            t.add_row(text(k), _num(v))
         console.print(t)
     t = Table(title="deliverables")
     for col in ("metric", "value", "target", "result", "source"):
         t.add_column(col)
     for d in report["deliverables"]:
-        result = "[green]PASS[/green]" if d["passed"] else "[red]FAIL[/red]"
-        t.add_row(str(d["metric"]), _num(d["value"]), f"{d['op']} {_num(d['threshold'], 'g')}", result, d.get("description") or "")
+        result = "[green]PASS[/green]" if d["passed"] is True else "[red]FAIL[/red]"
+        target = f"{text(d['op'] or '?')} {_num(d['threshold'], 'g')}"
+        t.add_row(text(d["metric"]), _num(d["value"]), target, result, text(d["description"] or ""))
     if report["deliverables"]:
         console.print(t)
     else:
         console.print("deliverables: not judged yet (the run has not finished)")
     for a in report["alerts"]:
-        console.print(f"[yellow]alert[/yellow] {a['rule']} at step {a['step']}: {a['message']}", highlight=False)
+        step = "-" if a["step"] is None else a["step"]
+        console.print(f"[yellow]alert[/yellow] {text(a['rule'])} at step {step}: {text(a['message'])}", highlight=False)
+    for line in report["skipped_summary"]:
+        console.print(f"[yellow]{text(line)}[/yellow]", highlight=False)
     return 0

@@ -103,11 +103,14 @@ def export(app: App, run_dir: Path, to: str = "csv") -> None:
     from voltx.runs import export as exporter
 
     try:
-        out = exporter.export_run(run_dir, to)
+        done = exporter.export_run(run_dir, to)
     except VoltxError as exc:
         app.notify(str(exc), title="export", severity="error")
         return
     except OSError as exc:
         app.notify(f"could not export {run_dir.name}: {exc}", title="export", severity="error")
         return
-    app.notify(f"exported {run_dir.name} to {out}", title="export")
+    if done.skipped.count:  # as `voltx export` says it: lines that are not step records were left out
+        app.notify(f"exported {run_dir.name} to {done.path}; {done.skipped.summary()}", title="export", severity="warning", markup=False)
+    else:
+        app.notify(f"exported {run_dir.name} to {done.path}", title="export", markup=False)

@@ -160,15 +160,13 @@ class RunIndex:
             row.started_at = _num(manifest.get("started_at"))
             row.total_steps = _num(manifest.get("total_steps"))
         rec = last_metrics(paths.metrics) if key[1] else None
-        if rec:  # any JSON object may be there: keep values of the expected types only
-            row.step = _num(rec.get("step"))
-            losses = rec.get("losses") if isinstance(rec.get("losses"), dict) else {}
-            row.losses = {k: float(v) for k, v in losses.items() if _num(v) is not None}
-            row.samples_per_sec = _num(rec.get("samples_per_sec"))
-            row.total_steps = _num(rec.get("total_steps")) or row.total_steps
-            steps_per_sec = _num(rec.get("steps_per_sec"))
-            if row.status == "running" and steps_per_sec and row.total_steps and row.step is not None:
-                row.eta_s = max(0.0, (row.total_steps - row.step) / steps_per_sec)
+        if rec:  # the last well-formed step record (voltx.runs.records: types already checked)
+            row.step = rec.step
+            row.losses = {k: float(v) for k, v in rec.losses.items() if v is not None}
+            row.samples_per_sec = rec.samples_per_sec
+            row.total_steps = rec.total_steps or row.total_steps
+            if row.status == "running" and rec.steps_per_sec and row.total_steps:
+                row.eta_s = max(0.0, (row.total_steps - row.step) / rec.steps_per_sec)
         if row.step is not None:
             row.step = int(row.step)
         if row.total_steps is not None:

@@ -3,8 +3,10 @@
 ``RunData.refresh()`` reads only bytes appended since the last call to metrics.jsonl
 (``MetricSeries``), events.jsonl and stdout.log, and re-reads run.json, config.toml and
 the checkpoint listing only when they change. Event kinds it groups (docs/console.md):
-evaluation, deliverable, alert, checkpoint, rar, resumed, end. Corrupt lines are counted,
-a half-written last line is left for the next read, missing files are empty states.
+evaluation, deliverable, alert, checkpoint, rar, resumed, end. Lines are read through the run
+store's record types (:mod:`voltx.runs.records`, as `voltx report` reads them): a line that is
+not a record of its kind (corrupt JSON, ``"passed": "maybe"``) is skipped and counted, a
+half-written last line is left for the next read, missing files are empty states.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from voltx.console.data import NEWER_FORMAT, _num, _stat_key
 from voltx.console.series import MetricSeries
 from voltx.runs.checkpoints import committed
 from voltx.runs.jsonl import read_jsonl
+from voltx.runs.records import Alert, Checkpoint, Deliverable, End, Evaluation, Event, Resumed, parse_event
 from voltx.runs.layout import FORMAT_VERSION, RunPaths, read_manifest
 from voltx.runs.lock import writer_alive
 
@@ -51,13 +54,14 @@ class RunData:
         self.series = MetricSeries(self.paths.metrics)
         self.manifest: dict = {}
         self.status = "unknown"
-        self.evaluations: list[dict] = []
+        self.evaluations: list[Evaluation] = []
         self.verdicts: dict[str, Verdict] = {}
-        self.alerts: list[dict] = []
-        self.checkpoint_events: list[dict] = []
+        self.alerts: list[Alert] = []
+        self.checkpoint_events: list[Checkpoint] = []
         self.rar: list[dict] = []
-        self.ends: list[dict] = []
-        self.resumes: list[dict] = []
+        """rar events as written (the RAR panel checks the fields it draws)."""
+        self.ends: list[End] = []
+        self.resumes: list[Resumed] = []
         self.event_corrupt: list[int] = []
         self.log: deque[str] = deque(maxlen=LOG_LINES)
         self.log_total = 0
@@ -126,37 +130,32 @@ class RunData:
 
     def _read_events(self) -> bool:
         offset, line = self._events_at
-        got = read_jsonl(self.paths.events, offset=offset, first_line=line)
+        got = read_jsonl(self.paths.events, offset=offset, first_line=line, parse=parse_event)
         self._events_at = (got.offset, got.next_line)
         self.event_corrupt.extend(got.corrupt_lines)
         for ev in got.records:
             self._add_event(ev)
         return bool(got.records or got.corrupt_lines)
 
-    def _add_event(self, ev: dict) -> None:
-        kind = ev.get("kind")
-        if kind == "evaluation" and isinstance(ev.get("metrics"), dict):
+    def _add_event(self, ev: Event) -> None:
+        if isinstance(ev, Evaluation):
             self.evaluations.append(ev)
-            for name, value in ev["metrics"].items():
-                if _num(value) is not None:
+            for name, value in ev.metrics.items():
+                if value is not None:
                     self.verdicts.setdefault(name, Verdict(name)).history.append(float(value))
-        elif kind == "deliverable" and isinstance(ev.get("metric"), str):
-            v = self.verdicts.setdefault(ev["metric"], Verdict(ev["metric"]))
-            v.op = ev.get("op") if isinstance(ev.get("op"), str) else None
-            v.threshold = _num(ev.get("threshold"))
-            v.value = _num(ev.get("value"))
-            v.passed = ev.get("passed") if isinstance(ev.get("passed"), bool) else None
-            v.description = ev.get("description") if isinstance(ev.get("description"), str) else None
-        elif kind == "alert":
+        elif isinstance(ev, Deliverable):
+            v = self.verdicts.setdefault(ev.metric, Verdict(ev.metric))
+            v.op, v.threshold, v.value, v.passed, v.description = ev.op, ev.threshold, ev.value, ev.passed, ev.description
+        elif isinstance(ev, Alert):
             self.alerts.append(ev)
-        elif kind == "checkpoint":
+        elif isinstance(ev, Checkpoint):
             self.checkpoint_events.append(ev)
-        elif kind == "rar":
-            self.rar.append(ev)
-        elif kind == "end":
+        elif isinstance(ev, End):
             self.ends.append(ev)
-        elif kind == "resumed":
+        elif isinstance(ev, Resumed):
             self.resumes.append(ev)
+        elif ev.kind == "rar":
+            self.rar.append(ev.to_dict())
 
     def _read_log(self) -> bool:
         try:
@@ -191,10 +190,10 @@ class RunData:
 
     def checkpoint_rows(self) -> list[tuple[int, str, str]]:
         """(step, directory name, seconds to write) for committed checkpoints, newest first."""
-        seconds = {e.get("step"): e.get("seconds") for e in self.checkpoint_events}
+        seconds = {e.step: e.seconds for e in self.checkpoint_events}
         rows = []
         for p in self.checkpoints:
             step = int(p.name.split("-", 1)[1])
-            s = _num(seconds.get(step))
+            s = seconds.get(step)
             rows.append((step, p.name, "-" if s is None else f"{s:.2f}s"))
         return sorted(rows, reverse=True)

@@ -3,8 +3,9 @@
 A run with a million logged steps must open in seconds in well under 500 MB, so the
 reader never keeps records: it parses new complete lines in chunks (one ``orjson.loads``
 of a JSON array per chunk, falling back to line by line only for a chunk with a corrupt
-line), pulls each numeric key out as a column and appends it to a growable ``array('d')``
-(8 bytes a value; NaN where a record lacks the key). Only bytes after the last complete
+line), keeps the lines that are step records (:class:`voltx.runs.records.StepRecord`, the
+rule every reader of metrics.jsonl uses), pulls each numeric key out as a column and
+appends it to a growable ``array('d')`` (8 bytes a value; NaN where a record lacks the key). Only bytes after the last complete
 line are read on the next ``refresh``. Plots get a min/max-per-bucket downsample of at
 most ``2 * buckets`` points, so spikes stay visible.
 """
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+
+from voltx.runs.jsonl import RecordError, decode_line
+from voltx.runs.records import StepRecord
 
 CHUNK_BYTES = 8 << 20  # ~30k lines: the dicts of one chunk are all that is ever alive at once
 LOSSES = "losses"
@@ -102,27 +106,26 @@ class MetricSeries:
         return True
 
     def _ingest(self, chunk: bytes) -> None:
+        """Parse complete lines; each must be a step record (``StepRecord.validate``, the rule every
+        reader of metrics.jsonl uses) or it is counted in ``corrupt_lines`` and not plotted."""
         lines = chunk.split(b"\n")[:-1]
-        first_line = self.lines + 1
+        numbered = [(n, ln) for n, ln in enumerate(lines, self.lines + 1) if ln.strip()]
         self.lines += len(lines)
-        kept = [ln for ln in lines if ln.strip()]
         try:
-            records = orjson.loads(b"[" + b",".join(kept) + b"]")
-            if not all(type(r) is dict for r in records):
-                raise ValueError
-        except (orjson.JSONDecodeError, ValueError):
-            records = []
-            for n, ln in enumerate(lines, first_line):
-                if not ln.strip():
-                    continue
-                try:
-                    rec = orjson.loads(ln)
-                except orjson.JSONDecodeError:
-                    rec = None
-                if type(rec) is dict:
-                    records.append(rec)
-                else:
-                    self.corrupt_lines.append(n)
+            objs = orjson.loads(b"[" + b",".join(ln for _, ln in numbered) + b"]")
+        except orjson.JSONDecodeError:
+            objs = None
+        if objs is not None and len(objs) != len(numbered):  # a line held two values
+            objs = None
+        records = []
+        for i, (n, ln) in enumerate(numbered):
+            try:
+                # Line by line only for a chunk orjson refused: a corrupt line, or NaN (json reads it as null).
+                rec = StepRecord.validate(objs[i]) if objs is not None else decode_line(ln, StepRecord.validate)
+            except RecordError:
+                self.corrupt_lines.append(n)
+                continue
+            records.append(rec)
         if records:
             self._append(records)
 

@@ -5,68 +5,49 @@ Steps superseded by a resume are dropped with the same rule as
 keeps only each record's step, so a run with millions of logged steps is exported without
 holding its records in memory. Outputs are written to a temporary name and renamed, so
 a reader never sees half a file. No torch unless TensorBoard is asked for.
+
+Lines go through the run store's step record type (:class:`voltx.runs.records.StepRecord`):
+a line that is not one (``"step": "abc"``, no step, not JSON, cut off by a crash) is not
+exported, and :class:`Exported` says how many were skipped and why the first was.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
-import json
 import math
 import os
 import shutil
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from voltx.errors import MissingInputError, UsageError
-from voltx.runs.jsonl import dumps
+from voltx.runs.jsonl import SkippedLines, dumps, stream_jsonl
 from voltx.runs.layout import RunPaths, is_run_dir, read_manifest
+from voltx.runs.lock import writer_alive
+from voltx.runs.records import StepRecord, parse_step
 
 FORMATS = ("csv", "jsonl", "tensorboard")
 _FIRST = ("step", "time", "attempt", "stage")  # CSV columns first, in this order, when present
 
 
-def _records(path: Path) -> Iterator[dict]:
-    """Every JSON object line of the file; corrupt and half-written lines are skipped."""
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                return  # a line still being written
-            try:
-                rec = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(rec, dict):
-                yield rec
+def kept_records(path: Path, skipped: SkippedLines | None = None, final: bool = False) -> Iterator[StepRecord]:
+    """The records drop_superseded would keep, streamed in two passes; malformed lines are
+    added to ``skipped`` (a partial last line too when ``final``: its writer is gone).
 
-
-def _step(rec: dict) -> float | None:
-    step = rec.get("step")
-    return float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) else None
-
-
-def kept_records(path: Path) -> Iterator[dict]:
-    """The records drop_superseded would keep, streamed in two passes.
-
-    Record i is superseded when some later record's step is at or below the step of the
-    last stepped record up to i (a resume re-logged from an earlier checkpoint).
+    Record i is superseded when some later record's step is at or below its step (a resume
+    re-logged from an earlier checkpoint).
     """
-    upto = array("d")  # step of the last stepped record at or before each record
-    own = array("d")  # each record's own step (inf when it has none)
-    last = -math.inf
-    for rec in _records(path):
-        step = _step(rec)
-        last = step if step is not None else last
-        upto.append(last)
-        own.append(step if step is not None else math.inf)
+    steps = array("d", (rec.step for rec in stream_jsonl(path, parse_step, skipped, final)))
     after = math.inf  # min step of the records after i, walking backwards
-    keep = bytearray(len(upto))
-    for i in range(len(upto) - 1, -1, -1):
-        keep[i] = upto[i] < after
-        after = min(after, own[i])
+    keep = bytearray(len(steps))
+    for i in range(len(steps) - 1, -1, -1):
+        keep[i] = steps[i] < after
+        after = min(after, steps[i])
     # A live run may append between the passes: the second pass reads only what the first saw.
-    for i, rec in zip(range(len(keep)), _records(path)):
+    for i, rec in zip(range(len(keep)), stream_jsonl(path, parse_step)):
         if keep[i]:
             yield rec
 
@@ -93,8 +74,16 @@ def _default_output(run_dir: Path, to: str) -> Path:
     return Path.cwd() / (f"{stem}-tensorboard" if to == "tensorboard" else f"{stem}.{to}")
 
 
-def export_run(run_dir: Path, to: str, output: Path | None = None) -> Path:
-    """Write the run's metrics as ``to`` (csv, jsonl, tensorboard); returns what was written.
+@dataclass
+class Exported:
+    """What ``export_run`` wrote, and the lines of metrics.jsonl it could not export."""
+
+    path: Path
+    skipped: SkippedLines
+
+
+def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
+    """Write the run's metrics as ``to`` (csv, jsonl, tensorboard); says what was written.
 
     Default output: ``<phase>-<run id>.csv|.jsonl`` or ``<phase>-<run id>-tensorboard/`` in
     the current directory (the run directory belongs to its writer)."""
@@ -109,15 +98,18 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Path:
     if to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
         raise UsageError("exporting to TensorBoard needs the tensorboard package: pip install tensorboard (or export --to csv).")
     output = Path(output) if output is not None else _default_output(run_dir, to)
+    skipped = SkippedLines(metrics.name)
+    final = not writer_alive(run_dir)  # a partial last line of a dead writer is never finished
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+        records = kept_records(metrics, skipped, final)
         if to == "csv":
-            _write_csv(metrics, tmp)
+            _write_csv(metrics, records, tmp)
         elif to == "jsonl":
-            _write_jsonl(metrics, tmp)
+            _write_jsonl(records, tmp)
         else:
-            _write_tensorboard(metrics, tmp)
+            _write_tensorboard(records, tmp)
         if output.is_dir() and not output.is_symlink():
             shutil.rmtree(output)  # a previous TensorBoard export of the same run
         os.replace(tmp, output)
@@ -125,43 +117,39 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Path:
         from voltx.errors import CantCreateError
 
         raise CantCreateError(f"cannot write {output}: {exc.strerror or exc}. Choose another path with --output.") from None
-    return output
+    return Exported(output, skipped)
 
 
-def _write_csv(metrics: Path, tmp: Path) -> None:
+def _write_csv(metrics: Path, records: Iterator[StepRecord], tmp: Path) -> None:
     columns: dict[str, None] = {}  # ordered union of the numeric columns of the kept rows
-    for rec in kept_records(metrics):
-        for key, value in flatten(rec).items():
+    for rec in records:
+        for key, value in flatten(rec.to_dict()).items():
             if _numeric(value) or (key == "stage" and isinstance(value, str)):
                 columns.setdefault(key, None)
     header = [c for c in _FIRST if c in columns] + sorted(c for c in columns if c not in _FIRST)
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
-        for rec in kept_records(metrics):
-            flat = flatten(rec)
+        for rec in kept_records(metrics):  # the same rows again: the first pass only found the columns
+            flat = flatten(rec.to_dict())
             row = [flat.get(c) for c in header]
             writer.writerow(["" if v is None or not (_numeric(v) or c == "stage") else v for c, v in zip(header, row)])
 
 
-def _write_jsonl(metrics: Path, tmp: Path) -> None:
+def _write_jsonl(records: Iterator[StepRecord], tmp: Path) -> None:
     with open(tmp, "w", encoding="utf-8") as fh:
-        for rec in kept_records(metrics):
-            fh.write(dumps(rec) + "\n")
+        for rec in records:
+            fh.write(dumps(rec.to_dict()) + "\n")
 
 
-def _write_tensorboard(metrics: Path, tmp: Path) -> None:
+def _write_tensorboard(records: Iterator[StepRecord], tmp: Path) -> None:
     from torch.utils.tensorboard import SummaryWriter  # only here: torch is heavy
 
     writer = SummaryWriter(log_dir=str(tmp))
     try:
-        for rec in kept_records(metrics):
-            step = _step(rec)
-            if step is None:
-                continue
-            walltime = rec.get("time") if _numeric(rec.get("time")) else None
-            for tag, value in flatten(rec).items():
+        for rec in records:
+            for tag, value in flatten(rec.to_dict()).items():
                 if tag not in ("step", "time", "attempt") and _numeric(value) and math.isfinite(value):
-                    writer.add_scalar(tag, value, global_step=int(step), walltime=walltime)
+                    writer.add_scalar(tag, value, global_step=rec.step, walltime=rec.time)
     finally:
         writer.close()

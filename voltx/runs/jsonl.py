@@ -1,8 +1,10 @@
 """Append-only JSONL: a buffered writer thread for the run's logs, and tolerant readers.
 
 A log call from the training loop only enqueues the record (a few microseconds); the
-writer thread serialises, writes and flushes in batches. Readers skip a truncated last
-line (a run being written or killed mid-write) and report corrupt lines instead of failing.
+writer thread serialises, writes and flushes in batches. Readers leave a truncated last
+line for the next read (a run being written) and skip lines that are not records instead
+of failing, keeping each one's line number and the reason (:class:`SkippedLines`); what a
+record of each kind must hold is declared in :mod:`voltx.runs.records`.
 """
 
 from __future__ import annotations
@@ -15,20 +17,21 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 _FLUSH = object()
 _CLOSE = object()
 
 
-def _clean(obj: Any) -> Any:
-    """NaN/inf are not JSON; write them as null so every reader can parse the line."""
+def null_non_finite(obj: Any) -> Any:
+    """NaN/inf are not JSON; write them as null so every reader can parse the line (and read
+    another writer's NaN as null, the same "no value")."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
+        return {k: null_non_finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
+        return [null_non_finite(v) for v in obj]
     return obj
 
 
@@ -36,7 +39,7 @@ def dumps(record: dict) -> str:
     try:
         return json.dumps(record, allow_nan=False, separators=(",", ":"), default=str)
     except ValueError:
-        return json.dumps(_clean(record), separators=(",", ":"), default=str)
+        return json.dumps(null_non_finite(record), separators=(",", ":"), default=str)
 
 
 class BufferedWriter:
@@ -131,20 +134,113 @@ class BufferedWriter:
                 return
 
 
+# --- reading ---------------------------------------------------------------------------------
+
+
+class RecordError(ValueError):
+    """A line that is not a record of the expected kind; ``str()`` is the reason, e.g.
+    ``field 'step' expected an integer, got 'abc'``."""
+
+
+Parse = Callable[[Any], Any]
+"""Turns a decoded JSON value into a record or raises RecordError (``voltx.runs.records``)."""
+
+PARTIAL_LINE = "incomplete: the file ends mid-line (the writer stopped while writing it)"
+
+
+def describe(value: Any) -> str:
+    """A JSON value as a reason shows it: ``'abc'``, ``null``, ``true``, ``NaN``, ``a list``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _object(obj: Any) -> dict:
+    if not isinstance(obj, dict):
+        raise RecordError(f"expected a JSON object, got {describe(obj)}")
+    return obj
+
+
+def decode_line(raw: bytes, parse: Parse | None = None) -> Any:
+    """One line as a record (a dict without ``parse``); RecordError says why it is not one."""
+    try:
+        obj = json.loads(raw)
+    except UnicodeDecodeError:
+        raise RecordError("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        # json's messages read "Invalid control character at" + position: the position is ours
+        raise RecordError(f"not valid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
+    return parse(obj) if parse is not None else _object(obj)
+
+
+@dataclass(frozen=True)
+class LineProblem:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class SkippedLines:
+    """The lines of one file that were not records: how many, and the first few with why."""
+
+    file: str
+    count: int = 0
+    first: list[LineProblem] = field(default_factory=list)
+    keep: int = 20
+    """How many problems are kept with their reason (a damaged million-line file stays small)."""
+
+    def add(self, problem: LineProblem) -> None:
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(problem)
+
+    def summary(self) -> str | None:
+        """``skipped 2 malformed lines in metrics.jsonl (first: line 7: ...)``, or None."""
+        if not self.count:
+            return None
+        lines = "line" if self.count == 1 else "lines"
+        return f"skipped {self.count} malformed {lines} in {self.file} (first: {self.first[0]})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "lines": [{"line": p.line, "reason": p.reason} for p in self.first]}
+
+
 @dataclass
 class JsonlRead:
-    records: list[dict] = field(default_factory=list)
-    corrupt_lines: list[int] = field(default_factory=list)
+    records: list = field(default_factory=list)
+    problems: list[LineProblem] = field(default_factory=list)
+    """Complete lines that are not records, with their file line numbers and why."""
     truncated_tail: bool = False
     offset: int = 0
     """Byte offset after the last complete line: pass it back to read only what is new."""
     next_line: int = 1
-    """Number of the line at ``offset``: pass it back as ``first_line`` so corrupt lines keep their file numbers."""
+    """Number of the line at ``offset``: pass it back as ``first_line`` so problems keep their file numbers."""
+
+    @property
+    def corrupt_lines(self) -> list[int]:
+        return [p.line for p in self.problems]
 
 
-def read_jsonl(path: Path, offset: int = 0, limit_bytes: int | None = None, first_line: int = 1) -> JsonlRead:
-    """Read complete lines from ``offset`` (line number ``first_line``); a partial last line is
-    left for the next read."""
+def read_jsonl(
+    path: Path, offset: int = 0, limit_bytes: int | None = None, first_line: int = 1, parse: Parse | None = None
+) -> JsonlRead:
+    """Read complete lines from ``offset`` (line number ``first_line``) as records (``parse``
+    of each decoded line; plain dicts without it); a partial last line is left for the next read."""
     out = JsonlRead(offset=offset, next_line=first_line)
     try:
         with open(path, "rb") as fh:
@@ -162,35 +258,52 @@ def read_jsonl(path: Path, offset: int = 0, limit_bytes: int | None = None, firs
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            out.corrupt_lines.append(line_no)
-            continue
-        if isinstance(rec, dict):
-            out.records.append(rec)
-        else:
-            out.corrupt_lines.append(line_no)
+            out.records.append(decode_line(raw, parse))
+        except RecordError as exc:
+            out.problems.append(LineProblem(line_no, str(exc)))
     out.offset = offset + len(complete)
     out.next_line = line_no + 1
     return out
 
 
-def iter_jsonl(path: Path) -> Iterator[dict]:
-    yield from read_jsonl(path).records
+def stream_jsonl(path: Path, parse: Parse | None = None, skipped: SkippedLines | None = None, final: bool = False) -> Iterator:
+    """The file's records one at a time (for files too big to hold), lines that are not records
+    added to ``skipped``. A partial last line is a line still being written, unless ``final``
+    (its writer is gone and will never finish it): then it is skipped like a malformed one."""
+    with open(path, "rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            if not raw.endswith(b"\n"):
+                if final and raw.strip() and skipped is not None:
+                    skipped.add(LineProblem(line_no, PARTIAL_LINE))
+                return
+            if not raw.strip():
+                continue
+            try:
+                record = decode_line(raw, parse)
+            except RecordError as exc:
+                if skipped is not None:
+                    skipped.add(LineProblem(line_no, str(exc)))
+                continue
+            yield record
 
 
-def drop_superseded(records: list[dict], key: str = "step") -> list[dict]:
+def _step_key(record: dict) -> Any:
+    return record.get("step")
+
+
+def drop_superseded(records: list, step_of: Callable[[Any], Any] = _step_key) -> list:
     """After a resume, steps are logged again from the checkpoint: keep the latest attempt.
 
     When a record's step is not greater than the previous one, everything logged at or
     after that step by the earlier attempt is dropped (records without a step included).
+    ``step_of`` reads a record's step (dicts by default; ``lambda r: r.step`` for StepRecords).
     """
-    out: list[dict] = []
+    out: list = []
     last_stepped: list[int] = []  # indexes in ``out`` of the records that have a step
     for rec in records:
-        step = rec.get(key)
+        step = step_of(rec)
         if isinstance(step, (int, float)):
-            while last_stepped and out[last_stepped[-1]][key] >= step:
+            while last_stepped and step_of(out[last_stepped[-1]]) >= step:
                 del out[last_stepped.pop() :]
             last_stepped.append(len(out))
         out.append(rec)

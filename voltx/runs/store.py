@@ -15,13 +15,16 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from voltx import __version__
 from voltx.errors import CantCreateError, MissingInputError, UsageError
-from voltx.runs.jsonl import BufferedWriter, JsonlRead, drop_superseded, read_jsonl
+from voltx.runs.jsonl import PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, SkippedLines, drop_superseded, read_jsonl
 from voltx.runs.layout import FORMAT_VERSION, RunPaths, new_run_dir, read_manifest
 from voltx.runs.lock import RunLock, writer_alive
+from voltx.runs.records import Event, StepRecord, parse_event, parse_step
+
+E = TypeVar("E", bound=Event)
 
 TERMINAL = {"finished", "failed", "preempted", "diverged", "interrupted"}
 
@@ -193,14 +196,14 @@ def effective_status(run_dir: Path, manifest: dict) -> str:
     return status
 
 
-def last_metrics(path: Path, tail_bytes: int = 65536) -> dict | None:
-    """The last complete metrics record, reading only the file's tail."""
+def last_metrics(path: Path, tail_bytes: int = 65536) -> StepRecord | None:
+    """The last well-formed metrics record, reading only the file's tail."""
     try:
         size = path.stat().st_size
     except OSError:
         return None
     # Starting mid-file, the first (partial) line fails to parse and is skipped.
-    records = read_jsonl(path, offset=max(0, size - tail_bytes)).records
+    records = read_jsonl(path, offset=max(0, size - tail_bytes), parse=parse_step).records
     return records[-1] if records else None
 
 
@@ -228,53 +231,74 @@ def summarize(run_dir: Path) -> RunSummary:
         problems=problems,
     )
     rec = last_metrics(RunPaths(run_dir).metrics)
-    if rec:  # any JSON object may be there: keep only values of the expected types
-        s.step = _number(rec.get("step"))
-        s.stage = rec.get("stage") if isinstance(rec.get("stage"), str) else None
-        losses = rec.get("losses") if isinstance(rec.get("losses"), dict) else {}
-        s.losses = {k: v for k, v in losses.items() if _number(v) is not None}
-        s.samples_per_sec = _number(rec.get("samples_per_sec"))
-        s.total_steps = _number(rec.get("total_steps", s.total_steps))
-        steps_per_sec = _number(rec.get("steps_per_sec"))
-        if s.status == "running" and steps_per_sec and s.total_steps and s.step is not None:
-            s.eta_s = max(0.0, (s.total_steps - s.step) / steps_per_sec)
+    if rec:
+        s.step, s.stage, s.samples_per_sec = rec.step, rec.stage, rec.samples_per_sec
+        s.losses = {k: v for k, v in rec.losses.items() if v is not None}
+        s.total_steps = rec.total_steps if rec.total_steps is not None else s.total_steps
+        if s.status == "running" and rec.steps_per_sec and s.total_steps:
+            s.eta_s = max(0.0, (s.total_steps - s.step) / rec.steps_per_sec)
     return s
 
 
 class RunReader:
-    """Read-only view of one run directory (incremental: call ``refresh`` to tail)."""
+    """Read-only view of one run directory (incremental: call ``refresh`` to tail).
+
+    Lines go through the run store's record types (:mod:`voltx.runs.records`): a line that is
+    not a record of its file's kind is skipped and counted in ``skipped``, never shown."""
+
+    FILES = {"metrics": parse_step, "events": parse_event}
 
     def __init__(self, run_dir: Path):
         self.dir = run_dir
         self.paths = RunPaths(run_dir)
         self.manifest = read_manifest(run_dir)
-        self._metrics: list[dict] = []
-        self._events: list[dict] = []
+        self._metrics: list[StepRecord] = []
+        self._events: list[Event] = []
         self._offsets = {"metrics": 0, "events": 0}
         self._next_line = {"metrics": 1, "events": 1}
-        self.corrupt: dict[str, list[int]] = {"metrics": [], "events": []}
+        self._tail = {"metrics": False, "events": False}
+        self._skipped = {name: SkippedLines(getattr(self.paths, name).name) for name in self.FILES}
 
     def refresh(self) -> None:
         self.manifest = read_manifest(self.dir) or self.manifest
         for name, store in (("metrics", self._metrics), ("events", self._events)):
-            got: JsonlRead = read_jsonl(getattr(self.paths, name), offset=self._offsets[name], first_line=self._next_line[name])
+            got: JsonlRead = read_jsonl(
+                getattr(self.paths, name), offset=self._offsets[name], first_line=self._next_line[name], parse=self.FILES[name]
+            )
             store.extend(got.records)
-            self.corrupt[name].extend(got.corrupt_lines)
+            for problem in got.problems:
+                self._skipped[name].add(problem)
             self._offsets[name] = got.offset
             self._next_line[name] = got.next_line
+            self._tail[name] = got.truncated_tail
+
+    def skipped(self, name: str) -> SkippedLines:
+        """Lines of ``metrics`` or ``events`` that were not records. A partial last line counts
+        once the writer is gone (it will never be finished); while it runs, it is being written."""
+        skipped = self._skipped[name]
+        if not self._tail[name] or self.status == "running":
+            return skipped
+        final = SkippedLines(skipped.file, skipped.count, list(skipped.first), skipped.keep)
+        final.add(LineProblem(self._next_line[name], PARTIAL_LINE))
+        return final
 
     @property
-    def metrics(self) -> list[dict]:
+    def metrics(self) -> list[StepRecord]:
         """Per-step records, with steps superseded by a resume dropped."""
-        return drop_superseded(self._metrics)
+        return drop_superseded(self._metrics, step_of=_step_of)
 
     @property
-    def events(self) -> list[dict]:
+    def events(self) -> list[Event]:
         return list(self._events)
 
-    def events_of(self, kind: str) -> list[dict]:
-        return [e for e in self._events if e.get("kind") == kind]
+    def events_of(self, kind: type[E]) -> list[E]:
+        """The events of one record type (``Deliverable``, ``Alert``, ...)."""
+        return [e for e in self._events if type(e) is kind]
 
     @property
     def status(self) -> str:
         return effective_status(self.dir, self.manifest)
+
+
+def _step_of(record: StepRecord) -> int:
+    return record.step

@@ -204,9 +204,9 @@ class RunDetailScreen(Screen):
         table = self.query_one("#alerts-table", DataTable)
         table.clear()
         for a in reversed(self.data.alerts):
-            sev = str(a.get("severity", "-"))
+            sev = a.severity or "-"
             style = "bold red" if sev == "error" else "yellow"
-            table.add_row(Text(str(a.get("step", "-"))), Text(sev, style=style), Text(str(a.get("rule", "-"))), Text(str(a.get("message", ""))))
+            table.add_row(Text("-" if a.step is None else str(a.step)), Text(sev, style=style), Text(a.rule), Text(a.message))
         empty = self.query_one("#alerts-empty", Static)
         empty.update("No alerts.")
         empty.display = not self.data.alerts
