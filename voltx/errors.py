@@ -67,7 +67,14 @@ class CantCreateError(VoltxError):
 
 
 class ConfigError(VoltxError):
+    """A bad config file or override. ``problems``: every problem found (one message each,
+    file:line, key and a suggestion), so ``voltx config validate`` can list them all."""
+
     exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, exit_code: int | None = None):
+        super().__init__(message, exit_code=exit_code)
+        self.problems = list(problems) if problems else [message]
 
 
 class RunLockedError(VoltxError):
