@@ -8,7 +8,8 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("config", help="check or show configuration")
+    p = sub.add_parser("config", help="check or show configuration",
+                       description="Validate a config file, or show the resolved config of a phase.")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     v = csub.add_parser("validate", help="validate a config file (default ./training_config.toml)",
                         description="Check a config file against every phase's schema and list every problem in it.")
