@@ -104,7 +104,8 @@ def _config_check() -> tuple[str, str]:
         cfg = load_config(local, phase_classes(load_plugins()))
     except VoltxError as exc:
         problems = getattr(exc, "problems", [str(exc)])
-        return "fail", "; ".join(problems) + f". Fix it (`voltx config validate {DEFAULT_CONFIG_NAME}` lists the same), or move it away."
+        fix = f"fix it (`voltx config validate {DEFAULT_CONFIG_NAME}` lists the same), or move it away"
+        return "fail", f"{len(problems)} problem(s) in ./{DEFAULT_CONFIG_NAME}; {fix}:\n" + "\n".join(problems)
     return "ok", f"./{DEFAULT_CONFIG_NAME}: {len(cfg.phases)} phase tables, {sum(len(p) for p in cfg.presets.values())} presets"
 
 
@@ -116,5 +117,8 @@ def run(args) -> int:
         print(json.dumps({"checks": checks}, indent=1))
     else:
         for c in checks:
-            print(f"{c['status']:>4}  {c['check']:<8} {c['detail']}")
+            first, *more = c["detail"].splitlines()  # a multi-line detail (every config problem) stays aligned
+            print(f"{c['status']:>4}  {c['check']:<8} {first}")
+            for line in more:
+                print(f"{'':15}{line}")
     return EXIT_CHECK_FAILED if any(c["status"] == "fail" for c in checks) else 0
