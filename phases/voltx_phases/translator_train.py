@@ -116,7 +116,7 @@ def load_weights(module: torch.nn.Module, path: str, what: str, how: str) -> Non
     module.load_state_dict({k: tensors[k] for k in expected})
 
 
-WEIGHTS_ONLY = "weights only, for inference or the next stage; --resume uses the run's checkpoints/"
+WEIGHTS_ONLY = "weights only, not resumable: --resume reads the run's checkpoints/"
 
 
 def save_model(ctx: RunContext, module: torch.nn.Module, name: str, output: str, meta: dict) -> Path:
