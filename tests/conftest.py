@@ -37,9 +37,10 @@ TINY_TRANSLATOR = [
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    """Each test gets its own runs root, cache dir and working directory."""
+    """Each test gets its own runs root, cache and state dirs and working directory."""
     monkeypatch.setenv("VOLTX_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the console's remembered launch choice
     monkeypatch.delenv("VOLTX_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("VOLTX_DISABLE_PLUGINS", raising=False)
     monkeypatch.chdir(tmp_path)

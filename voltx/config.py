@@ -2,7 +2,9 @@
 
 Precedence: CLI override > preset > config file > dataclass default. Unknown keys and
 wrong types are :class:`ConfigError` naming the file and line (or the override), the
-key, the expected type and the closest valid key.
+key, the expected type and the closest valid key. A file is checked as a whole: every
+problem in it is collected and reported in one error (``ConfigError.problems``), so a user
+fixes them in one pass instead of one per run.
 """
 
 from __future__ import annotations
@@ -97,32 +99,49 @@ def build_config(
     source: str = "<defaults>",
     text: str = "",
 ) -> Config:
+    """Build every table of ``raw``; raise one ConfigError listing every problem found."""
     schema = dict(CURRICULUM_TABLES)
     schema.update(phase_classes or {})
     raw = copy.deepcopy(raw)
     where = _Locator(source, text)
+    problems: list[str] = []
     for key in raw:
         if key not in GLOBAL_TABLES and key not in schema:
             valid = [*GLOBAL_TABLES, *schema]
-            raise ConfigError(where.unknown(key, "", valid))
+            problems.append(where.unknown(key, "", valid))
     presets: dict[str, dict[str, dict]] = {}
     for name in schema:
         table = raw.get(name)
         if isinstance(table, dict) and "presets" in table:
             p = table.pop("presets")
             if not isinstance(p, dict) or not all(isinstance(v, dict) for v in p.values()):
-                raise ConfigError(f"{where.at(f'{name}.presets')}: [{name}.presets.<name>] must be tables of overrides")
+                problems.append(f"{where.at(f'{name}.presets')}: [{name}.presets.<name>] must be tables of overrides")
+                continue
             presets[name] = p
-    globals_ = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in GLOBAL_TABLES.items()}
-    phases = {name: _build(cls, raw.get(name, {}), name, where) for name, cls in schema.items()}
+    globals_ = {name: _build(cls, raw.get(name, {}), name, where, problems) for name, cls in GLOBAL_TABLES.items()}
+    phases = {name: _build(cls, raw.get(name, {}), name, where, problems) for name, cls in schema.items()}
     for name, p in presets.items():  # a typo in a preset fails now, not at run time
         for preset_name, overrides in p.items():
             in_preset = _Locator(source, text, alias=(name, f"{name}.presets.{preset_name}"))
-            try:
-                _build(schema[name], _deep_merge(raw.get(name, {}), overrides), name, in_preset)
-            except ConfigError as exc:
-                raise ConfigError(f"{exc} (in preset {preset_name!r}, [{name}.presets.{preset_name}])") from None
+            found: list[str] = []
+            _build(schema[name], _deep_merge(raw.get(name, {}), overrides), name, in_preset, found)
+            # the merged table repeats the base table's problems (same message): report those once
+            problems.extend(f"{m} (in preset {preset_name!r}, [{name}.presets.{preset_name}])" for m in found if m not in problems)
+    if problems:
+        problems.sort(key=lambda m: _line_number(source, m))  # in file order, as the user reads it
+        raise ConfigError(_problems_message(source, problems), problems=problems)
     return Config(phases=phases, presets=presets, raw=raw, source=source, **globals_)
+
+
+def _line_number(source: str, message: str) -> int:
+    m = re.match(re.escape(source) + r":(\d+)", message)
+    return int(m.group(1)) if m else 0
+
+
+def _problems_message(source: str, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{source}: {len(problems)} problems:\n" + "\n".join(f"  - {m}" for m in problems)
 
 
 def resolve_for_phase(
@@ -198,23 +217,46 @@ def _set_override(raw: dict, parts: list[str], value: Any, item: str, schema: di
 # --- strict construction ------------------------------------------------------------------
 
 
-def _build(cls: type, data: Any, path: str, where: "_Locator") -> Any:
+def _build(cls: type, data: Any, path: str, where: "_Locator", problems: list[str]) -> Any:
+    """``cls`` from a table; each bad key is recorded in ``problems`` and left at its default."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where.at(path)}: [{path}] must be a table, got {_value_name(data)}")
+        problems.append(f"{where.at(path)}: [{path}] must be a table, got {_value_name(data)}")
+        return cls()
     hints = _hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         if key not in hints:
-            raise ConfigError(where.unknown(key, path, names))
-        kwargs[key] = _coerce(value, hints[key], f"{path}.{key}", where)
+            problems.append(where.unknown(key, path, list(fields)))
+            continue
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            kwargs[key] = _build(hints[key], value, f"{path}.{key}", where, problems)
+            continue
+        try:
+            kwargs[key] = _coerce(value, hints[key], f"{path}.{key}", where)
+        except ConfigError as exc:
+            problems.append(str(exc) + _default_hint(fields[key]))
     return cls(**kwargs)
+
+
+def _default_hint(f: dataclasses.Field) -> str:
+    """"; the default is ..." for a field with a plain default (what to write instead)."""
+    if f.default is dataclasses.MISSING:
+        return ""
+    try:
+        return f"; the default is {f.name} = {_toml_value(f.default)}"
+    except TypeError:
+        return ""
 
 
 def _coerce(value: Any, tp: Any, path: str, where: "_Locator") -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path, where)
+        found: list[str] = []
+        built = _build(tp, value, path, where, found)
+        if found:
+            raise ConfigError(_problems_message(where.source, found), problems=found)
+        return built
     if origin is typing.Literal:
         choices = typing.get_args(tp)
         if value not in choices:

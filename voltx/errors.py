@@ -21,6 +21,7 @@ EXIT_DIVERGED = 80       # a loss went NaN/inf; the poisoned state was not saved
 EXIT_RUN_LOCKED = 81     # another process is writing this run directory
 EXIT_PREFLIGHT = 82      # not enough disk or memory for the run
 EXIT_GATE = 83           # voltx run curriculum stopped: a phase missed a deliverable (curriculum.gate = stop)
+EXIT_CHECK_FAILED = 84   # voltx doctor: a check failed (its line says what to do); not a bug, so not 1
 EXIT_INTERRUPTED = 130   # a second signal (or Ctrl-C twice): stopped at once, no checkpoint
 
 EXIT_CODES: dict[int, str] = {
@@ -37,6 +38,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_RUN_LOCKED: "the run directory is locked by another live writer",
     EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, or data missing",
     EXIT_GATE: "curriculum stopped at a gate: a phase missed a deliverable (curriculum.gate = \"stop\")",
+    EXIT_CHECK_FAILED: "voltx doctor: a check failed (its line names the problem and what to do)",
     EXIT_INTERRUPTED: "interrupted twice: stopped at once without a new checkpoint",
 }
 
@@ -76,7 +78,14 @@ class CantCreateError(VoltxError):
 
 
 class ConfigError(VoltxError):
+    """A bad config file or override. ``problems``: every problem found (one message each,
+    file:line, key and a suggestion), so ``voltx config validate`` can list them all."""
+
     exit_code = EXIT_CONFIG
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, exit_code: int | None = None):
+        super().__init__(message, exit_code=exit_code)
+        self.problems = list(problems) if problems else [message]
 
 
 class RunLockedError(VoltxError):

@@ -323,17 +323,19 @@ def _configure(p: argparse.ArgumentParser) -> None:
                           "config values (defaults: k 65536, 2M sampled vectors, 50 epochs, batch 8192, seed 42).")
     init.add_argument("--corpus", required=True, nargs="+", help=".py/.txt files, directories, or JSONL with content/code")
     init.add_argument("--k", type=int, help="codebook entries (default 65536)")
-    init.add_argument("--output", help="also write the codebook here (.safetensors, or .bin for the original's VXCB)")
+    init.add_argument("--output", help="also write the codebook here (.safetensors, or .bin for the original's VXCB; default: only the run's artifacts)")
     init.add_argument("--max-files", type=int, help="encode at most this many texts (default 1,000,000)")
     init.add_argument("--sample", type=int, help="vectors k-means runs on (default 2,000,000; 0 = all)")
     init.add_argument("--iters", type=int, help="maximum k-means epochs (default 50)")
     init.add_argument("--batch-size", type=int, help="k-means mini-batch (default 8192)")
     init.add_argument("--seed", type=int, help="k-means seed (default 42)")
     init.add_argument("--encoder", help="trained code encoder (safetensors); with --tokenizer; default: stub word vectors")
-    init.add_argument("--tokenizer", help="the encoder's tokenizer JSON")
-    init.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], help="where k-means runs (gpu = cuda)")
-    init.add_argument("--runs-dir", metavar="DIR", help="run store root for this command's run")
-    init.add_argument("--config", metavar="FILE", help="config file for the other settings (default ./training_config.toml)")
+    init.add_argument("--tokenizer", help="the encoder's tokenizer JSON (with --encoder; default: none)")
+    init.add_argument("--device", choices=["auto", "cpu", "cuda", "gpu"], help="where k-means runs (gpu = cuda; default: [hardware].device, auto)")
+    from voltx.cli.common import RUNS_DIR_PRECEDENCE
+
+    init.add_argument("--runs-dir", metavar="DIR", help=f"run store root for this command's run ({RUNS_DIR_PRECEDENCE})")
+    init.add_argument("--config", metavar="FILE", help="config file for the other settings (default: ./training_config.toml when present)")
 
 
 def _toml(value) -> str:

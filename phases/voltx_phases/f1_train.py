@@ -36,7 +36,7 @@ from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.tokenizer import EOS_ID, PAD_ID, encode_batch, load_tokenizer, pad_rows, save_tokenizer
 from voltx.engine.vfn import Vfn
 from voltx.errors import DataError
-from voltx.train.batches import EpochBatches
+from voltx.train.batches import EpochBatches, steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
@@ -469,6 +469,8 @@ def run(ctx: RunContext) -> None:
     tok = tokenizer_stage(ctx, cfg, texts)
     vocab = tok.get_vocab_size()
     train_items, held_items, para_items, para_held_items = encode_all(ctx, tok, cfg, srl_train, srl_held, para_train, para_held)
+    ctx.plan_steps({"grounding": steps_per_epoch(len(train_items), cfg.batch_size) * cfg.epochs,  # progress/ETA over both
+                    "decoder": steps_per_epoch(len(train_items), cfg.decoder_batch_size) * cfg.decoder_epochs})
 
     encoder = fd.new_encoder(vocab, cfg.max_seq_len).to(ctx.device)
     filler = SlotFiller(cfg.vfn_hidden).to(ctx.device)

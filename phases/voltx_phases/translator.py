@@ -50,30 +50,34 @@ def register_phases(register):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--runs-dir", metavar="DIR", help="run store root for this command's run")
-    p.add_argument("--config", metavar="FILE", help="config file for the other settings (default ./training_config.toml)")
+    from voltx.cli.common import RUNS_DIR_PRECEDENCE
+
+    p.add_argument("--runs-dir", metavar="DIR", help=f"run store root for this command's run ({RUNS_DIR_PRECEDENCE})")
+    p.add_argument("--config", metavar="FILE", help="config file for the other settings (default: ./training_config.toml when present)")
 
 
 def _configure_tokenizer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, nargs="+", help=".py/.txt files, directories, or JSONL with content/code")
-    p.add_argument("--vocab-size", type=int, default=32768)
-    p.add_argument("--output", default="checkpoints/code_tokenizer.json")
-    p.add_argument("--max-files", type=int, default=50000)
+    p.add_argument("--vocab-size", type=int, default=32768, metavar="N", help="BPE vocabulary size (default: %(default)s)")
+    p.add_argument("--output", default="checkpoints/code_tokenizer.json", metavar="FILE", help="tokenizer JSON to write (default: %(default)s)")
+    p.add_argument("--max-files", type=int, default=50000, metavar="N", help="read at most N texts of the corpus (default: %(default)s)")
     _common(p)
 
 
 def _configure_trainer(p: argparse.ArgumentParser, decoder: bool) -> None:
-    p.add_argument("--data", required=True, help="CodeSearchNet JSONL ({code, docstring, func_name, language})")
-    p.add_argument("--tokenizer", required=True, help="tokenizer JSON from train-tokenizer")
+    p.add_argument("--data", required=True, metavar="FILE", help="CodeSearchNet JSONL ({code, docstring, func_name, language})")
+    p.add_argument("--tokenizer", required=True, metavar="FILE", help="tokenizer JSON from train-tokenizer")
     if decoder:
-        p.add_argument("--encoder", required=True, help="encoder safetensors from train-encoder")
+        p.add_argument("--encoder", required=True, metavar="FILE", help="encoder safetensors from train-encoder")
     stem = "code_decoder" if decoder else "code_encoder"
-    p.add_argument("--output", default=f"checkpoints/{stem}.safetensors")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=16 if decoder else 128)
-    p.add_argument("--lr", type=float, default=3e-4 if decoder else 5e-4)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"], help="gpu is an alias of cuda")
+    p.add_argument("--output", default=f"checkpoints/{stem}.safetensors", metavar="FILE",
+                   help="final weights; per-epoch copies go beside it as <name>_epoch_<N> (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=10, metavar="N", help="training epochs (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16 if decoder else 128, metavar="N", help="examples per step (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-4 if decoder else 5e-4, help="peak learning rate, warmup then cosine (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=200, metavar="STEPS", help="linear warmup steps (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"],
+                   help="auto: CUDA when available, else CPU; gpu is an alias of cuda (default: %(default)s)")
     _common(p)
 
 

@@ -27,7 +27,7 @@ from voltx.engine.code_roles import ROLE_OTHER, label_tokens
 from voltx.engine.tokenizer import PAD_ID, corpus_texts, load_tokenizer, pad_rows, save_tokenizer, train_bpe
 from voltx.errors import ConfigError, DataError, MissingInputError
 from voltx.runs.checkpoints import atomic_save_safetensors
-from voltx.train.batches import EpochBatches
+from voltx.train.batches import EpochBatches, steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
@@ -116,15 +116,20 @@ def load_weights(module: torch.nn.Module, path: str, what: str, how: str) -> Non
     module.load_state_dict({k: tensors[k] for k in expected})
 
 
+WEIGHTS_ONLY = "weights only, not resumable: --resume reads the run's checkpoints/"
+
+
 def save_model(ctx: RunContext, module: torch.nn.Module, name: str, output: str, meta: dict) -> Path:
+    """The stage's final weights: a run artifact, plus ``output`` when set (the seed's --output).
+    The seed printed "Checkpoint saved:" for these; they are exports, not resumable checkpoints."""
     metadata = {"voltx": json.dumps(meta)}
     path = ctx.save_artifact(name, module.state_dict(), metadata)
     if output:
         out = Path(output)
         atomic_save_safetensors(module.state_dict(), out, metadata)
-        ctx.say(f"Checkpoint saved: {out}")
+        ctx.say(f"Weights saved: {out} (final; {WEIGHTS_ONLY})")
         return out
-    ctx.say(f"Checkpoint saved: {path}")
+    ctx.say(f"Weights saved: {path} (final; {WEIGHTS_ONLY})")
     return path
 
 
@@ -236,7 +241,7 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
         )
         path = epoch_file(ctx, ec.output, "code_encoder.safetensors", epoch)
         atomic_save_safetensors(encoder.state_dict(), path)
-        return f"Checkpoint saved: {path}"
+        return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
 
     stage = Stage(
         name="encoder", model=encoder, optimizer=opt, batches=batches, epochs=ec.epochs, step=step,
@@ -299,7 +304,7 @@ def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
         )
         path = epoch_file(ctx, dc.output, "code_decoder.safetensors", epoch)
         atomic_save_safetensors(decoder.state_dict(), path)
-        return f"Checkpoint saved: {path}"
+        return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
 
     stage = Stage(
         name="decoder", model=decoder, optimizer=opt, batches=batches, epochs=dc.epochs, step=step,
@@ -326,6 +331,9 @@ def run(ctx: RunContext) -> None:
     vocab = tok.get_vocab_size()
     max_len = max(cfg.encoder.max_seq_len, cfg.decoder.max_len)
     train_items, valid_items = tokenize(tok, train, max_len), tokenize(tok, valid, max_len)
+    plan = {"encoder": steps_per_epoch(len(train_items), cfg.encoder.batch_size) * cfg.encoder.epochs,
+            "decoder": steps_per_epoch(len(train_items), cfg.decoder.batch_size) * cfg.decoder.epochs}
+    ctx.plan_steps({name: steps for name, steps in plan.items() if name in cfg.stages})  # progress/ETA over both
     encoder = CodeEncoder(vocab_size=vocab, max_seq_len=cfg.encoder.max_seq_len).to(ctx.device)
     how = "Train one with `voltx train-encoder` or `voltx run translator`."
     meta = {"vocab_size": vocab, "config": asdict(cfg)}

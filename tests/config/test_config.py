@@ -369,3 +369,46 @@ def test_cli_missing_config_exits_66(cli, tmp_path):
     assert proc.returncode == EXIT_NO_INPUT
     assert "missing.toml" in proc.stderr and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# --- every problem of a file at once ----------------------------------------------------------
+
+MANY_PROBLEMS = (
+    '[run]\nseed = "one"\nlog_evry = 3\n\n[hardwre]\ndevice = "cpu"\n\n'
+    "[translator.encoder]\nepochs = 2.5\nbatchsize = 8\n\n"
+    '[translator.presets.quick]\nencoder.lrr = 1e-3\nmax_examples = "many"\n'
+)
+
+
+def test_every_problem_of_a_file_is_reported_in_file_order(tmp_path):
+    path = write(tmp_path, MANY_PROBLEMS)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    problems = err.value.problems
+    assert [p.split(":")[1] for p in problems] == ["2", "3", "5", "9", "10", "13", "14"]
+    assert "run.seed expects an integer" in problems[0] and "the default is seed = 42" in problems[0]
+    assert "did you mean 'log_every'" in problems[1]
+    assert "did you mean 'hardware'" in problems[2]
+    assert "translator.encoder.epochs expects an integer" in problems[3]
+    assert "did you mean 'batch_size'" in problems[4]
+    assert "did you mean 'lr'" in problems[5] and "in preset 'quick'" in problems[5]
+    assert "translator.max_examples" in problems[6] and "in preset 'quick'" in problems[6]
+    assert str(err.value).startswith(f"{path}: 7 problems:")
+
+
+def test_a_base_table_problem_is_not_repeated_for_each_preset(tmp_path):
+    path = write(tmp_path, "[translator]\nmax_examples = \"x\"\n\n[translator.presets.quick]\nencoder.epochs = 1\n"
+                           "\n[translator.presets.full]\nencoder.epochs = 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert len(err.value.problems) == 1 and str(err.value).startswith(f"{path}:2:")
+
+
+def test_cli_validate_lists_every_problem(cli, tmp_path):
+    bad = write(tmp_path, MANY_PROBLEMS, "bad.toml")
+    proc = cli("config", "validate", str(bad), timeout=120)
+    assert proc.returncode == EXIT_CONFIG
+    assert "7 problems" in proc.stderr
+    for line in (2, 3, 5, 9, 10, 13, 14):
+        assert f"bad.toml:{line}:" in proc.stderr
+    assert "Traceback" not in proc.stderr

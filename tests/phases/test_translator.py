@@ -33,7 +33,16 @@ def test_translator_run_end_to_end(cli, tmp_path, stdlib_pairs_jsonl):
     log = (run_dir / "stdout.log").read_text()
     assert SEED_STEP.search(done.stderr) and SEED_STEP.search(log)  # the seed's progress line, on stderr and in the log
     assert SEED_EPOCH.search(log)
-    assert "Checkpoint saved: " in log
+    # per-epoch weight files and resumable checkpoints are told apart; progress covers both stages
+    assert re.search(r"^Weights saved: \S+code_encoder_epoch_1\.safetensors \(epoch 1; weights only", log, re.M)
+    assert "Checkpoint saved" not in log
+    ckpt = re.findall(r"^\[(encoder|decoder)\] resumable checkpoint: (\S+) \(step (\d+);", log, re.M)
+    assert [c[0] for c in ckpt] == ["encoder", "encoder", "decoder"]
+    assert all(Path(path).parent == run_dir / "checkpoints" and path.endswith(f"step-{step}") for _, path, step in ckpt)
+    progress = re.findall(r"^\[run\] step (\d+)/(\d+) \(\d+%\) in (\w+) \(stage (\d)/2\)", log, re.M)
+    total = int(ckpt[-1][2])  # the last checkpoint is at the run's last step
+    assert [(int(s), int(t), name) for s, t, name, _ in progress] == [(int(c[2]), total, c[0]) for c in ckpt]
+    assert read_manifest(run_dir)["total_steps"] == total
     art = run_dir / "artifacts"
     for name in ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors",
                  "code_encoder_epoch_1.safetensors", "code_encoder_epoch_2.safetensors", "code_decoder_epoch_1.safetensors"):
@@ -68,7 +77,8 @@ def test_seed_commands_chain(cli, tmp_path, stdlib_pairs_jsonl):
     common = ["--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "code_tokenizer.json"), "--epochs", "1", "--batch-size", "16", "--warmup", "2", "--device", "cpu", "--config", str(small)]
     e = cli("train-encoder", *common, "--output", str(ck / "code_encoder.safetensors"))
     assert e.returncode == 0, e.stderr[-2000:]
-    assert f"Checkpoint saved: {ck / 'code_encoder_epoch_1.safetensors'}" in e.stderr
+    assert f"Weights saved: {ck / 'code_encoder_epoch_1.safetensors'} (epoch 1; weights only" in e.stderr
+    assert f"Weights saved: {ck / 'code_encoder.safetensors'} (final; weights only" in e.stderr
     assert (ck / "code_encoder.safetensors").exists()
     d = cli("train-decoder", *common, "--encoder", str(ck / "code_encoder.safetensors"), "--output", str(ck / "code_decoder.safetensors"))
     assert d.returncode == 0, d.stderr[-2000:]

@@ -11,7 +11,8 @@ from voltx.cli.common import add_runs_dir, root_from
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("attach", help="open the console's read-only detail view of one run")
+    p = sub.add_parser("attach", help="open the console's read-only detail view of one run",
+                       description="Open the console's run-detail view of one run, read-only; escape or q quits.")
     p.add_argument("run", metavar="RUN", help="run directory, id prefix, or latest")
     add_runs_dir(p)
     p.set_defaults(_run=run)

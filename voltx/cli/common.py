@@ -7,8 +7,12 @@ from pathlib import Path
 from voltx.runs.layout import configured_runs_dir, runs_root
 
 
+RUNS_DIR_PRECEDENCE = "default: $VOLTX_RUNS_DIR, else [paths].runs_dir of the config file, else ./runs"
+"""How every command picks the runs root when --runs-dir is not given (voltx.runs.layout.runs_root)."""
+
+
 def add_runs_dir(parser) -> None:
-    parser.add_argument("--runs-dir", metavar="DIR", help="run store root (default: [paths].runs_dir, VOLTX_RUNS_DIR, ./runs)")
+    parser.add_argument("--runs-dir", metavar="DIR", help=f"run store root ({RUNS_DIR_PRECEDENCE})")
 
 
 def root_from(args) -> Path:

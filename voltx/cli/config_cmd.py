@@ -1,19 +1,26 @@
-"""``voltx config validate [FILE]``: check a config file against every phase's schema."""
+"""``voltx config validate [FILE]``: check a config file against every phase's schema.
+
+Every problem in the file is reported at once (file:line, key, what was expected and the
+closest valid key or the default), exit 78; a file that is not TOML stops at its first
+syntax error (the TOML parser cannot read past it)."""
 
 from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("config", help="check or show configuration")
+    p = sub.add_parser("config", help="check or show configuration",
+                       description="Validate a config file, or show the resolved config of a phase.")
     csub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    v = csub.add_parser("validate", help="validate a config file (default ./training_config.toml)")
-    v.add_argument("file", nargs="?", default="training_config.toml")
+    v = csub.add_parser("validate", help="validate a config file (default ./training_config.toml)",
+                        description="Check a config file against every phase's schema and list every problem in it.")
+    v.add_argument("file", nargs="?", default="training_config.toml", help="config file (default: %(default)s)")
     v.set_defaults(_run=validate)
-    s = csub.add_parser("show", help="print the resolved config of a phase (preset and overrides applied)")
-    s.add_argument("phase")
-    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    s.add_argument("--config", default=None, metavar="FILE")
-    s.add_argument("--preset", default=None)
+    s = csub.add_parser("show", help="print the resolved config of a phase (preset and overrides applied)",
+                        description="Print the config a run of PHASE would use (the file, then the preset, then the overrides).")
+    s.add_argument("phase", help="phase name (see `voltx phases`)")
+    s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encoder.lr=3e-4 (default: none)")
+    s.add_argument("--config", default=None, metavar="FILE", help="config file (default: ./training_config.toml when present, else the shipped one)")
+    s.add_argument("--preset", default=None, metavar="NAME", help="a preset of the phase's table, e.g. quick (default: none)")
     s.set_defaults(_run=show)
 
 

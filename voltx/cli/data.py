@@ -20,8 +20,8 @@ def _stream_args(p, *, files_required: bool) -> None:
     p.add_argument("--format", metavar="FORMAT", help="record format to write (default: the dataset's first)")
     p.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
     p.add_argument("--split", default="train", help="split to read (default train)")
-    p.add_argument("--max-examples", type=int, metavar="N", help="stop after N records")
-    p.add_argument("--language", metavar="LANG", help="language, for multilingual datasets (e.g. en)")
+    p.add_argument("--max-examples", type=int, metavar="N", help="stop after N records (default: all)")
+    p.add_argument("--language", metavar="LANG", help="language, for multilingual datasets (e.g. en; default: the dataset's own)")
     p.add_argument("--data-files", nargs="+", required=files_required, metavar="PATH",
                    help="local files in the dataset's original format" + ("" if files_required else " (default: stream from the Hub)"))
     _common(p)
@@ -40,36 +40,40 @@ def add_parser(sub) -> None:
     p.set_defaults(_run=run, data_command=None, _data_parser=p)
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", parser_class=type(p))
 
-    s = dsub.add_parser("stream", help="stream a dataset (Hub, or --data-files) into JSONL records")
+    s = dsub.add_parser("stream", help="stream a dataset (Hub, or --data-files) into JSONL records",
+                        description="Stream a dataset from the Hub (or local --data-files) into Volt JSONL records.")
     _stream_args(s, files_required=False)
-    c = dsub.add_parser("convert", help="convert local files in a dataset's original format (= stream with --data-files)")
+    c = dsub.add_parser("convert", help="convert local files in a dataset's original format (= stream with --data-files)",
+                        description="Convert local files in a dataset's original format into Volt JSONL records.")
     _stream_args(c, files_required=True)
 
-    g = dsub.add_parser("generate", help="write records from a registered generator (no input)")
+    g = dsub.add_parser("generate", help="write records from a registered generator (no input)",
+                        description="Write Volt JSONL records from a registered generator (no input files).")
     g.add_argument("name", metavar="NAME", help="a generator (see `voltx data list`), or a family: scan, babi, kinship, stdlib_code")
     g.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
-    g.add_argument("--format", metavar="FORMAT")
+    g.add_argument("--format", metavar="FORMAT", help="record format to write (default: the generator's first)")
     g.add_argument("--split", default=None,
                    help="the generator's split (train/test), or for a family the variant: scan --split length|simple|addprim_jump"
                         " (train repeats 'jump' as the published file: 1,467 of 14,670 lines)|addprim_jump_once (jump once),"
-                        " babi --split qa1|qa2|qa3")
+                        " babi --split qa1|qa2|qa3 (default: train)")
     g.add_argument("--part", default=None, help="with a family variant: train (default) or test")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     g.add_argument("--count", type=int, metavar="N", help="how many rows to generate (the generator's default otherwise)")
-    g.add_argument("--max-examples", type=int, metavar="N")
+    g.add_argument("--max-examples", type=int, metavar="N", help="stop after N records (default: all)")
     _common(g)
 
-    m = dsub.add_parser("mix", help="a deterministic weighted mix of JSONL files: a.jsonl:0.6 b.jsonl:0.4")
-    m.add_argument("sources", nargs="+", metavar="FILE:WEIGHT")
+    m = dsub.add_parser("mix", help="a deterministic weighted mix of JSONL files: a.jsonl:0.6 b.jsonl:0.4",
+                        description="Mix JSONL files by weight, deterministically (the same seed gives the same file).")
+    m.add_argument("sources", nargs="+", metavar="FILE:WEIGHT", help="a JSONL file and its share of the mix, e.g. a.jsonl:0.6")
     m.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
-    m.add_argument("--total", type=int, metavar="N",
-                   help="records in the mix (default: the largest that keeps the weights without resampling); "
+    m.add_argument("--total", type=int, metavar="N", help="records in the mix (default: the largest that keeps the weights without resampling); "
                         "a total beyond that is refused unless --replace is given, so the ratio never changes")
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=0, help="shuffle seed (default: %(default)s)")
     m.add_argument("--replace", action="store_true", help="sample with replacement (sources may repeat)")
 
-    lst = dsub.add_parser("list", help="registered converters with their Hub name and formats")
-    lst.add_argument("--json", action="store_true")
+    lst = dsub.add_parser("list", help="registered converters with their Hub name and formats",
+                          description="List the registered converters and generators with their Hub name and record formats.")
+    lst.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
 
 
 def run(args) -> int:

@@ -1,7 +1,8 @@
 """``voltx doctor``: check the machine before a long run (torch, CUDA, NVML, sandbox, disk, plugins).
 
 Each check prints ok / warn / fail with what to do; the exit code is 0 unless a check
-fails. Meant for the first minute on a rented GPU box.
+fails, then 84 (EXIT_CHECK_FAILED: 1 means a bug in voltx, which a failed check is not).
+Meant for the first minute on a rented GPU box.
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from pathlib import Path
+
+from voltx.cli.common import RUNS_DIR_PRECEDENCE
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("doctor", help="check this machine: torch, CUDA/GPUs, NVML, sandbox isolation, disk, plugins")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--runs-dir", metavar="DIR", help="run store root to check for free space")
+    p = sub.add_parser("doctor", help="check this machine: torch, CUDA/GPUs, NVML, sandbox isolation, disk, runs folder, config, plugins",
+                       description="Check this machine before a long run; exit 84 when a check fails.")
+    p.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
+    p.add_argument("--runs-dir", metavar="DIR", help=f"run store root to check for free space and write access ({RUNS_DIR_PRECEDENCE})")
     p.set_defaults(_run=run)
 
 
@@ -60,6 +65,8 @@ def _checks(args) -> list[dict]:
     free = shutil.disk_usage(probe).free / 1024**3
     add("disk", "ok" if free >= 10 else "warn" if free >= 2 else "fail",
         f"{free:.1f} GiB free for the runs root {root}" + ("" if free >= 10 else "; checkpoints of big phases need tens of GiB"))
+    add("runs", *_runs_root_check(root))
+    add("config", *_config_check())
     ps = load_plugins()
     if ps.failures:
         add("plugins", "warn", "; ".join(f"{f.plugin}: {f.error}" for f in ps.failures))
@@ -68,11 +75,48 @@ def _checks(args) -> list[dict]:
     return out
 
 
+def _runs_root_check(root: Path) -> tuple[str, str]:
+    """Can a run create its directory under ``root``? (The console's launch check, one rule.)"""
+    from voltx.console.data import root_state  # textual-free data layer
+
+    state = root_state(root)
+    if state.exists and state.writable:
+        return "ok", f"runs root {root} is writable"
+    if state.writable:
+        return "ok", f"runs root {root} does not exist yet: the first run creates it"
+    what = "is not a directory" if root.exists() and not root.is_dir() else "is not writable" if state.exists else "cannot be created"
+    return "fail", f"runs root {root} {what}: runs cannot start. Fix its permissions, or choose another with --runs-dir DIR or VOLTX_RUNS_DIR."
+
+
+def _config_check() -> tuple[str, str]:
+    """./training_config.toml parses against every phase's schema (every problem listed)."""
+    from voltx.config import DEFAULT_CONFIG_NAME, load_config
+    from voltx.errors import VoltxError
+    from voltx.plugins import load_plugins
+    from voltx.train.runner import phase_classes
+
+    local = Path(DEFAULT_CONFIG_NAME)
+    if not local.exists():
+        return "ok", f"no ./{DEFAULT_CONFIG_NAME}: runs use the curriculum shipped with voltx"
+    try:
+        cfg = load_config(local, phase_classes(load_plugins()))
+    except VoltxError as exc:
+        problems = getattr(exc, "problems", [str(exc)])
+        fix = f"fix it (`voltx config validate {DEFAULT_CONFIG_NAME}` lists the same), or move it away"
+        return "fail", f"{len(problems)} problem(s) in ./{DEFAULT_CONFIG_NAME}; {fix}:\n" + "\n".join(problems)
+    return "ok", f"./{DEFAULT_CONFIG_NAME}: {len(cfg.phases)} phase tables, {sum(len(p) for p in cfg.presets.values())} presets"
+
+
 def run(args) -> int:
+    from voltx.errors import EXIT_CHECK_FAILED
+
     checks = _checks(args)
     if args.json:
         print(json.dumps({"checks": checks}, indent=1))
     else:
         for c in checks:
-            print(f"{c['status']:>4}  {c['check']:<8} {c['detail']}")
-    return 1 if any(c["status"] == "fail" for c in checks) else 0
+            first, *more = c["detail"].splitlines()  # a multi-line detail (every config problem) stays aligned
+            print(f"{c['status']:>4}  {c['check']:<8} {first}")
+            for line in more:
+                print(f"{'':15}{line}")
+    return EXIT_CHECK_FAILED if any(c["status"] == "fail" for c in checks) else 0

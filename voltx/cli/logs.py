@@ -9,11 +9,12 @@ from voltx.cli.common import add_runs_dir, root_from
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("logs", help="print a run's log; -f follows it while the run is alive")
+    p = sub.add_parser("logs", help="print a run's log; -f follows it while the run is alive",
+                       description="Print a run's stdout.log (or events.jsonl); -f keeps following it while the run is alive.")
     p.add_argument("run", metavar="RUN", help="run directory, id prefix, or latest")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until the run ends")
     p.add_argument("--events", action="store_true", help="print events.jsonl instead of stdout.log")
-    p.add_argument("-n", "--lines", type=int, default=0, help="only the last N lines first")
+    p.add_argument("-n", "--lines", type=int, default=0, help="start with only the last N lines (default: 0, the whole log)")
     add_runs_dir(p)
     p.set_defaults(_run=run)
 

@@ -6,8 +6,10 @@ import json
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("phases", help="list installed phases and their deliverables")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("phases", help="list installed phases and their deliverables",
+                       description="List the phases `voltx run` can run (built-in and from plugins): summary, "
+                       "where each comes from, its deliverables (metric and target) and artifacts.")
+    p.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
     p.set_defaults(_run=run)
 
 

@@ -6,8 +6,10 @@ import json
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("plugins", help="list loaded plugins (name, distribution, version, hooks, status) and failures")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("plugins", help="list loaded plugins (name, distribution, version, hooks, status) and failures",
+                       description="List the loaded plugins (built-in and installed): distribution, version, hooks, "
+                       "what each provides (phases, converters, strands, sinks, commands) and any that failed to load.")
+    p.add_argument("--json", action="store_true", help="machine-readable output (default: a table)")
     p.set_defaults(_run=run)
 
 

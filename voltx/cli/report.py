@@ -8,7 +8,8 @@ from voltx.cli.common import add_runs_dir, fmt_duration, root_from
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="a run's final metrics and deliverables (pass/fail)")
+    p = sub.add_parser("report", help="a run's final metrics and deliverables (pass/fail)",
+                       description="Show a run's final metrics, deliverable verdicts (pass/fail) and alerts.")
     p.add_argument("run", metavar="RUN", help="run directory, id prefix, or latest")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_runs_dir(p)

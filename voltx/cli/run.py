@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from voltx.cli.common import RUNS_DIR_PRECEDENCE
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -13,13 +15,13 @@ def add_parser(sub) -> None:
         "relative to the phase's table (encoder.lr=3e-4) or absolute (hardware.device=cpu).",
     )
     p.add_argument("phase", help="phase name (see `voltx phases`)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encoder.lr=3e-4")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encoder.lr=3e-4 (default: none)")
     p.add_argument("--config", metavar="FILE", help="config file (default: ./training_config.toml when present)")
-    p.add_argument("--preset", metavar="NAME", help="a preset of the phase's table, e.g. quick")
-    p.add_argument("--resume", metavar="auto|RUN", help="resume the latest unfinished run of this phase (auto) or RUN")
-    p.add_argument("--runs-dir", metavar="DIR", help="run store root (default: [paths].runs_dir, VOLTX_RUNS_DIR, ./runs)")
-    p.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto", help="progress display (auto: rich on a TTY)")
-    p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach")
+    p.add_argument("--preset", metavar="NAME", help="a preset of the phase's table, e.g. quick (default: none, the table as the config file sets it)")
+    p.add_argument("--resume", metavar="auto|RUN", help="resume the latest unfinished run of this phase (auto) or RUN (default: start a new run)")
+    p.add_argument("--runs-dir", metavar="DIR", help=f"run store root ({RUNS_DIR_PRECEDENCE})")
+    p.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto", help="progress display (default: auto, a rich bar on a TTY and plain lines otherwise)")
+    p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach (default: run in this terminal)")
     # Launchers (voltx-console, --tmux) must know the run's directory before the process starts.
     p.add_argument("--run-id", metavar="ID", help=argparse.SUPPRESS)
     p.set_defaults(_run=run)

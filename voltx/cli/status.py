@@ -10,9 +10,10 @@ from voltx.cli.common import add_runs_dir, fmt_duration, root_from
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("status", help="list runs: phase, status, step, losses, throughput, ETA")
+    p = sub.add_parser("status", help="list runs: phase, status, step, losses, throughput, ETA",
+                       description="List the runs of the run store: phase, status, step, losses, throughput and ETA.")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--phase", help="only runs of this phase")
+    p.add_argument("--phase", help="only runs of this phase (default: every phase)")
     add_runs_dir(p)
     p.set_defaults(_run=run)
 

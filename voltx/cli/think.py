@@ -16,10 +16,10 @@ def add_parser(sub) -> None:
                               "cannot render the frame (the stub renders only strand answers and its own words; see "
                               "--checkpoint); 64 the query is empty or too long for a frame; 66 a named checkpoint is missing.")
     p.add_argument("text", help='the query, e.g. "3 + 4"')
-    p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors")
-    p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR")
+    p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors (default: the untrained stub translator)")
+    p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR (default: an untrained, seeded VFN)")
     p.add_argument("--calibration", metavar="FILE", help="an isotonic calibrator (calibration.safetensors); default: the one in --checkpoint, if any")
-    p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`)")
+    p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`; default: every installed strand)")
     p.add_argument("--max-iterations", type=int, default=50, help="RAR iteration budget (default 50)")
     p.add_argument("--json", action="store_true", help="print the full trace as JSON: answer, the strand that answered, "
                    "why, whether exactly, routing, RAR, γ, safety verdicts")

@@ -75,10 +75,12 @@ class VoltxConsole(App):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from voltx.cli.common import RUNS_DIR_PRECEDENCE
+
     p = argparse.ArgumentParser(prog="voltx-console", description="Textual dashboard over the voltx run store: watch, launch, stop, resume, compare runs.")
     p.add_argument("--runs-dir", action="append", metavar="DIR", default=[],
-                   help="a run store root (repeatable; the first is where launches go; default: [paths].runs_dir, VOLTX_RUNS_DIR, ./runs)")
-    p.add_argument("--run", metavar="RUN", help="open this run's detail (directory, id prefix, or latest)")
+                   help=f"a run store root (repeatable; the first is where launches go; {RUNS_DIR_PRECEDENCE})")
+    p.add_argument("--run", metavar="RUN", help="open this run's detail (directory, id prefix, or latest; default: the runs list)")
     return p
 
 

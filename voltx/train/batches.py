@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 
+def steps_per_epoch(items: int, batch_size: int) -> int:
+    """Batches in one epoch of ``items`` (the last partial batch dropped, as EpochBatches does):
+    what a phase plans its stages' steps with before it builds them."""
+    return max(1, items // batch_size) if items else 0
+
+
 @dataclass
 class EpochBatches:
     items: Sequence[Any]
@@ -21,8 +27,7 @@ class EpochBatches:
 
     @property
     def per_epoch(self) -> int:
-        n = len(self.items)
-        return max(1, n // self.batch_size) if n else 0
+        return steps_per_epoch(len(self.items), self.batch_size)
 
     def order(self, epoch: int) -> list[int]:
         import torch

@@ -38,6 +38,9 @@ class RunContext:
     completed_stages: list[str] = field(default_factory=list)
     evaluations: dict[str, float] = field(default_factory=dict)
     """Latest evaluated metrics of every stage (``<stage>/<metric>``): what deliverables read."""
+    planned_steps: dict[str, int] = field(default_factory=dict)
+    """Optimizer steps of each trained stage, in run order (``plan_steps``): progress and ETA
+    then cover the whole run instead of the current stage."""
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -68,6 +71,11 @@ class RunContext:
 
     def say(self, text: str) -> None:
         self.reporter.line(text)
+
+    def plan_steps(self, steps: dict[str, int]) -> None:
+        """Declare the steps of every stage this run trains, in order (done ones included), before
+        the first ``fit``; a phase with one stage need not call it."""
+        self.planned_steps = {name: int(n) for name, n in steps.items()}
 
     def stage_done(self, name: str) -> bool:
         return name in self.completed_stages

@@ -1,7 +1,8 @@
 """The shared training loop. Every phase trains through ``fit``; read it top to bottom.
 
 Per step: stop-flag check -> schedule -> forward (phase's ``step``) -> backward -> clip ->
-optimizer step -> log. Per epoch: evaluate -> epoch line -> checkpoint. Non-finite losses
+optimizer step -> log. Per epoch: evaluate -> epoch line -> checkpoint -> whole-run progress
+line (step/total over every planned stage, ETA). Non-finite losses
 are tracked on the device (no per-step sync) and checked before anything is logged or
 saved, so a poisoned state is never written.
 """
@@ -19,6 +20,7 @@ from voltx.errors import Diverged, Preempted
 from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
 from voltx.train.preflight import check_resources
+from voltx.train.progress import progress_line, run_total, stage_label
 from voltx.train.state import capture_rng, optimizer_from_tensors, restore_rng
 
 
@@ -92,14 +94,16 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         check_resources(ctx.run.dir, params, ctx.config.run.keep_checkpoints, device)
         ctx.run.event("stage_start", stage=stage.name, step=ctx.global_step, total_steps=total, parameters=params)
     base = ctx.global_step - step  # global step at this stage's step 0
-    ctx.run.update_manifest(total_steps=base + total, stage=stage.name)
+    whole = run_total(ctx.planned_steps, stage.name, base, total)  # later planned stages count too
+    label = stage_label(ctx.planned_steps, stage.name)
+    ctx.run.update_manifest(total_steps=whole, stage=stage.name)
     term_names: list[str] = term_names_resumed if point is not None else []
     bad = torch.zeros((), dtype=torch.bool, device=device)
 
-    def save(ep: int, batch: int) -> None:
+    def save(ep: int, batch: int):
         if bool(bad):  # never write a poisoned state
             raise Diverged(f"[{stage.name}] non-finite loss or gradient before step {step}; last good checkpoint kept")
-        ctx.checkpoint(
+        return ctx.checkpoint(
             stage=stage.name, model=model, optimizer=opt, stage_step=step, epoch=ep, batch=batch,
             extra_tensors={"loop/epoch_sums": sums.detach().cpu()},
             extra_state={"last_eval": last_eval, "term_names": term_names,
@@ -107,7 +111,11 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             generators=stage.generators,
         )
 
-    ctx.reporter.start(stage.name, total, completed=step)
+    def saved(path) -> None:  # a phase's per-epoch weight exports are not this: say which one --resume reads
+        ctx.say(f"[{stage.name}] resumable checkpoint: {path} (step {ctx.global_step}; --resume continues from here)")
+
+    ctx.reporter.start(label, whole, completed=ctx.global_step)
+    timed_from, timed_step = time.perf_counter(), ctx.global_step  # the whole-run ETA's speed
     while epoch < stage.epochs:
         model.train()
         epoch_started = time.perf_counter()
@@ -162,7 +170,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                 named = dict(zip(term_names, values))
                 measured = {k: named.pop(k) for k in stage.metrics if k in named}
                 info = {
-                    "step": ctx.global_step, "stage": stage.name, "stage_step": step, "total_steps": base + total,
+                    "step": ctx.global_step, "stage": stage.name, "stage_step": step, "total_steps": whole,
                     "epoch": epoch + 1, "epochs": stage.epochs, "batch": b + 1, "per_epoch": per_epoch,
                     "losses": named, "metrics": measured, "lr": lr,
                     "samples_per_sec": samples_since / elapsed, "steps_per_sec": (samples_since / max(1, batches.batch_size)) / elapsed,
@@ -170,9 +178,9 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                 tick, samples_since = now, 0
                 ctx.hub.log({**{k: v for k, v in info.items() if k not in ("epochs", "per_epoch", "metrics")}, **measured})
                 ctx.say((stage.progress_line or _default_line)(info))
-                ctx.reporter.update(step, f"loss {values[0]:.4f}")
+                ctx.reporter.update(ctx.global_step, f"loss {values[0]:.4f}")
             if ckpt_every and step % ckpt_every == 0 and b + 1 < per_epoch:
-                save(epoch, b + 1)
+                saved(save(epoch, b + 1))
 
         # -- end of epoch: evaluate, report, checkpoint ------------------------------------------
         means = dict(zip(term_names, (sums / per_epoch).tolist())) if sums.numel() else {}
@@ -191,6 +199,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         epoch += 1
         start_batch = 0
         sums = torch.zeros(0)
-        save(epoch, 0)
+        saved(save(epoch, 0))
+        done = ctx.global_step - timed_step
+        ctx.say(progress_line(ctx.global_step, whole, label, (time.perf_counter() - timed_from) / done if done else None))
     ctx.reporter.stop()
     return last_eval

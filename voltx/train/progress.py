@@ -2,12 +2,44 @@
 
 Every line also goes to the run's stdout.log, so `voltx logs` and the console show what
 the terminal showed. Lines go to stderr (the seed's trainers printed progress there).
+
+Progress and ETA are over the whole run: a phase with several trained stages (translator:
+encoder then decoder) declares their step counts up front (``RunContext.plan_steps``), so
+the bar, ``total_steps`` (what ``voltx status`` and the console compute the ETA from) and
+the epoch-end progress line count every stage, not only the current one.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Callable, TextIO
+
+
+def run_total(plan: dict[str, int], stage: str, base: int, stage_total: int) -> int:
+    """Steps of the whole run: those before this stage (``base``), this stage's, and the
+    planned steps of the stages after it (``plan`` is in run order)."""
+    names = list(plan)
+    later = names[names.index(stage) + 1 :] if stage in plan else []
+    return base + stage_total + sum(plan[name] for name in later)
+
+
+def stage_label(plan: dict[str, int], stage: str) -> str:
+    """``decoder (stage 2/2)`` when the run has several planned stages, else the stage name."""
+    if stage in plan and len(plan) > 1:
+        return f"{stage} (stage {list(plan).index(stage) + 1}/{len(plan)})"
+    return stage
+
+
+def progress_line(step: int, total: int, label: str, seconds_per_step: float | None) -> str:
+    """The whole run's position and ETA, e.g. ``[run] step 7/21 (33%) in encoder (stage 1/2),
+    ETA 12s for the whole run``; the ETA assumes the speed measured so far."""
+    from voltx.cli.common import fmt_duration
+
+    share = f" ({step / total:.0%})" if total else ""
+    line = f"[run] step {step}/{total}{share} in {label}"
+    if seconds_per_step is not None and total > step:
+        line += f", ETA {fmt_duration((total - step) * seconds_per_step)} for the whole run"
+    return line
 
 
 class Reporter:

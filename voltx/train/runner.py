@@ -103,6 +103,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
 
     import torch  # noqa: F401  (heavy imports only once a run is really starting)
 
+    from voltx.train.closing import closing_lines
     from voltx.train.context import RunContext
     from voltx.train.device import configure_determinism, pick_device, seed_everything
     from voltx.train.metrics import MetricsHub
@@ -139,6 +140,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
         failed = [v for v in verdicts if not v["passed"]]
         message = f"{len(verdicts) - len(failed)}/{len(verdicts)} deliverables passed" if verdicts else None
         reporter.line(f"voltx: run finished: {writer.dir}" + (f" ({message})" if message else ""))
+        for line in closing_lines(spec.name, writer.manifest.get("preset"), writer.dir, verdicts):
+            reporter.line(line)
     except Preempted as exc:
         status, code, message = "preempted", exc.exit_code, str(exc)
         reporter.line(f"voltx: {exc}")

@@ -18,28 +18,39 @@ def key_display(key: str) -> str:
     return " / ".join(format_key(k.strip()) for k in key.split(","))
 
 
+def help_extra(screen: Screen) -> list[tuple[str, str, tuple[str, ...]]]:
+    """A screen's HELP_EXTRA rows: (key as shown, what it does, the binding keys it stands for).
+    A row that stands for bindings replaces them (``1-8`` for the eight tab keys); a row that
+    stands for none adds a key the bindings do not list (a mouse click, a widget's key)."""
+    return [(row[0], row[1], tuple(row[2]) if len(row) > 2 else ()) for row in getattr(screen, "HELP_EXTRA", [])]
+
+
 def bindings_table(screen: Screen) -> Table:
-    """One row per key: the screen's bindings (a HELP_EXTRA entry for the same key replaces
-    the short footer description), then its other HELP_EXTRA rows, then the global keys."""
+    """One row per key, each key once: the screen's enabled bindings in order (a HELP_EXTRA row
+    in place of the bindings it stands for), then its other HELP_EXTRA rows, then the global keys."""
     table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
     table.add_column("key", style="bold cyan", no_wrap=True)
     table.add_column("action")
-    extra = dict(getattr(screen, "HELP_EXTRA", []))
+    extras = help_extra(screen)
+    stands_for = {raw: (key, what) for key, what, raws in extras for raw in raws}
     seen = set()
+
+    def add(key: str, what: str) -> None:
+        if key not in seen:
+            seen.add(key)
+            table.add_row(key, what)
+
     for b in getattr(screen, "BINDINGS", []):
         enabled = screen.check_action(b.action.split("(")[0], ()) if isinstance(b, Binding) else False
         if not isinstance(b, Binding) or not b.description or enabled is False:
             continue
-        key = key_display(b.key)
-        if key not in seen:
-            seen.add(key)
-            table.add_row(key, extra.pop(key, b.description))
-    for key, what in extra.items():
-        seen.add(key)
-        table.add_row(key, what)
+        raws = [k.strip() for k in b.key.split(",")]
+        add(*next((stands_for[r] for r in raws if r in stands_for), (key_display(b.key), b.description)))
+    for key, what, raws in extras:
+        if not raws:
+            add(key, what)
     for key, what in GLOBAL:
-        if key not in seen:
-            table.add_row(key, what)
+        add(key, what)
     return table
 
 

@@ -1,6 +1,11 @@
 """The Launch dialog: pick a phase and a preset, edit overrides, choose tmux; validate, then
 hand a :class:`LaunchRequest` back to whoever pushed it (the app starts the process).
 
+It opens on the phase and preset launched last (:mod:`voltx.console.state`), or on the
+README's first run, never silently on the full recipe of whichever phase sorts first. The
+tmux switch's label says "on"/"off" in words: its colour alone is lost on a monochrome
+terminal or under NO_COLOR.
+
 Validation is the config machinery ``voltx run`` itself uses (:func:`voltx.config.
 resolve_for_phase` against the phases' config classes), so an override the run would
 reject never leaves the dialog: the message names the key and the closest valid one.
@@ -18,6 +23,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Select, Static, Switch, TextArea
 
+from voltx.console.state import FIRST_RUN, last_launch
 from voltx.errors import VoltxError
 
 
@@ -52,12 +58,14 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
         self._summaries: dict[str, str] = {}
         self._config = None
         self._config_error: str | None = None
+        self._presets_of: str | None = None  # the phase whose presets the preset list holds
+        self._tmux = False
 
     def compose(self) -> ComposeResult:
         from voltx.runs.launch import tmux_available
 
         self._load_choices()
-        tmux = tmux_available()
+        tmux = self._tmux = tmux_available()
         phases = [(f"{name} — {summary}" if summary else name, name) for name, summary in self._summaries.items()]
         with VerticalScroll(id="launch-dialog"):
             yield Label("[b]Launch a run[/]" + (f" into {self.runs_root}" if self.runs_root else ""), id="launch-title")
@@ -71,11 +79,7 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
             yield TextArea(id="launch-overrides", soft_wrap=False)
             with Horizontal(id="launch-tmux-row"):
                 yield Switch(value=tmux, disabled=not tmux, id="launch-tmux")
-                yield Label(
-                    "run inside tmux session voltx-<run-id> (attach to watch it)"
-                    if tmux else "tmux is not installed: the run starts detached, output in the run directory",
-                    id="launch-tmux-label",
-                )
+                yield Label(self._tmux_text(tmux), id="launch-tmux-label")
             yield Static(id="launch-error")
             with Horizontal(id="launch-buttons"):
                 yield Button("Launch", variant="primary", id="launch-go", disabled=not phases)
@@ -96,21 +100,50 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
         except VoltxError as exc:
             self._config_error = str(exc)
 
+    def _tmux_text(self, on: bool) -> str:
+        if not self._tmux:
+            return "tmux: OFF, tmux is not installed: the run starts detached, output in the run directory"
+        if on:
+            return "tmux: ON, the run starts inside tmux session voltx-<run-id> (attach to watch it)"
+        return "tmux: OFF, the run starts detached, output in the run directory"
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "launch-tmux":
+            self.query_one("#launch-tmux-label", Label).update(self._tmux_text(event.value))
+
     def on_mount(self) -> None:
         if self._config_error:
             self.show_error(self._config_error)
         if self._summaries:
-            self._fill_presets(self.query_one("#launch-phase", Select).value)
+            self._select_initial()
             self.query_one("#launch-phase", Select).focus()  # else the first key goes to the scroll container
 
+    def _select_initial(self) -> None:
+        """The last launched phase and preset when they still exist, else the README's first run,
+        else the first phase without a preset."""
+        phase_select = self.query_one("#launch-phase", Select)
+        for choice in (last_launch(), FIRST_RUN):
+            if choice is not None and choice.phase in self._summaries:
+                phase_select.value = choice.phase
+                self._fill_presets(choice.phase)
+                if choice.preset in self._presets():
+                    self.query_one("#launch-preset", Select).value = choice.preset
+                return
+        self._fill_presets(phase_select.value)
+
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "launch-phase" and event.value is not Select.NULL:
+        if event.select.id != "launch-phase" or event.value is Select.NULL or event.value != event.select.value:
+            return  # a stale event (the mount-time default arriving after the initial choice was set)
+        if event.value != self._presets_of:  # not when it only echoes the initial choice: that would drop its preset
             self._fill_presets(event.value)
             self.show_error(self._config_error or "")  # an override error may not hold for another phase
 
+    def _presets(self, phase: str | None = None) -> list[str]:
+        return sorted(self._config.presets.get(phase or self._presets_of, {})) if self._config else []
+
     def _fill_presets(self, phase: str) -> None:
-        presets = sorted(self._config.presets.get(phase, {})) if self._config else []
-        self.query_one("#launch-preset", Select).set_options([(p, p) for p in presets])
+        self._presets_of = phase
+        self.query_one("#launch-preset", Select).set_options([(p, p) for p in self._presets(phase)])
 
     def show_error(self, message: str) -> None:
         box = self.query_one("#launch-error", Static)

@@ -3,7 +3,7 @@
 Keys: ``1``–``8`` switch tabs (Loss, LR/Speed, Verdicts, RAR, Alerts, Config, Checkpoints,
 Log) · escape back · ``x`` stop · ``R`` resume · ``a`` attach · ``e`` export csv · ``?``
 help. ``read_only=True`` (``voltx attach``) drops the stop/resume/attach/export keys and
-makes escape/q quit.
+makes escape/q quit (the footer then says "esc Quit", not "Back").
 
 A thread worker reads new bytes every ``poll_s`` seconds; the active tab is redrawn at
 most that often (2 Hz by default), however fast the run logs: updates are coalesced.
@@ -47,10 +47,11 @@ class RunDetailScreen(Screen):
     BINDINGS = [
         *(Binding(str(i), f"tab('{tab}')", label, show=False) for i, (tab, label) in enumerate(TABS, 1)),
         Binding("escape", "back", "Back"),
+        Binding("escape", "leave", "Quit"),  # voltx attach: this is the only screen (check_action picks one)
         *ACTION_BINDINGS,
         Binding("question_mark", "help", "Help"),
     ]
-    HELP_EXTRA = [("1-8", "switch tab: " + ", ".join(label for _, label in TABS))]
+    HELP_EXTRA = [("1-8", "switch tab: " + ", ".join(label for _, label in TABS), tuple(str(i) for i in range(1, len(TABS) + 1)))]
 
     def __init__(self, run_dir: Path, *, read_only: bool = False, poll_s: float = 0.5):
         super().__init__()
@@ -101,7 +102,9 @@ class RunDetailScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """``voltx attach`` is a read-only look: no stop, resume, attach or export keys."""
-        if self.attach_mode and action in ("stop", "resume", "attach", "export"):
+        if self.attach_mode and action in ("stop", "resume", "attach", "export", "back"):
+            return False
+        if not self.attach_mode and action == "leave":
             return False
         return True
 
@@ -245,10 +248,10 @@ class RunDetailScreen(Screen):
         self.query_one("#tabs", TabbedContent).active = tab
 
     def action_back(self) -> None:
-        if self.attach_mode:  # the only screen of `voltx attach`
-            self.app.exit()
-        else:
-            self.app.pop_screen()
+        self.app.pop_screen()
+
+    def action_leave(self) -> None:
+        self.app.exit()  # the only screen of `voltx attach`
 
     def action_stop(self) -> None:
         actions.stop(self.app, self.run_dir, self.data.read_only)

@@ -1,9 +1,10 @@
 """The runs screen: every run under the roots, live, with the actions on the selected one.
 
-Keys (also in the ``?`` help, which reads BINDINGS): enter detail · ``/`` filter ·
-``s`` next sort column (a header click sorts by it; again reverses) · space mark ·
+Keys (also in the ``?`` help, which reads BINDINGS): ``n`` launch · ``?`` help · ``q`` quit
+(first, so an 80-column footer shows them) · enter detail · home/end first/last run · ``/``
+filter · ``s`` next sort column (a header click sorts by it; again reverses) · space mark ·
 ``c`` compare marked · ``x`` stop · ``R`` resume · ``a`` attach · ``e`` export csv ·
-``n`` launch · ``S`` system · ``P`` plugins · ``?`` help · ``q`` quit.
+``S`` system · ``P`` plugins. After a launch the cursor moves to the new run once it appears.
 
 A thread worker re-scans every ``poll_s`` seconds (``RunIndex.scan`` re-reads only changed
 files) and the table is rebuilt only when a row changed.
@@ -22,6 +23,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from voltx.console import actions
 from voltx.console.data import RunIndex, RunRow, fmt_duration, fmt_num, fmt_time
+from voltx.console.widgets.runs_table import RunsTable
 
 STATUS_STYLE = {"running": "bold green", "finished": "green", "failed": "bold red", "diverged": "bold red",
                 "preempted": "yellow", "stale": "bold yellow", "interrupted": "yellow", "unknown": "dim"}
@@ -64,7 +66,10 @@ def row_cells(row: RunRow, marked: bool, compact: bool = False) -> list[str]:
 
 class RunsScreen(Screen):
     HELP_TITLE = "Runs"
-    BINDINGS = [
+    BINDINGS = [  # the footer shows them in this order and cuts what does not fit: n, ? and q first
+        Binding("n", "launch", "Launch"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
         Binding("enter", "open", "Detail", show=False),
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort"),
@@ -74,14 +79,15 @@ class RunsScreen(Screen):
         Binding("R", "resume", "Resume"),
         Binding("a", "attach", "Attach"),
         Binding("e", "export", "Export csv"),
-        Binding("n", "launch", "Launch"),
         Binding("S", "system", "System"),
         Binding("P", "plugins", "Plugins"),
-        Binding("question_mark", "help", "Help"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("q", "app.quit", "Quit"),
     ]
-    HELP_EXTRA = [("enter", "open the selected run's detail"), ("click header", "sort by that column (again: reverse)")]
+    HELP_EXTRA = [  # (key as shown, what it does, the bindings it stands for)
+        ("enter", "open the selected run's detail", ("enter",)),
+        ("home / end", "first / last run", ()),
+        ("click header", "sort by that column (again: reverse)", ()),
+    ]
 
     def __init__(self, roots: list[Path], poll_s: float = 1.0):
         super().__init__()
@@ -96,12 +102,14 @@ class RunsScreen(Screen):
         self._roots_text = ""
         self._states = []
         self.compact: bool | None = None  # set from the width on mount and on resize
+        self.select_when_listed: str | None = None
+        """A launched run's id: the cursor moves to it when a scan first lists it."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="roots-state")
         yield Input(placeholder="filter: phase, run id, status, host (enter keeps, escape clears)", id="filter")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="runs-empty")
         yield Footer()
 
@@ -180,6 +188,10 @@ class RunsScreen(Screen):
         table.clear()
         for row in rows:
             table.add_row(*row_cells(row, row.dir in self.marked, bool(self.compact)), key=str(row.dir))
+        launched = next((r.dir for r in rows if r.dir.name == self.select_when_listed), None)
+        if launched is not None:
+            self.select_when_listed = None
+            current = launched
         if current is not None and str(current) in table.rows:
             table.move_cursor(row=table.get_row_index(str(current)))
         empty = self.query_one("#runs-empty", Static)
@@ -317,6 +329,10 @@ class RunsScreen(Screen):
         except (VoltxError, OSError) as exc:
             self.notify(f"launch failed: {exc}", severity="error")
             return
+        from voltx.console.state import LaunchChoice, remember_launch
+
+        remember_launch(LaunchChoice(request.phase, request.preset))  # the next `n` opens on it
+        self.select_when_listed = launched.run_id
         where = f"tmux session {launched.tmux_session}" if launched.tmux_session else f"pid {launched.pid}"
         self.notify(f"launched {launched.phase} run {launched.run_id} ({where})", title="launch")
         self.poll()

@@ -1,0 +1,129 @@
+"""Progress over the whole run (a phase with two trained stages), the line that tells a
+resumable checkpoint from a weight export, and the closing lines of a finished run."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from voltx import hookimpl
+from voltx.plugins import load_plugins
+from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.specs import Deliverable, PhaseSpec
+from voltx.train.runner import RunRequest, execute
+
+
+@dataclass
+class TwoStageConfig:
+    rows: int = 48
+    batch_size: int = 8
+    first_epochs: int = 2
+    second_epochs: int = 1
+    meets_target: bool = False
+    """Report an mse of 0 (the deliverable passes); by default the target (< 1e-9) is missed, as a
+    quick look misses a plan's targets."""
+
+
+def run_two_stages(ctx):
+    """Two stages, the way the translator trains an encoder then a decoder."""
+    import torch
+
+    from voltx.train.batches import EpochBatches, steps_per_epoch
+    from voltx.train.loop import Stage, fit
+
+    cfg = ctx.settings
+    per_epoch = steps_per_epoch(cfg.rows, cfg.batch_size)
+    ctx.plan_steps({"first": per_epoch * cfg.first_epochs, "second": per_epoch * cfg.second_epochs})
+    x = torch.randn(cfg.rows, 4, generator=torch.Generator().manual_seed(0))
+    y = x.sum(dim=1, keepdim=True)
+    for name, epochs in (("first", cfg.first_epochs), ("second", cfg.second_epochs)):
+        if ctx.stage_done(name):
+            continue
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.SGD(model.parameters(), lr=0.05)
+        batches = EpochBatches(list(range(cfg.rows)), cfg.batch_size, ctx.config.run.seed, lambda idx: torch.tensor(idx))
+
+        def step(idx, model=model):
+            return {"loss": torch.nn.functional.mse_loss(model(x[idx]), y[idx])}
+
+        def evaluate(model=model):
+            return {"mse": 0.0 if cfg.meets_target else float(torch.nn.functional.mse_loss(model(x), y))}
+
+        fit(ctx, Stage(name, model, opt, batches, epochs, step, lambda s: 0.05, evaluate=evaluate))
+        ctx.mark_stage_done(name)
+
+
+@hookimpl
+def register_phases(register):
+    register(PhaseSpec("twostage", "two trained stages", run_two_stages, TwoStageConfig,
+                       deliverables=(Deliverable("second/mse", "<", 1e-9, "an unreachable target"),)))
+
+
+@pytest.fixture
+def plugins():
+    return load_plugins(extra=[("twostage", sys.modules[__name__])], refresh=True)
+
+
+def run_log(tmp_path, plugins, preset=None, config=None) -> tuple[int, str, dict]:
+    code = execute(RunRequest(phase="twostage", preset=preset, config_path=config, runs_dir=str(tmp_path / "runs"),
+                              progress="plain"), plugins=plugins)
+    (run_dir,) = list_run_dirs(tmp_path / "runs")
+    return code, (run_dir / "stdout.log").read_text(), {"dir": run_dir, **read_manifest(run_dir)}
+
+
+def test_progress_and_total_steps_cover_every_stage(tmp_path, plugins):
+    code, log, manifest = run_log(tmp_path, plugins)
+    assert code == 0
+    # 48 rows / 8 = 6 steps per epoch: 2 epochs of "first", 1 of "second" = 18 steps in all
+    progress = re.findall(r"^\[run\] step (\d+)/(\d+) \(\d+%\) in (\w+) \(stage (\d)/2\)(, ETA \S+ for the whole run)?$", log, re.M)
+    assert [(int(s), int(t), name, int(i), bool(eta)) for s, t, name, i, eta in progress] == [
+        (6, 18, "first", 1, True), (12, 18, "first", 1, True), (18, 18, "second", 2, False)]
+    records = [json.loads(line) for line in (manifest["dir"] / "metrics.jsonl").read_text().splitlines()]
+    assert {r["total_steps"] for r in records} == {18}  # `voltx status` and the console's ETA read this
+    assert manifest["total_steps"] == 18
+
+
+def test_checkpoint_lines_name_the_resumable_checkpoint(tmp_path, plugins):
+    _, log, manifest = run_log(tmp_path, plugins)
+    lines = re.findall(r"^\[(\w+)\] resumable checkpoint: (\S+) \(step (\d+); --resume continues from here\)$", log, re.M)
+    assert [(stage, int(step)) for stage, _, step in lines] == [("first", 6), ("first", 12), ("second", 18)]
+    for _, path, step in lines:
+        assert path == str(manifest["dir"] / "checkpoints" / f"step-{step}")
+
+
+QUICK = "[twostage.presets.quick]\nrows = 16\n\n[twostage.presets.longer]\nfirst_epochs = 1\n"
+
+
+def test_a_quick_preset_run_says_why_deliverables_fail_and_what_to_do_next(tmp_path, plugins):
+    config = tmp_path / "cfg.toml"
+    config.write_text(QUICK)
+    code, log, manifest = run_log(tmp_path, plugins, preset="quick", config=str(config))
+    assert code == 0
+    tail = log.splitlines()[-3:]
+    assert tail[0].startswith("voltx: run finished:") and "(0/1 deliverables passed)" in tail[0]
+    assert "missed their target, as expected: preset 'quick' is a short look that shows learning, not the plan's targets" in tail[1]
+    assert "`voltx run twostage`" in tail[1]
+    assert tail[2] == (f"voltx: next: `voltx report {manifest['dir']}` (metrics, deliverables), "
+                       f"`voltx-console --run {manifest['dir']}` (curves, every run; `n` launches another)")
+
+
+def test_other_runs_with_failed_deliverables_get_no_quick_excuse(tmp_path, plugins):
+    config = tmp_path / "cfg.toml"
+    config.write_text(QUICK)
+    _, log, _ = run_log(tmp_path, plugins, preset="longer", config=str(config))
+    assert "as expected" not in log
+    assert "voltx: 1 of 1 deliverable(s) missed their target; the report shows by how much." in log
+    assert "voltx: next: `voltx report " in log
+
+
+def test_a_run_that_passes_only_names_the_next_steps(tmp_path, plugins):
+    code = execute(RunRequest(phase="twostage", overrides=("meets_target=true",), runs_dir=str(tmp_path / "runs"),
+                              progress="plain"), plugins=plugins)
+    assert code == 0
+    (run_dir,) = list_run_dirs(tmp_path / "runs")
+    log = (run_dir / "stdout.log").read_text()
+    assert "missed" not in log and "voltx: next: `voltx report " in log
