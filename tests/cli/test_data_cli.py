@@ -82,7 +82,7 @@ def test_convert_skip_reports_count_and_file_line(plugin, tsv, tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 0, err
     assert len(out.read_text().splitlines()) == 2
-    assert "skipped 1 bad rows" in err and f"{tsv}:2: field 'line'" in err
+    assert "skipped 1 bad row;" in err and f"{tsv}:2: field 'line'" in err
 
 
 def test_convert_fail_exits_65_and_keeps_old_output(plugin, tsv, tmp_path, capsys):
@@ -179,7 +179,7 @@ def test_skip_mode_skips_undecodable_lines_instead_of_stopping(plugin, tmp_path,
     err = capsys.readouterr().err
     assert code == 0, err
     assert [json.loads(x)["head"] for x in out.read_text().splitlines()] == ["a", "d"]
-    assert "skipped 1 bad rows" in err and f"{bad}:2:" in err and "UTF-8" in err
+    assert "skipped 1 bad row;" in err and f"{bad}:2:" in err and "UTF-8" in err
 
 
 def test_output_says_where_it_wrote_and_creates_missing_folders(plugin, tsv, tmp_path, capsys):

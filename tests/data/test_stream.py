@@ -86,7 +86,7 @@ def test_skip_mode_counts_and_reports_file_line(tsv, tmp_path):
     assert result.reasons[0].startswith(f"{tsv}:3: field 'line'")
     assert result.reasons[1].startswith(f"{tsv}:5: field 'head'")
     text = summary(result)
-    assert "skipped 2 bad rows" in text and f"{tsv}:3" in text
+    assert "skipped 2 bad rows;" in text and f"{tsv}:3" in text
     assert len(read_jsonl(out)) == 3
 
 

@@ -154,11 +154,13 @@ def _is_generator(spec) -> bool:
 
 def _run_mix(args) -> int:
     from voltx.data.mix import mix, parse_source
+    from voltx.data.stream import count_of
 
     created = _missing_folder(args.output)
     result = mix([parse_source(s) for s in args.sources], args.output, total=args.total, seed=args.seed, replace=args.replace)
-    parts = ", ".join(f"{name}: {n}/{result.sizes[name]}" for name, n in result.counts.items())
-    return _finish(f"wrote {result.total:,} records to {result.output.resolve()} ({parts})", created)
+    parts = ", ".join(f"{name}: {n:,} of its {result.sizes[name]:,}{' (resampled)' if n > result.sizes[name] else ''}"
+                      for name, n in result.counts.items())
+    return _finish(f"wrote {count_of(result.total, 'record')} to {result.output.resolve()} ({parts})", created)
 
 
 def _run_list(args) -> int:

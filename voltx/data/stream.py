@@ -362,7 +362,7 @@ def stream(
             if buf:
                 fh.write(buf)
             if result.written == 0 and not allow_empty:
-                extra = f" ({result.skipped} bad rows skipped: {'; '.join(result.reasons)})" if result.skipped else ""
+                extra = f" ({count_of(result.skipped, 'bad row')} skipped: {'; '.join(result.reasons)})" if result.skipped else ""
                 src = ", ".join(map(str, paths)) if paths else (f"hub:{converter.hub_name}" if converter.hub_name else converter.name)
                 raise DataError(
                     f"no records produced from {src} (split {split!r}, format {fmt!r}){extra}. "
@@ -377,8 +377,13 @@ def stream(
 
 def summary(result: StreamResult) -> str:
     """The final lines the CLI prints: counts, and the first skipped rows' reasons."""
-    text = (f"wrote {result.written:,} records to {Path(result.output).resolve()} ({result.rows:,} rows, "
+    text = (f"wrote {count_of(result.written, 'record')} to {Path(result.output).resolve()} ({count_of(result.rows, 'row')}, "
             f"{result.rows_per_s:,.0f} rows/s)")
     if result.skipped:
-        text += f"\nskipped {result.skipped:,} bad rows; first reasons:\n" + "\n".join(f"  {r}" for r in result.reasons)
+        text += f"\nskipped {count_of(result.skipped, 'bad row')}; first reasons:\n" + "\n".join(f"  {r}" for r in result.reasons)
     return text
+
+
+def count_of(n: int, noun: str) -> str:
+    """``1 record`` / ``2,000 records``: a count a user reads."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
