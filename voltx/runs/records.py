@@ -2,7 +2,8 @@
 
 metrics.jsonl holds :class:`StepRecord` lines (``RunWriter.log_metrics``); events.jsonl holds
 :class:`Event` lines, and the kinds readers act on have their own type (:class:`Evaluation`,
-:class:`Deliverable`, :class:`Alert`, :class:`Checkpoint`, :class:`Resumed`, :class:`End`).
+:class:`Deliverable`, :class:`Alert`, :class:`Checkpoint`, :class:`Resumed`, :class:`End`, and the
+curriculum's :class:`CurriculumStart` / :class:`CurriculumPhase`).
 Every reader of a run store (status, report, export, the console) turns lines into records
 through :func:`parse_step` / :func:`parse_event`, so a line whose declared fields have the wrong
 type (``"passed": "maybe"``, ``"step": "abc"``) is skipped with a reason by all of them alike,
@@ -11,7 +12,8 @@ never shown as something it is not.
 Rules, in one place:
 
 - a field's type is its annotation: ``int`` (an integral float such as ``3.0`` is read as 3),
-  ``float`` (any JSON number), ``str``, ``bool`` (only ``true``/``false``), ``dict[str, float | None]``;
+  ``float`` (any JSON number), ``str``, ``bool`` (only ``true``/``false``), ``dict[str, float | None]``,
+  ``list[str]``, ``list[dict]`` (a list of objects, their contents not checked);
   ``| None`` allows null; a field without a default is required;
 - NaN and +-Infinity are read as null: the writer writes non-finite numbers as null
   (:func:`voltx.runs.jsonl.dumps`), so another writer's NaN means the same "no value"; where a
@@ -87,9 +89,23 @@ def _numbers(value: Any, name: str) -> dict[str, float | None]:
     return {key: None if item is None else _number(item, f"{name}.{key}") for key, item in value.items()}
 
 
+def _texts(value: Any, name: str) -> list[str]:
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    raise _wrong(name, "a list of strings", value)
+
+
+def _objects(value: Any, name: str) -> list[dict]:
+    if type(value) is list and all(type(item) is dict for item in value):
+        return value
+    raise _wrong(name, "a list of objects", value)
+
+
 _NUMBERS = dict[str, float | None]
-_CHECKS: dict[Any, _Check] = {int: _integer, float: _number, str: _text, bool: _flag, _NUMBERS: _numbers}
-_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,), _NUMBERS: ()}
+_CHECKS: dict[Any, _Check] = {int: _integer, float: _number, str: _text, bool: _flag, _NUMBERS: _numbers,
+                              list[str]: _texts, list[dict]: _objects}
+_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,), _NUMBERS: (),
+                                       list[str]: (), list[dict]: ()}
 """Exact types a field holds unchanged (a float only when finite), tested without a call: a
 million-line metrics.jsonl is read through this. Other values go to the field's checker,
 which converts them (NaN to None, 3.0 to 3) or raises."""
@@ -288,6 +304,31 @@ class End(Event):
     message: str | None = None
 
 
+@dataclass(kw_only=True)
+class CurriculumStart(Event):
+    """``voltx run curriculum`` started: the config file its phases read (``""``: the built-in
+    defaults) and the phases in order. A resumed curriculum hands its phases the same file."""
+
+    config: str
+    phases: list[str] | None = None
+
+
+@dataclass(kw_only=True)
+class CurriculumPhase(Event):
+    """A curriculum phase's child run ``started`` / ``finished`` / ``preempted`` / ``failed``; the
+    latest one per phase tells a resumed curriculum what is done and which run to resume."""
+
+    phase: str
+    status: str
+    run_dir: str
+    resumed: bool | None = None
+    argv: list[str] | None = None
+    exit_code: int | None = None
+    passed: int | None = None
+    total: int | None = None
+    missed: list[str] | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "evaluation": Evaluation,
     "deliverable": Deliverable,
@@ -295,6 +336,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "checkpoint": Checkpoint,
     "resumed": Resumed,
     "end": End,
+    "curriculum_start": CurriculumStart,
+    "curriculum_phase": CurriculumPhase,
 }
 
 
