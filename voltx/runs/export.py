@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 from voltx.errors import MissingInputError, UsageError
 from voltx.runs.jsonl import SkippedLines, dumps, stream_jsonl
-from voltx.runs.layout import RunPaths, is_run_dir, read_manifest
+from voltx.runs.layout import RunPaths, is_run_dir, load_manifest
 from voltx.runs.lock import writer_alive
 from voltx.runs.records import StepRecord, parse_step
 
@@ -72,8 +72,8 @@ def _numeric(value: Any) -> bool:
 
 
 def _default_output(run_dir: Path, to: str) -> Path:
-    manifest = read_manifest(run_dir)
-    stem = f"{manifest.get('phase') or run_dir.parent.name}-{manifest.get('id') or run_dir.name}"
+    manifest = load_manifest(run_dir).record
+    stem = f"{manifest.phase or run_dir.parent.name}-{manifest.id or run_dir.name}"
     return Path.cwd() / (f"{stem}-tensorboard" if to == "tensorboard" else f"{stem}.{to}")
 
 

@@ -1,11 +1,12 @@
 """The record types of a run's JSONL files: one declared dataclass per kind, one parser.
 
-metrics.jsonl holds :class:`StepRecord` lines (``RunWriter.log_metrics``); events.jsonl holds
+run.json (the manifest) is one :class:`Manifest`. metrics.jsonl holds :class:`StepRecord` lines (``RunWriter.log_metrics``); events.jsonl holds
 :class:`Event` lines, and the kinds readers act on have their own type (:class:`Evaluation`,
 :class:`Deliverable`, :class:`Alert`, :class:`Checkpoint`, :class:`Resumed`, :class:`End`, and the
 curriculum's :class:`CurriculumStart` / :class:`CurriculumPhase`).
 Every reader of a run store (status, report, export, the console) turns lines into records
-through :func:`parse_step` / :func:`parse_event`, so a line whose declared fields have the wrong
+through :func:`parse_step` / :func:`parse_event` (and run.json through
+:func:`voltx.runs.layout.load_manifest`), so a line whose declared fields have the wrong
 type (``"passed": "maybe"``, ``"step": "abc"``) is skipped with a reason by all of them alike,
 never shown as something it is not.
 
@@ -345,3 +346,41 @@ def parse_event(obj: Any) -> Event:
     """The event a decoded line holds, typed by its kind; RecordError when it is not one."""
     kind = obj.get("kind") if type(obj) is dict else None
     return EVENT_TYPES.get(kind, Event).parse(obj) if type(kind) is str else Event.parse(obj)
+
+
+# --- run.json --------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Manifest(Record):
+    """run.json: what the writer (``RunWriter``) keeps current about the run as a whole.
+
+    Read once, through :func:`voltx.runs.layout.load_manifest`: a manifest with a declared field of
+    the wrong type (``"pid": "abc"``, ``"exit_code": "x"``) is damaged as a whole and none of its
+    fields is shown or acted on (not its pid, not its status), as a damaged line is skipped whole.
+    Fields the writer has not set yet (``ended_at``, ``exit_code`` while running) are null."""
+
+    format_version: int = 1
+    id: str | None = None
+    phase: str | None = None
+    preset: str | None = None
+    status: str | None = None
+    """running, then finished / failed / preempted / diverged / interrupted (the last attempt's end)."""
+    created_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    message: str | None = None
+    pid: int | None = None
+    """The last attempt's process; the writer lock (not this pid) tells whether it is alive."""
+    host: str | None = None
+    stage: str | None = None
+    total_steps: int | None = None
+    last_checkpoint_step: int | None = None
+    device: str | None = None
+    code_version: str | None = None
+    python: str | None = None
+    argv: list[str] | None = None
+    argv_resume: list[str] | None = None
+    attempts: list[dict] = field(default_factory=list)
+    """One object per start or resume (pid, host, started_at, resumed_from_step, then how it ended)."""
