@@ -22,13 +22,14 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx import hookimpl
 from voltx.curriculum import CurriculumConfig
-from voltx.errors import EXIT_PREEMPTED, ConfigError, GateStopped, Preempted, VoltxError
-from voltx.runs.jsonl import read_jsonl
-from voltx.runs.records import Deliverable, parse_event
+from voltx.errors import EXIT_PREEMPTED, ConfigError, DataError, GateStopped, Preempted, VoltxError
+from voltx.runs.jsonl import SkippedLines, read_jsonl
+from voltx.runs.records import CurriculumPhase, CurriculumStart, Deliverable, parse_event
 from voltx.specs import PhaseSpec
 
 STACK_FILE = "lang_encoder.safetensors"
@@ -66,32 +67,31 @@ def _global_overrides(ctx) -> list[str]:
     return out
 
 
-def _history(run_dir: Path) -> dict[str, dict]:
-    """Latest ``curriculum_phase`` event per phase (what a resumed curriculum already did)."""
-    seen: dict[str, dict] = {}
-    path = run_dir / "events.jsonl"
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                ev = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line after a crash
-            if isinstance(ev, dict) and ev.get("kind") == "curriculum_phase":
-                seen[ev["phase"]] = ev
-    return seen
+@dataclass
+class History:
+    """What a curriculum run's own events.jsonl says it already did, read through the run store's
+    record types: a damaged line is skipped and counted (``skipped``), never taken for a record."""
+
+    phases: dict[str, CurriculumPhase] = field(default_factory=dict)
+    """The latest ``curriculum_phase`` record per phase."""
+    started_with: str | None = None
+    """The config file the curriculum was first started with ("" = built-in), None if it never started."""
+    skipped: SkippedLines = field(default_factory=lambda: SkippedLines("events.jsonl"))
 
 
-def _started_with(run_dir: Path) -> str | None:
-    """The config file a resumed curriculum was first started with ("" = built-in), or None if new."""
-    path = run_dir / "events.jsonl"
-    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-        try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(ev, dict) and ev.get("kind") == "curriculum_start":
-            return str(ev.get("config") or "")
-    return None
+def _history(run_dir: Path) -> History:
+    """What a resumed curriculum already did. The run's own writer is live (we hold the lock), so a
+    partial last line is left unread, as every reader of a live run leaves it."""
+    got = read_jsonl(run_dir / "events.jsonl", parse=parse_event)
+    history = History()
+    for problem in got.problems:
+        history.skipped.add(problem)
+    for ev in got.records:
+        if isinstance(ev, CurriculumPhase):
+            history.phases[ev.phase] = ev
+        elif isinstance(ev, CurriculumStart) and history.started_with is None:
+            history.started_with = ev.config
+    return history
 
 
 def _verdicts(child: Path) -> list[Deliverable]:
@@ -121,10 +121,18 @@ def run(ctx) -> None:
     specs = load_plugins().specs("phases")
     check_settings(cfg, set(specs))
     root = ctx.run.dir.parents[1]
-    done = _history(ctx.run.dir)
+    history = _history(ctx.run.dir)
+    done = history.phases
+    if history.skipped.count:
+        ctx.say(f"[curriculum] {history.skipped.summary()}; those records are ignored")
     # The phases read their tables from the file the curriculum was started with (a resumed
     # curriculum's own config is its saved copy, which holds only [curriculum]).
-    config_file = _started_with(ctx.run.dir)
+    config_file = history.started_with
+    if config_file is None and history.skipped.count:
+        # The start record may be the damaged line: starting over from the saved copy (which holds
+        # only [curriculum]) would run every phase on built-in defaults. Refuse instead.
+        raise DataError(f"{ctx.run.dir / 'events.jsonl'} has no readable curriculum_start record ({history.skipped.summary()}): "
+                        "cannot tell which config file the phases were started with. Repair that line, or start a new curriculum.")
     if config_file is None:
         config_file = ctx.config.source if ctx.config.source and Path(ctx.config.source).is_file() else ""
         ctx.run.event("curriculum_start", config=str(Path(config_file).resolve()) if config_file else "", phases=cfg.phases)
@@ -138,11 +146,11 @@ def run(ctx) -> None:
             raise Preempted(f"stopped by {ctx.stop.signal_name} before phase {phase}; resume the curriculum with "
                             f"`voltx run curriculum --resume {ctx.run.dir}`")
         before = done.get(phase)
-        if before is not None and before.get("status") == "finished":
-            child = Path(before["run_dir"])
+        if before is not None and before.status == "finished":
+            child = Path(before.run_dir)
             ctx.say(f"[curriculum] {phase}: already finished in {child}")
         else:
-            resume = Path(before["run_dir"]) if before is not None and Path(before["run_dir"]).exists() else None
+            resume = Path(before.run_dir) if before is not None and Path(before.run_dir).exists() else None
             child = resume or root / phase / new_run_id()
             argv = [sys.executable, "-m", "voltx", "run", phase, "--runs-dir", str(root), "--progress", "plain"]
             if resume is not None:

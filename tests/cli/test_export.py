@@ -143,3 +143,36 @@ def test_malformed_lines_are_not_exported_and_are_counted(tmp_path, cli):
         "line 13: field 'step' is missing",
         "line 14: incomplete: the file ends mid-line (the writer stopped while writing it)",
     ]
+
+
+def test_csv_of_a_live_run_is_one_snapshot_while_the_run_appends(tmp_path, monkeypatch):
+    """The CSV reads metrics.jsonl more than once (columns first, then rows): a step the live run
+    logs meanwhile must not become a row whose loss terms the header lacks."""
+    import voltx.runs.export as exporter
+    from voltx.runs.store import RunWriter
+
+    w = RunWriter.create(tmp_path / "runs", "toy", config_toml="", overrides=[], preset=None, argv=["voltx", "run", "toy"])
+    try:
+        for step in (1, 2, 3):
+            w.log_metrics({"step": step, "stage": "fit", "stage_step": step, "total_steps": 10, "epoch": 0, "batch": step,
+                           "losses": {"loss": 1.0 / step}, "lr": 0.1, "samples_per_sec": 64.0, "steps_per_sec": 2.0})
+        w.flush()
+        real, passes = exporter.stream_jsonl, []
+
+        def stream_while_the_run_logs(*args, **kwargs):
+            yield from real(*args, **kwargs)
+            passes.append(1)
+            if len(passes) == 1:  # the run logs its next step, with a new loss term, after the first pass
+                w.log_metrics({"step": 4, "stage": "fit", "stage_step": 4, "total_steps": 10, "epoch": 0, "batch": 4,
+                               "losses": {"loss": 0.25, "aux": 2.0}, "lr": 0.1, "samples_per_sec": 64.0, "steps_per_sec": 2.0})
+                w.flush()
+
+        monkeypatch.setattr(exporter, "stream_jsonl", stream_while_the_run_logs)
+        done = export_run(w.dir, "csv", tmp_path / "m.csv")
+    finally:
+        w.close("finished", 0)
+    assert len(passes) >= 2 and w.paths.metrics.read_text().count("\n") == 4  # the run did log step 4 between the passes
+    rows = list(csv.DictReader(done.path.open()))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]  # the original wrote a 4th row, its losses/aux silently dropped
+    assert "losses/aux" not in rows[0] and all(r["losses/loss"] for r in rows)
+    assert done.skipped.count == 0

@@ -412,3 +412,62 @@ def test_report_on_a_live_run_does_not_count_the_line_being_written(root):
         w.close("finished", 0)
     r = build_report(w.dir)  # the writer is gone: that line will never be finished
     assert r["skipped"]["metrics.jsonl"]["lines"] == [{"line": 2, "reason": "incomplete: the file ends mid-line (the writer stopped while writing it)"}]
+
+
+# --- a damaged run.json: listed and reported as damaged, never crashed on or shown as what it is not -----
+
+
+def damage_manifest(run_dir: Path, text: str | None = None, **fields) -> None:
+    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest.update(fields)
+    (run_dir / "run.json").write_text(text if text is not None else json.dumps(manifest, indent=1))
+
+
+def test_status_and_report_show_a_damaged_manifest_as_damaged(cli, root):
+    exit_x = make_run(root, "translator", "failed", 1).dir
+    damage_manifest(exit_x, exit_code="x")
+    cut = make_run(root, "f2", "preempted", 75).dir
+    damage_manifest(cut, text=(cut / "run.json").read_text()[:50])
+    listed = make_run(root, "f2", "finished", 0).dir
+    damage_manifest(listed, text="[1, 2]")
+    live = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[])
+    try:
+        live.log_metrics({"step": 4, "stage": "encoder", "losses": {"total": 1.0}, "steps_per_sec": 2.0})
+        live.flush()
+        damage_manifest(live.dir, total_steps="many")
+        proc = cli("status", "--json", timeout=120)  # the original: TypeError (the ETA from "many"), a traceback
+        assert proc.returncode == 0, proc.stderr
+        runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
+        plain = cli("status", env={"COLUMNS": "250"}, timeout=120)
+    finally:
+        live.close("finished", 0)
+    expected = {
+        exit_x.name: "run.json: field 'exit_code' expected an integer, got 'x'",
+        cut.name: "run.json: not valid JSON (line 3 column 8: Unterminated string starting)",
+        listed.name: "run.json: expected a JSON object, got a list",
+        live.dir.name: "run.json: field 'total_steps' expected an integer, got 'many'",
+    }
+    assert {name: (r["status"], r["problems"]) for name, r in runs.items()} == {name: ("damaged", [p]) for name, p in expected.items()}
+    assert runs[exit_x.name]["exit_code"] is None and runs[exit_x.name]["phase"] == "translator"  # the original: exit code "x"
+    assert runs[exit_x.name]["step"] == 3 and runs[exit_x.name]["losses"] == {"total": 1.0, "role": 0.5 / 3}
+    assert plain.returncode == 0 and "Traceback" not in plain.stderr
+    for name, problem in expected.items():
+        assert f"damaged ({problem})" in next(line for line in plain.stdout.splitlines() if line.startswith(name))
+
+    report = json.loads(cli("report", exit_x.name, "--json", timeout=120).stdout)
+    assert (report["status"], report["problem"], report["exit_code"], report["phase"]) == ("damaged", expected[exit_x.name], None, "translator")
+    assert {d["metric"]: d["passed"] for d in report["deliverables"]} == {"encoder.retrieval_top1": True, "decoder.bleu": False}
+    proc = cli("report", cut.name, env={"COLUMNS": "200"}, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"status: damaged ({expected[cut.name]})" in proc.stdout and "steps: 3" in proc.stdout
+
+
+def test_run_resume_of_a_damaged_manifest_exits_65_naming_the_field(cli, root):
+    run_dir = make_run(root, "translator", "preempted", 75).dir
+    damage_manifest(run_dir, attempts="1")
+    before = (run_dir / "run.json").read_text()
+    proc = cli("run", "translator", "--resume", str(run_dir), timeout=120)
+    assert proc.returncode == 65, proc.stderr  # EX_DATAERR; the original resumed it and crashed on "1".append
+    no_traceback(proc)
+    assert f"{run_dir / 'run.json'}: field 'attempts' expected a list of objects, got '1'. voltx will not resume it" in proc.stderr
+    assert (run_dir / "run.json").read_text() == before

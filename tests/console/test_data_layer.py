@@ -80,8 +80,8 @@ def test_index_rescans_only_changed_runs(root, monkeypatch):
     reads = []
     import voltx.console.data as data
 
-    real = data.read_manifest
-    monkeypatch.setattr(data, "read_manifest", lambda d: reads.append(d) or real(d))
+    real = data.load_manifest
+    monkeypatch.setattr(data, "load_manifest", lambda d: reads.append(d) or real(d))
     assert not index.scan() and reads == []  # nothing changed: no file read
     append_steps(a, 51, 3, total=60)
     assert index.scan() and reads == [a] and index.rows[a].step == 53

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -110,7 +111,8 @@ async def test_corrupt_and_newer_format_runs_are_states(root):
         await settle(pilot)
         rows = app.screen.index.rows
         assert rows[newer].problem == "newer format: upgrade voltx" and rows[newer].read_only
-        assert rows[broken].problem == "run.json missing or unreadable" and rows[broken].status == "unknown"
+        assert rows[broken].status == "damaged"
+        assert rows[broken].problem == "run.json: not valid JSON (line 1 column 2: Expecting property name enclosed in double quotes)"
         table = app.screen.query_one("#runs")
         table.move_cursor(row=table.get_row_index(str(newer)))
         await pilot.press("x")  # stop refuses a newer-format run before asking
@@ -199,3 +201,52 @@ async def test_headline_loss_term_is_not_repeated(root):
     assert row_cells(row, False)[5] == "0.0055"  # was "0.0055 movement=0.0055"
     row.losses = {"loss": 3.0, "loss_role": 1.0}
     assert "role=1" in row_cells(row, False)[5] and "role" not in row_cells(row, False, compact=True)[5]
+
+
+def damage_manifest(run_dir, **fields) -> None:
+    """A foreign writer (a plugin, a hand edit) left run.json fields of the wrong type."""
+    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest.update(fields)
+    (run_dir / "run.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+
+
+async def test_a_run_with_a_damaged_manifest_is_listed_as_damaged_and_never_acted_on(root, monkeypatch):
+    import voltx.runs.launch as launch
+
+    intact = make_run(root, "f1", created_at=BASE_TIME)
+    dead = make_run(root, "f1", status="preempted", created_at=BASE_TIME + 60)
+    damage_manifest(dead, pid="abc", exit_code="x")
+    live = make_run(root, "f2", status="running", created_at=BASE_TIME + 120)
+    damage_manifest(live, started_at="yesterday")
+    signalled = []
+    monkeypatch.setattr(launch.os, "kill", lambda pid, sig: signalled.append(pid))
+    monkeypatch.setattr(launch, "_start", lambda *a, **k: signalled.append("started a writer"))
+    with hold_lock(live):
+        app = VoltxConsole([root], poll_s=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            rows = screen.index.rows
+            assert screen.query_one("#runs").row_count == 3  # still listed
+            assert rows[intact].status == "finished" and rows[intact].problem is None
+            # the original listed these as "preempted" and "running" with host and start time from the file
+            assert (rows[dead].status, rows[dead].problem) == ("damaged", "run.json: field 'pid' expected an integer, got 'abc'")
+            assert (rows[live].status, rows[live].problem) == ("damaged", "run.json: field 'started_at' expected a number, got 'yesterday'")
+            assert (rows[dead].id, rows[dead].phase, rows[dead].host, rows[dead].started_at) == (dead.name, "f1", None, None)
+            assert rows[dead].step == 50  # metrics.jsonl is intact: its records are still read
+            table = screen.query_one("#runs")
+            assert table.get_row(str(dead))[3] == "[bold red]damaged[/] [red](run.json: field 'pid' expected an integer, got 'abc')[/]"
+            for run, key in ((live, "x"), (dead, "R"), (live, "R")):
+                table.move_cursor(row=table.get_row_index(str(run)))
+                await pilot.press(key)
+                await pilot.pause()
+                assert isinstance(app.screen, RunsScreen)  # refused before any "are you sure?"
+            messages = [n.message for n in app._notifications]
+            assert sum("voltx will not signal its process from a manifest it cannot read" in m for m in messages) == 1
+            assert sum("voltx will not resume it from a manifest it cannot read" in m for m in messages) == 2
+            assert signalled == []  # no signal to a pid read from a damaged manifest, no second writer
+            table.move_cursor(row=table.get_row_index(str(dead)))
+            await pilot.press("enter")
+            await settle(pilot, 0.4)
+            head = str(app.screen.query_one("#detail-head").render())
+            assert head.startswith("damaged") and "run.json: field 'pid' expected an integer, got 'abc'" in head

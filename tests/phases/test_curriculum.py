@@ -151,6 +151,22 @@ def test_stop_is_forwarded_and_resume_carries_on(env, tmp_path):
     assert [e["kind"] for e in events(cb)].count("resumed") == 1
 
 
+def test_resume_with_a_damaged_curriculum_record_skips_and_says_it(env, tmp_path):
+    config = failing_config(tmp_path)
+    stopped = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0", "--config", str(config))
+    assert stopped.returncode == EXIT_GATE, stopped.stderr[-2000:]
+    root = tmp_path / "runs"
+    cur, ca = only(root, "curriculum"), only(root, "ca")
+    with open(cur / "events.jsonl", "a") as fh:  # a foreign writer: a curriculum_phase record without its phase
+        fh.write(f'{{"time": 1.0, "kind": "curriculum_phase", "status": "started", "run_dir": "{ca}", "step": 0}}\n')
+    lines = (cur / "events.jsonl").read_text().count("\n")
+    resumed = voltx(env, "run", "curriculum", "--resume", str(cur), "--config", str(config))
+    assert resumed.returncode == EXIT_OK, resumed.stderr[-2000:]  # the original: KeyError: 'phase', a traceback
+    assert "Traceback" not in resumed.stderr
+    assert f"skipped 1 malformed line in events.jsonl (first: line {lines}: field 'phase' is missing)" in resumed.stderr
+    assert "ca: already finished" in resumed.stderr and read_manifest(only(root, "cb"))["status"] == "finished"
+
+
 def test_bad_phase_list_is_a_config_error(env):
     done = voltx(env, "run", "curriculum", 'phases=["f1", "nope"]', "run.telemetry_interval=0")
     assert done.returncode == EXIT_CONFIG

@@ -124,6 +124,11 @@ def test_reader_gives_line_numbers_and_reasons_for_every_damage_shape(tmp_path):
     assert skipped.summary() == "skipped 6 malformed lines in metrics.jsonl (first: line 2: field 'step' expected an integer, got 'abc')"
     live = SkippedLines(path.name)
     assert len(list(stream_jsonl(path, parse_step, live))) == 3 and live.count == 5  # a live writer is still writing it
+    first_two = len(lines[0]) + 1 + len(lines[1]) + 1
+    for end, steps in ((first_two, [1]), (first_two - 1, [1]), (len(lines[0]) + 1, [1]), (len(lines[0]), [])):
+        snapshot = SkippedLines(path.name)  # ``end``: as if the file ended there (a line cut there is being written)
+        assert [r.step for r in stream_jsonl(path, parse_step, snapshot, end=end)] == steps
+        assert snapshot.count == (1 if end == first_two else 0)
 
 
 def test_skipped_lines_keep_the_count_but_only_the_first_reasons():

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import voltx.runs.store as store
-from voltx.errors import EXIT_RUN_LOCKED, MissingInputError, RunLockedError, UsageError, VoltxError
-from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, resolve_run, runs_root
+from voltx.errors import EXIT_RUN_LOCKED, DataError, MissingInputError, RunLockedError, UsageError, VoltxError
+from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, load_manifest, resolve_run, runs_root
 from voltx.runs.lock import RunLock, writer_alive
 from voltx.runs.records import Resumed
 from voltx.runs.store import RunReader, RunWriter, effective_status, summarize
@@ -64,7 +64,7 @@ def test_create_makes_the_documented_layout(root):
         assert (w.dir / "overrides.txt").read_text() == "encoder.lr=1e-3\nhardware.device=cpu\n"
         assert writer_alive(w.dir)
         assert json.loads((w.dir / "lock").read_text())["pid"] == os.getpid()
-        assert effective_status(w.dir, m) == "running"
+        assert effective_status(w.dir, load_manifest(w.dir)) == "running"
     finally:
         w.close("finished", 0)
 
@@ -149,7 +149,7 @@ def test_a_killed_writer_leaves_a_stale_run(root):
     m = json.loads((run_dir / "run.json").read_text())
     assert m["status"] == "running"  # nobody recorded the end
     assert not writer_alive(run_dir)  # but the kernel dropped the lock
-    assert effective_status(run_dir, m) == "stale"
+    assert effective_status(run_dir, load_manifest(run_dir)) == "stale"
     s = summarize(run_dir)
     assert s.status == "stale" and s.step == 3 and s.losses == {"total": pytest.approx(1 / 3)}
     assert s.eta_s is None
@@ -305,12 +305,12 @@ def test_newer_format_version_is_a_problem_not_a_crash(root):
     assert s.status == "finished"
 
 
-def test_unreadable_manifest_is_a_problem(root):
+def test_a_truncated_manifest_is_a_damaged_run(root):
     d = fake_run(root, "translator", "20240101-000000-aaaaaa")
     (d / "run.json").write_text('{"status": "runn')
     s = summarize(d)
-    assert s.status == "unknown"
-    assert s.problems == ["run.json missing or unreadable"]
+    assert s.status == "damaged"
+    assert s.problems == ["run.json: not valid JSON (line 1 column 12: Unterminated string starting)"]
     assert s.phase == "translator" and s.id == "20240101-000000-aaaaaa"
 
 
@@ -348,13 +348,13 @@ def test_summarize_tolerates_odd_types_in_a_metrics_record(root):
         w.close("finished", 0)
 
 
-@pytest.mark.parametrize("text", ["[1, 2]", '"running"', "null"])
-def test_manifest_that_is_not_an_object_is_unreadable(root, text):
+@pytest.mark.parametrize("text, got", [("[1, 2]", "a list"), ('"running"', "'running'"), ("null", "null")])
+def test_manifest_that_is_not_an_object_is_damaged(root, text, got):
     d = fake_run(root, "translator", "20240101-000000-aaaaaa")
     (d / "run.json").write_text(text)
     s = summarize(d)
-    assert s.status == "unknown" and s.problems == ["run.json missing or unreadable"]
-    with pytest.raises(MissingInputError):
+    assert s.status == "damaged" and s.problems == [f"run.json: expected a JSON object, got {got}"]
+    with pytest.raises(DataError, match=f"run.json: expected a JSON object, got {re.escape(got)}. voltx will not resume it"):
         RunWriter.resume(d, [])
 
 
@@ -365,3 +365,103 @@ def test_latest_orders_runs_started_in_the_same_second(root):
     assert list_run_dirs(root) == [first, second]
     assert resolve_run("latest", root) == second
     assert resolve_run("latest", root, phase="translator") == first
+
+
+# --- run.json is read through its record type (voltx.runs.records.Manifest) ------------------------------
+
+
+def damage_manifest(run_dir: Path, **fields) -> None:
+    """A foreign writer (a plugin, a hand edit) left fields of the wrong type in run.json."""
+    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest.update(fields)
+    (run_dir / "run.json").write_text(json.dumps(manifest, indent=1))
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"exit_code": "x"}, "field 'exit_code' expected an integer, got 'x'"),
+    ({"pid": "abc"}, "field 'pid' expected an integer, got 'abc'"),
+    ({"started_at": "yesterday"}, "field 'started_at' expected a number, got 'yesterday'"),
+    ({"status": ["finished"]}, "field 'status' expected a string, got a list"),
+    ({"phase": {"name": "f1"}}, "field 'phase' expected a string, got an object"),
+    ({"host": 7}, "field 'host' expected a string, got 7"),
+    ({"attempts": "1"}, "field 'attempts' expected a list of objects, got '1'"),
+])
+def test_a_manifest_field_of_the_wrong_type_makes_the_run_damaged(root, fields, reason):
+    w = new_writer(root)
+    w.log_metrics({"step": 3, "total_steps": 10, "stage": "encoder", "losses": {"total": 0.5}, "steps_per_sec": 2.0})
+    w.close("preempted", 75, "stopped by SIGTERM")
+    damage_manifest(w.dir, **fields)
+    s = summarize(w.dir)  # the original showed "preempted", with exit code "x", host 7 or phase {"name": ...}
+    assert (s.status, s.problems) == ("damaged", [f"run.json: {reason}"])
+    assert (s.id, s.phase, s.host, s.started_at, s.ended_at, s.exit_code) == (w.dir.name, "translator", None, None, None, None)
+    assert s.step == 3  # metrics.jsonl is its own file: still read
+    reader = RunReader(w.dir)
+    reader.refresh()
+    assert reader.status == "damaged" and reader.manifest.problem == f"run.json: {reason}"
+    before = (w.dir / "run.json").read_text()
+    with pytest.raises(DataError, match=f"run.json: {re.escape(reason)}. voltx will not resume it"):
+        RunWriter.resume(w.dir, ["voltx", "run", "translator", "--resume", str(w.dir)])
+    assert (w.dir / "run.json").read_text() == before and not writer_alive(w.dir)  # nothing written, no lock taken
+
+
+def test_null_is_not_known_and_a_resume_fills_in_the_start(root):
+    w = new_writer(root)
+    w.close("preempted", 75)
+    damage_manifest(w.dir, started_at=None, exit_code=None, host=None)
+    s = summarize(w.dir)
+    assert (s.status, s.problems, s.started_at, s.exit_code, s.host) == ("preempted", [], None, None, None)
+    r = RunWriter.resume(w.dir, [])
+    r.mark_resumed(from_step=None)
+    r.close("finished", 0)
+    m = json.loads((w.dir / "run.json").read_text())
+    assert isinstance(m["started_at"], float) and m["host"] == socket.gethostname() and len(m["attempts"]) == 2
+
+
+def test_a_live_run_with_a_damaged_manifest_is_damaged_not_stale_and_never_taken_over(root, monkeypatch):
+    from voltx.runs import launch
+    from voltx.train.runner import _find_resumable
+
+    older = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[], run_id="20240101-000000-aaaaaa")
+    older.close("preempted", 75)
+    w = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[], run_id="20240101-000001-bbbbbb")
+    try:
+        w.log_metrics({"step": 4, "stage": "encoder", "losses": {"total": 1.0}, "steps_per_sec": 2.0})  # no total_steps
+        w.flush()
+        damage_manifest(w.dir, total_steps="many", pid="abc")
+        s = summarize(w.dir)  # the original: TypeError computing the ETA from total_steps "many"
+        assert s.status == "damaged" and s.eta_s is None and writer_alive(w.dir)
+        signalled = []
+        monkeypatch.setattr(launch.os, "kill", lambda pid, sig: signalled.append(pid))
+        with pytest.raises(DataError, match="field 'pid' expected an integer, got 'abc'. voltx will not signal its process"):
+            launch.stop_run(w.dir)
+        with pytest.raises(DataError, match="voltx will not resume it"):
+            launch.resume_run(w.dir, use_tmux=False)
+        with pytest.raises(DataError):  # and were it intact, the lock would refuse a second writer
+            RunWriter.resume(w.dir, [])
+        assert signalled == [] and writer_alive(w.dir)
+        assert _find_resumable(root, "translator") == older.dir  # a live run is skipped, as an intact live one is
+    finally:
+        w.close("finished", 0)
+    assert summarize(w.dir).status == "finished"  # the writer's own manifest, rewritten whole at the end
+
+
+def test_resume_auto_stops_at_a_latest_run_that_is_damaged(root):
+    from voltx.train.runner import _find_resumable
+
+    for run_id in ("20240101-000000-aaaaaa", "20240101-000001-bbbbbb"):
+        latest = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[], run_id=run_id)
+        latest.close("preempted", 75)
+    (latest.dir / "run.json").write_text((latest.dir / "run.json").read_text()[:40])  # cut off by a full disk
+    with pytest.raises(DataError, match=r"run.json: not valid JSON \(line \d+ column \d+: .*\). voltx will not resume it"):
+        _find_resumable(root, "translator")  # the original started a new run past it (status "unknown")
+
+
+def test_update_manifest_refuses_a_field_every_reader_would_call_damaged(root):
+    w = new_writer(root)
+    try:
+        with pytest.raises(TypeError, match="update_manifest: field 'total_steps' expected an integer, got '10'"):
+            w.update_manifest(total_steps="10")
+        w.update_manifest(total_steps=10, stage="encoder", my_plugin={"any": ["thing"]})  # undeclared fields: as written
+        assert summarize(w.dir).total_steps == 10 and load_manifest(w.dir).record.extra["my_plugin"] == {"any": ["thing"]}
+    finally:
+        w.close("finished", 0)

@@ -23,20 +23,21 @@ def build_report(run_dir) -> dict:
 
     reader = RunReader(run_dir)
     reader.refresh()
-    m = reader.manifest
+    m = reader.manifest.record  # checked: a damaged run.json leaves every field unset (the problem says why)
     evaluations: dict[str, float | None] = {}
     for e in reader.events_of(Evaluation):
         evaluations.update(e.metrics)
     metrics = reader.metrics
     last = metrics[-1] if metrics else None
-    started, ended = _number(m.get("started_at")), _number(m.get("ended_at"))
+    started, ended = m.started_at, m.ended_at
     return {
         "run": str(run_dir),
-        "phase": m.get("phase"),
+        "phase": m.phase or run_dir.parent.name,
         "status": reader.status,
-        "exit_code": m.get("exit_code"),
-        "message": m.get("message"),
-        "preset": m.get("preset"),
+        "problem": reader.manifest.problem,
+        "exit_code": m.exit_code,
+        "message": m.message,
+        "preset": m.preset,
         "steps": last.step if last else None,
         "duration_s": ended - started if ended is not None and started is not None else None,
         "final_losses": last.losses if last else {},
@@ -79,8 +80,11 @@ def run(args) -> int:
 
     console = Console()
     steps = "-" if report["steps"] is None else report["steps"]
+    status = report["status"] if report["exit_code"] is None else f"{report['status']} (exit {report['exit_code']})"
+    if report["problem"]:
+        status += f" ({report['problem']})"
     console.print(
-        f"[bold]{text(report['phase'])}[/bold] run {text(report['run'])}\nstatus: {text(report['status'])} (exit {text(report['exit_code'])})"
+        f"[bold]{text(report['phase'])}[/bold] run {text(report['run'])}\nstatus: {text(status)}"
         f"  steps: {steps}  duration: {fmt_duration(report['duration_s'])}  preset: {text(report['preset'] or '-')}",
         highlight=False,
     )

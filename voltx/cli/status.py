@@ -35,9 +35,10 @@ def run(args) -> int:
     for r in runs:
         step = "-" if r.step is None else f"{r.step}" + (f"/{r.total_steps}" if r.total_steps else "")
         losses = " ".join(f"{k}={v:.3f}" for k, v in list(r.losses.items())[:3]) or "-"
-        started = time.strftime("%m-%d %H:%M", time.localtime(r.started_at)) if isinstance(r.started_at, (int, float)) else "-"
+        started = "-" if r.started_at is None else time.strftime("%m-%d %H:%M", time.localtime(r.started_at))
         sps = f"{r.samples_per_sec:.1f}" if r.samples_per_sec else "-"
-        rows.append([str(r.id), str(r.phase), str(r.status), step, losses, sps, fmt_duration(r.eta_s), str(r.host or "-"), started])
+        status = f"{r.status} ({'; '.join(r.problems)})" if r.problems else r.status  # damaged: which field, what was expected
+        rows.append([r.id, r.phase, status, step, losses, sps, fmt_duration(r.eta_s), r.host or "-", started])
     if not sys.stdout.isatty():
         # A pipe or a log: plain aligned lines, one per run, nothing truncated (ids are
         # what `voltx logs RUN` takes), no box drawing and no ANSI.
@@ -52,9 +53,10 @@ def run(args) -> int:
     table = Table(title=f"runs in {root}")
     for i, col in enumerate(columns):  # the run id is never cut: `voltx logs RUN` needs it
         table.add_column(col, no_wrap=i == 0, min_width=max(len(r[0]) for r in rows) if i == 0 else None)
-    colours = {"running": "green", "finished": "blue", "failed": "red", "diverged": "red", "preempted": "yellow", "stale": "magenta"}
-    for row in rows:
-        colour = colours.get(row[2], "white")
+    colours = {"running": "green", "finished": "blue", "failed": "red", "diverged": "red", "preempted": "yellow", "stale": "magenta",
+               "damaged": "red"}
+    for r, row in zip(runs, rows):
+        colour = colours.get(r.status, "white")
         row = [escape(x) for x in row]
         row[2] = f"[{colour}]{row[2]}[/{colour}]"
         table.add_row(*row)

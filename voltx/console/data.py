@@ -14,12 +14,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, read_manifest
+from voltx.runs.layout import RunPaths, list_run_dirs, load_manifest
 from voltx.runs.lock import writer_alive
 from voltx.cli.common import fmt_duration  # noqa: F401  (one formatter for `voltx status` and the console)
-from voltx.runs.store import last_metrics
+from voltx.runs.records import Manifest
+from voltx.runs.store import effective_status, last_metrics
 
-STATUSES = ("running", "finished", "failed", "preempted", "stale", "diverged", "interrupted", "unknown")
+STATUSES = ("running", "finished", "failed", "preempted", "stale", "diverged", "interrupted", "damaged", "unknown")
 NEWER_FORMAT = "newer format: upgrade voltx"
 
 
@@ -51,7 +52,8 @@ class RunRow:
     host: str | None = None
     started_at: float | None = None
     problem: str | None = None
-    """Why the run is shown degraded: unreadable manifest, or a newer format (read-only)."""
+    """Why the run is shown degraded: a missing or damaged run.json (which field, what was
+    expected), or a newer format (read-only)."""
 
     @property
     def read_only(self) -> bool:
@@ -97,7 +99,7 @@ class RunIndex:
         self.roots = [Path(r) for r in roots]
         self.rows: dict[Path, RunRow] = {}
         self._seen: dict[Path, tuple] = {}  # run dir -> (manifest stat, metrics stat)
-        self._manifests: dict[Path, dict] = {}
+        self._manifests: dict[Path, Manifest] = {}
 
     def states(self) -> list[RootState]:
         """One per root; only the first takes launches, so only its state talks about them."""
@@ -134,7 +136,7 @@ class RunIndex:
         key = (_stat_key(paths.manifest), _stat_key(paths.metrics))
         old = self.rows.get(run_dir)
         if old is not None and self._seen.get(run_dir) == key:
-            if self._manifests[run_dir].get("status") != "running":
+            if self._manifests[run_dir].status != "running":
                 return False
             status = "running" if writer_alive(run_dir) else "stale"  # the writer may have died silently
             if status == old.status:
@@ -143,22 +145,13 @@ class RunIndex:
             old.eta_s = old.eta_s if status == "running" else None
             return True
         self._seen[run_dir] = key
-        manifest = read_manifest(run_dir)
-        self._manifests[run_dir] = manifest
-        row = RunRow(dir=run_dir, id=str(manifest.get("id", run_dir.name)), phase=str(manifest.get("phase", run_dir.parent.name)))
-        if not manifest:
-            row.problem = "run.json missing or unreadable"
-        else:
-            version = _num(manifest.get("format_version", 1)) or 0
-            if version > FORMAT_VERSION:
-                row.problem = NEWER_FORMAT
-            status = manifest.get("status")
-            row.status = status if isinstance(status, str) else "unknown"
-            if row.status == "running" and not writer_alive(run_dir):
-                row.status = "stale"
-            row.host = manifest.get("host") if isinstance(manifest.get("host"), str) else None
-            row.started_at = _num(manifest.get("started_at"))
-            row.total_steps = _num(manifest.get("total_steps"))
+        read = load_manifest(run_dir)  # checked once: a damaged run.json is listed as damaged, with why
+        m = read.record
+        self._manifests[run_dir] = m
+        row = RunRow(dir=run_dir, id=m.id or run_dir.name, phase=m.phase or run_dir.parent.name)
+        row.problem = NEWER_FORMAT if read.newer else read.problem
+        row.status = effective_status(run_dir, read)
+        row.host, row.started_at, row.total_steps = m.host, m.started_at, m.total_steps
         rec = last_metrics(paths.metrics) if key[1] else None
         if rec:  # the last well-formed step record (voltx.runs.records: types already checked)
             row.step = rec.step
@@ -167,10 +160,6 @@ class RunIndex:
             row.total_steps = rec.total_steps or row.total_steps
             if row.status == "running" and rec.steps_per_sec and row.total_steps:
                 row.eta_s = max(0.0, (row.total_steps - row.step) / rec.steps_per_sec)
-        if row.step is not None:
-            row.step = int(row.step)
-        if row.total_steps is not None:
-            row.total_steps = int(row.total_steps)
         self.rows[run_dir] = row
         return old != row
 

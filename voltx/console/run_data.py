@@ -15,13 +15,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voltx.console.data import NEWER_FORMAT, _num, _stat_key
+from voltx.console.data import NEWER_FORMAT, _stat_key
 from voltx.console.series import MetricSeries
 from voltx.runs.checkpoints import committed
 from voltx.runs.jsonl import read_jsonl
-from voltx.runs.records import Alert, Checkpoint, Deliverable, End, Evaluation, Event, Resumed, parse_event
-from voltx.runs.layout import FORMAT_VERSION, RunPaths, read_manifest
-from voltx.runs.lock import writer_alive
+from voltx.runs.records import Alert, Checkpoint, Deliverable, End, Evaluation, Event, Manifest, Resumed, parse_event
+from voltx.runs.layout import RunManifest, RunPaths, load_manifest
+from voltx.runs.store import effective_status
 
 LOG_LINES = 500
 
@@ -52,7 +52,8 @@ class RunData:
         self.dir = Path(run_dir)
         self.paths = RunPaths(self.dir)
         self.series = MetricSeries(self.paths.metrics)
-        self.manifest: dict = {}
+        self.manifest: RunManifest = RunManifest(Manifest(), missing=True)
+        """run.json, checked (``manifest.record``: its fields; ``manifest.problem``: why they are unset)."""
         self.status = "unknown"
         self.evaluations: list[Evaluation] = []
         self.verdicts: dict[str, Verdict] = {}
@@ -75,15 +76,11 @@ class RunData:
     # -- state ---------------------------------------------------------------------------
     @property
     def problem(self) -> str | None:
-        if not self.manifest:
-            return "run.json missing or unreadable"
-        if (_num(self.manifest.get("format_version", 1)) or 0) > FORMAT_VERSION:
-            return NEWER_FORMAT
-        return None
+        return NEWER_FORMAT if self.manifest.newer else self.manifest.problem
 
     @property
     def read_only(self) -> bool:
-        return self.problem == NEWER_FORMAT
+        return self.manifest.newer
 
     @property
     def corrupt_count(self) -> int:
@@ -105,11 +102,10 @@ class RunData:
         """Read what is new; True when anything the view shows changed."""
         changed = False
         if self._changed("manifest", self.paths.manifest):
-            self.manifest = read_manifest(self.dir) or self.manifest
+            read = load_manifest(self.dir)
+            self.manifest = self.manifest if read.missing and not self.manifest.missing else read
             changed = True
-        status = self.manifest.get("status") if isinstance(self.manifest.get("status"), str) else "unknown"
-        if status == "running" and not writer_alive(self.dir):
-            status = "stale"
+        status = effective_status(self.dir, self.manifest)
         changed |= status != self.status
         self.status = status
         if metrics:

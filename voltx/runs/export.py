@@ -3,7 +3,8 @@
 Steps superseded by a resume are dropped with the same rule as
 :func:`voltx.runs.jsonl.drop_superseded`, but streamed: a first pass over metrics.jsonl
 keeps only each record's step, so a run with millions of logged steps is exported without
-holding its records in memory. Outputs are written to a temporary name and renamed, so
+holding its records in memory. Every pass reads the file's first N bytes, N its size when the
+export began: a live run appending meanwhile cannot make the passes disagree. Outputs are written to a temporary name and renamed, so
 a reader never sees half a file. No torch unless TensorBoard is asked for.
 
 Lines go through the run store's step record type (:class:`voltx.runs.records.StepRecord`):
@@ -21,11 +22,11 @@ import shutil
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from voltx.errors import MissingInputError, UsageError
 from voltx.runs.jsonl import SkippedLines, dumps, stream_jsonl
-from voltx.runs.layout import RunPaths, is_run_dir, read_manifest
+from voltx.runs.layout import RunPaths, is_run_dir, load_manifest
 from voltx.runs.lock import writer_alive
 from voltx.runs.records import StepRecord, parse_step
 
@@ -33,21 +34,23 @@ FORMATS = ("csv", "jsonl", "tensorboard")
 _FIRST = ("step", "time", "attempt", "stage")  # CSV columns first, in this order, when present
 
 
-def kept_records(path: Path, skipped: SkippedLines | None = None, final: bool = False) -> Iterator[StepRecord]:
-    """The records drop_superseded would keep, streamed in two passes; malformed lines are
-    added to ``skipped`` (a partial last line too when ``final``: its writer is gone).
+def kept_records(path: Path, skipped: SkippedLines | None = None, final: bool = False, end: int | None = None) -> Iterator[StepRecord]:
+    """The records drop_superseded would keep, streamed in two passes over the file's first ``end``
+    bytes (default: its size now), so both passes see the same lines while a live run appends.
+    Malformed lines are added to ``skipped`` (a partial last line too when ``final``: its writer is gone).
 
     Record i is superseded when some later record's step is at or below its step (a resume
     re-logged from an earlier checkpoint).
     """
-    steps = array("d", (rec.step for rec in stream_jsonl(path, parse_step, skipped, final)))
+    if end is None:
+        end = path.stat().st_size
+    steps = array("d", (rec.step for rec in stream_jsonl(path, parse_step, skipped, final, end)))
     after = math.inf  # min step of the records after i, walking backwards
     keep = bytearray(len(steps))
     for i in range(len(steps) - 1, -1, -1):
         keep[i] = steps[i] < after
         after = min(after, steps[i])
-    # A live run may append between the passes: the second pass reads only what the first saw.
-    for i, rec in zip(range(len(keep)), stream_jsonl(path, parse_step)):
+    for i, rec in zip(range(len(keep)), stream_jsonl(path, parse_step, end=end)):  # the same ``end``: the same records
         if keep[i]:
             yield rec
 
@@ -69,8 +72,8 @@ def _numeric(value: Any) -> bool:
 
 
 def _default_output(run_dir: Path, to: str) -> Path:
-    manifest = read_manifest(run_dir)
-    stem = f"{manifest.get('phase') or run_dir.parent.name}-{manifest.get('id') or run_dir.name}"
+    manifest = load_manifest(run_dir).record
+    stem = f"{manifest.phase or run_dir.parent.name}-{manifest.id or run_dir.name}"
     return Path.cwd() / (f"{stem}-tensorboard" if to == "tensorboard" else f"{stem}.{to}")
 
 
@@ -100,12 +103,15 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
     output = Path(output) if output is not None else _default_output(run_dir, to)
     skipped = SkippedLines(metrics.name)
     final = not writer_alive(run_dir)  # a partial last line of a dead writer is never finished
+    # One snapshot: every pass reads the bytes there were now, so a live run's later lines are
+    # never half in the export (a row whose columns the CSV header, read earlier, lacks).
+    end = metrics.stat().st_size
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-        records = kept_records(metrics, skipped, final)
+        records = kept_records(metrics, skipped, final, end)
         if to == "csv":
-            _write_csv(metrics, records, tmp)
+            _write_csv(records, lambda: kept_records(metrics, end=end), tmp)
         elif to == "jsonl":
             _write_jsonl(records, tmp)
         else:
@@ -120,7 +126,8 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
     return Exported(output, skipped)
 
 
-def _write_csv(metrics: Path, records: Iterator[StepRecord], tmp: Path) -> None:
+def _write_csv(records: Iterator[StepRecord], again: Callable[[], Iterator[StepRecord]], tmp: Path) -> None:
+    """``records`` finds the columns; ``again()`` streams the same records for the rows."""
     columns: dict[str, None] = {}  # ordered union of the numeric columns of the kept rows
     for rec in records:
         for key, value in flatten(rec.to_dict()).items():
@@ -130,7 +137,7 @@ def _write_csv(metrics: Path, records: Iterator[StepRecord], tmp: Path) -> None:
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
-        for rec in kept_records(metrics):  # the same rows again: the first pass only found the columns
+        for rec in again():  # the same rows again: the first pass only found the columns
             flat = flatten(rec.to_dict())
             row = [flat.get(c) for c in header]
             writer.writerow(["" if v is None or not (_numeric(v) or c == "stage") else v for c, v in zip(header, row)])

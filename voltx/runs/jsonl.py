@@ -266,12 +266,21 @@ def read_jsonl(
     return out
 
 
-def stream_jsonl(path: Path, parse: Parse | None = None, skipped: SkippedLines | None = None, final: bool = False) -> Iterator:
+def stream_jsonl(
+    path: Path, parse: Parse | None = None, skipped: SkippedLines | None = None, final: bool = False, end: int | None = None
+) -> Iterator:
     """The file's records one at a time (for files too big to hold), lines that are not records
     added to ``skipped``. A partial last line is a line still being written, unless ``final``
-    (its writer is gone and will never finish it): then it is skipped like a malformed one."""
+    (its writer is gone and will never finish it): then it is skipped like a malformed one.
+
+    ``end``: read only the file's first ``end`` bytes, as if it ended there. Several passes over a
+    live run's file given the same ``end`` see the same lines, whatever the writer appends meanwhile."""
+    remaining = math.inf if end is None else end
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, 1):
+            if len(raw) > remaining:
+                raw = raw[: int(remaining)]  # the snapshot ends inside this line
+            remaining -= len(raw)
             if not raw.endswith(b"\n"):
                 if final and raw.strip() and skipped is not None:
                     skipped.add(LineProblem(line_no, PARTIAL_LINE))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx.errors import MissingInputError, UsageError
-from voltx.runs.layout import new_run_id, read_manifest, configured_runs_dir, runs_root
+from voltx.runs.layout import configured_runs_dir, load_manifest, new_run_id, runs_root
 from voltx.runs.lock import writer_alive
 from voltx.runs.store import TERMINAL, effective_status
 
@@ -83,7 +83,7 @@ def _session_live_pids(name: str) -> list[int]:
 
 def attach_command(run_dir: Path) -> list[str] | None:
     """The command that shows the run's tmux session, or None when it has none."""
-    run_id = read_manifest(Path(run_dir)).get("id") or Path(run_dir).name
+    run_id = load_manifest(Path(run_dir)).record.id or Path(run_dir).name
     name = tmux_session_name(run_id)
     if not tmux_session_exists(name):
         return None
@@ -174,16 +174,15 @@ def launch_run(
 def resume_run(run_dir: Path, *, use_tmux: bool | None = None, cwd: Path | None = None) -> Launched:
     """Start ``voltx run PHASE --resume RUN_DIR`` detached; refuses a live or finished run."""
     run_dir = Path(run_dir).absolute()
-    manifest = read_manifest(run_dir)
-    if not manifest:
-        raise MissingInputError(f"{run_dir} has no readable run.json; it is not a run directory.")
-    status = effective_status(run_dir, manifest)
+    read = load_manifest(run_dir)
+    manifest = read.intact(run_dir, "resume it")  # damaged: refused whether or not its writer lives
+    status = effective_status(run_dir, read)
     if status == "running":
         raise UsageError(f"run {run_dir.name} is still running; stop it first (SIGTERM), then resume.")
     if status == "finished":
         raise UsageError(f"run {run_dir.name} already finished; start a new run instead.")
-    phase = manifest.get("phase") or run_dir.parent.name
-    run_id = manifest.get("id") or run_dir.name
+    phase = manifest.phase or run_dir.parent.name
+    run_id = manifest.id or run_dir.name
     session = tmux_session_name(run_id)
     if use_tmux is not False and tmux_session_exists(session):
         live = _session_live_pids(session)
@@ -206,20 +205,21 @@ def check_stoppable(run_dir: Path) -> tuple[str, int]:
     """(run name, pid) of a run that ``stop_run`` may signal; UsageError/MissingInputError
     saying why not otherwise (the console asks this before it asks the user to confirm)."""
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    if not manifest:
+    read = load_manifest(run_dir)
+    if read.missing:
         raise MissingInputError(f"{run_dir} has no readable run.json (not a run directory, or it has not started yet).")
-    name = manifest.get("id") or run_dir.name
-    status = manifest.get("status")
+    manifest = read.intact(run_dir, "signal its process")  # a damaged pid is never signalled
+    name = manifest.id or run_dir.name
+    status = manifest.status
     if status in TERMINAL:
         raise UsageError(f"run {name} is not running: it already ended ({status}).")
-    host, here = manifest.get("host"), socket.gethostname()
+    host, here = manifest.host, socket.gethostname()
     if host and host != here:
         raise UsageError(f"run {name} runs on host {host}, not {here}; stop it there.")
-    if effective_status(run_dir, manifest) != "running":
+    if effective_status(run_dir, read) != "running":
         raise UsageError(f"run {name} is not running: its writer is gone (stale). Resume it to continue.")
-    pid = manifest.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
+    pid = manifest.pid
+    if pid is None or pid <= 0:
         raise UsageError(f"run {name} has no valid pid in run.json; cannot signal it.")
     return name, pid
 

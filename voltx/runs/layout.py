@@ -2,7 +2,7 @@
 
 ``runs/<phase>/<YYYYmmdd-HHMMSS>-<id>/`` holds run.json, config.toml, overrides.txt,
 metrics.jsonl, events.jsonl, system.jsonl, stdout.log, checkpoints/, artifacts/ and lock.
-This module only computes paths and reads directory listings: no torch, no writes.
+This module only computes paths, reads directory listings and run.json: no torch, no writes.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import re
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from voltx.errors import MissingInputError, UsageError
+from voltx.errors import DataError, MissingInputError, UsageError
+from voltx.runs.jsonl import RecordError
+from voltx.runs.records import Manifest
 
 FORMAT_VERSION = 1
 ENV_RUNS_DIR = "VOLTX_RUNS_DIR"
@@ -150,19 +152,96 @@ def list_run_dirs(root: Path) -> list[Path]:
     def created_at(p: Path) -> float:
         if stamps[p.name[:15]] < 2:
             return 0.0  # the name alone orders it: no need to read run.json
-        value = read_manifest(p).get("created_at")
-        return float(value) if isinstance(value, (int, float)) else 0.0
+        return load_manifest(p).record.created_at or 0.0
 
     return sorted(found, key=lambda p: (p.name[:15], created_at(p), p.name, p.parent.name))
 
 
 def read_manifest(path: Path) -> dict:
-    """run.json of a run dir; {} if it is missing, being replaced or not a JSON object."""
+    """run.json of a run dir as written, unchecked; {} if it is missing or not a JSON object.
+    Readers that show or act on a run use :func:`load_manifest` (its fields checked)."""
     try:
         manifest = json.loads((path / "run.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+MISSING_MANIFEST = "run.json missing or unreadable"
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    """run.json as read, checked once against :class:`voltx.runs.records.Manifest`."""
+
+    record: Manifest
+    """The checked fields; all unset (``Manifest()``) when the file is missing or damaged."""
+    raw: dict = field(default_factory=dict)
+    """The object as written, when intact: what a resumed writer keeps updating."""
+    damage: str | None = None
+    """Why the file is there but is not a manifest: not JSON, not an object, a field of the wrong
+    type (``field 'pid' expected an integer, got 'abc'``)."""
+    missing: bool = False
+    newer_format: float | None = None
+    """The ``format_version`` of a newer voltx: shown, never resumed or stopped by this one."""
+
+    @property
+    def damaged(self) -> bool:
+        return self.damage is not None
+
+    @property
+    def newer(self) -> bool:
+        return self.newer_format is not None
+
+    @property
+    def problem(self) -> str | None:
+        """What to show beside the run, or None when the manifest is intact and of this format."""
+        if self.damage is not None:
+            return f"run.json: {self.damage}"
+        if self.missing:
+            return MISSING_MANIFEST
+        if self.newer_format is not None:
+            return f"written by a newer voltx (format {self.newer_format})"
+        return None
+
+    def intact(self, run_dir: Path, action: str) -> Manifest:
+        """The record, or the user-facing error saying why voltx will not ``action`` (e.g.
+        "resume it") on this manifest: damaged is exit 65 naming the field, missing is exit 66."""
+        if self.damage is not None:
+            raise DataError(f"{run_dir / 'run.json'}: {self.damage}. voltx will not {action} from a manifest it cannot read: "
+                            "repair that field (run.json's fields and their types: voltx/runs/records.py, Manifest), "
+                            "or start a new run.")
+        if self.missing:
+            raise MissingInputError(f"{run_dir} has no readable run.json; it is not a run directory.")
+        return self.record
+
+
+def load_manifest(run_dir: Path) -> RunManifest:
+    """run.json of a run dir, checked: what ``voltx status/report``, the console, resume and stop read.
+
+    Never raises for a bad file: a manifest that is not one comes back empty with its ``damage``
+    and the run is shown as damaged (the same rule as a damaged line of events.jsonl)."""
+    try:
+        data = (run_dir / "run.json").read_bytes()
+    except OSError:
+        return RunManifest(Manifest(), missing=True)
+    try:
+        raw = json.loads(data)
+    except UnicodeDecodeError:
+        return RunManifest(Manifest(), damage="not UTF-8 text")
+    except json.JSONDecodeError as exc:  # cut off by a full disk, edited by hand
+        return RunManifest(Manifest(), damage=f"not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg.removesuffix(' at')})")
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if type(version) in (int, float) and version > FORMAT_VERSION:  # its fields may mean something else
+        try:
+            record = Manifest.parse(raw)
+        except RecordError:
+            record = Manifest()
+        return RunManifest(record, raw, newer_format=version)
+    try:
+        return RunManifest(Manifest.parse(raw), raw)
+    except RecordError as exc:
+        return RunManifest(Manifest(), damage=str(exc))
 
 
 def resolve_run(spec: str, root: Path, phase: str | None = None) -> Path:

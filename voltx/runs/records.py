@@ -1,17 +1,20 @@
 """The record types of a run's JSONL files: one declared dataclass per kind, one parser.
 
-metrics.jsonl holds :class:`StepRecord` lines (``RunWriter.log_metrics``); events.jsonl holds
+run.json (the manifest) is one :class:`Manifest`. metrics.jsonl holds :class:`StepRecord` lines (``RunWriter.log_metrics``); events.jsonl holds
 :class:`Event` lines, and the kinds readers act on have their own type (:class:`Evaluation`,
-:class:`Deliverable`, :class:`Alert`, :class:`Checkpoint`, :class:`Resumed`, :class:`End`).
+:class:`Deliverable`, :class:`Alert`, :class:`Checkpoint`, :class:`Resumed`, :class:`End`, and the
+curriculum's :class:`CurriculumStart` / :class:`CurriculumPhase`).
 Every reader of a run store (status, report, export, the console) turns lines into records
-through :func:`parse_step` / :func:`parse_event`, so a line whose declared fields have the wrong
+through :func:`parse_step` / :func:`parse_event` (and run.json through
+:func:`voltx.runs.layout.load_manifest`), so a line whose declared fields have the wrong
 type (``"passed": "maybe"``, ``"step": "abc"``) is skipped with a reason by all of them alike,
 never shown as something it is not.
 
 Rules, in one place:
 
 - a field's type is its annotation: ``int`` (an integral float such as ``3.0`` is read as 3),
-  ``float`` (any JSON number), ``str``, ``bool`` (only ``true``/``false``), ``dict[str, float | None]``;
+  ``float`` (any JSON number), ``str``, ``bool`` (only ``true``/``false``), ``dict[str, float | None]``,
+  ``list[str]``, ``list[dict]`` (a list of objects, their contents not checked);
   ``| None`` allows null; a field without a default is required;
 - NaN and +-Infinity are read as null: the writer writes non-finite numbers as null
   (:func:`voltx.runs.jsonl.dumps`), so another writer's NaN means the same "no value"; where a
@@ -87,9 +90,23 @@ def _numbers(value: Any, name: str) -> dict[str, float | None]:
     return {key: None if item is None else _number(item, f"{name}.{key}") for key, item in value.items()}
 
 
+def _texts(value: Any, name: str) -> list[str]:
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    raise _wrong(name, "a list of strings", value)
+
+
+def _objects(value: Any, name: str) -> list[dict]:
+    if type(value) is list and all(type(item) is dict for item in value):
+        return value
+    raise _wrong(name, "a list of objects", value)
+
+
 _NUMBERS = dict[str, float | None]
-_CHECKS: dict[Any, _Check] = {int: _integer, float: _number, str: _text, bool: _flag, _NUMBERS: _numbers}
-_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,), _NUMBERS: ()}
+_CHECKS: dict[Any, _Check] = {int: _integer, float: _number, str: _text, bool: _flag, _NUMBERS: _numbers,
+                              list[str]: _texts, list[dict]: _objects}
+_AS_IS: dict[Any, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,), _NUMBERS: (),
+                                       list[str]: (), list[dict]: ()}
 """Exact types a field holds unchanged (a float only when finite), tested without a call: a
 million-line metrics.jsonl is read through this. Other values go to the field's checker,
 which converts them (NaN to None, 3.0 to 3) or raises."""
@@ -288,6 +305,31 @@ class End(Event):
     message: str | None = None
 
 
+@dataclass(kw_only=True)
+class CurriculumStart(Event):
+    """``voltx run curriculum`` started: the config file its phases read (``""``: the built-in
+    defaults) and the phases in order. A resumed curriculum hands its phases the same file."""
+
+    config: str
+    phases: list[str] | None = None
+
+
+@dataclass(kw_only=True)
+class CurriculumPhase(Event):
+    """A curriculum phase's child run ``started`` / ``finished`` / ``preempted`` / ``failed``; the
+    latest one per phase tells a resumed curriculum what is done and which run to resume."""
+
+    phase: str
+    status: str
+    run_dir: str
+    resumed: bool | None = None
+    argv: list[str] | None = None
+    exit_code: int | None = None
+    passed: int | None = None
+    total: int | None = None
+    missed: list[str] | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "evaluation": Evaluation,
     "deliverable": Deliverable,
@@ -295,6 +337,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "checkpoint": Checkpoint,
     "resumed": Resumed,
     "end": End,
+    "curriculum_start": CurriculumStart,
+    "curriculum_phase": CurriculumPhase,
 }
 
 
@@ -302,3 +346,41 @@ def parse_event(obj: Any) -> Event:
     """The event a decoded line holds, typed by its kind; RecordError when it is not one."""
     kind = obj.get("kind") if type(obj) is dict else None
     return EVENT_TYPES.get(kind, Event).parse(obj) if type(kind) is str else Event.parse(obj)
+
+
+# --- run.json --------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Manifest(Record):
+    """run.json: what the writer (``RunWriter``) keeps current about the run as a whole.
+
+    Read once, through :func:`voltx.runs.layout.load_manifest`: a manifest with a declared field of
+    the wrong type (``"pid": "abc"``, ``"exit_code": "x"``) is damaged as a whole and none of its
+    fields is shown or acted on (not its pid, not its status), as a damaged line is skipped whole.
+    Fields the writer has not set yet (``ended_at``, ``exit_code`` while running) are null."""
+
+    format_version: int = 1
+    id: str | None = None
+    phase: str | None = None
+    preset: str | None = None
+    status: str | None = None
+    """running, then finished / failed / preempted / diverged / interrupted (the last attempt's end)."""
+    created_at: float | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    message: str | None = None
+    pid: int | None = None
+    """The last attempt's process; the writer lock (not this pid) tells whether it is alive."""
+    host: str | None = None
+    stage: str | None = None
+    total_steps: int | None = None
+    last_checkpoint_step: int | None = None
+    device: str | None = None
+    code_version: str | None = None
+    python: str | None = None
+    argv: list[str] | None = None
+    argv_resume: list[str] | None = None
+    attempts: list[dict] = field(default_factory=list)
+    """One object per start or resume (pid, host, started_at, resumed_from_step, then how it ended)."""

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from voltx import __version__
-from voltx.errors import CantCreateError, MissingInputError, UsageError
-from voltx.runs.jsonl import PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, SkippedLines, drop_superseded, read_jsonl
-from voltx.runs.layout import FORMAT_VERSION, RunPaths, new_run_dir, read_manifest
+from voltx.errors import CantCreateError, UsageError
+from voltx.runs.jsonl import PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, RecordError, SkippedLines, drop_superseded, read_jsonl
+from voltx.runs.layout import FORMAT_VERSION, RunManifest, RunPaths, load_manifest, new_run_dir
 from voltx.runs.lock import RunLock, writer_alive
-from voltx.runs.records import Event, StepRecord, parse_event, parse_step
+from voltx.runs.records import Event, Manifest, StepRecord, parse_event, parse_step
 
 E = TypeVar("E", bound=Event)
 
@@ -101,13 +101,14 @@ class RunWriter:
     @classmethod
     def resume(cls, run_dir: Path, argv: list[str]) -> "RunWriter":
         paths = RunPaths(run_dir)
-        manifest = read_manifest(run_dir)
-        if not manifest:
-            raise MissingInputError(f"{run_dir} has no readable run.json; it is not a run directory.")
-        if manifest.get("format_version", 1) > FORMAT_VERSION:
-            raise CantCreateError(f"{run_dir} was written by a newer voltx (format {manifest['format_version']}); upgrade voltx to resume it.")
+        read = load_manifest(run_dir)
+        if read.newer:
+            raise CantCreateError(f"{run_dir} was written by a newer voltx (format {read.newer_format}); upgrade voltx to resume it.")
+        read.intact(run_dir, "resume it")
         lock = RunLock(paths.lock)
         lock.acquire()
+        manifest = read.raw
+        manifest.setdefault("attempts", [])
         writer = cls(paths, manifest, lock)
         manifest["argv_resume"] = argv
         return writer
@@ -118,7 +119,8 @@ class RunWriter:
         )
         self.attempt = len(self.manifest["attempts"])
         self.manifest.update(status="running", pid=os.getpid(), host=socket.gethostname(), ended_at=None, exit_code=None)
-        self.manifest.setdefault("started_at", _now())
+        if self.manifest.get("started_at") is None:  # null is "not known": the first start we know of is now
+            self.manifest["started_at"] = _now()
         self.write_manifest()
 
     def mark_resumed(self, from_step: int | None) -> None:
@@ -130,6 +132,10 @@ class RunWriter:
         _atomic_write_text(self.paths.manifest, json.dumps(self.manifest, indent=1))
 
     def update_manifest(self, **fields: Any) -> None:
+        try:  # a field of the wrong type would make every reader show the run as damaged
+            Manifest.validate(fields)
+        except RecordError as exc:
+            raise TypeError(f"update_manifest: {exc} (run.json's fields: voltx.runs.records.Manifest)") from None
         self.manifest.update(fields)
         self.write_manifest()
 
@@ -188,9 +194,18 @@ class RunSummary:
         return d
 
 
-def effective_status(run_dir: Path, manifest: dict) -> str:
-    """The manifest's status, except a 'running' run whose writer is gone is 'stale'."""
-    status = manifest.get("status", "unknown")
+DAMAGED = "damaged"
+
+
+def effective_status(run_dir: Path, manifest: RunManifest) -> str:
+    """The manifest's status, except a 'running' run whose writer is gone is 'stale', a run.json
+    that is not a manifest is 'damaged' (its problem says why) and a missing one 'unknown'.
+
+    'damaged' says nothing about liveness either way: whether a writer holds the run is the lock's
+    to say (resume and a second writer are refused by it, and by the damage itself)."""
+    if manifest.damaged:
+        return DAMAGED
+    status = manifest.record.status or "unknown"
     if status == "running" and not writer_alive(run_dir):
         return "stale"
     return status
@@ -207,28 +222,20 @@ def last_metrics(path: Path, tail_bytes: int = 65536) -> StepRecord | None:
     return records[-1] if records else None
 
 
-def _number(value: Any) -> Any:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def summarize(run_dir: Path) -> RunSummary:
-    manifest = read_manifest(run_dir)
-    problems = []
-    if not manifest:
-        problems.append("run.json missing or unreadable")
-    elif (_number(manifest.get("format_version", 1)) or 0) > FORMAT_VERSION:
-        problems.append(f"written by a newer voltx (format {manifest.get('format_version')})")
+    read = load_manifest(run_dir)
+    m = read.record
     s = RunSummary(
         dir=run_dir,
-        id=manifest.get("id", run_dir.name),
-        phase=manifest.get("phase", run_dir.parent.name),
-        status=effective_status(run_dir, manifest) if manifest else "unknown",
-        host=manifest.get("host"),
-        started_at=manifest.get("started_at"),
-        ended_at=manifest.get("ended_at"),
-        exit_code=manifest.get("exit_code"),
-        total_steps=manifest.get("total_steps"),
-        problems=problems,
+        id=m.id or run_dir.name,
+        phase=m.phase or run_dir.parent.name,
+        status=effective_status(run_dir, read),
+        host=m.host,
+        started_at=m.started_at,
+        ended_at=m.ended_at,
+        exit_code=m.exit_code,
+        total_steps=m.total_steps,
+        problems=[read.problem] if read.problem else [],
     )
     rec = last_metrics(RunPaths(run_dir).metrics)
     if rec:
@@ -251,7 +258,8 @@ class RunReader:
     def __init__(self, run_dir: Path):
         self.dir = run_dir
         self.paths = RunPaths(run_dir)
-        self.manifest = read_manifest(run_dir)
+        self.manifest: RunManifest = load_manifest(run_dir)
+        """run.json, checked: ``manifest.record`` the fields, ``manifest.problem`` why it cannot be used."""
         self._metrics: list[StepRecord] = []
         self._events: list[Event] = []
         self._offsets = {"metrics": 0, "events": 0}
@@ -260,7 +268,8 @@ class RunReader:
         self._skipped = {name: SkippedLines(getattr(self.paths, name).name) for name in self.FILES}
 
     def refresh(self) -> None:
-        self.manifest = read_manifest(self.dir) or self.manifest
+        read = load_manifest(self.dir)
+        self.manifest = self.manifest if read.missing else read  # os.replace: missing only if removed
         for name, store in (("metrics", self._metrics), ("events", self._events)):
             got: JsonlRead = read_jsonl(
                 getattr(self.paths, name), offset=self._offsets[name], first_line=self._next_line[name], parse=self.FILES[name]

@@ -24,7 +24,8 @@ from voltx.errors import (
 )
 from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.checkpoints import latest_checkpoint
-from voltx.runs.layout import RunPaths, list_run_dirs, read_manifest, resolve_run, runs_root
+from voltx.runs.layout import RunPaths, list_run_dirs, load_manifest, resolve_run, runs_root
+from voltx.runs.lock import writer_alive
 from voltx.runs.store import RunWriter, effective_status
 from voltx.specs import resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
@@ -52,9 +53,12 @@ def phase_classes(plugins: PluginSet) -> dict[str, type]:
 
 def _find_resumable(root: Path, phase: str) -> Path | None:
     for run_dir in reversed([r for r in list_run_dirs(root) if r.parent.name == phase]):
-        status = effective_status(run_dir, read_manifest(run_dir))
-        if status == "running":
+        read = load_manifest(run_dir)
+        status = effective_status(run_dir, read)
+        if status == "running" or (read.damaged and writer_alive(run_dir)):
             continue  # live: not ours to take over
+        if read.damaged:  # the latest run: say so (exit 65, which field), never start a new one past it silently
+            read.intact(run_dir, "resume it")
         return run_dir if status in RESUMABLE else None
     return None
 
@@ -75,10 +79,11 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bo
         root = runs_root(req.runs_dir, base_cfg.paths.runs_dir)
         run_dir = _find_resumable(root, spec.name) if req.resume == "auto" else resolve_run(req.resume, root, spec.name)
         if run_dir is not None:
-            manifest = read_manifest(run_dir)
-            if manifest.get("phase") != spec.name:
-                raise UsageError(f"run {run_dir} is a {manifest.get('phase')!r} run, not {spec.name!r}.")
-            if effective_status(run_dir, manifest) == "finished":
+            read = load_manifest(run_dir)
+            manifest = read.intact(run_dir, "resume it")
+            if manifest.phase != spec.name and not read.newer:  # a newer format: RunWriter.resume says so
+                raise UsageError(f"run {run_dir} is a {manifest.phase!r} run, not {spec.name!r}.")
+            if effective_status(run_dir, read) == "finished":
                 raise UsageError(f"run {run_dir} already finished; start a new one without --resume.")
             raw, text = read_toml(RunPaths(run_dir).config)
             cfg = build_config(raw, classes, source=str(RunPaths(run_dir).config), text=text)

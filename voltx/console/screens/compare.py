@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.series import MetricSeries
 from voltx.config import tomllib
-from voltx.runs.layout import RunPaths, read_manifest
+from voltx.runs.layout import RunPaths, load_manifest
 
 BUCKETS = 200
 MISSING = "—"
@@ -67,8 +67,8 @@ def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def load_run(run_dir: Path) -> RunCurves:
     paths = RunPaths(run_dir)
-    manifest = read_manifest(run_dir)
-    label = f"{manifest.get('phase', paths.phase)}/{manifest.get('id', run_dir.name)}"
+    manifest = load_manifest(run_dir).record
+    label = f"{manifest.phase or paths.phase}/{manifest.id or run_dir.name}"
     run = RunCurves(run_dir, label, curves=read_loss_curves(paths.metrics))
     try:
         run.config = flatten(tomllib.loads(paths.config.read_text(encoding="utf-8")))

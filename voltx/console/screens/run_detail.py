@@ -151,7 +151,7 @@ class RunDetailScreen(Screen):
     def _draw_head(self) -> None:
         d, s = self.data, self.data.series
         step = s.latest("step")
-        total = d.manifest.get("total_steps")
+        total = d.manifest.record.total_steps
         parts = [f"[b]{d.status}[/]", f"step {'-' if step is None else int(step)}" + (f"/{total}" if total else "")]
         latest = [(t, s.latest(t)) for t in s.loss_terms]
         latest = [(t, v) for t, v in latest if v is not None][:3]  # a term an earlier stage logged is not "-"
@@ -159,21 +159,21 @@ class RunDetailScreen(Screen):
             parts.append(" ".join(f"{escape(t)}={fmt_num(v)}" for t, v in latest))
         if s.latest("samples_per_sec") is not None:
             parts.append(f"{fmt_num(s.latest('samples_per_sec'))} samples/s")
-        sps, total_n = s.latest("steps_per_sec"), d.manifest.get("total_steps")
-        if d.status == "running" and sps and isinstance(total_n, (int, float)) and step is not None:
-            parts.append(f"ETA {fmt_duration((total_n - step) / sps)}")
+        sps = s.latest("steps_per_sec")
+        if d.status == "running" and sps and total is not None and step is not None:
+            parts.append(f"ETA {fmt_duration((total - step) / sps)}")
         lines = ["   ".join(parts)]
         notes = []
         if d.problem:
-            notes.append(f"[red]{d.problem}[/]" + (" (read-only)" if d.read_only else ""))
+            notes.append(f"[red]{escape(d.problem)}[/]" + (" (read-only)" if d.read_only else ""))
         if s.preview:
             notes.append("[yellow]preview: sampled lines, reading the whole file…[/]")
         if d.corrupt_count:
             notes.append(f"[yellow]{d.corrupt_count} corrupt line(s) skipped[/]")
         if d.alerts:
             notes.append(f"[red]{len(d.alerts)} alert(s)[/]")
-        if d.manifest.get("message"):
-            notes.append(escape(str(d.manifest["message"])))  # config errors name tables: [codebook]
+        if d.manifest.record.message:
+            notes.append(escape(d.manifest.record.message))  # config errors name tables: [codebook]
         if notes:
             lines.append("  ".join(notes))
         text = "\n".join(lines)

@@ -26,7 +26,7 @@ from voltx.console.data import RunIndex, RunRow, fmt_duration, fmt_num, fmt_time
 from voltx.console.widgets.runs_table import RunsTable
 
 STATUS_STYLE = {"running": "bold green", "finished": "green", "failed": "bold red", "diverged": "bold red",
-                "preempted": "yellow", "stale": "bold yellow", "interrupted": "yellow", "unknown": "dim"}
+                "preempted": "yellow", "stale": "bold yellow", "interrupted": "yellow", "damaged": "bold red", "unknown": "dim"}
 COLUMNS = [  # (key, title, sort key)
     ("mark", " ", None),
     ("phase", "phase", lambda r: r.phase),

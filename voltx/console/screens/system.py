@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.runs.lock import writer_alive
 
 FRESH_S = 5.0
@@ -58,10 +58,9 @@ def live_runs(roots: list[Path]) -> list[LiveRun]:
         for run_dir in list_run_dirs(Path(root)):
             if not writer_alive(run_dir):
                 continue
-            manifest = read_manifest(run_dir)
-            pid = manifest.get("pid")
-            label = f"{manifest.get('phase', run_dir.parent.name)}/{manifest.get('id', run_dir.name)}"
-            found.append(LiveRun(run_dir, label, pid if isinstance(pid, int) and not isinstance(pid, bool) else None))
+            manifest = load_manifest(run_dir).record  # damaged: no pid, so no process is marked as this run's
+            label = f"{manifest.phase or run_dir.parent.name}/{manifest.id or run_dir.name}"
+            found.append(LiveRun(run_dir, label, manifest.pid))
     return found
 
 
