@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from voltx.errors import DataError
-from voltx.runs.checkpoints import COMMITTED, atomic_save_safetensors, committed, latest_checkpoint, save_checkpoint
+from voltx.runs.checkpoints import COMMITTED, Checkpoint, atomic_save_safetensors, committed, latest_checkpoint, save_checkpoint
 
 
 def tensors(step: int) -> dict[str, dict[str, torch.Tensor]]:
@@ -115,7 +115,7 @@ def test_corrupt_tensor_file_is_a_data_error(tmp_path):
     save_checkpoint(tmp_path, 1, tensors(1), {})
     (tmp_path / "step-1" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(DataError, match="model.safetensors"):
-        latest_checkpoint(tmp_path).tensors("model")
+        Checkpoint(tmp_path / "step-1", 1, {}).tensors("model")
 
 
 def test_atomic_save_safetensors(tmp_path):

@@ -232,12 +232,22 @@ def test_resolve_run_no_match(root, three_runs, tmp_path):
 
 
 def test_runs_root_precedence(monkeypatch, tmp_path):
+    """--runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir of the config in use (--config, else
+    ./training_config.toml; a paths.runs_dir= override replaces it) > ./runs."""
+    other = tmp_path / "other.toml"
+    other.write_text('[paths]\nruns_dir = "from-other"\n')
+    (tmp_path / "training_config.toml").write_text('[paths]\nruns_dir = "from-cwd"\n')  # the cwd is tmp_path
     monkeypatch.setenv("VOLTX_RUNS_DIR", str(tmp_path / "env"))
-    assert runs_root("explicit", "configured") == Path("explicit")
-    assert runs_root(None, "configured") == tmp_path / "env"
+    assert runs_root("explicit", other) == Path("explicit")
+    assert runs_root(None, other, ["paths.runs_dir=over"]) == tmp_path / "env"
     monkeypatch.delenv("VOLTX_RUNS_DIR")
-    assert runs_root(None, "configured") == Path("configured")
+    assert runs_root(None, other) == Path("from-other")
+    assert runs_root(None, None) == Path("from-cwd")
+    assert runs_root(None, other, ['paths.runs_dir="over"']) == Path("over")
+    (tmp_path / "training_config.toml").write_text("[paths\n")  # broken: commands that read runs still work
     assert runs_root(None, None) == Path("runs")
+    (tmp_path / "training_config.toml").unlink()
+    assert runs_root(None, None) == Path("runs")  # the shipped curriculum's [paths].runs_dir
 
 
 # --- summaries ------------------------------------------------------------------------------------

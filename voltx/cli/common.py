@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voltx.runs.layout import configured_runs_dir, runs_root
+from voltx.runs.layout import runs_root
 
 
 def add_runs_dir(parser) -> None:
-    parser.add_argument("--runs-dir", metavar="DIR", help="run store root (default: [paths].runs_dir, VOLTX_RUNS_DIR, ./runs)")
+    parser.add_argument("--runs-dir", metavar="DIR", help="run store root (default: VOLTX_RUNS_DIR, else [paths].runs_dir of ./training_config.toml, else ./runs)")
 
 
 def root_from(args) -> Path:
-    return runs_root(getattr(args, "runs_dir", None), configured_runs_dir())
+    """The runs root for a command's --runs-dir (and --config, where it has one)."""
+    return runs_root(getattr(args, "runs_dir", None), getattr(args, "config", None))
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx.errors import MissingInputError, UsageError
-from voltx.runs.layout import new_run_id, read_manifest, configured_runs_dir, runs_root
+from voltx.runs.layout import new_run_id, read_manifest
 from voltx.runs.lock import writer_alive
 from voltx.runs.store import TERMINAL, effective_status
 
@@ -99,11 +99,6 @@ def attach_command(run_dir: Path) -> list[str] | None:
 
 
 # --- starting ----------------------------------------------------------------------------
-
-
-def runs_root_for(runs_dir: str | os.PathLike | None = None, config_path: str | os.PathLike | None = None) -> Path:
-    """The runs root a ``voltx run`` with these flags would use (absolute)."""
-    return runs_root(runs_dir, configured_runs_dir(config_path)).absolute()
 
 
 def _log_path(root: Path, run_id: str) -> Path:

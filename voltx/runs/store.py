@@ -84,6 +84,7 @@ class RunWriter:
             "id": run_dir.name,
             "phase": phase,
             "preset": preset,
+            "overrides": overrides,  # what a requeued `--resume` command is compared with
             "status": "running",
             "created_at": _now(),
             "code_version": code_version(),
@@ -119,7 +120,9 @@ class RunWriter:
         self.write_manifest()
 
     def mark_resumed(self, from_step: int | None) -> None:
-        """Start a new attempt in this directory and record the ``resumed`` event."""
+        """Start a new attempt in this directory and record the ``resumed`` event. The message
+        now says what this attempt does, not how the previous one ended ("stopped by SIGTERM")."""
+        self.manifest["message"] = f"resumed from step {from_step}" if from_step is not None else "resumed from the start"
         self._start_attempt(resumed_from=from_step)
         self.event("resumed", from_step=from_step, attempt=self.attempt)
 
