@@ -98,6 +98,9 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     assert len(manifest["attempts"]) == 2 and manifest["attempts"][1]["resumed_from_step"] >= 3
     # the launch log has the output (under tmux its tail, written when the session closes)
     wait_for(lambda: "run finished" in launched.log_path.read_text(errors="replace"), timeout=15, what="the launch log")
+    if use_tmux:  # the pane showed a rich progress bar; its log is plain text
+        log = launched.log_path.read_bytes()
+        assert b"\x1b" not in log and b"\r" not in log and b"resumed at step" in log
     if use_tmux:  # the session ends with the run
         wait_for(lambda: not tmux_session_exists(resumed.tmux_session), timeout=10, what="the session to close")
     with pytest.raises(UsageError, match="already finished"):
@@ -207,3 +210,26 @@ def test_tmux_launch_log_keeps_only_the_tail_of_a_chatty_pane(tmp_path, private_
     wait_for(lambda: not tmux_session_exists(launched.tmux_session), timeout=60, what="the session to close")
     wait_for(lambda: "LAST LINE" in launched.log_path.read_text(errors="replace"), timeout=10, what="the log tail")
     assert launched.log_path.stat().st_size <= TMUX_LOG_TAIL  # 40000 lines are ~2 MB
+
+
+@needs_tmux
+def test_tmux_launch_hands_the_environment_over_without_a_command_line(tmp_path, private_tmux, monkeypatch):
+    """Tokens in the launcher's environment reach the run but no process's argv (which every user can read)."""
+    from voltx.runs.launch import _start
+
+    monkeypatch.setenv("HF_TOKEN", "secret-xyz")
+    seen = tmp_path / "seen.txt"
+    code = f"import os, pathlib, time; pathlib.Path({str(seen)!r}).write_text(os.environ.get('HF_TOKEN', 'missing')); time.sleep(60)"
+    launched = _start([sys.executable, "-c", code], run_id="20260101-000000-abcdef", phase="toy", run_dir=tmp_path / "r",
+                      root=tmp_path / "runs", use_tmux=True, cwd=tmp_path)
+    wait_for(lambda: seen.exists() and seen.read_text(), timeout=30, what="the pane's command")
+    assert seen.read_text() == "secret-xyz"  # the run sees it
+    leaks = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"secret-xyz" in (proc / "cmdline").read_bytes():
+                leaks.append((proc.name, (proc / "cmdline").read_bytes()))
+        except OSError:
+            continue  # the process ended meanwhile
+    assert not leaks
+    assert not list((tmp_path / "runs" / ".launch").glob("*.env"))  # read and deleted by the pane
