@@ -12,6 +12,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +141,13 @@ class RunWriter:
         attempt = self.manifest["attempts"][-1]
         attempt.update(ended_at=_now(), exit_code=exit_code, status=status)
         self.manifest.update(status=status, exit_code=exit_code, ended_at=_now(), message=message)
-        self.write_manifest()
-        self._lock.release()
+        try:
+            self.write_manifest()
+        except OSError as exc:  # a full disk: say so instead of a traceback; the data on disk is intact
+            print(f"voltx: could not record the end of the run in {self.paths.manifest} ({exc.strerror}); "
+                  "it shows as stale until it is resumed (--resume) once there is space.", file=sys.stderr, flush=True)
+        finally:
+            self._lock.release()
 
     # -- logging (microseconds: the writer thread does the I/O) -----------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
