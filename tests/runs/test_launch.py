@@ -24,6 +24,7 @@ from voltx.runs import launch
 from voltx.runs.launch import attach_command, launch_run, resume_run, stop_run, tmux_session_exists, tmux_session_name
 from voltx.runs.layout import RUN_ID_RE, new_run_dir, new_run_id, read_manifest
 from voltx.runs.lock import RunLock
+from voltx.runs.store import TERMINAL
 
 TOY = Path(__file__).parents[1] / "train" / "toy_phase.py"
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
@@ -116,6 +117,20 @@ def test_detached_process_stop_resume_finish(toy):
 @needs_tmux
 def test_tmux_session_stop_resume_finish(toy, private_tmux):
     stop_resume_finish(toy, use_tmux=True)
+
+
+@needs_tmux
+def test_closing_the_tmux_session_checkpoints_the_run_instead_of_killing_it(toy, private_tmux):
+    """kill-session hangs up the pane (SIGHUP), as an ssh drop does: the run stops like on SIGTERM."""
+    from voltx.runs.checkpoints import latest_checkpoint
+
+    launched = launch_run("toy", runs_dir=toy, overrides=["sleep=0.1", "run.log_every=1"], use_tmux=True)
+    wait_for(lambda: logged_steps(launched.run_dir) >= 3, what="the run to log steps")
+    subprocess.run([*launch.tmux_base(), "kill-session", "-t", f"={launched.tmux_session}"], check=True, timeout=10)
+    wait_for(lambda: status(launched.run_dir) in TERMINAL, timeout=60, what="the run to end")
+    manifest = read_manifest(launched.run_dir)
+    assert (manifest["status"], manifest["exit_code"]) == ("preempted", EXIT_PREEMPTED), manifest
+    assert "SIGHUP" in manifest["message"] and latest_checkpoint(launched.run_dir / "checkpoints").step >= 3
 
 
 @needs_tmux

@@ -150,6 +150,35 @@ def test_a_signal_after_the_run_ended_keeps_the_exit_code_run_json_records(env, 
     assert proc.returncode == EXIT_PREEMPTED == read_manifest(run_dir)["exit_code"], err
 
 
+def test_progress_output_survives_its_terminal_going_away(monkeypatch):
+    """A hung-up pty answers EIO to every write, often before the SIGHUP handler runs."""
+    import errno
+
+    from voltx.train import signals
+
+    class HungUp:
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+        def flush(self):
+            raise OSError(errno.EIO, "Input/output error")
+
+        def isatty(self):
+            return True
+
+    detached = []
+    monkeypatch.setattr(signals, "_leave_dead_terminal", lambda: detached.append(True))  # not pytest's own fds
+    out = signals.TerminalOutput(HungUp())
+    assert out.write("step 3\n") == 7 and out.flush() is None and out.isatty() and detached
+
+    class Full(HungUp):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):  # only a lost terminal is dropped
+        signals.TerminalOutput(Full()).write("x")
+
+
 # -- point 14: a damaged newest checkpoint --------------------------------------------------------
 
 

@@ -144,8 +144,11 @@ class RunWriter:
         try:
             self.write_manifest()
         except OSError as exc:  # a full disk: say so instead of a traceback; the data on disk is intact
-            print(f"voltx: could not record the end of the run in {self.paths.manifest} ({exc.strerror}); "
-                  "it shows as stale until it is resumed (--resume) once there is space.", file=sys.stderr, flush=True)
+            try:
+                print(f"voltx: could not record the end of the run in {self.paths.manifest} ({exc.strerror}); "
+                      "it shows as stale until it is resumed (--resume) once there is space.", file=sys.stderr, flush=True)
+            except OSError:
+                pass  # no terminal either
         finally:
             self._lock.release()
 

@@ -32,6 +32,7 @@ from voltx.runs.resumable import resume_target
 from voltx.runs.store import RunWriter
 from voltx.specs import resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
+from voltx.train.signals import StopFlag, TerminalOutput
 
 
 @dataclass
@@ -91,6 +92,9 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     plugins = plugins or load_plugins()
     spec = plugins.get("phases", req.phase)
     cfg, writer, resumed = _prepare(req, plugins)
+    # Handle stop signals from here on: importing torch alone can take seconds, and a run
+    # whose directory exists must not die of a SIGTERM/SIGHUP in that window (it would be stale).
+    stop = StopFlag(on_second=lambda: writer.update_manifest(status="interrupted", exit_code=130)).install()
 
     import torch  # noqa: F401  (heavy imports only once a run is really starting)
 
@@ -98,13 +102,11 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     from voltx.train.device import configure_determinism, pick_device, seed_everything
     from voltx.train.metrics import MetricsHub
     from voltx.train.progress import Reporter
-    from voltx.train.signals import StopFlag
 
     # Telemetry lives in its own process so a run stuck in a CUDA call is still observed.
     sidecar = start_sidecar(writer.dir, os.getpid(), cfg.run.telemetry_interval)
     status, code, message = "failed", EXIT_INTERNAL, None
-    reporter = Reporter(mode=req.progress, copy=writer.stdout)
-    stop = StopFlag(on_second=lambda: writer.update_manifest(status="interrupted", exit_code=130)).install()
+    reporter = Reporter(stream=TerminalOutput(sys.stderr), mode=req.progress, copy=writer.stdout)
     hub = None
     try:
         checkpoint = _resume_checkpoint(writer, reporter) if resumed else None
@@ -150,17 +152,19 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
             status, code, message = _internal_error(exc, writer, reporter)
     finally:
         stop.settle()  # the outcome is decided: from here on a signal must not change it
-        stop_sidecar(sidecar)
-        reporter.stop()
-        if hub is not None:
-            hub.close()
         try:
+            stop_sidecar(sidecar)
+            reporter.stop()
+            if hub is not None:
+                hub.close()
             plugins.pm.hook.on_run_end(run=writer, status=status)
-        finally:
-            writer.close(status, code, message)
-            stop.settle(code)
-            if restore_signals:
-                stop.uninstall()
+        finally:  # whatever failed above, the run's end is recorded and its lock released
+            try:
+                writer.close(status, code, message)
+            finally:
+                stop.settle(code)
+                if restore_signals:
+                    stop.uninstall()
     return code
 
 

@@ -3,7 +3,7 @@ clean exit at the next step boundary; a second one exits at once (EXIT_INTERRUPT
 
 SIGHUP is what a run gets when its terminal goes away (ssh drops, the tmux session is
 closed): it is a stop request like SIGTERM, and the run stops writing to the dead terminal
-(its stdout.log keeps every line); a repeated SIGHUP is the same hangup reported twice
+(its stdout.log keeps every line: see TerminalOutput); a repeated SIGHUP is the same hangup reported twice
 (kernel and shell or tmux), not a second request. Once the run's outcome is decided (``settle``) the
 handler stays installed until the process exits, so a late signal can no longer turn the
 exit code that run.json records (75) into another one (143, 130).
@@ -11,10 +11,11 @@ exit code that run.json records (75) into another one (143, 130).
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
-from typing import Callable
+from typing import Callable, TextIO
 
 from voltx.errors import EXIT_INTERRUPTED
 
@@ -50,6 +51,36 @@ def _leave_dead_terminal() -> None:
                 continue
     finally:
         os.close(devnull)
+
+
+class TerminalOutput:
+    """A standard stream that outlives its terminal, for the progress display.
+
+    When the terminal goes away its pty reports EIO to every write, often before the SIGHUP
+    handler has run; a closed pipe reports EPIPE. Either would turn the stop into a crash
+    (exit 1, no checkpoint), so such writes are dropped and the standard streams pointed at
+    /dev/null; the run's stdout.log keeps every line."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def _guard(self, method: str, *args):
+        try:
+            return getattr(self._stream, method)(*args)
+        except OSError as exc:
+            if exc.errno not in (errno.EIO, errno.EPIPE):
+                raise
+            _leave_dead_terminal()
+            return len(args[0]) if args else None
+
+    def write(self, text: str) -> int:
+        return self._guard("write", text)
+
+    def flush(self) -> None:
+        self._guard("flush")
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class StopFlag:
