@@ -254,3 +254,22 @@ def test_disk_full_while_checkpointing_exits_73_and_keeps_the_previous_checkpoin
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-8"]  # temp dir removed, previous kept
     assert damage(run_dir / "checkpoints" / "step-8") is None
     assert "Traceback" not in (run_dir / "stdout.log").read_text()
+
+
+def test_disk_full_while_writing_the_logs_exits_73_without_a_traceback(tmp_path, monkeypatch):
+    import errno
+
+    from voltx.runs.store import RunWriter
+    from voltx.train.runner import RunRequest, execute
+    from test_preflight_progress import toy_plugins
+
+    def full(self):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.paths.metrics))
+
+    monkeypatch.setattr(RunWriter, "flush", full)  # the log writer's error surfaces before the checkpoint
+    req = RunRequest(phase="toy", runs_dir=str(tmp_path / "runs"), progress="plain")
+    assert execute(req, plugins=toy_plugins(), restore_signals=True) == EXIT_CANT_CREATE
+    (run_dir,) = list_run_dirs(tmp_path / "runs")
+    message = read_manifest(run_dir)["message"]
+    assert message.startswith(f"No space left on device writing {run_dir / 'metrics.jsonl'}") and f"--resume {run_dir}" in message
+    assert not events(run_dir, "exception")

@@ -55,7 +55,7 @@ def _run_in_tmux(args: argparse.Namespace) -> int:
     from voltx.plugins import load_plugins
     from voltx.runs.launch import launch_run, resume_run, tmux_available, tmux_base
     from voltx.runs.layout import runs_root
-    from voltx.runs.resumable import resume_target
+    from voltx.runs.resumable import nothing_to_resume, resume_target
     from voltx.train.runner import config_tables
 
     if not tmux_available():
@@ -69,7 +69,7 @@ def _run_in_tmux(args: argparse.Namespace) -> int:
     if args.resume:
         run_dir = resume_target(root, phase, args.resume, preset=args.preset, overrides=args.overrides, tables=config_tables(plugins))
         if run_dir is None:
-            print(f"voltx: nothing to resume for phase {phase!r} under {root}; starting a new run", file=sys.stderr)
+            print(nothing_to_resume(phase, root, args.preset, args.overrides), file=sys.stderr)
     if run_dir is not None:
         launched = resume_run(run_dir, use_tmux=True)
     else:

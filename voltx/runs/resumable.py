@@ -80,6 +80,12 @@ def command_differences(run_dir: Path, manifest: dict, phase: str, preset: str |
     return diffs
 
 
+def nothing_to_resume(phase: str, root: Path, preset: str | None, overrides: Iterable[str]) -> str:
+    """What ``--resume`` says when it starts a new run instead: with the command's own settings."""
+    asked = " ".join([*([f"--preset {preset}"] if preset else []), *overrides]) or "the phase's config"
+    return f"voltx: nothing to resume for phase {phase!r} under {root}; starting a new run ({asked})"
+
+
 def resume_target(root: Path, phase: str, resume: str, *, preset: str | None, overrides: Iterable[str], tables: set[str]) -> Path | None:
     """The run directory ``--resume auto|RUN`` continues (None: nothing to resume, start a new run).
 

@@ -28,7 +28,7 @@ from voltx.errors import (
 from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.checkpoints import newest_intact, set_aside
 from voltx.runs.layout import RunPaths, runs_root
-from voltx.runs.resumable import resume_target
+from voltx.runs.resumable import nothing_to_resume, resume_target
 from voltx.runs.store import RunWriter
 from voltx.specs import resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
@@ -71,8 +71,7 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bo
             raw, text = read_toml(RunPaths(run_dir).config)
             cfg = build_config(raw, classes, source=str(RunPaths(run_dir).config), text=text)
             return cfg, RunWriter.resume(run_dir, list(req.argv)), True
-        asked = " ".join([*([f"--preset {req.preset}"] if req.preset else []), *req.overrides]) or "the phase's config"
-        print(f"voltx: nothing to resume for phase {spec.name!r} under {root}; starting a new run ({asked})", file=sys.stderr)
+        print(nothing_to_resume(spec.name, root, req.preset, req.overrides), file=sys.stderr)
     cfg_path = req.config_path or default_config_file()
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, spec.name, preset=req.preset, overrides=list(req.overrides), phase_classes=classes)
