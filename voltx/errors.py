@@ -14,8 +14,8 @@ EXIT_USAGE = 64          # EX_USAGE: bad command line (unknown phase, bad flag)
 EXIT_DATA = 65           # EX_DATAERR: input data malformed (bad JSONL, not a tokenizer)
 EXIT_NO_INPUT = 66       # EX_NOINPUT: a file or run that was named does not exist
 EXIT_UNAVAILABLE = 69    # EX_UNAVAILABLE: voltx think has no strand or translator that can answer the query
-EXIT_CANT_CREATE = 73    # EX_CANTCREAT: cannot write the run directory or an output
-EXIT_PREEMPTED = 75      # EX_TEMPFAIL: stopped by SIGTERM/SIGUSR1 after a checkpoint; resume
+EXIT_CANT_CREATE = 73    # EX_CANTCREAT: cannot write the run directory, a checkpoint or an output (disk full)
+EXIT_PREEMPTED = 75      # EX_TEMPFAIL: stopped by SIGTERM/SIGUSR1/SIGHUP after a checkpoint; resume
 EXIT_CONFIG = 78         # EX_CONFIG: bad config file or override
 EXIT_DIVERGED = 80       # a loss went NaN/inf; the poisoned state was not saved
 EXIT_RUN_LOCKED = 81     # another process is writing this run directory
@@ -31,11 +31,11 @@ EXIT_CODES: dict[int, str] = {
     EXIT_DATA: "bad input data: the message names the file, line and field (for `voltx think`: why the query cannot be answered)",
     EXIT_NO_INPUT: "a named input file, checkpoint or run does not exist",
     EXIT_UNAVAILABLE: "no answer: the strand or translator the query needs is not available (the message says which and how to enable it)",
-    EXIT_CANT_CREATE: "cannot create or write an output (run directory, checkpoint, file)",
-    EXIT_PREEMPTED: "preempted: checkpoint saved, resume with --resume auto",
+    EXIT_CANT_CREATE: "cannot create or write an output (run directory, checkpoint, file), e.g. a full disk",
+    EXIT_PREEMPTED: "preempted (SIGTERM, SIGUSR1, SIGHUP): checkpoint saved, resume with --resume auto",
     EXIT_CONFIG: "bad configuration: the message names the key and the closest valid one",
     EXIT_DIVERGED: "training diverged (NaN/inf loss); the last good checkpoint is kept",
-    EXIT_RUN_LOCKED: "the run directory is locked by another live writer",
+    EXIT_RUN_LOCKED: "the run directory is locked by another live writer (its pid is named; also a second --resume auto of a run being resumed)",
     EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, or data missing",
     EXIT_GATE: "curriculum stopped at a gate: a phase missed a deliverable (curriculum.gate = \"stop\")",
     EXIT_CHECK_FAILED: "voltx doctor: a check failed (its line names the problem and what to do)",

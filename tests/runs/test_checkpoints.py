@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,8 +13,19 @@ from pathlib import Path
 import pytest
 import torch
 
-from voltx.errors import DataError
-from voltx.runs.checkpoints import COMMITTED, atomic_save_safetensors, committed, latest_checkpoint, save_checkpoint
+from voltx.errors import EXIT_CANT_CREATE, CantCreateError, DataError
+from voltx.runs import checkpoints
+from voltx.runs.checkpoints import (
+    COMMITTED,
+    Checkpoint,
+    atomic_save_safetensors,
+    committed,
+    damage,
+    latest_checkpoint,
+    newest_intact,
+    save_checkpoint,
+    set_aside,
+)
 
 
 def tensors(step: int) -> dict[str, dict[str, torch.Tensor]]:
@@ -115,7 +127,7 @@ def test_corrupt_tensor_file_is_a_data_error(tmp_path):
     save_checkpoint(tmp_path, 1, tensors(1), {})
     (tmp_path / "step-1" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(DataError, match="model.safetensors"):
-        latest_checkpoint(tmp_path).tensors("model")
+        Checkpoint(tmp_path / "step-1", 1, {}).tensors("model")
 
 
 def test_atomic_save_safetensors(tmp_path):
@@ -199,3 +211,70 @@ def test_killed_before_the_commit_marker_keeps_the_previous_checkpoint(tmp_path)
     assert_step_1_survives(root)
     save_checkpoint(root, 3, tensors(3), {}, keep=5)
     assert sorted(p.name for p in root.iterdir()) == ["step-1", "step-3"]
+
+
+# --- damaged after commit, and a full disk ------------------------------------------------------
+
+
+@pytest.mark.parametrize("spoil, why", [
+    (lambda d: (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:-9]), "model.safetensors has"),
+    (lambda d: (d / "extra.safetensors").unlink(), "extra.safetensors is missing"),
+    (lambda d: (d / "state.json").write_text('{"step": 2'), "state.json or COMMITTED is not valid"),
+])
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_newest_intact_one(tmp_path, spoil, why):
+    save_checkpoint(tmp_path, 1, tensors(1), {}, keep=5)
+    save_checkpoint(tmp_path, 2, tensors(2), {}, keep=5)
+    spoil(tmp_path / "step-2")
+    found, damaged = newest_intact(tmp_path)
+    assert found.step == 1 and [p.name for p, _ in damaged] == ["step-2"] and why in damaged[0][1]
+    assert_tensors_equal(found.tensors("model"), tensors(1)["model"])
+
+
+def test_a_truncated_file_of_a_checkpoint_from_before_the_file_list_is_found_by_its_header(tmp_path):
+    save_checkpoint(tmp_path, 1, tensors(1), {})
+    marker = tmp_path / "step-1" / COMMITTED
+    marker.write_text(json.dumps({"step": 1, "time": 0}))  # older markers list no files
+    assert damage(tmp_path / "step-1") is None
+    model = tmp_path / "step-1" / "model.safetensors"
+    model.write_bytes(model.read_bytes()[:-4])
+    assert "model.safetensors is truncated" in damage(tmp_path / "step-1")
+
+
+def test_a_set_aside_checkpoint_is_never_loaded_nor_kept_by_pruning(tmp_path):
+    for step in (1, 2):
+        save_checkpoint(tmp_path, step, tensors(step), {}, keep=2)
+    (tmp_path / "step-2" / "model.safetensors").write_bytes(b"\0" * 16)
+    found, damaged = newest_intact(tmp_path)
+    set_aside(*damaged[0])
+    assert committed(tmp_path) == [tmp_path / "step-1"] and "DAMAGED" in os.listdir(tmp_path / "step-2")
+    save_checkpoint(tmp_path, 3, tensors(3), {}, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-1", "step-3"]
+
+
+def test_disk_full_while_saving_removes_the_partial_checkpoint_and_keeps_the_previous(tmp_path, monkeypatch):
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    save_checkpoint(tmp_path, 1, tensors(1), {})
+    real = safetensors.torch.save_file
+
+    def full(tensors_, filename, metadata=None):
+        if filename.endswith("extra.safetensors"):
+            Path(filename).write_bytes(b"\0" * 10)
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(tensors_, filename, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(CantCreateError) as err:
+        save_checkpoint(tmp_path, 2, tensors(2), {})
+    assert err.value.exit_code == EXIT_CANT_CREATE == 73
+    message = str(err.value)
+    assert "No space left on device" in message and ".tmp-step-2-" in message and "MiB free" in message
+    assert f"{tmp_path / 'step-1'} is kept" in message and "keep_checkpoints" in message
+    assert os.listdir(tmp_path) == ["step-1"] and latest_checkpoint(tmp_path).step == 1
+
+    out = tmp_path / "artifacts" / "x.safetensors"
+    monkeypatch.setattr(checkpoints, "_save_tensors", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(CantCreateError, match="cannot write .*x.safetensors: No space left on device"):
+        atomic_save_safetensors(tensors(1)["model"], out)
+    assert os.listdir(out.parent) == []

@@ -24,6 +24,7 @@ from voltx.runs import launch
 from voltx.runs.launch import attach_command, launch_run, resume_run, stop_run, tmux_session_exists, tmux_session_name
 from voltx.runs.layout import RUN_ID_RE, new_run_dir, new_run_id, read_manifest
 from voltx.runs.lock import RunLock
+from voltx.runs.store import TERMINAL
 
 TOY = Path(__file__).parents[1] / "train" / "toy_phase.py"
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
@@ -98,6 +99,9 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     assert len(manifest["attempts"]) == 2 and manifest["attempts"][1]["resumed_from_step"] >= 3
     # the launch log has the output (under tmux its tail, written when the session closes)
     wait_for(lambda: "run finished" in launched.log_path.read_text(errors="replace"), timeout=15, what="the launch log")
+    if use_tmux:  # the pane showed a rich progress bar; its log is plain text
+        log = launched.log_path.read_bytes()
+        assert b"\x1b" not in log and b"\r" not in log and b"resumed at step" in log
     if use_tmux:  # the session ends with the run
         wait_for(lambda: not tmux_session_exists(resumed.tmux_session), timeout=10, what="the session to close")
     with pytest.raises(UsageError, match="already finished"):
@@ -113,6 +117,20 @@ def test_detached_process_stop_resume_finish(toy):
 @needs_tmux
 def test_tmux_session_stop_resume_finish(toy, private_tmux):
     stop_resume_finish(toy, use_tmux=True)
+
+
+@needs_tmux
+def test_closing_the_tmux_session_checkpoints_the_run_instead_of_killing_it(toy, private_tmux):
+    """kill-session hangs up the pane (SIGHUP), as an ssh drop does: the run stops like on SIGTERM."""
+    from voltx.runs.checkpoints import latest_checkpoint
+
+    launched = launch_run("toy", runs_dir=toy, overrides=["sleep=0.1", "run.log_every=1"], use_tmux=True)
+    wait_for(lambda: logged_steps(launched.run_dir) >= 3, what="the run to log steps")
+    subprocess.run([*launch.tmux_base(), "kill-session", "-t", f"={launched.tmux_session}"], check=True, timeout=10)
+    wait_for(lambda: status(launched.run_dir) in TERMINAL, timeout=60, what="the run to end")
+    manifest = read_manifest(launched.run_dir)
+    assert (manifest["status"], manifest["exit_code"]) == ("preempted", EXIT_PREEMPTED), manifest
+    assert "SIGHUP" in manifest["message"] and latest_checkpoint(launched.run_dir / "checkpoints").step >= 3
 
 
 @needs_tmux
@@ -207,3 +225,26 @@ def test_tmux_launch_log_keeps_only_the_tail_of_a_chatty_pane(tmp_path, private_
     wait_for(lambda: not tmux_session_exists(launched.tmux_session), timeout=60, what="the session to close")
     wait_for(lambda: "LAST LINE" in launched.log_path.read_text(errors="replace"), timeout=10, what="the log tail")
     assert launched.log_path.stat().st_size <= TMUX_LOG_TAIL  # 40000 lines are ~2 MB
+
+
+@needs_tmux
+def test_tmux_launch_hands_the_environment_over_without_a_command_line(tmp_path, private_tmux, monkeypatch):
+    """Tokens in the launcher's environment reach the run but no process's argv (which every user can read)."""
+    from voltx.runs.launch import _start
+
+    monkeypatch.setenv("HF_TOKEN", "secret-xyz")
+    seen = tmp_path / "seen.txt"
+    code = f"import os, pathlib, time; pathlib.Path({str(seen)!r}).write_text(os.environ.get('HF_TOKEN', 'missing')); time.sleep(60)"
+    launched = _start([sys.executable, "-c", code], run_id="20260101-000000-abcdef", phase="toy", run_dir=tmp_path / "r",
+                      root=tmp_path / "runs", use_tmux=True, cwd=tmp_path)
+    wait_for(lambda: seen.exists() and seen.read_text(), timeout=30, what="the pane's command")
+    assert seen.read_text() == "secret-xyz"  # the run sees it
+    leaks = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"secret-xyz" in (proc / "cmdline").read_bytes():
+                leaks.append((proc.name, (proc / "cmdline").read_bytes()))
+        except OSError:
+            continue  # the process ended meanwhile
+    assert not leaks
+    assert not list((tmp_path / "runs" / ".launch").glob("*.env"))  # read and deleted by the pane

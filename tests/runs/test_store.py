@@ -117,6 +117,33 @@ def test_close_records_the_end_and_frees_the_lock(root):
     assert [e.from_step for e in reader.events_of(Resumed)] == [10]
 
 
+def test_a_resume_replaces_the_message_of_the_previous_attempt(root):
+    w = new_writer(root)
+    w.close("preempted", 75, "stopped by SIGTERM at step 12; resume with ...")
+    r = RunWriter.resume(w.dir, ["voltx", "run", "translator", "--resume", "auto"])
+    r.mark_resumed(from_step=12)
+    assert json.loads((w.dir / "run.json").read_text())["message"] == "resumed from step 12"
+    r.close("failed", 1, "boom")
+    r = RunWriter.resume(w.dir, [])
+    r.mark_resumed(from_step=None)
+    assert json.loads((w.dir / "run.json").read_text())["message"] == "resumed from the start"
+    r.close("finished", 0)
+
+
+def test_close_on_a_full_disk_says_so_and_frees_the_lock(root, monkeypatch, capsys):
+    import errno
+
+    w = new_writer(root)
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(store, "_atomic_write_text", full)
+    w.close("failed", 73, "cannot write checkpoint")  # no traceback
+    assert "could not record the end of the run" in capsys.readouterr().err
+    assert not writer_alive(w.dir) and summarize(w.dir).status == "stale"  # resumable
+
+
 def test_resume_of_a_newer_format_is_refused(root):
     d = fake_run(root, "translator", "20240101-000000-aaaaaa", {"format_version": FORMAT_VERSION + 1, "status": "preempted"})
     with pytest.raises(VoltxError, match="newer voltx"):
@@ -233,12 +260,22 @@ def test_resolve_run_no_match(root, three_runs, tmp_path):
 
 
 def test_runs_root_precedence(monkeypatch, tmp_path):
+    """--runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir of the config in use (--config, else
+    ./training_config.toml; a paths.runs_dir= override replaces it) > ./runs."""
+    other = tmp_path / "other.toml"
+    other.write_text('[paths]\nruns_dir = "from-other"\n')
+    (tmp_path / "training_config.toml").write_text('[paths]\nruns_dir = "from-cwd"\n')  # the cwd is tmp_path
     monkeypatch.setenv("VOLTX_RUNS_DIR", str(tmp_path / "env"))
-    assert runs_root("explicit", "configured") == Path("explicit")
-    assert runs_root(None, "configured") == tmp_path / "env"
+    assert runs_root("explicit", other) == Path("explicit")
+    assert runs_root(None, other, ["paths.runs_dir=over"]) == tmp_path / "env"
     monkeypatch.delenv("VOLTX_RUNS_DIR")
-    assert runs_root(None, "configured") == Path("configured")
+    assert runs_root(None, other) == Path("from-other")
+    assert runs_root(None, None) == Path("from-cwd")
+    assert runs_root(None, other, ['paths.runs_dir="over"']) == Path("over")
+    (tmp_path / "training_config.toml").write_text("[paths\n")  # broken: commands that read runs still work
     assert runs_root(None, None) == Path("runs")
+    (tmp_path / "training_config.toml").unlink()
+    assert runs_root(None, None) == Path("runs")  # the shipped curriculum's [paths].runs_dir
 
 
 # --- summaries ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_low_disk_is_refused_with_one_paragraph(tmp_path, monkeypatch):
 
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10 * 1024**2))
-    code = execute(RunRequest(phase="toy", runs_dir=str(tmp_path / "runs"), progress="plain"), plugins=toy_plugins())
+    code = execute(RunRequest(phase="toy", runs_dir=str(tmp_path / "runs"), progress="plain"), plugins=toy_plugins(), restore_signals=True)
     assert code == EXIT_PREFLIGHT
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     manifest = read_manifest(run_dir)
@@ -80,7 +80,7 @@ def test_rich_progress_on_a_tty():
 
 
 def test_toy_run_in_process_logs_every_step(tmp_path):
-    code = execute(RunRequest(phase="toy", overrides=("run.log_every=1",), runs_dir=str(tmp_path / "runs"), progress="plain"), plugins=toy_plugins())
+    code = execute(RunRequest(phase="toy", overrides=("run.log_every=1",), runs_dir=str(tmp_path / "runs"), progress="plain"), plugins=toy_plugins(), restore_signals=True)
     assert code == 0
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     steps = [json.loads(l)["step"] for l in (run_dir / "metrics.jsonl").read_text().splitlines()]

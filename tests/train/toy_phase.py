@@ -1,11 +1,13 @@
 """A small test phase on the shared loop, installed by tests as a real plugin distribution.
 
 Linear regression with dropout (so the torch RNG matters for exact resume), optional NaN
-injection at a chosen step and a per-step sleep so signals can arrive mid-run.
+injection at a chosen step, a per-step sleep so signals can arrive mid-run, and a delay at
+interpreter exit (what a CUDA teardown costs) so a signal can arrive after the run ended.
 """
 
 from __future__ import annotations
 
+import atexit
 import time
 from dataclasses import dataclass
 
@@ -21,6 +23,7 @@ class ToyConfig:
     lr: float = 0.05
     nan_at_step: int = -1
     sleep: float = 0.0
+    exit_delay: float = 0.0
 
 
 def run(ctx):
@@ -30,6 +33,8 @@ def run(ctx):
     from voltx.train.loop import Stage, fit
 
     cfg = ctx.settings
+    if cfg.exit_delay:
+        atexit.register(time.sleep, cfg.exit_delay)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(cfg.rows, 4, generator=gen)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voltx.runs.layout import configured_runs_dir, runs_root
+from voltx.runs.layout import runs_root
 
 
-RUNS_DIR_PRECEDENCE = "default: $VOLTX_RUNS_DIR, else [paths].runs_dir of the config file, else ./runs"
+RUNS_DIR_PRECEDENCE = ("default: $VOLTX_RUNS_DIR, else [paths].runs_dir of the config in use (--config, else "
+                       "./training_config.toml, else the shipped one), else ./runs")
 """How every command picks the runs root when --runs-dir is not given (voltx.runs.layout.runs_root)."""
 
 
@@ -16,7 +17,8 @@ def add_runs_dir(parser) -> None:
 
 
 def root_from(args) -> Path:
-    return runs_root(getattr(args, "runs_dir", None), configured_runs_dir())
+    """The runs root for a command's --runs-dir (and --config, where it has one)."""
+    return runs_root(getattr(args, "runs_dir", None), getattr(args, "config", None))
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from voltx.cli.common import RUNS_DIR_PRECEDENCE
 
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encoder.lr=3e-4 (default: none)")
     p.add_argument("--config", metavar="FILE", help="config file (default: ./training_config.toml when present)")
     p.add_argument("--preset", metavar="NAME", help="a preset of the phase's table, e.g. quick (default: none, the table as the config file sets it)")
-    p.add_argument("--resume", metavar="auto|RUN", help="resume the latest unfinished run of this phase (auto) or RUN (default: start a new run)")
+    p.add_argument("--resume", metavar="auto|RUN", help="resume the latest unfinished run of this phase (auto) or RUN; a preset/overrides given with it must be the run's own (a requeued job re-runs its command); nothing to resume starts a new run with them (default: start a new run)")
     p.add_argument("--runs-dir", metavar="DIR", help=f"run store root ({RUNS_DIR_PRECEDENCE})")
     p.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto", help="progress display (default: auto, a rich bar on a TTY and plain lines otherwise)")
     p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach (default: run in this terminal)")
@@ -54,26 +55,24 @@ def _run_in_tmux(args: argparse.Namespace) -> int:
     """Hand the run to a detached tmux session and return at once (DESIGN §7)."""
     from voltx.errors import UsageError
     from voltx.plugins import load_plugins
-    from voltx.runs.launch import launch_run, resume_run, runs_root_for, tmux_available, tmux_base
-    from voltx.runs.layout import resolve_run
+    from voltx.runs.launch import launch_run, resume_run, tmux_available, tmux_base
+    from voltx.runs.layout import runs_root
+    from voltx.runs.resumable import nothing_to_resume, resume_target
+    from voltx.train.runner import config_tables
 
     if not tmux_available():
         raise UsageError("--tmux needs tmux, which is not installed here: install it, or run without --tmux.")
     if args.run_id is not None:
         raise UsageError("--run-id is chosen by --tmux itself; drop it.")
-    root = runs_root_for(args.runs_dir, args.config)
-    phase = load_plugins().get("phases", args.phase).name  # an unknown phase fails here, not inside tmux
+    root = runs_root(args.runs_dir, args.config, args.overrides).absolute()
+    plugins = load_plugins()
+    phase = plugins.get("phases", args.phase).name  # an unknown phase fails here, not inside tmux
+    run_dir = None
     if args.resume:
-        if args.overrides or args.preset:
-            raise UsageError("--resume continues a run with the config it was started with; drop the overrides/preset.")
-        if args.resume == "auto":
-            from voltx.train.runner import _find_resumable
-
-            run_dir = _find_resumable(root, phase)
-            if run_dir is None:
-                raise UsageError(f"nothing to resume for phase {phase!r} under {root}; start a new run without --resume.")
-        else:
-            run_dir = resolve_run(args.resume, root, phase)
+        run_dir = resume_target(root, phase, args.resume, preset=args.preset, overrides=args.overrides, tables=config_tables(plugins))
+        if run_dir is None:
+            print(nothing_to_resume(phase, root, args.preset, args.overrides), file=sys.stderr)
+    if run_dir is not None:
         launched = resume_run(run_dir, use_tmux=True)
     else:
         launched = launch_run(phase, runs_dir=root, preset=args.preset, overrides=tuple(args.overrides), config_path=args.config, use_tmux=True)

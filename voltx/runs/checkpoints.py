@@ -5,21 +5,28 @@ files and the directory, rename it to ``step-N``, then write ``COMMITTED`` last 
 A process killed at any point leaves either a ``.tmp-*`` directory (ignored and cleaned
 later) or a ``step-N`` without ``COMMITTED`` (ignored): the previous committed checkpoint
 stays the one a resume loads. Older checkpoints are pruned only after a new one commits.
+``COMMITTED`` lists every file with its size, so a checkpoint damaged after its commit
+(truncated by a full disk or a bad copy) is recognised before it is loaded and a resume
+falls back to the newest intact one. A write that fails (disk full) removes its temp
+directory and is a CantCreateError (exit 73); the previous checkpoint stays.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voltx.errors import DataError
+from voltx.errors import CantCreateError, DataError
 
 COMMITTED = "COMMITTED"
+DAMAGED = "DAMAGED"  # replaces COMMITTED on a checkpoint found damaged: never loaded, pruned later
 
 
 @dataclass
@@ -71,20 +78,48 @@ def _clean_copies(tensors: dict) -> dict:
 
 def save_checkpoint(root: Path, step: int, tensor_files: dict[str, dict], state: dict[str, Any], keep: int = 2) -> Path:
     """Write a checkpoint atomically and prune older committed ones down to ``keep``."""
+    tmp = root / f".tmp-step-{step}-{os.getpid()}"
+    final = root / f"step-{step}"
+    try:
+        _write_and_commit(root, tmp, final, step, tensor_files, state)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final.is_dir() and not (final / COMMITTED).exists():
+            shutil.rmtree(final, ignore_errors=True)
+        raise CantCreateError(_write_failed(root, step, exc)) from None
+    prune(root, keep)
+    return final
+
+
+def _save_tensors(tensors: dict, file: Path, metadata: dict[str, str] | None) -> None:
+    """safetensors' save_file, with its I/O errors as OSError (it raises SafetensorError
+    "... No space left on device (os error 28)", which says nothing to ``except OSError``)."""
     from safetensors.torch import save_file
 
+    try:
+        save_file(_clean_copies(tensors), str(file), metadata=metadata)
+    except OSError:
+        raise
+    except Exception as exc:
+        found = re.search(r"os error (\d+)", str(exc))
+        if found is None:
+            raise
+        code = int(found.group(1))
+        raise OSError(code, os.strerror(code), str(file)) from exc
+
+
+def _write_and_commit(root: Path, tmp: Path, final: Path, step: int, tensor_files: dict[str, dict], state: dict[str, Any]) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-step-{step}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     for name, tensors in tensor_files.items():
-        save_file(_clean_copies(tensors), str(tmp / f"{name}.safetensors"), metadata={"step": str(step)})
+        _save_tensors(tensors, tmp / f"{name}.safetensors", {"step": str(step)})
         _fsync_file(tmp / f"{name}.safetensors")
     (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1), encoding="utf-8")
     _fsync_file(tmp / "state.json")
     _fsync_dir(tmp)
-    final = root / f"step-{step}"
+    files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
     if final.exists():  # the same step saved again after a resume: replace it
         trash = root / f".old-step-{step}-{os.getpid()}"
         final.rename(trash)
@@ -92,11 +127,32 @@ def save_checkpoint(root: Path, step: int, tensor_files: dict[str, dict], state:
     tmp.rename(final)
     _fsync_dir(root)
     marker = final / COMMITTED
-    marker.write_text(json.dumps({"step": step, "time": time.time()}), encoding="utf-8")
+    marker.write_text(json.dumps({"step": step, "time": time.time(), "files": files}), encoding="utf-8")
     _fsync_file(marker)
     _fsync_dir(final)
-    prune(root, keep)
-    return final
+
+
+def _write_failed(root: Path, step: int, exc: OSError) -> str:
+    """The message of a checkpoint write that failed: which path, the free space, what to do."""
+    where = exc.filename or root
+    previous = committed(root)
+    kept = f"the previous checkpoint {previous[-1]} is kept" if previous else "no earlier checkpoint exists"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = ("Free space there (or lower run.keep_checkpoints, or put the runs root on a larger disk with "
+                "--runs-dir / VOLTX_RUNS_DIR), then resume the run with --resume")
+    else:
+        todo = "Make the run directory writable, then resume the run with --resume"
+    return (f"cannot write checkpoint step {step}: {exc.strerror or exc} writing {where}{_free_space(root)}; "
+            f"the partial checkpoint was removed and {kept}. {todo}.")
+
+
+def _free_space(directory: Path) -> str:
+    for candidate in (directory, *directory.parents):
+        try:
+            return f" ({shutil.disk_usage(candidate).free / 2**20:.1f} MiB free on that filesystem)"
+        except OSError:
+            continue
+    return ""
 
 
 def committed(root: Path) -> list[Path]:
@@ -113,15 +169,76 @@ def committed(root: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def latest_checkpoint(root: Path) -> Checkpoint | None:
-    """The newest committed checkpoint whose state.json parses (older ones as fallback)."""
-    for path in reversed(committed(root)):
-        try:
-            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        return Checkpoint(path, int(state["step"]), state)
+def damage(path: Path) -> str | None:
+    """Why a committed checkpoint cannot be loaded, or None when it looks intact.
+
+    Cheap (no tensor is read): state.json parses, each file the commit marker lists has the
+    size it had when committed, and each safetensors header describes exactly the bytes its
+    file holds (a truncated file fails this)."""
+    try:
+        marker = json.loads((path / COMMITTED).read_text(encoding="utf-8") or "{}")
+        state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        int(state["step"])
+        listed = marker.get("files") if isinstance(marker, dict) else None
+        for name, size in (listed or {}).items():
+            actual = (path / name).stat().st_size
+            if actual != size:
+                return f"{name} has {actual} bytes, {size} when it was committed"
+        for file in sorted(path.glob("*.safetensors")):
+            problem = _safetensors_problem(file)
+            if problem:
+                return f"{file.name} {problem}"
+    except FileNotFoundError as exc:
+        return f"{Path(exc.filename or '?').name} is missing"
+    except OSError as exc:
+        return f"{Path(exc.filename or '?').name} cannot be read ({exc.strerror})"
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+        return f"state.json or {COMMITTED} is not valid ({exc})"
     return None
+
+
+def _safetensors_problem(file: Path) -> str | None:
+    size = file.stat().st_size
+    with open(file, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"is truncated ({size} bytes, no header)"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return f"is truncated ({size} bytes, its header alone claims {length})"
+        try:
+            header = json.loads(f.read(length))
+            end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            return "has an unreadable header"
+    if 8 + length + end != size:
+        return f"is truncated ({size} bytes, its header describes {8 + length + end})"
+    return None
+
+
+def newest_intact(root: Path) -> tuple[Checkpoint | None, list[tuple[Path, str]]]:
+    """The newest committed checkpoint that is intact, and the newer damaged ones (path, why)."""
+    damaged = []
+    for path in reversed(committed(root)):
+        why = damage(path)
+        if why is None:
+            state = json.loads((path / "state.json").read_text(encoding="utf-8"))
+            return Checkpoint(path, int(state["step"]), state), damaged
+        damaged.append((path, why))
+    return None, damaged
+
+
+def latest_checkpoint(root: Path) -> Checkpoint | None:
+    """The newest committed checkpoint that is intact (older ones as fallback)."""
+    return newest_intact(root)[0]
+
+
+def set_aside(path: Path, why: str) -> None:
+    """Uncommit a damaged checkpoint (its COMMITTED marker becomes DAMAGED, with the reason):
+    it is never loaded again, and pruning, which counts committed ones only, never keeps it
+    in place of an intact one; the next prune removes it."""
+    (path / DAMAGED).write_text(json.dumps({"reason": why, "time": time.time()}), encoding="utf-8")
+    (path / COMMITTED).unlink(missing_ok=True)
 
 
 def prune(root: Path, keep: int) -> None:
@@ -137,12 +254,15 @@ def prune(root: Path, keep: int) -> None:
 
 
 def atomic_save_safetensors(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write one safetensors file atomically (artifacts, per-epoch files)."""
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write one safetensors file atomically (artifacts, per-epoch files); a failed write
+    (disk full) removes its temp file and is a CantCreateError (exit 73)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    save_file(_clean_copies(tensors), str(tmp), metadata=metadata)
-    _fsync_file(tmp)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _save_tensors(tensors, tmp, metadata)
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CantCreateError(f"cannot write {path}: {exc.strerror or exc}{_free_space(path.parent)}. Free space or fix the permissions, then run again.") from None

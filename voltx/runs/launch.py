@@ -3,7 +3,9 @@
 A launched run is an ordinary ``voltx run`` process that outlives whoever launched it:
 inside a new tmux session ``voltx-<run-id>`` when tmux is available (attach to watch it,
 ssh may drop), otherwise in its own session with output to ``<runs root>/.launch/<id>.log`` (under tmux
-that log gets the last 256 KiB of the pane when the session closes).
+that log gets the last 256 KiB of the pane as plain text when the session closes). Under tmux the
+launcher's environment reaches the run through a mode-0600 file the pane deletes at once
+(``env_handoff``), never through a command line.
 The run id is chosen here and passed as ``--run-id`` so the caller knows the run directory
 before the process has created it. No torch, no textual: the console imports this.
 
@@ -25,7 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx.errors import MissingInputError, UsageError
-from voltx.runs.layout import configured_runs_dir, load_manifest, new_run_id, runs_root
+from voltx.runs import env_handoff, pane_log
+from voltx.runs.env_handoff import write_env_file
+from voltx.runs.layout import load_manifest, new_run_id
 from voltx.runs.lock import writer_alive
 from voltx.runs.store import TERMINAL, effective_status
 
@@ -101,11 +105,6 @@ def attach_command(run_dir: Path) -> list[str] | None:
 # --- starting ----------------------------------------------------------------------------
 
 
-def runs_root_for(runs_dir: str | os.PathLike | None = None, config_path: str | os.PathLike | None = None) -> Path:
-    """The runs root a ``voltx run`` with these flags would use (absolute)."""
-    return runs_root(runs_dir, configured_runs_dir(config_path)).absolute()
-
-
 def _log_path(root: Path, run_id: str) -> Path:
     return root / ".launch" / f"{run_id}.log"
 
@@ -126,16 +125,27 @@ def _start(cmd: list[str], *, run_id: str, phase: str, run_dir: Path, root: Path
             proc = subprocess.Popen(cmd, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
         return Launched(run_id, phase, run_dir, proc.pid, None, log, cmd, process=proc)
     session = tmux_session_name(run_id)
-    env_flags = [arg for k, v in os.environ.items() if k not in _ENV_NOT_PASSED for arg in ("-e", f"{k}={v}")]
+    # The environment goes through a private file, never the command line: `tmux new-session
+    # -e KEY=VALUE` left every value (tokens, keys) in the tmux server's argv, which every user
+    # can read in the process list. The pane's first process reads and deletes the file.
+    env_file = log.with_name(f"{run_id}.env")
+    try:
+        env_file.unlink(missing_ok=True)  # left by a start that failed before its pane began
+        write_env_file(env_file, {k: v for k, v in os.environ.items() if k not in _ENV_NOT_PASSED})
+    except OSError as exc:
+        raise UsageError(f"cannot write the launch environment {env_file}: {exc.strerror}. Choose a writable runs root with --runs-dir.") from None
+    pane_cmd = [sys.executable, "-I", str(Path(env_handoff.__file__)), str(env_file), "--", *cmd]
     # The end of the pane's output goes to the launch log when the session closes, so a run
     # that fails before it has a run directory (bad config) still leaves its message. Only
-    # the tail: a progress bar redrawn 10 times a second would grow it ~6 MB an hour, and the
-    # run's own stdout.log has everything else.
+    # the tail, as plain text: a progress bar redrawn 10 times a second would grow it ~6 MB an
+    # hour in escape sequences, and the run's own stdout.log has everything else.
+    to_log = shlex.join([sys.executable, "-I", str(Path(pane_log.__file__)), "--tail", str(TMUX_LOG_TAIL), str(log)])
     done = _tmux(
-        "new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", str(cwd), *env_flags, shlex.join(cmd),
-        ";", "pipe-pane", "-t", f"={session}:", f"tail -c {TMUX_LOG_TAIL} >> {shlex.quote(str(log))}",
+        "new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", str(cwd), shlex.join(pane_cmd),
+        ";", "pipe-pane", "-t", f"={session}:", to_log,
     )
     if done.returncode != 0:
+        env_file.unlink(missing_ok=True)
         raise UsageError(f"tmux could not start session {session}: {done.stderr.strip() or done.stdout.strip()}")
     pids = _session_live_pids(session)
     return Launched(run_id, phase, run_dir, pids[0] if pids else None, session, log, cmd)

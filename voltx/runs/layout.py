@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voltx.errors import DataError, MissingInputError, UsageError
+from voltx.errors import DataError, MissingInputError, UsageError, VoltxError
 from voltx.runs.jsonl import RecordError
 from voltx.runs.records import Manifest
 
@@ -77,17 +77,31 @@ class RunPaths:
         return self.dir.parent.name
 
 
-def configured_runs_dir(config_path: str | os.PathLike | None = None) -> str | None:
-    """``[paths].runs_dir`` of a config file (default ./training_config.toml), or None.
+def configured_runs_dir(config: str | os.PathLike | None = None, overrides=()) -> str | None:
+    """``[paths].runs_dir`` of the config in use, or None.
 
-    Read tolerantly: commands that only read runs must work even when the config is broken
-    (``voltx config validate`` and the run itself report it, with file and line)."""
+    The config in use is the one ``voltx run`` reads: ``config`` (--config), else
+    ./training_config.toml, else the curriculum shipped with voltx; a ``paths.runs_dir=``
+    override on the command line replaces its value. Read tolerantly: commands that only
+    read runs must work even when the config is broken (``voltx config validate`` and the
+    run itself report it, with file and line)."""
+    from voltx.config import default_config_file, parse_override  # light: no torch
+
+    for item in reversed(list(overrides)):  # the last override of a key wins, as in a run
+        try:
+            key, value = parse_override(item)
+        except VoltxError:
+            continue
+        if key == "paths.runs_dir" and isinstance(value, str):
+            return value
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
 
-    cfg = Path(config_path) if config_path else Path("training_config.toml")
+    cfg = Path(config) if config else default_config_file()
+    if cfg is None:
+        return None
     try:
         paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
@@ -96,12 +110,17 @@ def configured_runs_dir(config_path: str | os.PathLike | None = None) -> str | N
     return configured if isinstance(configured, str) else None
 
 
-def runs_root(explicit: str | os.PathLike | None = None, configured: str | None = None) -> Path:
-    """--runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir > ./runs."""
-    for candidate in (explicit, os.environ.get(ENV_RUNS_DIR), configured):
+def runs_root(explicit: str | os.PathLike | None = None, config: str | os.PathLike | None = None, overrides=()) -> Path:
+    """The runs root of every command (run, resume, --tmux, status, logs, report, console):
+    --runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir of the config in use > ./runs.
+
+    ``explicit`` is --runs-dir, ``config`` is --config and ``overrides`` the command's
+    KEY=VALUE overrides (see :func:`configured_runs_dir`)."""
+    for candidate in (explicit, os.environ.get(ENV_RUNS_DIR)):
         if candidate:
             return Path(candidate).expanduser()
-    return Path("runs")
+    configured = configured_runs_dir(config, overrides)
+    return Path(configured).expanduser() if configured else Path("runs")
 
 
 RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")

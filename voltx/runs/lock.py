@@ -51,6 +51,18 @@ def _read_holder(fd: int) -> str:
         return "unknown process"
 
 
+def lock_holder(run_dir: Path) -> str:
+    """Who holds the run's writer lock, as "pid N on HOST" (what the holder wrote into it)."""
+    try:
+        fd = os.open(run_dir / "lock", os.O_RDONLY)
+    except OSError:
+        return "unknown process"
+    try:
+        return _read_holder(fd)
+    finally:
+        os.close(fd)
+
+
 def writer_alive(run_dir: Path) -> bool:
     """True while some process holds the run's writer lock (on this machine's filesystem)."""
     path = run_dir / "lock"

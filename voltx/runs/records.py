@@ -382,5 +382,8 @@ class Manifest(Record):
     python: str | None = None
     argv: list[str] | None = None
     argv_resume: list[str] | None = None
+    overrides: list[str] | None = None
+    """The command's KEY=VALUE overrides, what a requeued ``--resume`` command is compared with
+    (runs from before this field: overrides.txt)."""
     attempts: list[dict] = field(default_factory=list)
     """One object per start or resume (pid, host, started_at, resumed_from_step, then how it ended)."""

@@ -12,6 +12,7 @@ import os
 import platform
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ class RunWriter:
             "id": run_dir.name,
             "phase": phase,
             "preset": preset,
+            "overrides": overrides,  # what a requeued `--resume` command is compared with
             "status": "running",
             "created_at": _now(),
             "code_version": code_version(),
@@ -124,7 +126,9 @@ class RunWriter:
         self.write_manifest()
 
     def mark_resumed(self, from_step: int | None) -> None:
-        """Start a new attempt in this directory and record the ``resumed`` event."""
+        """Start a new attempt in this directory and record the ``resumed`` event. The message
+        now says what this attempt does, not how the previous one ended ("stopped by SIGTERM")."""
+        self.manifest["message"] = f"resumed from step {from_step}" if from_step is not None else "resumed from the start"
         self._start_attempt(resumed_from=from_step)
         self.event("resumed", from_step=from_step, attempt=self.attempt)
 
@@ -146,8 +150,16 @@ class RunWriter:
         attempt = self.manifest["attempts"][-1]
         attempt.update(ended_at=_now(), exit_code=exit_code, status=status)
         self.manifest.update(status=status, exit_code=exit_code, ended_at=_now(), message=message)
-        self.write_manifest()
-        self._lock.release()
+        try:
+            self.write_manifest()
+        except OSError as exc:  # a full disk: say so instead of a traceback; the data on disk is intact
+            try:
+                print(f"voltx: could not record the end of the run in {self.paths.manifest} ({exc.strerror}); "
+                      "it shows as stale until it is resumed (--resume) once there is space.", file=sys.stderr, flush=True)
+            except OSError:
+                pass  # no terminal either
+        finally:
+            self._lock.release()
 
     # -- logging (microseconds: the writer thread does the I/O) -----------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:

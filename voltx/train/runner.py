@@ -6,6 +6,7 @@ mapping from how a run ended to its status and exit code (README's table).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -14,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voltx.config import Config, build_config, default_config_file, load_config, read_toml, resolve_for_phase, to_toml
+from voltx.curriculum import CURRICULUM_TABLES, GLOBAL_TABLES
 from voltx.errors import (
+    EXIT_CANT_CREATE,
     EXIT_INTERNAL,
     EXIT_OK,
     Diverged,
@@ -23,14 +26,13 @@ from voltx.errors import (
     VoltxError,
 )
 from voltx.plugins import PluginSet, load_plugins
-from voltx.runs.checkpoints import latest_checkpoint
-from voltx.runs.layout import RunPaths, list_run_dirs, load_manifest, resolve_run, runs_root
-from voltx.runs.lock import writer_alive
-from voltx.runs.store import RunWriter, effective_status
+from voltx.runs.checkpoints import newest_intact, set_aside
+from voltx.runs.layout import RunPaths, runs_root
+from voltx.runs.resumable import nothing_to_resume, resume_target
+from voltx.runs.store import RunWriter
 from voltx.specs import resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
-
-RESUMABLE = {"preempted", "failed", "stale", "diverged", "interrupted", "running"}
+from voltx.train.signals import StopFlag, TerminalOutput
 
 
 @dataclass
@@ -51,60 +53,47 @@ def phase_classes(plugins: PluginSet) -> dict[str, type]:
     return {name: spec.config_class for name, spec in plugins.specs("phases").items()}
 
 
-def _find_resumable(root: Path, phase: str) -> Path | None:
-    for run_dir in reversed([r for r in list_run_dirs(root) if r.parent.name == phase]):
-        read = load_manifest(run_dir)
-        status = effective_status(run_dir, read)
-        if status == "running" or (read.damaged and writer_alive(run_dir)):
-            continue  # live: not ours to take over
-        if read.damaged:  # the latest run: say so (exit 65, which field), never start a new one past it silently
-            read.intact(run_dir, "resume it")
-        return run_dir if status in RESUMABLE else None
-    return None
+def config_tables(plugins: PluginSet) -> set[str]:
+    """Top-level tables of the config: an override whose first part is none of them is the phase's."""
+    return {*GLOBAL_TABLES, *CURRICULUM_TABLES, *phase_classes(plugins)}
 
 
 def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bool]:
     """Resolve the config and open the run directory (new or resumed)."""
     spec = plugins.get("phases", req.phase)
     classes = phase_classes(plugins)
+    root = runs_root(req.runs_dir, req.config_path, req.overrides)
     if req.resume:
-        if req.overrides or req.preset:
-            raise UsageError(
-                "--resume continues a run with the config it was started with; drop the overrides/preset, "
-                "or start a new run without --resume to change them."
-            )
         if req.run_id:
             raise UsageError("--run-id names a new run; --resume continues an existing one: give one of them.")
-        base_cfg = load_config(req.config_path, classes) if req.config_path else build_config({}, classes)
-        root = runs_root(req.runs_dir, base_cfg.paths.runs_dir)
-        run_dir = _find_resumable(root, spec.name) if req.resume == "auto" else resolve_run(req.resume, root, spec.name)
+        run_dir = resume_target(root, spec.name, req.resume, preset=req.preset, overrides=req.overrides, tables=config_tables(plugins))
         if run_dir is not None:
-            read = load_manifest(run_dir)
-            manifest = read.intact(run_dir, "resume it")
-            if manifest.phase != spec.name and not read.newer:  # a newer format: RunWriter.resume says so
-                raise UsageError(f"run {run_dir} is a {manifest.phase!r} run, not {spec.name!r}.")
-            if effective_status(run_dir, read) == "finished":
-                raise UsageError(f"run {run_dir} already finished; start a new one without --resume.")
             raw, text = read_toml(RunPaths(run_dir).config)
             cfg = build_config(raw, classes, source=str(RunPaths(run_dir).config), text=text)
             return cfg, RunWriter.resume(run_dir, list(req.argv)), True
-        print(f"voltx: nothing to resume for phase {spec.name!r} under {root}; starting a new run", file=sys.stderr)
+        print(nothing_to_resume(spec.name, root, req.preset, req.overrides), file=sys.stderr)
     cfg_path = req.config_path or default_config_file()
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, spec.name, preset=req.preset, overrides=list(req.overrides), phase_classes=classes)
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, spec.name: cfg.phases[spec.name]}
     header = f"# Resolved config of this run (phase {spec.name}, preset {req.preset or 'none'}); source: {cfg.source}\n"
-    root = runs_root(req.runs_dir, cfg.paths.runs_dir)
     writer = RunWriter.create(root, spec.name, config_toml=to_toml(tables, header), overrides=list(req.overrides), preset=req.preset, argv=list(req.argv), run_id=req.run_id)
     return cfg, writer, False
 
 
-def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
+def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signals: bool = False) -> int:
     """Run (or resume) a phase to its end; return the exit code. User errors before the
-    run directory exists propagate as VoltxError (the CLI prints them)."""
+    run directory exists propagate as VoltxError (the CLI prints them).
+
+    The stop-signal handlers stay installed after the return, until the process exits, so a
+    late signal exits with the code run.json records instead of another one; a caller that
+    goes on after the run (a test, a notebook) passes ``restore_signals=True``."""
     plugins = plugins or load_plugins()
     spec = plugins.get("phases", req.phase)
     cfg, writer, resumed = _prepare(req, plugins)
+    # Handle stop signals from here on: importing torch alone can take seconds, and a run
+    # whose directory exists must not die of a SIGTERM/SIGHUP in that window (it would be stale).
+    stop = StopFlag(on_second=lambda: writer.update_manifest(status="interrupted", exit_code=130)).install()
 
     import torch  # noqa: F401  (heavy imports only once a run is really starting)
 
@@ -113,16 +102,14 @@ def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
     from voltx.train.device import configure_determinism, pick_device, seed_everything
     from voltx.train.metrics import MetricsHub
     from voltx.train.progress import Reporter
-    from voltx.train.signals import StopFlag
 
     # Telemetry lives in its own process so a run stuck in a CUDA call is still observed.
     sidecar = start_sidecar(writer.dir, os.getpid(), cfg.run.telemetry_interval)
     status, code, message = "failed", EXIT_INTERNAL, None
-    reporter = Reporter(mode=req.progress, copy=writer.stdout)
-    stop = StopFlag(on_second=lambda: writer.update_manifest(status="interrupted", exit_code=130)).install()
+    reporter = Reporter(stream=TerminalOutput(sys.stderr), mode=req.progress, copy=writer.stdout)
     hub = None
     try:
-        checkpoint = latest_checkpoint(writer.paths.checkpoints) if resumed else None
+        checkpoint = _resume_checkpoint(writer, reporter) if resumed else None
         if resumed:
             writer.mark_resumed(checkpoint.step if checkpoint else None)
         else:
@@ -156,22 +143,51 @@ def execute(req: RunRequest, plugins: PluginSet | None = None) -> int:
     except VoltxError as exc:
         status, code, message = "failed", exc.exit_code, str(exc)
         reporter.line(f"voltx: error: {exc}")
-    except Exception as exc:  # a bug: keep the traceback in the run for the report
-        tb = traceback.format_exc()
-        status, code, message = "failed", EXIT_INTERNAL, f"{type(exc).__name__}: {exc}"
-        reporter.line(tb)
-        writer.event("exception", traceback=tb)
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # A full disk is the machine's state, not a bug: exit 73 and advice, no traceback.
+            status, code, message = "failed", EXIT_CANT_CREATE, (
+                f"{exc.strerror} writing {exc.filename or writer.dir}; free space there, then resume with "
+                f"`voltx run {spec.name} --resume {writer.dir}`.")
+            reporter.line(f"voltx: error: {message}")
+        else:
+            status, code, message = _internal_error(exc, writer, reporter)
     finally:
-        stop_sidecar(sidecar)
-        reporter.stop()
-        stop.uninstall()
-        if hub is not None:
-            hub.close()
+        stop.settle()  # the outcome is decided: from here on a signal must not change it
         try:
+            stop_sidecar(sidecar)
+            reporter.stop()
+            if hub is not None:
+                hub.close()
             plugins.pm.hook.on_run_end(run=writer, status=status)
-        finally:
-            writer.close(status, code, message)
+        finally:  # whatever failed above, the run's end is recorded and its lock released
+            try:
+                writer.close(status, code, message)
+            finally:
+                stop.settle(code)
+                if restore_signals:
+                    stop.uninstall()
     return code
+
+
+def _internal_error(exc: Exception, writer: RunWriter, reporter) -> tuple[str, int, str]:
+    """A bug: keep the traceback in the run for the report."""
+    tb = traceback.format_exc()
+    reporter.line(tb)
+    writer.event("exception", traceback=tb)
+    return "failed", EXIT_INTERNAL, f"{type(exc).__name__}: {exc}"
+
+
+def _resume_checkpoint(writer: RunWriter, reporter):
+    """The newest intact checkpoint of a resumed run; damaged newer ones are set aside,
+    with an event and a line each (a resume must not fail on them at every retry)."""
+    checkpoint, damaged = newest_intact(writer.paths.checkpoints)
+    instead = f"resuming from {checkpoint.path.name}" if checkpoint else "no intact checkpoint left: resuming from the start"
+    for path, why in damaged:
+        set_aside(path, why)
+        writer.event("checkpoint_damaged", path=str(path), reason=why, resumed_from=checkpoint.step if checkpoint else None)
+        reporter.line(f"voltx: checkpoint {path} is damaged ({why}); set aside, {instead}")
+    return checkpoint
 
 
 def judge_deliverables(ctx) -> list[dict]:
