@@ -13,6 +13,7 @@ import pytest
 from voltx.errors import EXIT_RUN_LOCKED, RunLockedError, UsageError
 from voltx.runs.layout import new_run_id
 from voltx.runs.lock import RunLock
+from voltx.runs.records import Manifest
 from voltx.runs.resumable import command_differences, find_resumable, resume_target
 
 TABLES = {"paths", "hardware", "run", "translator", "f1"}
@@ -31,7 +32,7 @@ def stored_run(root: Path, status: str, *, preset=None, overrides=(), argv=None)
 
 def test_the_same_settings_spelt_differently_are_the_same_command(tmp_path):
     run_dir = stored_run(tmp_path, "preempted", preset="quick", overrides=["encoder.lr=0.1", "hardware.device=cpu"])
-    manifest = json.loads((run_dir / "run.json").read_text())
+    manifest = Manifest.parse(json.loads((run_dir / "run.json").read_text()))
     same = ["translator.encoder.lr=1e-1", 'hardware.device="cpu"']
     assert command_differences(run_dir, manifest, "translator", "quick", same, TABLES) == []
     assert command_differences(run_dir, manifest, "translator", None, same, TABLES) == ["preset: the run has quick, this command none"]
@@ -43,8 +44,9 @@ def test_the_same_settings_spelt_differently_are_the_same_command(tmp_path):
 
 def test_runs_from_before_run_json_kept_overrides_are_compared_with_overrides_txt(tmp_path):
     run_dir = stored_run(tmp_path, "preempted", overrides=["encoder.epochs=2"])
-    manifest = json.loads((run_dir / "run.json").read_text())
-    del manifest["overrides"]
+    raw = json.loads((run_dir / "run.json").read_text())
+    del raw["overrides"]
+    manifest = Manifest.parse(raw)
     assert command_differences(run_dir, manifest, "translator", None, ["encoder.epochs=2"], TABLES) == []
 
 

@@ -456,7 +456,7 @@ def test_null_is_not_known_and_a_resume_fills_in_the_start(root):
 
 def test_a_live_run_with_a_damaged_manifest_is_damaged_not_stale_and_never_taken_over(root, monkeypatch):
     from voltx.runs import launch
-    from voltx.train.runner import _find_resumable
+    from voltx.runs.resumable import find_resumable
 
     older = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[], run_id="20240101-000000-aaaaaa")
     older.close("preempted", 75)
@@ -476,21 +476,22 @@ def test_a_live_run_with_a_damaged_manifest_is_damaged_not_stale_and_never_taken
         with pytest.raises(DataError):  # and were it intact, the lock would refuse a second writer
             RunWriter.resume(w.dir, [])
         assert signalled == [] and writer_alive(w.dir)
-        assert _find_resumable(root, "translator") == older.dir  # a live run is skipped, as an intact live one is
+        with pytest.raises(RunLockedError, match="being written by another process"):  # live: refused (81) as an intact live one is
+            find_resumable(root, "translator")
     finally:
         w.close("finished", 0)
     assert summarize(w.dir).status == "finished"  # the writer's own manifest, rewritten whole at the end
 
 
 def test_resume_auto_stops_at_a_latest_run_that_is_damaged(root):
-    from voltx.train.runner import _find_resumable
+    from voltx.runs.resumable import find_resumable
 
     for run_id in ("20240101-000000-aaaaaa", "20240101-000001-bbbbbb"):
         latest = RunWriter.create(root, "translator", config_toml="", overrides=[], preset=None, argv=[], run_id=run_id)
         latest.close("preempted", 75)
     (latest.dir / "run.json").write_text((latest.dir / "run.json").read_text()[:40])  # cut off by a full disk
     with pytest.raises(DataError, match=r"run.json: not valid JSON \(line \d+ column \d+: .*\). voltx will not resume it"):
-        _find_resumable(root, "translator")  # the original started a new run past it (status "unknown")
+        find_resumable(root, "translator")  # the original started a new run past it (status "unknown")
 
 
 def test_update_manifest_refuses_a_field_every_reader_would_call_damaged(root):
