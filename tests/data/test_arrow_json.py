@@ -10,7 +10,7 @@ import pytest
 
 from voltx.data import arrow_json
 from voltx.data.formats import validate_dict
-from voltx.data.stream import encode_record
+from voltx.data.row_encoding import encode_record
 
 NASTY = [
     "plain", "", 'say "hi"', "back\\slash", "\\\"\\", "line\nbreak", "tab\there", "cr\r\n", "\x08\x0c",

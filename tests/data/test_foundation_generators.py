@@ -9,16 +9,10 @@ import pytest
 from conftest import generated_records as records
 
 from voltx.errors import UsageError
-from voltx_plugins.converters.foundation_gen import (
-    NOUNS,
-    PREDICATES,
-    ConceptsGenerator,
-    ParaphraseGenerator,
-    SrlGenerator,
-    knowledge_base,
-    split_knowledge_base,
-    synonym_groups,
-)
+from voltx_plugins.converters.paraphrase_gen import ParaphraseGenerator
+from voltx_plugins.converters.sentence_grammar import NOUNS, PREDICATES, synonym_groups
+from voltx_plugins.converters.slot_annotated_gen import SrlGenerator
+from voltx_plugins.converters.triples_gen import ConceptsGenerator, knowledge_base, split_knowledge_base
 
 
 @pytest.fixture(scope="module")

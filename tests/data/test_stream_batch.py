@@ -8,7 +8,7 @@ import pytest
 
 from voltx.data.converter import Converter
 from voltx.data.formats import Paraphrase, check_columns
-from voltx.data.batched import encode_columns
+from voltx.data.row_encoding import encode_columns, encode_record
 from voltx.data.stream import stream
 from voltx.errors import DataError
 
@@ -112,8 +112,6 @@ def test_check_columns():
 
 
 def test_encode_columns_matches_the_encoder():
-    from voltx.data.stream import encode_record
-
     cols = {"id": ["1", "2"], "query": ["q/é", "q"], "solution": ["", "s"], "tests": [["a", "ü"], []],
             "difficulty": [3, "hard"], "source": [None, "x"]}
     recs = [{k: v[i] for k, v in cols.items() if v[i] is not None} for i in range(2)]

@@ -47,6 +47,15 @@ def test_wheel_top_level_names(wheel):
         assert module in names
 
 
+def test_wheel_ships_the_generators_word_lists(wheel):
+    """The offline generators read their word lists as package data (importlib.resources)."""
+    wordlists = REPO / "plugins" / "voltx_plugins" / "converters" / "wordlists"
+    expected = {f"voltx_plugins/converters/wordlists/{p.name}" for p in wordlists.glob("*.txt")}
+    assert len(expected) >= 12
+    with zipfile.ZipFile(wheel) as zf:
+        assert expected <= set(zf.namelist())
+
+
 def test_wheel_entry_points(wheel):
     with zipfile.ZipFile(wheel) as zf:
         [ep_file] = [n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")]

@@ -4,7 +4,7 @@ A converter's :meth:`~voltx.data.converter.Converter.convert_arrow` returns its 
 Arrow table (one column per output field, one row per record). :func:`records_ok` checks that
 table against the record format with ``pyarrow.compute`` (nulls, empty or blank strings, types,
 the paraphrase score/label rules); :func:`encode_batch` writes its JSONL lines without turning
-a single value into a Python object, byte-identical to :func:`voltx.data.stream.encode_record`
+a single value into a Python object, byte-identical to :func:`voltx.data.row_encoding.encode_record`
 (orjson) of each record: compact separators, keys in column order, a null in an optional column
 leaves that key out, strings escaped exactly as orjson escapes them (``\\"``, ``\\\\``,
 ``\\b \\f \\n \\r \\t``, other controls below 0x20 as ``\\u00xx`` in lower case, everything

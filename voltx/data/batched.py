@@ -1,7 +1,7 @@
 """The batched paths of :func:`voltx.data.stream.stream`, for converters with a fast path.
 
 Two tiers, tried per batch, each falling back to the next and finally to the per-row path
-(:func:`voltx.data.stream.convert_rows`), which is the one that decides about and reports bad
+(:func:`voltx.data.row_encoding.convert_rows`), which is the one that decides about and reports bad
 rows (file:line, field) — so every tier writes the same bytes and the same errors:
 
 1. Arrow (``Converter.convert_arrow`` over ``datasets``' Arrow batches): the output table is
@@ -9,7 +9,8 @@ rows (file:line, field) — so every tier writes the same bytes and the same err
    (:mod:`voltx.data.arrow_json`); a table with floats or dicts goes through tier 2's checks
    and encoder instead.
 2. Python columns (``Converter.convert_batch`` over ``{column: [values]}`` batches):
-   :func:`~voltx.data.formats.check_columns` + :func:`encode_columns` (orjson).
+   :func:`~voltx.data.formats.check_columns` +
+   :func:`~voltx.data.row_encoding.encode_columns` (orjson).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import orjson
-
 from voltx.data.converter import Converter, batch_rows
 from voltx.data.formats import check_columns
-from voltx.data.stream import convert_rows, encode_record
+from voltx.data.row_encoding import convert_rows, encode_columns, encode_record
 from voltx.errors import MissingInputError
 
 WRITE_BUFFER = 1 << 16  # bytes buffered before a write
@@ -29,51 +28,6 @@ WRITE_BUFFER = 1 << 16  # bytes buffered before a write
 Batch = tuple[Any, str, int, Callable | None]
 """``(data, where_prefix, start, to_columns)``: ``data`` is a pyarrow Table when ``to_columns``
 (Table -> Python columns) is given, else already ``{column: [values]}``."""
-
-
-# --- the Python columns' encoder -----------------------------------------------------------------
-
-_ROW_SEP = orjson.Fragment(b"\x1e")
-
-
-def _split_rows(rows: list[dict]) -> list[bytes]:
-    """``[encode_record(r) for r in rows]`` in one orjson call: the rows interleaved with a raw
-    ``\x1e`` fragment (orjson never writes a raw control byte itself), then split there. (Many
-    small orjson results kept alive at once are slow to allocate; one big one is not.)"""
-    out = [_ROW_SEP] * (2 * len(rows) - 1)
-    out[::2] = rows
-    try:
-        return orjson.dumps(out)[1:-1].split(b",\x1e,")
-    except orjson.JSONEncodeError:
-        return [bytes(encode_record(r)) for r in rows]
-
-
-def encode_columns(columns: dict[str, list], n: int) -> list[bytes]:
-    """The JSONL lines (bytes, no newline) of ``n`` validated records given as columns,
-    byte-identical to :func:`encode_record` of each record as a dict (keys in column order; a
-    ``None`` in a column leaves that key out of that record)."""
-    if not n:
-        return []
-    keys = list(columns)
-    cols = list(columns.values())
-    if any(None in col for col in cols):
-        return _split_rows([{k: v for k, v in zip(keys, vals) if v is not None} for vals in zip(*cols)])
-    # No dicts: one orjson call over the values interleaved with pre-encoded key fragments
-    # marked by raw \x1e/\x1f bytes (never in orjson's own output), whose stray commas are
-    # then cut: [\x1e{"k0":\x1f,v0,"k1":\x1f,v1,\x1e{"k0":\x1f,...,v1,\x1e] -> rows.
-    m = len(cols)
-    ks = [orjson.dumps(k) for k in keys]
-    out = [orjson.Fragment(b"\x1e{" + ks[0] + b":\x1f")] * (2 * m * n)
-    for j, col in enumerate(cols):
-        out[2 * j + 1::2 * m] = col
-        if j:
-            out[2 * j::2 * m] = [orjson.Fragment(ks[j] + b":\x1f")] * n
-    out.append(_ROW_SEP)
-    try:
-        text = orjson.dumps(out)
-    except orjson.JSONEncodeError:
-        return _split_rows([dict(zip(keys, vals)) for vals in zip(*cols)])
-    return text.replace(b"\x1f,", b"").replace(b",\x1e", b"}\n")[2:-2].split(b"\n")
 
 
 # --- reading and writing batches ---------------------------------------------------------------

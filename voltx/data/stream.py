@@ -5,62 +5,31 @@ validates them, and writes JSONL in batches to a temporary file in the output's 
 renamed over ``output`` only when everything succeeded: an error, ``--on-error fail`` on a
 bad row, or Ctrl-C leaves no partial file and never touches an existing ``output``.
 Converters with a columnar or Arrow fast path are written by :mod:`voltx.data.batched`, with
-the same bytes and the same errors as the per-row path here.
+the same bytes and the same errors as the per-row path; both convert and encode rows with
+:mod:`voltx.data.row_encoding`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import orjson
 
-from voltx.data.converter import Converter, RawRow, RowError, undecodable
-from voltx.data.formats import FORMATS, RecordError, record_to_dict
+from voltx.data.batched import read_batches, write_batches
+from voltx.data.converter import Converter, RawRow, RowError
+from voltx.data.formats import FORMATS
+from voltx.data.row_encoding import StreamResult, convert_rows, encode_record
 from voltx.errors import CantCreateError, DataError, MissingInputError, UsageError, closest
 
 WRITE_BATCH = 1000
-MAX_REASONS = 5
-_dumps = orjson.dumps  # compact, UTF-8 (no ASCII escaping), keys in dict order; returns bytes
+_dumps = orjson.dumps  # the per-row fast path; encode_record takes what orjson declines
 _JSONEncodeError = orjson.JSONEncodeError
-# What orjson declines (ints beyond 64 bits, float subclasses, non-str keys): the stdlib, compact
-# too. Non-finite floats never get here: validation rejects them before encoding.
-_FALLBACK = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False, separators=(",", ":"))
-
-
-def encode_record(record: dict) -> bytes:
-    """One JSONL record (no newline), as UTF-8 bytes: what both the per-row and the columnar
-    paths write for it."""
-    try:
-        return _dumps(record)
-    except _JSONEncodeError:
-        return _FALLBACK.encode(record).encode("utf-8")
-
-
-@dataclass
-class StreamResult:
-    output: Path
-    written: int = 0
-    rows: int = 0
-    skipped: int = 0
-    reasons: list[str] = field(default_factory=list)
-    """The first few skipped rows: ``file:line: field 'x': reason``."""
-    seconds: float = 0.0
-
-    @property
-    def rows_per_s(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"output": str(self.output), "written": self.written, "rows": self.rows, "skipped": self.skipped,
-                "reasons": self.reasons, "seconds": round(self.seconds, 3)}
 
 
 # --- atomic output --------------------------------------------------------------------------
@@ -174,10 +143,6 @@ def check_format(converter: Converter, fmt: str | None) -> str:
 
 # --- the core -------------------------------------------------------------------------------
 
-def _where_of(exc: BaseException) -> str:
-    return getattr(exc, "where", None) or ""
-
-
 def _decode_error(exc: UnicodeDecodeError, paths: list[Path]) -> DataError:
     """A DataError naming the file, byte offset and line of the first undecodable byte."""
     codec = exc.encoding or "utf-8"
@@ -194,88 +159,6 @@ def _decode_error(exc: UnicodeDecodeError, paths: list[Path]) -> DataError:
         except (OSError, LookupError):
             continue
     return DataError(f"input is not valid {codec} at byte offset {exc.start}: {exc.reason}")
-
-
-def _locate_undecodable(where: str) -> str:
-    """``"file: byte offset N (line L): cannot decode ..."`` for the first undecodable byte at or
-    after the line ``where`` ("file:line") names; ``where`` itself when that cannot be found."""
-    path, _, line = where.rpartition(":")
-    if not line.isdigit() or not Path(path).is_file():
-        return where
-    offset = 0
-    with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):
-            if n >= int(line):
-                try:
-                    raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    return (f"{path}: byte offset {offset + e.start} (line {n}): cannot decode byte(s) "
-                            f"{raw[e.start:e.end]!r} as utf-8 ({e.reason})")
-            offset += len(raw)
-    return where
-
-
-def convert_rows(
-    converter: Converter,
-    rows: Iterable[RawRow | RowError],
-    fmt: str,
-    *,
-    language: str | None = None,
-    on_error: str = "fail",
-    result: StreamResult | None = None,
-) -> Iterator[dict]:
-    """Validated JSONL objects for ``rows``; bad rows raise (fail) or are counted (skip)."""
-    if on_error not in ("fail", "skip"):
-        raise UsageError(f"--on-error must be 'skip' or 'fail', got {on_error!r}")
-    res = result if result is not None else StreamResult(Path("-"))
-    skip = on_error == "skip"
-
-    def bad(exc: Exception, where: str) -> None:
-        if isinstance(exc, RowError):
-            err = exc if exc.where else RowError(exc.reason, exc.field, where=where)
-        elif isinstance(exc, RecordError):
-            err = RowError(exc.reason, exc.field, where=where)
-        elif isinstance(exc, KeyError):
-            err = RowError("missing", str(exc.args[0]) if exc.args else None, where=where)
-        else:
-            err = RowError(f"{type(exc).__name__}: {exc}", None, where=where)
-        if not skip:
-            raise DataError(f"{err.describe()}. Fix the row, or pass --on-error skip to skip bad rows.") from None
-        res.skipped += 1
-        if len(res.reasons) < MAX_REASONS:
-            res.reasons.append(err.describe())
-
-    convert = converter.convert
-    it = iter(rows)
-    while True:
-        try:
-            row = next(it)
-        except StopIteration:
-            return
-        except RowError as exc:  # raised by the reader: it cannot go on (yield RowError to continue)
-            res.rows += 1
-            bad(exc, _where_of(exc))
-            print(f"voltx: warning: the reader of {converter.name!r} stopped after a bad row ({exc.describe()}); "
-                  "later rows of that input were not read", file=sys.stderr)
-            return
-        res.rows += 1
-        if isinstance(row, RowError):
-            bad(row, row.where or "")
-            continue
-        raw = undecodable(row.data)
-        if raw is not None:  # a line that is not UTF-8 (kept by the reader as lone surrogates)
-            if not skip:
-                raise DataError(f"{_locate_undecodable(row.where)}. Re-encode the file as UTF-8 (e.g. iconv -f latin1 "
-                                "-t utf-8), or pass --on-error skip to skip the lines that are not UTF-8.")
-            bad(RowError(f"not UTF-8: cannot decode byte(s) {raw!r}", None, where=row.where), row.where)
-            continue
-        try:
-            for record in convert(row, fmt, language):
-                yield record_to_dict(fmt, record)
-        except (RowError, RecordError, KeyError, ValueError, TypeError, IndexError) as exc:
-            if isinstance(exc, DataError) and not isinstance(exc, (RowError, RecordError)):
-                raise
-            bad(exc, row.where)
 
 
 def read_rows(converter: Converter, split: str, data_files: list[Path] | None, language: str | None) -> Iterable:
@@ -321,9 +204,6 @@ def stream(
     t0 = time.perf_counter()
     ok = False
     try:
-        # The batched fast paths live in voltx.data.batched, which builds on this module.
-        from voltx.data.batched import read_batches, write_batches
-
         batches = read_batches(converter, split, paths, language) if rows is None else None
         if batches is not None:
             if on_error not in ("fail", "skip"):

@@ -78,11 +78,11 @@ BUILTIN: list[ConverterSpec] = [
     ConverterSpec("stdlib_code_gen", "Python standard-library code <-> docstring pairs", ("code_pairs",),
                   factory="voltx_plugins.converters.generators:StdlibCodeGenerator"),
     ConverterSpec("srl_gen", "generated slot-annotated sentences (38 predicates, synonyms, passives, adjuncts) for F1", ("slot_annotated",),
-                  factory="voltx_plugins.converters.foundation_gen:SrlGenerator"),
+                  factory="voltx_plugins.converters.slot_annotated_gen:SrlGenerator"),
     ConverterSpec("paraphrase_gen", "generated STS/PAWS-style pairs (score 0-5, label 0/1, hard negatives) for F1", ("paraphrase",),
-                  factory="voltx_plugins.converters.foundation_gen:ParaphraseGenerator"),
+                  factory="voltx_plugins.converters.paraphrase_gen:ParaphraseGenerator"),
     ConverterSpec("concepts_gen", "generated ConceptNet-style commonsense triples (built-in KB, 10% test hold-out) for F2", ("triples",),
-                  factory="voltx_plugins.converters.foundation_gen:ConceptsGenerator"),
+                  factory="voltx_plugins.converters.triples_gen:ConceptsGenerator"),
 ]
 
 

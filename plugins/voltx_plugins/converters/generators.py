@@ -29,27 +29,8 @@ from voltx.data.converter import Converter, RawRow, RowError
 from voltx.data.formats import CodePairRecord, Reasoning
 from voltx.errors import UsageError
 
+from .generator_base import _Generator
 from .reasoning import BabiConverter, ScanConverter, scan_interpret
-
-
-class _Generator:
-    """Mixin: ``generator = True``, no Hub copy, attributes settable as keyword arguments."""
-
-    generator = True
-    hub_name = None
-    hub_config = None
-    seed: int = 0
-    count: int | None = None
-
-    def __init__(self, **options):
-        for key, value in options.items():
-            if not hasattr(self, key):
-                raise UsageError(f"{type(self).__name__} has no option {key!r}")
-            setattr(self, key, value)
-
-    def _check_split(self, split: str) -> None:
-        if split not in self.splits:
-            raise UsageError(f"generator {self.name!r} has no split {split!r}. Splits: {', '.join(self.splits)}.")
 
 
 # -- SCAN ----------------------------------------------------------------------------------
