@@ -8,14 +8,8 @@ import pytest
 from conftest import generated_records as records
 
 from voltx.errors import UsageError
-from voltx_plugins.converters.generators import (
-    COMPOSE,
-    BabiGenerator,
-    KinshipGenerator,
-    ScanGenerator,
-    StdlibCodeGenerator,
-    scan_commands,
-)
+from voltx_plugins.converters.code_pairs_gen import StdlibCodeGenerator
+from voltx_plugins.converters.reasoning_gen import COMPOSE, BabiGenerator, KinshipGenerator, ScanGenerator, scan_commands
 from voltx_plugins.converters.reasoning import scan_interpret
 
 
@@ -190,7 +184,7 @@ def test_stdlib_code_generator(tmp_path):
 
 
 def test_registered_variants_need_no_options():
-    from voltx_plugins.converters import generators as g
+    from voltx_plugins.converters import reasoning_gen as g
 
     assert g.ScanLengthGenerator().split_commands("test") == ScanGenerator(scan_split="length").split_commands("test")
     assert g.ScanAddprimJumpGenerator().scan_split == "addprim_jump" and g.ScanSimpleGenerator().scan_split == "simple"

@@ -1,8 +1,8 @@
-"""Offline generators (``voltx data generate``): converters with ``generator = True``.
+"""Offline ``reasoning`` generators (``voltx data generate``) for phase F3.
 
 Each one makes its rows from ``seed`` and ``count`` in ``read_local(paths, split)`` (paths
 are ignored) and is deterministic by seed; ``count=None`` means "the whole split" for SCAN
-and stdlib code and a default size for the others.
+and a default size for the others.
 
 * :class:`ScanGenerator` - the full SCAN command space of Lake & Baroni (2018), 20,910
   commands, interpreted by the grammar's rules, with the ``simple`` (random 80/20),
@@ -13,9 +13,7 @@ and stdlib code and a default size for the others.
 * :class:`BabiGenerator` - bAbI QA tasks 1-3 (agents moving, picking up and dropping
   objects; 1, 2 or 3 supporting facts);
 * :class:`KinshipGenerator` - CLUTRR-style kinship chains of configurable length, composed
-  with a relation table; steps = the composition along the chain;
-* :class:`StdlibCodeGenerator` - Python standard-library (code, docstring) pairs from
-  :func:`voltx.data.code_pairs.extract_stdlib_pairs`.
+  with a relation table; steps = the composition along the chain.
 """
 
 from __future__ import annotations
@@ -24,9 +22,8 @@ import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from voltx.data.code_pairs import extract_stdlib_pairs, split_train_valid
 from voltx.data.converter import Converter, RawRow, RowError
-from voltx.data.formats import CodePairRecord, Reasoning
+from voltx.data.formats import Reasoning
 from voltx.errors import UsageError
 
 from .generator_base import _Generator
@@ -348,39 +345,3 @@ class KinshipGenerator(_Generator, Converter):
         yield Reasoning(input=f"{d['story']} {d['question']}", output=d["answer"], steps=list(d.get("steps") or []),
                         task=f"kinship_{d.get('hops', len(d.get('steps') or []))}hop",
                         meta={"relations": d.get("relations", "")}, source=row.where)
-
-
-# -- standard-library code pairs ---------------------------------------------------------------
-
-
-class StdlibCodeGenerator(_Generator, Converter):
-    """(code, docstring) pairs from this Python's standard library (``root`` to override)."""
-
-    name = "stdlib_code_gen"
-    formats = ("code_pairs",)
-    splits = ("train", "valid")
-    root: str | None = None
-    cache_dir: str | None = None
-    valid_fraction: float = 0.1
-
-    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
-        self._check_split(split)
-        pairs = extract_stdlib_pairs(self.root, cache_dir=self.cache_dir)
-        train, valid = split_train_valid(pairs, self.valid_fraction, seed=self.seed)
-        chosen = list(train if split == "train" else valid)
-        random.Random(self.seed).shuffle(chosen)
-        if self.count is not None:
-            chosen = chosen[: self.count]
-        for i, p in enumerate(chosen):
-            yield RawRow({"code": p.code, "docstring": p.docstring, "func_name": p.func_name,
-                          "language": p.language, "source": p.source}, f"generated:stdlib/{split}#{i}")
-
-    def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[CodePairRecord]:
-        d = row.data
-        if not isinstance(d.get("code"), str) or not d["code"].strip():
-            raise RowError("expected non-empty code", "code")
-        if language is not None and language != d.get("language", "python"):
-            return []
-        return [CodePairRecord(code=d["code"], docstring=str(d.get("docstring") or ""),
-                               language=str(d.get("language") or "python"), name=str(d.get("func_name") or ""),
-                               source=d.get("source") or row.where)]
