@@ -138,7 +138,11 @@ _DROPS = ("dropped", "put down", "discarded", "left")
 
 
 def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
-    """One bAbI story in the Hub ``facebook/babi_qa`` shape (ids from 1)."""
+    """One bAbI story in the Hub ``facebook/babi_qa`` shape (ids from 1).
+
+    One function, longer than most: the RNG draws happen in one fixed order that every seed's
+    stories depend on, and the world state below is shared by every step of the story.
+    """
     s = {"id": [], "type": [], "text": [], "supporting_ids": [], "answer": []}
     loc: dict[str, tuple[str, int]] = {}          # agent -> (location, id of the fact that put it there)
     holder: dict[str, str] = {}                   # object -> agent carrying it
