@@ -98,7 +98,8 @@ def load_records(entries: list[str], fmt: str, *, split: str, key: str, example:
 
 
 def _generate(src: Source, fmt: str, split: str, key: str) -> list[dict]:
-    from voltx.data.stream import convert_rows, get_converter, read_rows
+    from voltx.data.row_encoding import convert_rows
+    from voltx.data.stream import get_converter, read_rows
     from voltx.errors import UsageError
 
     converter = get_converter(src.generator)
