@@ -1,5 +1,8 @@
 """training_config.toml -> dataclasses, strictly; dotted overrides; TOML writing.
 
+The tables every run has (``[paths]``, ``[hardware]``, ``[run]``) are defined here; a phase's
+``[<phase>]`` table is the ``config_class`` of its PhaseSpec, found in the plugin registry.
+
 Precedence: CLI override > preset > config file > dataclass default. Unknown keys and
 wrong types are :class:`ConfigError` naming the file and line (or the override), the
 key, the expected type and the closest valid key. A file is checked as a whole: every
