@@ -1,5 +1,8 @@
 """training_config.toml -> dataclasses, strictly; dotted overrides; TOML writing.
 
+The tables every run has (``[paths]``, ``[hardware]``, ``[run]``) are defined here; a phase's
+``[<phase>]`` table is the ``config_class`` of its PhaseSpec, found in the plugin registry.
+
 Precedence: CLI override > preset > config file > dataclass default. Unknown keys and
 wrong types are :class:`ConfigError` naming the file and line (or the override), the
 key, the expected type and the closest valid key. A file is checked as a whole: every
@@ -17,17 +20,72 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-from voltx.curriculum import CURRICULUM_TABLES, GLOBAL_TABLES, HardwareConfig, PathsConfig, RunConfig
 from voltx.errors import ConfigError, MissingInputError, closest
 
 DEFAULT_CONFIG_NAME = "training_config.toml"
+
+
+# --- the tables every run has (a phase's own table is its spec's config_class) ------------
+
+
+@dataclass
+class PathsConfig:
+    data_dir: str = "data"
+    """Where converted datasets (Volt JSONL) live."""
+    checkpoints_dir: str = "checkpoints"
+    """Where finished phases publish their artifacts (code_encoder.safetensors ...)."""
+    runs_dir: str = "runs"
+    """The run store root (also --runs-dir or VOLTX_RUNS_DIR)."""
+
+
+@dataclass
+class HardwareConfig:
+    device: str = "auto"
+    """auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Autocast precision on CUDA; CPU runs always use fp32."""
+    deterministic: bool = True
+    """Ask torch for deterministic kernels (exact resume on GPU needs it)."""
+
+
+@dataclass
+class RunConfig:
+    seed: int = 42
+    """Seeds python, numpy and torch generators; resume restores their exact states."""
+    log_every: int = 10
+    """Log a metrics record (and a progress line) every N optimizer steps."""
+    checkpoint_every: int = 0
+    """Checkpoint every N steps; 0 = only at the end of each epoch (and on preemption)."""
+    keep_checkpoints: int = 2
+    """Committed checkpoints kept per run; older ones are pruned after a new one commits."""
+    sinks: list[str] = field(default_factory=list)
+    """Extra metric sinks by name (see `voltx plugins`), e.g. ["csv"]."""
+    alert_rules: list[str] = field(default_factory=lambda: ["loss-spike", "throughput-drop", "low-disk"])
+    """Alert rules checked on every logged step."""
+    telemetry_interval: float = 1.0
+    """Seconds between system.jsonl samples (GPU, CPU, RAM, disk) by the telemetry sidecar; 0 disables it."""
+
+
+GLOBAL_TABLES: dict[str, type] = {"paths": PathsConfig, "hardware": HardwareConfig, "run": RunConfig}
+
+
+def phase_tables(plugins: Any = None) -> dict[str, type]:
+    """``{phase: config_class}`` of every phase in the plugin registry (``plugins``, else the
+    installed ones). Built-in and third-party phases alike: a phase that is not installed,
+    disabled (``VOLTX_DISABLE_PLUGINS``) or failed to load has no table, so its table in a
+    file is an unknown key."""
+    if plugins is None:
+        from voltx.plugins import load_plugins  # the plugin loader imports this module
+
+        plugins = load_plugins()
+    return {name: spec.config_class for name, spec in plugins.specs("phases").items()}
 
 
 @dataclass
@@ -84,7 +142,8 @@ def load_config(
     path: str | Path | None,
     phase_classes: dict[str, type] | None = None,
 ) -> Config:
-    """Parse a config file (None = defaults only) against the curriculum and phase schemas."""
+    """Parse a config file (None = defaults only) against the global tables and the phases'
+    tables (``phase_classes``; None = :func:`phase_tables` of the installed plugins)."""
     raw, text, source = ({}, "", "<defaults>")
     if path is not None:
         raw, text = read_toml(Path(path))
@@ -100,8 +159,7 @@ def build_config(
     text: str = "",
 ) -> Config:
     """Build every table of ``raw``; raise one ConfigError listing every problem found."""
-    schema = dict(CURRICULUM_TABLES)
-    schema.update(phase_classes or {})
+    schema = phase_tables() if phase_classes is None else dict(phase_classes)
     raw = copy.deepcopy(raw)
     where = _Locator(source, text)
     problems: list[str] = []
@@ -150,9 +208,9 @@ def resolve_for_phase(
     *,
     preset: str | None = None,
     overrides: list[str] = (),
-    phase_classes: dict[str, type] | None = None,
 ) -> Config:
-    """Apply a preset and CLI overrides (``encoder.lr=3e-4`` or ``hardware.device=cpu``)."""
+    """Apply a preset and CLI overrides (``encoder.lr=3e-4`` or ``hardware.device=cpu``),
+    against the phase tables ``cfg`` was built with."""
     raw = copy.deepcopy(cfg.raw)
     if preset:
         available = cfg.presets.get(phase, {})
@@ -164,15 +222,14 @@ def resolve_for_phase(
                 + f". Presets in {cfg.source}: {', '.join(sorted(available)) or 'none'}."
             )
         raw[phase] = _deep_merge(raw.get(phase, {}), available[preset])
-    schema = dict(CURRICULUM_TABLES)
-    schema.update(phase_classes or {})
+    schema = {name: type(table) for name, table in cfg.phases.items()}
     for item in overrides:
         key, value = parse_override(item)
         parts = key.split(".")
         if parts[0] not in GLOBAL_TABLES and parts[0] not in schema:
             parts = [phase, *parts]
         _set_override(raw, parts, value, item, schema)
-    out = build_config(raw, phase_classes, source=cfg.source)
+    out = build_config(raw, schema, source=cfg.source)
     out.presets = cfg.presets
     return out
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import pluggy
 
 from voltx import hookspecs
-from voltx.curriculum import GLOBAL_TABLES
+from voltx.config import GLOBAL_TABLES
 from voltx.errors import UsageError, closest
 from voltx.specs import NAME_RE, SPEC_KINDS
 

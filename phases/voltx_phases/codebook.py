@@ -27,10 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx import hookimpl
-from voltx.curriculum import CodebookConfig
 from voltx.errors import ConfigError, DataError, MissingInputError, Preempted, UsageError
 from voltx.specs import CommandSpec, Deliverable, PhaseSpec
 
@@ -43,6 +43,42 @@ DELIVERABLES = (
         "mean 1 - cos to the nearest entry on held-out vectors < 0.15 (unified plan, Phase F2 deliverables)",
     ),
 )
+
+
+@dataclass
+class CodebookConfig:
+    """The ``[codebook]`` table."""
+
+    corpus: list[str] = field(default_factory=list)
+    """.py/.txt files, directories or JSONL (content/code field); empty = this Python's standard library."""
+    k: int = 65536
+    """Codebook entries (at most 65,536: ids are u16)."""
+    max_files: int = 1_000_000
+    """At most this many corpus texts are encoded."""
+    sample: int = 2_000_000
+    """Vectors k-means runs on (a uniform sample of those collected; 0 = all)."""
+    holdout: int = 100_000
+    """Vectors held out to measure the quantization error (at most a tenth of those collected)."""
+    iters: int = 50
+    """Maximum k-means epochs (full passes over the sample)."""
+    batch: int = 8192
+    """k-means mini-batch size."""
+    tol: float = 1e-5
+    """Stop when the RMS centroid movement of an epoch is below this."""
+    init_sample: int = 200_000
+    """k-means++ seeds from a uniform sample of at most this many vectors."""
+    seed: int = 42
+    encoder: str = ""
+    """Trained code encoder (safetensors, `voltx train-encoder`); empty = stub word vectors."""
+    tokenizer: str = ""
+    """The encoder's tokenizer (`voltx train-tokenizer`); needed with encoder."""
+    max_seq_len: int = 512
+    """Encoder input is truncated to this many tokens."""
+    encode_batch: int = 64
+    """Texts per encoder forward pass."""
+    output: str = ""
+    """Also write the codebook here (.safetensors, or .bin for the original's VXCB format); empty = run artifacts only."""
+
 
 PHASE = PhaseSpec(
     name="codebook",

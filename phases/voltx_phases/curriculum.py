@@ -24,15 +24,28 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from voltx import hookimpl
-from voltx.curriculum import CurriculumConfig
 from voltx.errors import EXIT_PREEMPTED, ConfigError, DataError, GateStopped, Preempted, VoltxError
 from voltx.runs.jsonl import SkippedLines, read_jsonl
 from voltx.runs.records import CurriculumPhase, CurriculumStart, Deliverable, parse_event
 from voltx.specs import PhaseSpec
 
 STACK_FILE = "lang_encoder.safetensors"
+
+
+@dataclass
+class CurriculumConfig:
+    """The ``[curriculum]`` table."""
+
+    phases: list[str] = field(default_factory=lambda: ["f1", "f2", "f3"])
+    """Phases run in order as linked runs; each starts from the previous one's artifacts."""
+    gate: Literal["stop", "warn", "continue"] = "stop"
+    """When a phase misses a deliverable: stop the curriculum, warn and go on, or go on silently."""
+    preset: str = ""
+    """Preset every phase runs with (`voltx run curriculum --preset quick` sets it); empty = none."""
+
 
 PHASE = PhaseSpec(
     name="curriculum",

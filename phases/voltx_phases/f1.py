@@ -8,8 +8,9 @@ renders a frame as text. Import-light: the training code is :mod:`voltx_phases.f
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from voltx import hookimpl
-from voltx.curriculum import F1Config
 from voltx.specs import Deliverable, PhaseSpec
 
 ARTIFACTS = ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors", "slot_filler.safetensors")
@@ -24,6 +25,62 @@ DELIVERABLES = (
     Deliverable("grounding/slot_fill_accuracy", ">", 0.60,
                 "VFN slot filling: masked slots reconstructed (top-1 among held-out fillers) > 60% (plan, F1 deliverables)"),
 )
+
+
+@dataclass
+class F1Config:
+    """The ``[f1]`` table.
+
+    Data lists take Volt JSONL files (``voltx data convert ...``) or built-in generators
+    ``"gen:NAME?option=value"`` (``voltx data list``). Training lists read a generator's train
+    split, evaluation lists its test split; an empty evaluation list holds out ``valid_fraction``
+    of the training files (and uses the generators' test split). F2 and F3 read theirs alike.
+    """
+
+    srl_data: list[str] = field(default_factory=lambda: ["gen:srl_gen"])
+    """slot_annotated training data (FrameNet / PropBank / Universal Propositions via `voltx data`)."""
+    srl_eval: list[str] = field(default_factory=list)
+    """Held-out slot_annotated data for slot accuracy and slot filling (e.g. UP-1.0 test)."""
+    paraphrase_data: list[str] = field(default_factory=lambda: ["gen:paraphrase_gen"])
+    """paraphrase training data (STS-B train, PAWS)."""
+    paraphrase_eval: list[str] = field(default_factory=list)
+    """Held-out scored paraphrase pairs for the Spearman correlation (e.g. STS-B test)."""
+    valid_fraction: float = 0.1
+    max_examples: int = 0
+    """Use at most this many records of each training list; 0 = all."""
+    vocab_size: int = 32768
+    """Byte-level BPE vocabulary trained on the phase's texts (lang_tokenizer.json)."""
+    max_seq_len: int = 128
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 5e-4
+    warmup: int = 200
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    temperature: float = 0.07
+    """InfoNCE temperature on paraphrase pairs."""
+    slot_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    slot_fill_weight: float = 1.0
+    mask_ratio: float = 0.25
+    """Share of active slots masked for VFN slot filling."""
+    vfn_hidden: int = 512
+    """Hidden width of the slot-filling VFN (the original's RAR VFN: 512)."""
+    fill_iterations: int = 5
+    """RAR iterations unrolled (differentiably) when training slot filling."""
+    decoder_epochs: int = 3
+    """Epochs of the lang_decoder stage (frame -> sentence, on the frozen encoder)."""
+    decoder_batch_size: int = 64
+    decoder_lr: float = 3e-4
+    decoder_max_len: int = 64
+    eval_candidates: int = 64
+    """Slot filling is scored by retrieval among this many held-out fillers of the same slot."""
+    eval_max_examples: int = 2000
+    """Evaluate on at most this many held-out sentences and pairs each; 0 = all."""
+    fill_eval_queries: int = 512
+    """Masked-slot questions in each slot-filling evaluation (one RAR run of up to 30 iterations each)."""
+
 
 PHASE = PhaseSpec(
     name="f1",

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from voltx.curriculum import F1Config
 from voltx.engine.attention import SlotAttention, language_bias
 from voltx.engine.code_decoder import CodeDecoder
 from voltx.engine.code_encoder import CodeEncoder
@@ -42,6 +41,7 @@ from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
 
 from . import foundation as fd
+from .f1 import F1Config
 from .f1_data import (
     IGNORE, PROBE_SYNONYM, PROBE_UNRELATED, PROBE_WORD, SrlItem, chunks, collate_pairs, collate_srl, encode_pairs,
     encode_srl, probe_sentences, split_sources, word_overlap,

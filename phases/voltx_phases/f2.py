@@ -9,8 +9,9 @@ and trains the energy head on triple frames. Import-light: training is in
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from voltx import hookimpl
-from voltx.curriculum import F2Config
 from voltx.specs import Deliverable, PhaseSpec
 
 ARTIFACTS = ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors",
@@ -24,6 +25,50 @@ DELIVERABLES = (
     Deliverable("knowledge/codebook_quantization_error", "<", 0.15,
                 "mean 1 - cos of held-out concept embeddings to the nearest codebook entry < 0.15 (plan, F2 deliverables)"),
 )
+
+
+@dataclass
+class F2Config:
+    """The ``[f2]`` table; data lists as in :class:`voltx_phases.f1.F1Config`."""
+
+    triples_data: list[str] = field(default_factory=lambda: ["gen:concepts_gen"])
+    """triples training data (ConceptNet / CN-100K, ATOMIC, WordNet via `voltx data`)."""
+    triples_eval: list[str] = field(default_factory=list)
+    """Held-out triples for bind retrieval and analogies (e.g. CN-100K test)."""
+    valid_fraction: float = 0.1
+    max_examples: int = 0
+    lang_from: str = "auto"
+    """F1's language stack: auto ([paths].checkpoints_dir if it holds it, else a fresh encoder),
+    none, or an f1 run directory / artifacts directory."""
+    vocab_size: int = 32768
+    """Tokenizer size when starting without F1's stack."""
+    max_seq_len: int = 32
+    """Concepts are short phrases."""
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 3e-4
+    warmup: int = 500
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    negatives: int = 5
+    """Negative tails sampled per triple."""
+    temperature: float = 0.07
+    bind_weight: float = 1.0
+    unbind_weight: float = 0.5
+    superposition_weight: float = 0.5
+    negative_weight: float = 1.0
+    energy_weight: float = 0.5
+    codebook_weight: float = 0.5
+    codebook_size: int = 65536
+    """Concept codebook entries (k-means initialised, then aligned by training)."""
+    categories_per_step: int = 8
+    """Categories (tails of IsA-like relations) whose members are superposed per step."""
+    category_members: int = 4
+    """Members drawn per category for the superposition term."""
+    analogy_queries: int = 2000
+    """A:B::C:? questions built from held-out triples sharing a relation."""
+
 
 PHASE = PhaseSpec(
     name="f2",

@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from voltx.curriculum import F2Config
 from voltx.engine import hdc
 from voltx.engine.codebook import Codebook, kmeans
 from voltx.engine.energy import EnergyHead, contrastive_energy_loss
@@ -37,6 +36,7 @@ from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
 from voltx_phases import foundation
+from voltx_phases.f2 import F2Config
 from voltx_phases.f2_eval import Triple, analogy_questions, embed_concepts, evaluate_knowledge, known_tails
 
 STAGE = "knowledge"

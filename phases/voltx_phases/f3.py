@@ -9,8 +9,9 @@ encode -> RAR -> decode. Import-light: training is in :mod:`voltx_phases.f3_trai
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from voltx import hookimpl
-from voltx.curriculum import F3Config
 from voltx.specs import Deliverable, PhaseSpec
 
 ARTIFACTS = ("vfn_foundation.safetensors", "lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors")
@@ -25,6 +26,58 @@ DELIVERABLES = (
     Deliverable("reasoning/rar_converged_share", ">", 0.70,
                 "share of test queries whose RAR converges within rar_max_iterations = 30 (plan: > 70%)"),
 )
+
+
+@dataclass
+class F3Config:
+    """The ``[f3]`` table; data lists as in :class:`voltx_phases.f1.F1Config`."""
+
+    reasoning_data: list[str] = field(default_factory=lambda: ["gen:scan_length_gen", "gen:babi_qa1_gen", "gen:babi_qa2_gen", "gen:babi_qa3_gen"])
+    """reasoning training data (SCAN, COGS, CLUTRR, bAbI); steps are the chain supervision."""
+    reasoning_eval: list[str] = field(default_factory=list)
+    """Held-out reasoning data (e.g. SCAN length test, bAbI 1k test tasks 1-3)."""
+    valid_fraction: float = 0.1
+    max_examples: int = 0
+    eval_max_examples: int = 0
+    """Evaluate on at most this many records per task; 0 = all."""
+    lang_from: str = "auto"
+    """The language stack to start from (F2's or F1's): auto, none, or a run / artifacts directory."""
+    vocab_size: int = 32768
+    max_seq_len: int = 256
+    vfn_hidden: int = 2048
+    vfn_blocks: int = 6
+    time_embed_freqs: int = 64
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-4
+    min_lr: float = 1e-6
+    weight_decay: float = 0.01
+    warmup: int = 2000
+    grad_clip: float = 1.0
+    denoise_weight: float = 1.0
+    flow_weight: float = 0.5
+    fixed_point_weight: float = 10.0
+    """Clean frames as RAR fixed points (tangential drift -> 0): a slot freezes only when dt x drift < rar_epsilon."""
+    identity_weight: float = 0.1
+    chain_weight: float = 1.0
+    answer_weight: float = 1.0
+    decoder_max_len: int = 64
+    """Longest answer rendered by the decoder (tokens, BOS/EOS included)."""
+    rar_max_iterations: int = 30
+    rar_dt: float = 0.1
+    rar_beta: float = 0.5
+    rar_epsilon: float = 0.001
+    zero_prob: float = 0.15
+    """Denoising: share of active slots zeroed."""
+    noise_prob: float = 0.3
+    """Denoising: share of active slots given Gaussian noise (level 0.2-1 of the slot norm)."""
+    shuffle_prob: float = 0.15
+    """Denoising: share of active slots whose vectors are shuffled among themselves."""
+    chain_unroll: int = 2
+    """RAR iterations unrolled (differentiably) for one reasoning-chain step f_k -> f_k+1."""
+    chain_batch: int = 8
+    """Records of each batch whose chain step f_k -> f_k+1 is trained (two extra encoder passes each)."""
+
 
 PHASE = PhaseSpec(
     name="f3",

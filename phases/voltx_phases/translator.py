@@ -9,9 +9,9 @@ training code lives in :mod:`voltx_phases.translator_train` and is imported only
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
 from voltx import hookimpl
-from voltx.curriculum import TranslatorConfig
 from voltx.specs import CommandSpec, Deliverable, PhaseSpec
 
 ARTIFACTS = ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors")
@@ -30,6 +30,80 @@ DELIVERABLES = (
         "the original decoder's 61.14% valid accuracy (volt-x-original.md section 7)",
     ),
 )
+
+
+@dataclass
+class TokenizerStageConfig:
+    vocab_size: int = 32768
+    """Byte-level BPE vocabulary size (specials <pad> <unk> <bos> <eos> are ids 0-3)."""
+    min_frequency: int = 2
+    max_files: int = 50000
+    """At most this many corpus texts are used to train the tokenizer."""
+    corpus: list[str] = field(default_factory=list)
+    """.py/.txt files, directories or JSONL (content/code field); empty = the training data's code."""
+    path: str = ""
+    """Use this trained tokenizer instead of training one (the stage is then skipped)."""
+    output: str = ""
+    """Also write the tokenizer here (e.g. checkpoints/code_tokenizer.json); empty = run artifacts only."""
+
+
+@dataclass
+class EncoderStageConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 5e-4
+    warmup: int = 200
+    """Linear warm-up steps, then cosine decay to min_lr_ratio * lr."""
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    max_seq_len: int = 512
+    temperature: float = 0.07
+    """InfoNCE temperature."""
+    contrastive_weight: float = 0.8
+    role_weight: float = 0.2
+    valid_batches: int = 50
+    """Validation uses at most this many batches."""
+    path: str = ""
+    """Use this trained encoder (safetensors) instead of training one (the stage is then skipped)."""
+    output: str = ""
+    """Also write the encoder and its per-epoch <stem>_epoch_<n> files here; empty = run artifacts only."""
+
+
+@dataclass
+class DecoderStageConfig:
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 3e-4
+    warmup: int = 200
+    min_lr_ratio: float = 0.01
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    max_len: int = 256
+    """Longest target sequence (tokens, BOS/EOS included)."""
+    valid_batches: int = 50
+    sample_count: int = 3
+    """Validation code samples decoded greedily and written to events for a look."""
+    output: str = ""
+    """Also write the decoder and its per-epoch <stem>_epoch_<n> files here; empty = run artifacts only."""
+
+
+@dataclass
+class TranslatorConfig:
+    """The ``[translator]`` table; ``[translator.tokenizer|encoder|decoder]`` configure the stages."""
+
+    data: str = ""
+    """CodeSearchNet JSONL ({code, docstring, func_name, language}); empty = built-in corpus
+    extracted from the functions with docstrings of this Python's standard library."""
+    max_examples: int = 0
+    """Use at most this many (code, docstring) pairs; 0 = all."""
+    valid_fraction: float = 0.1
+    stages: list[str] = field(default_factory=lambda: ["tokenizer", "encoder", "decoder"])
+    """Which stages this run trains, in order; the seed's train-* commands run one each."""
+    tokenizer: TokenizerStageConfig = field(default_factory=TokenizerStageConfig)
+    encoder: EncoderStageConfig = field(default_factory=EncoderStageConfig)
+    decoder: DecoderStageConfig = field(default_factory=DecoderStageConfig)
+
 
 PHASE = PhaseSpec(
     name="translator",

@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from voltx.curriculum import TranslatorConfig
 from voltx.data.code_pairs import CodePair, extract_stdlib_pairs, read_codesearchnet_jsonl, split_train_valid
 from voltx.engine.code_decoder import CodeDecoder
 from voltx.engine.code_encoder import CodeEncoder
@@ -31,6 +30,7 @@ from voltx.train.batches import EpochBatches, steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
+from voltx_phases.translator import TranslatorConfig
 
 STAGES = ("tokenizer", "encoder", "decoder")
 IGNORE = -100

@@ -8,19 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from voltx.config import build_config, load_config, parse_override, resolve_for_phase, to_toml
-from voltx.curriculum import (
-    CURRICULUM_TABLES,
-    GLOBAL_TABLES,
-    EncoderStageConfig,
-    HardwareConfig,
-    TranslatorConfig,
-)
+from voltx.config import GLOBAL_TABLES, HardwareConfig, build_config, load_config, parse_override, phase_tables, resolve_for_phase, to_toml
 from voltx.errors import EXIT_CONFIG, EXIT_NO_INPUT, ConfigError, MissingInputError
+from voltx.plugins import reset_plugins
+from voltx_phases.codebook import CodebookConfig
+from voltx_phases.curriculum import CurriculumConfig
+from voltx_phases.f1 import F1Config
+from voltx_phases.f2 import F2Config
+from voltx_phases.f3 import F3Config
+from voltx_phases.translator import EncoderStageConfig, TranslatorConfig
 
 REPO = Path(__file__).resolve().parents[2]
 REPO_CONFIG = REPO / "training_config.toml"
-ALL_TABLES = ["paths", "hardware", "run", "translator", "codebook", "f1", "f2", "f3", "curriculum", "d1", "ja", "s"]
+ALL_TABLES = ["paths", "hardware", "run", "translator", "codebook", "f1", "f2", "f3", "curriculum"]
+BUILTIN_PHASES = {
+    "translator": TranslatorConfig, "codebook": CodebookConfig, "f1": F1Config, "f2": F2Config, "f3": F3Config,
+    "curriculum": CurriculumConfig,
+}
 
 
 def write(tmp_path: Path, text: str, name: str = "cfg.toml") -> Path:
@@ -36,14 +40,15 @@ def test_repo_config_parses_strictly_with_every_table():
     raw = tomllib.loads(REPO_CONFIG.read_text(encoding="utf-8"))
     assert list(raw) == ALL_TABLES
     cfg = load_config(REPO_CONFIG)
-    assert set(cfg.phases) == set(CURRICULUM_TABLES)
-    for name in CURRICULUM_TABLES:
-        assert isinstance(cfg.phases[name], CURRICULUM_TABLES[name])
+    assert phase_tables() == BUILTIN_PHASES  # each phase's table comes from its spec in the plugin registry
+    assert set(cfg.phases) == set(BUILTIN_PHASES)
+    for name, cls in BUILTIN_PHASES.items():
+        assert type(cfg.phases[name]) is cls
     # The values really come from the file, not just the defaults.
     assert cfg.hardware.device == "auto"
     assert cfg.run.alert_rules == ["loss-spike", "throughput-drop", "low-disk"]
     assert cfg.phases["f3"].rar_max_iterations == 30
-    assert cfg.phases["s"].languages == ["python", "javascript", "java", "rust", "go"]
+    assert cfg.phases["curriculum"].phases == ["f1", "f2", "f3"]
     assert "quick" in cfg.presets["translator"]
 
 
@@ -300,7 +305,7 @@ def test_to_toml_round_trips_a_resolved_config(tmp_path):
     assert back.paths == cfg.paths
     assert back.hardware == cfg.hardware
     assert back.run == cfg.run
-    for name in CURRICULUM_TABLES:
+    for name in BUILTIN_PHASES:
         assert back.phases[name] == cfg.phases[name], name
     assert back.phases["translator"].data == 'C:\\corpus "x"\\a.jsonl'
     assert back.phases["translator"].encoder.lr == 2e-3  # preset applied before writing
@@ -311,9 +316,31 @@ def test_defaults_build_every_table():
     cfg = build_config({})
     for name, cls in GLOBAL_TABLES.items():
         assert getattr(cfg, name) == cls()
-    for name, cls in CURRICULUM_TABLES.items():
+    for name, cls in BUILTIN_PHASES.items():
         assert cfg.phases[name] == cls()
     assert cfg.hardware == HardwareConfig()
+
+
+def _top_level_problem(path: Path) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    [problem] = err.value.problems
+    return problem
+
+
+def test_a_disabled_builtin_phase_validates_like_a_third_party_phase_not_installed(tmp_path, monkeypatch):
+    """Built-in and third-party phases register their table the same way: without the
+    plugin, its table is an unknown top-level key, named with the keys that are valid."""
+    monkeypatch.setenv("VOLTX_DISABLE_PLUGINS", "f1")
+    reset_plugins()
+    assert "f1" not in phase_tables()
+    missing = _top_level_problem(write(tmp_path, "[toy]\nepochs = 1\n", "toy.toml"))
+    disabled = _top_level_problem(write(tmp_path, "[f1]\nepochs = 1\n", "f1.toml"))
+    for problem, name in ((missing, "toy"), (disabled, "f1")):
+        assert f".toml:1: unknown key '{name}' in the top level" in problem, problem
+        valid = problem.split("Valid keys: ")[1].rstrip(".").split(", ")
+        assert valid == ["paths", "hardware", "run", "codebook", "curriculum", "f2", "f3", "translator"]
+    assert build_config({"f2": {"epochs": 1}}).phases["f2"].epochs == 1  # the other phases are untouched
 
 
 # --- the CLI: show, exit codes, no tracebacks ----------------------------------------------------

@@ -65,9 +65,8 @@ def test_a_damaged_curriculum_record_is_skipped_and_counted_not_a_crash(tmp_path
 
 
 def test_a_resumed_curriculum_whose_start_record_is_damaged_refuses_to_guess_its_config(tmp_path):
-    from voltx.curriculum import CurriculumConfig
     from voltx.errors import DataError
-    from voltx_phases.curriculum import run
+    from voltx_phases.curriculum import CurriculumConfig, run
 
     w = RunWriter.create(tmp_path / "runs", "curriculum", config_toml="", overrides=[], preset=None, argv=["voltx", "run", "curriculum"])
     w.event("start", phase="curriculum", preset=None, overrides=[])

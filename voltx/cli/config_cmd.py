@@ -26,11 +26,8 @@ def add_parser(sub) -> None:
 
 def validate(args) -> int:
     from voltx.config import load_config
-    from voltx.plugins import load_plugins
-    from voltx.train.runner import phase_classes
 
-    plugins = load_plugins()
-    cfg = load_config(args.file, phase_classes(plugins))
+    cfg = load_config(args.file)  # against the installed phases' tables
     presets = sum(len(p) for p in cfg.presets.values())
     print(f"{args.file}: OK ({len(cfg.phases)} phase tables, {presets} presets)")
     return 0
@@ -38,13 +35,9 @@ def validate(args) -> int:
 
 def show(args) -> int:
     from voltx.config import build_config, default_config_file, load_config, resolve_for_phase, to_toml
-    from voltx.plugins import load_plugins
-    from voltx.train.runner import phase_classes
 
-    plugins = load_plugins()
-    classes = phase_classes(plugins)
     path = args.config or default_config_file()
-    base = load_config(path, classes) if path else build_config({}, classes)
+    base = load_config(path) if path else build_config({})
     if args.phase not in base.phases:  # before the overrides, which are resolved against its table
         from voltx.errors import UsageError, closest
 
@@ -53,6 +46,6 @@ def show(args) -> int:
             f"no table for phase {args.phase!r}" + (f" (did you mean {hint!r}?)" if hint else "")
             + f". Phases: {', '.join(base.phases)}."
         )
-    cfg = resolve_for_phase(base, args.phase, preset=args.preset, overrides=args.overrides, phase_classes=classes)
+    cfg = resolve_for_phase(base, args.phase, preset=args.preset, overrides=args.overrides)
     print(to_toml({"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, args.phase: cfg.phases[args.phase]}), end="")
     return 0

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from voltx.curriculum import HardwareConfig
+from voltx.config import HardwareConfig
 from voltx.errors import ConfigError
 
 

@@ -14,8 +14,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from voltx.config import Config, build_config, default_config_file, load_config, read_toml, resolve_for_phase, to_toml
-from voltx.curriculum import CURRICULUM_TABLES, GLOBAL_TABLES
+from voltx.config import GLOBAL_TABLES, Config, build_config, default_config_file, load_config, phase_tables, read_toml, resolve_for_phase, to_toml
 from voltx.errors import (
     EXIT_CANT_CREATE,
     EXIT_INTERNAL,
@@ -49,19 +48,15 @@ class RunRequest:
     """The new run's id, when a launcher chose it (voltx-console, --tmux); None = generate one."""
 
 
-def phase_classes(plugins: PluginSet) -> dict[str, type]:
-    return {name: spec.config_class for name, spec in plugins.specs("phases").items()}
-
-
 def config_tables(plugins: PluginSet) -> set[str]:
     """Top-level tables of the config: an override whose first part is none of them is the phase's."""
-    return {*GLOBAL_TABLES, *CURRICULUM_TABLES, *phase_classes(plugins)}
+    return {*GLOBAL_TABLES, *phase_tables(plugins)}
 
 
 def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bool]:
     """Resolve the config and open the run directory (new or resumed)."""
     spec = plugins.get("phases", req.phase)
-    classes = phase_classes(plugins)
+    classes = phase_tables(plugins)
     root = runs_root(req.runs_dir, req.config_path, req.overrides)
     if req.resume:
         if req.run_id:
@@ -74,7 +69,7 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bo
         print(nothing_to_resume(spec.name, root, req.preset, req.overrides), file=sys.stderr)
     cfg_path = req.config_path or default_config_file()
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
-    cfg = resolve_for_phase(base, spec.name, preset=req.preset, overrides=list(req.overrides), phase_classes=classes)
+    cfg = resolve_for_phase(base, spec.name, preset=req.preset, overrides=list(req.overrides))
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, spec.name: cfg.phases[spec.name]}
     header = f"# Resolved config of this run (phase {spec.name}, preset {req.preset or 'none'}); source: {cfg.source}\n"
     writer = RunWriter.create(root, spec.name, config_toml=to_toml(tables, header), overrides=list(req.overrides), preset=req.preset, argv=list(req.argv), run_id=req.run_id)

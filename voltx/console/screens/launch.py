@@ -54,7 +54,6 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
         super().__init__()
         self.runs_root = runs_root
         self.config_path = Path(config_path) if config_path else None
-        self._phase_classes: dict[str, type] = {}
         self._summaries: dict[str, str] = {}
         self._config = None
         self._config_error: str | None = None
@@ -91,11 +90,10 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
         from voltx.plugins import load_plugins
 
         specs = load_plugins().specs("phases")
-        self._phase_classes = {name: spec.config_class for name, spec in specs.items()}
         self._summaries = {name: spec.summary for name, spec in specs.items()}
         path = self.config_path or default_config_file()
         try:
-            self._config = load_config(path, self._phase_classes) if path else build_config({}, self._phase_classes)
+            self._config = load_config(path) if path else build_config({})  # the installed phases' tables
             self.config_path = Path(path) if path else None
         except VoltxError as exc:
             self._config_error = str(exc)
@@ -162,7 +160,7 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
         preset = None if preset_value is Select.NULL else str(preset_value)
         overrides = override_lines(self.query_one("#launch-overrides", TextArea).text)
         try:
-            resolve_for_phase(self._config, phase, preset=preset, overrides=list(overrides), phase_classes=self._phase_classes)
+            resolve_for_phase(self._config, phase, preset=preset, overrides=list(overrides))
         except VoltxError as exc:
             self.show_error(str(exc))
             return None
