@@ -16,7 +16,6 @@ from pathlib import Path
 
 from voltx.runs.layout import RunPaths, list_run_dirs, load_manifest
 from voltx.runs.lock import writer_alive
-from voltx.cli.common import fmt_duration  # noqa: F401  (one formatter for `voltx status` and the console)
 from voltx.runs.records import Manifest
 from voltx.runs.store import effective_status, last_metrics
 
@@ -163,18 +162,3 @@ class RunIndex:
         self.rows[run_dir] = row
         return old != row
 
-
-def fmt_time(t: float | None) -> str:
-    if t is None:
-        return "-"
-    import time
-
-    return time.strftime("%m-%d %H:%M", time.localtime(t))
-
-
-def fmt_num(v: float | None, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.2e}"
-    return f"{v:.{digits}g}"

@@ -22,7 +22,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from voltx.console import actions
-from voltx.console.data import RunIndex, RunRow, fmt_duration, fmt_num, fmt_time
+from voltx.console.data import RunIndex, RunRow
+from voltx.formatting import fmt_duration, fmt_num, fmt_time
 from voltx.console.widgets.runs_table import RunsTable
 
 STATUS_STYLE = {"running": "bold green", "finished": "green", "failed": "bold red", "diverged": "bold red",
