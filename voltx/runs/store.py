@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 
 from voltx import __version__
 from voltx.errors import CantCreateError, UsageError
-from voltx.runs.jsonl import PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, RecordError, SkippedLines, drop_superseded, read_jsonl
+from voltx.runs.jsonl import (PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, RecordError, SkippedLines, drop_superseded, dumps,
+                              read_jsonl)
 from voltx.runs.layout import FORMAT_VERSION, RunManifest, RunPaths, load_manifest, new_run_dir
 from voltx.runs.lock import RunLock, writer_alive
-from voltx.runs.records import Event, Manifest, StepRecord, parse_event, parse_step
+from voltx.runs.records import EVENT_TYPES, Event, Manifest, Record, StepRecord, parse_event, parse_step
 
 E = TypeVar("E", bound=Event)
 
@@ -163,18 +164,39 @@ class RunWriter:
 
     # -- logging (microseconds: the writer thread does the I/O) -----------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one :class:`StepRecord` line; stamps its ``time`` and ``attempt``."""
         record["time"] = _now()
         record["attempt"] = self.attempt
+        _readable(StepRecord, record)
         self._out.write(self.paths.metrics, record)
 
     def event(self, kind: str, **fields: Any) -> None:
-        self._out.write(self.paths.events, {"time": _now(), "kind": kind, **fields})
+        """Append one events.jsonl line, checked as its kind's record type (:data:`EVENT_TYPES`)."""
+        record = {"time": _now(), "kind": kind, **fields}
+        _readable(EVENT_TYPES.get(kind, Event), record)
+        self._out.write(self.paths.events, record)
 
     def stdout(self, line: str) -> None:
         self._out.write(self.paths.stdout, line)
 
     def flush(self) -> None:
         self._out.flush()
+
+
+def _readable(kind: type[Record], record: dict[str, Any]) -> None:
+    """Refuse a record every reader would skip (a step that is not an integer, a verdict without
+    ``passed``): the writer's bug surfaces at its call, not as a line missing from every view.
+
+    The check is the readers' own (``kind.validate``, a few dict look-ups). A value it refuses
+    in memory but not as JSON (a numpy float is a float once written) is checked again as the
+    line will read."""
+    try:
+        kind.validate(record)
+    except RecordError:
+        try:
+            kind.validate(json.loads(dumps(record)))
+        except RecordError as exc:
+            raise TypeError(f"not written: {kind.__name__} {exc} (the record types: voltx.runs.records)") from None
 
 
 # --- reading ------------------------------------------------------------------------------
