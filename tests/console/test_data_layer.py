@@ -80,8 +80,11 @@ def test_index_rescans_only_changed_runs(root, monkeypatch):
     reads = []
     import voltx.console.data as data
 
-    real = data.load_manifest
-    monkeypatch.setattr(data, "load_manifest", lambda d: reads.append(d) or real(d))
+    real = data.summarize
+    monkeypatch.setattr(data, "summarize", lambda d: reads.append(d) or real(d))
+    before = index.rows[a]
     assert not index.scan() and reads == []  # nothing changed: no file read
     append_steps(a, 51, 3, total=60)
     assert index.scan() and reads == [a] and index.rows[a].step == 53
+    # the summary `voltx status` prints, swapped in whole: a screen holding the old one keeps it as it was
+    assert index.rows[a] == real(a) and before.step != 53 and before is not index.rows[a]

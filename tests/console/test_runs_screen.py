@@ -194,12 +194,12 @@ async def test_at_80_columns_the_table_fits_and_the_header_shows_sort_and_filter
 
 
 async def test_headline_loss_term_is_not_repeated(root):
-    from voltx.console.data import RunRow
+    from voltx.runs.store import RunSummary
     from voltx.console.screens.runs import row_cells
 
-    row = RunRow(dir=root, id="r", phase="codebook", losses={"movement": 0.0055})
+    row = RunSummary(dir=root, id="r", phase="codebook", losses={"movement": 0.0055})
     assert row_cells(row, False)[5] == "0.0055"  # was "0.0055 movement=0.0055"
-    row.losses = {"loss": 3.0, "loss_role": 1.0}
+    row = RunSummary(dir=root, id="r", phase="codebook", losses={"loss": 3.0, "loss_role": 1.0})
     assert "role=1" in row_cells(row, False)[5] and "role" not in row_cells(row, False, compact=True)[5]
 
 

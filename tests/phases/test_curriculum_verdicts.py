@@ -70,7 +70,9 @@ def test_a_resumed_curriculum_whose_start_record_is_damaged_refuses_to_guess_its
 
     w = RunWriter.create(tmp_path / "runs", "curriculum", config_toml="", overrides=[], preset=None, argv=["voltx", "run", "curriculum"])
     w.event("start", phase="curriculum", preset=None, overrides=[])
-    w.event("curriculum_start", config=5, phases=["f1"])  # not a path: the original ran the phases with --config 5
+    w.flush()  # another voltx's line (this writer refuses it): not a path, the original ran the phases with --config 5
+    with w.paths.events.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"kind": "curriculum_start", "config": 5, "phases": ["f1"]}) + "\n")
     said: list[str] = []
     ctx = SimpleNamespace(settings=CurriculumConfig(phases=["f1"]), run=w, say=said.append, config=SimpleNamespace(source=None))
     try:

@@ -83,3 +83,25 @@ def test_probe_detects_torch(tmp_path):
     # The probe sees a module that imports torch (a stand-in: the real import costs seconds).
     (tmp_path / "imports_torch.py").write_text("import sys, types\nsys.modules['torch'] = types.ModuleType('torch')\n")
     assert probe(IMPORT_PROBE, "imports_torch", env={"PYTHONPATH": str(tmp_path)})["torch"] is True
+
+
+def test_console_never_imports_the_cli():
+    """The console reads the run store through voltx.runs (and formats through voltx.formatting),
+    never through the command-line package: a scan of every import, lazy ones included."""
+    import ast
+    from pathlib import Path
+
+    import voltx.console
+
+    offenders = []
+    for path in sorted(Path(voltx.console.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n == "voltx.cli" or n.startswith("voltx.cli.") for n in names):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert not offenders, f"voltx.console imports voltx.cli at {offenders}"

@@ -38,6 +38,13 @@ def root(tmp_path) -> Path:
     return tmp_path / "runs"
 
 
+def append_line(w: RunWriter, path: Path, record: dict) -> None:
+    """A line another writer (or a damaged disk) left: the writer itself refuses to write it."""
+    w.flush()
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
 def fake_run(root: Path, phase: str, name: str, manifest: dict | None = None) -> Path:
     d = root / phase / name
     d.mkdir(parents=True)
@@ -310,7 +317,7 @@ def test_summarize_live_run_computes_eta(root):
     try:
         w.log_metrics({"step": 50, "total_steps": 150, "steps_per_sec": 10.0, "samples_per_sec": 640.0, "stage": "encoder",
                        "losses": {"total": 1.5, "bad": None}})
-        w.log_metrics({"step": 51, "losses": {"total": "x"}})  # not a step record: skipped, never shown as step 51
+        append_line(w, w.paths.metrics, {"step": 51, "losses": {"total": "x"}})  # not a step record: skipped, never shown as step 51
         w.flush()
         s = summarize(w.dir)
         assert s.status == "running"
@@ -376,7 +383,7 @@ def test_reader_refreshes_incrementally_and_drops_superseded_steps(root):
 def test_summarize_tolerates_odd_types_in_a_metrics_record(root):
     w = new_writer(root)
     try:
-        w.log_metrics({"step": "x", "losses": [1, 2], "samples_per_sec": "fast", "total_steps": "many", "steps_per_sec": True, "stage": 3})
+        append_line(w, w.paths.metrics, {"step": "x", "losses": [1, 2], "samples_per_sec": "fast", "total_steps": "many", "steps_per_sec": True, "stage": 3})
         w.flush()
         s = summarize(w.dir)
         assert (s.step, s.losses, s.samples_per_sec, s.total_steps, s.stage, s.eta_s) == (None, {}, None, None, None, None)
@@ -501,5 +508,27 @@ def test_update_manifest_refuses_a_field_every_reader_would_call_damaged(root):
             w.update_manifest(total_steps="10")
         w.update_manifest(total_steps=10, stage="encoder", my_plugin={"any": ["thing"]})  # undeclared fields: as written
         assert summarize(w.dir).total_steps == 10 and load_manifest(w.dir).record.extra["my_plugin"] == {"any": ["thing"]}
+    finally:
+        w.close("finished", 0)
+
+
+def test_the_writer_refuses_lines_every_reader_would_skip(root):
+    """log_metrics and event check each line as its record type, as the readers will read it."""
+    import numpy as np
+
+    w = new_writer(root)
+    try:
+        with pytest.raises(TypeError, match="not written: StepRecord field 'step' expected an integer, got 'abc'"):
+            w.log_metrics({"step": "abc", "losses": {"loss": 1.0}})
+        with pytest.raises(TypeError, match="not written: Deliverable field 'passed' is missing"):
+            w.event("deliverable", metric="top1")
+        # a numpy float is a float once written; a NaN loss is null; undeclared fields as written
+        w.log_metrics({"step": 1, "losses": {"loss": np.float64(0.5), "aux": float("nan")}, "lr": np.float64(1e-3), "mine": [1]})
+        w.event("evaluation", step=1, metrics={"encoder/top1": np.float64(0.25)})
+        w.flush()
+        reader = RunReader(w.dir)
+        reader.refresh()
+        assert [(r.step, r.losses, r.lr, r.extra) for r in reader.metrics] == [(1, {"loss": 0.5, "aux": None}, 1e-3, {"mine": [1]})]
+        assert reader.skipped("metrics").count == 0 and reader.skipped("events").count == 0
     finally:
         w.close("finished", 0)

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from voltx.cli.common import RUNS_DIR_PRECEDENCE
+from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
 
 def add_parser(sub) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from voltx.cli.common import add_runs_dir, fmt_duration, root_from
+from voltx.cli.common import add_runs_dir, root_from
+from voltx.formatting import fmt_duration
 
 
 def add_parser(sub) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from voltx.cli.common import RUNS_DIR_PRECEDENCE
+from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
 
 def add_parser(sub) -> None:

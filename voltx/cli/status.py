@@ -6,7 +6,8 @@ import json
 import sys
 import time
 
-from voltx.cli.common import add_runs_dir, fmt_duration, root_from
+from voltx.cli.common import add_runs_dir, root_from
+from voltx.formatting import fmt_duration
 
 
 def add_parser(sub) -> None:

@@ -75,7 +75,7 @@ class VoltxConsole(App):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from voltx.cli.common import RUNS_DIR_PRECEDENCE
+    from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
     p = argparse.ArgumentParser(prog="voltx-console", description="Textual dashboard over the voltx run store: watch, launch, stop, resume, compare runs.")
     p.add_argument("--runs-dir", action="append", metavar="DIR", default=[],
@@ -85,12 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from voltx.cli.common import root_from
     from voltx.errors import VoltxError
-    from voltx.runs.layout import resolve_run
+    from voltx.runs.layout import resolve_run, runs_root
 
     args = build_parser().parse_args(argv)
-    default = root_from(argparse.Namespace(runs_dir=None))
+    default = runs_root()
     roots = [Path(r).expanduser() for r in args.runs_dir] or [default]
     run = None
     if args.run:

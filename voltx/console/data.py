@@ -1,7 +1,8 @@
 """The runs screen's data: every run under the roots, re-read only where a file changed.
 
 ``RunIndex.scan()`` lists the run directories of every root, and for each run re-reads
-run.json and the tail of metrics.jsonl only when their size or mtime moved (a poll of a
+run.json and the tail of metrics.jsonl (:func:`voltx.runs.store.summarize`, the summary
+``voltx status`` prints) only when their size or mtime moved (a poll of a
 hundred idle runs is a few hundred ``stat`` calls). A run whose manifest says running is
 checked for a live writer on every scan: the kernel drops a dead writer's flock without
 touching any file. Runs from a newer format_version are listed read-only. No textual here:
@@ -11,17 +12,14 @@ the data layer is tested and benchmarked without a terminal.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from voltx.runs.layout import RunPaths, list_run_dirs, load_manifest
+from voltx.runs.layout import RunPaths, list_run_dirs
 from voltx.runs.lock import writer_alive
-from voltx.cli.common import fmt_duration  # noqa: F401  (one formatter for `voltx status` and the console)
-from voltx.runs.records import Manifest
-from voltx.runs.store import effective_status, last_metrics
+from voltx.runs.store import RunSummary, summarize
 
 STATUSES = ("running", "finished", "failed", "preempted", "stale", "diverged", "interrupted", "damaged", "unknown")
-NEWER_FORMAT = "newer format: upgrade voltx"
 
 
 def _num(value) -> float | None:
@@ -34,38 +32,6 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns)
-
-
-@dataclass
-class RunRow:
-    """One line of the runs screen."""
-
-    dir: Path
-    id: str
-    phase: str
-    status: str = "unknown"
-    step: int | None = None
-    total_steps: int | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    samples_per_sec: float | None = None
-    eta_s: float | None = None
-    host: str | None = None
-    started_at: float | None = None
-    problem: str | None = None
-    """Why the run is shown degraded: a missing or damaged run.json (which field, what was
-    expected), or a newer format (read-only)."""
-
-    @property
-    def read_only(self) -> bool:
-        """Newer-format runs must not be stopped or resumed by this voltx."""
-        return self.problem == NEWER_FORMAT
-
-    @property
-    def loss(self) -> float | None:
-        """The headline loss: ``loss`` when logged, else the first term."""
-        if "loss" in self.losses:
-            return self.losses["loss"]
-        return next(iter(self.losses.values()), None)
 
 
 @dataclass
@@ -97,9 +63,9 @@ class RunIndex:
 
     def __init__(self, roots: list[Path]):
         self.roots = [Path(r) for r in roots]
-        self.rows: dict[Path, RunRow] = {}
+        self.rows: dict[Path, RunSummary] = {}
+        """One summary per run; a changed run gets a new one (they are frozen: screens may keep them)."""
         self._seen: dict[Path, tuple] = {}  # run dir -> (manifest stat, metrics stat)
-        self._manifests: dict[Path, Manifest] = {}
 
     def states(self) -> list[RootState]:
         """One per root; only the first takes launches, so only its state talks about them."""
@@ -127,7 +93,6 @@ class RunIndex:
         for gone in set(self.rows) - present:
             del self.rows[gone]
             self._seen.pop(gone, None)
-            self._manifests.pop(gone, None)
             changed = True
         return changed
 
@@ -136,45 +101,13 @@ class RunIndex:
         key = (_stat_key(paths.manifest), _stat_key(paths.metrics))
         old = self.rows.get(run_dir)
         if old is not None and self._seen.get(run_dir) == key:
-            if self._manifests[run_dir].status != "running":
+            if old.status not in ("running", "stale"):  # only a manifest saying running has a writer to lose
                 return False
             status = "running" if writer_alive(run_dir) else "stale"  # the writer may have died silently
             if status == old.status:
                 return False
-            old.status = status
-            old.eta_s = old.eta_s if status == "running" else None
+            self.rows[run_dir] = replace(old, status=status, eta_s=old.eta_s if status == "running" else None)
             return True
         self._seen[run_dir] = key
-        read = load_manifest(run_dir)  # checked once: a damaged run.json is listed as damaged, with why
-        m = read.record
-        self._manifests[run_dir] = m
-        row = RunRow(dir=run_dir, id=m.id or run_dir.name, phase=m.phase or run_dir.parent.name)
-        row.problem = NEWER_FORMAT if read.newer else read.problem
-        row.status = effective_status(run_dir, read)
-        row.host, row.started_at, row.total_steps = m.host, m.started_at, m.total_steps
-        rec = last_metrics(paths.metrics) if key[1] else None
-        if rec:  # the last well-formed step record (voltx.runs.records: types already checked)
-            row.step = rec.step
-            row.losses = {k: float(v) for k, v in rec.losses.items() if v is not None}
-            row.samples_per_sec = rec.samples_per_sec
-            row.total_steps = rec.total_steps or row.total_steps
-            if row.status == "running" and rec.steps_per_sec and row.total_steps:
-                row.eta_s = max(0.0, (row.total_steps - row.step) / rec.steps_per_sec)
-        self.rows[run_dir] = row
+        self.rows[run_dir] = row = summarize(run_dir)  # a damaged run.json is listed as damaged, with why
         return old != row
-
-
-def fmt_time(t: float | None) -> str:
-    if t is None:
-        return "-"
-    import time
-
-    return time.strftime("%m-%d %H:%M", time.localtime(t))
-
-
-def fmt_num(v: float | None, digits: int = 4) -> str:
-    if v is None:
-        return "-"
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.2e}"
-    return f"{v:.{digits}g}"

@@ -15,13 +15,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voltx.console.data import NEWER_FORMAT, _stat_key
+from voltx.console.data import _stat_key
 from voltx.console.series import MetricSeries
 from voltx.runs.checkpoints import committed
 from voltx.runs.jsonl import read_jsonl
 from voltx.runs.records import Alert, Checkpoint, Deliverable, End, Evaluation, Event, Manifest, Resumed, parse_event
 from voltx.runs.layout import RunManifest, RunPaths, load_manifest
-from voltx.runs.store import effective_status
+from voltx.runs.store import NEWER_FORMAT, effective_status
 
 LOG_LINES = 500
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from voltx.runs.jsonl import RecordError, decode_line
+from voltx.runs.jsonl import RecordError, decode_line, kept_steps
 from voltx.runs.records import StepRecord
 
 CHUNK_BYTES = 8 << 20  # ~30k lines: the dicts of one chunk are all that is ever alive at once
@@ -165,12 +165,12 @@ class MetricSeries:
         self._drop_superseded()
 
     def _drop_superseded(self) -> None:
-        """After a resume the loop logs steps again: keep the latest attempt of every step."""
+        """After a resume the loop logs steps again: the run store's rule (``kept_steps``) keeps
+        the latest attempt of every step. Steps only rising (no resume seen) need no pass."""
         step = self.array("step")
-        if len(step) < 2 or np.all(np.diff(step) > 0) or np.isnan(step).any():
+        if len(step) < 2 or np.all(np.diff(step) > 0):
             return
-        later_min = np.minimum.accumulate(step[::-1])[::-1]  # smallest step logged at or after i
-        keep = np.append(step[:-1] < later_min[1:], True)
+        keep = np.frombuffer(kept_steps(step.tolist()), dtype=np.bool_)
         for k in list(self.columns):
             kept = self.array(k)[keep]
             self.columns[k] = array("d", kept.tobytes())

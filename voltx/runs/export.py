@@ -1,7 +1,7 @@
 """Export a run's metrics: CSV (one row per step), JSONL, or TensorBoard event files.
 
-Steps superseded by a resume are dropped with the same rule as
-:func:`voltx.runs.jsonl.drop_superseded`, but streamed: a first pass over metrics.jsonl
+Steps superseded by a resume are dropped by the run store's one rule
+(:func:`voltx.runs.jsonl.kept_steps`), streamed: a first pass over metrics.jsonl
 keeps only each record's step, so a run with millions of logged steps is exported without
 holding its records in memory. Every pass reads the file's first N bytes, N its size when the
 export began: a live run appending meanwhile cannot make the passes disagree. Outputs are written to a temporary name and renamed, so
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from voltx.errors import MissingInputError, UsageError
-from voltx.runs.jsonl import SkippedLines, dumps, stream_jsonl
+from voltx.runs.jsonl import SkippedLines, dumps, kept_steps, stream_jsonl
 from voltx.runs.layout import RunPaths, is_run_dir, load_manifest
 from voltx.runs.lock import writer_alive
 from voltx.runs.records import StepRecord, parse_step
@@ -35,21 +35,14 @@ _FIRST = ("step", "time", "attempt", "stage")  # CSV columns first, in this orde
 
 
 def kept_records(path: Path, skipped: SkippedLines | None = None, final: bool = False, end: int | None = None) -> Iterator[StepRecord]:
-    """The records drop_superseded would keep, streamed in two passes over the file's first ``end``
-    bytes (default: its size now), so both passes see the same lines while a live run appends.
-    Malformed lines are added to ``skipped`` (a partial last line too when ``final``: its writer is gone).
-
-    Record i is superseded when some later record's step is at or below its step (a resume
-    re-logged from an earlier checkpoint).
-    """
+    """The records :func:`~voltx.runs.jsonl.kept_steps` keeps, streamed in two passes over the file's
+    first ``end`` bytes (default: its size now), so both passes see the same lines while a live run
+    appends. Malformed lines are added to ``skipped`` (a partial last line too when ``final``: its
+    writer is gone)."""
     if end is None:
         end = path.stat().st_size
     steps = array("d", (rec.step for rec in stream_jsonl(path, parse_step, skipped, final, end)))
-    after = math.inf  # min step of the records after i, walking backwards
-    keep = bytearray(len(steps))
-    for i in range(len(steps) - 1, -1, -1):
-        keep[i] = steps[i] < after
-        after = min(after, steps[i])
+    keep = kept_steps(steps)
     for i, rec in zip(range(len(keep)), stream_jsonl(path, parse_step, end=end)):  # the same ``end``: the same records
         if keep[i]:
             yield rec

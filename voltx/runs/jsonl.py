@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 _FLUSH = object()
 _CLOSE = object()
@@ -296,24 +296,36 @@ def stream_jsonl(
             yield record
 
 
+def kept_steps(steps: Sequence[float]) -> bytearray:
+    """The one rule for steps a resume superseded: which records of a metrics file to keep.
+
+    After a resume the loop logs steps again from the checkpoint's, so the latest attempt wins:
+    record i is dropped when a later record's step is at or below its step. A record without a
+    step (NaN here) goes with the stepped record before it (kept when there is none). Every reader
+    applies this: :class:`RunReader` (through :func:`drop_superseded`), ``voltx export`` (streamed)
+    and the console's metric columns."""
+    keep = bytearray(len(steps))
+    after = math.inf  # the smallest step logged after i, walking backwards
+    for i in range(len(steps) - 1, -1, -1):
+        step = steps[i]
+        if step == step:  # not NaN
+            keep[i] = step < after
+            after = min(after, step)
+    kept = 1
+    for i, step in enumerate(steps):  # step-less records follow the stepped record before them
+        if step == step:
+            kept = keep[i]
+        else:
+            keep[i] = kept
+    return keep
+
+
 def _step_key(record: dict) -> Any:
     return record.get("step")
 
 
 def drop_superseded(records: list, step_of: Callable[[Any], Any] = _step_key) -> list:
-    """After a resume, steps are logged again from the checkpoint: keep the latest attempt.
-
-    When a record's step is not greater than the previous one, everything logged at or
-    after that step by the earlier attempt is dropped (records without a step included).
-    ``step_of`` reads a record's step (dicts by default; ``lambda r: r.step`` for StepRecords).
-    """
-    out: list = []
-    last_stepped: list[int] = []  # indexes in ``out`` of the records that have a step
-    for rec in records:
-        step = step_of(rec)
-        if isinstance(step, (int, float)):
-            while last_stepped and step_of(out[last_stepped[-1]]) >= step:
-                del out[last_stepped.pop() :]
-            last_stepped.append(len(out))
-        out.append(rec)
-    return out
+    """The records :func:`kept_steps` keeps. ``step_of`` reads a record's step (dicts by default;
+    ``lambda r: r.step`` for StepRecords); one that is not a number counts as no step."""
+    steps = [s if isinstance(s, (int, float)) else math.nan for s in map(step_of, records)]
+    return [rec for rec, keep in zip(records, kept_steps(steps)) if keep]

@@ -110,6 +110,12 @@ def configured_runs_dir(config: str | os.PathLike | None = None, overrides=()) -
     return configured if isinstance(configured, str) else None
 
 
+RUNS_DIR_PRECEDENCE = ("default: $VOLTX_RUNS_DIR, else [paths].runs_dir of the config in use (--config, else "
+                       "./training_config.toml, else the shipped one), else ./runs")
+"""How every command (and the console) picks the runs root when --runs-dir is not given
+(:func:`runs_root`), as their --help says it."""
+
+
 def runs_root(explicit: str | os.PathLike | None = None, config: str | os.PathLike | None = None, overrides=()) -> Path:
     """The runs root of every command (run, resume, --tmux, status, logs, report, console):
     --runs-dir > VOLTX_RUNS_DIR > [paths].runs_dir of the config in use > ./runs.

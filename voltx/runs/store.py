@@ -14,16 +14,17 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields as declared_fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from voltx import __version__
 from voltx.errors import CantCreateError, UsageError
-from voltx.runs.jsonl import PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, RecordError, SkippedLines, drop_superseded, read_jsonl
+from voltx.runs.jsonl import (PARTIAL_LINE, BufferedWriter, JsonlRead, LineProblem, RecordError, SkippedLines, drop_superseded, dumps,
+                              read_jsonl)
 from voltx.runs.layout import FORMAT_VERSION, RunManifest, RunPaths, load_manifest, new_run_dir
 from voltx.runs.lock import RunLock, writer_alive
-from voltx.runs.records import Event, Manifest, StepRecord, parse_event, parse_step
+from voltx.runs.records import EVENT_TYPES, Event, Manifest, Record, StepRecord, parse_event, parse_step
 
 E = TypeVar("E", bound=Event)
 
@@ -163,12 +164,17 @@ class RunWriter:
 
     # -- logging (microseconds: the writer thread does the I/O) -----------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
+        """Append one :class:`StepRecord` line; stamps its ``time`` and ``attempt``."""
         record["time"] = _now()
         record["attempt"] = self.attempt
+        _readable(StepRecord, record)
         self._out.write(self.paths.metrics, record)
 
     def event(self, kind: str, **fields: Any) -> None:
-        self._out.write(self.paths.events, {"time": _now(), "kind": kind, **fields})
+        """Append one events.jsonl line, checked as its kind's record type (:data:`EVENT_TYPES`)."""
+        record = {"time": _now(), "kind": kind, **fields}
+        _readable(EVENT_TYPES.get(kind, Event), record)
+        self._out.write(self.paths.events, record)
 
     def stdout(self, line: str) -> None:
         self._out.write(self.paths.stdout, line)
@@ -177,17 +183,40 @@ class RunWriter:
         self._out.flush()
 
 
+def _readable(kind: type[Record], record: dict[str, Any]) -> None:
+    """Refuse a record every reader would skip (a step that is not an integer, a verdict without
+    ``passed``): the writer's bug surfaces at its call, not as a line missing from every view.
+
+    The check is the readers' own (``kind.validate``, a few dict look-ups). A value it refuses
+    in memory but not as JSON (a numpy float is a float once written) is checked again as the
+    line will read."""
+    try:
+        kind.validate(record)
+    except RecordError:
+        try:
+            kind.validate(json.loads(dumps(record)))
+        except RecordError as exc:
+            raise TypeError(f"not written: {kind.__name__} {exc} (the record types: voltx.runs.records)") from None
+
+
 # --- reading ------------------------------------------------------------------------------
 
 
-@dataclass
+NEWER_FORMAT = "newer format: upgrade voltx"
+"""The problem of a run a newer voltx wrote, as the console shows it (read-only there)."""
+
+
+@dataclass(frozen=True)
 class RunSummary:
-    """What `voltx status` and the console's runs screen show for one run."""
+    """What `voltx status` and the console's runs screen show for one run (:func:`summarize`).
+
+    Frozen: the console's run index caches one per run by the stat of its files and swaps in a
+    new one when they change, so a screen holding a summary never sees it change under it."""
 
     dir: Path
     id: str
     phase: str
-    status: str
+    status: str = "unknown"
     step: int | None = None
     total_steps: int | None = None
     stage: str | None = None
@@ -199,9 +228,27 @@ class RunSummary:
     ended_at: float | None = None
     exit_code: int | None = None
     problems: list[str] = field(default_factory=list)
+    newer: bool = False
+    """Written by a newer voltx: shown, never stopped or resumed by this one."""
+
+    @property
+    def read_only(self) -> bool:
+        return self.newer
+
+    @property
+    def problem(self) -> str | None:
+        """Why the run is shown degraded, in one line: a missing or damaged run.json (which field,
+        what was expected), or a newer format."""
+        return NEWER_FORMAT if self.newer else next(iter(self.problems), None)
+
+    @property
+    def loss(self) -> float | None:
+        """The headline loss: ``loss`` when logged, else the first term."""
+        return self.losses["loss"] if "loss" in self.losses else next(iter(self.losses.values()), None)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items()}
+        """``voltx status --json``'s object for the run."""
+        d = {f.name: getattr(self, f.name) for f in declared_fields(self) if f.name != "newer"}
         d["dir"] = str(self.dir)
         return d
 
@@ -235,28 +282,26 @@ def last_metrics(path: Path, tail_bytes: int = 65536) -> StepRecord | None:
 
 
 def summarize(run_dir: Path) -> RunSummary:
+    """The run's summary from run.json and the last step record (the tail of metrics.jsonl)."""
     read = load_manifest(run_dir)
     m = read.record
-    s = RunSummary(
-        dir=run_dir,
-        id=m.id or run_dir.name,
-        phase=m.phase or run_dir.parent.name,
-        status=effective_status(run_dir, read),
-        host=m.host,
-        started_at=m.started_at,
-        ended_at=m.ended_at,
-        exit_code=m.exit_code,
-        total_steps=m.total_steps,
-        problems=[read.problem] if read.problem else [],
-    )
+    status = effective_status(run_dir, read)
+    step = stage = samples_per_sec = eta_s = None
+    losses: dict[str, float] = {}
+    total_steps = m.total_steps
     rec = last_metrics(RunPaths(run_dir).metrics)
     if rec:
-        s.step, s.stage, s.samples_per_sec = rec.step, rec.stage, rec.samples_per_sec
-        s.losses = {k: v for k, v in rec.losses.items() if v is not None}
-        s.total_steps = rec.total_steps if rec.total_steps is not None else s.total_steps
-        if s.status == "running" and rec.steps_per_sec and s.total_steps:
-            s.eta_s = max(0.0, (s.total_steps - s.step) / rec.steps_per_sec)
-    return s
+        step, stage, samples_per_sec = rec.step, rec.stage, rec.samples_per_sec
+        losses = {k: v for k, v in rec.losses.items() if v is not None}
+        total_steps = rec.total_steps if rec.total_steps is not None else total_steps
+        if status == "running" and rec.steps_per_sec and total_steps:
+            eta_s = max(0.0, (total_steps - step) / rec.steps_per_sec)
+    return RunSummary(
+        dir=run_dir, id=m.id or run_dir.name, phase=m.phase or run_dir.parent.name, status=status,
+        step=step, total_steps=total_steps, stage=stage, losses=losses, samples_per_sec=samples_per_sec, eta_s=eta_s,
+        host=m.host, started_at=m.started_at, ended_at=m.ended_at, exit_code=m.exit_code,
+        problems=[read.problem] if read.problem else [], newer=read.newer,
+    )
 
 
 class RunReader:

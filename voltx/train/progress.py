@@ -33,7 +33,7 @@ def stage_label(plan: dict[str, int], stage: str) -> str:
 def progress_line(step: int, total: int, label: str, seconds_per_step: float | None) -> str:
     """The whole run's position and ETA, e.g. ``[run] step 7/21 (33%) in encoder (stage 1/2),
     ETA 12s for the whole run``; the ETA assumes the speed measured so far."""
-    from voltx.cli.common import fmt_duration
+    from voltx.formatting import fmt_duration
 
     share = f" ({step / total:.0%})" if total else ""
     line = f"[run] step {step}/{total}{share} in {label}"

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
 from voltx.console import actions
-from voltx.console.data import fmt_duration, fmt_num
+from voltx.formatting import fmt_duration, fmt_num
 from voltx.console.run_data import RunData
 from voltx.console.series import MetricSeries
 from voltx.console.widgets.charts import SeriesPlot

@@ -7,12 +7,15 @@ filter · ``s`` next sort column (a header click sorts by it; again reverses) ·
 ``S`` system · ``P`` plugins. After a launch the cursor moves to the new run once it appears.
 
 A thread worker re-scans every ``poll_s`` seconds (``RunIndex.scan`` re-reads only changed
-files) and the table is rebuilt only when a row changed.
+files) and the table is rebuilt only when a row changed. The index belongs to the worker: it
+hands the screen a read-only snapshot of frozen run summaries, which the screen draws from.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 from textual import work
 from textual.app import ComposeResult
@@ -22,7 +25,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from voltx.console import actions
-from voltx.console.data import RunIndex, RunRow, fmt_duration, fmt_num, fmt_time
+from voltx.console.data import RunIndex
+from voltx.runs.store import RunSummary
+from voltx.formatting import fmt_duration, fmt_num, fmt_time
 from voltx.console.widgets.runs_table import RunsTable
 
 STATUS_STYLE = {"running": "bold green", "finished": "green", "failed": "bold red", "diverged": "bold red",
@@ -49,7 +54,7 @@ extra loss terms, and a run's problem is a ``!`` (the detail view spells it out)
 COMPACT_HIDDEN = {"speed", "host", "started"}
 
 
-def row_cells(row: RunRow, marked: bool, compact: bool = False) -> list[str]:
+def row_cells(row: RunSummary, marked: bool, compact: bool = False) -> list[str]:
     style = STATUS_STYLE.get(row.status, "")
     status = f"[{style}]{row.status}[/]" if style else row.status
     if row.problem:
@@ -93,6 +98,9 @@ class RunsScreen(Screen):
         super().__init__()
         self.roots = roots
         self.index = RunIndex(roots)
+        """Scanned by the worker only; the screen reads :attr:`rows`."""
+        self.rows: Mapping[Path, RunSummary] = MappingProxyType({})
+        """The runs as of the last scan (a read-only copy the worker hands over; summaries are frozen)."""
         self.poll_s = poll_s
         self.marked: set[Path] = set()
         self.filter_text = ""
@@ -151,11 +159,12 @@ class RunsScreen(Screen):
     def _scan(self) -> None:
         changed = self.index.scan()
         states = self.index.states()
-        self.app.call_from_thread(self._show, changed or self.scans == 0, states)
+        self.app.call_from_thread(self._show, changed or self.scans == 0, states, MappingProxyType(dict(self.index.rows)))
 
-    def _show(self, changed: bool, states) -> None:
+    def _show(self, changed: bool, states, rows: Mapping[Path, RunSummary]) -> None:
         self.scans += 1
         self._states = states
+        self.rows = rows
         if changed:
             self.rebuild()
         else:
@@ -165,7 +174,7 @@ class RunsScreen(Screen):
         """Roots, count, filter and sort order, and any root problem (called on every change)."""
         messages = [s.message for s in self._states if s.message]
         roots = ", ".join(str(s.path) for s in self._states) or ", ".join(map(str, self.roots))
-        head = f"runs: {len(self.index.rows)} under {escape(roots)}   sorted by {TITLES[self.sort_key]} {'↓' if self.sort_reverse else '↑'}"
+        head = f"runs: {len(self.rows)} under {escape(roots)}   sorted by {TITLES[self.sort_key]} {'↓' if self.sort_reverse else '↑'}"
         if self.filter_text:
             head += f"   filter: {escape(repr(self.filter_text))}"
         text = head + "".join(f"\n[yellow]{escape(m)}[/]" for m in messages)
@@ -173,8 +182,8 @@ class RunsScreen(Screen):
             self._roots_text = text
             self.query_one("#roots-state", Static).update(text)
 
-    def visible_rows(self) -> list[RunRow]:
-        rows = list(self.index.rows.values())
+    def visible_rows(self) -> list[RunSummary]:
+        rows = list(self.rows.values())
         if self.filter_text:
             needle = self.filter_text.lower()
             rows = [r for r in rows if any(needle in (v or "").lower() for v in (r.phase, r.id, r.status, r.host, r.problem))]
@@ -208,12 +217,12 @@ class RunsScreen(Screen):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         return Path(key.value) if key.value else None
 
-    def _selected_row(self) -> RunRow | None:
+    def _selected_row(self) -> RunSummary | None:
         sel = self.selected
         if sel is None:
             self.notify("No run selected.", severity="warning")
             return None
-        return self.index.rows.get(sel)
+        return self.rows.get(sel)
 
     # -- filter and sort -------------------------------------------------------------------
     def action_filter(self) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
-from voltx.console.data import fmt_num
+from voltx.formatting import fmt_num
 
 PALETTE = ("cyan", "magenta", "green", "yellow", "dodger_blue2", "red", "orange3", "bright_white")
 # braille dot bits by (row 0-3, column 0-1) inside a 2x4 cell (Unicode U+2800 block)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from voltx.console.data import fmt_num
+from voltx.formatting import fmt_num
 from voltx.console.run_data import Verdict
 
 
