@@ -30,14 +30,16 @@ class Tmux:
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "console").stdout
 
-    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+    def wait_for(self, *texts: str, timeout: float = 20.0) -> str:
+        """Wait until every text is on screen at once: a screen paints in several frames, so
+        one early word (a title) does not mean the rest has been drawn yet."""
         deadline = time.monotonic() + timeout
         while True:
             shown = self.screen()
-            if text in shown:
+            if all(text in shown for text in texts):
                 return shown
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} did not appear within {timeout} s; the pane shows:\n{shown}")
+                raise AssertionError(f"{texts!r} did not all appear within {timeout} s; the pane shows:\n{shown}")
             time.sleep(0.2)
 
     def wait_gone(self, text: str, timeout: float = 20.0) -> str:
@@ -81,14 +83,14 @@ def test_console_in_tmux_help_system_and_quit(tmp_path, tmux):
     assert run.name in shown and "finished" in shown and "failed" in shown
 
     tmux.keys("?")
-    shown = tmux.wait_for("keys")
-    assert "Launch" in shown and "System" in shown  # the help lists the runs screen's bindings
+    # The help lists the runs screen's bindings; "escape closes" is its last line.
+    tmux.wait_for("keys", "Launch", "System", "escape closes")
 
     # A key sent right after Escape would arrive as alt+key: wait until the help has closed.
     tmux.keys("Escape")
     tmux.wait_gone("escape closes")
     tmux.keys("S")
-    shown = tmux.wait_for("Host ")
+    shown = tmux.wait_for("Host ", "CPU", "free of")
     assert "CPU" in shown and "RAM" in shown and "free of" in shown
     assert "No NVIDIA driver/GPU" in shown or "GPU processes" in shown or "NVIDIA" in shown
 
