@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,35 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def cli_in_process(capfd, monkeypatch):
+    """``voltx ARGS`` through ``voltx.cli.main.main`` in this interpreter: the same argv, exit code,
+    stdout and stderr as :func:`run_cli` without paying seconds for a fresh interpreter and torch.
+    For what needs no process of its own: not signals, exit statuses of the real entry point,
+    a run that trains, nor plugins put on PYTHONPATH. ``env`` is set for the call only; the stop
+    handlers ``voltx run`` leaves installed (for a late signal) are put back afterwards."""
+    from voltx.cli.main import main
+    from voltx.train.signals import HANDLED
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        capfd.readouterr()  # drop whatever the test printed before
+        handlers = {sig: signal.getsignal(sig) for sig in HANDLED}
+        with monkeypatch.context() as scoped:
+            for key, value in (env or {}).items():
+                scoped.setenv(key, value)
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            finally:
+                for sig, handler in handlers.items():
+                    signal.signal(sig, handler)
+        out = capfd.readouterr()
+        return subprocess.CompletedProcess(["voltx", *args], code, out.out, out.err)
+
+    return run
 
 
 def fake_plugin_dist(site: Path, dist: str, module: str, source: str, entry_name: str | None = None, version: str = "0.1") -> Path:

@@ -57,9 +57,9 @@ def no_traceback(proc: subprocess.CompletedProcess) -> None:
 # --- status -----------------------------------------------------------------------------------------
 
 
-def test_status_json_lists_runs(cli, root, two_runs):
+def test_status_json_lists_runs(cli_in_process, root, two_runs):
     first, second = two_runs
-    proc = cli("status", "--json", timeout=120)
+    proc = cli_in_process("status", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["root"] == str(root)
@@ -71,14 +71,14 @@ def test_status_json_lists_runs(cli, root, two_runs):
     assert a["stage"] == "encoder" and a["samples_per_sec"] == 103.0
     assert (b["phase"], b["status"], b["step"], b["exit_code"]) == ("f2", "preempted", 2, 75)
     assert b["eta_s"] is None  # not running
-    only_f2 = json.loads(cli("status", "--json", "--phase", "f2", timeout=120).stdout)
+    only_f2 = json.loads(cli_in_process("status", "--json", "--phase", "f2").stdout)
     assert [r["id"] for r in only_f2["runs"]] == [second.name]
 
 
-def test_status_runs_dir_flag(cli, tmp_path):
+def test_status_runs_dir_flag(cli_in_process, tmp_path):
     other = tmp_path / "elsewhere"
     w = make_run(other, "d1", "finished", 0, steps=1)
-    proc = cli("status", "--json", "--runs-dir", str(other), timeout=120)
+    proc = cli_in_process("status", "--json", "--runs-dir", str(other))
     assert [r["id"] for r in json.loads(proc.stdout)["runs"]] == [w.dir.name]
 
 
@@ -99,11 +99,11 @@ def test_status_plain_without_a_tty(cli, two_runs):
     assert "total=1.000" in rows[first.name]
 
 
-def test_status_with_no_runs(cli):
-    proc = cli("status", timeout=120)
+def test_status_with_no_runs(cli_in_process):
+    proc = cli_in_process("status")
     assert proc.returncode == 0
     assert "no runs under" in proc.stdout
-    assert json.loads(cli("status", "--json", timeout=120).stdout)["runs"] == []
+    assert json.loads(cli_in_process("status", "--json").stdout)["runs"] == []
 
 
 def test_status_shows_a_live_run_and_a_stale_one(cli, root):
@@ -126,15 +126,15 @@ def test_status_shows_a_live_run_and_a_stale_one(cli, root):
 # --- logs ---------------------------------------------------------------------------------------------
 
 
-def test_logs_prints_stdout_log(cli, two_runs):
+def test_logs_prints_stdout_log(cli_in_process, two_runs):
     first, _ = two_runs
-    proc = cli("logs", first.name, timeout=120)
+    proc = cli_in_process("logs", first.name)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (first / "stdout.log").read_text()
     assert proc.stdout.splitlines()[-1] == "step 3/10 loss 1.000"
-    tail = cli("logs", "-n", "2", first.name, timeout=120)
+    tail = cli_in_process("logs", "-n", "2", first.name)
     assert tail.stdout.splitlines() == ["step 2/10 loss 1.500", "step 3/10 loss 1.000"]
-    events = cli("logs", "--events", first.name, timeout=120)
+    events = cli_in_process("logs", "--events", first.name)
     assert [json.loads(x)["kind"] for x in events.stdout.splitlines()][-1] == "end"
 
 
@@ -228,9 +228,9 @@ def test_logs_follow_sees_lines_written_just_before_the_writer_exits(root, monke
 # --- report -------------------------------------------------------------------------------------------
 
 
-def test_report_json_shows_deliverables_and_evaluations(cli, two_runs):
+def test_report_json_shows_deliverables_and_evaluations(cli_in_process, two_runs):
     first, _ = two_runs
-    proc = cli("report", first.name, "--json", timeout=120)
+    proc = cli_in_process("report", first.name, "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["phase"] == "translator" and r["status"] == "finished" and r["exit_code"] == 0
@@ -247,9 +247,9 @@ def test_report_json_shows_deliverables_and_evaluations(cli, two_runs):
     assert r["skipped_summary"] == []
 
 
-def test_report_plain_shows_pass_and_fail(cli, two_runs):
+def test_report_plain_shows_pass_and_fail(cli_in_process, two_runs):
     first, _ = two_runs
-    proc = cli("report", first.name, env={"COLUMNS": "200"}, timeout=120)
+    proc = cli_in_process("report", first.name, env={"COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     assert "PASS" in proc.stdout and "FAIL" in proc.stdout
     assert "encoder.retrieval_top1" in proc.stdout and "0.5500" in proc.stdout
@@ -257,43 +257,43 @@ def test_report_plain_shows_pass_and_fail(cli, two_runs):
     assert "\x1b[" not in proc.stdout
 
 
-def test_report_latest(cli, two_runs):
+def test_report_latest(cli_in_process, two_runs):
     _, second = two_runs
-    r = json.loads(cli("report", "latest", "--json", timeout=120).stdout)
+    r = json.loads(cli_in_process("report", "latest", "--json").stdout)
     assert r["run"] == str(second)
     assert r["status"] == "preempted" and r["exit_code"] == 75 and r["message"] == "stopped by SIGTERM"
 
 
-def test_report_with_nan_values_does_not_crash(cli, root):
+def test_report_with_nan_values_does_not_crash(cli_in_process, root):
     w = make_run(root, "translator", "diverged", 80, steps=1, nan_eval=True)
     w2 = RunWriter.resume(w.dir, [])
     w2.log_metrics({"step": 2, "losses": {"total": float("nan")}})
     w2.event("deliverable", metric="decoder.perplexity", op="<=", threshold=None, value=None, passed=False)
     w2.close("diverged", 80, "loss is NaN")
-    proc = cli("report", w.dir.name, env={"COLUMNS": "200"}, timeout=120)
+    proc = cli_in_process("report", w.dir.name, env={"COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     no_traceback(proc)
     assert "n/a" in proc.stdout
-    r = json.loads(cli("report", w.dir.name, "--json", timeout=120).stdout)
+    r = json.loads(cli_in_process("report", w.dir.name, "--json").stdout)
     assert r["evaluations"]["decoder.perplexity"] is None
 
 
 @pytest.mark.parametrize("command", [["logs"], ["logs", "-f"], ["report"], ["report", "--json"]])
-def test_missing_run_exits_66_with_a_clear_message(cli, two_runs, command):
-    proc = cli(*command, "nosuchrun", timeout=30)
+def test_missing_run_exits_66_with_a_clear_message(cli_in_process, two_runs, command):
+    proc = cli_in_process(*command, "nosuchrun")
     assert proc.returncode == EXIT_NO_INPUT
     assert "no run matches 'nosuchrun'" in proc.stderr
     no_traceback(proc)
 
 
-def test_latest_without_runs_exits_66(cli):
-    proc = cli("report", "latest", timeout=30)
+def test_latest_without_runs_exits_66(cli_in_process):
+    proc = cli_in_process("report", "latest")
     assert proc.returncode == EXIT_NO_INPUT
     assert "no runs under" in proc.stderr
     no_traceback(proc)
 
 
-def test_corrupt_metrics_do_not_crash_status_or_report(cli, two_runs):
+def test_corrupt_metrics_do_not_crash_status_or_report(cli_in_process, two_runs):
     first, _ = two_runs
     metrics = first / "metrics.jsonl"
     lines = metrics.read_text().splitlines()
@@ -302,11 +302,11 @@ def test_corrupt_metrics_do_not_crash_status_or_report(cli, two_runs):
     metrics.write_text("\n".join(lines) + '\n{"step": 9, "losses": {"to')  # plus a truncated tail
     with open(first / "events.jsonl", "a") as fh:
         fh.write('["not", "an", "object"]\n{"kind": "evalu')
-    proc = cli("status", "--json", timeout=120)
+    proc = cli_in_process("status", "--json")
     assert proc.returncode == 0, proc.stderr
     runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
     assert runs[first.name]["step"] == 3
-    proc = cli("report", first.name, "--json", timeout=120)
+    proc = cli_in_process("report", first.name, "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["steps"] == 3
@@ -314,36 +314,36 @@ def test_corrupt_metrics_do_not_crash_status_or_report(cli, two_runs):
     assert [x["line"] for x in r["skipped"]["metrics.jsonl"]["lines"]] == [2, 4, 6]
     assert [x["line"] for x in r["skipped"]["events.jsonl"]["lines"]] == [8, 9]
     assert len(r["deliverables"]) == 2
-    plain = cli("report", first.name, timeout=120)
+    plain = cli_in_process("report", first.name)
     assert plain.returncode == 0
     no_traceback(plain)
-    assert cli("status", timeout=120).returncode == 0
+    assert cli_in_process("status").returncode == 0
 
 
-def test_newer_run_format_is_listed_not_fatal(cli, root, two_runs):
+def test_newer_run_format_is_listed_not_fatal(cli_in_process, root, two_runs):
     d = root / "translator" / "20990101-000000-ffffff"
     d.mkdir(parents=True)
     (d / "run.json").write_text(json.dumps({"format_version": 99, "id": d.name, "phase": "translator", "status": "finished"}))
-    proc = cli("status", "--json", timeout=120)
+    proc = cli_in_process("status", "--json")
     assert proc.returncode == 0, proc.stderr
     runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
     assert any("newer voltx" in p for p in runs[d.name]["problems"])
-    assert cli("status", timeout=120).returncode == 0
+    assert cli_in_process("status").returncode == 0
 
 
-def test_status_uses_the_configured_runs_dir(cli, tmp_path, monkeypatch):
+def test_status_uses_the_configured_runs_dir(cli_in_process, tmp_path, monkeypatch):
     monkeypatch.delenv("VOLTX_RUNS_DIR")
     w = make_run(tmp_path / "store", "translator", "finished", 0, steps=1)
     (tmp_path / "training_config.toml").write_text('[paths]\nruns_dir = "store"\n')  # the cwd is tmp_path
-    out = json.loads(cli("status", "--json", timeout=120).stdout)
+    out = json.loads(cli_in_process("status", "--json").stdout)
     assert out["root"] == "store" and [r["id"] for r in out["runs"]] == [w.dir.name]
 
 
 @pytest.mark.parametrize("text", ["[paths\n", "paths = 3\n", "[paths]\nruns_dir = 3\n"])
-def test_status_with_a_broken_config_in_the_cwd_still_reads_runs(cli, tmp_path, monkeypatch, two_runs, text):
+def test_status_with_a_broken_config_in_the_cwd_still_reads_runs(cli_in_process, tmp_path, monkeypatch, two_runs, text):
     monkeypatch.delenv("VOLTX_RUNS_DIR")  # the runs are in ./runs, the default
     (tmp_path / "training_config.toml").write_text(text)
-    proc = cli("status", "--json", timeout=120)
+    proc = cli_in_process("status", "--json")
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["runs"]) == 2
 
@@ -366,10 +366,10 @@ def damage(run_dir: Path) -> None:
         fh.write(json.dumps({"time": 1.0, "kind": "alert", "rule": "custom", "step": "three", "message": "wrong step type"}) + "\n")
 
 
-def test_report_skips_malformed_records_and_says_how_many(cli, root):
+def test_report_skips_malformed_records_and_says_how_many(cli_in_process, root):
     run_dir = make_run(root, "translator", "failed", 1).dir
     damage(run_dir)
-    r = json.loads(cli("report", run_dir.name, "--json", timeout=120).stdout)
+    r = json.loads(cli_in_process("report", run_dir.name, "--json").stdout)
     assert {d["metric"]: d["passed"] for d in r["deliverables"]} == {"encoder.retrieval_top1": True, "decoder.bleu": False}
     assert r["steps"] == 4 and r["final_losses"] == {"total": None, "role": 0.1}  # NaN is null, as the writer writes it
     assert [a["step"] for a in r["alerts"]] == [2, 3]
@@ -378,7 +378,7 @@ def test_report_skips_malformed_records_and_says_how_many(cli, root):
         {"line": 8, "reason": "field 'passed' expected true or false, got 'maybe'"},
         {"line": 10, "reason": "field 'step' expected an integer, got 'three'"},
     ]
-    proc = cli("report", run_dir.name, env={"COLUMNS": "200"}, timeout=120)
+    proc = cli_in_process("report", run_dir.name, env={"COLUMNS": "200"})
     assert proc.returncode == 0, proc.stderr
     no_traceback(proc)
     out = proc.stdout
@@ -388,12 +388,12 @@ def test_report_skips_malformed_records_and_says_how_many(cli, root):
     assert "skipped 2 malformed lines in events.jsonl (first: line 8: field 'passed' expected true or false, got 'maybe')" in out
 
 
-def test_status_shows_the_last_well_formed_step(cli, root):
+def test_status_shows_the_last_well_formed_step(cli_in_process, root):
     run_dir = make_run(root, "translator", "failed", 1).dir
     damage(run_dir)
     with open(run_dir / "metrics.jsonl", "a") as fh:
         fh.write('\n{"step": 9, "losses": {"total": "low"}}\n')  # after the cut line: still not a record
-    (r,) = json.loads(cli("status", "--json", timeout=120).stdout)["runs"]
+    (r,) = json.loads(cli_in_process("status", "--json").stdout)["runs"]
     assert r["step"] == 4 and r["losses"] == {"role": 0.1}
 
 
@@ -423,7 +423,7 @@ def damage_manifest(run_dir: Path, text: str | None = None, **fields) -> None:
     (run_dir / "run.json").write_text(text if text is not None else json.dumps(manifest, indent=1))
 
 
-def test_status_and_report_show_a_damaged_manifest_as_damaged(cli, root):
+def test_status_and_report_show_a_damaged_manifest_as_damaged(cli_in_process, root):
     exit_x = make_run(root, "translator", "failed", 1).dir
     damage_manifest(exit_x, exit_code="x")
     cut = make_run(root, "f2", "preempted", 75).dir
@@ -435,10 +435,10 @@ def test_status_and_report_show_a_damaged_manifest_as_damaged(cli, root):
         live.log_metrics({"step": 4, "stage": "encoder", "losses": {"total": 1.0}, "steps_per_sec": 2.0})
         live.flush()
         damage_manifest(live.dir, total_steps="many")
-        proc = cli("status", "--json", timeout=120)  # the original: TypeError (the ETA from "many"), a traceback
+        proc = cli_in_process("status", "--json")  # the original: TypeError (the ETA from "many"), a traceback
         assert proc.returncode == 0, proc.stderr
         runs = {r["id"]: r for r in json.loads(proc.stdout)["runs"]}
-        plain = cli("status", env={"COLUMNS": "250"}, timeout=120)
+        plain = cli_in_process("status", env={"COLUMNS": "250"})
     finally:
         live.close("finished", 0)
     expected = {
@@ -454,19 +454,19 @@ def test_status_and_report_show_a_damaged_manifest_as_damaged(cli, root):
     for name, problem in expected.items():
         assert f"damaged ({problem})" in next(line for line in plain.stdout.splitlines() if line.startswith(name))
 
-    report = json.loads(cli("report", exit_x.name, "--json", timeout=120).stdout)
+    report = json.loads(cli_in_process("report", exit_x.name, "--json").stdout)
     assert (report["status"], report["problem"], report["exit_code"], report["phase"]) == ("damaged", expected[exit_x.name], None, "translator")
     assert {d["metric"]: d["passed"] for d in report["deliverables"]} == {"encoder.retrieval_top1": True, "decoder.bleu": False}
-    proc = cli("report", cut.name, env={"COLUMNS": "200"}, timeout=120)
+    proc = cli_in_process("report", cut.name, env={"COLUMNS": "200"})
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     assert f"status: damaged ({expected[cut.name]})" in proc.stdout and "steps: 3" in proc.stdout
 
 
-def test_run_resume_of_a_damaged_manifest_exits_65_naming_the_field(cli, root):
+def test_run_resume_of_a_damaged_manifest_exits_65_naming_the_field(cli_in_process, root):
     run_dir = make_run(root, "translator", "preempted", 75).dir
     damage_manifest(run_dir, attempts="1")
     before = (run_dir / "run.json").read_text()
-    proc = cli("run", "translator", "--resume", str(run_dir), timeout=120)
+    proc = cli_in_process("run", "translator", "--resume", str(run_dir))
     assert proc.returncode == 65, proc.stderr  # EX_DATAERR; the original resumed it and crashed on "1".append
     no_traceback(proc)
     assert f"{run_dir / 'run.json'}: field 'attempts' expected a list of objects, got '1'. voltx will not resume it" in proc.stderr

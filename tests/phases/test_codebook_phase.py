@@ -58,18 +58,18 @@ def test_codebook_init_end_to_end(cli, tmp_path, corpus):
     assert [m["epoch"] for m in metrics] == list(range(1, len(metrics) + 1)) and metrics[0]["stage"] == "kmeans"
 
 
-def test_missing_corpus_is_a_clean_error(cli, tmp_path):
-    proc = cli("codebook", "init", "--corpus", str(tmp_path / "nope"), "--k", "64")
+def test_missing_corpus_is_a_clean_error(cli_in_process, tmp_path):
+    proc = cli_in_process("codebook", "init", "--corpus", str(tmp_path / "nope"), "--k", "64")
     assert proc.returncode == EXIT_NO_INPUT, proc.stderr
     assert "Traceback" not in proc.stderr and "nope: corpus path not found" in proc.stderr
     assert list_run_dirs(tmp_path / "runs") == []  # nothing was started
-    bad = cli("codebook", "init", "--corpus", str(tmp_path), "--k", "70000")
+    bad = cli_in_process("codebook", "init", "--corpus", str(tmp_path), "--k", "70000")
     assert bad.returncode == EXIT_USAGE and "--k must be between 1 and 65,536" in bad.stderr
 
 
 @pytest.mark.slow
-def test_too_few_vectors_for_k(cli, tmp_path, corpus):
-    proc = cli("run", "codebook", f"corpus=[{json.dumps(str(corpus))}]", "k=60000", "--progress", "plain")
+def test_too_few_vectors_for_k(cli_in_process, tmp_path, corpus):
+    proc = cli_in_process("run", "codebook", f"corpus=[{json.dumps(str(corpus))}]", "k=60000", "--progress", "plain")
     assert proc.returncode == EXIT_DATA, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "k=60,000 needs at least that many" in proc.stderr
     (run_dir,) = list_run_dirs(tmp_path / "runs")

@@ -225,17 +225,17 @@ def assert_clean_failure(proc, code: int, *needles: str) -> None:
         assert needle in proc.stderr, (needle, proc.stderr[-2000:])
 
 
-def test_paraphrase_file_given_as_srl_data(cli, tmp_path):
+def test_paraphrase_file_given_as_srl_data(cli_in_process, tmp_path):
     srl, para = easy_corpus(tmp_path, 10)
-    proc = cli("run", "f1", *tiny(para, para), env=ONE_THREAD)
+    proc = cli_in_process("run", "f1", *tiny(para, para), env=ONE_THREAD)
     assert_clean_failure(proc, EXIT_DATA, "para.jsonl:1", "text", "slot_annotated")
 
 
-def test_missing_file(cli, tmp_path):
+def test_missing_file(cli_in_process, tmp_path):
     srl, para = easy_corpus(tmp_path, 10)
-    assert_clean_failure(cli("run", "f1", *tiny(srl, tmp_path / "nope.jsonl"), env=ONE_THREAD), EXIT_NO_INPUT, "nope.jsonl", "f1.paraphrase_data")
+    assert_clean_failure(cli_in_process("run", "f1", *tiny(srl, tmp_path / "nope.jsonl"), env=ONE_THREAD), EXIT_NO_INPUT, "nope.jsonl", "f1.paraphrase_data")
 
 
-def test_unknown_generator_option(cli, tmp_path):
-    proc = cli("run", "f1", 'srl_data=["gen:srl_gen?colour=3"]', *TINY, env=ONE_THREAD)
+def test_unknown_generator_option(cli_in_process, tmp_path):
+    proc = cli_in_process("run", "f1", 'srl_data=["gen:srl_gen?colour=3"]', *TINY, env=ONE_THREAD)
     assert_clean_failure(proc, EXIT_CONFIG, "srl_gen", "colour")

@@ -188,13 +188,13 @@ def assert_clean_failure(proc, code: int, *needles: str) -> None:
         assert needle in proc.stderr, (needle, proc.stderr[-2000:])
 
 
-def test_missing_f1_stack_names_phase_f1(cli, tmp_path, easy_kb):
-    done = cli("run", "f2", data(easy_kb), *TINY, f"lang_from={tmp_path / 'no-f1-here'}")
+def test_missing_f1_stack_names_phase_f1(cli_in_process, tmp_path, easy_kb):
+    done = cli_in_process("run", "f2", data(easy_kb), *TINY, f"lang_from={tmp_path / 'no-f1-here'}")
     assert_clean_failure(done, EXIT_NO_INPUT, "phase f1", "voltx run f1", "no-f1-here")
 
 
-def test_slot_annotated_file_is_not_triples(cli, tmp_path):
+def test_slot_annotated_file_is_not_triples(cli_in_process, tmp_path):
     bad = tmp_path / "srl.jsonl"
     bad.write_text(json.dumps({"text": "the chef cooks pasta", "slots": {"S0": "chef", "S1": "cooks", "S2": "pasta"}}) + "\n")
-    done = cli("run", "f2", data(bad), *TINY)
+    done = cli_in_process("run", "f2", data(bad), *TINY)
     assert_clean_failure(done, EXIT_DATA, "srl.jsonl:1", "field ", "triples")

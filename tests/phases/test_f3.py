@@ -171,13 +171,13 @@ def assert_clean_failure(proc, code: int, *needles: str) -> None:
         assert needle in proc.stderr, (needle, proc.stderr[-2000:])
 
 
-def test_missing_language_stack_names_phase_f1(cli, tmp_path):
-    done = cli("run", "f3", *TINY, f"lang_from={tmp_path / 'no-f1-here'}")
+def test_missing_language_stack_names_phase_f1(cli_in_process, tmp_path):
+    done = cli_in_process("run", "f3", *TINY, f"lang_from={tmp_path / 'no-f1-here'}")
     assert_clean_failure(done, EXIT_NO_INPUT, "phase f1", "voltx run f1", "no-f1-here")
 
 
-def test_triples_file_is_not_reasoning_data(cli, tmp_path):
+def test_triples_file_is_not_reasoning_data(cli_in_process, tmp_path):
     bad = tmp_path / "triples.jsonl"
     bad.write_text(json.dumps({"head": "dog", "relation": "IsA", "tail": "animal"}) + "\n")
-    done = cli("run", "f3", *TINY, f"reasoning_data={json.dumps([str(bad)])}")
+    done = cli_in_process("run", "f3", *TINY, f"reasoning_data={json.dumps([str(bad)])}")
     assert_clean_failure(done, EXIT_DATA, "triples.jsonl:1", "field ", "reasoning")

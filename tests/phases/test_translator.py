@@ -100,38 +100,38 @@ def assert_clean_failure(proc, code: int, *needles: str) -> None:
         assert needle in proc.stderr, (needle, proc.stderr[-2000:])
 
 
-def test_bad_jsonl_line_names_file_and_line(cli, tmp_path, stdlib_pairs_jsonl):
+def test_bad_jsonl_line_names_file_and_line(cli_in_process, tmp_path, stdlib_pairs_jsonl):
     bad = tmp_path / "bad.jsonl"
     lines = stdlib_pairs_jsonl.read_text().splitlines()[:5]
     lines[2] = "{not json"
     bad.write_text("\n".join(lines) + "\n")
-    assert_clean_failure(cli("run", "translator", *tiny(bad)), EXIT_DATA, "bad.jsonl:3")
+    assert_clean_failure(cli_in_process("run", "translator", *tiny(bad)), EXIT_DATA, "bad.jsonl:3")
 
 
-def test_jsonl_missing_field(cli, tmp_path):
+def test_jsonl_missing_field(cli_in_process, tmp_path):
     bad = tmp_path / "nofield.jsonl"
     bad.write_text(json.dumps({"code": "def f():\n    return 1\n"}) + "\n")
-    assert_clean_failure(cli("run", "translator", *tiny(bad)), EXIT_DATA, "nofield.jsonl:1", "docstring")
+    assert_clean_failure(cli_in_process("run", "translator", *tiny(bad)), EXIT_DATA, "nofield.jsonl:1", "docstring")
 
 
-def test_missing_and_empty_corpus(cli, tmp_path):
-    assert_clean_failure(cli("run", "translator", *tiny(tmp_path / "nope.jsonl")), EXIT_NO_INPUT, "nope.jsonl")
+def test_missing_and_empty_corpus(cli_in_process, tmp_path):
+    assert_clean_failure(cli_in_process("run", "translator", *tiny(tmp_path / "nope.jsonl")), EXIT_NO_INPUT, "nope.jsonl")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    assert_clean_failure(cli("run", "translator", *tiny(empty)), EXIT_DATA, "empty.jsonl")
+    assert_clean_failure(cli_in_process("run", "translator", *tiny(empty)), EXIT_DATA, "empty.jsonl")
 
 
-def test_tokenizer_that_is_not_a_tokenizer(cli, tmp_path, stdlib_pairs_jsonl):
+def test_tokenizer_that_is_not_a_tokenizer(cli_in_process, tmp_path, stdlib_pairs_jsonl):
     fake = tmp_path / "tok.json"
     fake.write_text('{"hello": 1}')
-    proc = cli("train-encoder", "--data", str(stdlib_pairs_jsonl), "--tokenizer", str(fake), "--epochs", "1", "--output", str(tmp_path / "e.safetensors"))
+    proc = cli_in_process("train-encoder", "--data", str(stdlib_pairs_jsonl), "--tokenizer", str(fake), "--epochs", "1", "--output", str(tmp_path / "e.safetensors"))
     assert_clean_failure(proc, EXIT_DATA, "tok.json")
     assert not (tmp_path / "e.safetensors").exists()
 
 
-def test_encoder_checkpoint_of_wrong_shape(cli, tmp_path, stdlib_pairs_jsonl):
+def test_encoder_checkpoint_of_wrong_shape(cli_in_process, tmp_path, stdlib_pairs_jsonl):
     ck = tmp_path / "ck"
-    t = cli("train-tokenizer", "--corpus", str(stdlib_pairs_jsonl), "--vocab-size", "300", "--output", str(ck / "tok.json"))
+    t = cli_in_process("train-tokenizer", "--corpus", str(stdlib_pairs_jsonl), "--vocab-size", "300", "--output", str(ck / "tok.json"))
     assert t.returncode == 0, t.stderr[-2000:]
     from safetensors.torch import save_file
 
@@ -140,13 +140,13 @@ def test_encoder_checkpoint_of_wrong_shape(cli, tmp_path, stdlib_pairs_jsonl):
     save_file(CodeEncoder(vocab_size=999).state_dict(), str(ck / "wrong.safetensors"))
     existing = ck / "code_decoder.safetensors"
     existing.write_bytes(b"previous decoder, must survive")
-    proc = cli("train-decoder", "--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "tok.json"), "--encoder", str(ck / "wrong.safetensors"),
+    proc = cli_in_process("train-decoder", "--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "tok.json"), "--encoder", str(ck / "wrong.safetensors"),
                "--epochs", "1", "--output", str(existing))
     assert_clean_failure(proc, EXIT_DATA, "wrong.safetensors", "shape")
     assert existing.read_bytes() == b"previous decoder, must survive"
 
 
-def test_unknown_phase_and_unknown_override(cli, tmp_path):
-    assert_clean_failure(cli("run", "translater"), EXIT_USAGE, "unknown phase 'translater'", "did you mean 'translator'")
-    assert_clean_failure(cli("run", "translator", "encoder.lrr=3e-4"), EXIT_CONFIG, "encoder.lrr", "did you mean", "translator.encoder.lr")
+def test_unknown_phase_and_unknown_override(cli_in_process, tmp_path):
+    assert_clean_failure(cli_in_process("run", "translater"), EXIT_USAGE, "unknown phase 'translater'", "did you mean 'translator'")
+    assert_clean_failure(cli_in_process("run", "translator", "encoder.lrr=3e-4"), EXIT_CONFIG, "encoder.lrr", "did you mean", "translator.encoder.lr")
     assert list_run_dirs(tmp_path / "runs") == []  # nothing was created for a bad command line

@@ -20,14 +20,14 @@ from voltx_plugins.strands.math_engine import MathEngine
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
-def test_arithmetic_with_its_strand_left_out_says_which_strand_and_how(cli):
-    done = cli("think", "3 + 4", "--strands", "hdc_algebra,code_runner")
+def test_arithmetic_with_its_strand_left_out_says_which_strand_and_how(cli_in_process):
+    done = cli_in_process("think", "3 + 4", "--strands", "hdc_algebra,code_runner")
     assert done.returncode == 69 and done.stdout == "" and "Traceback" not in done.stderr  # was "[slot1] [slot6]." and exit 0
     assert done.stderr.strip() == (
         "voltx: error: no answer to '3 + 4': math_engine answers arithmetic but is not among the strands in use "
         "(hdc_algebra, code_runner): add it (--strands hdc_algebra,code_runner,math_engine) or leave --strands out "
         "to use every installed strand")
-    done = cli("think", "(17 * 3) - 5", "--strands", "hdc_algebra", "--json")
+    done = cli_in_process("think", "(17 * 3) - 5", "--strands", "hdc_algebra", "--json")
     trace = json.loads(done.stdout)
     assert done.returncode == 69 and trace["answer"] == "" and trace["strand"] is None and trace["request"] == "math_engine"
     assert trace["error"]["kind"] == "no_answer" and trace["error"]["strand"] == "math_engine" and trace["error"]["exit_code"] == 69
@@ -77,14 +77,14 @@ def test_stub_decoder_refuses_slots_it_has_no_word_for():
         StubTranslator().decode(StubTranslator().encode("3 + 4"))  # an unanswered request: S1, S6 hold no words
 
 
-def test_no_answer_never_prints_placeholders(cli):
+def test_no_answer_never_prints_placeholders(cli_in_process):
     for query, strands in (("3 + 4", "hdc_algebra"), ("debug: f(", "code_runner")):
-        done = cli("think", query, "--strands", strands)
+        done = cli_in_process("think", query, "--strands", strands)
         assert done.returncode == 69 and not re.search(r"\[slot\d+\]", done.stdout + done.stderr)
 
 
-def test_empty_query_is_a_usage_error(cli):
-    done = cli("think", "  ")
+def test_empty_query_is_a_usage_error(cli_in_process):
+    done = cli_in_process("think", "  ")
     assert done.returncode == 64 and done.stdout == "" and "the query is empty" in done.stderr  # was an empty line, exit 0
 
 
