@@ -84,17 +84,19 @@ def cli_in_process(capfd, monkeypatch):
     """``voltx ARGS`` through ``voltx.cli.main.main`` in this interpreter: the same argv, exit code,
     stdout and stderr as :func:`run_cli` without paying seconds for a fresh interpreter and torch.
     For what needs no process of its own: not signals, exit statuses of the real entry point,
-    a run that trains, nor plugins put on PYTHONPATH. ``env`` is set for the call only; the stop
+    a run that trains, nor plugins put on PYTHONPATH. ``env`` and ``cwd`` hold for the call only; the stop
     handlers ``voltx run`` leaves installed (for a late signal) are put back afterwards."""
     from voltx.cli.main import main
     from voltx.train.signals import HANDLED
 
-    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
         capfd.readouterr()  # drop whatever the test printed before
         handlers = {sig: signal.getsignal(sig) for sig in HANDLED}
         with monkeypatch.context() as scoped:
             for key, value in (env or {}).items():
                 scoped.setenv(key, value)
+            if cwd is not None:
+                scoped.chdir(cwd)
             try:
                 code = main(list(args))
             except SystemExit as exc:  # argparse: --help, usage errors

@@ -14,8 +14,8 @@ import pytest
 from voltx.errors import EXIT_CHECK_FAILED, EXIT_CODES
 
 
-def test_doctor_reports_every_check(cli):
-    done = cli("doctor", "--json")
+def test_doctor_reports_every_check(cli_in_process):
+    done = cli_in_process("doctor", "--json")
     assert done.returncode == 0, done.stderr
     checks = {c["check"]: c for c in json.loads(done.stdout)["checks"]}
     assert set(checks) == {"python", "torch", "cuda", "nvml", "sandbox", "disk", "runs", "config", "plugins"}
@@ -59,19 +59,19 @@ def test_doctor_fails_on_a_read_only_runs_folder(tmp_path):
     assert str(runs) in check["detail"] and "not writable" in check["detail"] and "--runs-dir" in check["detail"]
 
 
-def test_doctor_fails_when_the_runs_folder_cannot_be_created(cli, tmp_path):
+def test_doctor_fails_when_the_runs_folder_cannot_be_created(cli_in_process, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder\n")
-    proc = cli("doctor", "--json", "--runs-dir", str(blocker / "runs"))
+    proc = cli_in_process("doctor", "--json", "--runs-dir", str(blocker / "runs"))
     assert proc.returncode == EXIT_CHECK_FAILED
     assert checks_of(proc)["runs"]["status"] == "fail" and "cannot be created" in checks_of(proc)["runs"]["detail"]
-    proc = cli("doctor", "--json", "--runs-dir", str(blocker))
+    proc = cli_in_process("doctor", "--json", "--runs-dir", str(blocker))
     assert "is not a directory" in checks_of(proc)["runs"]["detail"]
 
 
-def test_doctor_reports_a_broken_training_config(cli, tmp_path):
+def test_doctor_reports_a_broken_training_config(cli_in_process, tmp_path):
     (tmp_path / "training_config.toml").write_text('[run]\nseed = "one"\n\n[translator.encoder]\nbatchsize = 8\n')
-    proc = cli("doctor", "--json", cwd=tmp_path)
+    proc = cli_in_process("doctor", "--json", cwd=tmp_path)
     assert proc.returncode == EXIT_CHECK_FAILED, proc.stderr
     check = checks_of(proc)["config"]
     assert check["status"] == "fail"
@@ -80,8 +80,8 @@ def test_doctor_reports_a_broken_training_config(cli, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_doctor_reports_a_config_that_is_not_toml(cli, tmp_path):
+def test_doctor_reports_a_config_that_is_not_toml(cli_in_process, tmp_path):
     (tmp_path / "training_config.toml").write_text("[run\nseed = 1\n")
-    proc = cli("doctor", cwd=tmp_path)
+    proc = cli_in_process("doctor", cwd=tmp_path)
     assert proc.returncode == EXIT_CHECK_FAILED
     assert "fail  config" in proc.stdout and "line 1" in proc.stdout

@@ -102,20 +102,20 @@ def test_bad_input_is_a_clear_error(tmp_path):
         export_run(run_dir, "csv", tmp_path / "a-file" / "m.csv")
 
 
-def test_cli(tmp_path, cli):
+def test_cli(tmp_path, cli_in_process):
     make_run(tmp_path / "runs")  # VOLTX_RUNS_DIR points here (tests/conftest.py)
-    done = cli("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
+    done = cli_in_process("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "exported toy/20250101-000000-abcdef to x.csv" in done.stdout and (tmp_path / "x.csv").exists()
-    done = cli("export", "nope", "--to", "csv", cwd=tmp_path)
+    done = cli_in_process("export", "nope", "--to", "csv", cwd=tmp_path)
     assert done.returncode == 66 and "no run matches 'nope'" in done.stderr and "Traceback" not in done.stderr
-    done = cli("export", "latest", "--to", "xls", cwd=tmp_path)
+    done = cli_in_process("export", "latest", "--to", "xls", cwd=tmp_path)
     assert done.returncode == 64 and "invalid choice" in done.stderr
-    done = cli("export", "latest", "--to", "csv", "--output", "x.csv/inside.csv", cwd=tmp_path)
+    done = cli_in_process("export", "latest", "--to", "csv", "--output", "x.csv/inside.csv", cwd=tmp_path)
     assert done.returncode == 73 and "cannot write" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_malformed_lines_are_not_exported_and_are_counted(tmp_path, cli):
+def test_malformed_lines_are_not_exported_and_are_counted(tmp_path, cli_in_process):
     """A crash and a foreign writer's lines: no row for a step that is not an integer, NaN as an
     empty cell, unknown fields kept in JSONL, and the command says what it skipped."""
     run_dir = make_run(tmp_path / "runs")
@@ -124,14 +124,14 @@ def test_malformed_lines_are_not_exported_and_are_counted(tmp_path, cli):
         fh.write('{"step": 7, "time": 301.0, "attempt": 3, "losses": {"loss": NaN}, "lr": Infinity, "plugin": {"k": 1}}\n')
         fh.write('{"time": 302.0, "attempt": 3, "losses": {"loss": 0.2}}\n')
         fh.write('{"step": 8, "losses": {"lo')
-    done = cli("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
+    done = cli_in_process("export", "latest", "--to", "csv", "--output", "x.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert ("voltx: skipped 5 malformed lines in metrics.jsonl (first: line 6: not valid JSON "
             "(Expecting property name enclosed in double quotes at column 2))") in done.stdout
     rows = list(csv.DictReader((tmp_path / "x.csv").open()))
     assert [r["step"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
     assert rows[-1]["losses/loss"] == "" and rows[-1]["lr"] == "" and rows[-1]["plugin/k"] == "1"
-    done = cli("export", "latest", "--to", "jsonl", "--output", "x.jsonl", cwd=tmp_path)
+    done = cli_in_process("export", "latest", "--to", "jsonl", "--output", "x.jsonl", cwd=tmp_path)
     assert "skipped 5 malformed lines" in done.stdout
     recs = [json.loads(line) for line in (tmp_path / "x.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2, 3, 4, 5, 6, 7]

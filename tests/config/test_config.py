@@ -63,8 +63,8 @@ def test_repo_config_header_names_the_command_that_runs_it():
     assert "voltx config validate training_config.toml" in text
 
 
-def test_cli_validates_the_repo_config(cli):
-    proc = cli("config", "validate", "training_config.toml", cwd=REPO, timeout=120)
+def test_cli_validates_the_repo_config(cli_in_process):
+    proc = cli_in_process("config", "validate", "training_config.toml", cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "OK" in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -346,8 +346,8 @@ def test_a_disabled_builtin_phase_validates_like_a_third_party_phase_not_install
 # --- the CLI: show, exit codes, no tracebacks ----------------------------------------------------
 
 
-def test_cli_config_show_prints_merged_values(cli):
-    proc = cli("config", "show", "translator", "--preset", "quick", "encoder.lr=1e-3", cwd=REPO, timeout=120)
+def test_cli_config_show_prints_merged_values(cli_in_process):
+    proc = cli_in_process("config", "show", "translator", "--preset", "quick", "encoder.lr=1e-3", cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     shown = tomllib.loads(proc.stdout)
     assert set(shown) == {"paths", "hardware", "run", "translator"}
@@ -361,15 +361,15 @@ def test_cli_config_show_prints_merged_values(cli):
     assert shown["run"]["seed"] == 42
 
 
-def test_cli_config_show_unknown_phase_is_usage_error(cli):
-    proc = cli("config", "show", "translatr", "encoder.lr=1e-3", timeout=120)
+def test_cli_config_show_unknown_phase_is_usage_error(cli_in_process):
+    proc = cli_in_process("config", "show", "translatr", "encoder.lr=1e-3")
     assert proc.returncode == 64
     assert "did you mean 'translator'" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_config_show_bad_override_exits_78(cli):
-    proc = cli("config", "show", "translator", "encoder.lrr=1e-3", timeout=120)
+def test_cli_config_show_bad_override_exits_78(cli_in_process):
+    proc = cli_in_process("config", "show", "translator", "encoder.lrr=1e-3")
     assert proc.returncode == EXIT_CONFIG
     assert "encoder.lr" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -383,16 +383,16 @@ def test_cli_config_show_bad_override_exits_78(cli):
         ("[run\nseed = 1\n", "line 1"),
     ],
 )
-def test_cli_config_error_exits_78_without_traceback(cli, tmp_path, text, needle):
+def test_cli_config_error_exits_78_without_traceback(cli_in_process, tmp_path, text, needle):
     bad = write(tmp_path, text, "bad.toml")
-    proc = cli("config", "validate", str(bad), timeout=120)
+    proc = cli_in_process("config", "validate", str(bad))
     assert proc.returncode == EXIT_CONFIG
     assert needle in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_missing_config_exits_66(cli, tmp_path):
-    proc = cli("config", "validate", str(tmp_path / "missing.toml"), timeout=120)
+def test_cli_missing_config_exits_66(cli_in_process, tmp_path):
+    proc = cli_in_process("config", "validate", str(tmp_path / "missing.toml"))
     assert proc.returncode == EXIT_NO_INPUT
     assert "missing.toml" in proc.stderr and "does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -431,9 +431,9 @@ def test_a_base_table_problem_is_not_repeated_for_each_preset(tmp_path):
     assert len(err.value.problems) == 1 and str(err.value).startswith(f"{path}:2:")
 
 
-def test_cli_validate_lists_every_problem(cli, tmp_path):
+def test_cli_validate_lists_every_problem(cli_in_process, tmp_path):
     bad = write(tmp_path, MANY_PROBLEMS, "bad.toml")
-    proc = cli("config", "validate", str(bad), timeout=120)
+    proc = cli_in_process("config", "validate", str(bad))
     assert proc.returncode == EXIT_CONFIG
     assert "7 problems" in proc.stderr
     for line in (2, 3, 5, 9, 10, 13, 14):

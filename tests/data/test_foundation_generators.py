@@ -161,9 +161,9 @@ def test_concepts_generator_records(kb_split):
 # -- CLI -----------------------------------------------------------------------------------------
 
 
-def test_generate_srl_through_cli(cli, tmp_path):
+def test_generate_srl_through_cli(cli_in_process, tmp_path):
     out = tmp_path / "srl.jsonl"
-    proc = cli("data", "generate", "srl_gen", "--count", "20", "--seed", "4", "--output", str(out), "--quiet")
+    proc = cli_in_process("data", "generate", "srl_gen", "--count", "20", "--seed", "4", "--output", str(out), "--quiet")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 20 and all(r["slots"]["S1"] in r["text"] for r in rows)
