@@ -6,6 +6,7 @@ standard library); nothing is downloaded and nothing outside tmp_path is written
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,20 +80,43 @@ def cli():
     return run_cli
 
 
+@contextlib.contextmanager
+def _process_state_kept():
+    """Put back the signal handlers, random states and torch's deterministic mode as they were."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from voltx.train.signals import HANDLED
+
+    handlers = {sig: signal.getsignal(sig) for sig in HANDLED}
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+
+
 @pytest.fixture
 def cli_in_process(capfd, monkeypatch):
     """``voltx ARGS`` through ``voltx.cli.main.main`` in this interpreter: the same argv, exit code,
     stdout and stderr as :func:`run_cli` without paying seconds for a fresh interpreter and torch.
     For what needs no process of its own: not signals, exit statuses of the real entry point,
-    a run that trains, nor plugins put on PYTHONPATH. ``env`` and ``cwd`` hold for the call only; the stop
-    handlers ``voltx run`` leaves installed (for a late signal) are put back afterwards."""
+    a run that trains, nor plugins put on PYTHONPATH. ``env`` and ``cwd`` hold for the call only;
+    what a ``voltx run`` that stops early leaves set process-wide (the stop handlers it keeps for
+    a late signal, seeds, deterministic algorithms) is put back afterwards."""
     from voltx.cli.main import main
-    from voltx.train.signals import HANDLED
 
     def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
         capfd.readouterr()  # drop whatever the test printed before
-        handlers = {sig: signal.getsignal(sig) for sig in HANDLED}
-        with monkeypatch.context() as scoped:
+        with monkeypatch.context() as scoped, _process_state_kept():
             for key, value in (env or {}).items():
                 scoped.setenv(key, value)
             if cwd is not None:
@@ -101,9 +125,6 @@ def cli_in_process(capfd, monkeypatch):
                 code = main(list(args))
             except SystemExit as exc:  # argparse: --help, usage errors
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            finally:
-                for sig, handler in handlers.items():
-                    signal.signal(sig, handler)
         out = capfd.readouterr()
         return subprocess.CompletedProcess(["voltx", *args], code, out.out, out.err)
 
