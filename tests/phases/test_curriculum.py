@@ -167,7 +167,7 @@ def test_resume_with_a_damaged_curriculum_record_skips_and_says_it(env, tmp_path
     assert "ca: already finished" in resumed.stderr and read_manifest(only(root, "cb"))["status"] == "finished"
 
 
-def test_bad_phase_list_is_a_config_error(env):
-    done = voltx(env, "run", "curriculum", 'phases=["f1", "nope"]', "run.telemetry_interval=0")
+def test_bad_phase_list_is_a_config_error(cli_in_process):
+    done = cli_in_process("run", "curriculum", 'phases=["f1", "nope"]', "run.telemetry_interval=0")
     assert done.returncode == EXIT_CONFIG
     assert "no phase 'nope'" in done.stderr and "Traceback" not in done.stderr

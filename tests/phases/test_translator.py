@@ -25,7 +25,7 @@ def tiny(data: Path) -> list[str]:
     return [f"data={json.dumps(str(data))}", *TINY_TRANSLATOR]
 
 
-def test_translator_run_end_to_end(cli, tmp_path, stdlib_pairs_jsonl):
+def test_translator_run_end_to_end(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):
     done = cli("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
@@ -56,13 +56,13 @@ def test_translator_run_end_to_end(cli, tmp_path, stdlib_pairs_jsonl):
         assert 0.0 <= evals[key] < 100
     # no preset: artifacts are published to [paths].checkpoints_dir
     assert (tmp_path / "checkpoints" / "code_encoder.safetensors").exists()
-    report = cli("report", "latest", "--json")
+    report = cli_in_process("report", "latest", "--json")
     assert report.returncode == 0
     assert {d["metric"] for d in json.loads(report.stdout)["deliverables"]} == {
         "encoder/valid_retrieval_lift", "encoder/valid_role_accuracy", "decoder/valid_token_accuracy"}
 
 
-def test_seed_commands_chain(cli, tmp_path, stdlib_pairs_jsonl):
+def test_seed_commands_chain(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, line in enumerate(stdlib_pairs_jsonl.read_text().splitlines()[:80]):
@@ -71,7 +71,7 @@ def test_seed_commands_chain(cli, tmp_path, stdlib_pairs_jsonl):
     small = tmp_path / "small.toml"  # the flags the seed does not have stay small through --config
     small.write_text("[translator]\nmax_examples = 120\n[translator.encoder]\nmax_seq_len = 32\nvalid_batches = 2\n"
                      "[translator.decoder]\nmax_len = 32\nvalid_batches = 2\nsample_count = 1\n")
-    t = cli("train-tokenizer", "--corpus", str(corpus), "--vocab-size", "300", "--output", str(ck / "code_tokenizer.json"), "--max-files", "50")
+    t = cli_in_process("train-tokenizer", "--corpus", str(corpus), "--vocab-size", "300", "--output", str(ck / "code_tokenizer.json"), "--max-files", "50")
     assert t.returncode == 0, t.stderr[-2000:]
     assert "Tokenizer saved" in t.stderr
     common = ["--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "code_tokenizer.json"), "--epochs", "1", "--batch-size", "16", "--warmup", "2", "--device", "cpu", "--config", str(small)]

@@ -201,16 +201,16 @@ def test_resume_refuses_when_the_session_still_has_a_live_process(tmp_path, priv
         resume_run(run_dir, use_tmux=True)
 
 
-def test_run_ids(tmp_path, cli):
+def test_run_ids(tmp_path, cli_in_process):
     assert RUN_ID_RE.match(new_run_id())
     taken = new_run_id()
     (tmp_path / "toy" / taken).mkdir(parents=True)
     with pytest.raises(UsageError, match="already exists"):
         new_run_dir(tmp_path, "toy", taken)
     assert new_run_dir(tmp_path, "toy", "20250101-000000-abcdef") == tmp_path / "toy" / "20250101-000000-abcdef"
-    done = cli("run", "codebook", "--run-id", "../../etc")
+    done = cli_in_process("run", "codebook", "--run-id", "../../etc")
     assert done.returncode == 64 and "is not of the form YYYYmmdd-HHMMSS-xxxxxx" in done.stderr
-    done = cli("run", "codebook", "--resume", "auto", "--run-id", new_run_id())
+    done = cli_in_process("run", "codebook", "--resume", "auto", "--run-id", new_run_id())
     assert done.returncode == 64 and "--run-id names a new run" in done.stderr
 
 
