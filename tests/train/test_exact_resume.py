@@ -28,12 +28,11 @@ def command(data: Path) -> list[str]:
             f"data={json.dumps(str(data))}", *TINY_TRANSLATOR, "run.checkpoint_every=3"]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, stdlib_pairs_jsonl) -> Path:
-    """The uninterrupted run every kill-and-resume is compared with: one for the module, as it only reads it."""
-    workdir = tmp_path_factory.mktemp("reference")
-    runs = workdir / "runs"
-    done = subprocess.run(command(stdlib_pairs_jsonl), capture_output=True, text=True, timeout=300, cwd=workdir,
+@pytest.fixture
+def reference(stdlib_pairs_jsonl, tmp_path) -> Path:
+    """The uninterrupted run the killed and resumed one is compared with."""
+    runs = tmp_path / "ref"
+    done = subprocess.run(command(stdlib_pairs_jsonl), capture_output=True, text=True, timeout=300,
                           env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(runs)
@@ -41,6 +40,7 @@ def reference(tmp_path_factory, stdlib_pairs_jsonl) -> Path:
 
 
 def kill_at_step(cmd: list[str], runs: Path, step: int) -> Path:
+    """Start ``cmd`` (a new run, or a resume of the one run under ``runs``) and SIGKILL it once it logged ``step``."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
     deadline = time.time() + 240
@@ -64,18 +64,21 @@ def logged_losses(run_dir: Path) -> list[tuple[int, str, dict]]:
     return [(m.step, m.stage, m.losses) for m in reader.metrics]
 
 
-@pytest.mark.parametrize("kill_step", [4, 15], ids=["during-encoder", "during-decoder"])
-def test_sigkill_then_resume_is_bitwise_identical(tmp_path, stdlib_pairs_jsonl, reference, kill_step):
+def test_sigkill_during_each_stage_then_resume_is_bitwise_identical(tmp_path, stdlib_pairs_jsonl, reference):
+    """Killed during the encoder stage, resumed, killed again during the decoder stage, resumed to
+    the end: one run resumes into each stage (a whole training run less than a killed run per stage)."""
     cmd = command(stdlib_pairs_jsonl)
 
     runs = tmp_path / "killed"
-    run_dir = kill_at_step(cmd, runs, kill_step)
+    run_dir = kill_at_step(cmd, runs, 4)  # during the encoder
     assert read_manifest(run_dir)["status"] == "running"  # killed: no end record
-    resumed = subprocess.run([*cmd[:5], "--resume", str(run_dir), "--progress", "plain"], capture_output=True, text=True,
-                             timeout=300, env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
+    resume = [*cmd[:5], "--resume", str(run_dir), "--progress", "plain"]
+    assert kill_at_step(resume, runs, 15) == run_dir  # during the decoder
+    assert read_manifest(run_dir)["status"] == "running" and len(read_manifest(run_dir)["attempts"]) == 2
+    resumed = subprocess.run(resume, capture_output=True, text=True, timeout=300, env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     manifest = read_manifest(run_dir)
-    assert manifest["status"] == "finished" and len(manifest["attempts"]) == 2
+    assert manifest["status"] == "finished" and len(manifest["attempts"]) == 3
 
     for name in ("code_encoder.safetensors", "code_decoder.safetensors"):
         a = load_file(str(reference / "artifacts" / name))
