@@ -66,7 +66,7 @@ def logged_losses(run_dir: Path) -> list[tuple[int, str, dict]]:
 
 def test_sigkill_during_each_stage_then_resume_is_bitwise_identical(tmp_path, stdlib_pairs_jsonl, reference):
     """Killed during the encoder stage, resumed, killed again during the decoder stage, resumed to
-    the end: one run resumes into each stage (a whole training run less than a killed run per stage)."""
+    the end: one run resumes into each stage (a killed run per stage trained the encoder twice)."""
     cmd = command(stdlib_pairs_jsonl)
 
     runs = tmp_path / "killed"
