@@ -54,12 +54,19 @@ def _isolated(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def stdlib_pairs_jsonl(tmp_path_factory) -> Path:
-    """A CodeSearchNet-format JSONL of 200 real (code, docstring) pairs from the stdlib."""
+def stdlib_pairs(tmp_path_factory) -> tuple[list, Path]:
+    """Every (code, docstring) pair of this Python's stdlib and the cache folder they were extracted
+    into: extracted once per session, as the whole stdlib takes seconds to parse."""
     from voltx.data.code_pairs import extract_stdlib_pairs
 
     cache = tmp_path_factory.mktemp("stdlib-cache")
-    pairs = extract_stdlib_pairs(cache_dir=cache)[:200]
+    return extract_stdlib_pairs(cache_dir=cache), cache
+
+
+@pytest.fixture(scope="session")
+def stdlib_pairs_jsonl(tmp_path_factory, stdlib_pairs) -> Path:
+    """A CodeSearchNet-format JSONL of 200 real (code, docstring) pairs from the stdlib."""
+    pairs = stdlib_pairs[0][:200]
     path = tmp_path_factory.mktemp("corpus") / "csn_python_train.jsonl"
     with open(path, "w", encoding="utf-8") as fh:
         for p in pairs:

@@ -99,16 +99,8 @@ def test_strip_docstring_edge_cases():
 # -- standard library corpus ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def stdlib(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    start = time.perf_counter()
-    pairs = extract_stdlib_pairs(cache_dir=cache)
-    return pairs, cache, time.perf_counter() - start
-
-
-def test_stdlib_pairs(stdlib):
-    pairs, _, _ = stdlib
+def test_stdlib_pairs(stdlib_pairs):
+    pairs, _ = stdlib_pairs
     assert len(pairs) > 1000
     assert len({(p.code, p.docstring) for p in pairs}) == len(pairs)
     unparseable = 0
@@ -125,8 +117,8 @@ def test_stdlib_pairs(stdlib):
     assert methods and all(m.code.startswith(("def ", "async def ")) for m in methods)
 
 
-def test_stdlib_cache_is_reused(stdlib):
-    pairs, cache, _ = stdlib
+def test_stdlib_cache_is_reused(stdlib_pairs):
+    pairs, cache = stdlib_pairs
     assert len(list(cache.glob("stdlib_pairs-*.jsonl"))) == 1
     start = time.perf_counter()
     assert extract_stdlib_pairs(cache_dir=cache) == pairs
