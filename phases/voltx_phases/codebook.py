@@ -25,7 +25,6 @@ epochs and ``--resume`` starts it again from the corpus. This module stays impor
 from __future__ import annotations
 
 import argparse
-import json
 import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,10 +373,6 @@ def _configure(p: argparse.ArgumentParser) -> None:
     init.add_argument("--config", metavar="FILE", help="config file for the other settings (default: ./training_config.toml when present)")
 
 
-def _toml(value) -> str:
-    return json.dumps(value)  # a JSON string or list of strings is valid TOML
-
-
 def codebook_command(args) -> int:
     from voltx.train.runner import RunRequest, execute
 
@@ -389,17 +384,17 @@ def codebook_command(args) -> int:
     for path, what in named:
         if not Path(path).exists():
             raise MissingInputError(f"{path}: {what} not found")
-    overrides = [f"corpus={_toml(list(args.corpus))}"]
+    overrides: dict[str, object] = {"corpus": list(args.corpus)}
     for flag, key in (("k", "k"), ("max_files", "max_files"), ("sample", "sample"), ("iters", "iters"),
                       ("batch_size", "batch"), ("seed", "seed")):
         if getattr(args, flag) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
+            overrides[key] = getattr(args, flag)
     for flag in ("output", "encoder", "tokenizer"):
         if getattr(args, flag):
-            overrides.append(f"{flag}={_toml(getattr(args, flag))}")
+            overrides[flag] = getattr(args, flag)
     if args.device:
-        overrides.append(f"hardware.device={'cuda' if args.device == 'gpu' else args.device}")
-    req = RunRequest(phase="codebook", config_path=args.config, overrides=tuple(overrides), runs_dir=args.runs_dir,
+        overrides["hardware.device"] = "cuda" if args.device == "gpu" else args.device
+    req = RunRequest(phase="codebook", config_path=args.config, overrides=overrides, runs_dir=args.runs_dir,
                      argv=tuple(["voltx", *args._argv]))
     return execute(req)
 

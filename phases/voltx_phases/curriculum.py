@@ -16,11 +16,9 @@ processes and reads their run directories.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,15 +66,11 @@ class ChildFailed(VoltxError):
         self.exit_code = exit_code
 
 
-def _toml(value) -> str:
-    return json.dumps(value) if isinstance(value, (str, list)) else ("true" if value is True else "false" if value is False else str(value))
-
-
-def _global_overrides(ctx) -> list[str]:
+def _global_overrides(ctx) -> dict[str, object]:
     """The curriculum's resolved [paths]/[hardware] and run.seed, so every phase runs on the same footing."""
-    out = [f"paths.{k}={_toml(v)}" for k, v in vars(ctx.config.paths).items()]
-    out += [f"hardware.{k}={_toml(v)}" for k, v in vars(ctx.config.hardware).items()]
-    out.append(f"run.seed={ctx.config.run.seed}")
+    out: dict[str, object] = {f"paths.{k}": v for k, v in vars(ctx.config.paths).items()}
+    out.update({f"hardware.{k}": v for k, v in vars(ctx.config.hardware).items()})
+    out["run.seed"] = ctx.config.run.seed
     return out
 
 
@@ -129,6 +123,7 @@ def check_settings(cfg: CurriculumConfig, known: set[str]) -> None:
 def run(ctx) -> None:
     from voltx.plugins import load_plugins
     from voltx.runs.layout import new_run_id
+    from voltx.runs.plan import plan_run
 
     cfg: CurriculumConfig = ctx.settings
     specs = load_plugins().specs("phases")
@@ -164,19 +159,15 @@ def run(ctx) -> None:
             ctx.say(f"[curriculum] {phase}: already finished in {child}")
         else:
             resume = Path(before.run_dir) if before is not None and Path(before.run_dir).exists() else None
-            child = resume or root / phase / new_run_id()
-            argv = [sys.executable, "-m", "voltx", "run", phase, "--runs-dir", str(root), "--progress", "plain"]
             if resume is not None:
-                argv += ["--resume", str(resume)]
+                plan = plan_run(phase, runs_dir=root, resume=str(resume))
             else:
-                argv += ["--run-id", child.name]
-                if config_file:
-                    argv += ["--config", config_file]
-                if cfg.preset:
-                    argv += ["--preset", cfg.preset]
-                argv += _global_overrides(ctx)
+                overrides = _global_overrides(ctx)
                 if stack_from is not None and hasattr(specs[phase].config_class(), "lang_from"):
-                    argv.append(f"lang_from={json.dumps(stack_from)}")
+                    overrides["lang_from"] = stack_from
+                plan = plan_run(phase, config=config_file or None, preset=cfg.preset or None, overrides=overrides,
+                                runs_dir=root, run_id=new_run_id())
+            child, argv = plan.run_dir, plan.child_argv(progress="plain")
             ctx.run.event("curriculum_phase", phase=phase, status="started", run_dir=str(child), step=index,
                           resumed=resume is not None, argv=argv[2:])
             ctx.say(f"[curriculum] {phase}: {'resuming' if resume else 'starting'} run {child}")
