@@ -59,7 +59,7 @@ def _run_in_tmux(args: argparse.Namespace) -> int:
         raise UsageError("--tmux needs tmux, which is not installed here: install it, or run without --tmux.")
     if args.run_id is not None:
         raise UsageError("--run-id is chosen by --tmux itself; drop it.")
-    # An unknown phase, a bad config path or a refused resume fails here, not inside tmux.
+    # An unknown phase or a refused resume fails here, not inside the tmux session.
     plan = plan_run(args.phase, plugins=load_plugins(), config=args.config, preset=args.preset, overrides=args.overrides,
                     runs_dir=args.runs_dir, resume=args.resume)
     launched = start_planned(plan, use_tmux=True)

@@ -157,11 +157,12 @@ def start_planned(plan: RunPlan, *, use_tmux: bool | None = None, cwd: Path | No
     if available. A new run gets its id here (the caller learns its directory before the process
     has made it); a resumed run must not be live, since its lock would only refuse it inside
     the detached process, where nobody reads the message."""
-    root = plan.root.absolute()
     if plan.resume_dir is None:
+        root = plan.root.absolute()
         plan = replace(plan, root=root, run_id=plan.run_id or new_run_id())
         return _start(plan.child_argv(), run_id=plan.run_id, phase=plan.phase, run_dir=plan.run_dir, root=root, use_tmux=use_tmux, cwd=cwd)
     run_dir = plan.resume_dir.absolute()
+    root = run_dir.parent.parent  # the run's own store, wherever --resume RUN pointed
     plan = replace(plan, root=root, resume_dir=run_dir)
     read = load_manifest(run_dir)
     if effective_status(run_dir, read) == "running":

@@ -51,11 +51,15 @@ class RunRequest:
     run_id: str | None = None
     """The new run's id, when a launcher chose it (voltx-console, --tmux); None = generate one."""
 
+    def plan(self, plugins: PluginSet) -> RunPlan:
+        """What this request runs: the plan every launcher's child makes of its argv too."""
+        return plan_run(self.phase, plugins=plugins, config=self.config_path, preset=self.preset, overrides=self.overrides,
+                        runs_dir=self.runs_dir, resume=self.resume, run_id=self.run_id)
+
 
 def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunWriter]:
     """Plan the run, resolve its config and open its run directory (new or resumed)."""
-    plan = plan_run(req.phase, plugins=plugins, config=req.config_path, preset=req.preset, overrides=req.overrides,
-                    runs_dir=req.runs_dir, resume=req.resume, run_id=req.run_id)
+    plan = req.plan(plugins)
     classes = phase_tables(plugins)
     if plan.resume_dir is not None:
         saved = RunPaths(plan.resume_dir).config
