@@ -68,6 +68,7 @@ def test_resume_auto_takes_the_newest_resumable_run_and_names_only_it_in_the_arg
     run_dir = stored_run(tmp_path, "translator", "preempted", preset="quick", overrides=["encoder.lr=0.1"])
     plan = plan_run("translator", plugins=load_plugins(), runs_dir=tmp_path, resume="auto", preset="quick", overrides=["encoder.lr=1e-1"])
     assert plan.resume_dir == run_dir and plan.run_dir == run_dir
+    assert plan == RunPlan("translator", tmp_path, resume_dir=run_dir)  # the run's own settings, not the command's
     assert plan.command() == ["run", "translator", "--runs-dir", str(tmp_path), "--resume", str(run_dir)]
 
 

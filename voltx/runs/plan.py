@@ -139,4 +139,4 @@ def plan_run(
     if run_dir is None:
         print(nothing_to_resume(phase, root, preset, overrides), file=sys.stderr)
         return plan
-    return RunPlan(phase, root, plan.config, plan.preset, overrides, resume_dir=run_dir)
+    return RunPlan(phase, root, resume_dir=run_dir)  # it continues with its own saved config, preset and overrides
