@@ -1,6 +1,6 @@
 """RAR telemetry of the foundation phases (F1's slot filling, F3's reasoning): the per-batch
 ``rar/*`` metrics, the ``rar`` event the console's RAR tab draws (docs/console.md) and the
-certainty gamma both are computed from.
+per-slot certainty gamma that event reports.
 """
 
 from __future__ import annotations

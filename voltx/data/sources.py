@@ -34,10 +34,6 @@ class Source:
     generator: str | None
     options: dict[str, Any]
 
-    @property
-    def label(self) -> str:
-        return self.text
-
 
 def parse_source(text: str, key: str) -> Source:
     """``"path.jsonl"`` or ``"gen:NAME?opt=value&..."``; ``key`` names the config field in errors."""
