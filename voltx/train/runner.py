@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from voltx.artifacts import write_atomic
 from voltx.config import GLOBAL_TABLES, Config, build_config, default_config_file, load_config, phase_tables, read_toml, resolve_for_phase, to_toml
 from voltx.errors import (
     EXIT_CANT_CREATE,
@@ -206,10 +207,7 @@ def publish_artifacts(ctx) -> None:
     names = [n for n in ctx.phase.artifacts if ctx.artifact(n).exists()]
     if not names:
         return
-    target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        tmp = target / f".{name}.tmp"
-        shutil.copyfile(ctx.artifact(name), tmp)
-        tmp.replace(target / name)
+        write_atomic(target / name, lambda tmp, src=ctx.artifact(name): shutil.copyfile(src, tmp))
     ctx.run.event("published", files=names, to=str(target))
     ctx.say(f"artifacts published to {target}: {', '.join(names)}")
