@@ -15,14 +15,19 @@ Files written before this module still load:
 
 * F1-F3 artifacts (``foundation.save_module``) and the engine's codebook, calibrator and
   safety-axiom files already had this shape (F3 kept its RAR settings as a JSON string);
-* translator artifacts had ``{"vocab_size", "config"}`` and no kind, and its per-epoch and
-  ``--output`` files no metadata at all: :func:`read` accepts such an *untagged* file where
+* translator artifacts and ``--output`` files had ``{"vocab_size", "config"}`` and no kind,
+  its per-epoch files no metadata at all: :func:`read` accepts such an *untagged* file where
   the caller says ``untagged=True``, and the caller derives the constructor arguments.
+
+:func:`write_atomic` is the one atomic write (temp file, fsync, rename, fsync the directory,
+exit 73 on a full disk): artifacts, tokenizer JSON, the VXCB export, frame files and the
+copies a finished run publishes all go through it; checkpoints, which commit a whole
+directory, share its tensor writer and fsync.
 
 This module lives at the top of the package, beside ``errors.py``, because three layers use
 it and it must not drag one into another: the engine (``voltx think`` loads a translator,
 a VFN, a calibrator), the training phases (which write artifacts and load earlier phases')
-and the run store's checkpoints (which share :func:`write_safetensors`' write-and-fsync).
+and the run store's checkpoints.
 Under ``voltx/engine`` the run store would import the model package; under ``voltx/train``
 or ``voltx/runs`` the engine would import the training loop or the run store. It imports
 neither torch nor safetensors at module top, so ``voltx --help`` stays light.
