@@ -320,14 +320,14 @@ class _LearnedEncoder:
     """Texts -> the R0 vectors of the active slots of the trained encoder's frames."""
 
     def __init__(self, ctx, cfg: CodebookConfig):
-        from voltx.engine.code_encoder import CodeEncoder
+        from voltx.engine.code_encoder import ENCODER_KINDS, CodeEncoder
         from voltx.engine.tokenizer import load_tokenizer
         from voltx_phases.translator_train import load_weights
 
         self.cfg, self.device = cfg, ctx.device
         self.tok = load_tokenizer(cfg.tokenizer)
         self.model = CodeEncoder(vocab_size=self.tok.get_vocab_size(), max_seq_len=cfg.max_seq_len)
-        load_weights(self.model, cfg.encoder, "encoder", "Train one with `voltx train-encoder` (same --tokenizer).")
+        load_weights(self.model, cfg.encoder, ENCODER_KINDS, "Train one with `voltx train-encoder` (same --tokenizer).")
         self.model.to(ctx.device).eval()
         params = sum(p.numel() for p in self.model.parameters())
         ctx.say(f"[codebook-init] Encoder {cfg.encoder} (vocab {self.tok.get_vocab_size()}, {params:,} params)")

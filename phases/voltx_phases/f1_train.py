@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from voltx import artifacts
 from voltx.engine.attention import SlotAttention, language_bias
 from voltx.engine.code_decoder import CodeDecoder
 from voltx.engine.code_encoder import CodeEncoder
@@ -40,12 +41,13 @@ from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
 
-from . import foundation as fd
+from . import lang_stack
 from .f1 import F1Config
 from .f1_data import (
     IGNORE, PROBE_SYNONYM, PROBE_UNRELATED, PROBE_WORD, SrlItem, chunks, collate_pairs, collate_srl, encode_pairs,
     encode_srl, probe_sentences, split_sources, word_overlap,
 )
+from .rar_telemetry import certainty, rar_event, rar_summary
 from .translator_train import fmt_lr
 
 SLOT_FILLER = "slot_filler.safetensors"
@@ -171,12 +173,12 @@ def load_data(ctx: RunContext, cfg: F1Config):
 
 
 def tokenizer_stage(ctx: RunContext, cfg: F1Config, texts: list[str]):
-    artifact = ctx.artifact(fd.LANG_TOKENIZER)
+    artifact = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if artifact.exists():  # resumed run: the stage already finished; keep its exact tokenizer
         return load_tokenizer(artifact)
     ctx.say(f"Training BPE tokenizer: {len(texts)} texts, vocab {cfg.vocab_size}")
     ctx.run.event("stage_start", stage="tokenizer", step=ctx.global_step, texts=len(texts))
-    tok = fd.train_tokenizer(texts, cfg.vocab_size)
+    tok = lang_stack.train_tokenizer(texts, cfg.vocab_size)
     save_tokenizer(tok, artifact)
     ctx.say(f"Tokenizer saved: {artifact} (vocab {tok.get_vocab_size()})")
     ctx.mark_stage_done("tokenizer")
@@ -235,7 +237,7 @@ class Grounding:
         fill = ((1 - cos) * masked).sum() / masked.sum().clamp_min(1)
 
         loss = cfg.slot_weight * role + cfg.contrastive_weight * contrastive + cfg.slot_fill_weight * fill
-        summary = fd.rar_summary(result, active | masked)
+        summary = rar_summary(result, active | masked)
         return {"loss": loss, "role": role, "contrastive": contrastive, "fill": fill, "role_acc": role_acc, "top1": top1,
                 "rar/iterations_mean": torch.tensor(summary["rar/iterations_mean"]),
                 "rar/converged_share": torch.tensor(summary["rar/converged_share"])}
@@ -323,8 +325,8 @@ class Grounding:
         merged = RarResult(*(torch.cat([getattr(r, f) for r in results]) if getattr(results[0], f) is not None else None
                              for f in RarResult._fields))
         masked_all = torch.cat(masks)
-        gamma = fd.certainty(merged, masked_all, config.epsilon)
-        fd.rar_event(self.ctx, merged, masked_all, gamma, config.max_iterations, stage="grounding")
+        gamma = certainty(merged, masked_all, config.epsilon)
+        rar_event(self.ctx, merged, masked_all, gamma, config.max_iterations, stage="grounding")
         n = len(queries)
         return {"slot_fill_accuracy": hits / n, "slot_fill_chance": chance / n, "slot_fill_prior_accuracy": prior_hits / n,
                 "slot_fill_accuracy_at_horizon": horizon_hits / n, "slot_fill_queries": n}
@@ -458,8 +460,7 @@ def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, dec
 
 def _reload(ctx: RunContext, module: nn.Module, name: str, kind: str) -> None:
     how = "The run's artifacts are incomplete; start a new run."
-    _, tensors = fd.read_module_file(ctx.artifact(name), kind, how)
-    module.load_state_dict({k: tensors[k] for k in module.state_dict()})
+    artifacts.load_into(module, artifacts.read(ctx.artifact(name), kind, how), how)
 
 
 def run(ctx: RunContext) -> None:
@@ -472,24 +473,25 @@ def run(ctx: RunContext) -> None:
     ctx.plan_steps({"grounding": steps_per_epoch(len(train_items), cfg.batch_size) * cfg.epochs,  # progress/ETA over both
                     "decoder": steps_per_epoch(len(train_items), cfg.decoder_batch_size) * cfg.decoder_epochs})
 
-    encoder = fd.new_encoder(vocab, cfg.max_seq_len).to(ctx.device)
+    encoder = lang_stack.new_encoder(vocab, cfg.max_seq_len).to(ctx.device)
     filler = SlotFiller(cfg.vfn_hidden).to(ctx.device)
     filler_args = {"hidden": cfg.vfn_hidden, "dim": SLOT_DIM}
     if ctx.stage_done("grounding"):
-        _reload(ctx, encoder, fd.LANG_ENCODER, "lang_encoder")
+        _reload(ctx, encoder, lang_stack.LANG_ENCODER, "lang_encoder")
         _reload(ctx, filler, SLOT_FILLER, "slot_filler")
     else:
         Grounding(ctx, cfg, tok, encoder, filler, train_items, held_items, para_items, para_held_items, para_held).fit()
-        fd.save_lang_stack(ctx, fd.LangStack(tok, encoder, None, "new"))
-        fd.save_module(ctx, filler, SLOT_FILLER, "slot_filler", filler_args,
-                       {"fill_iterations": cfg.fill_iterations, "prior": "normalised, start of a masked slot"})
+        lang_stack.save_lang_stack(ctx, lang_stack.LangStack(tok, encoder, None, "new"))
+        ctx.save_artifact(SLOT_FILLER, filler.state_dict(), "slot_filler", filler_args,
+                          fill_iterations=cfg.fill_iterations, prior="normalised, start of a masked slot")
         ctx.mark_stage_done("grounding")
 
-    decoder = fd.new_decoder(vocab, cfg.decoder_max_len).to(ctx.device)
+    decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(ctx.device)
     if ctx.stage_done("decoder"):
-        _reload(ctx, decoder, fd.LANG_DECODER, "lang_decoder")
+        _reload(ctx, decoder, lang_stack.LANG_DECODER, "lang_decoder")
     else:
         decoder_stage(ctx, cfg, tok, encoder, decoder, train_items, held_items)
-        fd.save_lang_stack(ctx, fd.LangStack(tok, encoder, decoder, "new"))
+        lang_stack.save_lang_stack(ctx, lang_stack.LangStack(tok, encoder, decoder, "new"))
         ctx.mark_stage_done("decoder")
-    ctx.say(f"Language stack saved: {ctx.artifacts_dir} ({fd.LANG_TOKENIZER}, {fd.LANG_ENCODER}, {fd.LANG_DECODER}, {SLOT_FILLER})")
+    ctx.say(f"Language stack saved: {ctx.artifacts_dir} ({lang_stack.LANG_TOKENIZER}, {lang_stack.LANG_ENCODER}, "
+            f"{lang_stack.LANG_DECODER}, {SLOT_FILLER})")

@@ -17,7 +17,6 @@ tokenizer and an encoder start fresh. Evaluation is :mod:`voltx_phases.f2_eval`.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from voltx.data.sources import holdout, load_records, parse_source
 from voltx.engine import hdc
 from voltx.engine.codebook import Codebook, kmeans
 from voltx.engine.energy import EnergyHead, contrastive_energy_loss
@@ -35,7 +35,7 @@ from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
-from voltx_phases import foundation
+from voltx_phases import lang_stack
 from voltx_phases.f2 import F2Config
 from voltx_phases.f2_eval import Triple, analogy_questions, embed_concepts, evaluate_knowledge, known_tails
 
@@ -104,7 +104,7 @@ def load_kb(ctx: RunContext, cfg: F2Config) -> KnowledgeBase:
     """Training and held-out triples: ``triples_eval`` when given, else each generator's test
     split and a seeded ``valid_fraction`` of each file."""
     seed = ctx.config.run.seed
-    load = foundation.load_records
+    load = load_records
     if cfg.triples_eval:
         train = load(cfg.triples_data, "triples", split="train", key="f2.triples_data", example=EXAMPLE)
         held = load(cfg.triples_eval, "triples", split="test", key="f2.triples_eval", example=EXAMPLE)
@@ -112,11 +112,11 @@ def load_kb(ctx: RunContext, cfg: F2Config) -> KnowledgeBase:
         train, held = [], []
         for entry in cfg.triples_data:
             records = load([entry], "triples", split="train", key="f2.triples_data", example=EXAMPLE)
-            if foundation.parse_source(entry, "f2.triples_data").generator is not None:
+            if parse_source(entry, "f2.triples_data").generator is not None:
                 train += records
                 held += load([entry], "triples", split="test", key="f2.triples_data", example=EXAMPLE)
             else:
-                part, out = foundation.holdout(records, cfg.valid_fraction, seed)
+                part, out = holdout(records, cfg.valid_fraction, seed)
                 train, held = train + part, held + out
     if cfg.max_examples and len(train) > cfg.max_examples:
         train = random.Random(seed).sample(train, cfg.max_examples)
@@ -280,36 +280,35 @@ def sample_categories(kb: KnowledgeBase, cfg: F2Config, gen: torch.Generator) ->
 # --- the phase ------------------------------------------------------------------------------------
 
 
-def language_stack(ctx: RunContext, cfg: F2Config, kb: KnowledgeBase) -> foundation.LangStack:
-    where = foundation.locate_lang_stack(ctx, cfg.lang_from)
+def language_stack(ctx: RunContext, cfg: F2Config, kb: KnowledgeBase) -> lang_stack.LangStack:
+    where = lang_stack.locate_lang_stack(ctx, cfg.lang_from)
     if where is not None:
-        stack = foundation.load_lang_stack(where, ctx.device, need_decoder=False, phase="f2")
+        stack = lang_stack.load_lang_stack(where, ctx.device, need_decoder=False, phase="f2")
         ctx.say(f"Language stack: {where} (vocab {stack.tokenizer.get_vocab_size()}, encoder max_seq_len {stack.encoder.max_seq_len})")
         return stack
-    saved = ctx.artifact(foundation.LANG_TOKENIZER)
+    saved = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if ctx.resume is not None and saved.exists():
         tok = load_tokenizer(saved)  # a resumed run keeps the tokenizer its checkpoints were trained with
     else:
         try:
-            tok = foundation.train_tokenizer(kb.concepts[: kb.n_train] + kb.relations, cfg.vocab_size)
+            tok = lang_stack.train_tokenizer(kb.concepts[: kb.n_train] + kb.relations, cfg.vocab_size)
         except ValueError as exc:  # e.g. a vocabulary smaller than the byte alphabet
             raise ConfigError(f"f2.vocab_size = {cfg.vocab_size}: {exc}") from None
         save_tokenizer(tok, saved)
     ctx.say(f"Language stack: none from f1 (f2.lang_from = {cfg.lang_from!r}); trained a {tok.get_vocab_size()}-token "
             "tokenizer on the training concepts and starting a fresh encoder")
-    encoder = foundation.new_encoder(tok.get_vocab_size(), cfg.max_seq_len).to(ctx.device)
-    return foundation.LangStack(tok, encoder, None, "new")
+    encoder = lang_stack.new_encoder(tok.get_vocab_size(), cfg.max_seq_len).to(ctx.device)
+    return lang_stack.LangStack(tok, encoder, None, "new")
 
 
-def save_artifacts(ctx: RunContext, stack: foundation.LangStack, model: KnowledgeModel, kb: KnowledgeBase) -> None:
-    foundation.save_lang_stack(ctx, stack)
+def save_artifacts(ctx: RunContext, stack: lang_stack.LangStack, model: KnowledgeModel, kb: KnowledgeBase) -> None:
+    lang_stack.save_lang_stack(ctx, stack)
     rel = model.relations
     tensors = {"relations": rel.vectors().detach().cpu().contiguous(), "phase": rel.phase.detach().cpu().contiguous(),
                "edge_sign": rel.edge_sign.detach().cpu().contiguous()}
     tensors.update({f"energy_head.{k}": v.detach().cpu().contiguous() for k, v in model.energy.state_dict().items()})
-    meta = {"voltx": json.dumps({"kind": "relations", "names": kb.relations, "dim": SLOT_DIM, "unitary": True,
-                                 "energy_head": {"dim": SLOT_DIM, "hidden": model.energy.embed.out_features}})}
-    ctx.save_artifact(RELATIONS, tensors, meta)
+    ctx.save_artifact(RELATIONS, tensors, "relations", names=kb.relations, dim=SLOT_DIM, unitary=True,
+                      energy_head={"dim": SLOT_DIM, "hidden": model.energy.embed.out_features})
     path = Codebook(F.normalize(model.codebook.detach().float().cpu(), dim=-1), index="flat").save(ctx.artifact(CODEBOOK))
     ctx.run.event("artifact", name=CODEBOOK, path=str(path), step=ctx.global_step)
     ctx.say(f"Artifacts saved in {ctx.artifacts_dir}")

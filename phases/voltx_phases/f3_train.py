@@ -16,7 +16,7 @@ d. answer rendering (the plan's decoder exception): the decoder, teacher-forced,
 
 Evaluation is end to end on held-out records: encode -> RAR (not differentiable, up to
 ``rar_max_iterations``) -> greedy decode -> exact match; plus frame denoising through RAR
-and RAR convergence. Artifacts: vfn_foundation.safetensors and the fine-tuned language stack.
+and RAR convergence. Artifacts: vfn_lang_stack.safetensors and the fine-tuned language stack.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
-from voltx_phases import foundation
+from voltx_phases import lang_stack
 from voltx_phases.f3_data import (
     BABI_TASKS, ReasoningData, chain_pairs, encode, glue, load_data, majority_answers, normalise, task_group, training_texts,
 )
 from voltx_phases.f3_model import (
-    answer_terms, build_model, chain_loss, corrupt, denoise_loss, fixed_point_loss, flow_losses, frames, identity_head_loss, refine,
-    save_vfn_foundation,
+    VFN_FOUNDATION, answer_terms, build_model, chain_loss, corrupt, denoise_loss, fixed_point_loss, flow_losses, frames,
+    identity_head_loss, refine, save_vfn_foundation,
 )
+from voltx_phases.rar_telemetry import certainty, rar_event, rar_summary
 
 STAGE = "reasoning"
 DENOISE_COSINE = 0.9
@@ -52,29 +53,29 @@ DENOISE_EVAL_FRAMES = 256
 # --- the language stack -----------------------------------------------------------------------
 
 
-def language_stack(ctx: RunContext, cfg, records: list[dict], where) -> foundation.LangStack:
+def language_stack(ctx: RunContext, cfg, records: list[dict], where) -> lang_stack.LangStack:
     """F1's (or F2's) stack from ``where``, else (None) a tokenizer trained here and a fresh encoder/decoder."""
     device = ctx.device
     if where is not None:
-        stack = foundation.load_lang_stack(where, device, need_decoder=False, phase="f3")
+        stack = lang_stack.load_lang_stack(where, device, need_decoder=False, phase="f3")
         vocab = stack.tokenizer.get_vocab_size()
         ctx.say(f"Language stack: {where} (vocab {vocab}, encoder max_seq_len {stack.encoder.max_seq_len}"
                 + (")" if stack.decoder is not None else "; no decoder there: a fresh one renders the answers)"))
         if stack.decoder is None:
-            stack.decoder = foundation.new_decoder(vocab, cfg.decoder_max_len).to(device)
+            stack.decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(device)
         return stack
-    artifact = ctx.artifact(foundation.LANG_TOKENIZER)
+    artifact = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if ctx.resume is not None and artifact.exists():  # resumed: the tokenizer this run trained
         tok = load_tokenizer(artifact)
     else:
-        tok = foundation.train_tokenizer(training_texts(records), cfg.vocab_size)
+        tok = lang_stack.train_tokenizer(training_texts(records), cfg.vocab_size)
         save_tokenizer(tok, artifact)
     vocab = tok.get_vocab_size()
     ctx.say(f"Language stack: none (f3.lang_from = {cfg.lang_from!r}); a BPE tokenizer trained on the F3 texts "
             f"(vocab {vocab}) and a fresh encoder and decoder")
-    encoder = foundation.new_encoder(vocab, cfg.max_seq_len).to(device)
-    decoder = foundation.new_decoder(vocab, cfg.decoder_max_len).to(device)
-    return foundation.LangStack(tok, encoder, decoder, "new")
+    encoder = lang_stack.new_encoder(vocab, cfg.max_seq_len).to(device)
+    decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(device)
+    return lang_stack.LangStack(tok, encoder, decoder, "new")
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -121,8 +122,8 @@ class Evaluator:
         result, active = _cat_results(results), torch.cat(actives)
         metrics["rar_converged_share"] = float(result.converged.all(-1).float().mean())
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
-        gamma = foundation.certainty(result, active, cfg.rar_epsilon)
-        foundation.rar_event(self.ctx, result, active, gamma, cfg.rar_max_iterations, stage=STAGE, queries=len(self.records))
+        gamma = certainty(result, active, cfg.rar_epsilon)
+        rar_event(self.ctx, result, active, gamma, cfg.rar_max_iterations, stage=STAGE, queries=len(self.records))
         metrics.update(self._denoising())
         return metrics
 
@@ -197,7 +198,7 @@ def run(ctx: RunContext) -> None:
             f"{len(data.eval)} held-out ({data.eval_source})")
     ctx.run.event("data", train=len(data.train), eval=len(data.eval), tasks=tasks, with_steps=with_steps)
 
-    where = foundation.locate_lang_stack(ctx, cfg.lang_from)
+    where = lang_stack.locate_lang_stack(ctx, cfg.lang_from)
     if where is None:  # our own tokenizer: keep underscore-joined words (SCAN actions) whole
         data.train, data.eval = [glue(r) for r in data.train], [glue(r) for r in data.eval]
     stack = language_stack(ctx, cfg, data.train, where)
@@ -237,7 +238,7 @@ def run(ctx: RunContext) -> None:
         answer, answer_acc, result = answer_terms(model, slots, active, out_ids, out_mask, cfg)
         loss = (cfg.denoise_weight * denoise + cfg.fixed_point_weight * fixed + cfg.flow_weight * flow["flow"] + cfg.identity_weight * (flow["identity"] + id_head)
                 + cfg.chain_weight * chain + cfg.answer_weight * answer)
-        summary = {k: torch.tensor(v) for k, v in foundation.rar_summary(result, active).items()}
+        summary = {k: torch.tensor(v) for k, v in rar_summary(result, active).items()}
         return {"loss": loss, "denoise": denoise, "fixed": fixed, "flow": flow["flow"], "identity": flow["identity"], "id_head": id_head,
                 "chain": chain, "answer": answer, "answer_acc": answer_acc, "id_acc": id_acc, **summary}
 
@@ -280,6 +281,6 @@ def run(ctx: RunContext) -> None:
     fit(ctx, stage)
     ctx.mark_stage_done(STAGE)
     save_vfn_foundation(ctx, model, cfg)
-    foundation.save_lang_stack(ctx, stack)
-    ctx.say(f"Artifacts: {foundation.VFN_FOUNDATION}, {foundation.LANG_TOKENIZER}, {foundation.LANG_ENCODER}, "
-            f"{foundation.LANG_DECODER} in {ctx.artifacts_dir}")
+    lang_stack.save_lang_stack(ctx, stack)
+    ctx.say(f"Artifacts: {VFN_FOUNDATION}, {lang_stack.LANG_TOKENIZER}, {lang_stack.LANG_ENCODER}, "
+            f"{lang_stack.LANG_DECODER} in {ctx.artifacts_dir}")

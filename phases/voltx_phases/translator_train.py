@@ -12,20 +12,19 @@ Stages, each resumable through the shared loop:
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from voltx import artifacts
 from voltx.data.code_pairs import CodePair, extract_stdlib_pairs, read_codesearchnet_jsonl, split_train_valid
 from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.code_encoder import ENCODER_KINDS, CodeEncoder
 from voltx.engine.code_roles import ROLE_OTHER, label_tokens
 from voltx.engine.tokenizer import PAD_ID, corpus_texts, load_tokenizer, pad_rows, save_tokenizer, train_bpe
-from voltx.errors import ConfigError, DataError, MissingInputError
-from voltx.runs.checkpoints import atomic_save_safetensors
+from voltx.errors import ConfigError, DataError
 from voltx.train.batches import EpochBatches, steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.loop import Stage, fit
@@ -93,40 +92,22 @@ def valid_batches(items: list, batch_size: int, limit: int) -> list[tuple[torch.
 # --- weights in and out ---------------------------------------------------------------------
 
 
-def load_weights(module: torch.nn.Module, path: str, what: str, how: str) -> None:
-    from safetensors.torch import load_file
-
-    file = Path(path)
-    if not file.exists():
-        raise MissingInputError(f"{what} {file} does not exist. {how}")
-    try:
-        tensors = load_file(str(file))
-    except Exception as exc:
-        raise DataError(f"{file} is not a safetensors {what} ({exc}). {how}") from None
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise DataError(f"{file}: not a {what}: tensors {', '.join(missing[:4])} are missing. {how}")
-    for name, value in expected.items():
-        if tensors[name].shape != value.shape:
-            raise DataError(
-                f"{file}: tensor {name!r} has shape {list(tensors[name].shape)} but this {what} needs "
-                f"{list(value.shape)} (was it trained with a different tokenizer or size?). {how}"
-            )
-    module.load_state_dict({k: tensors[k] for k in expected})
+def load_weights(module: torch.nn.Module, path: str, kind: str | tuple[str, ...], how: str) -> None:
+    """``module``'s weights from artifact ``path``; untagged files (translator files written
+    before artifacts recorded their kind, per-epoch files) load too."""
+    artifacts.load_into(module, artifacts.read(path, kind, how, untagged=True), how)
 
 
 WEIGHTS_ONLY = "weights only, not resumable: --resume reads the run's checkpoints/"
 
 
-def save_model(ctx: RunContext, module: torch.nn.Module, name: str, output: str, meta: dict) -> Path:
+def save_model(ctx: RunContext, module: CodeEncoder | CodeDecoder, name: str, output: str, config: dict) -> Path:
     """The stage's final weights: a run artifact, plus ``output`` when set (the seed's --output).
     The seed printed "Checkpoint saved:" for these; they are exports, not resumable checkpoints."""
-    metadata = {"voltx": json.dumps(meta)}
-    path = ctx.save_artifact(name, module.state_dict(), metadata)
+    kind = Path(name).stem
+    path = ctx.save_artifact(name, module.state_dict(), kind, module.init_args(), config=config)
     if output:
-        out = Path(output)
-        atomic_save_safetensors(module.state_dict(), out, metadata)
+        out = artifacts.save(output, module.state_dict(), kind, module.init_args(), phase=ctx.phase.name, config=config)
         ctx.say(f"Weights saved: {out} (final; {WEIGHTS_ONLY})")
         return out
     ctx.say(f"Weights saved: {path} (final; {WEIGHTS_ONLY})")
@@ -240,7 +221,7 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
             f"Role Acc: {ev['valid_role_accuracy']:.2%} | Time: {seconds:.1f}s"
         )
         path = epoch_file(ctx, ec.output, "code_encoder.safetensors", epoch)
-        atomic_save_safetensors(encoder.state_dict(), path)
+        artifacts.save(path, encoder.state_dict(), "code_encoder", encoder.init_args(), epoch=epoch)
         return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
 
     stage = Stage(
@@ -303,7 +284,7 @@ def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
             f"| Valid Acc: {ev['valid_token_accuracy']:.2%} | Time: {seconds:.1f}s"
         )
         path = epoch_file(ctx, dc.output, "code_decoder.safetensors", epoch)
-        atomic_save_safetensors(decoder.state_dict(), path)
+        artifacts.save(path, decoder.state_dict(), "code_decoder", decoder.init_args(), epoch=epoch)
         return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
 
     stage = Stage(
@@ -336,17 +317,17 @@ def run(ctx: RunContext) -> None:
     ctx.plan_steps({name: steps for name, steps in plan.items() if name in cfg.stages})  # progress/ETA over both
     encoder = CodeEncoder(vocab_size=vocab, max_seq_len=cfg.encoder.max_seq_len).to(ctx.device)
     how = "Train one with `voltx train-encoder` or `voltx run translator`."
-    meta = {"vocab_size": vocab, "config": asdict(cfg)}
+    config = asdict(cfg)
     if "encoder" in cfg.stages:
         if ctx.stage_done("encoder"):
-            load_weights(encoder, str(ctx.artifact("code_encoder.safetensors")), "encoder", how)
+            load_weights(encoder, str(ctx.artifact("code_encoder.safetensors")), "code_encoder", how)
         else:
             enc_items = [(c[: cfg.encoder.max_seq_len], r[: cfg.encoder.max_seq_len], d[: cfg.encoder.max_seq_len]) for c, r, d in train_items]
             encoder_stage(ctx, cfg, encoder, enc_items, valid_items)
-            save_model(ctx, encoder, "code_encoder.safetensors", cfg.encoder.output, meta)
+            save_model(ctx, encoder, "code_encoder.safetensors", cfg.encoder.output, config)
             ctx.mark_stage_done("encoder")
     elif cfg.encoder.path:
-        load_weights(encoder, cfg.encoder.path, "encoder", how)
+        load_weights(encoder, cfg.encoder.path, ENCODER_KINDS, how)
     else:
         raise ConfigError("translator.stages skips the encoder but translator.encoder.path is empty; set it (train-decoder --encoder).")
     if "decoder" in cfg.stages:
@@ -354,5 +335,5 @@ def run(ctx: RunContext) -> None:
         dec_items = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in train_items]
         dec_valid = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in valid_items]
         decoder_stage(ctx, cfg, encoder, decoder, tok, dec_items, dec_valid)
-        save_model(ctx, decoder, "code_decoder.safetensors", cfg.decoder.output, meta)
+        save_model(ctx, decoder, "code_decoder.safetensors", cfg.decoder.output, config)
         ctx.mark_stage_done("decoder")

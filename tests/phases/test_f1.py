@@ -77,7 +77,7 @@ def tiny(srl: Path, para: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tok():
-    from voltx_phases.foundation import train_tokenizer
+    from voltx_phases.lang_stack import train_tokenizer
 
     rng = random.Random(0)
     texts = [f"The {a} {v} the {p} in the {l}." for a, (v, _), p, l in (frame(rng) for _ in range(200))]
@@ -143,7 +143,7 @@ def test_f1_run_end_to_end(cli, tmp_path):
     assert read_manifest(run_dir)["status"] == "finished"
     assert "[grounding] [Epoch 1/3] Step 1/" in done.stderr and "[decoder] [Epoch 1/1] Complete" in done.stderr
 
-    from voltx_phases.foundation import load_lang_stack
+    from voltx_phases.lang_stack import load_lang_stack
 
     art = run_dir / "artifacts"
     stack = load_lang_stack(art, torch.device("cpu"), need_decoder=True, phase="f2")

@@ -103,7 +103,7 @@ def fake_f1_stack(where: Path, triples: list[dict]) -> None:
     from voltx.engine.code_decoder import CodeDecoder
     from voltx.engine.code_encoder import CodeEncoder
     from voltx.engine.tokenizer import save_tokenizer, train_bpe
-    from voltx.runs.checkpoints import atomic_save_safetensors
+    from voltx import artifacts
 
     where.mkdir(parents=True)
     tok = train_bpe([t[k] for t in triples for k in ("head", "tail")], vocab_size=300, min_frequency=2)
@@ -112,8 +112,7 @@ def fake_f1_stack(where: Path, triples: list[dict]) -> None:
     dec_args = {"vocab_size": tok.get_vocab_size(), "model_dim": 64, "ffn_dim": 128, "max_len": 16}
     for name, kind, module, args in (("lang_encoder", "lang_encoder", CodeEncoder(**enc_args), enc_args),
                                      ("lang_decoder", "lang_decoder", CodeDecoder(**dec_args), dec_args)):
-        meta = {"voltx": json.dumps({"kind": kind, "args": args, "phase": "f1"})}
-        atomic_save_safetensors(module.state_dict(), where / f"{name}.safetensors", meta)
+        artifacts.save(where / f"{name}.safetensors", module.state_dict(), kind, args, phase="f1")
 
 
 def wait_for_steps(runs: Path, count: int, proc) -> None:

@@ -121,10 +121,11 @@ def test_f3_tiny_run_end_to_end(cli, tmp_path):
     assert "rar/iterations_mean" in series[-1] and "answer_acc" in series[-1]
     assert {"denoise", "fixed", "flow", "identity", "chain", "answer"} <= set(series[-1]["losses"])
 
-    from voltx_phases.foundation import read_module_file
+    from voltx import artifacts
 
     art = run_dir / "artifacts"
-    args, tensors = read_module_file(art / "vfn_foundation.safetensors", "vfn_foundation", "")
+    vfn_file = artifacts.read(art / "vfn_foundation.safetensors", "vfn_foundation")
+    args, tensors = vfn_file.args, vfn_file.tensors
     assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4}
     part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead()})
     part.load_state_dict(tensors)  # strict: exactly these modules

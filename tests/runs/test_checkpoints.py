@@ -14,11 +14,9 @@ import pytest
 import torch
 
 from voltx.errors import EXIT_CANT_CREATE, CantCreateError, DataError
-from voltx.runs import checkpoints
 from voltx.runs.checkpoints import (
     COMMITTED,
     Checkpoint,
-    atomic_save_safetensors,
     committed,
     damage,
     latest_checkpoint,
@@ -64,10 +62,6 @@ def test_shared_and_non_contiguous_tensors_are_saved(tmp_path):
     save_checkpoint(tmp_path, 1, {"model": tied}, {})
     got = latest_checkpoint(tmp_path).tensors("model")
     assert_tensors_equal(got, {"a": base, "b": base, "row": base[1], "t": base.t()})
-    atomic_save_safetensors(tied, tmp_path / "tied.safetensors")
-    from safetensors.torch import load_file
-
-    assert_tensors_equal(load_file(str(tmp_path / "tied.safetensors")), {k: v.contiguous() for k, v in tied.items()})
 
 
 def test_no_checkpoint_is_none(tmp_path):
@@ -128,16 +122,6 @@ def test_corrupt_tensor_file_is_a_data_error(tmp_path):
     (tmp_path / "step-1" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(DataError, match="model.safetensors"):
         Checkpoint(tmp_path / "step-1", 1, {}).tensors("model")
-
-
-def test_atomic_save_safetensors(tmp_path):
-    from safetensors.torch import load_file
-
-    out = tmp_path / "artifacts" / "encoder.safetensors"
-    t = tensors(3)["model"]
-    atomic_save_safetensors(t, out, metadata={"epoch": "1"})
-    assert_tensors_equal(load_file(str(out)), t)
-    assert [p.name for p in out.parent.iterdir()] == ["encoder.safetensors"]
 
 
 # --- a process killed while it writes a checkpoint -----------------------------------------------
@@ -273,8 +257,3 @@ def test_disk_full_while_saving_removes_the_partial_checkpoint_and_keeps_the_pre
     assert f"{tmp_path / 'step-1'} is kept" in message and "keep_checkpoints" in message
     assert os.listdir(tmp_path) == ["step-1"] and latest_checkpoint(tmp_path).step == 1
 
-    out = tmp_path / "artifacts" / "x.safetensors"
-    monkeypatch.setattr(checkpoints, "_save_tensors", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
-    with pytest.raises(CantCreateError, match="cannot write .*x.safetensors: No space left on device"):
-        atomic_save_safetensors(tensors(1)["model"], out)
-    assert os.listdir(out.parent) == []

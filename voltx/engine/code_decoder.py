@@ -95,6 +95,11 @@ class CodeDecoder(nn.Module):
 
     # -- public API ---------------------------------------------------------------------
 
+    def init_args(self) -> dict:
+        """The constructor arguments that rebuild this decoder (an artifact's ``args``)."""
+        return {"vocab_size": self.vocab_size, "embed_dim": self.token_embed.embedding_dim, "model_dim": self.model_dim,
+                "ffn_dim": self.ffn[0].out_features, "max_len": self.max_len}
+
     def forward(self, input_ids: Tensor, context: Tensor, context_active: Tensor) -> Tensor:
         """Logits ``[B, T, V]`` for ``input_ids`` ``[B, T]`` given slot ``context`` ``[B, S, D]``."""
         t = input_ids.shape[1]

@@ -38,6 +38,10 @@ class EncoderOutput:
     summary: Tensor  # [B, slot_dim], L2-normalised mean of token_embeds over real tokens
 
 
+ENCODER_KINDS = ("code_encoder", "lang_encoder")
+"""Artifact kinds (voltx.artifacts) that hold a CodeEncoder: the translator's and F1's."""
+
+
 class CodeEncoder(nn.Module):
     def __init__(
         self,
@@ -68,6 +72,11 @@ class CodeEncoder(nn.Module):
         )
         self.role_head = nn.Linear(hidden_dim, num_roles)
         self.embed_head = nn.Linear(hidden_dim, slot_dim)
+
+    def init_args(self) -> dict:
+        """The constructor arguments that rebuild this encoder (an artifact's ``args``)."""
+        return {"vocab_size": self.vocab_size, "embed_dim": self.embedding.embedding_dim, "hidden_dim": self.role_head.in_features,
+                "slot_dim": self.slot_dim, "max_seq_len": self.max_seq_len, "role_threshold": self.role_threshold}
 
     def forward(self, ids: Tensor, mask: Tensor | None = None) -> EncoderOutput:
         """Encode right-padded ``ids`` ``[B, T]``; ``mask`` is True at real tokens.

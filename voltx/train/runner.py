@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from voltx.artifacts import write_atomic
 from voltx.config import Config, build_config, load_config, phase_tables, read_toml, resolve_for_phase, to_toml
 from voltx.errors import (
     EXIT_CANT_CREATE,
@@ -207,10 +208,7 @@ def publish_artifacts(ctx) -> None:
     names = [n for n in ctx.phase.artifacts if ctx.artifact(n).exists()]
     if not names:
         return
-    target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        tmp = target / f".{name}.tmp"
-        shutil.copyfile(ctx.artifact(name), tmp)
-        tmp.replace(target / name)
+        write_atomic(target / name, lambda tmp, src=ctx.artifact(name): shutil.copyfile(src, tmp))
     ctx.run.event("published", files=names, to=str(target))
     ctx.say(f"artifacts published to {target}: {', '.join(names)}")
