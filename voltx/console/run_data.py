@@ -147,7 +147,6 @@ class RunData:
 
     def refresh(self, metrics: bool = True) -> bool:
         """Read what is new; True when anything the view shows changed."""
-        changed = False
         if self._changed("manifest", self.paths.manifest):
             read = load_manifest(self.dir)
             self.manifest = self.manifest if read.missing and not self.manifest.missing else read
