@@ -37,8 +37,6 @@ DEFAULT_CONFIG_NAME = "training_config.toml"
 
 @dataclass
 class PathsConfig:
-    data_dir: str = "data"
-    """Where converted datasets (Volt JSONL) live."""
     checkpoints_dir: str = "checkpoints"
     """Where finished phases publish their artifacts (code_encoder.safetensors ...)."""
     runs_dir: str = "runs"

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from conftest import run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.runs.store import RunReader
 from voltx_phases.f1_data import IGNORE, slot_spans, token_labels
 from voltx_phases.f1_train import choose_masks, contrastive_terms
@@ -140,7 +140,7 @@ def test_f1_run_end_to_end(cli, tmp_path):
     done = cli("run", "f1", *tiny(srl, para), "--progress", "plain", env=ONE_THREAD)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
     assert "[grounding] [Epoch 1/3] Step 1/" in done.stderr and "[decoder] [Epoch 1/1] Complete" in done.stderr
 
     from voltx_phases.lang_stack import load_lang_stack

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine import hdc
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 COLORS = "red blue green yellow black white".split()
 CATEGORIES = {"animal": ("farm", "dog cat horse cow".split()), "tool": ("workshop", "hammer saw drill wrench".split())}
@@ -149,7 +149,7 @@ def test_f2_from_an_f1_stack_preempted_resumed_learns_relations(tmp_path, easy_k
                           env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == EXIT_OK, done.stderr[-3000:]
     assert "[knowledge] resumed at step" in done.stderr
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
 
     art = run_dir / "artifacts"
     # the fine-tuned encoder keeps F1's shape; the decoder and tokenizer pass through unchanged

@@ -19,7 +19,7 @@ from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine.attention import SlotAttention
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx_phases.f3_data import GLUE, chain_pairs, chain_text, glue, per_task_cap, unglue
 from voltx_phases.f3_model import corrupt
 
@@ -99,7 +99,7 @@ def test_f3_tiny_run_end_to_end(cli, tmp_path):
     done = cli("run", "f3", *TINY, "--progress", "plain")
     assert done.returncode == EXIT_OK, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
     assert "a BPE tokenizer trained on the F3 texts" in done.stderr
     assert "[reasoning] [Epoch 1/1] Complete" in done.stderr and "majority" in done.stderr
     ev = evaluation(run_dir)
@@ -157,7 +157,7 @@ def test_f3_preempted_then_resumed_finishes(tmp_path):
                              text=True, cwd=tmp_path, timeout=300)
     assert resumed.returncode == EXIT_OK, resumed.stderr[-3000:]
     assert "[reasoning] resumed at step" in resumed.stderr
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
     assert "reasoning/babi_accuracy" in evaluation(run_dir)
     assert (run_dir / "artifacts" / "vfn_foundation.safetensors").exists()
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import TINY_TRANSLATOR, run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_translator_run_end_to_end(cli, tmp_path, stdlib_pairs_jsonl):
     done = cli("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
     log = (run_dir / "stdout.log").read_text()
     assert SEED_STEP.search(done.stderr) and SEED_STEP.search(log)  # the seed's progress line, on stderr and in the log
     assert SEED_EPOCH.search(log)
@@ -42,7 +42,7 @@ def test_translator_run_end_to_end(cli, tmp_path, stdlib_pairs_jsonl):
     progress = re.findall(r"^\[run\] step (\d+)/(\d+) \(\d+%\) in (\w+) \(stage (\d)/2\)", log, re.M)
     total = int(ckpt[-1][2])  # the last checkpoint is at the run's last step
     assert [(int(s), int(t), name) for s, t, name, _ in progress] == [(int(c[2]), total, c[0]) for c in ckpt]
-    assert read_manifest(run_dir)["total_steps"] == total
+    assert load_manifest(run_dir).record.total_steps == total
     art = run_dir / "artifacts"
     for name in ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors",
                  "code_encoder_epoch_1.safetensors", "code_encoder_epoch_2.safetensors", "code_decoder_epoch_1.safetensors"):

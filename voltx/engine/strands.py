@@ -25,7 +25,6 @@ from voltx.errors import VoltxError
 
 OPERAND_SLOT = 6  # Instrument: the request
 RESULT_SLOT = 8  # Result: the answer
-VALID_FLAG = 1.0
 
 
 class StrandError(VoltxError):

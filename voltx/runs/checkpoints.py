@@ -172,11 +172,6 @@ def newest_intact(root: Path) -> tuple[Checkpoint | None, list[tuple[Path, str]]
     return None, damaged
 
 
-def latest_checkpoint(root: Path) -> Checkpoint | None:
-    """The newest committed checkpoint that is intact (older ones as fallback)."""
-    return newest_intact(root)[0]
-
-
 def set_aside(path: Path, why: str) -> None:
     """Uncommit a damaged checkpoint (its COMMITTED marker becomes DAMAGED, with the reason):
     it is never loaded again, and pruning, which counts committed ones only, never keeps it

@@ -63,7 +63,16 @@ def _autocast(ctx: RunContext):
 
 
 def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
-    """Train ``stage`` to its last epoch (resuming exactly if a checkpoint covers it)."""
+    """Train ``stage`` to its last epoch (resuming exactly if a checkpoint covers it).
+
+    Longer than the house's 80 lines on purpose: this is the one loop every phase trains
+    through, kept readable top to bottom like nanoGPT's (start or resume -> per step: stop
+    check, schedule, forward, backward, clip, step, log -> per epoch: evaluate, epoch line,
+    checkpoint). Its parts share the loop's state (step, epoch, batch, running sums, the
+    device-side divergence flag) that ``save`` captures; split into helpers they would pass
+    that state around and the order of RNG draws and checkpoint contents, which exact resume
+    depends on, would no longer be visible in one place.
+    """
     model, opt, batches = stage.model, stage.optimizer, stage.batches
     per_epoch = batches.per_epoch
     total = per_epoch * stage.epochs

@@ -131,24 +131,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         reporter.line(f"voltx: run finished: {writer.dir}" + (f" ({message})" if message else ""))
         for line in closing_lines(spec.name, writer.manifest.get("preset"), writer.dir, verdicts):
             reporter.line(line)
-    except Preempted as exc:
-        status, code, message = "preempted", exc.exit_code, str(exc)
-        reporter.line(f"voltx: {exc}")
-    except Diverged as exc:
-        status, code, message = "diverged", exc.exit_code, str(exc)
-        reporter.line(f"voltx: error: {exc}")
-    except VoltxError as exc:
-        status, code, message = "failed", exc.exit_code, str(exc)
-        reporter.line(f"voltx: error: {exc}")
     except Exception as exc:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            # A full disk is the machine's state, not a bug: exit 73 and advice, no traceback.
-            status, code, message = "failed", EXIT_CANT_CREATE, (
-                f"{exc.strerror} writing {exc.filename or writer.dir}; free space there, then resume with "
-                f"`voltx run {spec.name} --resume {writer.dir}`.")
-            reporter.line(f"voltx: error: {message}")
-        else:
-            status, code, message = _internal_error(exc, writer, reporter)
+        status, code, message = _outcome(exc, spec.name, writer, reporter)
     finally:
         stop.settle()  # the outcome is decided: from here on a signal must not change it
         try:
@@ -165,6 +149,23 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
                 if restore_signals:
                     stop.uninstall()
     return code
+
+
+def _outcome(exc: Exception, phase: str, writer: RunWriter, reporter) -> tuple[str, int, str]:
+    """(status, exit code, message) of a run that raised ``exc``, said on the run's output."""
+    if isinstance(exc, Preempted):
+        reporter.line(f"voltx: {exc}")
+        return "preempted", exc.exit_code, str(exc)
+    if isinstance(exc, (Diverged, VoltxError)):
+        reporter.line(f"voltx: error: {exc}")
+        return "diverged" if isinstance(exc, Diverged) else "failed", exc.exit_code, str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # A full disk is the machine's state, not a bug: exit 73 and advice, no traceback.
+        message = (f"{exc.strerror} writing {exc.filename or writer.dir}; free space there, then resume with "
+                   f"`voltx run {phase} --resume {writer.dir}`.")
+        reporter.line(f"voltx: error: {message}")
+        return "failed", EXIT_CANT_CREATE, message
+    return _internal_error(exc, writer, reporter)
 
 
 def _internal_error(exc: Exception, writer: RunWriter, reporter) -> tuple[str, int, str]:
