@@ -9,6 +9,7 @@ passes its own rows, validation batches and settings.
 from __future__ import annotations
 
 from collections import Counter
+from typing import Callable
 
 import torch
 
@@ -29,7 +30,8 @@ def majority_token(rows: list[list[int]]) -> int:
 
 def train_decoder(ctx: RunContext, encoder: CodeEncoder, decoder: CodeDecoder, tok, rows: list[list[int]],
                   valid: list[list[list[int]]], hyper: Hyper, *, title: str, sample_count: int, max_new_tokens: int,
-                  baseline: bool = False, tag: bool = True, after_epoch=None) -> dict[str, float]:
+                  baseline: bool = False, tag: bool = True,
+                  after_epoch: Callable[[int], str | None] | None = None) -> dict[str, float]:
     """Train ``decoder`` to render ``rows`` (token ids, at most ``decoder.max_len - 1`` each) from
     ``encoder``'s slot context; ``valid`` are the validation batches (rows each).
 

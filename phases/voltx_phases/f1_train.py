@@ -15,7 +15,8 @@ Stages, each resumable through the shared loop:
      make its slots predictable by making them alike.
    -> lang_encoder.safetensors, slot_filler.safetensors
 3. decoder: renders the sentence from the frozen encoder's 16 slot vectors (the context
-   it decodes from at inference) -> lang_decoder.safetensors
+   it decodes from at inference; :mod:`voltx_phases.decoder_stage`, shared with the
+   translator) -> lang_decoder.safetensors
 """
 
 from __future__ import annotations

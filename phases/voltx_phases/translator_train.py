@@ -7,7 +7,8 @@ Stages, each resumable through the shared loop:
    masked everywhere -> code_encoder.safetensors
 3. decoder: reconstructs the code from the frozen encoder's 16 R0 slot vectors, the same
    context it decodes from at inference (the original trained on per-token features and
-   decoded from slots) -> code_decoder.safetensors
+   decoded from slots; the stage is :mod:`voltx_phases.decoder_stage`, shared with F1)
+   -> code_decoder.safetensors
 """
 
 from __future__ import annotations
@@ -231,10 +232,11 @@ def save_epoch(ctx: RunContext, module: torch.nn.Module, output: str, name: str,
     return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
 
 
-def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, decoder: CodeDecoder, tok, train_rows, valid_rows) -> None:
+def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, decoder: CodeDecoder, tok, train_items, valid_items) -> None:
+    """The shared decoder stage (:mod:`voltx_phases.decoder_stage`) on the code of the pairs, with the seed's lines."""
     dc = cfg.decoder
-    valid = valid_parts(valid_rows, dc.batch_size, dc.valid_batches)
-    train_decoder(ctx, encoder, decoder, tok, train_rows, valid, Hyper.of(dc), title="Volt X Decoder Training",
+    valid = [[c for c, _, _ in part] for part in valid_parts(valid_items, dc.batch_size, dc.valid_batches)]
+    train_decoder(ctx, encoder, decoder, tok, [c for c, _, _ in train_items], valid, Hyper.of(dc), title="Volt X Decoder Training",
                   sample_count=dc.sample_count, max_new_tokens=min(64, dc.max_len), tag=False,
                   after_epoch=lambda epoch: save_epoch(ctx, decoder, dc.output, "code_decoder.safetensors", epoch))
 
@@ -275,7 +277,8 @@ def run(ctx: RunContext) -> None:
         raise ConfigError("translator.stages skips the encoder but translator.encoder.path is empty; set it (train-decoder --encoder).")
     if "decoder" in cfg.stages:
         decoder = CodeDecoder(vocab_size=vocab, max_len=cfg.decoder.max_len).to(ctx.device)
-        width = cfg.decoder.max_len - 1  # room for BOS/EOS
-        decoder_stage(ctx, cfg, encoder, decoder, tok, [c[:width] for c, _, _ in train_items], [c[:width] for c, _, _ in valid_items])
+        dec_items = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in train_items]
+        dec_valid = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in valid_items]
+        decoder_stage(ctx, cfg, encoder, decoder, tok, dec_items, dec_valid)
         save_model(ctx, decoder, "code_decoder.safetensors", cfg.decoder.output, meta)
         ctx.mark_stage_done("decoder")

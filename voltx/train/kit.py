@@ -3,12 +3,8 @@
 Every built-in phase trains its stages the same way, so the way is written once here:
 ``EpochBatches`` over the phase's items, AdamW (one group, groups of their own, or some
 parameters without weight decay), linear warm-up then cosine decay, a banner
-(``=== title ===`` / ``Params:`` / ``Steps:``), and progress and epoch lines derived from
-the named terms of the stage's ``step``::
-
-    [decoder] [Epoch 1/3] Step 7/40 | Loss: 2.3456 (C: 1.2345 R: 0.9876) | Acc: 41.20% | LR: 2.5e-4 | 45.2 samples/sec
-    [decoder] [Epoch 1/3] Complete | Train Loss: 2.1234 (C: ... R: ...) | <the phase's summary> | Time: 12.3s
-
+(``=== title ===`` / ``Params:`` / ``Steps:``), and the progress and epoch lines of
+:mod:`voltx.train.lines` with the stage's term labels, shown measurements and summary;
 then trains through :func:`voltx.train.loop.fit`, the one loop. A phase supplies only what
 is its own: the model, the items and their collate, the step, the evaluation and a short
 summary of it (a deliverable next to its baseline).
@@ -23,6 +19,7 @@ import torch
 
 from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
+from voltx.train.lines import Lines
 from voltx.train.loop import Stage, fit
 from voltx.train.schedules import warmup_cosine
 
@@ -49,12 +46,6 @@ class Hyper:
         return cls(**{f.name: given[f.name] if f.name in given else getattr(cfg, f.name) for f in fields(cls)})
 
 
-def fmt_lr(lr: float) -> str:
-    """2.5e-4 style, as in the seed's progress lines."""
-    mantissa, exp = f"{lr:.1e}".split("e")
-    return f"{mantissa}e{int(exp)}"
-
-
 def clip_each_group(opt: torch.optim.Optimizer, max_norm: float) -> None:
     """Clip each parameter group's gradients by its own norm.
 
@@ -66,7 +57,8 @@ def clip_each_group(opt: torch.optim.Optimizer, max_norm: float) -> None:
         torch.nn.utils.clip_grad_norm_(group["params"], max_norm)
 
 
-def make_optimizer(model: torch.nn.Module, hyper: Hyper, groups: Sequence[Iterable[torch.nn.Parameter]] | None = None,
+def make_optimizer(model: torch.nn.Module, hyper: Hyper,
+                   groups: Sequence[torch.nn.Module | Iterable[torch.nn.Parameter]] | None = None,
                    no_decay: Sequence[torch.nn.Parameter] = ()) -> torch.optim.AdamW:
     """AdamW over ``model``: one group, or one per entry of ``groups`` (modules or parameter
     lists, in that order), or, with ``no_decay``, the rest then those without weight decay."""
@@ -78,42 +70,6 @@ def make_optimizer(model: torch.nn.Module, hyper: Hyper, groups: Sequence[Iterab
         params = [list(g.parameters()) if isinstance(g, torch.nn.Module) else list(g) for g in groups]
         return torch.optim.AdamW([{"params": p} for p in params], lr=hyper.lr, weight_decay=hyper.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=hyper.lr, weight_decay=hyper.weight_decay)
-
-
-@dataclass(frozen=True)
-class Lines:
-    """How a stage's progress and epoch lines read, from the named terms of its step."""
-
-    tag: str
-    """``[<stage>] `` before every line; empty for the translator's seed lines, which had none."""
-    epochs: int
-    labels: Mapping[str, str]
-    """Short names of loss terms in the lines (``{"contrastive": "C"}``); others show their own name."""
-    shown: Mapping[str, str]
-    """Measurements shown as shares in the progress line, by label (``{"token_acc": "Acc"}``)."""
-    metrics: Sequence[str]
-    digits: int
-    summary: Callable[[dict[str, float]], str] | None
-
-    def losses(self, values: Mapping[str, float]) -> str:
-        """``1.2345 (C: 0.1234 R: 0.5678)``: the total, then every other loss term."""
-        terms = [f"{self.labels.get(k, k)}: {v:.{self.digits}f}" for k, v in values.items() if k != "loss" and k not in self.metrics]
-        return f"{values.get('loss', 0.0):.{self.digits}f}" + (f" ({' '.join(terms)})" if terms else "")
-
-    def progress(self, info: dict[str, Any]) -> str:
-        shares = " ".join(f"{label}: {info['metrics'][k]:.2%}" for k, label in self.shown.items() if k in info["metrics"])
-        return (f"{self.tag}[Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                f"Loss: {self.losses(info['losses'])} | " + (f"{shares} | " if shares else "")
-                + f"LR: {fmt_lr(info['lr'])} | {info['samples_per_sec']:.1f} samples/sec")
-
-    def epoch(self, epoch: int, means: dict[str, float], evaluation: dict[str, float], seconds: float) -> str:
-        parts = [f"{self.tag}[Epoch {epoch}/{self.epochs}] Complete | Train Loss: {self.losses(means)}"]
-        if self.summary is not None:
-            parts.append(self.summary(evaluation))
-        elif evaluation:
-            parts.append(" ".join(f"{k} {v:.4g}" for k, v in evaluation.items()))
-        parts.append(f"Time: {seconds:.1f}s")
-        return " | ".join(parts)
 
 
 def train_stage(
@@ -133,7 +89,7 @@ def train_stage(
     labels: Mapping[str, str] | None = None,
     seed_offset: int = 0,
     generators: dict[str, torch.Generator] | None = None,
-    groups: Sequence[Iterable[torch.nn.Parameter]] | None = None,
+    groups: Sequence[torch.nn.Module | Iterable[torch.nn.Parameter]] | None = None,
     no_decay: Sequence[torch.nn.Parameter] = (),
     clip_each: bool = False,
     after_epoch: Callable[[int], str | None] | None = None,
