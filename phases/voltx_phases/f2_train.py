@@ -31,10 +31,8 @@ from voltx.engine.energy import EnergyHead, contrastive_energy_loss
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.tokenizer import load_tokenizer, save_tokenizer
 from voltx.errors import ConfigError, DataError
-from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
-from voltx.train.loop import Stage, fit
-from voltx.train.schedules import warmup_cosine
+from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
 from voltx_phases.f2 import F2Config
 from voltx_phases.f2_eval import Triple, analogy_questions, embed_concepts, evaluate_knowledge, known_tails
@@ -314,6 +312,16 @@ def save_artifacts(ctx: RunContext, stack: lang_stack.LangStack, model: Knowledg
     ctx.say(f"Artifacts saved in {ctx.artifacts_dir}")
 
 
+def epoch_summary(ev: dict[str, float]) -> str:
+    """Each figure next to its baseline: retrieval by bind, analogies, codebook error, energy ranking."""
+    analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, unitary r_hat {ev['analogy_unitary_top1']:.1%}, learned r "
+               f"{ev['analogy_learned_relation_top1']:.1%}, {int(ev['analogy_questions'])} q)") if "analogy_top1" in ev else "analogy: no questions"
+    return (f"bind@1 {ev['bind_top1']:.1%} (filtered {ev['bind_top1_filtered']:.1%}, hits@10 {ev['bind_hits10']:.1%}; "
+            f"chance {ev['bind_chance']:.2%}, popular tail {ev['bind_popular_top1']:.1%}) | {analogy} | "
+            f"quant err {ev['codebook_quantization_error']:.3f} (random {ev['codebook_random_error']:.3f}) | "
+            f"energy rank {ev['energy_rank_accuracy']:.1%}")
+
+
 def run(ctx: RunContext) -> None:
     cfg: F2Config = ctx.settings
     if ctx.stage_done(STAGE):
@@ -335,12 +343,6 @@ def run(ctx: RunContext) -> None:
             model.train()
     seed = ctx.config.run.seed
     questions = analogy_questions(kb.held_out, known_tails(kb.train + kb.held_out), cfg.analogy_queries, seed)
-
-    no_decay = [model.relations.phase, model.codebook]  # decay would pull phases to the identity relation
-    rest = [p for p in model.parameters() if all(p is not q for q in no_decay)]
-    opt = torch.optim.AdamW([{"params": rest, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    batches = EpochBatches(kb.train, cfg.batch_size, seed, lambda rows: torch.tensor(rows, dtype=torch.long))
-    total = batches.per_epoch * cfg.epochs
     gen = torch.Generator().manual_seed(seed + 2)
 
     def step(batch: Tensor) -> dict[str, Tensor]:
@@ -349,31 +351,10 @@ def run(ctx: RunContext) -> None:
     def evaluate() -> dict[str, float]:
         return evaluate_knowledge(model, ids, mask, kb.train, kb.held_out, questions, seed)
 
-    def line(info) -> str:
-        l, m = info["losses"], info["metrics"]
-        return (f"[{STAGE}] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                f"Loss: {l['loss']:.3f} (bind {l['bind']:.3f} unbind {l['unbind']:.3f} sup {l['superposition']:.3f} "
-                f"nce {l['nce']:.3f} energy {l['energy']:.3f} cb {l['codebook']:.3f}) | batch top1 {m['top1']:.1%} | "
-                f"LR: {info['lr']:.1e} | {info['samples_per_sec']:.0f} triples/sec")
-
-    def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, unitary r_hat {ev['analogy_unitary_top1']:.1%}, learned r "
-                   f"{ev['analogy_learned_relation_top1']:.1%}, {int(ev['analogy_questions'])} q)") if "analogy_top1" in ev else "analogy: no questions"
-        return (f"[{STAGE}] [Epoch {epoch}/{cfg.epochs}] Complete | Train Loss: {means.get('loss', 0):.3f} | "
-                f"bind@1 {ev['bind_top1']:.1%} (filtered {ev['bind_top1_filtered']:.1%}, hits@10 {ev['bind_hits10']:.1%}; "
-                f"chance {ev['bind_chance']:.2%}, popular tail {ev['bind_popular_top1']:.1%}) | {analogy} | "
-                f"quant err {ev['codebook_quantization_error']:.3f} (random {ev['codebook_random_error']:.3f}) | "
-                f"energy rank {ev['energy_rank_accuracy']:.1%} | Time: {seconds:.1f}s")
-
-    stage = Stage(
-        name=STAGE, model=model, optimizer=opt, batches=batches, epochs=cfg.epochs, step=step,
-        lr_at=lambda s: warmup_cosine(s, max_lr=cfg.lr, warmup=cfg.warmup, total=total, min_ratio=cfg.min_lr_ratio),
-        evaluate=evaluate, grad_clip=cfg.grad_clip, progress_line=line, epoch_end=epoch_end,
-        generators={"negatives": gen}, metrics=("top1", "energy_acc"),
-    )
-    params = sum(p.numel() for p in model.parameters())
-    ctx.say(f"=== F2 world knowledge ===\nParams:  {params:,} (codebook {k:,} x {SLOT_DIM})\nSteps:   {total} ({batches.per_epoch}/epoch)\n"
-            f"Analogy questions: {len(questions):,}")
-    fit(ctx, stage)
+    train_stage(ctx, STAGE, model, kb.train, lambda rows: torch.tensor(rows, dtype=torch.long), step, Hyper.of(cfg),
+                title="F2 world knowledge", evaluate=evaluate, summary=epoch_summary, metrics=("top1", "energy_acc"),
+                shown={"top1": "batch top1"}, labels={"superposition": "sup", "codebook": "cb"}, generators={"negatives": gen},
+                no_decay=[model.relations.phase, model.codebook],  # decay would pull phases to the identity relation
+                about=f"codebook {k:,} x {SLOT_DIM}; {len(questions):,} analogy questions")
     save_artifacts(ctx, stack, model, kb)
     ctx.mark_stage_done(STAGE)

@@ -14,7 +14,7 @@ from conftest import run_events as events
 from voltx.engine.codebook import Codebook
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
 from voltx.runs.layout import list_run_dirs, load_manifest
-from voltx_phases.codebook import Reservoir
+from voltx_phases.codebook_train import Reservoir
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 

@@ -97,9 +97,9 @@ def test_phases_run_as_linked_runs_each_from_the_previous_artifacts(env, tmp_pat
     assert given[0]["lang_from"] == str(ca)  # cb started from ca's run
     # The curriculum plans each phase as `voltx run` would (voltx.runs.plan) and the phase ran exactly that command.
     started = next(e for e in events(cur) if e["kind"] == "curriculum_phase" and e["phase"] == "cb" and e["status"] == "started")
-    assert started["argv"] == read_manifest(cb)["argv"]
+    assert started["argv"] == load_manifest(cb).raw["argv"]
     assert started["argv"][:7] == ["voltx", "run", "cb", "--runs-dir", str(root), "--run-id", cb.name]
-    assert "--progress" in started["argv"] and f'lang_from="{ca}"' in read_manifest(cb)["overrides"]
+    assert "--progress" in started["argv"] and f'lang_from="{ca}"' in load_manifest(cb).raw["overrides"]
     steps = [(e["phase"], e["status"], e["run_dir"]) for e in events(cur) if e["kind"] == "curriculum_phase"]
     assert steps == [("ca", "started", str(ca)), ("ca", "finished", str(ca)), ("cb", "started", str(cb)), ("cb", "finished", str(cb))]
     evaluated = {k for e in events(cur) if e["kind"] == "evaluation" for k in e["metrics"]}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
