@@ -377,6 +377,17 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+RETIRED_KEYS = {
+    "hardware.num_gpus": "nothing read it: the processes a launcher such as torchrun starts set the GPU count",
+    "paths.data_dir": "nothing read it: each phase's data lists name their files",
+    "d1": "no D1 phase exists yet; its table returns with the phase",
+    "ja": "no JA phase exists yet; its table returns with the phase",
+    "s": "no S phase exists yet; its table returns with the phase",
+}
+"""Keys and tables older config files have that voltx stopped reading: an error that says so
+(the run would otherwise silently ignore a setting the user thinks is in force)."""
+
+
 class _Locator:
     """Finds the line of a dotted key in the TOML text, for messages like file:line."""
 
@@ -393,6 +404,9 @@ class _Locator:
 
     def unknown(self, key: str, table: str, valid) -> str:
         dotted = f"{table}.{key}" if table else key
+        if dotted in RETIRED_KEYS:  # an older config file, not a typo: say so, and what to do
+            what = f"[{dotted}]" if not table else repr(dotted)
+            return f"{self.at(dotted)}: {what} is no longer read ({RETIRED_KEYS[dotted]}); delete it from {self.source}."
         hint = closest(key, valid)
         where = f"[{table}]" if table else "the top level"
         return (
