@@ -13,8 +13,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from voltx import artifacts
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.tokenizer import save_tokenizer, train_bpe
 from voltx.errors import EXIT_CANT_CREATE, EXIT_DATA, EXIT_NO_INPUT, CantCreateError, DataError, MissingInputError
 
@@ -33,11 +33,11 @@ def tok():
 
 def test_save_read_load_round_trip_records_kind_and_args(tmp_path):
     torch.manual_seed(0)
-    dec = CodeDecoder(vocab_size=300, model_dim=64, ffn_dim=128, max_len=16)
+    dec = SlotDecoder(vocab_size=300, model_dim=64, ffn_dim=128, max_len=16)
     path = artifacts.save(tmp_path / "sub" / "d.safetensors", dec.state_dict(), "lang_decoder", dec.init_args(), phase="f1")
     assert meta_of(path) == {"kind": "lang_decoder", "args": dec.init_args(), "phase": "f1"}
     art = artifacts.read(path, "lang_decoder", HOW)
-    again = artifacts.load_into(CodeDecoder(**art.args), art, HOW)
+    again = artifacts.load_into(SlotDecoder(**art.args), art, HOW)
     assert all(torch.equal(a, b) for a, b in zip(dec.state_dict().values(), again.state_dict().values()))
     assert os.listdir(path.parent) == ["d.safetensors"]  # no temp file left behind
 
@@ -81,15 +81,15 @@ def test_errors_name_the_file_what_was_found_and_what_to_do(tmp_path):
 
 
 def test_the_shape_check_names_tensor_found_and_expected_shapes(tmp_path):
-    small = CodeDecoder(vocab_size=300, model_dim=64, ffn_dim=128, max_len=16)
+    small = SlotDecoder(vocab_size=300, model_dim=64, ffn_dim=128, max_len=16)
     path = artifacts.save(tmp_path / "d.safetensors", small.state_dict(), "lang_decoder", small.init_args())
     art = artifacts.read(path, "lang_decoder", HOW)
     with pytest.raises(DataError, match=r"d.safetensors: tensor 'token_embed.weight' has shape \[300, 128\], expected \[500, 128\] "
                                         r"\(was it trained with a different tokenizer or size\?\). Run") as err:
-        artifacts.load_into(CodeDecoder(vocab_size=500, model_dim=64, ffn_dim=128, max_len=16), art, HOW)
+        artifacts.load_into(SlotDecoder(vocab_size=500, model_dim=64, ffn_dim=128, max_len=16), art, HOW)
     assert err.value.exit_code == EXIT_DATA
-    with pytest.raises(DataError, match=r"d.safetensors: tensors .* are missing; not the weights of this CodeEncoder"):
-        artifacts.load_into(CodeEncoder(vocab_size=300), art, HOW)
+    with pytest.raises(DataError, match=r"d.safetensors: tensors .* are missing; not the weights of this CnnFrameEncoder"):
+        artifacts.load_into(CnnFrameEncoder(vocab_size=300), art, HOW)
 
 
 def test_run_artifacts_finds_a_run_directorys_artifacts(tmp_path):
@@ -107,8 +107,8 @@ def test_an_f1_stack_written_the_old_way_still_loads(tmp_path, tok):
 
     save_tokenizer(tok, tmp_path / "lang_tokenizer.json")
     vocab = tok.get_vocab_size()
-    enc = CodeEncoder(vocab_size=vocab, max_seq_len=6)
-    dec = CodeDecoder(vocab_size=vocab, model_dim=64, ffn_dim=128, max_len=16)
+    enc = CnnFrameEncoder(vocab_size=vocab, max_seq_len=6)
+    dec = SlotDecoder(vocab_size=vocab, model_dim=64, ffn_dim=128, max_len=16)
     enc_args = {"vocab_size": vocab, "embed_dim": 128, "hidden_dim": 256, "slot_dim": 256, "max_seq_len": 6, "role_threshold": 0.05}
     dec_args = {"vocab_size": vocab, "embed_dim": 128, "model_dim": 64, "ffn_dim": 128, "max_len": 16}
     for name, kind, module, args in (("lang_encoder", "lang_encoder", enc, enc_args), ("lang_decoder", "lang_decoder", dec, dec_args)):
@@ -134,7 +134,7 @@ def test_translator_files_written_the_old_way_still_load(tmp_path, tok):
     save_tokenizer(tok, tmp_path / "code_tokenizer.json")
     vocab = tok.get_vocab_size()
     torch.manual_seed(0)
-    enc, dec = CodeEncoder(vocab_size=vocab, max_seq_len=64), CodeDecoder(vocab_size=vocab, max_len=48)
+    enc, dec = CnnFrameEncoder(vocab_size=vocab, max_seq_len=64), SlotDecoder(vocab_size=vocab, max_len=48)
     meta = {"voltx": json.dumps({"vocab_size": vocab, "config": {"encoder": {"max_seq_len": 64}, "decoder": {"max_len": 48}}})}
     save_file(enc.state_dict(), str(tmp_path / "code_encoder.safetensors"), metadata=meta)
     save_file(dec.state_dict(), str(tmp_path / "code_decoder.safetensors"), metadata=meta)
@@ -143,7 +143,7 @@ def test_translator_files_written_the_old_way_still_load(tmp_path, tok):
     assert torch.equal(translator.decoder.pos, dec.pos)
 
     save_file(enc.state_dict(), str(tmp_path / "code_encoder_epoch_1.safetensors"))  # an epoch file: no metadata
-    again = CodeEncoder(vocab_size=vocab, max_seq_len=64)
+    again = CnnFrameEncoder(vocab_size=vocab, max_seq_len=64)
     load_weights(again, str(tmp_path / "code_encoder_epoch_1.safetensors"), "code_encoder", HOW)
     assert torch.equal(again.role_head.weight, enc.role_head.weight)
 
@@ -152,7 +152,7 @@ def test_the_translator_refuses_files_from_different_runs(tmp_path, tok):
     from voltx.engine.learned_translator import LearnedTranslator
 
     save_tokenizer(tok, tmp_path / "code_tokenizer.json")
-    enc, dec = CodeEncoder(vocab_size=999), CodeDecoder(vocab_size=999, max_len=16)
+    enc, dec = CnnFrameEncoder(vocab_size=999), SlotDecoder(vocab_size=999, max_len=16)
     artifacts.save(tmp_path / "code_encoder.safetensors", enc.state_dict(), "code_encoder", enc.init_args())
     artifacts.save(tmp_path / "code_decoder.safetensors", dec.state_dict(), "code_decoder", dec.init_args())
     with pytest.raises(DataError, match=r"code_encoder.safetensors: vocab 999 but .*code_tokenizer.json has \d+: the files come from different runs"):

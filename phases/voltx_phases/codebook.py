@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voltx import hookimpl
 from voltx.errors import MissingInputError, UsageError
-from voltx.specs import CommandSpec, Deliverable, PhaseSpec
+from voltx.plugin_specs import CommandSpec, Deliverable, PhaseSpec
 
 ARTIFACT = "codebook.safetensors"
 

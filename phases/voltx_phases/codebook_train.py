@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from voltx.engine.code_encoder import ENCODER_KINDS, CodeEncoder
+from voltx.engine.cnn_frame_encoder import ENCODER_KINDS, CnnFrameEncoder
 from voltx.engine.codebook import Codebook, kmeans
 from voltx.engine.seeded import fnv1a64, seeded_unit_vector
 from voltx.engine.tokenizer import corpus_texts, encode_batch, load_tokenizer
@@ -249,7 +249,7 @@ class _LearnedEncoder:
     def __init__(self, ctx, cfg: CodebookConfig):
         self.cfg, self.device = cfg, ctx.device
         self.tok = load_tokenizer(cfg.tokenizer)
-        self.model = CodeEncoder(vocab_size=self.tok.get_vocab_size(), max_seq_len=cfg.max_seq_len)
+        self.model = CnnFrameEncoder(vocab_size=self.tok.get_vocab_size(), max_seq_len=cfg.max_seq_len)
         load_weights(self.model, cfg.encoder, ENCODER_KINDS, "Train one with `voltx train-encoder` (same --tokenizer).")
         self.model.to(ctx.device).eval()
         params = sum(p.numel() for p in self.model.parameters())

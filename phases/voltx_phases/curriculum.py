@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from voltx import hookimpl
-from voltx.specs import PhaseSpec
+from voltx.plugin_specs import PhaseSpec
 
 
 @dataclass

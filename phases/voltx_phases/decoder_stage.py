@@ -1,7 +1,7 @@
 """The frozen-encoder -> decoder stage shared by the translator and F1 (imported only to run).
 
-A :class:`~voltx.engine.code_decoder.CodeDecoder` learns, teacher-forced, to render token
-rows from the 16 slot vectors of a frozen :class:`~voltx.engine.code_encoder.CodeEncoder`:
+A :class:`~voltx.engine.slot_decoder.SlotDecoder` learns, teacher-forced, to render token
+rows from the 16 slot vectors of a frozen :class:`~voltx.engine.cnn_frame_encoder.CnnFrameEncoder`:
 the context it decodes from at inference. The translator renders code, F1 sentences; each
 passes its own rows, validation batches and settings.
 """
@@ -13,8 +13,8 @@ from typing import Callable
 
 import torch
 
-from voltx.engine.code_decoder import IGNORE_INDEX, CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import IGNORE_INDEX, SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.tokenizer import EOS_ID, PAD_ID, pad_rows
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
@@ -28,7 +28,7 @@ def majority_token(rows: list[list[int]]) -> int:
     return counts.most_common(1)[0][0]
 
 
-def train_decoder(ctx: RunContext, encoder: CodeEncoder, decoder: CodeDecoder, tok, rows: list[list[int]],
+def train_decoder(ctx: RunContext, encoder: CnnFrameEncoder, decoder: SlotDecoder, tok, rows: list[list[int]],
                   valid: list[list[list[int]]], hyper: Hyper, *, title: str, sample_count: int, max_new_tokens: int,
                   baseline: bool = False, tag: bool = True,
                   after_epoch: Callable[[int], str | None] | None = None) -> dict[str, float]:

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 
 from voltx import artifacts
 from voltx.engine.attention import SlotAttention, language_bias
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.tokenizer import PAD_ID, encode_batch, load_tokenizer, pad_rows, save_tokenizer
@@ -193,7 +193,7 @@ def encode_all(ctx: RunContext, tok, cfg: F1Config, srl_train, srl_held, para_tr
 class Grounding:
     """The grounding stage's model, step and evaluation (kept together: they share state)."""
 
-    def __init__(self, ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, filler: SlotFiller,
+    def __init__(self, ctx: RunContext, cfg: F1Config, tok, encoder: CnnFrameEncoder, filler: SlotFiller,
                  train_items: list[SrlItem], held_items: list[SrlItem], para_train, para_held, para_held_records):
         self.ctx, self.cfg, self.tok, self.device = ctx, cfg, tok, ctx.device
         self.encoder, self.filler = encoder, filler
@@ -359,7 +359,7 @@ class Grounding:
 # --- decoder ------------------------------------------------------------------------------------
 
 
-def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, decoder: CodeDecoder,
+def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CnnFrameEncoder, decoder: SlotDecoder,
                   train_items: list[SrlItem], held_items: list[SrlItem]) -> None:
     width = min(cfg.max_seq_len, cfg.decoder_max_len - 1)
     held_rows = [it.ids[:width] for it in held_items][: max(cfg.decoder_batch_size * 4, 1)]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from voltx.engine.attention import SlotAttention
-from voltx.engine.code_decoder import IGNORE_INDEX
+from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead

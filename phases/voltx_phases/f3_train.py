@@ -25,7 +25,7 @@ from collections import Counter
 
 import torch
 
-from voltx.engine.code_decoder import IGNORE_INDEX
+from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.rar import RarResult
 from voltx.engine.tokenizer import load_tokenizer, save_tokenizer
 from voltx.errors import DataError

@@ -2,8 +2,8 @@
 when one of those phases runs).
 
 Three files: a byte-level BPE tokenizer (``lang_tokenizer.json``), the CNN frame encoder
-(``lang_encoder.safetensors``, :class:`voltx.engine.code_encoder.CodeEncoder`) and the
-slot-context decoder (``lang_decoder.safetensors``, :class:`voltx.engine.code_decoder.CodeDecoder`).
+(``lang_encoder.safetensors``, :class:`voltx.engine.cnn_frame_encoder.CnnFrameEncoder`) and the
+slot-context decoder (``lang_decoder.safetensors``, :class:`voltx.engine.slot_decoder.SlotDecoder`).
 The weights are artifacts (:mod:`voltx.artifacts`): each file records its kind and
 constructor arguments, so a loader rebuilds the module at its trained size without a config.
 A phase finds a stack through ``<phase>.lang_from`` (:func:`locate_lang_stack`).
@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from voltx import artifacts
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.tokenizer import encode_batch, load_tokenizer, save_tokenizer, train_bpe
 from voltx.errors import DataError, MissingInputError
 
@@ -32,8 +32,8 @@ LANG_DECODER = "lang_decoder.safetensors"
 @dataclass
 class LangStack:
     tokenizer: Any
-    encoder: CodeEncoder
-    decoder: CodeDecoder | None
+    encoder: CnnFrameEncoder
+    decoder: SlotDecoder | None
     source: str
     """Where it came from (a directory), or "new" for a freshly initialised stack."""
 
@@ -49,12 +49,12 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return train_bpe(texts, vocab_size=vocab_size, min_frequency=2)
 
 
-def new_encoder(vocab_size: int, max_seq_len: int) -> CodeEncoder:
-    return CodeEncoder(vocab_size=vocab_size, max_seq_len=max_seq_len)
+def new_encoder(vocab_size: int, max_seq_len: int) -> CnnFrameEncoder:
+    return CnnFrameEncoder(vocab_size=vocab_size, max_seq_len=max_seq_len)
 
 
-def new_decoder(vocab_size: int, max_len: int, model_dim: int = 256, ffn_dim: int = 1024) -> CodeDecoder:
-    return CodeDecoder(vocab_size=vocab_size, model_dim=model_dim, ffn_dim=ffn_dim, max_len=max_len)
+def new_decoder(vocab_size: int, max_len: int, model_dim: int = 256, ffn_dim: int = 1024) -> SlotDecoder:
+    return SlotDecoder(vocab_size=vocab_size, model_dim=model_dim, ffn_dim=ffn_dim, max_len=max_len)
 
 
 def save_lang_stack(ctx, stack: LangStack) -> None:
@@ -97,14 +97,14 @@ def load_lang_stack(where: Path, device: torch.device, *, need_decoder: bool, ph
     how = f1_hint(phase)
     tok = load_tokenizer(where / LANG_TOKENIZER)
     art = artifacts.read(where / LANG_ENCODER, "lang_encoder", how)
-    encoder = artifacts.load_into(CodeEncoder(**art.args), art, how)
+    encoder = artifacts.load_into(CnnFrameEncoder(**art.args), art, how)
     if encoder.vocab_size != tok.get_vocab_size():
         raise DataError(f"{where / LANG_ENCODER}: vocab {encoder.vocab_size} but {where / LANG_TOKENIZER} has "
                         f"{tok.get_vocab_size()}: the two files come from different runs. {how}")
     decoder = None
     if (where / LANG_DECODER).exists():
         dart = artifacts.read(where / LANG_DECODER, "lang_decoder", how)
-        decoder = artifacts.load_into(CodeDecoder(**dart.args), dart, how)
+        decoder = artifacts.load_into(SlotDecoder(**dart.args), dart, how)
     elif need_decoder:
         raise MissingInputError(f"{where / LANG_DECODER} not found. {how}")
     return LangStack(tok, encoder.to(device), decoder.to(device) if decoder is not None else None, str(where))

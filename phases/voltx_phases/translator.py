@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from voltx import hookimpl
-from voltx.specs import CommandSpec, Deliverable, PhaseSpec
+from voltx.plugin_specs import CommandSpec, Deliverable, PhaseSpec
 
 ARTIFACTS = ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors")
 

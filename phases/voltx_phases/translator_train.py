@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from voltx import artifacts
 from voltx.data.code_pairs import CodePair, extract_stdlib_pairs, read_codesearchnet_jsonl, split_train_valid
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import ENCODER_KINDS, CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import ENCODER_KINDS, CnnFrameEncoder
 from voltx.engine.code_roles import ROLE_OTHER, label_tokens
 from voltx.engine.tokenizer import PAD_ID, corpus_texts, load_tokenizer, pad_rows, save_tokenizer, train_bpe
 from voltx.errors import ConfigError, DataError
@@ -96,7 +96,7 @@ def load_weights(module: torch.nn.Module, path: str, kind: str | tuple[str, ...]
 WEIGHTS_ONLY = "weights only, not resumable: --resume reads the run's checkpoints/"
 
 
-def save_model(ctx: RunContext, module: CodeEncoder | CodeDecoder, name: str, output: str, config: dict) -> Path:
+def save_model(ctx: RunContext, module: CnnFrameEncoder | SlotDecoder, name: str, output: str, config: dict) -> Path:
     """The stage's final weights: a run artifact, plus ``output`` when set (the seed's --output).
     The seed printed "Checkpoint saved:" for these; they are exports, not resumable checkpoints."""
     kind = Path(name).stem
@@ -146,7 +146,7 @@ def tokenizer_stage(ctx: RunContext, cfg: TranslatorConfig, train: list[CodePair
     return tok
 
 
-def encoder_losses(encoder: CodeEncoder, batch, device, tau: float) -> dict[str, torch.Tensor]:
+def encoder_losses(encoder: CnnFrameEncoder, batch, device, tau: float) -> dict[str, torch.Tensor]:
     """The encoder objective's terms on one collated batch: symmetric InfoNCE on the
     (code, docstring) summaries, role cross-entropy, and role accuracy / top-1 for logging."""
     code, code_mask, roles, doc, doc_mask = (t.to(device, non_blocking=True) for t in batch)
@@ -165,7 +165,7 @@ def encoder_losses(encoder: CodeEncoder, batch, device, tau: float) -> dict[str,
     return {"contrastive": contrastive, "role": role, "role_acc": role_acc, "top1": top1}
 
 
-def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, train_items, valid_items) -> None:
+def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncoder, train_items, valid_items) -> None:
     ec = cfg.encoder
     device = ctx.device
     tau = ec.temperature
@@ -207,13 +207,13 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
                 after_epoch=lambda epoch: save_epoch(ctx, encoder, ec.output, "code_encoder.safetensors", epoch), tag=False, digits=3)
 
 
-def save_epoch(ctx: RunContext, module: CodeEncoder | CodeDecoder, output: str, name: str, epoch: int) -> str:
+def save_epoch(ctx: RunContext, module: CnnFrameEncoder | SlotDecoder, output: str, name: str, epoch: int) -> str:
     path = epoch_file(ctx, output, name, epoch)
     artifacts.save(path, module.state_dict(), Path(name).stem, module.init_args(), epoch=epoch)
     return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
 
 
-def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, decoder: CodeDecoder, tok, train_items, valid_items) -> None:
+def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncoder, decoder: SlotDecoder, tok, train_items, valid_items) -> None:
     """The shared decoder stage (:mod:`voltx_phases.decoder_stage`) on the code of the pairs, with the seed's lines."""
     dc = cfg.decoder
     valid = [[c for c, _, _ in part] for part in valid_parts(valid_items, dc.batch_size, dc.valid_batches)]
@@ -241,7 +241,7 @@ def run(ctx: RunContext) -> None:
     plan = {"encoder": steps_per_epoch(len(train_items), cfg.encoder.batch_size) * cfg.encoder.epochs,
             "decoder": steps_per_epoch(len(train_items), cfg.decoder.batch_size) * cfg.decoder.epochs}
     ctx.plan_steps({name: steps for name, steps in plan.items() if name in cfg.stages})  # progress/ETA over both
-    encoder = CodeEncoder(vocab_size=vocab, max_seq_len=cfg.encoder.max_seq_len).to(ctx.device)
+    encoder = CnnFrameEncoder(vocab_size=vocab, max_seq_len=cfg.encoder.max_seq_len).to(ctx.device)
     how = "Train one with `voltx train-encoder` or `voltx run translator`."
     config = asdict(cfg)
     if "encoder" in cfg.stages:
@@ -257,7 +257,7 @@ def run(ctx: RunContext) -> None:
     else:
         raise ConfigError("translator.stages skips the encoder but translator.encoder.path is empty; set it (train-decoder --encoder).")
     if "decoder" in cfg.stages:
-        decoder = CodeDecoder(vocab_size=vocab, max_len=cfg.decoder.max_len).to(ctx.device)
+        decoder = SlotDecoder(vocab_size=vocab, max_len=cfg.decoder.max_len).to(ctx.device)
         dec_items = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in train_items]
         dec_valid = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in valid_items]
         decoder_stage(ctx, cfg, encoder, decoder, tok, dec_items, dec_valid)

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 PLUGIN = '''
 from dataclasses import dataclass
 from voltx import hookimpl
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 
 
 @dataclass

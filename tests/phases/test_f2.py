@@ -100,8 +100,8 @@ def test_analogy_questions_pair_held_out_triples_of_one_relation():
 def fake_f1_stack(where: Path, triples: list[dict]) -> None:
     """A language stack as F1 publishes it: tokenizer, encoder (max_seq_len 6, shorter than
     f2's) and decoder, each with its constructor arguments in the metadata."""
-    from voltx.engine.code_decoder import CodeDecoder
-    from voltx.engine.code_encoder import CodeEncoder
+    from voltx.engine.slot_decoder import SlotDecoder
+    from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
     from voltx.engine.tokenizer import save_tokenizer, train_bpe
     from voltx import artifacts
 
@@ -110,8 +110,8 @@ def fake_f1_stack(where: Path, triples: list[dict]) -> None:
     save_tokenizer(tok, where / "lang_tokenizer.json")
     enc_args = {"vocab_size": tok.get_vocab_size(), "max_seq_len": 6}
     dec_args = {"vocab_size": tok.get_vocab_size(), "model_dim": 64, "ffn_dim": 128, "max_len": 16}
-    for name, kind, module, args in (("lang_encoder", "lang_encoder", CodeEncoder(**enc_args), enc_args),
-                                     ("lang_decoder", "lang_decoder", CodeDecoder(**dec_args), dec_args)):
+    for name, kind, module, args in (("lang_encoder", "lang_encoder", CnnFrameEncoder(**enc_args), enc_args),
+                                     ("lang_decoder", "lang_decoder", SlotDecoder(**dec_args), dec_args)):
         artifacts.save(where / f"{name}.safetensors", module.state_dict(), kind, args, phase="f1")
 
 

@@ -135,9 +135,9 @@ def test_encoder_checkpoint_of_wrong_shape(cli, tmp_path, stdlib_pairs_jsonl):
     assert t.returncode == 0, t.stderr[-2000:]
     from safetensors.torch import save_file
 
-    from voltx.engine.code_encoder import CodeEncoder
+    from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 
-    save_file(CodeEncoder(vocab_size=999).state_dict(), str(ck / "wrong.safetensors"))
+    save_file(CnnFrameEncoder(vocab_size=999).state_dict(), str(ck / "wrong.safetensors"))
     existing = ck / "code_decoder.safetensors"
     existing.write_bytes(b"previous decoder, must survive")
     proc = cli("train-decoder", "--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "tok.json"), "--encoder", str(ck / "wrong.safetensors"),

@@ -13,7 +13,7 @@ from voltx import hookimpl, hookspecs
 from voltx.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError
 from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.layout import load_manifest
-from voltx.specs import AlertRuleSpec, ConverterSpec, SinkSpec, StrandSpec, resolve
+from voltx.plugin_specs import AlertRuleSpec, ConverterSpec, SinkSpec, StrandSpec, resolve
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import torch
 from voltx import hookimpl
 from voltx.plugins import load_plugins
 from voltx.runs.layout import list_run_dirs
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 from voltx.train.kit import Hyper, make_optimizer
 from voltx.train.lines import Lines, fmt_lr
 from voltx.train.runner import RunRequest, execute

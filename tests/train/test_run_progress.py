@@ -13,7 +13,7 @@ import pytest
 from voltx import hookimpl
 from voltx.plugins import load_plugins
 from voltx.runs.layout import list_run_dirs, load_manifest
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 from voltx.train.runner import RunRequest, execute
 
 

@@ -106,7 +106,7 @@ class Progress:
 def get_converter(name: str, plugins=None) -> Converter:
     """Instantiate the registered converter ``name`` (UsageError listing the valid names)."""
     from voltx.plugins import load_plugins
-    from voltx.specs import resolve
+    from voltx.plugin_specs import resolve
 
     ps = plugins if plugins is not None else load_plugins()
     try:

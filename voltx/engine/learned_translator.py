@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from voltx import artifacts
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.frame import TensorFrame
 from voltx.engine.strand_requests import encode_request, request_in
 from voltx.engine.strands import strand_answer
@@ -42,7 +42,7 @@ def _untagged_args(art: artifacts.Artifact, vocab: int) -> dict:
 class LearnedTranslator:
     name = "learned"
 
-    def __init__(self, tokenizer, encoder: CodeEncoder, decoder: CodeDecoder, max_len: int = 512):
+    def __init__(self, tokenizer, encoder: CnnFrameEncoder, decoder: SlotDecoder, max_len: int = 512):
         self.tokenizer, self.encoder, self.decoder, self.max_len = tokenizer, encoder.eval(), decoder.eval(), max_len
 
     @classmethod
@@ -58,7 +58,7 @@ class LearnedTranslator:
         vocab = tok.get_vocab_size()
         how = "Point --checkpoint at a finished translator run (made by `voltx run translator`)."
         modules = []
-        for file, kind, cls_ in ((FILES[1], "code_encoder", CodeEncoder), (FILES[2], "code_decoder", CodeDecoder)):
+        for file, kind, cls_ in ((FILES[1], "code_encoder", CnnFrameEncoder), (FILES[2], "code_decoder", SlotDecoder)):
             art = artifacts.read(root / file, kind, how, untagged=True)
             module = artifacts.load_into(cls_(**(art.args or _untagged_args(art, vocab))), art, how)
             if module.vocab_size != vocab:

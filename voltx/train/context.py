@@ -18,7 +18,7 @@ from voltx.config import Config
 from voltx import artifacts
 from voltx.runs.checkpoints import Checkpoint, save_checkpoint
 from voltx.runs.store import RunWriter
-from voltx.specs import PhaseSpec
+from voltx.plugin_specs import PhaseSpec
 from voltx.train.metrics import MetricsHub
 from voltx.train.progress import Reporter
 from voltx.train.signals import StopFlag

@@ -30,7 +30,7 @@ from voltx.runs.checkpoints import newest_intact, set_aside
 from voltx.runs.layout import RunPaths
 from voltx.runs.plan import RunPlan, plan_run
 from voltx.runs.store import RunWriter
-from voltx.specs import resolve
+from voltx.plugin_specs import resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
 from voltx.train.signals import StopFlag, TerminalOutput
 

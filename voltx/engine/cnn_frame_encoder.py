@@ -1,4 +1,7 @@
-"""CNN code encoder: token ids -> per-token features, role logits and a TensorFrame.
+"""The CNN frame encoder: token ids -> per-token features, role logits and a TensorFrame.
+
+One architecture for code (the translator, as the original's code encoder) and language
+(F1-F3's language stack): only the tokenizer and the role labels differ.
 
 Architecture (the original Volt X code encoder, 5,149,712 parameters at vocab 32768)::
 
@@ -39,10 +42,10 @@ class EncoderOutput:
 
 
 ENCODER_KINDS = ("code_encoder", "lang_encoder")
-"""Artifact kinds (voltx.artifacts) that hold a CodeEncoder: the translator's and F1's."""
+"""Artifact kinds (voltx.artifacts) that hold a CnnFrameEncoder: the translator's and F1's."""
 
 
-class CodeEncoder(nn.Module):
+class CnnFrameEncoder(nn.Module):
     def __init__(
         self,
         vocab_size: int = 32768,
