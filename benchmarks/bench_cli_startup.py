@@ -72,6 +72,44 @@ def importtime(args: list[str], env: dict) -> list[tuple[int, int, int, str]]:
     return rows
 
 
+def voltx_scripts() -> list[str]:
+    """Every `voltx` console script a user could start: the one on PATH, the interpreter's own,
+    and a version manager's shim (pyenv) further down PATH."""
+    which = shutil.which("voltx")
+    direct = Path(sysconfig.get_path("scripts")) / "voltx"
+    scripts = []
+    if which:
+        scripts.append(which)
+    if direct.exists() and (not which or Path(which).resolve() != direct.resolve()):
+        scripts.append(str(direct))
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        shim = Path(entry) / "voltx"
+        if Path(entry).name == "shims" and shim.exists() and str(shim) not in scripts:
+            scripts.append(str(shim))
+            break
+    return scripts
+
+
+def print_imports(rows: list[tuple[int, int, int, str]], base_mods: set[str]) -> tuple[list, list, list[str]]:
+    """Print the heaviest imports of ``voltx --help``; return (top by cumulative time, top among
+    voltx's own imports, heavy packages imported)."""
+    top_cum = sorted(rows, key=lambda r: -r[1])[:10]
+    own = [r for r in rows if r[3] not in base_mods]
+    top_own = sorted(own, key=lambda r: -r[1])[:10]
+    print("python -X importtime -m voltx --help (cached): top 10 by cumulative time")
+    for self_us, cum_us, depth, name in top_cum:
+        mark = " [baseline]" if name in base_mods else ""
+        print(f"  {cum_us / 1000:7.1f} ms cum {self_us / 1000:6.1f} ms self  {'  ' * depth}{name}{mark}")
+    print("top 10 by cumulative time among imports `python -c pass` does not do")
+    for self_us, cum_us, depth, name in top_own:
+        print(f"  {cum_us / 1000:7.1f} ms cum {self_us / 1000:6.1f} ms self  {'  ' * depth}{name}")
+    own_ms = sum(r[0] for r in own) / 1000
+    heavy = sorted({r[3].split(".")[0] for r in rows} & HEAVY)
+    print(f"  voltx-only imports: {len(own)} modules, {own_ms:.1f} ms summed self time "
+          f"(importtime inflates this); heavy packages in the --help process: {', '.join(heavy) or 'none'}")
+    return top_cum, top_own, heavy
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="7 runs per command")
@@ -80,18 +118,7 @@ def main() -> int:
     runs = args.runs or (7 if args.quick else 15)
 
     py = sys.executable
-    which = shutil.which("voltx")
-    direct = Path(sysconfig.get_path("scripts")) / "voltx"
-    scripts = []
-    if which:
-        scripts.append(which)
-    if direct.exists() and (not which or Path(which).resolve() != direct.resolve()):
-        scripts.append(str(direct))
-    for entry in os.environ.get("PATH", "").split(os.pathsep):  # a version manager's shim (pyenv) further down PATH
-        shim = Path(entry) / "voltx"
-        if Path(entry).name == "shims" and shim.exists() and str(shim) not in scripts:
-            scripts.append(str(shim))
-            break
+    scripts = voltx_scripts()
     if not scripts:
         print("note: no `voltx` console script found; only `python -m voltx` is timed")
 
@@ -133,20 +160,7 @@ def main() -> int:
         print(f"  {name:<72} {value:7.3f} s  (min {min(times[name]):.3f}, max {max(times[name]):.3f}; "
               f"{value / base:4.1f}x, +{value - base:.3f} s over the interpreter)")
 
-    top_cum = sorted(rows, key=lambda r: -r[1])[:10]
-    own = [r for r in rows if r[3] not in base_mods]
-    top_own = sorted(own, key=lambda r: -r[1])[:10]
-    print("python -X importtime -m voltx --help (cached): top 10 by cumulative time")
-    for self_us, cum_us, depth, name in top_cum:
-        mark = " [baseline]" if name in base_mods else ""
-        print(f"  {cum_us / 1000:7.1f} ms cum {self_us / 1000:6.1f} ms self  {'  ' * depth}{name}{mark}")
-    print("top 10 by cumulative time among imports `python -c pass` does not do")
-    for self_us, cum_us, depth, name in top_own:
-        print(f"  {cum_us / 1000:7.1f} ms cum {self_us / 1000:6.1f} ms self  {'  ' * depth}{name}")
-    own_ms = sum(r[0] for r in own) / 1000
-    heavy = sorted({r[3].split(".")[0] for r in rows} & HEAVY)
-    print(f"  voltx-only imports: {len(own)} modules, {own_ms:.1f} ms summed self time "
-          f"(importtime inflates this); heavy packages in the --help process: {', '.join(heavy) or 'none'}")
+    top_cum, top_own, heavy = print_imports(rows, base_mods)
 
     headline, base = med["[cached] python -m voltx --help"], med["[cached] python -c pass"]
     inh = med["[inherited] python -m voltx --help"]

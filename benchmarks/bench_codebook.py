@@ -60,6 +60,23 @@ def time_batches(fn, batches: list[torch.Tensor]) -> float:
     return (time.perf_counter() - t0) * 1000 / len(batches)
 
 
+def timed_rounds(methods: dict, single_q: torch.Tensor, batches: list[torch.Tensor], rounds: int) -> tuple[dict, dict]:
+    """Median ms per single query and per batch of every method, over ``rounds`` rounds that
+    rotate which method goes first (after one warm-up call each)."""
+    for fn in methods.values():
+        fn(single_q[:1])
+        fn(batches[0])
+    single_ms: dict[str, list[float]] = {m: [] for m in methods}
+    batch_ms: dict[str, list[float]] = {m: [] for m in methods}
+    names = list(methods)
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for m in order:
+            single_ms[m].append(time_singles(methods[m], single_q))
+            batch_ms[m].append(time_batches(methods[m], batches))
+    return {m: median(v) for m, v in single_ms.items()}, {m: median(v) for m, v in batch_ms.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer queries and rounds (the build still takes a while)")
@@ -106,19 +123,8 @@ def main() -> int:
     }
     single_q = near(singles)
     batches = [near(BATCH) for _ in range(n_batches)]
-    for fn in methods.values():  # warm-up
-        fn(single_q[:1])
-        fn(batches[0])
-    single_ms: dict[str, list[float]] = {m: [] for m in methods}
-    batch_ms: dict[str, list[float]] = {m: [] for m in methods}
+    single, batch = timed_rounds(methods, single_q, batches, rounds)
     names = list(methods)
-    for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for m in order:
-            single_ms[m].append(time_singles(methods[m], single_q))
-            batch_ms[m].append(time_batches(methods[m], batches))
-    single = {m: median(v) for m, v in single_ms.items()}
-    batch = {m: median(v) for m, v in batch_ms.items()}
 
     print(f"\n{'method':<8}{'single ms/query':>18}{'batch-1024 ms':>16}{'batch ms/query':>16}")
     for m in names:

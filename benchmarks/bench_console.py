@@ -60,10 +60,10 @@ def child_open(run_dir: str) -> dict:
                 plot = screen.query("#plot-loss")
                 if plot and plot.first().points:
                     first = first or time.perf_counter() - t0
-                    if not screen.data.series.preview and screen._loaded:
+                    if not screen.view.series.preview and screen._loaded:
                         exact = time.perf_counter() - t0
             points = app.screen.query_one("#plot-loss").points
-            steps = len(app.screen.data.series)
+            steps = len(app.screen.view.series)
         return {"first_chart_s": first, "exact_chart_s": exact, "rss_mb": rss_mb(), "points": points, "steps": steps}
 
     return asyncio.run(body())
@@ -139,7 +139,7 @@ def child_tail(run_dir: str, seconds: str) -> dict:
             ms = lambda xs, q: 1000 * xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
             return {"cpu_share": cpu / wall, "redraws_per_s": redraws, "lag_p50_ms": ms(lags, 0.5), "lag_max_ms": ms(lags, 1.0),
                     "key_p50_ms": ms(handled, 0.5), "key_max_ms": ms(handled, 1.0), "drawn_p50_ms": ms(drawn, 0.5),
-                    "drawn_max_ms": ms(drawn, 1.0), "steps_seen": len(screen.data.series)}
+                    "drawn_max_ms": ms(drawn, 1.0), "steps_seen": len(screen.view.series)}
 
     return asyncio.run(body())
 

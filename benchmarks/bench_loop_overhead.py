@@ -1,6 +1,6 @@
 """Throughput of the shared training loop (voltx.train.loop.fit) vs a bare PyTorch loop.
 
-Workload: the translator's CodeEncoder (vocab 4096, seq len 64, batch 32) trained with the
+Workload: the translator's CnnFrameEncoder (vocab 4096, seq len 64, batch 32) trained with the
 encoder stage's loss (0.8 * symmetric InfoNCE(tau=0.07) on (code, docstring) summaries +
 0.2 * role cross-entropy, padding masked; the step also computes role accuracy and top-1
 as the stage's ``losses`` does) on synthetic token batches from a fixed generator.
@@ -44,12 +44,12 @@ import torch
 
 from _common import emit_json, median
 from voltx.config import build_config
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.tokenizer import PAD_ID
 from voltx.plugins import load_plugins
 from voltx.runs.jsonl import read_jsonl
 from voltx.runs.store import RunWriter
-from voltx.specs import PhaseSpec
+from voltx.plugin_specs import PhaseSpec
 from voltx.train.context import RunContext
 from voltx.train.device import configure_determinism
 from voltx.train.loop import Stage, fit
@@ -102,7 +102,7 @@ class PrebuiltBatches:
             yield b, self.items[b]
 
 
-def make_step(encoder: CodeEncoder):
+def make_step(encoder: CnnFrameEncoder):
     """The encoder stage's training step, using the phase's own objective."""
     from voltx_phases.translator_train import encoder_losses
 
@@ -114,9 +114,9 @@ def make_step(encoder: CodeEncoder):
     return step
 
 
-def build(seed: int) -> tuple[CodeEncoder, torch.optim.Optimizer]:
+def build(seed: int) -> tuple[CnnFrameEncoder, torch.optim.Optimizer]:
     torch.manual_seed(seed)
-    encoder = CodeEncoder(vocab_size=VOCAB, max_seq_len=SEQ).to(DEVICE)
+    encoder = CnnFrameEncoder(vocab_size=VOCAB, max_seq_len=SEQ).to(DEVICE)
     opt = torch.optim.AdamW(encoder.parameters(), lr=LR, weight_decay=WD)
     return encoder, opt
 
@@ -205,7 +205,7 @@ def main() -> int:
     plugins = load_plugins()
     batches = make_batches(steps)
     warm = batches[: min(3, steps)]
-    print(f"loop overhead: CodeEncoder vocab {VOCAB}, seq {SEQ}, batch {BATCH}; {steps} steps/run, {repeats} pairs, "
+    print(f"loop overhead: CnnFrameEncoder vocab {VOCAB}, seq {SEQ}, batch {BATCH}; {steps} steps/run, {repeats} pairs, "
           f"torch {torch.__version__} threads {torch.get_num_threads()}", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="voltx-bench-loop-") as tmp:

@@ -20,7 +20,7 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal, Mapping
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,8 +37,6 @@ DEFAULT_CONFIG_NAME = "training_config.toml"
 
 @dataclass
 class PathsConfig:
-    data_dir: str = "data"
-    """Where converted datasets (Volt JSONL) live."""
     checkpoints_dir: str = "checkpoints"
     """Where finished phases publish their artifacts (code_encoder.safetensors ...)."""
     runs_dir: str = "runs"
@@ -86,6 +84,11 @@ def phase_tables(plugins: Any = None) -> dict[str, type]:
 
         plugins = load_plugins()
     return {name: spec.config_class for name, spec in plugins.specs("phases").items()}
+
+
+def config_tables(plugins: Any = None) -> set[str]:
+    """Top-level tables of the config: an override whose first part is none of them is the phase's."""
+    return {*GLOBAL_TABLES, *phase_tables(plugins)}
 
 
 @dataclass
@@ -301,7 +304,7 @@ def _default_hint(f: dataclasses.Field) -> str:
     if f.default is dataclasses.MISSING:
         return ""
     try:
-        return f"; the default is {f.name} = {_toml_value(f.default)}"
+        return f"; the default is {f.name} = {toml_value(f.default)}"
     except TypeError:
         return ""
 
@@ -374,6 +377,17 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
+RETIRED_KEYS = {
+    "hardware.num_gpus": "nothing read it: the processes a launcher such as torchrun starts set the GPU count",
+    "paths.data_dir": "nothing read it: each phase's data lists name their files",
+    "d1": "no D1 phase exists yet; its table returns with the phase",
+    "ja": "no JA phase exists yet; its table returns with the phase",
+    "s": "no S phase exists yet; its table returns with the phase",
+}
+"""Keys and tables older config files have that voltx stopped reading: an error that says so
+(the run would otherwise silently ignore a setting the user thinks is in force)."""
+
+
 class _Locator:
     """Finds the line of a dotted key in the TOML text, for messages like file:line."""
 
@@ -390,6 +404,9 @@ class _Locator:
 
     def unknown(self, key: str, table: str, valid) -> str:
         dotted = f"{table}.{key}" if table else key
+        if dotted in RETIRED_KEYS:  # an older config file, not a typo: say so, and what to do
+            what = f"[{dotted}]" if not table else repr(dotted)
+            return f"{self.at(dotted)}: {what} is no longer read ({RETIRED_KEYS[dotted]}); delete it from {self.source}."
         hint = closest(key, valid)
         where = f"[{table}]" if table else "the top level"
         return (
@@ -427,7 +444,7 @@ def to_toml(tables: dict[str, Any], header: str = "") -> str:
         tables_ = {k: v for k, v in data.items() if isinstance(v, dict)}
         out.append(f"\n[{prefix}]")
         for key, value in scalars.items():
-            out.append(f"{key} = {_toml_value(value)}")
+            out.append(f"{key} = {toml_value(value)}")
         for key, value in tables_.items():
             emit(f"{prefix}.{key}", value)
 
@@ -436,13 +453,35 @@ def to_toml(tables: dict[str, Any], header: str = "") -> str:
     return "\n".join(out).lstrip("\n") + "\n"
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` as one line of TOML: the only place voltx writes a Python value as TOML text
+    (the resolved config.toml, every ``KEY=VALUE`` override a launcher, the curriculum or a
+    plugin command passes on). One line matters: overrides.txt holds one override per line.
+    tomli_w (not a dependency) always splits arrays over lines, hence this small writer."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + _TOML_ESCAPES.sub(lambda m: _TOML_ESCAPE_OF.get(m.group(), f"\\u{ord(m.group()):04x}"), value) + '"'
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+_TOML_ESCAPE_OF = {"\\": "\\\\", '"': '\\"', "\n": "\\n"}
+_TOML_ESCAPES = re.compile(r'[\\"\x00-\x08\x0a-\x1f\x7f]')  # TOML basic strings forbid raw control characters but tab
+
+
+def override_item(key: str, value: Any) -> str:
+    """The ``KEY=VALUE`` text ``voltx run`` takes for a structured override."""
+    return f"{key}={toml_value(value)}"
+
+
+def override_items(overrides: Mapping[str, Any] | Iterable[str]) -> tuple[str, ...]:
+    """Overrides as the ``KEY=VALUE`` texts a run records (overrides.txt, run.json) and a child
+    process takes: a mapping ``{dotted key: Python value}`` (what plugin commands pass) is
+    written here; strings (the command line, the console's dialog) pass through as written."""
+    if isinstance(overrides, Mapping):
+        return tuple(override_item(key, value) for key, value in overrides.items())
+    return tuple(overrides)

@@ -20,7 +20,7 @@ import pluggy
 from voltx import hookspecs
 from voltx.config import GLOBAL_TABLES
 from voltx.errors import UsageError, closest
-from voltx.specs import NAME_RE, SPEC_KINDS
+from voltx.plugin_specs import NAME_RE, SPEC_KINDS
 
 GROUP = "voltx"
 BUILTIN_DISTRIBUTION = "voltx"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voltx import hookimpl
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 
 ARTIFACTS = ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors", "slot_filler.safetensors")
 

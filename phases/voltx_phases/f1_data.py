@@ -17,11 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
+from voltx.data.sources import holdout, load_records, parse_source
 from voltx.engine.frame import MAX_SLOTS
 from voltx.engine.tokenizer import PAD_ID, pad_rows
 from voltx.errors import DataError
-
-from .foundation import holdout, load_records, parse_source
 
 IGNORE = -100
 

@@ -15,7 +15,8 @@ Stages, each resumable through the shared loop:
      make its slots predictable by making them alike.
    -> lang_encoder.safetensors, slot_filler.safetensors
 3. decoder: renders the sentence from the frozen encoder's 16 slot vectors (the context
-   it decodes from at inference) -> lang_decoder.safetensors
+   it decodes from at inference; :mod:`voltx_phases.decoder_stage`, shared with the
+   translator) -> lang_decoder.safetensors
 """
 
 from __future__ import annotations
@@ -27,26 +28,27 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from voltx import artifacts
 from voltx.engine.attention import SlotAttention, language_bias
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.rar import RarConfig, RarResult, rar
-from voltx.engine.tokenizer import EOS_ID, PAD_ID, encode_batch, load_tokenizer, pad_rows, save_tokenizer
+from voltx.engine.tokenizer import PAD_ID, encode_batch, load_tokenizer, pad_rows, save_tokenizer
 from voltx.engine.vfn import Vfn
 from voltx.errors import DataError
-from voltx.train.batches import EpochBatches, steps_per_epoch
+from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
-from voltx.train.loop import Stage, fit
-from voltx.train.schedules import warmup_cosine
+from voltx.train.kit import Hyper, train_stage
 
-from . import foundation as fd
+from . import lang_stack
 from .f1 import F1Config
 from .f1_data import (
     IGNORE, PROBE_SYNONYM, PROBE_UNRELATED, PROBE_WORD, SrlItem, chunks, collate_pairs, collate_srl, encode_pairs,
     encode_srl, probe_sentences, split_sources, word_overlap,
 )
-from .translator_train import fmt_lr
+from .rar_telemetry import certainty, rar_event, rar_summary
+from .decoder_stage import train_decoder
 
 SLOT_FILLER = "slot_filler.safetensors"
 EVAL_RAR_ITERATIONS = 30
@@ -81,17 +83,6 @@ class SlotFiller(nn.Module):
 
         return rar(start, active | masked, self.vfn, self.attention, config, bias=self.bias,
                    frozen=active & ~masked, time=time, differentiable=differentiable)
-
-
-def clip_each_group(opt: torch.optim.Optimizer, max_norm: float) -> None:
-    """Clip the encoder's and the slot filler's gradients separately.
-
-    One global norm lets the encoder's large early gradients (norm 5-8 while the role and
-    contrastive terms are high) shrink every filler update by a factor that jumps from step
-    to step; measured on srl_gen, the fill loss then stayed at ~0.95 for 100 steps, against
-    ~0.45 with the groups clipped apart."""
-    for group in opt.param_groups:
-        torch.nn.utils.clip_grad_norm_(group["params"], max_norm)
 
 
 def choose_masks(gold: Tensor, active: Tensor, ratio: float, generator: torch.Generator) -> Tensor:
@@ -171,12 +162,12 @@ def load_data(ctx: RunContext, cfg: F1Config):
 
 
 def tokenizer_stage(ctx: RunContext, cfg: F1Config, texts: list[str]):
-    artifact = ctx.artifact(fd.LANG_TOKENIZER)
+    artifact = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if artifact.exists():  # resumed run: the stage already finished; keep its exact tokenizer
         return load_tokenizer(artifact)
     ctx.say(f"Training BPE tokenizer: {len(texts)} texts, vocab {cfg.vocab_size}")
     ctx.run.event("stage_start", stage="tokenizer", step=ctx.global_step, texts=len(texts))
-    tok = fd.train_tokenizer(texts, cfg.vocab_size)
+    tok = lang_stack.train_tokenizer(texts, cfg.vocab_size)
     save_tokenizer(tok, artifact)
     ctx.say(f"Tokenizer saved: {artifact} (vocab {tok.get_vocab_size()})")
     ctx.mark_stage_done("tokenizer")
@@ -202,7 +193,7 @@ def encode_all(ctx: RunContext, tok, cfg: F1Config, srl_train, srl_held, para_tr
 class Grounding:
     """The grounding stage's model, step and evaluation (kept together: they share state)."""
 
-    def __init__(self, ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, filler: SlotFiller,
+    def __init__(self, ctx: RunContext, cfg: F1Config, tok, encoder: CnnFrameEncoder, filler: SlotFiller,
                  train_items: list[SrlItem], held_items: list[SrlItem], para_train, para_held, para_held_records):
         self.ctx, self.cfg, self.tok, self.device = ctx, cfg, tok, ctx.device
         self.encoder, self.filler = encoder, filler
@@ -235,7 +226,7 @@ class Grounding:
         fill = ((1 - cos) * masked).sum() / masked.sum().clamp_min(1)
 
         loss = cfg.slot_weight * role + cfg.contrastive_weight * contrastive + cfg.slot_fill_weight * fill
-        summary = fd.rar_summary(result, active | masked)
+        summary = rar_summary(result, active | masked)
         return {"loss": loss, "role": role, "contrastive": contrastive, "fill": fill, "role_acc": role_acc, "top1": top1,
                 "rar/iterations_mean": torch.tensor(summary["rar/iterations_mean"]),
                 "rar/converged_share": torch.tensor(summary["rar/converged_share"])}
@@ -323,8 +314,8 @@ class Grounding:
         merged = RarResult(*(torch.cat([getattr(r, f) for r in results]) if getattr(results[0], f) is not None else None
                              for f in RarResult._fields))
         masked_all = torch.cat(masks)
-        gamma = fd.certainty(merged, masked_all, config.epsilon)
-        fd.rar_event(self.ctx, merged, masked_all, gamma, config.max_iterations, stage="grounding")
+        gamma = certainty(merged, masked_all, config.epsilon)
+        rar_event(self.ctx, merged, masked_all, gamma, config.max_iterations, stage="grounding")
         n = len(queries)
         return {"slot_fill_accuracy": hits / n, "slot_fill_chance": chance / n, "slot_fill_prior_accuracy": prior_hits / n,
                 "slot_fill_accuracy_at_horizon": horizon_hits / n, "slot_fill_queries": n}
@@ -349,108 +340,32 @@ class Grounding:
         }
 
     # -- the stage -------------------------------------------------------------------------------
+    def summary(self, ev: dict[str, float]) -> str:
+        return (f"Slot Acc: {ev['slot_accuracy']:.1%} (majority {ev['slot_accuracy_majority']:.1%}) | "
+                f"STS rho: {ev['sts_spearman']:.3f} (word overlap {ev['sts_spearman_word_overlap']:.3f}) | "
+                f"dog~canine S0: {ev['dog_canine_agent_cosine']:.3f} (dog~unrelated {ev['agent_cosine_unrelated']:.3f}) | "
+                f"Slot fill: {ev['slot_fill_accuracy']:.1%} (at {self.cfg.fill_iterations} iterations "
+                f"{ev['slot_fill_accuracy_at_horizon']:.1%}, prior only {ev['slot_fill_prior_accuracy']:.1%}, "
+                f"chance {ev['slot_fill_chance']:.1%})")
+
     def fit(self) -> None:
-        cfg, ctx = self.cfg, self.ctx
-        batches = EpochBatches(self.train_items, cfg.batch_size, ctx.config.run.seed, collate_srl)
-        total = batches.per_epoch * cfg.epochs
-        groups = [{"params": list(self.encoder.parameters())}, {"params": list(self.filler.parameters())}]
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.grad_clip > 0:
-            opt.register_step_pre_hook(lambda o, args, kwargs: clip_each_group(o, cfg.grad_clip))
-
-        def line(info) -> str:
-            l, m = info["losses"], info["metrics"]
-            return (f"[grounding] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                    f"Loss: {l['loss']:.3f} (R: {l['role']:.3f} C: {l['contrastive']:.3f} F: {l['fill']:.3f}) | "
-                    f"Role Acc: {m['role_acc']:.1%} Top1: {m['top1']:.1%} | LR: {fmt_lr(info['lr'])} | "
-                    f"{info['samples_per_sec']:.1f} samples/sec")
-
-        def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-            return (f"[grounding] [Epoch {epoch}/{cfg.epochs}] Complete | Train Loss: {means.get('loss', 0):.3f} | "
-                    f"Slot Acc: {ev['slot_accuracy']:.1%} (majority {ev['slot_accuracy_majority']:.1%}) | "
-                    f"STS rho: {ev['sts_spearman']:.3f} (word overlap {ev['sts_spearman_word_overlap']:.3f}) | "
-                    f"dog~canine S0: {ev['dog_canine_agent_cosine']:.3f} (dog~unrelated {ev['agent_cosine_unrelated']:.3f}) | "
-                    f"Slot fill: {ev['slot_fill_accuracy']:.1%} (at {cfg.fill_iterations} iterations "
-                    f"{ev['slot_fill_accuracy_at_horizon']:.1%}, prior only {ev['slot_fill_prior_accuracy']:.1%}, "
-                    f"chance {ev['slot_fill_chance']:.1%}) | Time: {seconds:.1f}s")
-
-        stage = Stage(
-            name="grounding", model=self.model, optimizer=opt, batches=batches, epochs=cfg.epochs, step=self.step,
-            lr_at=lambda s: warmup_cosine(s, max_lr=cfg.lr, warmup=cfg.warmup, total=total, min_ratio=cfg.min_lr_ratio),
-            evaluate=self.evaluate, grad_clip=0.0, progress_line=line, epoch_end=epoch_end,  # clipped per group
-            generators={"f1": self.generator},
-            metrics=("role_acc", "top1", "rar/iterations_mean", "rar/converged_share"),
-        )
-        params = sum(p.numel() for p in self.model.parameters())
-        ctx.say(f"=== F1 grounding: encoder + slot filler ===\nParams:  {params:,}\nSteps:   {total} ({batches.per_epoch}/epoch)")
-        fit(ctx, stage)
+        train_stage(self.ctx, "grounding", self.model, self.train_items, collate_srl, self.step, Hyper.of(self.cfg),
+                    title="F1 grounding: encoder + slot filler", evaluate=self.evaluate, summary=self.summary,
+                    metrics=("role_acc", "top1", "rar/iterations_mean", "rar/converged_share"),
+                    shown={"role_acc": "Role Acc", "top1": "Top1"}, labels={"role": "R", "contrastive": "C", "fill": "F"},
+                    generators={"f1": self.generator}, groups=[self.encoder, self.filler], clip_each=True)
 
 
 # --- decoder ------------------------------------------------------------------------------------
 
 
-def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, decoder: CodeDecoder,
+def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CnnFrameEncoder, decoder: SlotDecoder,
                   train_items: list[SrlItem], held_items: list[SrlItem]) -> None:
-    device = ctx.device
-    encoder.eval().requires_grad_(False)
     width = min(cfg.max_seq_len, cfg.decoder_max_len - 1)
-    train_rows = [it.ids[:width] for it in train_items]
     held_rows = [it.ids[:width] for it in held_items][: max(cfg.decoder_batch_size * 4, 1)]
-    batches = EpochBatches(train_rows, cfg.decoder_batch_size, ctx.config.run.seed + 1, lambda rows: pad_rows(rows, PAD_ID))
-    total = batches.per_epoch * cfg.decoder_epochs
-    opt = torch.optim.AdamW(decoder.parameters(), lr=cfg.decoder_lr, weight_decay=cfg.weight_decay)
-    # Trivial baseline: always predict the training targets' most frequent token (EOS included).
-    counts = Counter(t for row in train_rows for t in row)
-    counts[EOS_ID] += len(train_rows)  # EOS ends every target
-    majority_token = counts.most_common(1)[0][0]
-
-    def forward(batch):
-        ids, mask = batch[0].to(device), batch[1].to(device)
-        with torch.no_grad():
-            context, active = encoder.slot_context(encoder(ids, mask), mask)
-        inputs, labels = decoder.teacher_forced_batch(ids, mask)
-        return decoder.loss_and_accuracy(decoder(inputs, context, active), labels), labels, context, active
-
-    def step(batch):
-        (loss, acc), _, _, _ = forward(batch)
-        return {"loss": loss, "token_acc": acc}
-
-    def evaluate() -> dict[str, float]:
-        loss_sum = acc_sum = base_hits = base_total = 0.0
-        parts = chunks(held_rows, cfg.decoder_batch_size)
-        for part in parts:
-            (loss, acc), labels, _, _ = forward(pad_rows(part, PAD_ID))
-            loss_sum, acc_sum = loss_sum + float(loss), acc_sum + float(acc)
-            valid = labels.ne(IGNORE)
-            base_hits += float((labels.eq(majority_token) & valid).sum())
-            base_total += float(valid.sum())
-        ids, mask = (t.to(device) for t in pad_rows(held_rows[:2], PAD_ID))
-        context, active = encoder.slot_context(encoder(ids, mask), mask)
-        generated = decoder.generate(context, active, max_new_tokens=cfg.decoder_max_len)
-        samples = [{"reference": tok.decode(row), "decoded": tok.decode(gen)} for row, gen in zip(held_rows[:2], generated)]
-        ctx.run.event("samples", stage="decoder", step=ctx.global_step, samples=samples)
-        n = max(1, len(parts))
-        return {"valid_loss": loss_sum / n, "valid_token_accuracy": acc_sum / n,
-                "valid_token_accuracy_majority": base_hits / max(1.0, base_total)}
-
-    def line(info) -> str:
-        return (f"[decoder] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                f"Loss: {info['losses']['loss']:.4f} | Acc: {info['metrics']['token_acc']:.2%} | LR: {fmt_lr(info['lr'])} | "
-                f"{info['samples_per_sec']:.1f} samples/sec")
-
-    def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        return (f"[decoder] [Epoch {epoch}/{cfg.decoder_epochs}] Complete | Train Loss: {means.get('loss', 0):.4f} | "
-                f"Valid Loss: {ev['valid_loss']:.4f} | Valid Acc: {ev['valid_token_accuracy']:.2%} "
-                f"(majority token {ev['valid_token_accuracy_majority']:.2%}) | Time: {seconds:.1f}s")
-
-    stage = Stage(
-        name="decoder", model=decoder, optimizer=opt, batches=batches, epochs=cfg.decoder_epochs, step=step,
-        lr_at=lambda s: warmup_cosine(s, max_lr=cfg.decoder_lr, warmup=cfg.warmup, total=total, min_ratio=cfg.min_lr_ratio),
-        evaluate=evaluate, grad_clip=cfg.grad_clip, progress_line=line, epoch_end=epoch_end, metrics=("token_acc",),
-    )
-    ctx.say(f"=== F1 decoder: frame -> sentence ===\nParams:  {sum(p.numel() for p in decoder.parameters()):,}\n"
-            f"Steps:   {total} ({batches.per_epoch}/epoch)")
-    fit(ctx, stage)
+    hyper = Hyper.of(cfg, epochs=cfg.decoder_epochs, batch_size=cfg.decoder_batch_size, lr=cfg.decoder_lr)
+    train_decoder(ctx, encoder, decoder, tok, [it.ids[:width] for it in train_items], chunks(held_rows, cfg.decoder_batch_size),
+                  hyper, title="F1 decoder: frame -> sentence", sample_count=2, max_new_tokens=cfg.decoder_max_len, baseline=True)
 
 
 # --- the phase ----------------------------------------------------------------------------------
@@ -458,8 +373,7 @@ def decoder_stage(ctx: RunContext, cfg: F1Config, tok, encoder: CodeEncoder, dec
 
 def _reload(ctx: RunContext, module: nn.Module, name: str, kind: str) -> None:
     how = "The run's artifacts are incomplete; start a new run."
-    _, tensors = fd.read_module_file(ctx.artifact(name), kind, how)
-    module.load_state_dict({k: tensors[k] for k in module.state_dict()})
+    artifacts.load_into(module, artifacts.read(ctx.artifact(name), kind, how), how)
 
 
 def run(ctx: RunContext) -> None:
@@ -472,24 +386,25 @@ def run(ctx: RunContext) -> None:
     ctx.plan_steps({"grounding": steps_per_epoch(len(train_items), cfg.batch_size) * cfg.epochs,  # progress/ETA over both
                     "decoder": steps_per_epoch(len(train_items), cfg.decoder_batch_size) * cfg.decoder_epochs})
 
-    encoder = fd.new_encoder(vocab, cfg.max_seq_len).to(ctx.device)
+    encoder = lang_stack.new_encoder(vocab, cfg.max_seq_len).to(ctx.device)
     filler = SlotFiller(cfg.vfn_hidden).to(ctx.device)
     filler_args = {"hidden": cfg.vfn_hidden, "dim": SLOT_DIM}
     if ctx.stage_done("grounding"):
-        _reload(ctx, encoder, fd.LANG_ENCODER, "lang_encoder")
+        _reload(ctx, encoder, lang_stack.LANG_ENCODER, "lang_encoder")
         _reload(ctx, filler, SLOT_FILLER, "slot_filler")
     else:
         Grounding(ctx, cfg, tok, encoder, filler, train_items, held_items, para_items, para_held_items, para_held).fit()
-        fd.save_lang_stack(ctx, fd.LangStack(tok, encoder, None, "new"))
-        fd.save_module(ctx, filler, SLOT_FILLER, "slot_filler", filler_args,
-                       {"fill_iterations": cfg.fill_iterations, "prior": "normalised, start of a masked slot"})
+        lang_stack.save_lang_stack(ctx, lang_stack.LangStack(tok, encoder, None, "new"))
+        ctx.save_artifact(SLOT_FILLER, filler.state_dict(), "slot_filler", filler_args,
+                          fill_iterations=cfg.fill_iterations, prior="normalised, start of a masked slot")
         ctx.mark_stage_done("grounding")
 
-    decoder = fd.new_decoder(vocab, cfg.decoder_max_len).to(ctx.device)
+    decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(ctx.device)
     if ctx.stage_done("decoder"):
-        _reload(ctx, decoder, fd.LANG_DECODER, "lang_decoder")
+        _reload(ctx, decoder, lang_stack.LANG_DECODER, "lang_decoder")
     else:
         decoder_stage(ctx, cfg, tok, encoder, decoder, train_items, held_items)
-        fd.save_lang_stack(ctx, fd.LangStack(tok, encoder, decoder, "new"))
+        lang_stack.save_lang_stack(ctx, lang_stack.LangStack(tok, encoder, decoder, "new"))
         ctx.mark_stage_done("decoder")
-    ctx.say(f"Language stack saved: {ctx.artifacts_dir} ({fd.LANG_TOKENIZER}, {fd.LANG_ENCODER}, {fd.LANG_DECODER}, {SLOT_FILLER})")
+    ctx.say(f"Language stack saved: {ctx.artifacts_dir} ({lang_stack.LANG_TOKENIZER}, {lang_stack.LANG_ENCODER}, "
+            f"{lang_stack.LANG_DECODER}, {SLOT_FILLER})")

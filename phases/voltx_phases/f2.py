@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voltx import hookimpl
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 
 ARTIFACTS = ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors",
              "relations.safetensors", "concept_codebook.safetensors")

@@ -17,7 +17,6 @@ tokenizer and an encoder start fresh. Evaluation is :mod:`voltx_phases.f2_eval`.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 
@@ -25,17 +24,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from voltx.data.sources import holdout, load_records, parse_source
 from voltx.engine import hdc
 from voltx.engine.codebook import Codebook, kmeans
 from voltx.engine.energy import EnergyHead, contrastive_energy_loss
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.tokenizer import load_tokenizer, save_tokenizer
 from voltx.errors import ConfigError, DataError
-from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
-from voltx.train.loop import Stage, fit
-from voltx.train.schedules import warmup_cosine
-from voltx_phases import foundation
+from voltx.train.kit import Hyper, train_stage
+from voltx_phases import lang_stack
 from voltx_phases.f2 import F2Config
 from voltx_phases.f2_eval import Triple, analogy_questions, embed_concepts, evaluate_knowledge, known_tails
 
@@ -104,7 +102,7 @@ def load_kb(ctx: RunContext, cfg: F2Config) -> KnowledgeBase:
     """Training and held-out triples: ``triples_eval`` when given, else each generator's test
     split and a seeded ``valid_fraction`` of each file."""
     seed = ctx.config.run.seed
-    load = foundation.load_records
+    load = load_records
     if cfg.triples_eval:
         train = load(cfg.triples_data, "triples", split="train", key="f2.triples_data", example=EXAMPLE)
         held = load(cfg.triples_eval, "triples", split="test", key="f2.triples_eval", example=EXAMPLE)
@@ -112,11 +110,11 @@ def load_kb(ctx: RunContext, cfg: F2Config) -> KnowledgeBase:
         train, held = [], []
         for entry in cfg.triples_data:
             records = load([entry], "triples", split="train", key="f2.triples_data", example=EXAMPLE)
-            if foundation.parse_source(entry, "f2.triples_data").generator is not None:
+            if parse_source(entry, "f2.triples_data").generator is not None:
                 train += records
                 held += load([entry], "triples", split="test", key="f2.triples_data", example=EXAMPLE)
             else:
-                part, out = foundation.holdout(records, cfg.valid_fraction, seed)
+                part, out = holdout(records, cfg.valid_fraction, seed)
                 train, held = train + part, held + out
     if cfg.max_examples and len(train) > cfg.max_examples:
         train = random.Random(seed).sample(train, cfg.max_examples)
@@ -280,39 +278,48 @@ def sample_categories(kb: KnowledgeBase, cfg: F2Config, gen: torch.Generator) ->
 # --- the phase ------------------------------------------------------------------------------------
 
 
-def language_stack(ctx: RunContext, cfg: F2Config, kb: KnowledgeBase) -> foundation.LangStack:
-    where = foundation.locate_lang_stack(ctx, cfg.lang_from)
+def language_stack(ctx: RunContext, cfg: F2Config, kb: KnowledgeBase) -> lang_stack.LangStack:
+    where = lang_stack.locate_lang_stack(ctx, cfg.lang_from)
     if where is not None:
-        stack = foundation.load_lang_stack(where, ctx.device, need_decoder=False, phase="f2")
+        stack = lang_stack.load_lang_stack(where, ctx.device, need_decoder=False, phase="f2")
         ctx.say(f"Language stack: {where} (vocab {stack.tokenizer.get_vocab_size()}, encoder max_seq_len {stack.encoder.max_seq_len})")
         return stack
-    saved = ctx.artifact(foundation.LANG_TOKENIZER)
+    saved = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if ctx.resume is not None and saved.exists():
         tok = load_tokenizer(saved)  # a resumed run keeps the tokenizer its checkpoints were trained with
     else:
         try:
-            tok = foundation.train_tokenizer(kb.concepts[: kb.n_train] + kb.relations, cfg.vocab_size)
+            tok = lang_stack.train_tokenizer(kb.concepts[: kb.n_train] + kb.relations, cfg.vocab_size)
         except ValueError as exc:  # e.g. a vocabulary smaller than the byte alphabet
             raise ConfigError(f"f2.vocab_size = {cfg.vocab_size}: {exc}") from None
         save_tokenizer(tok, saved)
     ctx.say(f"Language stack: none from f1 (f2.lang_from = {cfg.lang_from!r}); trained a {tok.get_vocab_size()}-token "
             "tokenizer on the training concepts and starting a fresh encoder")
-    encoder = foundation.new_encoder(tok.get_vocab_size(), cfg.max_seq_len).to(ctx.device)
-    return foundation.LangStack(tok, encoder, None, "new")
+    encoder = lang_stack.new_encoder(tok.get_vocab_size(), cfg.max_seq_len).to(ctx.device)
+    return lang_stack.LangStack(tok, encoder, None, "new")
 
 
-def save_artifacts(ctx: RunContext, stack: foundation.LangStack, model: KnowledgeModel, kb: KnowledgeBase) -> None:
-    foundation.save_lang_stack(ctx, stack)
+def save_artifacts(ctx: RunContext, stack: lang_stack.LangStack, model: KnowledgeModel, kb: KnowledgeBase) -> None:
+    lang_stack.save_lang_stack(ctx, stack)
     rel = model.relations
     tensors = {"relations": rel.vectors().detach().cpu().contiguous(), "phase": rel.phase.detach().cpu().contiguous(),
                "edge_sign": rel.edge_sign.detach().cpu().contiguous()}
     tensors.update({f"energy_head.{k}": v.detach().cpu().contiguous() for k, v in model.energy.state_dict().items()})
-    meta = {"voltx": json.dumps({"kind": "relations", "names": kb.relations, "dim": SLOT_DIM, "unitary": True,
-                                 "energy_head": {"dim": SLOT_DIM, "hidden": model.energy.embed.out_features}})}
-    ctx.save_artifact(RELATIONS, tensors, meta)
+    ctx.save_artifact(RELATIONS, tensors, "relations", names=kb.relations, dim=SLOT_DIM, unitary=True,
+                      energy_head={"dim": SLOT_DIM, "hidden": model.energy.embed.out_features})
     path = Codebook(F.normalize(model.codebook.detach().float().cpu(), dim=-1), index="flat").save(ctx.artifact(CODEBOOK))
     ctx.run.event("artifact", name=CODEBOOK, path=str(path), step=ctx.global_step)
     ctx.say(f"Artifacts saved in {ctx.artifacts_dir}")
+
+
+def epoch_summary(ev: dict[str, float]) -> str:
+    """Each figure next to its baseline: retrieval by bind, analogies, codebook error, energy ranking."""
+    analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, unitary r_hat {ev['analogy_unitary_top1']:.1%}, learned r "
+               f"{ev['analogy_learned_relation_top1']:.1%}, {int(ev['analogy_questions'])} q)") if "analogy_top1" in ev else "analogy: no questions"
+    return (f"bind@1 {ev['bind_top1']:.1%} (filtered {ev['bind_top1_filtered']:.1%}, hits@10 {ev['bind_hits10']:.1%}; "
+            f"chance {ev['bind_chance']:.2%}, popular tail {ev['bind_popular_top1']:.1%}) | {analogy} | "
+            f"quant err {ev['codebook_quantization_error']:.3f} (random {ev['codebook_random_error']:.3f}) | "
+            f"energy rank {ev['energy_rank_accuracy']:.1%}")
 
 
 def run(ctx: RunContext) -> None:
@@ -336,12 +343,6 @@ def run(ctx: RunContext) -> None:
             model.train()
     seed = ctx.config.run.seed
     questions = analogy_questions(kb.held_out, known_tails(kb.train + kb.held_out), cfg.analogy_queries, seed)
-
-    no_decay = [model.relations.phase, model.codebook]  # decay would pull phases to the identity relation
-    rest = [p for p in model.parameters() if all(p is not q for q in no_decay)]
-    opt = torch.optim.AdamW([{"params": rest, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    batches = EpochBatches(kb.train, cfg.batch_size, seed, lambda rows: torch.tensor(rows, dtype=torch.long))
-    total = batches.per_epoch * cfg.epochs
     gen = torch.Generator().manual_seed(seed + 2)
 
     def step(batch: Tensor) -> dict[str, Tensor]:
@@ -350,31 +351,10 @@ def run(ctx: RunContext) -> None:
     def evaluate() -> dict[str, float]:
         return evaluate_knowledge(model, ids, mask, kb.train, kb.held_out, questions, seed)
 
-    def line(info) -> str:
-        l, m = info["losses"], info["metrics"]
-        return (f"[{STAGE}] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                f"Loss: {l['loss']:.3f} (bind {l['bind']:.3f} unbind {l['unbind']:.3f} sup {l['superposition']:.3f} "
-                f"nce {l['nce']:.3f} energy {l['energy']:.3f} cb {l['codebook']:.3f}) | batch top1 {m['top1']:.1%} | "
-                f"LR: {info['lr']:.1e} | {info['samples_per_sec']:.0f} triples/sec")
-
-    def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, unitary r_hat {ev['analogy_unitary_top1']:.1%}, learned r "
-                   f"{ev['analogy_learned_relation_top1']:.1%}, {int(ev['analogy_questions'])} q)") if "analogy_top1" in ev else "analogy: no questions"
-        return (f"[{STAGE}] [Epoch {epoch}/{cfg.epochs}] Complete | Train Loss: {means.get('loss', 0):.3f} | "
-                f"bind@1 {ev['bind_top1']:.1%} (filtered {ev['bind_top1_filtered']:.1%}, hits@10 {ev['bind_hits10']:.1%}; "
-                f"chance {ev['bind_chance']:.2%}, popular tail {ev['bind_popular_top1']:.1%}) | {analogy} | "
-                f"quant err {ev['codebook_quantization_error']:.3f} (random {ev['codebook_random_error']:.3f}) | "
-                f"energy rank {ev['energy_rank_accuracy']:.1%} | Time: {seconds:.1f}s")
-
-    stage = Stage(
-        name=STAGE, model=model, optimizer=opt, batches=batches, epochs=cfg.epochs, step=step,
-        lr_at=lambda s: warmup_cosine(s, max_lr=cfg.lr, warmup=cfg.warmup, total=total, min_ratio=cfg.min_lr_ratio),
-        evaluate=evaluate, grad_clip=cfg.grad_clip, progress_line=line, epoch_end=epoch_end,
-        generators={"negatives": gen}, metrics=("top1", "energy_acc"),
-    )
-    params = sum(p.numel() for p in model.parameters())
-    ctx.say(f"=== F2 world knowledge ===\nParams:  {params:,} (codebook {k:,} x {SLOT_DIM})\nSteps:   {total} ({batches.per_epoch}/epoch)\n"
-            f"Analogy questions: {len(questions):,}")
-    fit(ctx, stage)
+    train_stage(ctx, STAGE, model, kb.train, lambda rows: torch.tensor(rows, dtype=torch.long), step, Hyper.of(cfg),
+                title="F2 world knowledge", evaluate=evaluate, summary=epoch_summary, metrics=("top1", "energy_acc"),
+                shown={"top1": "batch top1"}, labels={"superposition": "sup", "codebook": "cb"}, generators={"negatives": gen},
+                no_decay=[model.relations.phase, model.codebook],  # decay would pull phases to the identity relation
+                about=f"codebook {k:,} x {SLOT_DIM}; {len(questions):,} analogy questions")
     save_artifacts(ctx, stack, model, kb)
     ctx.mark_stage_done(STAGE)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from voltx.data.sources import holdout, load_records, parse_source
 from voltx.engine.tokenizer import PAD_ID, pad_rows, real_ids
-from voltx_phases import foundation
 
 KEY_DATA, KEY_EVAL = "f3.reasoning_data", "f3.reasoning_eval"
 EXAMPLE = "scan_length_gen?count=2000"
@@ -47,18 +47,18 @@ def load_data(cfg, seed: int) -> ReasoningData:
     train: list[dict] = []
     held: list[dict] = []
     for entry in cfg.reasoning_data:
-        records = _cap(foundation.load_records([entry], "reasoning", split="train", key=KEY_DATA, example=EXAMPLE), cfg.max_examples)
+        records = _cap(load_records([entry], "reasoning", split="train", key=KEY_DATA, example=EXAMPLE), cfg.max_examples)
         if cfg.reasoning_eval:
             train.extend(records)
-        elif foundation.parse_source(entry, KEY_DATA).generator is not None:
+        elif parse_source(entry, KEY_DATA).generator is not None:
             train.extend(records)
-            held.extend(foundation.load_records([entry], "reasoning", split="test", key=KEY_DATA, example=EXAMPLE))
+            held.extend(load_records([entry], "reasoning", split="test", key=KEY_DATA, example=EXAMPLE))
         else:
-            kept, out = foundation.holdout(records, cfg.valid_fraction, seed)
+            kept, out = holdout(records, cfg.valid_fraction, seed)
             train.extend(kept)
             held.extend(out)
     if cfg.reasoning_eval:
-        held = foundation.load_records(cfg.reasoning_eval, "reasoning", split="test", key=KEY_EVAL, example=EXAMPLE)
+        held = load_records(cfg.reasoning_eval, "reasoning", split="test", key=KEY_EVAL, example=EXAMPLE)
         source = ", ".join(cfg.reasoning_eval)
     else:
         source = "generators' test splits / held-out share of the training files"

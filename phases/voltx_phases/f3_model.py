@@ -15,7 +15,6 @@ clock says.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import torch
@@ -23,17 +22,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from voltx.engine.attention import SlotAttention
-from voltx.engine.code_decoder import IGNORE_INDEX
+from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
-from voltx_phases import foundation
+from voltx_phases.lang_stack import LangStack
 
+VFN_FOUNDATION = "vfn_foundation.safetensors"
+"""F3's artifact: velocity field, attention and identity head, with their constructor args and RAR settings."""
 NOISE_LEVEL = (0.2, 1.0)
 """Range of the Gaussian corruption's level: noise norm ~ level x the (unit) slot norm."""
 
 
-def build_model(stack: foundation.LangStack, cfg) -> nn.ModuleDict:
+def build_model(stack: LangStack, cfg) -> nn.ModuleDict:
     vfn = ScaledVfn(dim=SLOT_DIM, hidden=cfg.vfn_hidden, blocks=cfg.vfn_blocks, time_freqs=cfg.time_embed_freqs)
     attention = SlotAttention(SLOT_DIM)
     # RAR starts as the identity: the drift's last layers start at zero, so every frame is a
@@ -63,7 +64,7 @@ def save_vfn_foundation(ctx, model: nn.ModuleDict, cfg) -> None:
     """velocity field + attention + identity head, with the constructor args and RAR settings."""
     part = nn.ModuleDict({k: model[k] for k in ("vfn", "attention", "identity")})
     rar_settings = {"max_iterations": cfg.rar_max_iterations, "dt": cfg.rar_dt, "beta": cfg.rar_beta, "epsilon": cfg.rar_epsilon}
-    foundation.save_module(ctx, part, foundation.VFN_FOUNDATION, "vfn_foundation", vfn_args(cfg), {"rar": json.dumps(rar_settings)})
+    ctx.save_artifact(VFN_FOUNDATION, part.state_dict(), "vfn_foundation", vfn_args(cfg), rar=rar_settings)
 
 
 def frames(model: nn.ModuleDict, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -25,22 +25,21 @@ from collections import Counter
 
 import torch
 
-from voltx.engine.code_decoder import IGNORE_INDEX
+from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.rar import RarResult
 from voltx.engine.tokenizer import load_tokenizer, save_tokenizer
 from voltx.errors import DataError
-from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
-from voltx.train.loop import Stage, fit
-from voltx.train.schedules import warmup_cosine
-from voltx_phases import foundation
+from voltx.train.kit import Hyper, train_stage
+from voltx_phases import lang_stack
 from voltx_phases.f3_data import (
     BABI_TASKS, ReasoningData, chain_pairs, encode, glue, load_data, majority_answers, normalise, task_group, training_texts,
 )
 from voltx_phases.f3_model import (
-    answer_terms, build_model, chain_loss, corrupt, denoise_loss, fixed_point_loss, flow_losses, frames, identity_head_loss, refine,
-    save_vfn_foundation,
+    VFN_FOUNDATION, answer_terms, build_model, chain_loss, corrupt, denoise_loss, fixed_point_loss, flow_losses, frames,
+    identity_head_loss, refine, save_vfn_foundation,
 )
+from voltx_phases.rar_telemetry import certainty, rar_event, rar_summary
 
 STAGE = "reasoning"
 DENOISE_COSINE = 0.9
@@ -52,29 +51,29 @@ DENOISE_EVAL_FRAMES = 256
 # --- the language stack -----------------------------------------------------------------------
 
 
-def language_stack(ctx: RunContext, cfg, records: list[dict], where) -> foundation.LangStack:
+def language_stack(ctx: RunContext, cfg, records: list[dict], where) -> lang_stack.LangStack:
     """F1's (or F2's) stack from ``where``, else (None) a tokenizer trained here and a fresh encoder/decoder."""
     device = ctx.device
     if where is not None:
-        stack = foundation.load_lang_stack(where, device, need_decoder=False, phase="f3")
+        stack = lang_stack.load_lang_stack(where, device, need_decoder=False, phase="f3")
         vocab = stack.tokenizer.get_vocab_size()
         ctx.say(f"Language stack: {where} (vocab {vocab}, encoder max_seq_len {stack.encoder.max_seq_len}"
                 + (")" if stack.decoder is not None else "; no decoder there: a fresh one renders the answers)"))
         if stack.decoder is None:
-            stack.decoder = foundation.new_decoder(vocab, cfg.decoder_max_len).to(device)
+            stack.decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(device)
         return stack
-    artifact = ctx.artifact(foundation.LANG_TOKENIZER)
+    artifact = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if ctx.resume is not None and artifact.exists():  # resumed: the tokenizer this run trained
         tok = load_tokenizer(artifact)
     else:
-        tok = foundation.train_tokenizer(training_texts(records), cfg.vocab_size)
+        tok = lang_stack.train_tokenizer(training_texts(records), cfg.vocab_size)
         save_tokenizer(tok, artifact)
     vocab = tok.get_vocab_size()
     ctx.say(f"Language stack: none (f3.lang_from = {cfg.lang_from!r}); a BPE tokenizer trained on the F3 texts "
             f"(vocab {vocab}) and a fresh encoder and decoder")
-    encoder = foundation.new_encoder(vocab, cfg.max_seq_len).to(device)
-    decoder = foundation.new_decoder(vocab, cfg.decoder_max_len).to(device)
-    return foundation.LangStack(tok, encoder, decoder, "new")
+    encoder = lang_stack.new_encoder(vocab, cfg.max_seq_len).to(device)
+    decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(device)
+    return lang_stack.LangStack(tok, encoder, decoder, "new")
 
 
 # --- evaluation ---------------------------------------------------------------------------------
@@ -121,8 +120,8 @@ class Evaluator:
         result, active = _cat_results(results), torch.cat(actives)
         metrics["rar_converged_share"] = float(result.converged.all(-1).float().mean())
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
-        gamma = foundation.certainty(result, active, cfg.rar_epsilon)
-        foundation.rar_event(self.ctx, result, active, gamma, cfg.rar_max_iterations, stage=STAGE, queries=len(self.records))
+        gamma = certainty(result, active, cfg.rar_epsilon)
+        rar_event(self.ctx, result, active, gamma, cfg.rar_max_iterations, stage=STAGE, queries=len(self.records))
         metrics.update(self._denoising())
         return metrics
 
@@ -179,13 +178,60 @@ class Evaluator:
         return {"denoise_slot_share": restored / n, "denoise_share_before": before / n, "denoise_slots": changed_total}
 
 
+# --- the stage ----------------------------------------------------------------------------------
+
+
+def reasoning_losses(model, tok, cfg, enc_len: int, dec_len: int, gen: torch.Generator, dev: torch.device,
+                     batch: list[dict]) -> dict[str, torch.Tensor]:
+    """Every term of one step on a batch of records (the module docstring says what each does)."""
+    beta = cfg.rar_beta
+    ids, mask = encode(tok, [r["input"] for r in batch], enc_len, dev, keep="tail")
+    slots, active = frames(model, ids, mask)  # with gradient: the answer term fine-tunes the encoder
+    out_ids, out_mask = encode(tok, [r["output"] for r in batch], dec_len - 1, dev, keep="head")
+    index, src_texts, dst_texts = chain_pairs(batch[: cfg.chain_batch], torch.rand(len(batch), generator=gen))
+    with torch.no_grad():  # clean frames are targets: detached
+        pool = [(slots.detach(), active), frames(model, *encode(tok, [r["output"] for r in batch], enc_len, dev, keep="tail"))]
+        if index:
+            src = frames(model, *encode(tok, src_texts, enc_len, dev, keep="tail"))
+            dst = frames(model, *encode(tok, dst_texts, enc_len, dev, keep="tail"))
+            pool.append(dst)
+    clean, clean_active = torch.cat([p[0] for p in pool]), torch.cat([p[1] for p in pool])
+    denoise = denoise_loss(model, clean, clean_active, corrupt(clean, clean_active, gen, cfg), beta)
+    flow = flow_losses(model, clean, clean_active, gen, beta)
+    fixed = fixed_point_loss(model, clean, clean_active, gen, beta)
+    id_head, id_acc = identity_head_loss(model, clean, clean_active)
+    chain = chain_loss(model, *src, *dst, cfg) if index else slots.new_zeros(())
+    answer, answer_acc, result = answer_terms(model, slots, active, out_ids, out_mask, cfg)
+    loss = (cfg.denoise_weight * denoise + cfg.fixed_point_weight * fixed + cfg.flow_weight * flow["flow"] + cfg.identity_weight * (flow["identity"] + id_head)
+            + cfg.chain_weight * chain + cfg.answer_weight * answer)
+    summary = {k: torch.tensor(v) for k, v in rar_summary(result, active).items()}
+    return {"loss": loss, "denoise": denoise, "fixed": fixed, "flow": flow["flow"], "identity": flow["identity"], "id_head": id_head,
+            "chain": chain, "answer": answer, "answer_acc": answer_acc, "id_acc": id_acc, **summary}
+
+
+def epoch_summary(ev: dict[str, float]) -> str:
+    """Each task's exact-match accuracy next to its majority baseline, then denoising and RAR."""
+    parts = []
+    if "scan_accuracy" in ev:
+        parts.append(f"SCAN: {ev['scan_accuracy']:.1%} exact (majority {ev['scan_majority_baseline']:.1%}), "
+                     f"tokens {ev['scan_token_accuracy']:.1%}")
+    if "babi_accuracy" in ev:
+        per = " ".join(f"{t} {ev[f'babi_{t}_accuracy']:.0%}" for t in BABI_TASKS if f"babi_{t}_accuracy" in ev)
+        parts.append(f"bAbI: {ev['babi_accuracy']:.1%} ({per}; majority {ev['babi_majority_baseline']:.1%}, "
+                     f"best constant {ev['babi_best_constant']:.1%})")
+    if "kinship_accuracy" in ev:
+        parts.append(f"kinship: {ev['kinship_accuracy']:.1%} (majority {ev['kinship_majority_baseline']:.1%})")
+    parts.append(f"Answer tokens: {ev['answer_token_accuracy']:.1%}")
+    if "denoise_slot_share" in ev:
+        parts.append(f"Denoise: {ev['denoise_slot_share']:.1%} (before RAR {ev['denoise_share_before']:.1%})")
+    parts.append(f"RAR converged: {ev['rar_converged_share']:.1%} in {ev['rar_iterations_mean']:.1f} it")
+    return " | ".join(parts)
+
+
 # --- the phase --------------------------------------------------------------------------------
 
 
-def run(ctx: RunContext) -> None:
-    cfg = ctx.settings
-    dev = ctx.device
-    data = load_data(cfg, ctx.config.run.seed)
+def check_data(ctx: RunContext, data: ReasoningData) -> None:
     if len(data.train) < 2:
         raise DataError(f"f3.reasoning_data gave {len(data.train)} training records; need at least 2 (a batch).")
     if not data.eval:
@@ -197,7 +243,12 @@ def run(ctx: RunContext) -> None:
             f"{len(data.eval)} held-out ({data.eval_source})")
     ctx.run.event("data", train=len(data.train), eval=len(data.eval), tasks=tasks, with_steps=with_steps)
 
-    where = foundation.locate_lang_stack(ctx, cfg.lang_from)
+
+def run(ctx: RunContext) -> None:
+    cfg = ctx.settings
+    data = load_data(cfg, ctx.config.run.seed)
+    check_data(ctx, data)
+    where = lang_stack.locate_lang_stack(ctx, cfg.lang_from)
     if where is None:  # our own tokenizer: keep underscore-joined words (SCAN actions) whole
         data.train, data.eval = [glue(r) for r in data.train], [glue(r) for r in data.eval]
     stack = language_stack(ctx, cfg, data.train, where)
@@ -210,76 +261,17 @@ def run(ctx: RunContext) -> None:
         ctx.say(f"warning: {cut} of {len(lengths)} held-out answers are longer than the decoder renders "
                 f"({dec_len - 1} tokens + EOS); they cannot match exactly. A longer decoder needs f3.decoder_max_len "
                 f"(and, with F1's stack, an F1 decoder trained with a larger decoder_max_len).")
-    model = build_model(stack, cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = EpochBatches(data.train, cfg.batch_size, ctx.config.run.seed, collate=list)
-    total = batches.per_epoch * cfg.epochs
+    model = build_model(stack, cfg).to(ctx.device)
     gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow noise, chain choices
-    beta = cfg.rar_beta
-
-    def step(batch: list[dict]) -> dict[str, torch.Tensor]:
-        ids, mask = encode(tok, [r["input"] for r in batch], enc_len, dev, keep="tail")
-        slots, active = frames(model, ids, mask)  # with gradient: the answer term fine-tunes the encoder
-        out_ids, out_mask = encode(tok, [r["output"] for r in batch], dec_len - 1, dev, keep="head")
-        index, src_texts, dst_texts = chain_pairs(batch[: cfg.chain_batch], torch.rand(len(batch), generator=gen))
-        with torch.no_grad():  # clean frames are targets: detached
-            pool = [(slots.detach(), active), frames(model, *encode(tok, [r["output"] for r in batch], enc_len, dev, keep="tail"))]
-            if index:
-                src = frames(model, *encode(tok, src_texts, enc_len, dev, keep="tail"))
-                dst = frames(model, *encode(tok, dst_texts, enc_len, dev, keep="tail"))
-                pool.append(dst)
-        clean, clean_active = torch.cat([p[0] for p in pool]), torch.cat([p[1] for p in pool])
-        denoise = denoise_loss(model, clean, clean_active, corrupt(clean, clean_active, gen, cfg), beta)
-        flow = flow_losses(model, clean, clean_active, gen, beta)
-        fixed = fixed_point_loss(model, clean, clean_active, gen, beta)
-        id_head, id_acc = identity_head_loss(model, clean, clean_active)
-        chain = chain_loss(model, *src, *dst, cfg) if index else slots.new_zeros(())
-        answer, answer_acc, result = answer_terms(model, slots, active, out_ids, out_mask, cfg)
-        loss = (cfg.denoise_weight * denoise + cfg.fixed_point_weight * fixed + cfg.flow_weight * flow["flow"] + cfg.identity_weight * (flow["identity"] + id_head)
-                + cfg.chain_weight * chain + cfg.answer_weight * answer)
-        summary = {k: torch.tensor(v) for k, v in foundation.rar_summary(result, active).items()}
-        return {"loss": loss, "denoise": denoise, "fixed": fixed, "flow": flow["flow"], "identity": flow["identity"], "id_head": id_head,
-                "chain": chain, "answer": answer, "answer_acc": answer_acc, "id_acc": id_acc, **summary}
-
-    def line(info) -> str:
-        l, m = info["losses"], info["metrics"]
-        return (f"[reasoning] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-                f"Loss: {l['loss']:.4f} (D: {l['denoise']:.4f} P: {l['fixed']:.5f} F: {l['flow']:.3f} I: {l['identity']:.3f} "
-                f"C: {l['chain']:.4f} A: {l['answer']:.3f}) | Acc: {m['answer_acc']:.2%} | LR: {info['lr']:.2e} | "
-                f"{info['samples_per_sec']:.1f} samples/sec")
-
-    def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        parts = [f"[reasoning] [Epoch {epoch}/{cfg.epochs}] Complete | Train Loss: {means.get('loss', 0):.4f}"]
-        if "scan_accuracy" in ev:
-            parts.append(f"SCAN: {ev['scan_accuracy']:.1%} exact (majority {ev['scan_majority_baseline']:.1%}), "
-                         f"tokens {ev['scan_token_accuracy']:.1%}")
-        if "babi_accuracy" in ev:
-            per = " ".join(f"{t} {ev[f'babi_{t}_accuracy']:.0%}" for t in BABI_TASKS if f"babi_{t}_accuracy" in ev)
-            parts.append(f"bAbI: {ev['babi_accuracy']:.1%} ({per}; majority {ev['babi_majority_baseline']:.1%}, "
-                         f"best constant {ev['babi_best_constant']:.1%})")
-        if "kinship_accuracy" in ev:
-            parts.append(f"kinship: {ev['kinship_accuracy']:.1%} (majority {ev['kinship_majority_baseline']:.1%})")
-        parts.append(f"Answer tokens: {ev['answer_token_accuracy']:.1%}")
-        if "denoise_slot_share" in ev:
-            parts.append(f"Denoise: {ev['denoise_slot_share']:.1%} (before RAR {ev['denoise_share_before']:.1%})")
-        parts.append(f"RAR converged: {ev['rar_converged_share']:.1%} in {ev['rar_iterations_mean']:.1f} it")
-        parts.append(f"Time: {seconds:.1f}s")
-        return " | ".join(parts)
-
-    stage = Stage(
-        name=STAGE, model=model, optimizer=opt, batches=batches, epochs=cfg.epochs, step=step,
-        lr_at=lambda s: warmup_cosine(s, max_lr=cfg.lr, warmup=cfg.warmup, total=total, min_ratio=cfg.min_lr / cfg.lr),
-        evaluate=Evaluator(ctx, cfg, model, tok, data, enc_len, dec_len), grad_clip=cfg.grad_clip, progress_line=line,
-        epoch_end=epoch_end, generators={"f3": gen},
-        metrics=("answer_acc", "id_acc", "rar/iterations_mean", "rar/converged_share"),
-    )
     vfn_params = sum(p.numel() for p in model["vfn"].parameters())
-    ctx.say(f"=== Volt X F3 Compositional Reasoning ===\nParams:  {sum(p.numel() for p in model.parameters()):,} "
-            f"(ScaledVfn {vfn_params:,}: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks)\n"
-            f"Steps:   {total} ({batches.per_epoch}/epoch)")
-    fit(ctx, stage)
+    train_stage(ctx, STAGE, model, data.train, list, lambda batch: reasoning_losses(model, tok, cfg, enc_len, dec_len, gen, ctx.device, batch),
+                Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning",
+                evaluate=Evaluator(ctx, cfg, model, tok, data, enc_len, dec_len), summary=epoch_summary,
+                metrics=("answer_acc", "id_acc", "rar/iterations_mean", "rar/converged_share"), shown={"answer_acc": "Acc"},
+                labels={"denoise": "D", "fixed": "P", "flow": "F", "identity": "I", "id_head": "H", "chain": "C", "answer": "A"},
+                generators={"f3": gen}, about=f"ScaledVfn {vfn_params:,}: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks")
     ctx.mark_stage_done(STAGE)
     save_vfn_foundation(ctx, model, cfg)
-    foundation.save_lang_stack(ctx, stack)
-    ctx.say(f"Artifacts: {foundation.VFN_FOUNDATION}, {foundation.LANG_TOKENIZER}, {foundation.LANG_ENCODER}, "
-            f"{foundation.LANG_DECODER} in {ctx.artifacts_dir}")
+    lang_stack.save_lang_stack(ctx, stack)
+    ctx.say(f"Artifacts: {VFN_FOUNDATION}, {lang_stack.LANG_TOKENIZER}, {lang_stack.LANG_ENCODER}, "
+            f"{lang_stack.LANG_DECODER} in {ctx.artifacts_dir}")

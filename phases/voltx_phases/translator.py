@@ -12,7 +12,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from voltx import hookimpl
-from voltx.specs import CommandSpec, Deliverable, PhaseSpec
+from voltx.plugin_specs import CommandSpec, Deliverable, PhaseSpec
 
 ARTIFACTS = ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors")
 
@@ -155,17 +155,13 @@ def _configure_trainer(p: argparse.ArgumentParser, decoder: bool) -> None:
     _common(p)
 
 
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _run_stage(args, overrides: list[str]) -> int:
+def _run_stage(args, overrides: dict[str, object]) -> int:
     from voltx.train.runner import RunRequest, execute
 
     req = RunRequest(
         phase="translator",
         config_path=args.config,
-        overrides=tuple(overrides),
+        overrides=overrides,
         runs_dir=args.runs_dir,
         argv=tuple(["voltx", *args._argv]),
     )
@@ -173,21 +169,19 @@ def _run_stage(args, overrides: list[str]) -> int:
 
 
 def train_tokenizer(args) -> int:
-    corpus = "[" + ", ".join(_toml_str(c) for c in args.corpus) + "]"
-    return _run_stage(args, [
-        'stages=["tokenizer"]', f"tokenizer.corpus={corpus}", f"tokenizer.vocab_size={args.vocab_size}",
-        f"tokenizer.max_files={args.max_files}", f"tokenizer.output={_toml_str(args.output)}",
-    ])
+    return _run_stage(args, {
+        "stages": ["tokenizer"], "tokenizer.corpus": list(args.corpus), "tokenizer.vocab_size": args.vocab_size,
+        "tokenizer.max_files": args.max_files, "tokenizer.output": args.output,
+    })
 
 
-def _trainer_overrides(args, stage: str) -> list[str]:
-    device = "cuda" if args.device == "gpu" else args.device
-    return [
-        f'stages=["{stage}"]', f"data={_toml_str(args.data)}", f"tokenizer.path={_toml_str(args.tokenizer)}",
-        f"{stage}.output={_toml_str(args.output)}", f"{stage}.epochs={args.epochs}",
-        f"{stage}.batch_size={args.batch_size}", f"{stage}.lr={args.lr}", f"{stage}.warmup={args.warmup}",
-        f"hardware.device={device}",
-    ]
+def _trainer_overrides(args, stage: str) -> dict[str, object]:
+    return {
+        "stages": [stage], "data": args.data, "tokenizer.path": args.tokenizer,
+        f"{stage}.output": args.output, f"{stage}.epochs": args.epochs,
+        f"{stage}.batch_size": args.batch_size, f"{stage}.lr": args.lr, f"{stage}.warmup": args.warmup,
+        "hardware.device": "cuda" if args.device == "gpu" else args.device,
+    }
 
 
 def train_encoder(args) -> int:
@@ -195,7 +189,7 @@ def train_encoder(args) -> int:
 
 
 def train_decoder(args) -> int:
-    return _run_stage(args, [*_trainer_overrides(args, "decoder"), f"encoder.path={_toml_str(args.encoder)}"])
+    return _run_stage(args, {**_trainer_overrides(args, "decoder"), "encoder.path": args.encoder})
 
 
 @hookimpl

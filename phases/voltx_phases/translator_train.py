@@ -7,39 +7,33 @@ Stages, each resumable through the shared loop:
    masked everywhere -> code_encoder.safetensors
 3. decoder: reconstructs the code from the frozen encoder's 16 R0 slot vectors, the same
    context it decodes from at inference (the original trained on per-token features and
-   decoded from slots) -> code_decoder.safetensors
+   decoded from slots; the stage is :mod:`voltx_phases.decoder_stage`, shared with F1)
+   -> code_decoder.safetensors
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from voltx import artifacts
 from voltx.data.code_pairs import CodePair, extract_stdlib_pairs, read_codesearchnet_jsonl, split_train_valid
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import ENCODER_KINDS, CnnFrameEncoder
 from voltx.engine.code_roles import ROLE_OTHER, label_tokens
 from voltx.engine.tokenizer import PAD_ID, corpus_texts, load_tokenizer, pad_rows, save_tokenizer, train_bpe
-from voltx.errors import ConfigError, DataError, MissingInputError
-from voltx.runs.checkpoints import atomic_save_safetensors
-from voltx.train.batches import EpochBatches, steps_per_epoch
+from voltx.errors import ConfigError, DataError
+from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
-from voltx.train.loop import Stage, fit
-from voltx.train.schedules import warmup_cosine
+from voltx.train.kit import Hyper, train_stage
+from voltx_phases.decoder_stage import train_decoder
 from voltx_phases.translator import TranslatorConfig
 
 STAGES = ("tokenizer", "encoder", "decoder")
 IGNORE = -100
-
-
-def fmt_lr(lr: float) -> str:
-    """2.5e-4 style, as in the seed's progress lines."""
-    mantissa, exp = f"{lr:.1e}".split("e")
-    return f"{mantissa}e{int(exp)}"
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -84,49 +78,31 @@ def collate(items: list[tuple[list[int], list[int], list[int]]]) -> tuple[torch.
     return code, code_mask, roles, doc, doc_mask
 
 
-def valid_batches(items: list, batch_size: int, limit: int) -> list[tuple[torch.Tensor, ...]]:
+def valid_parts(items: list, batch_size: int, limit: int) -> list[list]:
+    """Validation batches: at most ``limit`` full ones of ``batch_size`` (or all items when fewer)."""
     size = min(batch_size, len(items))
-    count = min(limit, len(items) // size)
-    return [collate(items[i * size : (i + 1) * size]) for i in range(count)]
+    return [items[i * size : (i + 1) * size] for i in range(min(limit, len(items) // size))]
 
 
 # --- weights in and out ---------------------------------------------------------------------
 
 
-def load_weights(module: torch.nn.Module, path: str, what: str, how: str) -> None:
-    from safetensors.torch import load_file
-
-    file = Path(path)
-    if not file.exists():
-        raise MissingInputError(f"{what} {file} does not exist. {how}")
-    try:
-        tensors = load_file(str(file))
-    except Exception as exc:
-        raise DataError(f"{file} is not a safetensors {what} ({exc}). {how}") from None
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise DataError(f"{file}: not a {what}: tensors {', '.join(missing[:4])} are missing. {how}")
-    for name, value in expected.items():
-        if tensors[name].shape != value.shape:
-            raise DataError(
-                f"{file}: tensor {name!r} has shape {list(tensors[name].shape)} but this {what} needs "
-                f"{list(value.shape)} (was it trained with a different tokenizer or size?). {how}"
-            )
-    module.load_state_dict({k: tensors[k] for k in expected})
+def load_weights(module: torch.nn.Module, path: str, kind: str | tuple[str, ...], how: str) -> None:
+    """``module``'s weights from artifact ``path``; untagged files (translator files written
+    before artifacts recorded their kind, per-epoch files) load too."""
+    artifacts.load_into(module, artifacts.read(path, kind, how, untagged=True), how)
 
 
 WEIGHTS_ONLY = "weights only, not resumable: --resume reads the run's checkpoints/"
 
 
-def save_model(ctx: RunContext, module: torch.nn.Module, name: str, output: str, meta: dict) -> Path:
+def save_model(ctx: RunContext, module: CnnFrameEncoder | SlotDecoder, name: str, output: str, config: dict) -> Path:
     """The stage's final weights: a run artifact, plus ``output`` when set (the seed's --output).
     The seed printed "Checkpoint saved:" for these; they are exports, not resumable checkpoints."""
-    metadata = {"voltx": json.dumps(meta)}
-    path = ctx.save_artifact(name, module.state_dict(), metadata)
+    kind = Path(name).stem
+    path = ctx.save_artifact(name, module.state_dict(), kind, module.init_args(), config=config)
     if output:
-        out = Path(output)
-        atomic_save_safetensors(module.state_dict(), out, metadata)
+        out = artifacts.save(output, module.state_dict(), kind, module.init_args(), phase=ctx.phase.name, config=config)
         ctx.say(f"Weights saved: {out} (final; {WEIGHTS_ONLY})")
         return out
     ctx.say(f"Weights saved: {path} (final; {WEIGHTS_ONLY})")
@@ -170,7 +146,7 @@ def tokenizer_stage(ctx: RunContext, cfg: TranslatorConfig, train: list[CodePair
     return tok
 
 
-def encoder_losses(encoder: CodeEncoder, batch, device, tau: float) -> dict[str, torch.Tensor]:
+def encoder_losses(encoder: CnnFrameEncoder, batch, device, tau: float) -> dict[str, torch.Tensor]:
     """The encoder objective's terms on one collated batch: symmetric InfoNCE on the
     (code, docstring) summaries, role cross-entropy, and role accuracy / top-1 for logging."""
     code, code_mask, roles, doc, doc_mask = (t.to(device, non_blocking=True) for t in batch)
@@ -189,12 +165,9 @@ def encoder_losses(encoder: CodeEncoder, batch, device, tau: float) -> dict[str,
     return {"contrastive": contrastive, "role": role, "role_acc": role_acc, "top1": top1}
 
 
-def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, train_items, valid_items) -> None:
+def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncoder, train_items, valid_items) -> None:
     ec = cfg.encoder
     device = ctx.device
-    batches = EpochBatches(train_items, ec.batch_size, ctx.config.run.seed, collate)
-    total = batches.per_epoch * ec.epochs
-    opt = torch.optim.AdamW(encoder.parameters(), lr=ec.lr, weight_decay=ec.weight_decay)
     tau = ec.temperature
 
     def losses(batch) -> dict[str, torch.Tensor]:
@@ -205,7 +178,7 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
         loss = ec.contrastive_weight * out["contrastive"] + ec.role_weight * out["role"]
         return {"loss": loss, "contrastive": out["contrastive"], "role": out["role"]}
 
-    vbatches = valid_batches(valid_items, ec.batch_size, ec.valid_batches)
+    vbatches = [collate(part) for part in valid_parts(valid_items, ec.batch_size, ec.valid_batches)]
 
     def evaluate() -> dict[str, float]:
         sums = {"contrastive": 0.0, "role_acc": 0.0, "top1": 0.0}
@@ -224,95 +197,29 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, 
             "valid_role_accuracy": sums["role_acc"] / n,
         }
 
-    def line(info) -> str:
-        l = info["losses"]
-        return (
-            f"[Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-            f"Loss: {l['loss']:.3f} (C: {l['contrastive']:.3f} R: {l['role']:.3f}) | LR: {fmt_lr(info['lr'])} | "
-            f"{info['samples_per_sec']:.1f} samples/sec"
-        )
+    def summary(ev: dict) -> str:
+        return (f"Valid Loss: {ev['valid_loss']:.3f} | Retrieval@1: {ev['valid_retrieval_top1']:.2%} "
+                f"(chance {ev['valid_retrieval_chance']:.2%}) | Role Acc: {ev['valid_role_accuracy']:.2%}")
 
-    def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        ctx.say(
-            f"[Epoch {epoch}/{ec.epochs}] Complete | Train Loss: {means.get('loss', 0):.3f} "
-            f"(C: {means.get('contrastive', 0):.3f} R: {means.get('role', 0):.3f}) | Valid Loss: {ev['valid_loss']:.3f} | "
-            f"Retrieval@1: {ev['valid_retrieval_top1']:.2%} (chance {ev['valid_retrieval_chance']:.2%}) | "
-            f"Role Acc: {ev['valid_role_accuracy']:.2%} | Time: {seconds:.1f}s"
-        )
-        path = epoch_file(ctx, ec.output, "code_encoder.safetensors", epoch)
-        atomic_save_safetensors(encoder.state_dict(), path)
-        return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
-
-    stage = Stage(
-        name="encoder", model=encoder, optimizer=opt, batches=batches, epochs=ec.epochs, step=step,
-        lr_at=lambda s: warmup_cosine(s, max_lr=ec.lr, warmup=ec.warmup, total=total, min_ratio=ec.min_lr_ratio),
-        evaluate=evaluate, grad_clip=ec.grad_clip, progress_line=line, epoch_end=epoch_end, metrics=("role_acc", "top1"),
-    )
-    ctx.say(f"=== Volt X Encoder Training ===\nParams:  {sum(p.numel() for p in encoder.parameters()):,}\nSteps:   {total} ({batches.per_epoch}/epoch)")
-    fit(ctx, stage)
+    # The seed's lines: no stage tag, three decimals, the step line without the accuracies.
+    train_stage(ctx, "encoder", encoder, train_items, collate, step, Hyper.of(ec), title="Volt X Encoder Training",
+                evaluate=evaluate, summary=summary, metrics=("role_acc", "top1"), labels={"contrastive": "C", "role": "R"},
+                after_epoch=lambda epoch: save_epoch(ctx, encoder, ec.output, "code_encoder.safetensors", epoch), tag=False, digits=3)
 
 
-def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CodeEncoder, decoder: CodeDecoder, tok, train_items, valid_items) -> None:
+def save_epoch(ctx: RunContext, module: CnnFrameEncoder | SlotDecoder, output: str, name: str, epoch: int) -> str:
+    path = epoch_file(ctx, output, name, epoch)
+    artifacts.save(path, module.state_dict(), Path(name).stem, module.init_args(), epoch=epoch)
+    return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
+
+
+def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncoder, decoder: SlotDecoder, tok, train_items, valid_items) -> None:
+    """The shared decoder stage (:mod:`voltx_phases.decoder_stage`) on the code of the pairs, with the seed's lines."""
     dc = cfg.decoder
-    device = ctx.device
-    encoder.eval().requires_grad_(False)
-    batches = EpochBatches(train_items, dc.batch_size, ctx.config.run.seed + 1, collate)
-    total = batches.per_epoch * dc.epochs
-    opt = torch.optim.AdamW(decoder.parameters(), lr=dc.lr, weight_decay=dc.weight_decay)
-
-    def forward(batch):
-        code, code_mask = batch[0].to(device), batch[1].to(device)
-        with torch.no_grad():
-            context, active = encoder.slot_context(encoder(code, code_mask), code_mask)
-        inputs, labels = decoder.teacher_forced_batch(code, code_mask)
-        return decoder.loss_and_accuracy(decoder(inputs, context, active), labels), context, active
-
-    def step(batch):
-        (loss, acc), _, _ = forward(batch)
-        return {"loss": loss, "token_acc": acc}
-
-    vbatches = valid_batches(valid_items, dc.batch_size, dc.valid_batches)
-
-    def evaluate() -> dict[str, float]:
-        loss_sum = acc_sum = 0.0
-        for batch in vbatches:
-            (loss, acc), _, _ = forward(batch)
-            loss_sum, acc_sum = loss_sum + float(loss), acc_sum + float(acc)
-        n = max(1, len(vbatches))
-        if vbatches and dc.sample_count:
-            batch = tuple(t[: dc.sample_count] for t in vbatches[0])
-            _, context, active = forward(batch)
-            generated = decoder.generate(context, active, max_new_tokens=min(64, dc.max_len))
-            samples = [
-                {"reference": tok.decode([i for i in row.tolist() if i != PAD_ID]), "decoded": tok.decode(gen)}
-                for row, gen in zip(batch[0], generated)
-            ]
-            ctx.run.event("samples", stage="decoder", step=ctx.global_step, samples=samples)
-        return {"valid_loss": loss_sum / n, "valid_token_accuracy": acc_sum / n}
-
-    def line(info) -> str:
-        l = info["losses"]
-        return (
-            f"[Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | Loss: {l['loss']:.4f} | "
-            f"Acc: {info['metrics']['token_acc']:.2%} | LR: {fmt_lr(info['lr'])} | {info['samples_per_sec']:.1f} samples/sec"
-        )
-
-    def epoch_end(epoch: int, means: dict, ev: dict, seconds: float) -> str:
-        ctx.say(
-            f"[Epoch {epoch}/{dc.epochs}] Complete | Train Loss: {means.get('loss', 0):.4f} | Valid Loss: {ev['valid_loss']:.4f} "
-            f"| Valid Acc: {ev['valid_token_accuracy']:.2%} | Time: {seconds:.1f}s"
-        )
-        path = epoch_file(ctx, dc.output, "code_decoder.safetensors", epoch)
-        atomic_save_safetensors(decoder.state_dict(), path)
-        return f"Weights saved: {path} (epoch {epoch}; {WEIGHTS_ONLY})"
-
-    stage = Stage(
-        name="decoder", model=decoder, optimizer=opt, batches=batches, epochs=dc.epochs, step=step,
-        lr_at=lambda s: warmup_cosine(s, max_lr=dc.lr, warmup=dc.warmup, total=total, min_ratio=dc.min_lr_ratio),
-        evaluate=evaluate, grad_clip=dc.grad_clip, progress_line=line, epoch_end=epoch_end, metrics=("token_acc",),
-    )
-    ctx.say(f"=== Volt X Decoder Training ===\nParams:  {sum(p.numel() for p in decoder.parameters()):,}\nSteps:   {total} ({batches.per_epoch}/epoch)")
-    fit(ctx, stage)
+    valid = [[c for c, _, _ in part] for part in valid_parts(valid_items, dc.batch_size, dc.valid_batches)]
+    train_decoder(ctx, encoder, decoder, tok, [c for c, _, _ in train_items], valid, Hyper.of(dc), title="Volt X Decoder Training",
+                  sample_count=dc.sample_count, max_new_tokens=min(64, dc.max_len), tag=False,
+                  after_epoch=lambda epoch: save_epoch(ctx, decoder, dc.output, "code_decoder.safetensors", epoch))
 
 
 # --- the phase --------------------------------------------------------------------------------
@@ -334,25 +241,25 @@ def run(ctx: RunContext) -> None:
     plan = {"encoder": steps_per_epoch(len(train_items), cfg.encoder.batch_size) * cfg.encoder.epochs,
             "decoder": steps_per_epoch(len(train_items), cfg.decoder.batch_size) * cfg.decoder.epochs}
     ctx.plan_steps({name: steps for name, steps in plan.items() if name in cfg.stages})  # progress/ETA over both
-    encoder = CodeEncoder(vocab_size=vocab, max_seq_len=cfg.encoder.max_seq_len).to(ctx.device)
+    encoder = CnnFrameEncoder(vocab_size=vocab, max_seq_len=cfg.encoder.max_seq_len).to(ctx.device)
     how = "Train one with `voltx train-encoder` or `voltx run translator`."
-    meta = {"vocab_size": vocab, "config": asdict(cfg)}
+    config = asdict(cfg)
     if "encoder" in cfg.stages:
         if ctx.stage_done("encoder"):
-            load_weights(encoder, str(ctx.artifact("code_encoder.safetensors")), "encoder", how)
+            load_weights(encoder, str(ctx.artifact("code_encoder.safetensors")), "code_encoder", how)
         else:
             enc_items = [(c[: cfg.encoder.max_seq_len], r[: cfg.encoder.max_seq_len], d[: cfg.encoder.max_seq_len]) for c, r, d in train_items]
             encoder_stage(ctx, cfg, encoder, enc_items, valid_items)
-            save_model(ctx, encoder, "code_encoder.safetensors", cfg.encoder.output, meta)
+            save_model(ctx, encoder, "code_encoder.safetensors", cfg.encoder.output, config)
             ctx.mark_stage_done("encoder")
     elif cfg.encoder.path:
-        load_weights(encoder, cfg.encoder.path, "encoder", how)
+        load_weights(encoder, cfg.encoder.path, ENCODER_KINDS, how)
     else:
         raise ConfigError("translator.stages skips the encoder but translator.encoder.path is empty; set it (train-decoder --encoder).")
     if "decoder" in cfg.stages:
-        decoder = CodeDecoder(vocab_size=vocab, max_len=cfg.decoder.max_len).to(ctx.device)
+        decoder = SlotDecoder(vocab_size=vocab, max_len=cfg.decoder.max_len).to(ctx.device)
         dec_items = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in train_items]
         dec_valid = [(c[: cfg.decoder.max_len - 1], r[: cfg.decoder.max_len - 1], d) for c, r, d in valid_items]
         decoder_stage(ctx, cfg, encoder, decoder, tok, dec_items, dec_valid)
-        save_model(ctx, decoder, "code_decoder.safetensors", cfg.decoder.output, meta)
+        save_model(ctx, decoder, "code_decoder.safetensors", cfg.decoder.output, config)
         ctx.mark_stage_done("decoder")

@@ -12,7 +12,7 @@ from collections import deque
 from pathlib import Path
 
 from voltx import hookimpl
-from voltx.specs import AlertRuleSpec
+from voltx.plugin_specs import AlertRuleSpec
 
 
 class LossSpike:

@@ -9,7 +9,7 @@ import csv
 from pathlib import Path
 
 from voltx import hookimpl
-from voltx.specs import SinkSpec
+from voltx.plugin_specs import SinkSpec
 
 
 def flatten(record: dict, prefix: str = "") -> dict:

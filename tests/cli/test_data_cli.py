@@ -16,7 +16,7 @@ from voltx.plugins import load_plugins
 PLUGIN = '''
 from voltx import hookimpl
 from voltx.data.converter import Converter, RawRow, RowError, lines
-from voltx.specs import ConverterSpec
+from voltx.plugin_specs import ConverterSpec
 
 
 class FakeTsv(Converter):

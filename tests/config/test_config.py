@@ -83,6 +83,18 @@ def test_unknown_key_names_file_line_key_and_closest(tmp_path):
     assert "did you mean 'log_every'" in msg
 
 
+def test_keys_an_older_config_has_say_they_are_no_longer_read(tmp_path):
+    # a training_config.toml copied before these keys were retired: every one named, with its line and what to do
+    path = write(tmp_path, "[hardware]\nnum_gpus = 1\n\n[paths]\ndata_dir = \"data\"\n\n[d1]\nepochs = 10\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path}:2: 'hardware.num_gpus' is no longer read" in msg
+    assert f"{path}:5: 'paths.data_dir' is no longer read" in msg
+    assert f"{path}:7: [d1] is no longer read (no D1 phase exists yet" in msg
+    assert msg.count(f"delete it from {path}") == 3 and "did you mean" not in msg
+
+
 def test_unknown_key_in_nested_table(tmp_path):
     path = write(tmp_path, "[translator]\nmax_examples = 3\n\n[translator.encoder]\nepochs = 1\nbatchsize = 8\n")
     with pytest.raises(ConfigError) as err:

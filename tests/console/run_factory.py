@@ -25,7 +25,6 @@ from voltx.runs.lock import RunLock
 
 BASE_TIME = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: every deterministic run starts here
 HOST = "gpu-box-1"
-TERMS = ("loss", "loss_contrastive", "loss_role")
 END = {  # status -> (exit code, end message)
     "finished": (0, "2/3 deliverables passed"),
     "failed": (65, "bad data: train.jsonl line 12: field 'text' is missing"),
@@ -98,6 +97,40 @@ def _unique_dir(root: Path, phase: str, created_at: float, status: str, run_id: 
     raise RuntimeError("no free run id")
 
 
+def _manifest(run_id: str, phase: str, status: str, t0: float, ended_at: float, steps: int, total: int, pid: int,
+              format_version: int | None) -> dict:
+    live = status in ("running", "stale")
+    manifest = {
+        "format_version": format_version or FORMAT_VERSION, "id": run_id, "phase": phase, "preset": "quick",
+        "status": "running" if live else status, "created_at": t0, "code_version": "0.1.0+abc1234", "python": "3.11.7",
+        "argv": ["run", phase, "--preset", "quick"],
+        "attempts": [{"pid": pid, "host": HOST, "started_at": t0, "resumed_from_step": None,
+                      **({} if live else {"ended_at": ended_at, "exit_code": END[status][0], "status": status})}],
+        "pid": pid, "host": HOST, "started_at": t0, "device": "cuda:0", "total_steps": total, "stage": "encoder",
+        "ended_at": None if live else ended_at, "exit_code": None if live else END[status][0],
+    }
+    if not live:
+        manifest["message"] = END[status][1].format(step=steps, phase=phase)
+    return manifest
+
+
+def _end_events(status: str, ended_at: float, steps: int, deliverables: bool, message: str | None) -> list[dict]:
+    """Verdicts of a finished run, then how the run ended (nothing for a live one)."""
+    events = []
+    if deliverables and status == "finished":
+        for verdict in ({"metric": "encoder/accuracy", "op": ">=", "threshold": 0.85, "value": 0.9, "passed": True, "description": "role accuracy"},
+                        {"metric": "encoder/recall", "op": ">=", "threshold": 0.75, "value": 0.7, "passed": False, "description": "slot recall"},
+                        {"metric": "encoder/ppl", "op": "<=", "threshold": 20.0, "value": None, "passed": False, "description": "not evaluated"}):
+            events.append({"time": ended_at - 0.1, "kind": "deliverable", "step": steps, **verdict})
+    if status == "preempted":
+        events.append({"time": ended_at - 0.2, "kind": "preempted", "signal": "SIGTERM", "step": steps, "stage": "encoder"})
+    if status == "diverged":
+        events.append({"time": ended_at - 0.2, "kind": "diverged", "step": steps, "stage": "encoder", "losses": {"loss": None}})
+    if status not in ("running", "stale"):
+        events.append({"time": ended_at, "kind": "end", "status": status, "exit_code": END[status][0], "message": message})
+    return events
+
+
 def make_run(
     root: Path,
     phase: str = "f1",
@@ -133,17 +166,7 @@ def make_run(
     pid = live_pid or 4242
     step_time = 0.0625  # 16 steps/s, like the records say
     ended_at = round(t0 + 1 + steps * step_time, 3)
-    manifest = {
-        "format_version": format_version or FORMAT_VERSION, "id": run_dir.name, "phase": phase, "preset": "quick",
-        "status": "running" if live else status, "created_at": t0, "code_version": "0.1.0+abc1234", "python": "3.11.7",
-        "argv": ["run", phase, "--preset", "quick"],
-        "attempts": [{"pid": pid, "host": HOST, "started_at": t0, "resumed_from_step": None,
-                      **({} if live else {"ended_at": ended_at, "exit_code": END[status][0], "status": status})}],
-        "pid": pid, "host": HOST, "started_at": t0, "device": "cuda:0", "total_steps": total, "stage": "encoder",
-        "ended_at": None if live else ended_at, "exit_code": None if live else END[status][0],
-    }
-    if not live:
-        manifest["message"] = END[status][1].format(step=steps, phase=phase)
+    manifest = _manifest(run_dir.name, phase, status, t0, ended_at, steps, total, pid, format_version)
     paths.manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     paths.config.write_text(f'[run]\nseed = 0\nlog_every = 1\n\n[{phase}]\nlr = 0.001\nbatch_size = 32\nepochs = 2\n', encoding="utf-8")
     paths.overrides.write_text("run.log_every=1\n", encoding="utf-8")
@@ -173,17 +196,7 @@ def make_run(
         step = max(1, steps * (a + 1) // (alerts + 1))
         events.append({"time": t0 + 1 + step * step_time, "kind": "alert", "rule": "loss_spike" if a % 2 == 0 else "throughput_drop",
                        "severity": "warning" if a % 2 == 0 else "error", "step": step, "message": f"alert {a + 1}: loss jumped 3.2x at step {step}"})
-    if deliverables and status == "finished":
-        for verdict in ({"metric": "encoder/accuracy", "op": ">=", "threshold": 0.85, "value": 0.9, "passed": True, "description": "role accuracy"},
-                        {"metric": "encoder/recall", "op": ">=", "threshold": 0.75, "value": 0.7, "passed": False, "description": "slot recall"},
-                        {"metric": "encoder/ppl", "op": "<=", "threshold": 20.0, "value": None, "passed": False, "description": "not evaluated"}):
-            events.append({"time": ended_at - 0.1, "kind": "deliverable", "step": steps, **verdict})
-    if status == "preempted":
-        events.append({"time": ended_at - 0.2, "kind": "preempted", "signal": "SIGTERM", "step": steps, "stage": "encoder"})
-    if status == "diverged":
-        events.append({"time": ended_at - 0.2, "kind": "diverged", "step": steps, "stage": "encoder", "losses": {"loss": None}})
-    if not live:
-        events.append({"time": ended_at, "kind": "end", "status": status, "exit_code": END[status][0], "message": manifest["message"]})
+    events += _end_events(status, ended_at, steps, deliverables, manifest.get("message"))
     _write_jsonl(paths.events, events)
     if system:
         _write_jsonl(paths.system, [system_record(t0 + 1 + i, pid) for i in range(max(1, int(steps * step_time)))])

@@ -29,7 +29,7 @@ async def test_attach_is_the_read_only_detail(root):
         await settle(pilot, 0.4)
         screen = app.screen
         assert isinstance(screen, RunDetailScreen) and len(app.screen_stack) == 2  # default + detail only
-        assert screen.data.dir == run and len(screen.data.series) == 50
+        assert screen.view.dir == run and len(screen.view.series) == 50
         for key in ("x", "R", "a", "e", "n"):
             await pilot.press(key)
             await pilot.pause(0.05)

@@ -14,25 +14,28 @@ from pilot_support import root  # noqa: F401  (fixtures)
 
 def test_incremental_read_only_new_bytes_and_half_lines(root):
     run = make_run(root, steps=10)
-    s = MetricSeries(run / "metrics.jsonl")
-    assert s.refresh() and len(s) == 10 and s.loss_terms == ["loss", "loss_contrastive", "loss_role"]
-    offset = s.offset
-    assert not s.refresh() and s.offset == offset  # nothing new: nothing read
+    reader = MetricSeries(run / "metrics.jsonl")
+    assert reader.refresh() and len(reader) == 10 and reader.snapshot().loss_terms == ("loss", "loss_contrastive", "loss_role")
+    offset, before = reader.offset, reader.snapshot()
+    assert not reader.refresh() and reader.offset == offset and reader.snapshot() is before  # nothing new: nothing read
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write('{"step": 11, "losses": {"loss": 0.5}, "lr": 0.1')  # half a line
-    assert not s.refresh() and s.truncated_tail and len(s) == 10
+    assert not reader.refresh() and reader.snapshot().truncated_tail and len(reader.snapshot()) == 10
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write(', "new_key": 7}\n')
-    assert s.refresh() and len(s) == 11 and s.latest("loss") == 0.5 and s.latest("new_key") == 7
+    assert reader.refresh()
+    s = reader.snapshot()
+    assert len(s) == 11 and s.latest("loss") == 0.5 and s.latest("new_key") == 7
     assert np.isnan(s.array("new_key")[0]) and np.isnan(s.array("loss_role")[-1])  # absent -> NaN, columns aligned
+    assert len(before) == 10 and "new_key" not in before.columns and not before.truncated_tail  # the old view is as it was
 
 
 def test_resume_drops_superseded_steps(root):
     run = make_run(root, steps=30)
     append_steps(run, 21, 5, total=60)  # a resume from the step-20 checkpoint logs 21.. again
-    s = MetricSeries(run / "metrics.jsonl")
-    s.refresh()
-    assert s.array("step").tolist() == list(range(1, 26))
+    reader = MetricSeries(run / "metrics.jsonl")
+    reader.refresh()
+    assert reader.snapshot().array("step").tolist() == list(range(1, 26))
 
 
 def test_lines_that_are_not_step_records_are_skipped_as_report_and_export_skip_them(root):
@@ -43,9 +46,10 @@ def test_lines_that_are_not_step_records_are_skipped_as_report_and_export_skip_t
                                      {"lr": 0.2}, {"step": 3.0, "lr": 0.3, "extra_metric": 4.5}]]
     lines.append('{"step": 4, "lr": NaN, "losses": {"loss": Infinity}}')  # Python's json.dumps writes these
     path.write_text("\n".join(lines) + "\n")
-    s = MetricSeries(path)
-    s.refresh()
-    assert s.corrupt_lines == [1, 3, 4, 5]
+    reader = MetricSeries(path)
+    reader.refresh()
+    s = reader.snapshot()
+    assert s.corrupt_lines == (1, 3, 4, 5)
     assert s.array("step").tolist() == [2, 3, 4]
     assert s.array("lr")[:2].tolist() == [0.5, 0.3] and np.isnan(s.array("lr")[2]) and np.isnan(s.array("loss")[2])
     assert s.latest("extra_metric") is None and s.array("extra_metric")[1] == 4.5
@@ -65,11 +69,11 @@ def test_downsample_keeps_extremes_and_bounds_points():
 def test_preview_then_full_read_of_a_big_run(root):
     run = make_big_run(root, steps=60_000)
     preview = MetricSeries(run / "metrics.jsonl")
-    assert preview.read_preview() and preview.preview and 1000 < len(preview) < 60_000
+    assert preview.read_preview() and preview.snapshot().preview and 1000 < len(preview.snapshot()) < 60_000
     full = MetricSeries(run / "metrics.jsonl")
-    assert not full.preview
+    assert not full.snapshot().preview
     full.refresh()
-    assert len(full) == 60_000 and full.latest("step") == 60_000
+    assert len(full.snapshot()) == 60_000 and full.snapshot().latest("step") == 60_000
 
 
 def test_index_rescans_only_changed_runs(root, monkeypatch):
@@ -88,3 +92,50 @@ def test_index_rescans_only_changed_runs(root, monkeypatch):
     assert index.scan() and reads == [a] and index.rows[a].step == 53
     # the summary `voltx status` prints, swapped in whole: a screen holding the old one keeps it as it was
     assert index.rows[a] == real(a) and before.step != 53 and before is not index.rows[a]
+
+
+def test_a_snapshot_never_changes_while_the_reader_reads_on(root):
+    """Screens draw SeriesViews on the UI thread while the worker's reader appends, grows its
+    buffers and drops superseded steps: a view taken before any of that stays exactly as it was."""
+    run = make_run(root, steps=30)
+    reader = MetricSeries(run / "metrics.jsonl")
+    reader.refresh()
+    before = reader.snapshot()
+    copies = {k: v.copy() for k, v in before.columns.items()}
+    with np.testing.assert_raises(ValueError):
+        before.columns["loss"][0] = 1.0  # read-only: a screen cannot change what the worker wrote
+    append_steps(run, 31, 2000, total=3000)  # past the first buffer: the reader grows
+    reader.refresh()
+    grown = reader.snapshot()
+    append_steps(run, 21, 5, total=3000)  # a resume from step 20: steps 21.. again, the rest superseded
+    reader.refresh()
+    after = reader.snapshot()
+    assert after.array("step").tolist() == list(range(1, 26)) and len(grown) == 2030
+    for k, v in copies.items():
+        assert np.array_equal(before.columns[k], v, equal_nan=True)
+    assert len(before) == 30 and all(len(c) == 30 for c in before.columns.values())
+    assert grown.array("step")[-1] == 2030 and all(len(c) == 2030 for c in grown.columns.values())
+
+
+def test_run_snapshot_is_frozen_and_reused_until_something_new_is_read(root):
+    from dataclasses import FrozenInstanceError
+
+    from voltx.console.run_data import RunData
+
+    run = make_run(root, status="running", steps=10, alerts=1)
+    reader = RunData(run)
+    reader.refresh()
+    view = reader.snapshot()
+    assert not reader.refresh() and reader.snapshot() is view  # nothing new: the same object, no copies
+    with np.testing.assert_raises(FrozenInstanceError):
+        view.status = "finished"
+    alerts, log, total = view.alerts, view.log, view.log_total
+    with open(run / "events.jsonl", "a") as fh:
+        fh.write(json.dumps({"time": 1, "kind": "alert", "step": 11, "severity": "warn", "rule": "r", "message": "m"}) + "\n")
+    with open(run / "stdout.log", "a") as fh:
+        fh.write("fresh line\n")
+    append_steps(run, 11, 3, total=20)
+    assert reader.refresh()
+    new = reader.snapshot()
+    assert len(new.alerts) == len(alerts) + 1 and new.log[-1] == "fresh line" and len(new.series) == 13
+    assert view.alerts is alerts and view.log is log and view.log_total == total and len(view.series) == 10

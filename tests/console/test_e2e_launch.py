@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Select, Switch
 
 from voltx.console.app import VoltxConsole
 from voltx.console.screens.launch import LaunchScreen
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 pytestmark = pytest.mark.slow
 DEADLINE_S = 55
@@ -97,7 +97,7 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path, pr
     run_id, steps_seen, statuses, sessions = asyncio.run(body())
     assert run_id is not None, f"no run appeared under {root} within {DEADLINE_S} s (see {root / '.launch'})"
     run_dir = root / "codebook" / run_id
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert statuses and statuses[-1] == "finished", (statuses[-5:], manifest.get("message"))
     assert "running" in statuses  # seen live, not only after the fact
     assert len(steps_seen) >= 2 and steps_seen == sorted(steps_seen), steps_seen

@@ -18,7 +18,7 @@ from plugin_support import fake_plugin_dist  # noqa: E402  (the root conftest's 
 BROKEN = 'raise RuntimeError("boom from plugin")\n'
 GOOD = '''\
 from voltx import hookimpl
-from voltx.specs import SinkSpec
+from voltx.plugin_specs import SinkSpec
 
 
 @hookimpl

@@ -44,7 +44,7 @@ async def test_every_tab_of_a_finished_run_with_alerts(root):
         rar = text(screen, "#rar-panel")
         assert "Iterations per query (64 queries)" in rar and "S15" in rar and "Certainty γ per slot" in rar
         assert screen.query_one("#alerts-table").row_count == 3
-        assert "seed = 0" in screen.data.config_text and screen.query_one("#config-text").visual is not None
+        assert "seed = 0" in screen.view.config_text and screen.query_one("#config-text").visual is not None
         ckpts = screen.query_one("#checkpoints-table")
         assert [ckpts.get_row_at(i)[0] for i in range(ckpts.row_count)] == ["50", "25"]  # the .tmp one is not listed
         assert screen.query_one("#log-tail").line_count == 22
@@ -72,8 +72,8 @@ async def test_corrupt_tail_is_counted_and_half_line_waits(root):
     app = VoltxConsole([root], run=run)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot)
-        assert len(screen.data.series) == 50  # the corrupt line and the half line are not points
-        assert screen.data.series.corrupt_lines == [51] and screen.data.series.truncated_tail
+        assert len(screen.view.series) == 50  # the corrupt line and the half line are not points
+        assert screen.view.series.corrupt_lines == (51,) and screen.view.series.truncated_tail
         assert "2 corrupt line(s) skipped" in text(screen, "#detail-head")
 
 
@@ -102,14 +102,14 @@ async def test_live_run_follows_new_steps(root):
         app = VoltxConsole([root], run=run, poll_s=0.1)
         async with app.run_test(size=SIZE) as pilot:
             screen = await open_detail(pilot)
-            assert screen.data.status == "running"
+            assert screen.view.status == "running"
             before = screen.redraws
             append_steps(run, 11, 30, total=20)
             with open(run / "stdout.log", "a") as fh:
                 fh.write("fresh line\n")
             await settle(pilot, 0.6)
-            assert len(screen.data.series) == 40 and screen.redraws > before
-            assert screen.data.log[-1] == "fresh line"
+            assert len(screen.view.series) == 40 and screen.redraws > before
+            assert screen.view.log[-1] == "fresh line"
 
 
 async def test_events_with_wrong_types_and_markup_in_messages_do_not_crash(root):
@@ -140,7 +140,7 @@ async def test_events_with_wrong_types_and_markup_in_messages_do_not_crash(root)
         alerts = screen.query_one("#alerts-table")
         assert alerts.row_count == 1 and "loss [/] spiked" in str(alerts.get_row_at(0)[3])
         assert [str(c) for c in alerts.get_row_at(0)[:3]] == ["4", "[/]", "[red"]
-        assert screen.data.corrupt_count == 1  # the alert whose step is "[b]" is not a record: counted, not shown
+        assert screen.view.corrupt_count == 1  # the alert whose step is "[b]" is not a record: counted, not shown
         rar = text(screen, "#rar-panel")
         assert "step 6" in rar and "Certainty γ per slot" in rar
 
@@ -149,7 +149,7 @@ def test_only_declared_deliverables_are_pending():
     from voltx.console.run_data import Verdict
     from voltx.console.widgets.scoreboard import verdict_text
 
-    assert verdict_text(Verdict("encoder/valid_loss", history=[4.0, 3.8])) == "-"  # evaluated only: no target, never a verdict
+    assert verdict_text(Verdict("encoder/valid_loss", history=(4.0, 3.8))) == "-"  # evaluated only: no target, never a verdict
     assert "pending" in verdict_text(Verdict("encoder/acc", op=">=", threshold=0.9))
     assert "PASS" in verdict_text(Verdict("encoder/acc", op=">=", threshold=0.9, value=0.95, passed=True))
     assert "not evaluated" in verdict_text(Verdict("encoder/acc", op=">=", threshold=0.9, passed=False))
@@ -167,3 +167,44 @@ async def test_header_skips_loss_terms_the_latest_step_did_not_log(root):
         screen = await open_detail(pilot)
         head = text(screen, "#detail-head")
         assert "loss=0.5" in head and "=-" not in head and "loss_role" not in head
+
+
+async def test_screen_swaps_whole_snapshots_on_the_ui_thread(root):
+    """The worker hands over frozen views; every redraw sees one whole view (all columns as long
+    as the step column, never a half-appended one) and happens on the UI thread."""
+    import threading
+
+    run = make_run(root, status="running", steps=10)
+    ui = threading.get_ident()
+    seen = []
+    with hold_lock(run):
+        app = VoltxConsole([root], run=run, poll_s=0.02)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_detail(pilot)
+            real = screen.redraw
+
+            def checked_redraw():
+                view = screen.view
+                seen.append((threading.get_ident(), len(view.series), {len(c) for c in view.series.columns.values()}))
+                real()
+                assert screen.view is view  # nothing swapped it mid-draw
+
+            screen.redraw = checked_redraw
+            stop = threading.Event()
+
+            def writer():
+                step = 11
+                while not stop.is_set():
+                    append_steps(run, step, 7, total=10**6)
+                    step += 7
+
+            thread = threading.Thread(target=writer)
+            thread.start()
+            try:
+                await settle(pilot, 0.8)
+            finally:
+                stop.set()
+                thread.join()
+    assert len(seen) > 3
+    assert all(tid == ui and lengths == {n} for tid, n, lengths in seen)
+    assert [n for _, n, _ in seen] == sorted(n for _, n, _ in seen)  # views only move forward

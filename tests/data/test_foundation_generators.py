@@ -10,7 +10,7 @@ from conftest import generated_records as records
 
 from voltx.errors import UsageError
 from voltx_plugins.converters.paraphrase_gen import ParaphraseGenerator
-from voltx_plugins.converters.sentence_grammar import NOUNS, PREDICATES, synonym_groups
+from voltx_plugins.converters.sentence_grammar import ADJS, MANNERS, NOUNS, PREDICATES, TIMES
 from voltx_plugins.converters.slot_annotated_gen import SrlGenerator
 from voltx_plugins.converters.triples_gen import ConceptsGenerator, knowledge_base, split_knowledge_base
 
@@ -42,6 +42,14 @@ def test_generators_are_generators():
             cls(no_such_option=1)
         with pytest.raises(UsageError):
             list(cls().read_local([], "valid"))
+
+
+def synonym_groups() -> list[tuple[str, ...]]:
+    """Every synonym group of the grammar (nouns, adjectives, adverbs, times, verbs), 2+ words each."""
+    out = [g for groups in NOUNS.values() for g in groups] + [g for groups in ADJS.values() for g in groups]
+    out += MANNERS + [g for _, g in TIMES]
+    out += [tuple(v[0] for v in p.verbs) for p in PREDICATES]
+    return list(dict.fromkeys(g for g in out if len(g) > 1))
 
 
 def test_lexicon_sizes():

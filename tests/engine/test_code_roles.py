@@ -1,10 +1,9 @@
 """Code role labeller: real byte-level tokens (with Ġ prefixes) get the right slots."""
 
 import pytest
-import torch
 
-from voltx.engine.code_roles import ROLE_OTHER, label_tokens, role_labels_batch
-from voltx.engine.tokenizer import encode_batch, train_bpe
+from voltx.engine.code_roles import ROLE_OTHER, label_tokens
+from voltx.engine.tokenizer import train_bpe
 
 SNIPPET = '''import os
 from typing import List
@@ -104,15 +103,3 @@ def test_split_keyword_and_word_grouping():
     assert label_tokens(["Ġfor", "mat", "(", "x", ")"]) == [15, 15, 2, 2, 2]
     assert label_tokens(["i", "mport", "Ġos"]) == [5, 5, 15]
     assert label_tokens([]) == []
-
-
-def test_role_labels_batch_aligned_with_encode_batch(tok):
-    texts = [SNIPPET, "x = 1", ""]
-    ids, mask = encode_batch(tok, texts, max_len=20)
-    labels = role_labels_batch(tok, texts, max_len=20)
-    assert labels.shape == ids.shape and labels.dtype == torch.long
-    assert (labels[~mask] == -100).all()
-    assert ((labels[mask] >= 0) & (labels[mask] <= 15)).all()
-    assert labels[1, :3].tolist() == [15, 1, 15]
-    full = label_tokens(tok.encode(SNIPPET, add_special_tokens=False).tokens)
-    assert labels[0].tolist() == full[:20]

@@ -6,13 +6,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from voltx.engine.energy import (
-    CORRUPTION_KINDS,
-    EnergyHead,
-    contrastive_energy_loss,
-    corrupt_frames,
-)
-from voltx.engine.vfn import ScaledVfn, SlotIdentityHead, Vfn, parameter_count, sinusoidal_time_features
+from voltx.engine.energy import EnergyHead, contrastive_energy_loss
+from voltx.engine.vfn import ScaledVfn, SlotIdentityHead, Vfn, sinusoidal_time_features
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -164,6 +163,16 @@ def _coherent_frames(n, generator, role_maps):
     return slots * active[..., None], active
 
 
+def _corrupted(pos: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Incoherent twins: the first half swap agent and patient (right words, wrong roles), the
+    second half get a predicate turned by noise of its own norm (about 45 degrees)."""
+    neg, half = pos.clone(), pos.shape[0] // 2
+    neg[:half, [0, 2]] = pos[:half, [2, 0]]
+    noise = F.normalize(torch.randn(pos.shape[0] - half, pos.shape[-1], generator=g), dim=-1)
+    neg[half:, 1] = F.normalize(pos[half:, 1] + noise, dim=-1)
+    return neg
+
+
 def test_energy_head_learns_coherent_below_corrupted():
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -172,16 +181,16 @@ def test_energy_head_learns_coherent_below_corrupted():
     head = EnergyHead(hidden=32)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
     test_pos, test_active = _coherent_frames(512, g, role_maps)
-    test_neg = corrupt_frames(test_pos, test_active, g)
+    test_neg = _corrupted(test_pos, g)
 
     def ranked():
         with torch.no_grad():
-            return head.energy(test_pos, test_active) < head.energy(test_neg.slots, test_active)
+            return head.energy(test_pos, test_active) < head.energy(test_neg, test_active)
 
     before = ranked().float().mean().item()
     for _ in range(200):
         pos, active = _coherent_frames(64, g, role_maps)
-        neg = corrupt_frames(pos, active, g).slots
+        neg = _corrupted(pos, g)
         energies = head(torch.cat([pos, neg]), torch.cat([active, active]))  # one pass for both
         loss = contrastive_energy_loss(energies[:64], energies[64:], margin=1.0)
         opt.zero_grad()
@@ -189,9 +198,7 @@ def test_energy_head_learns_coherent_below_corrupted():
         opt.step()
     ok = ranked()
     assert ok.float().mean().item() > 0.9 and before < 0.7
-    for kind in ("swap", "noise", "zero"):
-        rows = test_neg.kind == CORRUPTION_KINDS.index(kind)
-        assert rows.sum() > 50 and ok[rows].float().mean() > 0.8, kind
+    assert ok[:256].float().mean() > 0.8 and ok[256:].float().mean() > 0.8  # swaps and turned predicates alike
 
 
 def test_energy_handles_empty_frames_and_batch_independence():
@@ -216,42 +223,3 @@ def test_contrastive_energy_loss():
     assert soft == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(0.5))) / 2)
     with pytest.raises(ValueError, match="hinge"):
         contrastive_energy_loss(e_pos, e_neg, kind="square")
-
-
-def test_corrupt_frames_kinds():
-    g = torch.Generator().manual_seed(3)
-    slots = F.normalize(torch.randn(400, 16, 256, generator=g), dim=-1)
-    active = torch.rand(400, 16, generator=g) < 0.5
-    active[0] = False
-    active[1] = False
-    active[1, 4] = True  # a single active slot: a swap falls back to noise
-    slots = slots * active[..., None]
-    out, kind = corrupt_frames(slots, active, torch.Generator().manual_seed(9), kinds=("swap", "noise", "zero"))
-    again = corrupt_frames(slots, active, torch.Generator().manual_seed(9), kinds=("swap", "noise", "zero"))
-    assert torch.equal(out, again.slots) and torch.equal(kind, again.kind)
-    assert kind[0] == -1 and torch.equal(out[0], slots[0])
-    assert kind[1] != CORRUPTION_KINDS.index("swap")
-    changed = (out != slots).any(-1)
-    assert not (changed & ~active).any()  # inactive slots never touched
-    for row in range(2, 400):
-        name = CORRUPTION_KINDS[kind[row]]
-        idx = changed[row].nonzero().flatten().tolist()
-        if name == "swap":
-            i, j = idx
-            assert torch.equal(out[row, i], slots[row, j]) and torch.equal(out[row, j], slots[row, i])
-        else:
-            assert len(idx) == 1
-            if name == "zero":
-                assert torch.count_nonzero(out[row, idx[0]]) == 0
-            else:  # norm kept, direction turned by noise of the slot's own norm (~45 degrees)
-                new, old = out[row, idx[0]], slots[row, idx[0]]
-                assert new.norm().item() == pytest.approx(1.0, rel=1e-5)
-                assert 0.5 < F.cosine_similarity(new, old, dim=0).item() < 0.9
-    assert set(kind[2:].tolist()) == {0, 1, 2}
-    foreign = corrupt_frames(slots, active, g, kinds=("foreign",))
-    assert (foreign.kind[2:] == CORRUPTION_KINDS.index("foreign")).all()
-    for row in (5, 6, 7):
-        (i,) = (foreign.slots[row] != slots[row]).any(-1).nonzero().flatten().tolist()
-        assert torch.equal(foreign.slots[row, i], slots[row - 1, i])  # the previous frame's slot
-    with pytest.raises(ValueError, match="unknown"):
-        corrupt_frames(slots, active, g, kinds=("shuffle",))

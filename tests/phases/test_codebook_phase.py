@@ -13,8 +13,8 @@ import torch
 from conftest import run_events as events
 from voltx.engine.codebook import Codebook
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
-from voltx.runs.layout import list_run_dirs, read_manifest
-from voltx_phases.codebook import Reservoir
+from voltx.runs.layout import list_run_dirs, load_manifest
+from voltx_phases.codebook_train import Reservoir
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -35,7 +35,7 @@ def test_codebook_init_end_to_end(cli, tmp_path, corpus):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert run_dir.parent.name == "codebook" and read_manifest(run_dir)["status"] == "finished"
+    assert run_dir.parent.name == "codebook" and load_manifest(run_dir).record.status == "finished"
     cb = Codebook.load(run_dir / "artifacts" / "codebook.safetensors")
     assert cb.k == 64 and torch.allclose(cb.entries.norm(dim=1), torch.ones(64), atol=1e-5)
     assert torch.equal(Codebook.load_vxcb(tmp_path / "out" / "codebook_code.bin").entries, cb.entries)
@@ -73,7 +73,7 @@ def test_too_few_vectors_for_k(cli_in_process, tmp_path, corpus):
     assert proc.returncode == EXIT_DATA, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and "k=60,000 needs at least that many" in proc.stderr
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert read_manifest(run_dir)["status"] == "failed"
+    assert load_manifest(run_dir).record.status == "failed"
 
 
 def test_reservoir_is_a_uniform_sample_of_the_stream():

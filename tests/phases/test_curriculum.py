@@ -18,14 +18,14 @@ import pytest
 
 from conftest import fake_plugin_dist, plugin_env, run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_GATE, EXIT_OK, EXIT_PREEMPTED
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 pytestmark = pytest.mark.slow
 
 PLUGIN = '''
 from dataclasses import dataclass
 from voltx import hookimpl
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 
 
 @dataclass
@@ -92,9 +92,14 @@ def test_phases_run_as_linked_runs_each_from_the_previous_artifacts(env, tmp_pat
     assert done.returncode == EXIT_OK, done.stderr[-2000:]
     root = tmp_path / "runs"
     cur, ca, cb = only(root, "curriculum"), only(root, "ca"), only(root, "cb")
-    assert all(read_manifest(r)["status"] == "finished" for r in (cur, ca, cb))
+    assert all(load_manifest(r).record.status == "finished" for r in (cur, ca, cb))
     given = [e for e in events(cb) if e["kind"] == "given"]
     assert given[0]["lang_from"] == str(ca)  # cb started from ca's run
+    # The curriculum plans each phase as `voltx run` would (voltx.runs.plan) and the phase ran exactly that command.
+    started = next(e for e in events(cur) if e["kind"] == "curriculum_phase" and e["phase"] == "cb" and e["status"] == "started")
+    assert started["argv"] == load_manifest(cb).raw["argv"]
+    assert started["argv"][:7] == ["voltx", "run", "cb", "--runs-dir", str(root), "--run-id", cb.name]
+    assert "--progress" in started["argv"] and f'lang_from="{ca}"' in load_manifest(cb).raw["overrides"]
     steps = [(e["phase"], e["status"], e["run_dir"]) for e in events(cur) if e["kind"] == "curriculum_phase"]
     assert steps == [("ca", "started", str(ca)), ("ca", "finished", str(ca)), ("cb", "started", str(cb)), ("cb", "finished", str(cb))]
     evaluated = {k for e in events(cur) if e["kind"] == "evaluation" for k in e["metrics"]}
@@ -114,7 +119,7 @@ def test_a_missed_deliverable_stops_warns_or_continues(env, tmp_path):
     cur = sorted(r for r in list_run_dirs(tmp_path / "runs") if r.parent.name == "curriculum")[-1]
     alerts = [e for e in events(cur) if e["kind"] == "alert"]
     assert alerts and alerts[0]["rule"] == "deliverable-gate" and alerts[0]["severity"] == "warning"
-    assert read_manifest(only(tmp_path / "runs", "cb"))["status"] == "finished"
+    assert load_manifest(only(tmp_path / "runs", "cb")).record.status == "finished"
 
 
 def failing_config(tmp_path: Path) -> Path:
@@ -142,11 +147,11 @@ def test_stop_is_forwarded_and_resume_carries_on(env, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_PREEMPTED, err[-2000:]
     cur, cb = only(root, "curriculum"), only(root, "cb")
-    assert read_manifest(cur)["status"] == "preempted" and read_manifest(cb)["status"] == "preempted"
+    assert load_manifest(cur).record.status == "preempted" and load_manifest(cb).record.status == "preempted"
 
     resumed = voltx(env, "run", "curriculum", "--resume", str(cur), "--config", str(config))
     assert resumed.returncode == EXIT_OK, resumed.stderr[-2000:]
-    assert only(root, "cb") == cb and read_manifest(cb)["status"] == "finished"  # the same cb run, resumed
+    assert only(root, "cb") == cb and load_manifest(cb).record.status == "finished"  # the same cb run, resumed
     assert "ca: already finished" in resumed.stderr
     assert [e["kind"] for e in events(cb)].count("resumed") == 1
 
@@ -164,7 +169,7 @@ def test_resume_with_a_damaged_curriculum_record_skips_and_says_it(env, tmp_path
     assert resumed.returncode == EXIT_OK, resumed.stderr[-2000:]  # the original: KeyError: 'phase', a traceback
     assert "Traceback" not in resumed.stderr
     assert f"skipped 1 malformed line in events.jsonl (first: line {lines}: field 'phase' is missing)" in resumed.stderr
-    assert "ca: already finished" in resumed.stderr and read_manifest(only(root, "cb"))["status"] == "finished"
+    assert "ca: already finished" in resumed.stderr and load_manifest(only(root, "cb")).record.status == "finished"
 
 
 def test_bad_phase_list_is_a_config_error(cli_in_process):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from voltx.runs.store import RunWriter
-from voltx_phases.curriculum import _history, _verdicts
+from voltx_phases.curriculum_train import _history, _verdicts
 
 
 def test_a_verdict_that_is_not_true_or_false_does_not_pass_the_gate(tmp_path):
@@ -66,7 +66,8 @@ def test_a_damaged_curriculum_record_is_skipped_and_counted_not_a_crash(tmp_path
 
 def test_a_resumed_curriculum_whose_start_record_is_damaged_refuses_to_guess_its_config(tmp_path):
     from voltx.errors import DataError
-    from voltx_phases.curriculum import CurriculumConfig, run
+    from voltx_phases.curriculum import CurriculumConfig
+    from voltx_phases.curriculum_train import run
 
     w = RunWriter.create(tmp_path / "runs", "curriculum", config_toml="", overrides=[], preset=None, argv=["voltx", "run", "curriculum"])
     w.event("start", phase="curriculum", preset=None, overrides=[])

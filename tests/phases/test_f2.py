@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine import hdc
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 COLORS = "red blue green yellow black white".split()
 CATEGORIES = {"animal": ("farm", "dog cat horse cow".split()), "tool": ("workshop", "hammer saw drill wrench".split())}
@@ -100,20 +100,19 @@ def test_analogy_questions_pair_held_out_triples_of_one_relation():
 def fake_f1_stack(where: Path, triples: list[dict]) -> None:
     """A language stack as F1 publishes it: tokenizer, encoder (max_seq_len 6, shorter than
     f2's) and decoder, each with its constructor arguments in the metadata."""
-    from voltx.engine.code_decoder import CodeDecoder
-    from voltx.engine.code_encoder import CodeEncoder
+    from voltx.engine.slot_decoder import SlotDecoder
+    from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
     from voltx.engine.tokenizer import save_tokenizer, train_bpe
-    from voltx.runs.checkpoints import atomic_save_safetensors
+    from voltx import artifacts
 
     where.mkdir(parents=True)
     tok = train_bpe([t[k] for t in triples for k in ("head", "tail")], vocab_size=300, min_frequency=2)
     save_tokenizer(tok, where / "lang_tokenizer.json")
     enc_args = {"vocab_size": tok.get_vocab_size(), "max_seq_len": 6}
     dec_args = {"vocab_size": tok.get_vocab_size(), "model_dim": 64, "ffn_dim": 128, "max_len": 16}
-    for name, kind, module, args in (("lang_encoder", "lang_encoder", CodeEncoder(**enc_args), enc_args),
-                                     ("lang_decoder", "lang_decoder", CodeDecoder(**dec_args), dec_args)):
-        meta = {"voltx": json.dumps({"kind": kind, "args": args, "phase": "f1"})}
-        atomic_save_safetensors(module.state_dict(), where / f"{name}.safetensors", meta)
+    for name, kind, module, args in (("lang_encoder", "lang_encoder", CnnFrameEncoder(**enc_args), enc_args),
+                                     ("lang_decoder", "lang_decoder", SlotDecoder(**dec_args), dec_args)):
+        artifacts.save(where / f"{name}.safetensors", module.state_dict(), kind, args, phase="f1")
 
 
 def wait_for_steps(runs: Path, count: int, proc) -> None:
@@ -150,7 +149,7 @@ def test_f2_from_an_f1_stack_preempted_resumed_learns_relations(tmp_path, easy_k
                           env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == EXIT_OK, done.stderr[-3000:]
     assert "[knowledge] resumed at step" in done.stderr
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
 
     art = run_dir / "artifacts"
     # the fine-tuned encoder keeps F1's shape; the decoder and tokenizer pass through unchanged

@@ -19,7 +19,7 @@ from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine.attention import SlotAttention
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx_phases.f3_data import GLUE, chain_pairs, chain_text, glue, per_task_cap, unglue
 from voltx_phases.f3_model import corrupt
 
@@ -122,7 +122,7 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path):
                              text=True, cwd=tmp_path, timeout=300)
     assert resumed.returncode == EXIT_OK, resumed.stderr[-3000:]
     assert "[reasoning] resumed at step" in resumed.stderr
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
     assert "[reasoning] [Epoch 2/2] Complete" in resumed.stderr and "majority" in resumed.stderr
 
     ev = evaluation(run_dir)
@@ -144,10 +144,11 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path):
     assert "rar/iterations_mean" in series[-1] and "answer_acc" in series[-1]
     assert {"denoise", "fixed", "flow", "identity", "chain", "answer"} <= set(series[-1]["losses"])
 
-    from voltx_phases.foundation import read_module_file
+    from voltx import artifacts
 
     art = run_dir / "artifacts"
-    args, tensors = read_module_file(art / "vfn_foundation.safetensors", "vfn_foundation", "")
+    vfn_file = artifacts.read(art / "vfn_foundation.safetensors", "vfn_foundation")
+    args, tensors = vfn_file.args, vfn_file.tensors
     assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4}
     part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead()})
     part.load_state_dict(tensors)  # strict: exactly these modules

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import TINY_TRANSLATOR, run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_translator_run_end_to_end(cli, cli_in_process, tmp_path, stdlib_pairs_j
     done = cli("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert read_manifest(run_dir)["status"] == "finished"
+    assert load_manifest(run_dir).record.status == "finished"
     log = (run_dir / "stdout.log").read_text()
     assert SEED_STEP.search(done.stderr) and SEED_STEP.search(log)  # the seed's progress line, on stderr and in the log
     assert SEED_EPOCH.search(log)
@@ -42,7 +42,7 @@ def test_translator_run_end_to_end(cli, cli_in_process, tmp_path, stdlib_pairs_j
     progress = re.findall(r"^\[run\] step (\d+)/(\d+) \(\d+%\) in (\w+) \(stage (\d)/2\)", log, re.M)
     total = int(ckpt[-1][2])  # the last checkpoint is at the run's last step
     assert [(int(s), int(t), name) for s, t, name, _ in progress] == [(int(c[2]), total, c[0]) for c in ckpt]
-    assert read_manifest(run_dir)["total_steps"] == total
+    assert load_manifest(run_dir).record.total_steps == total
     art = run_dir / "artifacts"
     for name in ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors",
                  "code_encoder_epoch_1.safetensors", "code_encoder_epoch_2.safetensors", "code_decoder_epoch_1.safetensors"):
@@ -135,9 +135,9 @@ def test_encoder_checkpoint_of_wrong_shape(cli_in_process, tmp_path, stdlib_pair
     assert t.returncode == 0, t.stderr[-2000:]
     from safetensors.torch import save_file
 
-    from voltx.engine.code_encoder import CodeEncoder
+    from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 
-    save_file(CodeEncoder(vocab_size=999).state_dict(), str(ck / "wrong.safetensors"))
+    save_file(CnnFrameEncoder(vocab_size=999).state_dict(), str(ck / "wrong.safetensors"))
     existing = ck / "code_decoder.safetensors"
     existing.write_bytes(b"previous decoder, must survive")
     proc = cli_in_process("train-decoder", "--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "tok.json"), "--encoder", str(ck / "wrong.safetensors"),

@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voltx import hookimpl
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 
 
 @dataclass
@@ -104,7 +104,7 @@ HELLO_SOURCE = '''\
 """voltx-hello: adds `voltx hello [--name NAME] [--code N]`."""
 
 from voltx import hookimpl
-from voltx.specs import CommandSpec
+from voltx.plugin_specs import CommandSpec
 
 
 def configure(parser):

@@ -148,3 +148,19 @@ def test_testing_example_runs(tmp_path, monkeypatch):
     exec(compile(block, "<docs testing example>", "exec"), namespace)
     namespace["test_toy_registers_and_runs"](tmp_path)  # asserts inside
     assert list((tmp_path / "runs" / "toy").iterdir())
+
+
+def test_phase_walkthrough_quotes_the_code():
+    """"How to write a phase" quotes F2: every line of an excerpt (but ``...``) is in the file its
+    first line names, in the same order."""
+    excerpts = [b for b in blocks("python") if b.startswith("# phases/voltx_phases/")]
+    assert len(excerpts) == 3
+    for block in excerpts:
+        first, *lines = block.splitlines()
+        source = (REPO / first[2:]).read_text(encoding="utf-8").splitlines()
+        at = 0
+        for line in lines:
+            if line.strip() in ("", "..."):
+                continue
+            assert line in source[at:], f"{first[2:]}: not found (in this order): {line!r}"
+            at = source.index(line, at) + 1

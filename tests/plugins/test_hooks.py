@@ -12,8 +12,8 @@ from plugin_support import HELLO_SOURCE, TOY_SOURCE, TOY_STEPS, cli_json, instal
 from voltx import hookimpl, hookspecs
 from voltx.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError
 from voltx.plugins import PluginSet, load_plugins
-from voltx.runs.layout import read_manifest
-from voltx.specs import AlertRuleSpec, ConverterSpec, SinkSpec, StrandSpec, resolve
+from voltx.runs.layout import load_manifest
+from voltx.plugin_specs import AlertRuleSpec, ConverterSpec, SinkSpec, StrandSpec, resolve
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_register_phases__runs_through_real_entry_points(tmp_path):
     proc = run_cli("run", "toy", "lr=0.02", "--runs-dir", str(runs), env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = only_run(runs)
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert (manifest["phase"], manifest["status"], manifest["exit_code"]) == ("toy", "finished", 0)
     config = (run_dir / "config.toml").read_text()
     assert "[toy]" in config and "lr = 0.02" in config and "batch_size = 8" in config
@@ -158,7 +158,7 @@ def test_register_sinks__third_party_gets_every_record(tmp_path, toy):
 def test_register_sinks__unknown_sink_fails_the_run(tmp_path, toy):
     code, run_dir, _ = run_toy(tmp_path, toy, overrides=('run.sinks=["cvs"]',))
     assert code == EXIT_USAGE
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "failed"
     assert "did you mean 'csv'" in manifest.get("message", "") + (run_dir / "stdout.log").read_text()
 
@@ -270,7 +270,7 @@ def test_on_run_end__failed_run(tmp_path, toy):
     assert code == EXIT_INTERNAL
     assert [c[0] for c in life.calls] == ["start", "end"]
     assert life.calls[-1] == ("end", run_dir, "failed")
-    assert read_manifest(run_dir)["status"] == "failed"
+    assert load_manifest(run_dir).record.status == "failed"
 
 
 def test_on_run_end__implementation_may_take_fewer_arguments(tmp_path, toy):

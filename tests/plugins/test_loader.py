@@ -12,7 +12,7 @@ from plugin_support import TOY_SOURCE, cli_json, install, run_cli
 from voltx import hookimpl
 from voltx.errors import EXIT_USAGE, UsageError
 from voltx.plugins import BUILTIN_COMMANDS, load_plugins
-from voltx.specs import CommandSpec, ConverterSpec, PhaseSpec, SinkSpec
+from voltx.plugin_specs import CommandSpec, ConverterSpec, PhaseSpec, SinkSpec
 
 BUILTINS = {"translator", "alerts", "sinks"}
 BROKEN_SOURCE = 'raise RuntimeError("boom from plugin")\n'
@@ -353,7 +353,7 @@ def test_alias_clashing_with_another_plugins_command_is_refused():
 
 def test_a_clashing_plugin_command_does_not_break_the_cli(tmp_path):
     source = (
-        "from voltx import hookimpl\nfrom voltx.specs import CommandSpec\n\n"
+        "from voltx import hookimpl\nfrom voltx.plugin_specs import CommandSpec\n\n"
         "@hookimpl\ndef register_commands(register):\n"
         "    register(CommandSpec('status', 'shadows voltx status', lambda args: 3))\n"
     )

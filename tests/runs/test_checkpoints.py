@@ -14,14 +14,11 @@ import pytest
 import torch
 
 from voltx.errors import EXIT_CANT_CREATE, CantCreateError, DataError
-from voltx.runs import checkpoints
 from voltx.runs.checkpoints import (
     COMMITTED,
     Checkpoint,
-    atomic_save_safetensors,
     committed,
     damage,
-    latest_checkpoint,
     newest_intact,
     save_checkpoint,
     set_aside,
@@ -49,7 +46,7 @@ def test_save_and_latest_round_trip(tmp_path):
     path = save_checkpoint(root, 7, t, {"epoch": 2, "sampler": {"position": 99}, "rng": [1, 2, 3]})
     assert path == root / "step-7"
     assert (path / COMMITTED).is_file()
-    ckpt = latest_checkpoint(root)
+    ckpt = newest_intact(root)[0]
     assert ckpt is not None and ckpt.path == path and ckpt.step == 7
     assert ckpt.state == {"step": 7, "epoch": 2, "sampler": {"position": 99}, "rng": [1, 2, 3]}
     assert_tensors_equal(ckpt.tensors("model"), t["model"])
@@ -62,18 +59,14 @@ def test_shared_and_non_contiguous_tensors_are_saved(tmp_path):
     # tied weights (one tensor under two names), a contiguous row view and a transposed view
     tied = {"a": base, "b": base, "row": base[1], "t": base.t()}
     save_checkpoint(tmp_path, 1, {"model": tied}, {})
-    got = latest_checkpoint(tmp_path).tensors("model")
+    got = newest_intact(tmp_path)[0].tensors("model")
     assert_tensors_equal(got, {"a": base, "b": base, "row": base[1], "t": base.t()})
-    atomic_save_safetensors(tied, tmp_path / "tied.safetensors")
-    from safetensors.torch import load_file
-
-    assert_tensors_equal(load_file(str(tmp_path / "tied.safetensors")), {k: v.contiguous() for k, v in tied.items()})
 
 
 def test_no_checkpoint_is_none(tmp_path):
-    assert latest_checkpoint(tmp_path / "absent") is None
+    assert newest_intact(tmp_path / "absent")[0] is None
     (tmp_path / "empty").mkdir()
-    assert latest_checkpoint(tmp_path / "empty") is None
+    assert newest_intact(tmp_path / "empty")[0] is None
 
 
 def test_pruning_keeps_the_newest(tmp_path):
@@ -90,13 +83,13 @@ def test_pruning_keeps_the_newest(tmp_path):
 def test_steps_sort_numerically(tmp_path):
     for step in (9, 10, 100):
         save_checkpoint(tmp_path, step, tensors(step), {}, keep=5)
-    assert latest_checkpoint(tmp_path).step == 100
+    assert newest_intact(tmp_path)[0].step == 100
 
 
 def test_same_step_saved_again_replaces_it(tmp_path):
     save_checkpoint(tmp_path, 5, tensors(5), {"v": 1})
     save_checkpoint(tmp_path, 5, tensors(6), {"v": 2})
-    ckpt = latest_checkpoint(tmp_path)
+    ckpt = newest_intact(tmp_path)[0]
     assert ckpt.step == 5 and ckpt.state["v"] == 2
     assert_tensors_equal(ckpt.tensors("model"), tensors(6)["model"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-5"]
@@ -110,17 +103,17 @@ def test_uncommitted_and_temp_dirs_are_ignored_then_cleaned(tmp_path):
     tmp = tmp_path / ".tmp-step-3-999999"  # a process that died mid-write
     tmp.mkdir()
     (tmp / "model.safetensors").write_bytes(b"\x00" * 10)
-    assert latest_checkpoint(tmp_path).step == 1
+    assert newest_intact(tmp_path)[0].step == 1
     save_checkpoint(tmp_path, 4, tensors(4), {}, keep=5)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-1", "step-4"]
-    assert latest_checkpoint(tmp_path).step == 4
+    assert newest_intact(tmp_path)[0].step == 4
 
 
 def test_unreadable_state_falls_back_to_the_previous_checkpoint(tmp_path):
     save_checkpoint(tmp_path, 1, tensors(1), {}, keep=5)
     save_checkpoint(tmp_path, 2, tensors(2), {}, keep=5)
     (tmp_path / "step-2" / "state.json").write_text("{trunc")
-    assert latest_checkpoint(tmp_path).step == 1
+    assert newest_intact(tmp_path)[0].step == 1
 
 
 def test_corrupt_tensor_file_is_a_data_error(tmp_path):
@@ -128,16 +121,6 @@ def test_corrupt_tensor_file_is_a_data_error(tmp_path):
     (tmp_path / "step-1" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(DataError, match="model.safetensors"):
         Checkpoint(tmp_path / "step-1", 1, {}).tensors("model")
-
-
-def test_atomic_save_safetensors(tmp_path):
-    from safetensors.torch import load_file
-
-    out = tmp_path / "artifacts" / "encoder.safetensors"
-    t = tensors(3)["model"]
-    atomic_save_safetensors(t, out, metadata={"epoch": "1"})
-    assert_tensors_equal(load_file(str(out)), t)
-    assert [p.name for p in out.parent.iterdir()] == ["encoder.safetensors"]
 
 
 # --- a process killed while it writes a checkpoint -----------------------------------------------
@@ -184,7 +167,7 @@ def kill_mid_save(tmp_path, patch: str) -> subprocess.CompletedProcess:
 
 
 def assert_step_1_survives(root):
-    ckpt = latest_checkpoint(root)
+    ckpt = newest_intact(root)[0]
     assert ckpt is not None and ckpt.step == 1
     assert ckpt.state == {"step": 1, "epoch": 1}
     assert_tensors_equal(ckpt.tensors("model"), tensors(1)["model"])
@@ -271,10 +254,5 @@ def test_disk_full_while_saving_removes_the_partial_checkpoint_and_keeps_the_pre
     message = str(err.value)
     assert "No space left on device" in message and ".tmp-step-2-" in message and "MiB free" in message
     assert f"{tmp_path / 'step-1'} is kept" in message and "keep_checkpoints" in message
-    assert os.listdir(tmp_path) == ["step-1"] and latest_checkpoint(tmp_path).step == 1
+    assert os.listdir(tmp_path) == ["step-1"] and newest_intact(tmp_path)[0].step == 1
 
-    out = tmp_path / "artifacts" / "x.safetensors"
-    monkeypatch.setattr(checkpoints, "_save_tensors", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
-    with pytest.raises(CantCreateError, match="cannot write .*x.safetensors: No space left on device"):
-        atomic_save_safetensors(tensors(1)["model"], out)
-    assert os.listdir(out.parent) == []

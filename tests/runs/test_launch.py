@@ -22,7 +22,7 @@ from conftest import fake_plugin_dist, plugin_env
 from voltx.errors import EXIT_PREEMPTED, MissingInputError, UsageError
 from voltx.runs import launch
 from voltx.runs.launch import attach_command, launch_run, resume_run, stop_run, tmux_session_exists, tmux_session_name
-from voltx.runs.layout import RUN_ID_RE, new_run_dir, new_run_id, read_manifest
+from voltx.runs.layout import RUN_ID_RE, new_run_dir, new_run_id, load_manifest
 from voltx.runs.lock import RunLock
 from voltx.runs.store import TERMINAL
 
@@ -64,7 +64,7 @@ def logged_steps(run_dir: Path) -> int:
 
 
 def status(run_dir: Path) -> str | None:
-    return read_manifest(run_dir).get("status")
+    return load_manifest(run_dir).record.status
 
 
 def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
@@ -73,7 +73,7 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     assert launched.command[1:4] == ["-m", "voltx", "run"] and "--run-id" in launched.command
     wait_for(lambda: logged_steps(launched.run_dir) >= 3, what="the run to log steps")
     assert status(launched.run_dir) == "running"
-    assert read_manifest(launched.run_dir)["pid"] == launched.pid  # the run itself, not a wrapper
+    assert load_manifest(launched.run_dir).record.pid == launched.pid  # the run itself, not a wrapper
     if use_tmux:
         assert tmux_session_exists(launched.tmux_session)
         assert attach_command(launched.run_dir) == ["tmux", "-L", os.environ["VOLTX_TMUX_SOCKET"], "attach", "-t", launched.tmux_session]
@@ -85,7 +85,7 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     if launched.process is not None:
         assert launched.process.wait(timeout=60) == EXIT_PREEMPTED
     wait_for(lambda: status(launched.run_dir) == "preempted", what="preempted")
-    assert read_manifest(launched.run_dir)["exit_code"] == EXIT_PREEMPTED
+    assert load_manifest(launched.run_dir).record.exit_code == EXIT_PREEMPTED
     with pytest.raises(UsageError, match="already ended \\(preempted\\)"):
         stop_run(launched.run_dir)
 
@@ -95,7 +95,7 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     if resumed.process is not None:
         assert resumed.process.wait(timeout=120) == 0, resumed.log_path.read_text()
     wait_for(lambda: status(launched.run_dir) == "finished", timeout=120, what="finished")
-    manifest = read_manifest(launched.run_dir)
+    manifest = load_manifest(launched.run_dir).raw
     assert len(manifest["attempts"]) == 2 and manifest["attempts"][1]["resumed_from_step"] >= 3
     # the launch log has the output (under tmux its tail, written when the session closes)
     wait_for(lambda: "run finished" in launched.log_path.read_text(errors="replace"), timeout=15, what="the launch log")
@@ -122,15 +122,15 @@ def test_tmux_session_stop_resume_finish(toy, private_tmux):
 @needs_tmux
 def test_closing_the_tmux_session_checkpoints_the_run_instead_of_killing_it(toy, private_tmux):
     """kill-session hangs up the pane (SIGHUP), as an ssh drop does: the run stops like on SIGTERM."""
-    from voltx.runs.checkpoints import latest_checkpoint
+    from voltx.runs.checkpoints import newest_intact
 
     launched = launch_run("toy", runs_dir=toy, overrides=["sleep=0.1", "run.log_every=1"], use_tmux=True)
     wait_for(lambda: logged_steps(launched.run_dir) >= 3, what="the run to log steps")
     subprocess.run([*launch.tmux_base(), "kill-session", "-t", f"={launched.tmux_session}"], check=True, timeout=10)
     wait_for(lambda: status(launched.run_dir) in TERMINAL, timeout=60, what="the run to end")
-    manifest = read_manifest(launched.run_dir)
+    manifest = load_manifest(launched.run_dir).raw
     assert (manifest["status"], manifest["exit_code"]) == ("preempted", EXIT_PREEMPTED), manifest
-    assert "SIGHUP" in manifest["message"] and latest_checkpoint(launched.run_dir / "checkpoints").step >= 3
+    assert "SIGHUP" in manifest["message"] and newest_intact(launched.run_dir / "checkpoints")[0].step >= 3
 
 
 @needs_tmux

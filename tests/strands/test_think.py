@@ -106,8 +106,8 @@ def tiny_checkpoint(tmp_path_factory):
     """A translator checkpoint as `voltx run translator` leaves it (tokenizer JSON, two safetensors), untrained."""
     from safetensors.torch import save_file
 
-    from voltx.engine.code_decoder import CodeDecoder
-    from voltx.engine.code_encoder import CodeEncoder
+    from voltx.engine.slot_decoder import SlotDecoder
+    from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
     from voltx.engine.tokenizer import save_tokenizer, train_bpe
 
     root = tmp_path_factory.mktemp("translator")
@@ -115,8 +115,8 @@ def tiny_checkpoint(tmp_path_factory):
     tok = train_bpe(texts, vocab_size=300)
     save_tokenizer(tok, root / "code_tokenizer.json")
     torch.manual_seed(0)
-    save_file(CodeEncoder(vocab_size=tok.get_vocab_size(), max_seq_len=64).state_dict(), str(root / "code_encoder.safetensors"))
-    save_file(CodeDecoder(vocab_size=tok.get_vocab_size(), max_len=64).state_dict(), str(root / "code_decoder.safetensors"))
+    save_file(CnnFrameEncoder(vocab_size=tok.get_vocab_size(), max_seq_len=64).state_dict(), str(root / "code_encoder.safetensors"))
+    save_file(SlotDecoder(vocab_size=tok.get_vocab_size(), max_len=64).state_dict(), str(root / "code_decoder.safetensors"))
     return root
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import fake_pynvml_gpus as fake_nvml
 from conftest import fake_plugin_dist, plugin_env
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.telemetry import sidecar
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
 
@@ -117,7 +117,7 @@ def test_a_real_run_records_system_jsonl_and_stops_its_sidecar(toy_env, tmp_path
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     recs = lines(run_dir / "system.jsonl")
     assert recs, (run_dir / "telemetry.log").read_text()
-    assert recs[0]["proc"]["pid"] == read_manifest(run_dir)["pid"]  # it watched the run process
+    assert recs[0]["proc"]["pid"] == load_manifest(run_dir).record.pid  # it watched the run process
     assert recs[0]["gpus"] == [] and recs[0]["gpu_error"]  # no driver here: said so, not crashed
     assert not _sidecars_of(run_dir)
 

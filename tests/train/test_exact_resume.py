@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_TRANSLATOR
-from voltx.runs.checkpoints import latest_checkpoint
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.checkpoints import newest_intact
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.runs.store import RunReader
 
 pytestmark = pytest.mark.slow
@@ -71,13 +71,13 @@ def test_sigkill_during_each_stage_then_resume_is_bitwise_identical(tmp_path, st
 
     runs = tmp_path / "killed"
     run_dir = kill_at_step(cmd, runs, 4)  # during the encoder
-    assert read_manifest(run_dir)["status"] == "running"  # killed: no end record
+    assert load_manifest(run_dir).record.status == "running"  # killed: no end record
     resume = [*cmd[:5], "--resume", str(run_dir), "--progress", "plain"]
     assert kill_at_step(resume, runs, 15) == run_dir  # during the decoder
-    assert read_manifest(run_dir)["status"] == "running" and len(read_manifest(run_dir)["attempts"]) == 2
+    assert load_manifest(run_dir).record.status == "running" and len(load_manifest(run_dir).raw["attempts"]) == 2
     resumed = subprocess.run(resume, capture_output=True, text=True, timeout=300, env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "finished" and len(manifest["attempts"]) == 3
 
     for name in ("code_encoder.safetensors", "code_decoder.safetensors"):
@@ -86,7 +86,7 @@ def test_sigkill_during_each_stage_then_resume_is_bitwise_identical(tmp_path, st
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
-    ca, cb = latest_checkpoint(reference / "checkpoints"), latest_checkpoint(run_dir / "checkpoints")
+    ca, cb = newest_intact(reference / "checkpoints")[0], newest_intact(run_dir / "checkpoints")[0]
     assert ca.step == cb.step
     ea, eb = ca.tensors("extra"), cb.tensors("extra")
     optim_keys = [k for k in ea if k.startswith("optim/")]

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import fake_plugin_dist, plugin_env
 from voltx.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_PREEMPTED, EXIT_RUN_LOCKED
-from voltx.runs.checkpoints import committed, latest_checkpoint
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.checkpoints import committed, newest_intact
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 TOY = Path(__file__).with_name("toy_phase.py")
 
@@ -60,18 +60,18 @@ def test_signal_checkpoints_and_exits_resumable_then_resume_finishes(toy_env, tm
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_PREEMPTED, err
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "preempted" and manifest["exit_code"] == EXIT_PREEMPTED
     kinds = [e["kind"] for e in events(run_dir)]
     assert "preempted" in kinds
-    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    ckpt = newest_intact(run_dir / "checkpoints")[0]
     preempted_at = next(e for e in events(run_dir) if e["kind"] == "preempted")["step"]
     assert ckpt is not None and ckpt.step == preempted_at >= 5
 
     done = subprocess.run([sys.executable, "-m", "voltx", "run", "toy", "--resume", "auto", "--progress", "plain"],
                           env={**os.environ, **toy_env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "finished" and len(manifest["attempts"]) == 2
     assert manifest["attempts"][1]["resumed_from_step"] == ckpt.step
     resumed = [e for e in events(run_dir) if e["kind"] == "resumed"]
@@ -89,7 +89,7 @@ def test_second_signal_exits_at_once(toy_env, tmp_path):
     proc.communicate(timeout=30)
     assert proc.returncode == EXIT_INTERRUPTED
     assert time.monotonic() - t0 < 1.5
-    assert read_manifest(run_dir)["status"] == "interrupted"
+    assert load_manifest(run_dir).record.status == "interrupted"
 
 
 def test_nan_loss_halts_without_saving_poisoned_state(toy_env, tmp_path):
@@ -99,7 +99,7 @@ def test_nan_loss_halts_without_saving_poisoned_state(toy_env, tmp_path):
     assert proc.returncode == EXIT_DIVERGED, proc.stderr
     assert "Traceback" not in proc.stderr
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    assert read_manifest(run_dir)["status"] == "diverged"
+    assert load_manifest(run_dir).record.status == "diverged"
     assert "diverged" in [e["kind"] for e in events(run_dir)]
     steps = [int(p.name.split("-")[1]) for p in committed(run_dir / "checkpoints")]
     assert steps == [8]  # nothing at or after the poisoned step

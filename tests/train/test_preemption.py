@@ -16,8 +16,8 @@ import pytest
 
 from conftest import fake_plugin_dist, plugin_env
 from voltx.errors import EXIT_CANT_CREATE, EXIT_DIVERGED, EXIT_PREEMPTED, EXIT_RUN_LOCKED, EXIT_USAGE
-from voltx.runs.checkpoints import committed, damage, latest_checkpoint
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.checkpoints import committed, damage, newest_intact
+from voltx.runs.layout import list_run_dirs, load_manifest
 
 TOY = Path(__file__).with_name("toy_phase.py")
 
@@ -85,7 +85,7 @@ def test_requeue_with_the_same_command_resumes_and_a_different_one_is_refused(en
     out, err = first.communicate(timeout=60)
     assert first.returncode == EXIT_PREEMPTED, err
     assert "nothing to resume" in err and "--preset quick" in err
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["preset"] == "quick" and manifest["overrides"] == ["run.log_every=1"]
     assert "stopped by SIGTERM" in manifest["message"]
 
@@ -94,16 +94,16 @@ def test_requeue_with_the_same_command_resumes_and_a_different_one_is_refused(en
     assert "toy.lr: this command sets 0.1, the run did not" in other.stderr
     assert "toy.run.log_every" not in other.stderr and "run.log_every: the run has 1, this command does not set it" in other.stderr
     assert "voltx run toy --progress plain --preset quick run.log_every=1 --resume auto" in other.stderr  # how it was started
-    assert len(read_manifest(run_dir)["attempts"]) == 1
+    assert len(load_manifest(run_dir).record.attempts) == 1
 
     again = start(env, *job)  # the job script's requeue: the very same command
-    wait_until(lambda: len(read_manifest(run_dir).get("attempts", [])) == 2 and logged_step(run_dir) > 0, again, what="the resume")
-    resumed_at = latest_checkpoint(run_dir / "checkpoints").step
-    assert read_manifest(run_dir)["message"] == f"resumed from step {resumed_at}"  # not "stopped by SIGTERM"
+    wait_until(lambda: len(load_manifest(run_dir).record.attempts) == 2 and logged_step(run_dir) > 0, again, what="the resume")
+    resumed_at = newest_intact(run_dir / "checkpoints")[0].step
+    assert load_manifest(run_dir).record.message == f"resumed from step {resumed_at}"  # not "stopped by SIGTERM"
     out, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     assert list_run_dirs(tmp_path / "runs") == [run_dir]
-    assert read_manifest(run_dir)["attempts"][1]["resumed_from_step"] == resumed_at
+    assert load_manifest(run_dir).record.attempts[1]["resumed_from_step"] == resumed_at
 
 
 # -- point 12: --resume looks where `voltx run` puts runs -----------------------------------------
@@ -118,9 +118,9 @@ def test_resume_finds_runs_under_the_configured_runs_dir(env, tmp_path):
 
     auto = run(env, "--resume", "auto")
     assert "nothing to resume" not in auto.stderr
-    assert auto.returncode == EXIT_DIVERGED and len(read_manifest(run_dir)["attempts"]) == 2, auto.stderr
+    assert auto.returncode == EXIT_DIVERGED and len(load_manifest(run_dir).record.attempts) == 2, auto.stderr
     by_id = run(env, "--resume", run_dir.name[-6:])
-    assert by_id.returncode == EXIT_DIVERGED and len(read_manifest(run_dir)["attempts"]) == 3, by_id.stderr
+    assert by_id.returncode == EXIT_DIVERGED and len(load_manifest(run_dir).record.attempts) == 3, by_id.stderr
     assert list_run_dirs(tmp_path / "store") == [run_dir] and not (tmp_path / "runs").exists()
 
 
@@ -134,20 +134,20 @@ def test_sighup_checkpoints_and_exits_75_even_when_the_hangup_comes_twice(env, t
     proc.send_signal(signal.SIGHUP)  # the kernel and the shell (or tmux) each send it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == EXIT_PREEMPTED, err
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "preempted" and manifest["exit_code"] == EXIT_PREEMPTED
     (preempted,) = events(run_dir, "preempted")
-    assert preempted["signal"] == "SIGHUP" and latest_checkpoint(run_dir / "checkpoints").step == preempted["step"] >= 3
+    assert preempted["signal"] == "SIGHUP" and newest_intact(run_dir / "checkpoints")[0].step == preempted["step"] >= 3
 
 
 def test_a_signal_after_the_run_ended_keeps_the_exit_code_run_json_records(env, tmp_path):
     proc = start(env, "sleep=0.05", "run.log_every=1", "exit_delay=3")  # a slow teardown after run.json is written
     run_dir = run_at_step(tmp_path / "runs", 3, proc)
     proc.send_signal(signal.SIGTERM)
-    wait_until(lambda: read_manifest(run_dir).get("status") == "preempted", proc, what="run.json to say preempted")
+    wait_until(lambda: load_manifest(run_dir).record.status == "preempted", proc, what="run.json to say preempted")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == EXIT_PREEMPTED == read_manifest(run_dir)["exit_code"], err
+    assert proc.returncode == EXIT_PREEMPTED == load_manifest(run_dir).record.exit_code, err
 
 
 def test_progress_output_survives_its_terminal_going_away(monkeypatch):
@@ -196,7 +196,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one(env, tm
     assert f"checkpoint {newest} is damaged (model.safetensors" in done.stderr and f"resuming from {older.name}" in done.stderr
     (event,) = events(run_dir, "checkpoint_damaged")
     assert event["path"] == str(newest) and event["resumed_from"] == int(older.name[5:])
-    assert read_manifest(run_dir)["attempts"][1]["resumed_from_step"] == int(older.name[5:])
+    assert load_manifest(run_dir).record.attempts[1]["resumed_from_step"] == int(older.name[5:])
     assert all(damage(c) is None for c in committed(run_dir / "checkpoints"))
 
     reference = run(env, "run.log_every=1", "--runs-dir", str(tmp_path / "ref"))  # uninterrupted: the same numbers
@@ -213,7 +213,7 @@ def test_a_second_resume_auto_while_the_first_holds_the_run_exits_81_naming_its_
     run_dir = preempted_run(env, tmp_path / "runs", "sleep=0.1", "rows=400", "run.log_every=1", step=1)
     first = start(env, "--resume", "auto")
     try:
-        wait_until(lambda: len(read_manifest(run_dir).get("attempts", [])) == 2, first, what="the first resume")
+        wait_until(lambda: len(load_manifest(run_dir).record.attempts) == 2, first, what="the first resume")
         second = run(env, "--resume", "auto")
         assert second.returncode == EXIT_RUN_LOCKED, second.stderr
         assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
@@ -246,7 +246,7 @@ def test_disk_full_while_checkpointing_exits_73_and_keeps_the_previous_checkpoin
     req = RunRequest(phase="toy", overrides=("run.log_every=1",), runs_dir=str(tmp_path / "runs"), progress="plain")
     assert execute(req, plugins=toy_plugins(), restore_signals=True) == EXIT_CANT_CREATE
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "failed" and manifest["exit_code"] == EXIT_CANT_CREATE
     message = manifest["message"]
     assert "No space left on device" in message and str(run_dir / "checkpoints" / ".tmp-step-16") in message
@@ -270,6 +270,6 @@ def test_disk_full_while_writing_the_logs_exits_73_without_a_traceback(tmp_path,
     req = RunRequest(phase="toy", runs_dir=str(tmp_path / "runs"), progress="plain")
     assert execute(req, plugins=toy_plugins(), restore_signals=True) == EXIT_CANT_CREATE
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    message = read_manifest(run_dir)["message"]
+    message = load_manifest(run_dir).record.message
     assert message.startswith(f"No space left on device writing {run_dir / 'metrics.jsonl'}") and f"--resume {run_dir}" in message
     assert not events(run_dir, "exception")

@@ -12,7 +12,7 @@ import pytest
 
 from voltx.errors import EXIT_PREFLIGHT, PreflightError
 from voltx.plugins import load_plugins
-from voltx.runs.layout import list_run_dirs, read_manifest
+from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.train.preflight import check_resources
 from voltx.train.progress import Reporter
 from voltx.train.runner import RunRequest, execute
@@ -34,7 +34,7 @@ def test_low_disk_is_refused_with_one_paragraph(tmp_path, monkeypatch):
     code = execute(RunRequest(phase="toy", runs_dir=str(tmp_path / "runs"), progress="plain"), plugins=toy_plugins(), restore_signals=True)
     assert code == EXIT_PREFLIGHT
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    manifest = read_manifest(run_dir)
+    manifest = load_manifest(run_dir).raw
     assert manifest["status"] == "failed" and "not enough disk" in manifest["message"]
     assert "--runs-dir" in manifest["message"] and "\n" not in manifest["message"]
     assert not (run_dir / "checkpoints").exists()

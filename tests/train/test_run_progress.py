@@ -12,8 +12,8 @@ import pytest
 
 from voltx import hookimpl
 from voltx.plugins import load_plugins
-from voltx.runs.layout import list_run_dirs, read_manifest
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.runs.layout import list_run_dirs, load_manifest
+from voltx.plugin_specs import Deliverable, PhaseSpec
 from voltx.train.runner import RunRequest, execute
 
 
@@ -72,7 +72,7 @@ def run_log(tmp_path, plugins, preset=None, config=None) -> tuple[int, str, dict
     code = execute(RunRequest(phase="twostage", preset=preset, config_path=config, runs_dir=str(tmp_path / "runs"),
                               progress="plain"), plugins=plugins)
     (run_dir,) = list_run_dirs(tmp_path / "runs")
-    return code, (run_dir / "stdout.log").read_text(), {"dir": run_dir, **read_manifest(run_dir)}
+    return code, (run_dir / "stdout.log").read_text(), {"dir": run_dir, **load_manifest(run_dir).raw}
 
 
 def test_progress_and_total_steps_cover_every_stage(tmp_path, plugins):

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from voltx import hookimpl
-from voltx.specs import Deliverable, PhaseSpec
+from voltx.plugin_specs import Deliverable, PhaseSpec
 
 
 @dataclass

@@ -145,7 +145,7 @@ def _generator_name(args, ps) -> tuple[str, str]:
 
 def _is_generator(spec) -> bool:
     try:
-        from voltx.specs import resolve
+        from voltx.plugin_specs import resolve
 
         return bool(getattr(resolve(spec.factory), "generator", False))
     except Exception:

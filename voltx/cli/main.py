@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         args._argv = argv
         handler = getattr(args, "_plugin_handler", None)
         if handler is not None:
-            from voltx.specs import resolve
+            from voltx.plugin_specs import resolve
 
             code = resolve(handler)(args)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
@@ -29,10 +28,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voltx.runs.layout import check_run_id
-
-    if args.run_id is not None:
-        check_run_id(args.run_id)
     if args.tmux:
         return _run_in_tmux(args)
     from voltx.train.runner import RunRequest, execute
@@ -52,30 +47,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_in_tmux(args: argparse.Namespace) -> int:
-    """Hand the run to a detached tmux session and return at once (DESIGN §7)."""
+    """Hand the run to a detached tmux session and return at once (DESIGN §7): the same plan
+    ``voltx run`` would make here, carried out by a child ``voltx run`` in the session."""
     from voltx.errors import UsageError
     from voltx.plugins import load_plugins
-    from voltx.runs.launch import launch_run, resume_run, tmux_available, tmux_base
-    from voltx.runs.layout import runs_root
-    from voltx.runs.resumable import nothing_to_resume, resume_target
-    from voltx.train.runner import config_tables
+    from voltx.runs.launch import start_planned, tmux_available, tmux_base
+    from voltx.runs.plan import plan_run
 
     if not tmux_available():
         raise UsageError("--tmux needs tmux, which is not installed here: install it, or run without --tmux.")
     if args.run_id is not None:
         raise UsageError("--run-id is chosen by --tmux itself; drop it.")
-    root = runs_root(args.runs_dir, args.config, args.overrides).absolute()
-    plugins = load_plugins()
-    phase = plugins.get("phases", args.phase).name  # an unknown phase fails here, not inside tmux
-    run_dir = None
-    if args.resume:
-        run_dir = resume_target(root, phase, args.resume, preset=args.preset, overrides=args.overrides, tables=config_tables(plugins))
-        if run_dir is None:
-            print(nothing_to_resume(phase, root, args.preset, args.overrides), file=sys.stderr)
-    if run_dir is not None:
-        launched = resume_run(run_dir, use_tmux=True)
-    else:
-        launched = launch_run(phase, runs_dir=root, preset=args.preset, overrides=tuple(args.overrides), config_path=args.config, use_tmux=True)
+    # An unknown phase or a refused resume fails here, not inside the tmux session.
+    plan = plan_run(args.phase, plugins=load_plugins(), config=args.config, preset=args.preset, overrides=args.overrides,
+                    runs_dir=args.runs_dir, resume=args.resume)
+    launched = start_planned(plan, use_tmux=True)
     print(f"voltx: run {launched.run_id} started in tmux session {launched.tmux_session}")
     print(f"  run directory: {launched.run_dir}")
     print(f"  attach:        {' '.join([*tmux_base(), 'attach', '-t', launched.tmux_session])}")

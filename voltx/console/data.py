@@ -19,9 +19,6 @@ from voltx.runs.layout import RunPaths, list_run_dirs
 from voltx.runs.lock import writer_alive
 from voltx.runs.store import RunSummary, summarize
 
-STATUSES = ("running", "finished", "failed", "preempted", "stale", "diverged", "interrupted", "damaged", "unknown")
-
-
 def _num(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 

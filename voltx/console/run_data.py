@@ -7,26 +7,34 @@ evaluation, deliverable, alert, checkpoint, rar, resumed, end. Lines are read th
 store's record types (:mod:`voltx.runs.records`, as `voltx report` reads them): a line that is
 not a record of its kind (corrupt JSON, ``"passed": "maybe"``) is skipped and counted, a
 half-written last line is left for the next read, missing files are empty states.
+
+``RunData`` is the reader a worker thread owns and mutates; the screen never touches it. After
+each read the worker takes ``RunData.snapshot()``, a frozen :class:`RunView`, and hands it to the
+UI thread, which only swaps its reference (as the runs screen swaps frozen ``RunSummary`` rows):
+a redraw never sees a half-updated run. A snapshot copies the small lists (alerts, the log tail)
+only when they changed and the metric columns never (:class:`~voltx.console.series.SeriesView`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from voltx.console.data import _stat_key
-from voltx.console.series import MetricSeries
+from voltx.console.series import EMPTY, MetricSeries, SeriesView
 from voltx.runs.checkpoints import committed
 from voltx.runs.jsonl import read_jsonl
-from voltx.runs.records import Alert, Checkpoint, Deliverable, End, Evaluation, Event, Manifest, Resumed, parse_event
+from voltx.runs.records import Alert, Checkpoint, Deliverable, Evaluation, Event, Manifest, parse_event
 from voltx.runs.layout import RunManifest, RunPaths, load_manifest
 from voltx.runs.store import NEWER_FORMAT, effective_status
 
 LOG_LINES = 500
 
 
-@dataclass
+@dataclass(frozen=True)
 class Verdict:
     """A deliverable: the final verdict if there is one, and the values successive evaluations gave."""
 
@@ -36,7 +44,7 @@ class Verdict:
     value: float | None = None
     passed: bool | None = None
     description: str | None = None
-    history: list[float] = field(default_factory=list)
+    history: tuple[float, ...] = ()
 
     @property
     def trend(self) -> str:
@@ -47,33 +55,32 @@ class Verdict:
         return "↑" if b > a else "↓" if b < a else "→"
 
 
-class RunData:
-    def __init__(self, run_dir: Path):
-        self.dir = Path(run_dir)
-        self.paths = RunPaths(self.dir)
-        self.series = MetricSeries(self.paths.metrics)
-        self.manifest: RunManifest = RunManifest(Manifest(), missing=True)
-        """run.json, checked (``manifest.record``: its fields; ``manifest.problem``: why they are unset)."""
-        self.status = "unknown"
-        self.evaluations: list[Evaluation] = []
-        self.verdicts: dict[str, Verdict] = {}
-        self.alerts: list[Alert] = []
-        self.checkpoint_events: list[Checkpoint] = []
-        self.rar: list[dict] = []
-        """rar events as written (the RAR panel checks the fields it draws)."""
-        self.ends: list[End] = []
-        self.resumes: list[Resumed] = []
-        self.event_corrupt: list[int] = []
-        self.log: deque[str] = deque(maxlen=LOG_LINES)
-        self.log_total = 0
-        """Lines read from stdout.log so far (the view appends only ``log_total - shown``)."""
-        self.config_text: str | None = None
-        self.checkpoints: list[Path] = []
-        self._events_at = (0, 1)
-        self._log_at = 0
-        self._stats: dict[str, tuple | None] = {}
+@dataclass(frozen=True, eq=False)
+class RunView:
+    """One moment of a run as the detail screen draws it; built by the worker, never changed.
 
-    # -- state ---------------------------------------------------------------------------
+    Its tuples hold the record objects the reader parsed; nothing mutates a record after parsing."""
+
+    dir: Path
+    paths: RunPaths
+    series: SeriesView = EMPTY
+    manifest: RunManifest = RunManifest(Manifest(), missing=True)
+    """run.json, checked (``manifest.record``: its fields; ``manifest.problem``: why they are unset)."""
+    status: str = "unknown"
+    verdicts: tuple[Verdict, ...] = ()
+    """Declared deliverables first (they have a threshold), then other evaluated metrics."""
+    alerts: tuple[Alert, ...] = ()
+    latest_rar: Mapping[str, Any] | None = None
+    """The last rar event as written (the RAR panel checks the fields it draws)."""
+    checkpoints: tuple[tuple[int, str, str], ...] = ()
+    """(step, directory name, seconds to write) for committed checkpoints, newest first."""
+    log: tuple[str, ...] = ()
+    """The last ``LOG_LINES`` lines of stdout.log."""
+    log_total: int = 0
+    """Lines read from stdout.log so far (the view appends only ``log_total - shown``)."""
+    config_text: str | None = None
+    event_corrupt: int = 0
+
     @property
     def problem(self) -> str | None:
         return NEWER_FORMAT if self.manifest.newer else self.manifest.problem
@@ -84,11 +91,51 @@ class RunData:
 
     @property
     def corrupt_count(self) -> int:
-        return len(self.series.corrupt_lines) + len(self.event_corrupt)
+        return len(self.series.corrupt_lines) + self.event_corrupt
 
-    @property
-    def has_rar(self) -> bool:
-        return bool(self.rar) or "rar/iterations_mean" in self.series.columns
+
+class RunData:
+    """The incremental reader of one run, owned by one worker thread; screens get ``snapshot()``."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = Path(run_dir)
+        self.paths = RunPaths(self.dir)
+        self.series = MetricSeries(self.paths.metrics)
+        self.manifest: RunManifest = RunManifest(Manifest(), missing=True)
+        self.status = "unknown"
+        self.verdicts: dict[str, Verdict] = {}
+        self.alerts: list[Alert] = []
+        self.checkpoint_seconds: dict[int, float | None] = {}
+        self.latest_rar: Mapping[str, Any] | None = None
+        self.event_corrupt = 0
+        self.log: deque[str] = deque(maxlen=LOG_LINES)
+        self.log_total = 0
+        self.config_text: str | None = None
+        self.checkpoints: list[Path] = []
+        self._events_at = (0, 1)
+        self._log_at = 0
+        self._stats: dict[str, tuple | None] = {}
+        self._view = RunView(self.dir, self.paths)
+        self._stale: set[str] = set()  # parts of the view to rebuild: "events", "log", "checkpoints", "other"
+
+    def snapshot(self) -> RunView:
+        """What has been read so far, frozen (the same object while nothing new was read)."""
+        stale, self._stale = self._stale, set()
+        series = self.series.snapshot()
+        if not stale and series is self._view.series:
+            return self._view
+        changes: dict[str, Any] = {"series": series}
+        if "other" in stale:
+            changes.update(manifest=self.manifest, status=self.status, config_text=self.config_text)
+        if "events" in stale:
+            changes.update(verdicts=tuple(sorted(self.verdicts.values(), key=lambda v: (v.op is None, v.metric))),
+                           alerts=tuple(self.alerts), latest_rar=self.latest_rar, event_corrupt=self.event_corrupt)
+        if "log" in stale:
+            changes.update(log=tuple(self.log), log_total=self.log_total)
+        if stale & {"checkpoints", "events"}:
+            changes.update(checkpoints=self._checkpoint_rows())
+        self._view = replace(self._view, **changes)
+        return self._view
 
     # -- reading -------------------------------------------------------------------------
     def _changed(self, name: str, path: Path) -> bool:
@@ -100,58 +147,59 @@ class RunData:
 
     def refresh(self, metrics: bool = True) -> bool:
         """Read what is new; True when anything the view shows changed."""
-        changed = False
         if self._changed("manifest", self.paths.manifest):
             read = load_manifest(self.dir)
             self.manifest = self.manifest if read.missing and not self.manifest.missing else read
-            changed = True
+            self._stale.add("other")
         status = effective_status(self.dir, self.manifest)
-        changed |= status != self.status
-        self.status = status
+        if status != self.status:
+            self.status = status
+            self._stale.add("other")
         if metrics:
-            changed |= self.series.refresh()
-        changed |= self._read_events()
-        changed |= self._read_log()
+            self.series.refresh()
+        if self._read_events():
+            self._stale.add("events")
+        if self._read_log():
+            self._stale.add("log")
         if self._changed("config", self.paths.config):
             try:
                 self.config_text = self.paths.config.read_text(encoding="utf-8", errors="replace")
             except OSError:
                 self.config_text = None
-            changed = True
+            self._stale.add("other")
         # COMMITTED lands inside step-N after the rename, so a live run's listing is re-read each time.
         if self._changed("checkpoints", self.paths.checkpoints) or status == "running":
-            self.checkpoints = committed(self.paths.checkpoints) if self.paths.checkpoints.is_dir() else []
-            changed = True
-        return changed
+            listed = committed(self.paths.checkpoints) if self.paths.checkpoints.is_dir() else []
+            if listed != self.checkpoints:
+                self.checkpoints = listed
+                self._stale.add("checkpoints")
+        return bool(self._stale) or self.series.snapshot() is not self._view.series
 
     def _read_events(self) -> bool:
         offset, line = self._events_at
         got = read_jsonl(self.paths.events, offset=offset, first_line=line, parse=parse_event)
         self._events_at = (got.offset, got.next_line)
-        self.event_corrupt.extend(got.corrupt_lines)
+        self.event_corrupt += len(got.corrupt_lines)
         for ev in got.records:
             self._add_event(ev)
         return bool(got.records or got.corrupt_lines)
 
     def _add_event(self, ev: Event) -> None:
         if isinstance(ev, Evaluation):
-            self.evaluations.append(ev)
             for name, value in ev.metrics.items():
                 if value is not None:
-                    self.verdicts.setdefault(name, Verdict(name)).history.append(float(value))
+                    v = self.verdicts.get(name, Verdict(name))
+                    self.verdicts[name] = replace(v, history=(*v.history, float(value)))
         elif isinstance(ev, Deliverable):
-            v = self.verdicts.setdefault(ev.metric, Verdict(ev.metric))
-            v.op, v.threshold, v.value, v.passed, v.description = ev.op, ev.threshold, ev.value, ev.passed, ev.description
+            v = self.verdicts.get(ev.metric, Verdict(ev.metric))
+            self.verdicts[ev.metric] = replace(v, op=ev.op, threshold=ev.threshold, value=ev.value, passed=ev.passed,
+                                               description=ev.description)
         elif isinstance(ev, Alert):
             self.alerts.append(ev)
         elif isinstance(ev, Checkpoint):
-            self.checkpoint_events.append(ev)
-        elif isinstance(ev, End):
-            self.ends.append(ev)
-        elif isinstance(ev, Resumed):
-            self.resumes.append(ev)
+            self.checkpoint_seconds[ev.step] = ev.seconds
         elif ev.kind == "rar":
-            self.rar.append(ev.to_dict())
+            self.latest_rar = MappingProxyType(ev.to_dict())
 
     def _read_log(self) -> bool:
         try:
@@ -179,17 +227,10 @@ class RunData:
         self._log_at = start + end
         return True
 
-    # -- views ---------------------------------------------------------------------------
-    def deliverables(self) -> list[Verdict]:
-        """Declared deliverables first (they have a threshold), then other evaluated metrics."""
-        return sorted(self.verdicts.values(), key=lambda v: (v.op is None, v.metric))
-
-    def checkpoint_rows(self) -> list[tuple[int, str, str]]:
-        """(step, directory name, seconds to write) for committed checkpoints, newest first."""
-        seconds = {e.step: e.seconds for e in self.checkpoint_events}
+    def _checkpoint_rows(self) -> tuple[tuple[int, str, str], ...]:
         rows = []
         for p in self.checkpoints:
             step = int(p.name.split("-", 1)[1])
-            s = seconds.get(step)
+            s = self.checkpoint_seconds.get(step)
             rows.append((step, p.name, "-" if s is None else f"{s:.2f}s"))
-        return sorted(rows, reverse=True)
+        return tuple(sorted(rows, reverse=True))

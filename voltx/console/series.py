@@ -5,15 +5,24 @@ reader never keeps records: it parses new complete lines in chunks (one ``orjson
 of a JSON array per chunk, falling back to line by line only for a chunk with a corrupt
 line), keeps the lines that are step records (:class:`voltx.runs.records.StepRecord`, the
 rule every reader of metrics.jsonl uses), pulls each numeric key out as a column and
-appends it to a growable ``array('d')`` (8 bytes a value; NaN where a record lacks the key). Only bytes after the last complete
-line are read on the next ``refresh``. Plots get a min/max-per-bucket downsample of at
-most ``2 * buckets`` points, so spikes stay visible.
+appends it to a growable float64 buffer (NaN where a record lacks the key). Only bytes
+after the last complete line are read on the next ``refresh``. Plots get a min/max-per-bucket
+downsample of at most ``2 * buckets`` points, so spikes stay visible.
+
+:class:`MetricSeries` is the reader a worker thread owns; screens get a :class:`SeriesView`,
+an immutable snapshot taken with ``snapshot()``. Taking one copies nothing: a view holds
+read-only numpy views of the first ``n`` values of each buffer, and the reader only ever writes
+past them (appends land after ``n``; growing or dropping superseded steps makes new buffers and
+leaves the old ones to the views that hold them). So a screen drawing a view on the UI thread
+while the worker reads on never sees a half-appended column.
 """
 
 from __future__ import annotations
 
-from array import array
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 import orjson
@@ -34,8 +43,45 @@ def _column(records: list[dict], get) -> np.ndarray:
         return np.array([v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in values], dtype=np.float64)
 
 
+@dataclass(frozen=True, eq=False)
+class SeriesView:
+    """One moment of a :class:`MetricSeries`: what a screen draws. Never changes once taken."""
+
+    columns: Mapping[str, np.ndarray]
+    """"step", "lr", "loss", "loss_role", ...: read-only float64 arrays, all the same length."""
+    loss_terms: tuple[str, ...] = ()
+    stage: str | None = None
+    preview: bool = False
+    """True while the columns hold only ``read_preview``'s strided sample."""
+    corrupt_lines: tuple[int, ...] = ()
+    truncated_tail: bool = False
+
+    def __len__(self) -> int:
+        step = self.columns.get("step")
+        return len(step) if step is not None else 0
+
+    def array(self, key: str) -> np.ndarray:
+        """One column (read-only; empty when the run never logged ``key``)."""
+        col = self.columns.get(key)
+        return col if col is not None else np.empty(0)
+
+    def latest(self, key: str) -> float | None:
+        col = self.array(key)
+        if not len(col) or np.isnan(col[-1]):
+            return None
+        return float(col[-1])
+
+    def downsampled(self, key: str, buckets: int = 1000) -> tuple[list[float], list[float]]:
+        """(steps, values) with at most ``2 * buckets`` points: each bucket's min and max in order."""
+        return downsample(self.array("step"), self.array(key), buckets)
+
+
+EMPTY = SeriesView(MappingProxyType({}))
+
+
 class MetricSeries:
-    """Numeric columns of one run's metrics.jsonl; ``refresh()`` reads only what is new."""
+    """Numeric columns of one run's metrics.jsonl; ``refresh()`` reads only what is new and
+    ``snapshot()`` hands out what has been read as a :class:`SeriesView`."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -43,15 +89,29 @@ class MetricSeries:
         self.lines = 0
         self.corrupt_lines: list[int] = []
         self.truncated_tail = False
-        self.columns: dict[str, array] = {}  # "step", "lr", "loss", "loss_role", ...
         self.loss_terms: list[str] = []
         self.stage: str | None = None
         self.preview = False
         """True while the columns hold only ``read_preview``'s strided sample."""
+        self._buffers: dict[str, np.ndarray] = {}  # column -> float64 buffer; values [:self._n] are the data
+        self._n = 0
+        self._capacity = 0
+        self._view: SeriesView | None = EMPTY  # None: something changed since the last snapshot
 
     def __len__(self) -> int:
-        step = self.columns.get("step")
-        return len(step) if step is not None else 0
+        return self._n
+
+    def snapshot(self) -> SeriesView:
+        """What has been read so far, frozen (the same object until something new is read)."""
+        if self._view is None:
+            columns = {}
+            for key, buf in self._buffers.items():
+                col = buf[: self._n]
+                col.flags.writeable = False
+                columns[key] = col
+            self._view = SeriesView(MappingProxyType(columns), tuple(self.loss_terms), self.stage, self.preview,
+                                    tuple(self.corrupt_lines), self.truncated_tail)
+        return self._view
 
     def refresh(self, max_bytes: int | None = None) -> bool:
         """Read complete lines appended since the last call (in chunks, so a 300 MB file never
@@ -77,7 +137,9 @@ class MetricSeries:
                     self._ingest(data[:end])
                     self.offset += end
                     got = True
-            self.truncated_tail = bool(carry)
+            if self.truncated_tail != bool(carry):
+                self.truncated_tail = bool(carry)
+                self._view = None
         return got
 
     def read_preview(self, points: int = 4000, window: int = 1024) -> bool:
@@ -103,6 +165,7 @@ class MetricSeries:
         self._ingest(b"".join(parts))
         self.lines, self.corrupt_lines = saved[0], list(saved[1])  # sampled lines carry no file line numbers
         self.preview = True
+        self._view = None
         return True
 
     def _ingest(self, chunk: bytes) -> None:
@@ -124,6 +187,7 @@ class MetricSeries:
                 rec = StepRecord.validate(objs[i]) if objs is not None else decode_line(ln, StepRecord.validate)
             except RecordError:
                 self.corrupt_lines.append(n)
+                self._view = None
                 continue
             records.append(rec)
         if records:
@@ -152,43 +216,42 @@ class MetricSeries:
             cols[t] = _column(records, get)
             if t not in self.loss_terms:
                 self.loss_terms.append(t)
-        n_old, n_new = len(self), len(records)
+        n_old, n = self._n, self._n + len(records)
+        self._reserve(n)
         for k, col in cols.items():
-            store = self.columns.get(k)
-            if store is None:
-                store = self.columns[k] = array("d", bytes(8 * n_old))
-                np.frombuffer(store, dtype=np.float64)[:] = np.nan if n_old else 0
-            store.frombytes(col.tobytes())
-        for k, store in self.columns.items():
+            buf = self._buffers.get(k)
+            if buf is None:  # a key first logged now: NaN for the steps before it
+                buf = self._buffers[k] = np.empty(self._capacity)
+                buf[:n_old] = np.nan
+            buf[n_old:n] = col
+        for k, buf in self._buffers.items():
             if k not in cols:
-                store.frombytes(np.full(n_new, np.nan).tobytes())
-        self._drop_superseded()
+                buf[n_old:n] = np.nan
+        self._n = n
+        self._view = None
+        self._drop_superseded(n_old)
 
-    def _drop_superseded(self) -> None:
+    def _reserve(self, n: int) -> None:
+        """Room for ``n`` values per column. Growing copies into new buffers (1.5x, amortised O(1)
+        per value): a view taken before keeps the old buffer, unchanged."""
+        if n <= self._capacity:
+            return
+        self._capacity = max(n, self._capacity * 3 // 2, 1024)
+        for k, old in self._buffers.items():
+            buf = self._buffers[k] = np.empty(self._capacity)
+            buf[: self._n] = old[: self._n]
+
+    def _drop_superseded(self, n_old: int) -> None:
         """After a resume the loop logs steps again: the run store's rule (``kept_steps``) keeps
-        the latest attempt of every step. Steps only rising (no resume seen) need no pass."""
-        step = self.array("step")
-        if len(step) < 2 or np.all(np.diff(step) > 0):
+        the latest attempt of every step. Only the steps appended since ``n_old`` (and the one
+        before them) need looking at: until a step goes down, there is nothing to drop."""
+        step = self._buffers["step"][: self._n]
+        if len(step) < 2 or np.all(np.diff(step[max(0, n_old - 1):]) > 0):
             return
         keep = np.frombuffer(kept_steps(step.tolist()), dtype=np.bool_)
-        for k in list(self.columns):
-            kept = self.array(k)[keep]
-            self.columns[k] = array("d", kept.tobytes())
-
-    def array(self, key: str) -> np.ndarray:
-        """A zero-copy numpy view of one column (valid until the next refresh)."""
-        store = self.columns.get(key)
-        return np.frombuffer(store, dtype=np.float64) if store is not None else np.empty(0)
-
-    def latest(self, key: str) -> float | None:
-        col = self.array(key)
-        if not len(col) or np.isnan(col[-1]):
-            return None
-        return float(col[-1])
-
-    def downsampled(self, key: str, buckets: int = 1000) -> tuple[list[float], list[float]]:
-        """(steps, values) with at most ``2 * buckets`` points: each bucket's min and max in order."""
-        return downsample(self.array("step"), self.array(key), buckets)
+        for k, buf in self._buffers.items():
+            self._buffers[k] = buf[: self._n][keep]  # a new buffer: views taken before keep theirs
+        self._n = self._capacity = int(keep.sum())
 
 
 def downsample(x: np.ndarray, y: np.ndarray, buckets: int = 1000) -> tuple[list[float], list[float]]:

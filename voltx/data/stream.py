@@ -106,7 +106,7 @@ class Progress:
 def get_converter(name: str, plugins=None) -> Converter:
     """Instantiate the registered converter ``name`` (UsageError listing the valid names)."""
     from voltx.plugins import load_plugins
-    from voltx.specs import resolve
+    from voltx.plugin_specs import resolve
 
     ps = plugins if plugins is not None else load_plugins()
     try:
@@ -217,19 +217,7 @@ def stream(
             buf = bytearray()
             try:
                 if records is not None:
-                    for rec in records:
-                        try:
-                            buf += _dumps(rec)
-                        except _JSONEncodeError:
-                            buf += encode_record(rec)
-                        buf += b"\n"
-                        result.written += 1
-                        if not result.written % WRITE_BATCH:
-                            fh.write(buf)
-                            buf.clear()
-                            bar.update(result.rows, result.written, result.skipped)
-                        if max_examples is not None and result.written >= max_examples:
-                            break
+                    _write_records(records, result, fh, buf, bar, max_examples)
                 else:
                     write_batches(converter, batches, fmt, language, on_error, result, fh, buf, bar, max_examples)
             except UnicodeDecodeError as exc:
@@ -242,17 +230,40 @@ def stream(
             if buf:
                 fh.write(buf)
             if result.written == 0 and not allow_empty:
-                extra = f" ({count_of(result.skipped, 'bad row')} skipped: {'; '.join(result.reasons)})" if result.skipped else ""
-                src = ", ".join(map(str, paths)) if paths else (f"hub:{converter.hub_name}" if converter.hub_name else converter.name)
-                raise DataError(
-                    f"no records produced from {src} (split {split!r}, format {fmt!r}){extra}. "
-                    "Check --data-files/--split/--format, or pass --allow-empty to write an empty file."
-                )
+                raise _nothing_written(converter, paths, split, fmt, result)
         ok = True
     finally:
         result.seconds = time.perf_counter() - t0
         bar.close(result.rows, result.written, result.skipped, ok=ok)
     return result
+
+
+def _write_records(records: Iterable[dict], result: StreamResult, fh, buf: bytearray, bar: Progress,
+                   max_examples: int | None) -> None:
+    """The per-row path's writer (:func:`~voltx.data.batched.write_batches` is the batched one):
+    JSONL lines into ``buf``, flushed to ``fh`` every ``WRITE_BATCH`` records."""
+    for rec in records:
+        try:
+            buf += _dumps(rec)
+        except _JSONEncodeError:
+            buf += encode_record(rec)
+        buf += b"\n"
+        result.written += 1
+        if not result.written % WRITE_BATCH:
+            fh.write(buf)
+            buf.clear()
+            bar.update(result.rows, result.written, result.skipped)
+        if max_examples is not None and result.written >= max_examples:
+            break
+
+
+def _nothing_written(converter: Converter, paths: list[Path], split: str, fmt: str, result: StreamResult) -> DataError:
+    extra = f" ({count_of(result.skipped, 'bad row')} skipped: {'; '.join(result.reasons)})" if result.skipped else ""
+    src = ", ".join(map(str, paths)) if paths else (f"hub:{converter.hub_name}" if converter.hub_name else converter.name)
+    return DataError(
+        f"no records produced from {src} (split {split!r}, format {fmt!r}){extra}. "
+        "Check --data-files/--split/--format, or pass --allow-empty to write an empty file."
+    )
 
 
 def summary(result: StreamResult) -> str:

@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from voltx.errors import DataError, MissingInputError
+from voltx.errors import DataError
 
 FORMAT_VERSION = 1
+KIND = "isotonic_calibrator"
+"""The artifact kind (voltx.artifacts) of a calibrator file."""
 HIGH_GAMMA = 0.7
 """The original's "high γ" (RLVF reward table): γ >= 0.7."""
 
@@ -145,26 +146,17 @@ class IsotonicCalibrator:
     def save(self, path: str | os.PathLike[str]) -> Path:
         if not self.fitted:
             raise RuntimeError("IsotonicCalibrator.save before fit")
-        from voltx.runs.checkpoints import atomic_save_safetensors
+        from voltx import artifacts
 
-        path = Path(path)
         tensors = {"x_thresholds": torch.from_numpy(self.x_thresholds), "y_thresholds": torch.from_numpy(self.y_thresholds)}
-        meta = {"kind": "isotonic_calibrator", "version": FORMAT_VERSION, "points": int(self.x_thresholds.size)}
-        atomic_save_safetensors(tensors, path, {"voltx": json.dumps(meta)})
-        return path
+        return artifacts.save(path, tensors, KIND, version=FORMAT_VERSION, points=int(self.x_thresholds.size))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "IsotonicCalibrator":
-        from safetensors import safe_open
+        from voltx import artifacts
 
         path = Path(path)
-        if not path.is_file():
-            raise MissingInputError(f"{path}: calibrator file not found")
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-        except Exception as exc:  # safetensors raises several types for a corrupt file
-            raise DataError(f"{path} is not a safetensors calibrator file ({exc})") from None
+        tensors = artifacts.read(path, KIND, untagged=True, what="calibrator").tensors
         if "x_thresholds" not in tensors or "y_thresholds" not in tensors:
             raise DataError(f"{path}: not a calibrator: expected tensors 'x_thresholds' and 'y_thresholds', got {sorted(tensors)}")
         x, y = tensors["x_thresholds"].double().numpy(), tensors["y_thresholds"].double().numpy()

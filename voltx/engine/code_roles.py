@@ -35,14 +35,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import torch
-
-from voltx.engine.tokenizer import batch_length, real_ids
-
 ROLE_NAME, ROLE_ASSIGN, ROLE_ARGS, ROLE_RETURN = 0, 1, 2, 3
 ROLE_LOOP, ROLE_IMPORT, ROLE_COND, ROLE_EXCEPT = 4, 5, 6, 7
 ROLE_OTHER = 15
-IGNORE_INDEX = -100  # torch cross_entropy's default ignore_index
 
 _KEYWORD_ROLES = {
     "for": ROLE_LOOP, "while": ROLE_LOOP,
@@ -281,22 +276,3 @@ def label_tokens(tokens: list[str]) -> list[int]:
                 in_return = False
     return labels
 
-
-def role_labels_batch(tok, texts: list[str], max_len: int) -> torch.Tensor:
-    """Role labels ``[B, T]`` aligned with ``encode_batch(tok, texts, max_len)``.
-
-    Padding positions are ``-100`` so ``F.cross_entropy`` ignores them.
-    """
-    encodings = tok.encode_batch(list(texts), add_special_tokens=False)
-    rows = []
-    for enc in encodings:
-        n = len(real_ids(tok, enc))
-        # Label a few tokens past the cut: the word/operator grouping looks ahead.
-        labels = label_tokens(list(enc.tokens[: min(n, max_len + 8)]))
-        rows.append(labels[: min(n, max_len)])
-    width = batch_length((len(r) for r in rows), max_len)
-    out = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
-    for b, row in enumerate(rows):
-        if row:
-            out[b, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out

@@ -27,7 +27,6 @@ point per iteration, while the torch version runs on the GPU whenever the data i
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import struct
@@ -195,12 +194,9 @@ class Codebook:
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the entries as safetensors, atomically (a crash never leaves half a file)."""
-        from voltx.runs.checkpoints import atomic_save_safetensors
+        from voltx import artifacts
 
-        path = Path(path)
-        meta = {"kind": "codebook", "version": FORMAT_VERSION, "k": self.k, "dim": SLOT_DIM}
-        atomic_save_safetensors({"entries": self.entries}, path, {"voltx": json.dumps(meta)})
-        return path
+        return artifacts.save(path, {"entries": self.entries}, "codebook", version=FORMAT_VERSION, k=self.k, dim=SLOT_DIM)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, index: IndexKind = "auto") -> "Codebook":
@@ -210,38 +206,24 @@ class Codebook:
         a safetensors codebook (no ``entries`` tensor, wrong shape or dim, more than 65,536
         entries, zero or non-finite rows).
         """
-        from safetensors import safe_open
+        from voltx import artifacts
 
-        path = _existing(path)
         how = "Build one with `voltx codebook init --corpus ...`."
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                names = list(fh.keys())
-                meta = fh.metadata() or {}
-                entries = fh.get_tensor("entries") if "entries" in names else None
-        except Exception as exc:  # safetensors raises SafetensorError / OSError variants
-            raise DataError(f"{path} is not a safetensors codebook ({exc}). {how}") from None
+        art = artifacts.read(path, "codebook", how, untagged=True)
+        path, entries, info = art.path, art.tensors.get("entries"), art.meta
         if entries is None:
-            raise DataError(f"{path}: not a codebook: it has no 'entries' tensor (tensors: {', '.join(names[:5]) or 'none'}). {how}")
-        info = _metadata(meta, path)
-        if info.get("kind", "codebook") != "codebook":
-            raise DataError(f"{path}: metadata says this is a {info['kind']!r} file, not a codebook. {how}")
+            raise DataError(f"{path}: not a codebook: it has no 'entries' tensor (tensors: {', '.join(list(art.tensors)[:5]) or 'none'}). {how}")
         if entries.dim() == 2 and info.get("k") not in (None, entries.shape[0]):
             raise DataError(f"{path}: metadata says k={info['k']} but 'entries' has {entries.shape[0]} rows; the file is inconsistent.")
         return cls(entries, index=index, source=str(path))
 
     def save_vxcb(self, path: str | os.PathLike[str]) -> Path:
         """Write the original's ``VXCB`` format (magic, u32 version 1, count, dim, f32 LE rows)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            fh.write(VXCB_HEADER.pack(VXCB_MAGIC, FORMAT_VERSION, self.k, SLOT_DIM))
-            fh.write(self.entries.numpy().astype("<f4", copy=False).tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        return path
+        from voltx import artifacts
+
+        header = VXCB_HEADER.pack(VXCB_MAGIC, FORMAT_VERSION, self.k, SLOT_DIM)
+        rows = self.entries.numpy().astype("<f4", copy=False).tobytes()
+        return artifacts.write_atomic(path, lambda tmp: tmp.write_bytes(header + rows))
 
     @classmethod
     def load_vxcb(cls, path: str | os.PathLike[str], *, index: IndexKind = "auto") -> "Codebook":
@@ -273,16 +255,6 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     if path.is_dir():
         raise DataError(f"{path} is a directory, not a codebook file")
     return path
-
-
-def _metadata(meta: dict[str, str], path: Path) -> dict:
-    if "voltx" not in meta:
-        return {}
-    try:
-        info = json.loads(meta["voltx"])
-    except json.JSONDecodeError:
-        raise DataError(f"{path}: its 'voltx' metadata is not JSON; the file is damaged.") from None
-    return info if isinstance(info, dict) else {}
 
 
 # --- k-means ------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 The original only *describes* an energy ("VFN = -grad E"); nothing was implemented.  The
 training plan (Part I, "frame discrimination") asks for exactly this: real frames get
 low energy, corrupted ones ("chef cooks pasta in algebra") high energy, and RAR should
-settle frames into low-energy states.  :class:`EnergyHead` provides the scalar, while
-:func:`corrupt_frames` makes the incoherent negatives and
-:func:`contrastive_energy_loss` the objective (phases F2/F3 use all three).
+settle frames into low-energy states.  :class:`EnergyHead` provides the scalar and
+:func:`contrastive_energy_loss` the objective; the phase that trains the head makes its own
+negatives (F2: the same frame with a wrong tail).
 
 Architecture: each active slot is embedded together with a learned slot-position
 embedding (so the head knows *which role* a vector sits in and can spot swaps), one
@@ -16,16 +16,12 @@ active slots, and an MLP maps the pooled vector to one energy per frame.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from voltx.engine.attention import SlotAttention
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
-
-CORRUPTION_KINDS = ("swap", "noise", "zero", "foreign")
 
 
 class EnergyHead(nn.Module):
@@ -68,79 +64,3 @@ def contrastive_energy_loss(e_pos: Tensor, e_neg: Tensor, margin: float = 1.0, k
     if kind == "softplus":
         return F.softplus(gap).mean()
     raise ValueError(f"unknown contrastive loss kind {kind!r}; expected 'hinge' or 'softplus'")
-
-
-class Corrupted(NamedTuple):
-    """Output of :func:`corrupt_frames`: the negatives and which corruption each row got
-    (an index into ``CORRUPTION_KINDS``; -1 where the row had no active slot)."""
-
-    slots: Tensor
-    kind: Tensor
-
-
-def _pick_active(active: Tensor, generator: torch.Generator | None, exclude: Tensor | None = None) -> Tensor:
-    """A uniformly random active slot per row ([B] long); arbitrary for rows with none."""
-    allowed = active if exclude is None else active & ~F.one_hot(exclude, active.shape[-1]).bool()
-    u = torch.rand(active.shape, generator=generator, device=active.device)
-    return u.masked_fill(~allowed, -1.0).argmax(dim=-1)
-
-
-def corrupt_frames(
-    slots: Tensor,
-    active: Tensor,
-    generator: torch.Generator | None = None,
-    kinds: tuple[str, ...] = ("swap", "noise", "zero"),
-    noise_level: float = 1.0,
-) -> Corrupted:
-    """Make one incoherent negative per frame; the active set is left unchanged, so an
-    energy model has to judge content, not occupancy.
-
-    Kinds (one drawn uniformly per row):
-      * ``swap``: exchange the vectors of two distinct active slots (right words, wrong roles).
-      * ``noise``: add to one active slot Gaussian noise with norm ``noise_level`` x its
-        norm, then rescale to the original norm (level 1 turns it by about 45 degrees).
-      * ``zero``: zero one active slot's vector while it stays marked active.
-      * ``foreign``: replace one active slot with the same slot of the next frame in the
-        batch (a plausible word in the wrong context: "pasta in algebra"); zero if that
-        frame leaves the slot empty, and a no-op for a batch of one.
-    ``swap`` needs two active slots and falls back to ``noise``; rows with no active slot
-    are returned unchanged with kind -1.  Deterministic given ``generator``.
-    """
-    unknown = [k for k in kinds if k not in CORRUPTION_KINDS]
-    if unknown or not kinds:
-        raise ValueError(f"unknown corruption kinds {unknown}; choose from {CORRUPTION_KINDS}")
-    batch = slots.shape[0]
-    dev = slots.device
-    rows = torch.arange(batch, device=dev)
-    count = active.sum(dim=-1)
-    kind = torch.randint(len(kinds), (batch,), generator=generator, device=dev)
-    first = _pick_active(active, generator)
-    second = _pick_active(active, generator, exclude=first)
-    noise = torch.randn((batch, slots.shape[-1]), generator=generator, device=dev, dtype=slots.dtype)
-
-    out = slots.clone()
-    target = slots[rows, first]
-    swapped = slots[rows, second]
-    size = target.norm(dim=-1, keepdim=True)
-    # Norm-preserving: RAR keeps slots unit length, so a negative that differs only in
-    # norm would teach the head a shortcut rather than coherence.
-    noisy = F.normalize(target + noise_level * size * F.normalize(noise, dim=-1), dim=-1) * size
-    foreign = slots.roll(1, dims=0)[rows, first]
-    options = {"swap": swapped, "noise": noisy, "zero": torch.zeros_like(target), "foreign": foreign}
-
-    new_first = target
-    recorded = torch.full_like(kind, -1)
-    for index, name in enumerate(kinds):
-        chosen = kind == index
-        if name == "swap":
-            # A row with a single active slot has nothing to swap with: noise it instead.
-            ok = chosen & (count >= 2)
-            out[rows, second] = torch.where(ok[:, None], target, out[rows, second])
-            new_first = torch.where(ok[:, None], swapped, torch.where(chosen[:, None], noisy, new_first))
-            recorded = torch.where(ok, 0, torch.where(chosen, CORRUPTION_KINDS.index("noise"), recorded))
-        else:
-            new_first = torch.where(chosen[:, None], options[name], new_first)
-            recorded = torch.where(chosen, CORRUPTION_KINDS.index(name), recorded)
-    has_any = count > 0
-    out[rows, first] = torch.where(has_any[:, None], new_first, out[rows, first])
-    return Corrupted(out, torch.where(has_any, recorded, -1))

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -362,14 +361,11 @@ class TensorFrame:
 
     def save(self, path: str | Path) -> None:
         """Write the batch to ``path`` as safetensors (tensors) + JSON meta in the header."""
-        from safetensors.torch import save_file
+        from voltx.artifacts import write_safetensors
 
-        path = Path(path)
-        tensors = {name: getattr(self, name).detach().cpu().contiguous() for name in _LAYOUT}
+        tensors = {name: getattr(self, name) for name in _LAYOUT}
         header = {_META_KEY: json.dumps([m.to_json() for m in self.meta]), "format": "pt"}
-        tmp = path.with_name(path.name + ".tmp")  # a crash mid-write never leaves a torn file at path
-        save_file(tensors, str(tmp), metadata=header)
-        os.replace(tmp, path)
+        write_safetensors(tensors, path, header)  # atomic: a crash mid-write never leaves a torn file at path
 
     @classmethod
     def load(cls, path: str | Path, *, device: torch.device | str = "cpu") -> "TensorFrame":

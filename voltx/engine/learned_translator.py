@@ -13,13 +13,13 @@ wrote it: a trained decoder paraphrasing 16777217 would not be exact.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
-from voltx.engine.code_decoder import CodeDecoder
-from voltx.engine.code_encoder import CodeEncoder
+from voltx import artifacts
+from voltx.engine.slot_decoder import SlotDecoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.frame import TensorFrame
 from voltx.engine.strand_requests import encode_request, request_in
 from voltx.engine.strands import strand_answer
@@ -29,50 +29,25 @@ from voltx.errors import DataError, MissingInputError
 FILES = ("code_tokenizer.json", "code_encoder.safetensors", "code_decoder.safetensors")
 
 
-def _meta(path: Path) -> dict:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as fh:
-        raw = (fh.metadata() or {}).get("voltx")
-    return json.loads(raw) if raw else {}
-
-
-def _positions(path: Path) -> int:
-    """The decoder's max length is the row count of its learned positional table."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return int(fh.get_slice("pos").get_shape()[0]) if "pos" in fh.keys() else 256
-    except Exception as exc:
-        raise DataError(f"{path} is not a safetensors checkpoint ({exc}).") from None
-
-
-def _load(module: torch.nn.Module, path: Path) -> None:
-    from safetensors.torch import load_file
-
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:
-        raise DataError(f"{path} is not a safetensors checkpoint ({exc}).") from None
-    expected = module.state_dict()
-    bad = [k for k, v in expected.items() if k not in tensors or tensors[k].shape != v.shape]
-    if bad:
-        raise DataError(f"{path}: tensors {', '.join(bad[:4])} are missing or of the wrong shape for this model.")
-    module.load_state_dict({k: tensors[k] for k in expected})
+def _untagged_args(art: artifacts.Artifact, vocab: int) -> dict:
+    """Constructor args of a translator file written before artifacts recorded them: a
+    decoder's max_len is the row count of its learned positional table; an encoder's
+    max_seq_len is in the translator config of its metadata (512 without one)."""
+    if art.path.name == FILES[2]:
+        pos = art.tensors.get("pos")
+        return {"vocab_size": vocab, "max_len": int(pos.shape[0]) if pos is not None else 256}
+    return {"vocab_size": vocab, "max_seq_len": int(art.meta.get("config", {}).get("encoder", {}).get("max_seq_len", 512))}
 
 
 class LearnedTranslator:
     name = "learned"
 
-    def __init__(self, tokenizer, encoder: CodeEncoder, decoder: CodeDecoder, max_len: int = 512):
+    def __init__(self, tokenizer, encoder: CnnFrameEncoder, decoder: SlotDecoder, max_len: int = 512):
         self.tokenizer, self.encoder, self.decoder, self.max_len = tokenizer, encoder.eval(), decoder.eval(), max_len
 
     @classmethod
     def load(cls, path: str | Path) -> "LearnedTranslator":
-        root = Path(path)
-        if (root / "artifacts").is_dir():
-            root = root / "artifacts"
+        root = artifacts.run_artifacts(path)
         missing = [f for f in FILES if not (root / f).exists()]
         if missing:
             raise MissingInputError(
@@ -81,14 +56,17 @@ class LearnedTranslator:
             )
         tok = load_tokenizer(root / FILES[0])
         vocab = tok.get_vocab_size()
-        meta = _meta(root / FILES[1]).get("config", {})
-        max_seq = int(meta.get("encoder", {}).get("max_seq_len", 512))
-        max_len = _positions(root / FILES[2])
-        encoder = CodeEncoder(vocab_size=vocab, max_seq_len=max_seq)
-        decoder = CodeDecoder(vocab_size=vocab, max_len=max_len)
-        _load(encoder, root / FILES[1])
-        _load(decoder, root / FILES[2])
-        return cls(tok, encoder, decoder, max_seq)
+        how = "Point --checkpoint at a finished translator run (made by `voltx run translator`)."
+        modules = []
+        for file, kind, cls_ in ((FILES[1], "code_encoder", CnnFrameEncoder), (FILES[2], "code_decoder", SlotDecoder)):
+            art = artifacts.read(root / file, kind, how, untagged=True)
+            module = artifacts.load_into(cls_(**(art.args or _untagged_args(art, vocab))), art, how)
+            if module.vocab_size != vocab:
+                raise DataError(f"{root / file}: vocab {module.vocab_size} but {root / FILES[0]} has {vocab}: "
+                                f"the files come from different runs. {how}")
+            modules.append(module)
+        encoder, decoder = modules
+        return cls(tok, encoder, decoder, encoder.max_seq_len)
 
     @torch.no_grad()
     def encode(self, text: str) -> TensorFrame:

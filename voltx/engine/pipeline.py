@@ -33,7 +33,7 @@ from voltx.engine.router import IntentRouter
 from voltx.engine.safety import SafetyLayer, SafetyVerdict
 from voltx.engine.strand_requests import RequestKind, asked_of
 from voltx.engine.vfn import Vfn
-from voltx.errors import EXIT_UNAVAILABLE, DataError, NoAnswerError, UsageError
+from voltx.errors import EXIT_UNAVAILABLE, NoAnswerError, UsageError
 
 RAR_SEED = 43  # the original server's seed for its freshly initialised attention
 
@@ -77,16 +77,14 @@ class ThinkPipeline:
 
     @staticmethod
     def load_vfn(path: str | Path) -> torch.nn.Module:
-        """A trained small VFN (``vfn_foundation.safetensors`` from phase F3) for RAR."""
-        from safetensors.torch import load_file
+        """A trained small VFN (the weights of :class:`voltx.engine.vfn.Vfn`, kind ``vfn``) for RAR.
 
-        vfn = Vfn()
-        try:
-            tensors = load_file(str(path))
-            vfn.load_state_dict({k: tensors[k] for k in vfn.state_dict()})
-        except Exception as exc:
-            raise DataError(f"{path} is not a VFN checkpoint for the small VFN ({exc}).") from None
-        return vfn
+        A file without a kind (a bare state dict) loads when its tensors fit; F3's
+        ``vfn_foundation.safetensors`` is refused by kind: it holds the scaled VFN, not this one."""
+        from voltx import artifacts
+
+        how = "--vfn takes the small VFN's weights (voltx.engine.vfn.Vfn: dim 256, hidden 512)."
+        return artifacts.load_into(Vfn(), artifacts.read(path, "vfn", how, untagged=True), how)
 
     def _core(self, frame: TensorFrame) -> tuple[TensorFrame, list[dict]]:
         """Route; if no strand activates, run RAR on R0 and route again. One proof per row.

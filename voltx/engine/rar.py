@@ -142,6 +142,10 @@ def rar(
             first step, 1/max after one update, ...).
         differentiable: keep the autograd graph through every iteration (training);
             otherwise the loop runs under ``torch.no_grad``.
+
+    One function on purpose: the iteration is the algorithm (drift + messages + noise ->
+    renormalise -> converge), read top to bottom against the original; its length is mostly
+    this signature and docstring, the loop body is about forty lines.
     """
     _check_inputs(slots, active, sigma, ghosts)
     active = active.bool()

@@ -65,7 +65,7 @@ class IntentRouter:
         """
         import os
 
-        from voltx.specs import resolve
+        from voltx.plugin_specs import resolve
 
         # registration order (built-ins first: math_engine, hdc_algebra, code_runner, ...) breaks ties
         chosen = names if names is not None else list(plugins.registry["strands"])

@@ -23,7 +23,6 @@ Everything is batched over frames and runs on the frames' device.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from torch import Tensor
 
 from voltx.engine.frame import MAX_SLOTS, TensorFrame
 from voltx.engine.seeded import SEEDS, seeded_unit_vector
-from voltx.errors import DataError, MissingInputError
+from voltx.errors import DataError
 
 log = logging.getLogger("voltx.safety")
 
@@ -173,32 +172,19 @@ class SafetyMonitor:
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Axiom vectors and thresholds as safetensors; names and severities in JSON metadata."""
-        from voltx.runs.checkpoints import atomic_save_safetensors
+        from voltx import artifacts
 
-        meta = {"kind": "safety_axioms", "version": FORMAT_VERSION, "names": self.names,
-                "severities": [a.severity.value for a in self.axioms]}
-        path = Path(path)
-        atomic_save_safetensors({"vectors": self.vectors, "thresholds": self.thresholds}, path, {"voltx": json.dumps(meta)})
-        return path
+        return artifacts.save(path, {"vectors": self.vectors, "thresholds": self.thresholds}, "safety_axioms",
+                              version=FORMAT_VERSION, names=self.names, severities=[a.severity.value for a in self.axioms])
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "SafetyMonitor":
-        from safetensors import safe_open
+        from voltx import artifacts
 
-        path = Path(path)
-        if not path.is_file():
-            raise MissingInputError(f"{path}: safety axiom file not found")
+        art = artifacts.read(path, "safety_axioms", what="safety axiom")
+        path, tensors = art.path, art.tensors
         try:
-            with safe_open(str(path), framework="pt") as fh:
-                meta = fh.metadata() or {}
-                tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-        except Exception as exc:  # safetensors raises several types for a corrupt file
-            raise DataError(f"{path} is not a safetensors safety-axiom file ({exc})") from None
-        try:
-            info = json.loads(meta["voltx"])
-            names, severities = list(info["names"]), [Severity(s) for s in info["severities"]]
-            if info.get("kind") != "safety_axioms":
-                raise ValueError(f"kind is {info.get('kind')!r}")
+            names, severities = list(art.meta["names"]), [Severity(s) for s in art.meta["severities"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(f"{path}: missing or bad safety-axiom metadata ({exc})") from None
         vectors, thresholds = tensors.get("vectors"), tensors.get("thresholds")

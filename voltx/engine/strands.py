@@ -7,7 +7,7 @@ Two ways to call a strand:
 - a **typed API** per strand (``MathEngine.compute("add", 3, 4)``), for callers that know
   what they want and should not pack numbers into float slots.
 
-Strands are registered as plugins (``register_strands`` with a :class:`voltx.specs.StrandSpec`
+Strands are registered as plugins (``register_strands`` with a :class:`voltx.plugin_specs.StrandSpec`
 whose factory builds the strand); the router only needs ``name``, ``threshold``,
 ``capability_vector()`` and ``process``.
 """
@@ -25,7 +25,6 @@ from voltx.errors import VoltxError
 
 OPERAND_SLOT = 6  # Instrument: the request
 RESULT_SLOT = 8  # Result: the answer
-VALID_FLAG = 1.0
 
 
 class StrandError(VoltxError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -73,22 +72,10 @@ def train_bpe(texts: Iterable[str], vocab_size: int = 32768, min_frequency: int 
 
 
 def save_tokenizer(tok: Tokenizer, path: str | os.PathLike[str]) -> Path:
-    """Write ``tok`` as JSON atomically (a crash never leaves a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file must be in the same directory: os.replace is only atomic
-    # within one filesystem.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(tok.to_str())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``tok`` as JSON atomically (a crash never leaves a half-written file; a full disk is exit 73)."""
+    from voltx.artifacts import write_atomic
+
+    return write_atomic(path, lambda tmp: tmp.write_text(tok.to_str(), encoding="utf-8"))
 
 
 def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:

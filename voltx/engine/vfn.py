@@ -159,8 +159,3 @@ class SlotIdentityHead(nn.Module):
         per = F.cross_entropy(logits, target, reduction="none")
         return (per * keep).sum() / keep.sum().clamp_min(1)
 
-
-def parameter_count(module: nn.Module) -> int:
-    """Number of scalar parameters (what the docstrings above quote)."""
-    return sum(p.numel() for p in module.parameters())
-

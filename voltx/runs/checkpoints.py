@@ -16,13 +16,13 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voltx.artifacts import free_space, fsync_path, save_tensors
 from voltx.errors import CantCreateError, DataError
 
 COMMITTED = "COMMITTED"
@@ -46,36 +46,6 @@ class Checkpoint:
             raise DataError(f"checkpoint file {file} cannot be read ({exc}); it may be corrupt.") from None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _clean_copies(tensors: dict) -> dict:
-    """CPU, contiguous tensors with storage of their own (safetensors refuses shared storage:
-    tied weights, views); a tensor is only copied when it needs to be."""
-    out, seen = {}, set()
-    for k, v in tensors.items():
-        t = v.detach().contiguous().cpu()
-        ptr = t.untyped_storage().data_ptr()
-        if ptr in seen and t.numel():
-            t = t.clone()
-        seen.add(ptr)
-        out[k] = t
-    return out
-
-
 def save_checkpoint(root: Path, step: int, tensor_files: dict[str, dict], state: dict[str, Any], keep: int = 2) -> Path:
     """Write a checkpoint atomically and prune older committed ones down to ``keep``."""
     tmp = root / f".tmp-step-{step}-{os.getpid()}"
@@ -91,45 +61,28 @@ def save_checkpoint(root: Path, step: int, tensor_files: dict[str, dict], state:
     return final
 
 
-def _save_tensors(tensors: dict, file: Path, metadata: dict[str, str] | None) -> None:
-    """safetensors' save_file, with its I/O errors as OSError (it raises SafetensorError
-    "... No space left on device (os error 28)", which says nothing to ``except OSError``)."""
-    from safetensors.torch import save_file
-
-    try:
-        save_file(_clean_copies(tensors), str(file), metadata=metadata)
-    except OSError:
-        raise
-    except Exception as exc:
-        found = re.search(r"os error (\d+)", str(exc))
-        if found is None:
-            raise
-        code = int(found.group(1))
-        raise OSError(code, os.strerror(code), str(file)) from exc
-
-
 def _write_and_commit(root: Path, tmp: Path, final: Path, step: int, tensor_files: dict[str, dict], state: dict[str, Any]) -> None:
     root.mkdir(parents=True, exist_ok=True)
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     for name, tensors in tensor_files.items():
-        _save_tensors(tensors, tmp / f"{name}.safetensors", {"step": str(step)})
-        _fsync_file(tmp / f"{name}.safetensors")
+        save_tensors(tensors, tmp / f"{name}.safetensors", {"step": str(step)})
+        fsync_path(tmp / f"{name}.safetensors")
     (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=1), encoding="utf-8")
-    _fsync_file(tmp / "state.json")
-    _fsync_dir(tmp)
+    fsync_path(tmp / "state.json")
+    fsync_path(tmp)
     files = {p.name: p.stat().st_size for p in sorted(tmp.iterdir())}
     if final.exists():  # the same step saved again after a resume: replace it
         trash = root / f".old-step-{step}-{os.getpid()}"
         final.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
     tmp.rename(final)
-    _fsync_dir(root)
+    fsync_path(root)
     marker = final / COMMITTED
     marker.write_text(json.dumps({"step": step, "time": time.time(), "files": files}), encoding="utf-8")
-    _fsync_file(marker)
-    _fsync_dir(final)
+    fsync_path(marker)
+    fsync_path(final)
 
 
 def _write_failed(root: Path, step: int, exc: OSError) -> str:
@@ -142,17 +95,8 @@ def _write_failed(root: Path, step: int, exc: OSError) -> str:
                 "--runs-dir / VOLTX_RUNS_DIR), then resume the run with --resume")
     else:
         todo = "Make the run directory writable, then resume the run with --resume"
-    return (f"cannot write checkpoint step {step}: {exc.strerror or exc} writing {where}{_free_space(root)}; "
+    return (f"cannot write checkpoint step {step}: {exc.strerror or exc} writing {where}{free_space(root)}; "
             f"the partial checkpoint was removed and {kept}. {todo}.")
-
-
-def _free_space(directory: Path) -> str:
-    for candidate in (directory, *directory.parents):
-        try:
-            return f" ({shutil.disk_usage(candidate).free / 2**20:.1f} MiB free on that filesystem)"
-        except OSError:
-            continue
-    return ""
 
 
 def committed(root: Path) -> list[Path]:
@@ -228,11 +172,6 @@ def newest_intact(root: Path) -> tuple[Checkpoint | None, list[tuple[Path, str]]
     return None, damaged
 
 
-def latest_checkpoint(root: Path) -> Checkpoint | None:
-    """The newest committed checkpoint that is intact (older ones as fallback)."""
-    return newest_intact(root)[0]
-
-
 def set_aside(path: Path, why: str) -> None:
     """Uncommit a damaged checkpoint (its COMMITTED marker becomes DAMAGED, with the reason):
     it is never loaded again, and pruning, which counts committed ones only, never keeps it
@@ -251,18 +190,3 @@ def prune(root: Path, keep: int) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
         elif leftover.is_dir() and leftover.name.startswith("step-") and not (leftover / COMMITTED).exists():
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def atomic_save_safetensors(tensors: dict, path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write one safetensors file atomically (artifacts, per-epoch files); a failed write
-    (disk full) removes its temp file and is a CantCreateError (exit 73)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _save_tensors(tensors, tmp, metadata)
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CantCreateError(f"cannot write {path}: {exc.strerror or exc}{_free_space(path.parent)}. Free space or fix the permissions, then run again.") from None

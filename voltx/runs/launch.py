@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from voltx.errors import MissingInputError, UsageError
@@ -31,6 +31,7 @@ from voltx.runs import env_handoff, pane_log
 from voltx.runs.env_handoff import write_env_file
 from voltx.runs.layout import load_manifest, new_run_id
 from voltx.runs.lock import writer_alive
+from voltx.runs.plan import RunPlan, plan_run
 from voltx.runs.store import TERMINAL, effective_status
 
 ENV_TMUX_SOCKET = "VOLTX_TMUX_SOCKET"
@@ -151,11 +152,34 @@ def _start(cmd: list[str], *, run_id: str, phase: str, run_dir: Path, root: Path
     return Launched(run_id, phase, run_dir, pids[0] if pids else None, session, log, cmd)
 
 
-def _check_overrides(overrides) -> list[str]:
-    bad = [o for o in overrides if "=" not in o or o.startswith("-")]
-    if bad:
-        raise UsageError(f"overrides must be KEY=VALUE (e.g. encoder.lr=3e-4); got {', '.join(map(repr, bad))}.")
-    return list(overrides)
+def start_planned(plan: RunPlan, *, use_tmux: bool | None = None, cwd: Path | None = None) -> Launched:
+    """Carry ``plan`` out as a detached ``voltx run`` and return at once; ``use_tmux`` None = tmux
+    if available. A new run gets its id here (the caller learns its directory before the process
+    has made it); a resumed run must not be live, since its lock would only refuse it inside
+    the detached process, where nobody reads the message."""
+    if plan.resume_dir is None:
+        root = plan.root.absolute()
+        plan = replace(plan, root=root, run_id=plan.run_id or new_run_id())
+        return _start(plan.child_argv(), run_id=plan.run_id, phase=plan.phase, run_dir=plan.run_dir, root=root, use_tmux=use_tmux, cwd=cwd)
+    run_dir = plan.resume_dir.absolute()
+    root = run_dir.parent.parent  # the run's own store, wherever --resume RUN pointed
+    plan = replace(plan, root=root, resume_dir=run_dir)
+    read = load_manifest(run_dir)
+    if effective_status(run_dir, read) == "running":
+        raise UsageError(f"run {run_dir.name} is still running; stop it first (SIGTERM), then resume.")
+    run_id = read.record.id or run_dir.name
+    session = tmux_session_name(run_id)
+    if use_tmux is not False and tmux_session_exists(session):
+        live = _session_live_pids(session)
+        deadline = time.monotonic() + EXIT_GRACE_S
+        while live and time.monotonic() < deadline:  # the run released its lock and is exiting
+            time.sleep(0.1)
+            live = _session_live_pids(session) if tmux_session_exists(session) else []
+        if live:
+            raise UsageError(f"tmux session {session} still has a live process (pid {live[0]}); attach with `{' '.join([*tmux_base(), 'attach', '-t', session])}` and end it first.")
+        if tmux_session_exists(session):
+            _tmux("kill-session", "-t", f"={session}")  # only dead panes left (remain-on-exit)
+    return _start(plan.child_argv(), run_id=run_id, phase=plan.phase, run_dir=run_dir, root=root, use_tmux=use_tmux, cwd=cwd)
 
 
 def launch_run(
@@ -168,44 +192,19 @@ def launch_run(
     use_tmux: bool | None = None,
     cwd: Path | None = None,
 ) -> Launched:
-    """Start ``voltx run PHASE`` detached and return at once; ``use_tmux`` None = tmux if available.
-    ``phase`` is the phase's registered name (the run directory is ``runs_dir/phase/<id>``)."""
-    root = Path(runs_dir).absolute()
-    run_id = new_run_id()
-    cmd = [sys.executable, "-m", "voltx", "run", phase, "--run-id", run_id, "--runs-dir", str(root)]
-    if preset:
-        cmd += ["--preset", preset]
-    if config_path:
-        cmd += ["--config", str(Path(config_path).absolute())]
-    cmd += _check_overrides(overrides)
-    return _start(cmd, run_id=run_id, phase=phase, run_dir=root / phase / run_id, root=root, use_tmux=use_tmux, cwd=cwd)
+    """Start a new ``voltx run PHASE`` detached (the console's launch dialog); ``phase`` is the
+    phase's registered name (the run directory is ``runs_dir/phase/<id>``)."""
+    plan = plan_run(phase, config=config_path, preset=preset, overrides=overrides, runs_dir=runs_dir)
+    return start_planned(plan, use_tmux=use_tmux, cwd=cwd)
 
 
 def resume_run(run_dir: Path, *, use_tmux: bool | None = None, cwd: Path | None = None) -> Launched:
-    """Start ``voltx run PHASE --resume RUN_DIR`` detached; refuses a live or finished run."""
+    """Resume the run in ``run_dir`` detached, with its saved config (the console's resume);
+    refused as ``voltx run PHASE --resume RUN_DIR`` refuses it, and when it is live."""
     run_dir = Path(run_dir).absolute()
-    read = load_manifest(run_dir)
-    manifest = read.intact(run_dir, "resume it")  # damaged: refused whether or not its writer lives
-    status = effective_status(run_dir, read)
-    if status == "running":
-        raise UsageError(f"run {run_dir.name} is still running; stop it first (SIGTERM), then resume.")
-    if status == "finished":
-        raise UsageError(f"run {run_dir.name} already finished; start a new run instead.")
-    phase = manifest.phase or run_dir.parent.name
-    run_id = manifest.id or run_dir.name
-    session = tmux_session_name(run_id)
-    if use_tmux is not False and tmux_session_exists(session):
-        live = _session_live_pids(session)
-        deadline = time.monotonic() + EXIT_GRACE_S
-        while live and time.monotonic() < deadline:  # the run released its lock and is exiting
-            time.sleep(0.1)
-            live = _session_live_pids(session) if tmux_session_exists(session) else []
-        if live:
-            raise UsageError(f"tmux session {session} still has a live process (pid {live[0]}); attach with `{' '.join([*tmux_base(), 'attach', '-t', session])}` and end it first.")
-        if tmux_session_exists(session):
-            _tmux("kill-session", "-t", f"={session}")  # only dead panes left (remain-on-exit)
-    cmd = [sys.executable, "-m", "voltx", "run", phase, "--resume", str(run_dir)]
-    return _start(cmd, run_id=run_id, phase=phase, run_dir=run_dir, root=run_dir.parent.parent, use_tmux=use_tmux, cwd=cwd)
+    phase = load_manifest(run_dir).record.phase or run_dir.parent.name
+    plan = plan_run(phase, runs_dir=run_dir.parent.parent, resume=str(run_dir))
+    return start_planned(plan, use_tmux=use_tmux, cwd=cwd)
 
 
 # --- stopping ----------------------------------------------------------------------------

@@ -182,16 +182,6 @@ def list_run_dirs(root: Path) -> list[Path]:
     return sorted(found, key=lambda p: (p.name[:15], created_at(p), p.name, p.parent.name))
 
 
-def read_manifest(path: Path) -> dict:
-    """run.json of a run dir as written, unchecked; {} if it is missing or not a JSON object.
-    Readers that show or act on a run use :func:`load_manifest` (its fields checked)."""
-    try:
-        manifest = json.loads((path / "run.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return manifest if isinstance(manifest, dict) else {}
-
-
 MISSING_MANIFEST = "run.json missing or unreadable"
 
 

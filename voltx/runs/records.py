@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from voltx.runs.jsonl import RecordError, describe, null_non_finite
-from voltx.specs import COMPARISONS
+from voltx.plugin_specs import COMPARISONS
 
 R = TypeVar("R", bound="Record")
 _Check = Callable[[Any, str], Any]

@@ -3,7 +3,8 @@
 A preempted job re-runs its exact command plus ``--resume auto`` (DESIGN §7): the run's
 own preset and overrides are accepted, different ones are refused with the difference;
 ``--resume`` without a preset or overrides continues the run with its saved config.
-Shared by ``voltx run`` and ``voltx run --tmux``. No torch.
+Applied by the run planner (:mod:`voltx.runs.plan`), so ``voltx run``, ``--tmux``, the console and
+the curriculum resume on the same rules. No torch.
 """
 
 from __future__ import annotations

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 
 from voltx.config import Config
-from voltx.runs.checkpoints import Checkpoint, atomic_save_safetensors, save_checkpoint
+from voltx import artifacts
+from voltx.runs.checkpoints import Checkpoint, save_checkpoint
 from voltx.runs.store import RunWriter
-from voltx.specs import PhaseSpec
+from voltx.plugin_specs import PhaseSpec
 from voltx.train.metrics import MetricsHub
 from voltx.train.progress import Reporter
 from voltx.train.signals import StopFlag
@@ -63,9 +64,11 @@ class RunContext:
     def artifact(self, name: str) -> Path:
         return self.artifacts_dir / name
 
-    def save_artifact(self, name: str, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
-        path = self.artifact(name)
-        atomic_save_safetensors(tensors, path, metadata)
+    def save_artifact(self, name: str, tensors: dict[str, torch.Tensor], kind: str | None = None, args: dict | None = None,
+                      **fields: Any) -> Path:
+        """Write run artifact ``name`` (voltx.artifacts format: ``kind``, default the file's stem, constructor
+        ``args`` and the kind's own ``fields``; the writing phase is recorded) and log an ``artifact`` event."""
+        path = artifacts.save(self.artifact(name), tensors, kind or Path(name).stem, args, phase=self.phase.name, **fields)
         self.run.event("artifact", name=name, path=str(path), step=self.global_step)
         return path
 

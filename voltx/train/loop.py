@@ -19,6 +19,7 @@ import torch
 from voltx.errors import Diverged, Preempted
 from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
+from voltx.train.lines import Lines
 from voltx.train.preflight import check_resources
 from voltx.train.progress import progress_line, run_total, stage_label
 from voltx.train.state import capture_rng, optimizer_from_tensors, restore_rng
@@ -39,20 +40,14 @@ class Stage:
     evaluate: Callable[[], dict[str, float]] | None = None
     grad_clip: float = 0.0
     progress_line: Callable[[dict[str, Any]], str] | None = None
+    """Logged step -> line to print; default: :class:`voltx.train.lines.Lines` (the kit passes its own)."""
     epoch_end: Callable[[int, dict[str, float], dict[str, float], float], str | None] | None = None
-    """(epoch 1-based, train means, evaluation, seconds) -> line to print; may save per-epoch files."""
+    """(epoch 1-based, train means, evaluation, seconds) -> line to print; may save per-epoch files.
+    Default: the :class:`~voltx.train.lines.Lines` epoch line."""
     generators: dict[str, torch.Generator] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
     """Terms of ``step``'s output that are measurements, not losses (an accuracy, ``rar/iterations_mean``):
     logged as top-level series of metrics.jsonl instead of under ``losses``."""
-
-
-def _default_line(info: dict[str, Any]) -> str:
-    terms = " ".join(f"{k}: {v:.4f}" for k, v in {**info["losses"], **info.get("metrics", {})}.items())
-    return (
-        f"[{info['stage']}] [Epoch {info['epoch']}/{info['epochs']}] Step {info['batch']}/{info['per_epoch']} | "
-        f"{terms} | LR: {info['lr']:.2e} | {info['samples_per_sec']:.1f} samples/sec"
-    )
 
 
 def _autocast(ctx: RunContext):
@@ -63,7 +58,16 @@ def _autocast(ctx: RunContext):
 
 
 def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
-    """Train ``stage`` to its last epoch (resuming exactly if a checkpoint covers it)."""
+    """Train ``stage`` to its last epoch (resuming exactly if a checkpoint covers it).
+
+    Longer than the house's 80 lines on purpose: this is the one loop every phase trains
+    through, kept readable top to bottom like nanoGPT's (start or resume -> per step: stop
+    check, schedule, forward, backward, clip, step, log -> per epoch: evaluate, epoch line,
+    checkpoint). Its parts share the loop's state (step, epoch, batch, running sums, the
+    device-side divergence flag) that ``save`` captures; split into helpers they would pass
+    that state around and the order of RNG draws and checkpoint contents, which exact resume
+    depends on, would no longer be visible in one place.
+    """
     model, opt, batches = stage.model, stage.optimizer, stage.batches
     per_epoch = batches.per_epoch
     total = per_epoch * stage.epochs
@@ -98,6 +102,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     label = stage_label(ctx.planned_steps, stage.name)
     ctx.run.update_manifest(total_steps=whole, stage=stage.name)
     term_names: list[str] = term_names_resumed if point is not None else []
+    lines = Lines(f"[{stage.name}] ", stage.epochs, {}, {}, stage.metrics, 4, None)  # unless the stage brings its own
+    step_line, epoch_line = stage.progress_line or lines.progress, stage.epoch_end or lines.epoch
     bad = torch.zeros((), dtype=torch.bool, device=device)
 
     def save(ep: int, batch: int):
@@ -177,7 +183,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                 }
                 tick, samples_since = now, 0
                 ctx.hub.log({**{k: v for k, v in info.items() if k not in ("epochs", "per_epoch", "metrics")}, **measured})
-                ctx.say((stage.progress_line or _default_line)(info))
+                ctx.say(step_line(info))
                 ctx.reporter.update(ctx.global_step, f"loss {values[0]:.4f}")
             if ckpt_every and step % ckpt_every == 0 and b + 1 < per_epoch:
                 saved(save(epoch, b + 1))
@@ -193,7 +199,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             restore_rng(rng_tensors, rng_meta, stage.generators)
             ctx.record_evaluation(stage.name, step, epoch + 1, last_eval)
         seconds = time.perf_counter() - epoch_started
-        line = stage.epoch_end(epoch + 1, means, last_eval, seconds) if stage.epoch_end else None
+        line = epoch_line(epoch + 1, means, last_eval, seconds)
         if line:
             ctx.say(line)
         epoch += 1

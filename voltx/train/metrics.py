@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from voltx.plugins import PluginSet
 from voltx.runs.store import RunWriter
-from voltx.specs import resolve
+from voltx.plugin_specs import resolve
 
 
 class MetricsHub:

@@ -10,15 +10,9 @@ from pathlib import Path
 
 import psutil
 
-from voltx.errors import MissingInputError, PreflightError
+from voltx.errors import PreflightError
 
 GiB = 1024**3
-
-
-def require_files(paths: list[Path], what: str, hint: str) -> None:
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise MissingInputError(f"{what} not found: {', '.join(map(str, missing))}. {hint}")
 
 
 def check_resources(run_dir: Path, param_count: int, keep_checkpoints: int, device) -> dict[str, float]:

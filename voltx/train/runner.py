@@ -13,33 +13,38 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
-from voltx.config import GLOBAL_TABLES, Config, build_config, default_config_file, load_config, phase_tables, read_toml, resolve_for_phase, to_toml
+from voltx.artifacts import write_atomic
+from voltx.config import Config, build_config, load_config, phase_tables, read_toml, resolve_for_phase, to_toml
 from voltx.errors import (
     EXIT_CANT_CREATE,
     EXIT_INTERNAL,
     EXIT_OK,
     Diverged,
     Preempted,
-    UsageError,
     VoltxError,
 )
 from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.checkpoints import newest_intact, set_aside
-from voltx.runs.layout import RunPaths, runs_root
-from voltx.runs.resumable import nothing_to_resume, resume_target
+from voltx.runs.layout import RunPaths
+from voltx.runs.plan import RunPlan, plan_run
 from voltx.runs.store import RunWriter
-from voltx.specs import resolve
+from voltx.plugin_specs import resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
 from voltx.train.signals import StopFlag, TerminalOutput
 
 
 @dataclass
 class RunRequest:
+    """What ``voltx run`` (or a plugin command, or a test) asks for; :func:`voltx.runs.plan.plan_run`
+    resolves it."""
+
     phase: str
     config_path: str | None = None
     preset: str | None = None
-    overrides: tuple[str, ...] = ()
+    overrides: tuple[str, ...] | Mapping[str, Any] = ()
+    """``KEY=VALUE`` texts as typed (``("epochs=1",)``), or ``{dotted key: value}`` (``{"epochs": 1}``)."""
     resume: str | None = None
     runs_dir: str | None = None
     progress: str = "auto"
@@ -47,33 +52,29 @@ class RunRequest:
     run_id: str | None = None
     """The new run's id, when a launcher chose it (voltx-console, --tmux); None = generate one."""
 
+    def plan(self, plugins: PluginSet) -> RunPlan:
+        """What this request runs: the plan every launcher's child makes of its argv too."""
+        return plan_run(self.phase, plugins=plugins, config=self.config_path, preset=self.preset, overrides=self.overrides,
+                        runs_dir=self.runs_dir, resume=self.resume, run_id=self.run_id)
 
-def config_tables(plugins: PluginSet) -> set[str]:
-    """Top-level tables of the config: an override whose first part is none of them is the phase's."""
-    return {*GLOBAL_TABLES, *phase_tables(plugins)}
 
-
-def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[Config, RunWriter, bool]:
-    """Resolve the config and open the run directory (new or resumed)."""
-    spec = plugins.get("phases", req.phase)
+def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunWriter]:
+    """Plan the run, resolve its config and open its run directory (new or resumed)."""
+    plan = req.plan(plugins)
     classes = phase_tables(plugins)
-    root = runs_root(req.runs_dir, req.config_path, req.overrides)
-    if req.resume:
-        if req.run_id:
-            raise UsageError("--run-id names a new run; --resume continues an existing one: give one of them.")
-        run_dir = resume_target(root, spec.name, req.resume, preset=req.preset, overrides=req.overrides, tables=config_tables(plugins))
-        if run_dir is not None:
-            raw, text = read_toml(RunPaths(run_dir).config)
-            cfg = build_config(raw, classes, source=str(RunPaths(run_dir).config), text=text)
-            return cfg, RunWriter.resume(run_dir, list(req.argv)), True
-        print(nothing_to_resume(spec.name, root, req.preset, req.overrides), file=sys.stderr)
-    cfg_path = req.config_path or default_config_file()
+    if plan.resume_dir is not None:
+        saved = RunPaths(plan.resume_dir).config
+        raw, text = read_toml(saved)
+        cfg = build_config(raw, classes, source=str(saved), text=text)
+        return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv))
+    cfg_path = plan.config_file
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
-    cfg = resolve_for_phase(base, spec.name, preset=req.preset, overrides=list(req.overrides))
-    tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, spec.name: cfg.phases[spec.name]}
-    header = f"# Resolved config of this run (phase {spec.name}, preset {req.preset or 'none'}); source: {cfg.source}\n"
-    writer = RunWriter.create(root, spec.name, config_toml=to_toml(tables, header), overrides=list(req.overrides), preset=req.preset, argv=list(req.argv), run_id=req.run_id)
-    return cfg, writer, False
+    cfg = resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
+    tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, plan.phase: cfg.phases[plan.phase]}
+    header = f"# Resolved config of this run (phase {plan.phase}, preset {plan.preset or 'none'}); source: {cfg.source}\n"
+    writer = RunWriter.create(plan.root, plan.phase, config_toml=to_toml(tables, header), overrides=list(plan.overrides),
+                              preset=plan.preset, argv=list(req.argv), run_id=plan.run_id)
+    return plan, cfg, writer
 
 
 def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signals: bool = False) -> int:
@@ -84,8 +85,9 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     late signal exits with the code run.json records instead of another one; a caller that
     goes on after the run (a test, a notebook) passes ``restore_signals=True``."""
     plugins = plugins or load_plugins()
-    spec = plugins.get("phases", req.phase)
-    cfg, writer, resumed = _prepare(req, plugins)
+    plan, cfg, writer = _prepare(req, plugins)
+    spec = plugins.get("phases", plan.phase)
+    resumed = plan.resume_dir is not None
     # Handle stop signals from here on: importing torch alone can take seconds, and a run
     # whose directory exists must not die of a SIGTERM/SIGHUP in that window (it would be stale).
     stop = StopFlag(on_second=lambda: writer.update_manifest(status="interrupted", exit_code=130)).install()
@@ -108,7 +110,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         if resumed:
             writer.mark_resumed(checkpoint.step if checkpoint else None)
         else:
-            writer.event("start", phase=spec.name, preset=req.preset, overrides=list(req.overrides))
+            writer.event("start", phase=spec.name, preset=plan.preset, overrides=list(plan.overrides))
         reporter.line(f"voltx: run {writer.dir} ({'resumed at step ' + str(checkpoint.step) if checkpoint else 'resumed from the start' if resumed else 'new'})")
         device = pick_device(cfg.hardware)
         configure_determinism(cfg.hardware, device)
@@ -129,24 +131,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         reporter.line(f"voltx: run finished: {writer.dir}" + (f" ({message})" if message else ""))
         for line in closing_lines(spec.name, writer.manifest.get("preset"), writer.dir, verdicts):
             reporter.line(line)
-    except Preempted as exc:
-        status, code, message = "preempted", exc.exit_code, str(exc)
-        reporter.line(f"voltx: {exc}")
-    except Diverged as exc:
-        status, code, message = "diverged", exc.exit_code, str(exc)
-        reporter.line(f"voltx: error: {exc}")
-    except VoltxError as exc:
-        status, code, message = "failed", exc.exit_code, str(exc)
-        reporter.line(f"voltx: error: {exc}")
     except Exception as exc:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            # A full disk is the machine's state, not a bug: exit 73 and advice, no traceback.
-            status, code, message = "failed", EXIT_CANT_CREATE, (
-                f"{exc.strerror} writing {exc.filename or writer.dir}; free space there, then resume with "
-                f"`voltx run {spec.name} --resume {writer.dir}`.")
-            reporter.line(f"voltx: error: {message}")
-        else:
-            status, code, message = _internal_error(exc, writer, reporter)
+        status, code, message = _outcome(exc, spec.name, writer, reporter)
     finally:
         stop.settle()  # the outcome is decided: from here on a signal must not change it
         try:
@@ -163,6 +149,23 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
                 if restore_signals:
                     stop.uninstall()
     return code
+
+
+def _outcome(exc: Exception, phase: str, writer: RunWriter, reporter) -> tuple[str, int, str]:
+    """(status, exit code, message) of a run that raised ``exc``, said on the run's output."""
+    if isinstance(exc, Preempted):
+        reporter.line(f"voltx: {exc}")
+        return "preempted", exc.exit_code, str(exc)
+    if isinstance(exc, (Diverged, VoltxError)):
+        reporter.line(f"voltx: error: {exc}")
+        return "diverged" if isinstance(exc, Diverged) else "failed", exc.exit_code, str(exc)
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # A full disk is the machine's state, not a bug: exit 73 and advice, no traceback.
+        message = (f"{exc.strerror} writing {exc.filename or writer.dir}; free space there, then resume with "
+                   f"`voltx run {phase} --resume {writer.dir}`.")
+        reporter.line(f"voltx: error: {message}")
+        return "failed", EXIT_CANT_CREATE, message
+    return _internal_error(exc, writer, reporter)
 
 
 def _internal_error(exc: Exception, writer: RunWriter, reporter) -> tuple[str, int, str]:
@@ -206,10 +209,7 @@ def publish_artifacts(ctx) -> None:
     names = [n for n in ctx.phase.artifacts if ctx.artifact(n).exists()]
     if not names:
         return
-    target.mkdir(parents=True, exist_ok=True)
     for name in names:
-        tmp = target / f".{name}.tmp"
-        shutil.copyfile(ctx.artifact(name), tmp)
-        tmp.replace(target / name)
+        write_atomic(target / name, lambda tmp, src=ctx.artifact(name): shutil.copyfile(src, tmp))
     ctx.run.event("published", files=names, to=str(target))
     ctx.say(f"artifacts published to {target}: {', '.join(names)}")

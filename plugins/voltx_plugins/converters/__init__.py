@@ -1,6 +1,6 @@
 """Built-in dataset converters (docs/data-contracts.md): one module per dataset family.
 
-Import-light: this entry-point module lists :class:`~voltx.specs.ConverterSpec` objects only;
+Import-light: this entry-point module lists :class:`~voltx.plugin_specs.ConverterSpec` objects only;
 each ``factory`` is a ``"voltx_plugins.converters.<module>:<Class>"`` string imported when the
 converter is used, so ``voltx data list`` and ``voltx --help`` never import ``datasets``.
 
@@ -14,7 +14,7 @@ To add a converter, write ``plugins/voltx_plugins/converters/<family>.py`` with 
 from __future__ import annotations
 
 from voltx import hookimpl
-from voltx.specs import ConverterSpec
+from voltx.plugin_specs import ConverterSpec
 
 BUILTIN: list[ConverterSpec] = [
     # F1 lexical grounding

@@ -84,10 +84,6 @@ class _Slots:
         return dict(sorted(self.slots.items(), key=lambda kv: int(kv[0][1:])))
 
 
-def _pb_slot_table() -> dict:
-    return PROPBANK_TO_SLOT
-
-
 # ---------------------------------------------------------------------------------------
 # FrameNet 1.7 (NLTK XML)
 

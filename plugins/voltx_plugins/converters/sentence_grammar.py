@@ -153,19 +153,6 @@ PREDICATES = [
 ]
 
 
-def synonym_groups() -> list[tuple[str, ...]]:
-    """Every synonym group of the grammar (nouns, adjectives, adverbs, times, verbs), 2+ words each."""
-    out = [g for groups in NOUNS.values() for g in groups] + [g for groups in ADJS.values() for g in groups]
-    out += MANNERS + [g for _, g in TIMES]
-    out += [tuple(v[0] for v in p.verbs) for p in PREDICATES]
-    seen, uniq = set(), []
-    for g in out:
-        if len(g) > 1 and g not in seen:
-            seen.add(g)
-            uniq.append(g)
-    return uniq
-
-
 # -- frames and rendering -----------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ string, so listing plugins never imports torch.
 from __future__ import annotations
 
 from voltx import hookimpl
-from voltx.specs import StrandSpec
+from voltx.plugin_specs import StrandSpec
 
 
 @hookimpl

@@ -29,7 +29,6 @@ from voltx.engine.strands import (OPERAND_SLOT, RESULT_SLOT, RESULT_TEXT_RESOLUT
 
 OPS = {1: "add", 2: "sub", 3: "mul", 4: "div", 5: "pow", 6: "sqrt", 7: "abs", 8: "neg"}
 OP_EXPRESSION = 9
-CODES = {name: code for code, name in OPS.items()}
 SYMBOLS = {"+": "add", "-": "sub", "−": "sub", "*": "mul", "×": "mul", "x": "mul", "/": "div", "÷": "div", "^": "pow", "**": "pow",
            "//": "floordiv", "%": "mod"}
 

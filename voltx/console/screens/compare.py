@@ -44,8 +44,9 @@ class RunCurves:
 
 def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list[float], list[float]]]:
     """(steps, values) per loss term of one metrics.jsonl, downsampled, resumes resolved."""
-    series = MetricSeries(path)
-    series.refresh()
+    reader = MetricSeries(path)
+    reader.refresh()
+    series = reader.snapshot()
     curves = {}
     for term in series.loss_terms:
         steps, values = series.downsampled(term, buckets)

@@ -23,7 +23,7 @@ KIND_TITLES = {
     "alert_rules": "alert rule",
     "commands": "command",
 }
-"""Every kind a plugin can register (voltx.specs.SPEC_KINDS), in the order shown."""
+"""Every kind a plugin can register (voltx.plugin_specs.SPEC_KINDS), in the order shown."""
 
 
 def spec_summary(spec: Any) -> str:

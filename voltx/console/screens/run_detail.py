@@ -5,9 +5,13 @@ Log) · escape back · ``x`` stop · ``R`` resume · ``a`` attach · ``e`` expor
 help. ``read_only=True`` (``voltx attach``) drops the stop/resume/attach/export keys and
 makes escape/q quit (the footer then says "esc Quit", not "Back").
 
-A thread worker reads new bytes every ``poll_s`` seconds; the active tab is redrawn at
-most that often (2 Hz by default), however fast the run logs: updates are coalesced.
-A big metrics file first shows a strided preview, then the exact downsample.
+A thread worker reads new bytes every ``poll_s`` seconds into the screen's reader
+(:class:`~voltx.console.run_data.RunData`, which only that worker touches, one read at a time)
+and hands the screen a frozen :class:`~voltx.console.run_data.RunView`; the screen swaps its
+``view`` on the UI thread and redraws from it, so a draw never sees a half-updated run. The
+active tab is redrawn at most once a poll (2 Hz by default), however fast the run logs, and
+only when the view changed. A big metrics file first shows a strided preview, then the exact
+downsample.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedConten
 
 from voltx.console import actions
 from voltx.formatting import fmt_duration, fmt_num
-from voltx.console.run_data import RunData
+from voltx.console.run_data import RunData, RunView
 from voltx.console.series import MetricSeries
 from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.widgets.rar_panel import RarPanel
@@ -56,12 +60,14 @@ class RunDetailScreen(Screen):
     def __init__(self, run_dir: Path, *, read_only: bool = False, poll_s: float = 0.5):
         super().__init__()
         self.run_dir = Path(run_dir)
-        self.data = RunData(self.run_dir)
+        self._reader = RunData(self.run_dir)  # the read worker's alone
+        self.view: RunView = self._reader.snapshot()
+        """What the screen draws: the latest snapshot the worker handed over (swapped, never changed)."""
         self.attach_mode = read_only
         self.poll_s = poll_s
         self.redraws = 0
-        self._dirty = True
         self._loaded = False
+        self._reading = True  # a read worker is running (_load first): _tick starts no second one
         self._log_shown = 0
         self._head_text = ""
 
@@ -109,32 +115,47 @@ class RunDetailScreen(Screen):
         return True
 
     # -- reading (thread workers) ----------------------------------------------------------
-    @work(thread=True, exclusive=True, group="read")
+    @work(thread=True, group="read")
     def _load(self) -> None:
-        preview = MetricSeries(self.data.paths.metrics)
-        if preview.read_preview():  # a big file: show a strided sample at once, then the real thing
-            full, self.data.series = self.data.series, preview
-            self.data.refresh(metrics=False)
-            self.app.call_from_thread(self._mark_dirty, True)
-            full.refresh()
-            self.data.series = full
-        self.data.refresh()
-        self._loaded = True
-        self.app.call_from_thread(self._mark_dirty, True)
+        reader, view = self._reader, None
+        try:
+            preview = MetricSeries(reader.paths.metrics)
+            if preview.read_preview():  # a big file: show a strided sample at once, then the real thing
+                full, reader.series = reader.series, preview
+                reader.refresh(metrics=False)
+                self.app.call_from_thread(self._show, reader.snapshot())
+                full.refresh()
+                reader.series = full
+            reader.refresh()
+            view = reader.snapshot()
+        finally:
+            self.app.call_from_thread(self._read_done, view, loaded=True)
 
-    @work(thread=True, exclusive=True, group="read")
+    @work(thread=True, group="read")
     def _poll(self) -> None:
-        changed = self.data.refresh()
-        self.app.call_from_thread(self._mark_dirty, changed)
+        view = None
+        try:
+            if self._reader.refresh():
+                view = self._reader.snapshot()
+        finally:
+            self.app.call_from_thread(self._read_done, view)
 
     def _tick(self) -> None:
-        if self._loaded:
+        if self._loaded and not self._reading:
+            self._reading = True
             self._poll()
 
-    def _mark_dirty(self, changed: bool) -> None:
-        self._dirty |= changed
-        if self._dirty:
-            self._dirty = False
+    def _read_done(self, view: RunView | None, loaded: bool = False) -> None:
+        """On the UI thread, when a read ends (one call, so no later read can overtake its view)."""
+        self._reading = False
+        self._loaded |= loaded
+        if view is not None:
+            self._show(view, force=loaded)
+
+    def _show(self, view: RunView, force: bool = False) -> None:
+        """On the UI thread: take the worker's new snapshot and redraw from it."""
+        if view is not self.view or force:
+            self.view = view
             self.redraw()
 
     # -- drawing ---------------------------------------------------------------------------
@@ -149,7 +170,7 @@ class RunDetailScreen(Screen):
         self.redraw()
 
     def _draw_head(self) -> None:
-        d, s = self.data, self.data.series
+        d, s = self.view, self.view.series
         step = s.latest("step")
         total = d.manifest.record.total_steps
         parts = [f"[b]{d.status}[/]", f"step {'-' if step is None else int(step)}" + (f"/{total}" if total else "")]
@@ -182,47 +203,47 @@ class RunDetailScreen(Screen):
             self.query_one("#detail-head", Static).update(text)
 
     def _draw_loss(self) -> None:
-        s = self.data.series
+        s = self.view.series
         note = "sampled" if s.preview else ("no metrics logged yet" if not len(s) else "")
         plot = self.query_one("#plot-loss", SeriesPlot)
         plot.show({t: s.downsampled(t, plot.buckets) for t in s.loss_terms}, note=note)
 
     def _draw_speed(self) -> None:
-        s = self.data.series
+        s = self.view.series
         for selector, key, label in (("#plot-lr", "lr", "lr"), ("#plot-speed", "samples_per_sec", "samples/s")):
             plot = self.query_one(selector, SeriesPlot)
             plot.show({label: s.downsampled(key, plot.buckets)} if key in s.columns else {})
 
     def _draw_verdicts(self) -> None:
-        verdicts = self.data.deliverables()
+        verdicts = self.view.verdicts
         self.query_one("#scoreboard", Scoreboard).show(verdicts)
         empty = self.query_one("#verdicts-empty", Static)
         empty.update("No evaluations or deliverable verdicts yet.")
         empty.display = not verdicts
 
     def _draw_rar(self) -> None:
-        self.query_one("#rar-panel", RarPanel).show(self.data.rar[-1] if self.data.rar else None, self.data.series.latest("rar/iterations_mean"))
+        self.query_one("#rar-panel", RarPanel).show(self.view.latest_rar, self.view.series.latest("rar/iterations_mean"))
 
     def _draw_alerts(self) -> None:
         table = self.query_one("#alerts-table", DataTable)
         table.clear()
-        for a in reversed(self.data.alerts):
+        for a in reversed(self.view.alerts):
             sev = a.severity or "-"
             style = "bold red" if sev == "error" else "yellow"
             table.add_row(Text("-" if a.step is None else str(a.step)), Text(sev, style=style), Text(a.rule), Text(a.message))
         empty = self.query_one("#alerts-empty", Static)
         empty.update("No alerts.")
-        empty.display = not self.data.alerts
+        empty.display = not self.view.alerts
 
     def _draw_config(self) -> None:
-        text = self.data.config_text
+        text = self.view.config_text
         widget = self.query_one("#config-text", Static)
         widget.update(Syntax(text, "toml", theme="ansi_dark", word_wrap=True) if text else "No config.toml in this run.")
 
     def _draw_checkpoints(self) -> None:
         table = self.query_one("#checkpoints-table", DataTable)
         table.clear()
-        rows = self.data.checkpoint_rows()
+        rows = self.view.checkpoints
         for step, name, seconds in rows:
             table.add_row(str(step), name, seconds)
         empty = self.query_one("#checkpoints-empty", Static)
@@ -230,18 +251,18 @@ class RunDetailScreen(Screen):
         empty.display = not rows
 
     def _draw_log(self) -> None:
-        log = self.query_one("#log-tail", Log)
-        new = self.data.log_total - self._log_shown
-        if not self.data.log_total:
+        log, view = self.query_one("#log-tail", Log), self.view
+        new = view.log_total - self._log_shown
+        if not view.log_total:
             if not log.line_count:
-                log.write_line(f"(no output yet in {self.data.paths.stdout.name})")
+                log.write_line(f"(no output yet in {view.paths.stdout.name})")
             return
-        if not self._log_shown or new > len(self.data.log):  # first draw, or more came than the tail keeps
+        if not self._log_shown or new > len(view.log):  # first draw, or more came than the tail keeps
             log.clear()
-            new = len(self.data.log)
+            new = len(view.log)
         if new:  # append only what is new: rewriting the whole tail twice a second is what costs
-            log.write_lines(list(self.data.log)[-new:])
-        self._log_shown = self.data.log_total
+            log.write_lines(view.log[-new:])
+        self._log_shown = view.log_total
 
     # -- keys ------------------------------------------------------------------------------
     def action_tab(self, tab: str) -> None:
@@ -254,10 +275,10 @@ class RunDetailScreen(Screen):
         self.app.exit()  # the only screen of `voltx attach`
 
     def action_stop(self) -> None:
-        actions.stop(self.app, self.run_dir, self.data.read_only)
+        actions.stop(self.app, self.run_dir, self.view.read_only)
 
     def action_resume(self) -> None:
-        actions.resume(self.app, self.run_dir, self.data.read_only)
+        actions.resume(self.app, self.run_dir, self.view.read_only)
 
     def action_attach(self) -> None:
         actions.attach(self.app, self.run_dir)

@@ -51,17 +51,13 @@ def _dots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int, height: int, *,
-                 title: str = "", note: str = "", log_y: bool = False) -> Text:
+                 title: str = "", note: str = "") -> Text:
     """The whole chart (title + legend, plot rows with y ticks, x axis with step labels)."""
     head = Text(title, style="bold")
     if note:
         head.append(f"  ({note})", style="dim")
     named = [(name, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) for name, (x, y) in series.items()]
     named = [(name, x, y) for name, x, y in named if len(x) and len(x) == len(y)]
-    if log_y and named and all((y > 0).all() for _, _, y in named):
-        named = [(name, x, np.log10(y)) for name, x, y in named]
-    else:
-        log_y = False
     for i, (name, _, _) in enumerate(named):
         head.append("  ■ ", style=PALETTE[i % len(PALETTE)]).append(name)
     plot_w, plot_h = width - GUTTER - 1, height - 3
@@ -85,12 +81,9 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
         np.bitwise_or.at(bits, (rows, cols), _BITS[cy % 4, cx % 2])
         color[rows, cols] = i  # a shared cell shows the series drawn last
 
-    def tick(v: float) -> str:
-        return fmt_num(10 ** v if log_y else v)
-
-    labels = {0: tick(y_hi), plot_h - 1: tick(y_lo)}
+    labels = {0: fmt_num(y_hi), plot_h - 1: fmt_num(y_lo)}
     if plot_h >= 5:
-        labels[(plot_h - 1) // 2] = tick((y_hi + y_lo) / 2)
+        labels[(plot_h - 1) // 2] = fmt_num((y_hi + y_lo) / 2)
     out = head
     chars = np.where(bits > 0, bits.astype(np.int32) + 0x2800, 0x20)
     for r in range(plot_h):
@@ -123,17 +116,13 @@ class SeriesPlot(Widget):
     }
     """
 
-    def __init__(self, title: str, *, ylabel: str = "", log_y: bool = False, id: str | None = None,
-                 classes: str | None = None):
+    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
         self.title = title
-        self.ylabel = ylabel
-        self.log_y = log_y
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.note = "waiting for metrics"
         self.points = 0
         """How many points the last ``show`` handed over (tests check the downsample reached the widget)."""
-        self.renders = 0
         self._cache: tuple[tuple[int, int, int], Text] | None = None
         self._version = 0
 
@@ -152,14 +141,13 @@ class SeriesPlot(Widget):
     def text(self, width: int | None = None, height: int | None = None) -> str:
         """The chart as plain text (what a test or a log would show)."""
         w, h = width or self.size.width or 80, height or self.size.height or 12
-        return render_chart(self.series, w, h, title=self.title, note=self.note, log_y=self.log_y).plain
+        return render_chart(self.series, w, h, title=self.title, note=self.note).plain
 
     def render(self) -> Text:
         key = (self.size.width, self.size.height, self._version)
         if self._cache is None or self._cache[0] != key:
-            self.renders += 1
             chart = render_chart(self.series, self.size.width, self.size.height, title=self.title,
-                                 note=self.note, log_y=self.log_y)
+                                 note=self.note)
             chart.no_wrap, chart.overflow = True, "crop"
             self._cache = (key, chart)
         return self._cache[1]

@@ -1,9 +1,9 @@
-"""CodeDecoder: parameter count, causality, masking, loss conventions, overfitting, generation."""
+"""SlotDecoder: parameter count, causality, masking, loss conventions, overfitting, generation."""
 
 import pytest
 import torch
 
-from voltx.engine.code_decoder import CodeDecoder
+from voltx.engine.slot_decoder import SlotDecoder
 from voltx.engine.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 VOCAB = 64
@@ -21,7 +21,7 @@ def single_thread():
 
 def small(seed=0, **kw):
     torch.manual_seed(seed)
-    return CodeDecoder(vocab_size=VOCAB, **kw)
+    return SlotDecoder(vocab_size=VOCAB, **kw)
 
 
 def context(b, active_slots=16, seed=0):
@@ -33,7 +33,7 @@ def context(b, active_slots=16, seed=0):
 
 
 def test_param_count_matches_original():
-    dec = CodeDecoder()
+    dec = SlotDecoder()
     assert sum(p.numel() for p in dec.parameters()) == 5_246_848
     assert dec.token_embed.weight.shape == (32768, 128)
 
@@ -77,18 +77,18 @@ def test_teacher_forced_batch_and_pad_labels_ignored():
     assert long_inp.shape == long_labels.shape == (1, 6)  # truncated to max_len
     # loss/accuracy ignore -100 positions entirely
     logits = torch.randn(2, 4, VOCAB)
-    loss, acc = CodeDecoder.loss_and_accuracy(logits, labels)
+    loss, acc = SlotDecoder.loss_and_accuracy(logits, labels)
     poked = logits.clone()
     poked[1, 2:] = torch.randn(2, VOCAB) * 100
-    loss2, acc2 = CodeDecoder.loss_and_accuracy(poked, labels)
+    loss2, acc2 = SlotDecoder.loss_and_accuracy(poked, labels)
     assert torch.equal(loss, loss2) and torch.equal(acc, acc2)
     perfect = torch.full((2, 4, VOCAB), -10.0)
     for b in range(2):
         for t in range(4):
             if labels[b, t] >= 0:
                 perfect[b, t, labels[b, t]] = 10.0
-    assert CodeDecoder.loss_and_accuracy(perfect, labels)[1].item() == 1.0
-    empty_loss, empty_acc = CodeDecoder.loss_and_accuracy(logits, torch.full((2, 4), -100))
+    assert SlotDecoder.loss_and_accuracy(perfect, labels)[1].item() == 1.0
+    empty_loss, empty_acc = SlotDecoder.loss_and_accuracy(logits, torch.full((2, 4), -100))
     assert empty_loss.item() == 0.0 and empty_acc.item() == 0.0
 
 

@@ -1,4 +1,7 @@
-"""CNN code encoder: token ids -> per-token features, role logits and a TensorFrame.
+"""The CNN frame encoder: token ids -> per-token features, role logits and a TensorFrame.
+
+One architecture for code (the translator, as the original's code encoder) and language
+(F1-F3's language stack): only the tokenizer and the role labels differ.
 
 Architecture (the original Volt X code encoder, 5,149,712 parameters at vocab 32768)::
 
@@ -38,7 +41,11 @@ class EncoderOutput:
     summary: Tensor  # [B, slot_dim], L2-normalised mean of token_embeds over real tokens
 
 
-class CodeEncoder(nn.Module):
+ENCODER_KINDS = ("code_encoder", "lang_encoder")
+"""Artifact kinds (voltx.artifacts) that hold a CnnFrameEncoder: the translator's and F1's."""
+
+
+class CnnFrameEncoder(nn.Module):
     def __init__(
         self,
         vocab_size: int = 32768,
@@ -68,6 +75,11 @@ class CodeEncoder(nn.Module):
         )
         self.role_head = nn.Linear(hidden_dim, num_roles)
         self.embed_head = nn.Linear(hidden_dim, slot_dim)
+
+    def init_args(self) -> dict:
+        """The constructor arguments that rebuild this encoder (an artifact's ``args``)."""
+        return {"vocab_size": self.vocab_size, "embed_dim": self.embedding.embedding_dim, "hidden_dim": self.role_head.in_features,
+                "slot_dim": self.slot_dim, "max_seq_len": self.max_seq_len, "role_threshold": self.role_threshold}
 
     def forward(self, ids: Tensor, mask: Tensor | None = None) -> EncoderOutput:
         """Encode right-padded ``ids`` ``[B, T]``; ``mask`` is True at real tokens.

@@ -1,4 +1,7 @@
-"""Slot-conditioned code decoder: generates tokens while cross-attending to frame slots.
+"""The slot decoder: renders a frame as tokens, cross-attending to its slots.
+
+One architecture for code (the translator's decoder, as the original's) and language
+(F1-F3's language stack).
 
 Architecture (the original Volt X decoder, single head, MODEL_DIM 256; 5,246,848
 parameters at vocab 32768)::
@@ -37,7 +40,7 @@ from voltx.engine.tokenizer import BOS_ID, EOS_ID, PAD_ID
 IGNORE_INDEX = -100
 
 
-class CodeDecoder(nn.Module):
+class SlotDecoder(nn.Module):
     def __init__(
         self,
         vocab_size: int = 32768,
@@ -94,6 +97,11 @@ class CodeDecoder(nn.Module):
         return self.output_proj(x) @ self.token_embed.weight.T
 
     # -- public API ---------------------------------------------------------------------
+
+    def init_args(self) -> dict:
+        """The constructor arguments that rebuild this decoder (an artifact's ``args``)."""
+        return {"vocab_size": self.vocab_size, "embed_dim": self.token_embed.embedding_dim, "model_dim": self.model_dim,
+                "ffn_dim": self.ffn[0].out_features, "max_len": self.max_len}
 
     def forward(self, input_ids: Tensor, context: Tensor, context_active: Tensor) -> Tensor:
         """Logits ``[B, T, V]`` for ``input_ids`` ``[B, T]`` given slot ``context`` ``[B, S, D]``."""

@@ -1,11 +1,11 @@
-"""CodeEncoder: parameter count, output shapes, padding invariance, frame construction."""
+"""CnnFrameEncoder: parameter count, output shapes, padding invariance, frame construction."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from voltx.engine.code_encoder import CodeEncoder
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder
 from voltx.engine.frame import MAX_SLOTS, NUM_RESOLUTIONS, ROLE_NAMES, TensorFrame
 from voltx.engine.tokenizer import PAD_ID
 
@@ -23,7 +23,7 @@ def single_thread():
 @pytest.fixture(scope="module")
 def encoder():
     torch.manual_seed(0)
-    return CodeEncoder().eval()
+    return CnnFrameEncoder().eval()
 
 
 def test_param_count_matches_original(encoder):
@@ -91,7 +91,7 @@ def test_padding_invariance(encoder):
 
 
 def test_mask_defaults_to_non_pad_and_length_limit():
-    enc = CodeEncoder(vocab_size=50, max_seq_len=8)
+    enc = CnnFrameEncoder(vocab_size=50, max_seq_len=8)
     ids = torch.tensor([[5, 6, 7, PAD_ID]])
     a = enc(ids)
     b = enc(ids, ids.ne(PAD_ID))
@@ -99,12 +99,12 @@ def test_mask_defaults_to_non_pad_and_length_limit():
     with pytest.raises(ValueError, match="max_seq_len"):
         enc(torch.ones(1, 9, dtype=torch.long))
     with pytest.raises(ValueError, match="num_roles"):
-        CodeEncoder(vocab_size=50, num_roles=8)
+        CnnFrameEncoder(vocab_size=50, num_roles=8)
 
 
 def test_role_threshold_controls_activity():
     torch.manual_seed(0)
-    enc = CodeEncoder(vocab_size=50, role_threshold=0.5)
+    enc = CnnFrameEncoder(vocab_size=50, role_threshold=0.5)
     ids = torch.tensor([[5, 6]])
     mask = torch.ones(1, 2, dtype=torch.bool)
     logits = torch.zeros(1, 2, 16)
