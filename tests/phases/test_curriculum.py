@@ -78,7 +78,7 @@ def env(tmp_path):
     return {**os.environ, **plugin_env(site), "VOLTX_RUNS_DIR": str(tmp_path / "runs")}
 
 
-def voltx(env, *args, timeout=120):
+def voltx(env, *args, timeout=400):  # a limit for a hung process, not a speed check (loaded machines are slow)
     return subprocess.run([sys.executable, "-m", "voltx", *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -134,7 +134,7 @@ def test_stop_is_forwarded_and_resume_carries_on(env, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "voltx", "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0",
                              "--config", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     root = tmp_path / "runs"
-    deadline = time.time() + 60
+    deadline = time.time() + 240
     while time.time() < deadline:
         cb = [r for r in list_run_dirs(root) if r.parent.name == "cb"] if root.exists() else []
         if cb and (cb[0] / "metrics.jsonl").exists() and (cb[0] / "metrics.jsonl").read_text().count("\n") >= 2:
