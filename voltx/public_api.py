@@ -1,0 +1,38 @@
+"""The modules a plugin distribution may import: voltx's public API.
+
+Third-party plugins (``plugins/voltx-lvm``, ``plugins/voltx-trio`` and anyone's) import only
+these. Everything else in voltx is free to change between releases; a test walks each
+distributed plugin's imports and fails on any module outside this list, so when a plugin
+needs something private the fix is to make it public here (and document it in
+docs/plugins.md), not to reach past the list.
+"""
+
+from __future__ import annotations
+
+PUBLIC_MODULES: tuple[str, ...] = (
+    "voltx",  # hookimpl, __version__
+    "voltx.plugin_specs",  # PhaseSpec, Deliverable, ConverterSpec, SinkSpec, ... (what a plugin registers)
+    "voltx.errors",  # exit codes and the errors that map to them
+    "voltx.config",  # config dataclasses helpers a phase's own table uses
+    "voltx.artifacts",  # one artifact format: save / read / load_into / write_atomic
+    "voltx.train.context",  # RunContext handed to a phase's runner
+    "voltx.train.kit",  # train_stage, Hyper, make_optimizer: the shared training loop
+    "voltx.train.batches",  # steps_per_epoch and the resumable batch order
+    "voltx.data.formats",  # record formats (open to plugins)
+    "voltx.data.sources",  # load_records, parse_source, holdout
+    "voltx.data.converter",  # base pieces of a dataset converter
+    "voltx.runs.records",  # the run store's record types (what sinks receive)
+    "voltx.engine.frame",  # TensorFrame and its shape constants
+    "voltx.engine.tokenizer",
+    "voltx.engine.cnn_frame_encoder",
+    "voltx.engine.slot_decoder",
+    "voltx.engine.rar",
+    "voltx.engine.vfn",
+    "voltx.engine.hdc",
+    "voltx.engine.codebook",
+)
+
+
+def is_public(module: str) -> bool:
+    """True for a public module or anything defined inside one's package path exactly."""
+    return module in PUBLIC_MODULES
