@@ -55,6 +55,9 @@ class F1Config:
     """Use at most this many records of each training list; 0 = all."""
     vocab_size: int = 32768
     """Byte-level BPE vocabulary trained on the phase's texts (lang_tokenizer.json)."""
+    tokenizer_corpus: list[str] = field(default_factory=list)
+    """More data the tokenizer is trained on (files or generators of any format): in a curriculum,
+    the later phases' training lists (SCAN actions, bAbI, ...), so the stack they share knows their words."""
     max_seq_len: int = 128
     epochs: int = 10
     batch_size: int = 128
