@@ -165,8 +165,9 @@ def tokenizer_stage(ctx: RunContext, cfg: F1Config, texts: list[str]):
     artifact = ctx.artifact(lang_stack.LANG_TOKENIZER)
     if artifact.exists():  # resumed run: the stage already finished; keep its exact tokenizer
         return load_tokenizer(artifact)
-    texts = texts + lang_stack.corpus_texts(cfg.tokenizer_corpus)
-    ctx.say(f"Training BPE tokenizer: {len(texts)} texts ({', '.join(cfg.tokenizer_corpus) or 'no'} tokenizer_corpus), vocab {cfg.vocab_size}")
+    texts = texts + lang_stack.corpus_texts(cfg.tokenizer_corpus)  # in a curriculum: the later phases' words
+    ctx.say(f"Training BPE tokenizer: {len(texts)} texts, vocab {cfg.vocab_size}"
+            + (f" (with f1.tokenizer_corpus: {', '.join(cfg.tokenizer_corpus)})" if cfg.tokenizer_corpus else ""))
     ctx.run.event("stage_start", stage="tokenizer", step=ctx.global_step, texts=len(texts))
     tok = lang_stack.train_tokenizer(texts, cfg.vocab_size)
     save_tokenizer(tok, artifact)

@@ -254,7 +254,7 @@ def run(ctx: RunContext) -> None:
     stack = language_stack(ctx, cfg, data.train, where)
     tok = stack.tokenizer
     enc_len = min(cfg.max_seq_len, stack.encoder.max_seq_len)
-    dec_len = lang_stack.fit_decoder(stack, [r["output"] for r in data.train + data.eval], cfg.decoder_max_len, "f3")
+    dec_len = lang_stack.fit_decoder(stack, [r["output"] for r in data.train + data.eval], cfg.decoder_max_len, "f3", ctx.say)
     model = build_model(stack, cfg).to(ctx.device)
     gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow noise, chain choices
     vfn_params = sum(p.numel() for p in model["vfn"].parameters())

@@ -133,9 +133,7 @@ def _pin(ctx, setting: str, where: Path | None) -> None:
                             f"the second (an f1 run published in between?). Put the first stack back where it was, "
                             f"or start a new {phase} run.")
         return
-    from voltx.artifacts import write_atomic
-
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(now, indent=1), encoding="utf-8"))
+    artifacts.write_atomic(path, lambda tmp: tmp.write_text(json.dumps(now, indent=1), encoding="utf-8"))
 
 
 def load_lang_stack(where: Path, device: torch.device, *, need_decoder: bool, phase: str) -> LangStack:
@@ -156,7 +154,7 @@ def load_lang_stack(where: Path, device: torch.device, *, need_decoder: bool, ph
     return LangStack(tok, encoder.to(device), decoder.to(device) if decoder is not None else None, str(where))
 
 
-def fit_decoder(stack: LangStack, answers: list[str], limit: int, phase: str) -> int:
+def fit_decoder(stack: LangStack, answers: list[str], limit: int, phase: str, say=print) -> int:
     """Size ``stack.decoder`` for the longest of ``answers`` (tokens + EOS), extending a shorter
     loaded decoder with new positions (trained by the phase); an answer past ``limit``
     (``<phase>.decoder_max_len``) is a config error before training. Returns the decoder's length."""
@@ -172,6 +170,8 @@ def fit_decoder(stack: LangStack, answers: list[str], limit: int, phase: str) ->
     if decoder.max_len < need:  # seeded, so a resumed run rebuilds the same shapes and values before loading
         extra = torch.randn(need - decoder.max_len, decoder.model_dim, generator=torch.Generator().manual_seed(0)) * 0.02
         decoder.pos = torch.nn.Parameter(torch.cat([decoder.pos.data, extra.to(decoder.pos.device)]))
+        say(f"Decoder: {decoder.max_len} positions extended to {need} (the longest answer, {need - 1} tokens + EOS); "
+            f"{phase} trains the new ones")
         decoder.max_len = need
     return decoder.max_len
 

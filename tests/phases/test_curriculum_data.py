@@ -89,7 +89,9 @@ def test_decoder_is_extended_to_the_longest_answer_and_a_longer_one_than_the_lim
     decoder = SlotDecoder(vocab_size=tok.get_vocab_size(), model_dim=16, ffn_dim=16, max_len=3)
     before = decoder.pos.detach().clone()
     stack = lang_stack.LangStack(tok, None, decoder, "test")
-    assert lang_stack.fit_decoder(stack, answers, need, "f3") == need == decoder.max_len == decoder.pos.shape[0]
+    said = []
+    assert lang_stack.fit_decoder(stack, answers, need, "f3", said.append) == need == decoder.max_len == decoder.pos.shape[0]
+    assert said == [f"Decoder: 3 positions extended to {need} (the longest answer, {need - 1} tokens + EOS); f3 trains the new ones"]
     assert decoder.init_args()["max_len"] == need and bool((decoder.pos[:3] == before).all())  # trained positions kept
     with pytest.raises(ConfigError, match=re.escape(f"set f3.decoder_max_len = {need} or more")) as err:
         lang_stack.fit_decoder(stack, answers, need - 1, "f3")
