@@ -92,7 +92,7 @@ def test_f2_sigkilled_and_resumed_is_bitwise_identical_and_refuses_another_stack
     published = tmp_path / "checkpoints"  # where f1 publishes: lang_from = "auto" finds it
     fake_f1_stack(published, triples)
     cmd = [sys.executable, "-m", "voltx", "run", "f2", data(kb), *F2_TINY, "lang_from=auto", f"paths.checkpoints_dir={json.dumps(str(published))}",
-           "run.checkpoint_every=3", "--progress", "plain"]
+           "epochs=2", "run.checkpoint_every=3", "--progress", "plain"]  # 8 steps
     reference = start(cmd, tmp_path / "ref", tmp_path)
     run_dir = kill_at_step(start(cmd, tmp_path / "killed", tmp_path), tmp_path / "killed", 5)
     reference = finished(reference, tmp_path / "ref")
@@ -114,7 +114,8 @@ def test_f2_sigkilled_and_resumed_is_bitwise_identical_and_refuses_another_stack
 
 
 def test_f3_sigkilled_and_resumed_is_bitwise_identical(tmp_path):
-    cmd = [sys.executable, "-m", "voltx", "run", "f3", *F3_TINY, "run.checkpoint_every=3", "--progress", "plain"]  # 1 epoch, 11 steps
+    cmd = [sys.executable, "-m", "voltx", "run", "f3", *F3_TINY, "eval_max_examples=8", "run.checkpoint_every=3",
+           "--progress", "plain"]  # 1 epoch, 11 steps
     reference = start(cmd, tmp_path / "ref", tmp_path)
     run_dir = kill_at_step(start(cmd, tmp_path / "killed", tmp_path), tmp_path / "killed", 4)
     reference = finished(reference, tmp_path / "ref")
