@@ -37,6 +37,8 @@ def test_full_preset_preflight_names_every_missing_file_and_its_command_before_a
 
     shown = cli_in_process("config", "show", "curriculum", "--preset", "full")
     assert shown.returncode == EXIT_OK and 'preset = "full"' in shown.stdout
+    tables = tomllib.loads(shown.stdout)  # each phase as the curriculum will run it: the files the preflight checks
+    assert {e for p in ("f1", "f2", "f3") for k, v in tables[p].items() if k.endswith(("_data", "_eval")) for e in v} == files
 
 
 def test_the_docs_list_exactly_the_commands_of_the_preflight():
