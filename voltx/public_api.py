@@ -20,6 +20,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.train.batches",  # steps_per_epoch and the resumable batch order
     "voltx.data.formats",  # record formats (open to plugins)
     "voltx.data.sources",  # load_records, parse_source, holdout
+    "voltx.data.mix",  # mix(): `voltx data mix`, a deterministic mix of JSONL sources by weight
     "voltx.data.converter",  # base pieces of a dataset converter
     "voltx.runs.records",  # the run store's record types (what sinks receive)
     "voltx.engine.frame",  # TensorFrame and its shape constants
