@@ -2,7 +2,8 @@
 
 * exact match: greedy answers to held-out pure puzzles equal to the verdict; baseline: the best
   constant verdict on the same puzzles; ablation: the base model without the adapter.
-* held-out loss (nats per answer token) and perplexity; ablation: the base model's.
+* held-out loss (nats per answer token) and perplexity; baseline: the training answers' unigram
+  loss; ablation: the base model's.
 * format adherence: held-out answers in the role's format (:meth:`voltx_trio.roles.Role.follows_format`);
   baseline: the best constant output among the training answers; ablation: the base model's.
 """
@@ -70,6 +71,17 @@ def generate(model, tokenizer, rows: list[Encoded], max_new_tokens: int, device,
                 row = row[:row.index(tokenizer.eos_token_id)]
             out.append(tokenizer.decode(row, skip_special_tokens=True).strip())
     return out
+
+
+def unigram_loss(train: list[Encoded], held: list[Encoded], vocab: int) -> float:
+    """Held-out answer-token loss of the training answers' token frequencies (add-one smoothed):
+    the loss a model reaches knowing only which tokens answers use."""
+    counts = torch.ones(vocab, dtype=torch.float64)
+    for row in train:
+        counts += torch.bincount(torch.tensor(row.answer), minlength=vocab)[:vocab].double()
+    logp = (counts / counts.sum()).log()
+    tokens = torch.tensor([t for row in held for t in row.answer])
+    return float(-logp[tokens].mean()) if len(tokens) else 0.0
 
 
 def best_constant_verdict(gold: list[str]) -> float:

@@ -53,6 +53,9 @@ def build_tiny(target: Path, seed: int, vocab_size: int = 512) -> None:
                          eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None)
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(config)
+    # The tied embedding is also the output layer, frozen under LoRA: at the usual std 0.02 its rows
+    # are too short for any logit to stand out after the final RMSNorm (the loss stayed near uniform).
+    torch.nn.init.normal_(model.model.embed_tokens.weight, std=0.25)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     fast.save_pretrained(tmp)

@@ -19,12 +19,16 @@ ARTIFACTS = tuple(f"trio-{role}/{name}" for role in ROLE_NAMES for name in ("ada
 
 DELIVERABLES = (
     Deliverable(f"{STAGE}/exact_match", ">", 0.5,
-                "held-out pure logic puzzles answered exactly, above the best constant answer and the base model without the adapter"),
+                "held-out pure logic puzzles answered exactly (greedy), past the best constant verdict",
+                baselines=(f"{STAGE}/majority_baseline",), ablations=(f"{STAGE}/base_exact_match",), margin=0.1),
     Deliverable(f"{STAGE}/heldout_loss", "<", 1.0,
-                "held-out answer-token loss (nats) below the base model's; the document's v6 converged to 0.57"),
+                "held-out answer-token loss (nats), below the training answers' unigram loss; the document's v6 converged to 0.57",
+                baselines=(f"{STAGE}/unigram_loss",), ablations=(f"{STAGE}/base_heldout_loss",), margin=0.05),
     Deliverable(f"{STAGE}/format_adherence", ">", 0.9,
-                "held-out answers in the role's format (one verdict; verdict, role mark, reason), above the best constant output"),
+                "held-out answers in the role's format (one verdict; verdict, role mark, reason), past the best constant output",
+                baselines=(f"{STAGE}/constant_format_adherence",), ablations=(f"{STAGE}/base_format_adherence",), margin=0.1),
 )
+"""Each beside its no-model baseline and the base model without the adapter (the ablation)."""
 
 
 @dataclass

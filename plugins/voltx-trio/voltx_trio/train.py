@@ -22,7 +22,7 @@ import torch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 
-from voltx_trio.evaluate import Encoded, answer_nll, best_constant_format, best_constant_verdict, pad_batch, scores
+from voltx_trio.evaluate import Encoded, answer_nll, best_constant_format, best_constant_verdict, pad_batch, scores, unigram_loss
 from voltx_trio.phase import STAGE, TrioConfig
 
 
@@ -80,6 +80,7 @@ def run(ctx: RunContext) -> None:
             with peft_model.disable_adapter():
                 reference.update({f"base_{k}": v for k, v in scores(*args).items()})
             reference["majority_baseline"] = best_constant_verdict(pure_gold)
+            reference["unigram_loss"] = unigram_loss(train, loss_rows, len(tokenizer))
             candidates = sorted({r["output"] for r in sets.train})[:2000]
             reference["constant_format_adherence"] = best_constant_format(role, candidates, len(pure), len(hybrid))
         return {**scores(*args), **reference}
@@ -96,7 +97,7 @@ def run(ctx: RunContext) -> None:
 
     def summary(e: dict[str, float]) -> str:
         return (f"exact {e['exact_match']:.1%} (constant {e['majority_baseline']:.1%}, base {e['base_exact_match']:.1%}) | "
-                f"held-out loss {e['heldout_loss']:.3f} (base {e['base_heldout_loss']:.3f}) | "
+                f"held-out loss {e['heldout_loss']:.3f} (unigram {e['unigram_loss']:.3f}, base {e['base_heldout_loss']:.3f}) | "
                 f"format {e['format_adherence']:.1%} (constant {e['constant_format_adherence']:.1%}, base {e['base_format_adherence']:.1%})")
 
     if not ctx.stage_done(STAGE):
