@@ -1,21 +1,9 @@
-"""Shared tiny runs of the trio phase (in-process, through voltx's runner)."""
+"""Fixtures of the trio tests."""
 
 from __future__ import annotations
 
 import pytest
-
-# A few steps of the tiny model: 24 records, 3 optimizer steps (4 x accumulation 2) per epoch.
-TINY = {"base_model": "tiny", "examples": 24, "eval_examples": 8, "epochs": 2, "batch_size": 4, "grad_accum": 2,
-        "lr": 3e-3, "warmup": 1, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "max_len": 160, "max_new_tokens": 4}
-
-
-def run_trio(runs_dir, plugins=None, resume=None, **overrides) -> int:
-    from voltx.plugins import load_plugins
-    from voltx.train.runner import RunRequest, execute
-
-    req = RunRequest(phase="trio", runs_dir=str(runs_dir), overrides={**TINY, "run.log_every": 1, **overrides},
-                     resume=resume, progress="plain")
-    return execute(req, plugins=plugins or load_plugins(refresh=True), restore_signals=True)
+from trio_support import only_run, run_trio
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +12,3 @@ def finished_run(tmp_path_factory):
     runs = tmp_path_factory.mktemp("trio-runs")
     assert run_trio(runs) == 0
     return only_run(runs)
-
-
-def only_run(runs):
-    (run_json,) = runs.glob("trio/*/run.json")
-    return run_json.parent

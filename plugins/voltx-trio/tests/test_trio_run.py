@@ -15,7 +15,7 @@ from voltx.cli.main import main
 from voltx.errors import EXIT_DATA, EXIT_PREEMPTED
 from voltx.plugins import load_plugins
 
-from conftest import only_run, run_trio
+from trio_support import only_run, run_trio
 
 pytestmark = pytest.mark.slow
 
