@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -11,8 +12,7 @@ import pytest
 from safetensors.torch import load_file
 
 from voltx import hookimpl
-from voltx.cli.main import main
-from voltx.errors import EXIT_DATA, EXIT_PREEMPTED
+from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED
 from voltx.plugins import load_plugins
 
 from trio_support import only_run, run_trio
@@ -81,7 +81,18 @@ def test_trio_ask_runs_the_three_adapters_in_turn(tmp_path, finished_run, capsys
         shutil.copytree(finished_run / "artifacts" / "trio-creative", paths[role])
         meta = json.loads((paths[role] / "trio.json").read_text())
         (paths[role] / "trio.json").write_text(json.dumps({**meta, "role": role}))
-    code = main(["trio", "ask", "P→Q,P?Q", "--max-new-tokens", "3", *[a for r, p in paths.items() for a in (f"--{r}", str(p))]])
+    from voltx_trio.ask_cli import configure, handle
+
+    parser = argparse.ArgumentParser(prog="voltx trio")
+    configure(parser)  # the parser `voltx trio` gets (CommandSpec.configure)
+    code = handle(parser.parse_args(["ask", "P→Q,P?Q", "--max-new-tokens", "3", *[a for r, p in paths.items() for a in (f"--{r}", str(p))]]))
     out = capsys.readouterr().out
     assert code == 0
     assert out.index("== thesis (creative) ==") < out.index("== antithesis (logical) ==") < out.index("== synthesis (dialectical) ==")
+
+
+def test_a_model_id_missing_from_the_cache_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert run_trio(tmp_path / "runs", base_model="voltx-tests/no-such-model") == EXIT_NO_INPUT
+    assert "huggingface-cli download voltx-tests/no-such-model" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -39,6 +40,9 @@ def build_tiny(target: Path, seed: int, vocab_size: int = 512) -> None:
     """Train the tiny tokenizer and initialise the tiny Qwen2; save both to ``target`` atomically."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -75,7 +79,9 @@ def resolve_base(name: str, run_base: Path, seed: int) -> str:
 def load_base(name: str):
     """(tokenizer, model) of ``name`` from a local directory or the local Hugging Face cache."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a run's output is its progress lines, not per-shard bars
     local = Path(name).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():
@@ -113,7 +119,9 @@ def add_lora(model, cfg):
                         f"{', '.join(sorted(m for m in present if m.endswith('proj'))) or 'no *_proj layers'}).")
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
-    return get_peft_model(model, config)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for the user to do
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        return get_peft_model(model, config)
 
 
 class Adapters(torch.nn.Module):
