@@ -5,8 +5,8 @@ pytest imported last when voltx's own tests run in the same session."""
 
 from __future__ import annotations
 
-# A few steps of the tiny model: 24 records, 3 optimizer steps (4 x accumulation 2) per epoch.
-TINY = {"base_model": "tiny", "examples": 24, "eval_examples": 8, "epochs": 2, "batch_size": 4, "grad_accum": 2,
+# A few steps of the tiny model: 16 records, 2 optimizer steps (4 x accumulation 2) per epoch.
+TINY = {"base_model": "tiny", "examples": 16, "eval_examples": 8, "epochs": 2, "batch_size": 4, "grad_accum": 2,
         "lr": 3e-3, "warmup": 1, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "max_len": 160, "max_new_tokens": 4}
 
 

@@ -49,7 +49,7 @@ def ask(args) -> int:
     from peft import PeftModel
 
     from voltx_trio.evaluate import Encoded, generate
-    from voltx_trio.models import load_base
+    from voltx_trio.models import load_base, quiet_peft
 
     if args.trio_command != "ask":
         raise UsageError(f"unknown trio subcommand {args.trio_command!r}; try `voltx trio ask \"...\"`")
@@ -63,7 +63,8 @@ def ask(args) -> int:
             raise DataError(f"{dirs[role]}: this adapter was trained for role {m.get('role')!r}, not {role!r}")
     base = args.base or meta["creative"]["base_model"]
     tokenizer, model = load_base(base)
-    model = PeftModel.from_pretrained(model, str(dirs["creative"]), adapter_name="creative")
+    with quiet_peft():
+        model = PeftModel.from_pretrained(model, str(dirs["creative"]), adapter_name="creative")
     for role in ORDER[1:]:
         model.load_adapter(str(dirs[role]), adapter_name=role)
     model.eval()

@@ -10,6 +10,7 @@ only by the run and the command.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import warnings
@@ -29,14 +30,16 @@ def _tiny_corpus() -> list[str]:
     from voltx_trio.puzzles import enumerate_puzzles, hybrid_record
     from voltx_trio.roles import ROLES, plain_prompt
 
-    texts = [r.system for r in ROLES.values()] + [plain_prompt(r, "") for r in ROLES.values()]
+    # The role prompts open every record: weighted up, BPE learns their words whole and a prompt
+    # is ~90 tokens instead of ~210 (the quick preset's steps are 2x faster).
+    texts = [r.system for r in ROLES.values()] * 200 + [plain_prompt(r, "") for r in ROLES.values()]
     for p in enumerate_puzzles():
         texts.append(p["input"])
         texts.extend(hybrid_record(p, role)["input"] + " " + hybrid_record(p, role)["output"] for role in ROLES)
     return texts
 
 
-def build_tiny(target: Path, seed: int, vocab_size: int = 512) -> None:
+def build_tiny(target: Path, seed: int, vocab_size: int = 1024) -> None:
     """Train the tiny tokenizer and initialise the tiny Qwen2; save both to ``target`` atomically."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
@@ -119,9 +122,17 @@ def add_lora(model, cfg):
                         f"{', '.join(sorted(m for m in present if m.endswith('proj'))) or 'no *_proj layers'}).")
     config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                         target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
-    with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for the user to do
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+    with quiet_peft():
         return get_peft_model(model, config)
+
+
+@contextlib.contextmanager
+def quiet_peft():
+    """peft asks transformers a deprecated question (``is_gradient_checkpointing``) when it wraps a
+    model: a FutureWarning the user can do nothing about, kept out of the run's output."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+        yield
 
 
 class Adapters(torch.nn.Module):

@@ -38,8 +38,8 @@ class TrioConfig:
     PRESETS: ClassVar[dict[str, dict]] = {
         "full": {},  # the document's recipe: the defaults below
         "quick": {  # a tiny Qwen2 built here (no weights download), a few minutes on 2 CPU cores
-            "base_model": "tiny", "examples": 1200, "eval_examples": 96, "epochs": 3, "batch_size": 8, "grad_accum": 1,
-            "lr": 3e-3, "warmup": 20, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max_len": 192,
+            "base_model": "tiny", "examples": 1500, "eval_examples": 192, "epochs": 4, "batch_size": 8, "grad_accum": 1,
+            "lr": 3e-3, "warmup": 20, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max_len": 128,
         },
     }
 
