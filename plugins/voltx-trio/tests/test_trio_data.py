@@ -65,3 +65,19 @@ def test_mix_weights_that_do_not_sum_to_one_are_a_config_error_naming_the_key():
     assert err.value.exit_code == EXIT_CONFIG
     assert resolve_for_phase(base, "trio", preset="quick").phases["trio"].base_model == "tiny"  # the phase ships its presets
     assert EXIT_DATA == DataError("x").exit_code
+
+
+def test_a_jsonl_source_is_held_out_and_mixed_by_weight_with_a_generator(tmp_path):
+    from voltx_trio.data import build
+    from voltx_trio.phase import TrioConfig
+
+    load_plugins(refresh=True)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps({"input": f"q{i}", "output": f"a{i}"}) + "\n" for i in range(10)))
+    cfg = TrioConfig(data=["gen:pure:0.5", f"{pairs}:0.5"], examples=20, eval_examples=6)
+    sets = build(cfg, tmp_path / "work", seed=0)
+    from_file = [r for r in sets.train if r["input"].startswith("q")]
+    assert len(from_file) == 9 and len(sets.train) == 18  # the largest mix that keeps 50/50 without resampling
+    assert len(sets.file_eval) == 1 and sets.file_eval[0] not in from_file
+    assert len(sets.pure_eval) == len(sets.hybrid_eval) == 3
+    assert (tmp_path / "work" / "train-mix.jsonl").read_text().count("\n") == 18
