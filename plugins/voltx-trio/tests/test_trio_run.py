@@ -26,6 +26,8 @@ def test_a_run_saves_its_adapter_as_safetensors_and_measures_against_its_baselin
     assert weights and all("lora_" in k for k in weights)
     assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 4
     assert not list(finished_run.rglob("*.bin")) and not list(finished_run.rglob("*.pt"))  # never pickle
+    published = finished_run.parents[1] / "published" / "trio-creative"  # [paths].checkpoints_dir: where trio ask looks
+    assert (published / "adapter_model.safetensors").read_bytes() == (adapter / "adapter_model.safetensors").read_bytes()
     events = [json.loads(line) for line in (finished_run / "events.jsonl").read_text().splitlines()]
     (last,) = [e for e in events if e.get("kind") == "evaluation"][-1:]
     for key in ("exact_match", "majority_baseline", "base_exact_match", "heldout_loss", "unigram_loss", "base_heldout_loss",

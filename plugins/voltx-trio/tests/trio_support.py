@@ -14,7 +14,8 @@ def run_trio(runs_dir, plugins=None, resume=None, **overrides) -> int:
     from voltx.plugins import load_plugins
     from voltx.train.runner import RunRequest, execute
 
-    req = RunRequest(phase="trio", runs_dir=str(runs_dir), overrides={**TINY, "run.log_every": 1, **overrides},
+    publish = str(runs_dir / "published")  # a run without a preset publishes its adapter: never into the checkout
+    req = RunRequest(phase="trio", runs_dir=str(runs_dir), overrides={**TINY, "run.log_every": 1, "paths.checkpoints_dir": publish, **overrides},
                      resume=resume, progress="plain")
     return execute(req, plugins=plugins or load_plugins(refresh=True), restore_signals=True)
 
