@@ -8,6 +8,10 @@ wrong types are :class:`ConfigError` naming the file and line (or the override),
 key, the expected type and the closest valid key. A file is checked as a whole: every
 problem in it is collected and reported in one error (``ConfigError.problems``), so a user
 fixes them in one pass instead of one per run.
+
+Presets are ``[<phase>.presets.<name>]`` tables of the file, plus those a phase ships as a
+``PRESETS: ClassVar[dict[str, dict]]`` on its config class (how a plugin phase has a
+``--preset quick`` without a config file); a file's preset of the same name replaces the shipped one.
 """
 
 from __future__ import annotations
@@ -179,6 +183,10 @@ def build_config(
                 problems.append(f"{where.at(f'{name}.presets')}: [{name}.presets.<name>] must be tables of overrides")
                 continue
             presets[name] = p
+    for name, cls in schema.items():  # presets a phase ships (a plugin's quick/full); the file's win by name
+        shipped = getattr(cls, "PRESETS", None)
+        if shipped:
+            presets[name] = {**copy.deepcopy(dict(shipped)), **presets.get(name, {})}
     globals_ = {name: _build(cls, raw.get(name, {}), name, where, problems) for name, cls in GLOBAL_TABLES.items()}
     phases = {name: _build(cls, raw.get(name, {}), name, where, problems) for name, cls in schema.items()}
     for name, p in presets.items():  # a typo in a preset fails now, not at run time

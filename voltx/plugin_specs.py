@@ -213,6 +213,30 @@ class CommandSpec:
     aliases: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class RecordFormatSpec:
+    """A Volt record format a plugin adds (instruction pairs, vector sequences ...).
+
+    ``record`` is a frozen dataclass subclassing :class:`voltx.data.formats.Record` whose
+    ``FORMAT`` is ``name`` and whose ``REQUIRED`` / ``OPTIONAL`` map field names to type tags
+    (``voltx.data.formats.TYPE_TAGS``); validation and messages are the built-ins' own.
+    """
+
+    name: str
+    summary: str
+    record: type
+
+    def __post_init__(self) -> None:
+        from voltx.data.formats import FORMATS, Record
+
+        if self.name in FORMATS:
+            raise ValueError(f"record format {self.name!r} is built in; choose another name")
+        if not (isinstance(self.record, type) and issubclass(self.record, Record) and dataclasses.is_dataclass(self.record)):
+            raise TypeError(f"record format {self.name!r}: record must be a dataclass subclassing voltx.data.formats.Record, got {self.record!r}")
+        if self.record.FORMAT != self.name:
+            raise ValueError(f"record format {self.name!r}: its record class says FORMAT = {self.record.FORMAT!r}")
+
+
 SPEC_KINDS: dict[str, type] = {
     "phases": PhaseSpec,
     "converters": ConverterSpec,
@@ -220,4 +244,5 @@ SPEC_KINDS: dict[str, type] = {
     "sinks": SinkSpec,
     "alert_rules": AlertRuleSpec,
     "commands": CommandSpec,
+    "record_formats": RecordFormatSpec,
 }
