@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from baseline_verdicts import assert_verdicts_refuse_their_baselines
 from conftest import run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT
 from voltx.runs.layout import list_run_dirs, load_manifest
@@ -183,17 +184,6 @@ def test_slot_fill_verdict_refuses_what_the_context_mean_scores():
     verdict = slot_fill.judge(metrics)
     assert not verdict["passed"] and verdict["baseline_metric"] == "grounding/slot_fill_context_mean"
     assert slot_fill.judge({**metrics, "grounding/slot_fill_context_mean": 0.5})["passed"]
-
-
-def assert_verdicts_refuse_their_baselines(deliverables, evals: dict, verdicts: list[dict]) -> None:
-    """For each deliverable of a run: its verdict names the strongest baseline the run logged, and
-    the deliverable refuses the value that baseline scored."""
-    by_metric = {v["metric"]: v for v in verdicts}
-    for d in deliverables:
-        logged = {k: evals[k] for k in d.baselines}
-        best = max(logged.values()) if d.higher_is_better else min(logged.values())
-        assert by_metric[d.metric]["baseline"] == pytest.approx(best), d.metric
-        assert not d.judge({**evals, d.metric: best})["passed"], d.metric
 
 
 # --- end to end ----------------------------------------------------------------------------------
