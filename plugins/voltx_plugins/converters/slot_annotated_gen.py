@@ -22,7 +22,8 @@ def srl_record(rng: random.Random) -> dict:
 
 class SrlGenerator(_Generator, Converter):
     """Slot-annotated sentences from the grammar (F1 lexical grounding): ``count`` rows
-    (default 5000 train / 1000 dev / 1000 test; each split its own seeded stream: dev for tuning and per-epoch figures, test judged once)."""
+    (default 5000 train / 1000 dev / 1000 test; each split its own seeded stream: dev for tuning and
+    per-epoch figures, test judged once)."""
 
     name = "srl_gen"
     formats = ("slot_annotated",)
