@@ -100,7 +100,7 @@ def run(args) -> int:
         console.print(t)
     t = Table(title="deliverables (a verdict passes past its target and past the strongest no-model baseline by the margin)")
     for col in ("metric", "value", "target", "baseline (strongest)", "margin", "ablation", "result", "why not", "source"):
-        t.add_column(col)
+        t.add_column(col, overflow="fold")  # metric names wrap whole, never cut to "…"
     for d in report["deliverables"]:
         result = "[green]PASS[/green]" if d["passed"] is True else "[red]FAIL[/red]"
         target = f"{text(d['op'] or '?')} {_num(d['threshold'], 'g')}"
