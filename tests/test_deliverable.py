@@ -34,12 +34,14 @@ def test_the_margin_and_the_direction():
     assert q.judge({"f2/qe": 0.04, "f2/qe_k1": 0.042})["passed"] is True
     lost = q.judge({"f2/qe": 0.041, "f2/qe_k1": 0.041})
     assert lost["passed"] is False and "f2/qe_k1" in lost["reason"]
-    assert q.judge({"f2/qe": 0.20, "f2/qe_k1": 0.9})["reason"].startswith("0.2 does not meet the threshold < 0.15")
+    assert q.judge({"f2/qe": 0.20, "f2/qe_k1": 0.9})["reason"] == "0.2 does not meet the threshold < 0.15"
+    both = q.judge({"f2/qe": 0.20, "f2/qe_k1": 0.1})["reason"]  # below threshold AND worse than one entry: both said
+    assert both == "0.2 does not meet the threshold < 0.15; 0.2 does not beat the baseline f2/qe_k1 = 0.1 by more than 0"
 
 
 def test_an_unmeasured_value_or_baseline_fails_with_the_reason():
     d = Deliverable("m", ">", 0.5, baselines=("b1", "b2"))
-    assert d.judge({})["reason"] == "m was not measured"
+    assert d.judge({})["reason"] == "m was not measured; baseline not measured: b1, b2"
     v = d.judge({"m": 0.9, "b1": 0.1, "b2": float("nan")})
     assert v["passed"] is False and v["reason"] == "baseline not measured: b2"
     assert v["baselines"] == {"b1": 0.1, "b2": None}

@@ -96,7 +96,8 @@ class Deliverable:
 
         Fields: metric, op, threshold, value, passed, description, baseline (the strongest
         baseline's value) and baseline_metric, baselines and ablations (every declared key
-        with its value, None when not measured), margin, and reason (why it failed, or None).
+        with its value, None when not measured), margin, beat_baseline (None when either side
+        was not measured), and reason (every condition it failed, or None).
         """
         value = _measured(metrics.get(self.metric))
         baselines = {key: _measured(metrics.get(key)) for key in self.baselines}
@@ -105,24 +106,27 @@ class Deliverable:
         best = max if self.higher_is_better else min
         baseline_metric = best(measured, key=measured.__getitem__) if measured else None
         baseline = measured.get(baseline_metric) if baseline_metric else None
-        reason = None
+        beat_baseline = None
+        failures = []  # every condition it misses, so "below threshold" never hides "below a no-model method"
         if value is None:
-            reason = f"{self.metric} was not measured"
-        elif not self.passed(value):
-            reason = f"{value:.4g} does not meet the threshold {self.op} {self.threshold:g}"
-        elif len(measured) < len(baselines):
-            missing = ", ".join(k for k, v in baselines.items() if v is None)
-            reason = f"baseline not measured: {missing}"
+            failures.append(f"{self.metric} was not measured")
         else:
-            gap = value - baseline if self.higher_is_better else baseline - value
-            if not gap > self.margin:
-                reason = (f"{value:.4g} does not beat the baseline {baseline_metric} = {baseline:.4g} "
-                          f"by more than {self.margin:g}")
+            if not self.passed(value):
+                failures.append(f"{value:.4g} does not meet the threshold {self.op} {self.threshold:g}")
+            if baseline is not None:
+                gap = value - baseline if self.higher_is_better else baseline - value
+                beat_baseline = gap > self.margin
+                if not beat_baseline:
+                    failures.append(f"{value:.4g} does not beat the baseline {baseline_metric} = {baseline:.4g} "
+                                    f"by more than {self.margin:g}")
+        if len(measured) < len(baselines):
+            failures.append("baseline not measured: " + ", ".join(k for k, v in baselines.items() if v is None))
+        reason = "; ".join(failures) or None
         return {
             "metric": self.metric, "op": self.op, "threshold": self.threshold, "value": value,
             "passed": reason is None, "description": self.description,
             "baseline": baseline, "baseline_metric": baseline_metric, "baselines": baselines,
-            "ablations": ablations, "margin": self.margin, "reason": reason,
+            "ablations": ablations, "margin": self.margin, "beat_baseline": beat_baseline, "reason": reason,
         }
 
 

@@ -106,7 +106,8 @@ def test_a_quick_preset_run_says_why_deliverables_fail_and_what_to_do_next(tmp_p
     assert code == 0
     tail = log.splitlines()[-3:]
     assert tail[0].startswith("voltx: run finished:") and "(0/1 deliverables passed)" in tail[0]
-    assert "missed their target, as expected: preset 'quick' is a short look that shows learning, not the plan's targets" in tail[1]
+    assert ("1 deliverable(s) beat their baselines but missed the plan's target, as expected: preset 'quick' is a short "
+            "look that shows learning, not the plan's targets") in tail[1]
     assert "`voltx run twostage`" in tail[1]
     assert tail[2] == (f"voltx: next: `voltx report {manifest['dir']}` (metrics, deliverables), "
                        f"`voltx-console --run {manifest['dir']}` (curves, every run; `n` launches another)")
@@ -128,3 +129,15 @@ def test_a_run_that_passes_only_names_the_next_steps(tmp_path, plugins):
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     log = (run_dir / "stdout.log").read_text()
     assert "missed" not in log and "voltx: next: `voltx report " in log
+
+
+def test_a_verdict_lost_to_a_no_model_method_is_never_called_expected(tmp_path):
+    from voltx.train.closing import closing_lines
+
+    lost = {"metric": "f3/denoise", "passed": False, "beat_baseline": False}
+    short = {"metric": "f3/scan", "passed": False, "beat_baseline": True}
+    lines = closing_lines("f3", "quick", tmp_path, [lost, short, {"metric": "ok", "passed": True, "beat_baseline": True}])
+    assert lines[0] == ("voltx: 1 deliverable(s) did not beat a method that needs no trained model (f3/denoise): "
+                        "the report shows the baseline and the margin.")
+    assert lines[1].startswith("voltx: 1 deliverable(s) beat their baselines but missed the plan's target, as expected")
+    assert not any("as expected" in line for line in closing_lines("f3", "quick", tmp_path, [lost]))

@@ -271,11 +271,13 @@ class Deliverable(Event):
     baselines: dict[str, float | None] | None = None
     ablations: dict[str, float | None] | None = None
     margin: float | None = None
+    beat_baseline: bool | None = None
+    """Whether the value beat the strongest baseline by more than the margin (None: not measured)."""
     reason: str | None = None
     """Why the verdict failed (below threshold, not past the baseline by the margin), or None."""
 
     VERDICT_FIELDS = ("metric", "op", "threshold", "value", "passed", "description", "baseline", "baseline_metric",
-                      "baselines", "ablations", "margin", "reason")
+                      "baselines", "ablations", "margin", "beat_baseline", "reason")
 
     def verdict(self) -> dict[str, Any]:
         """The verdict's fields (None where a run from before baselines recorded none), as
