@@ -212,7 +212,7 @@ class Evaluator:
         out["answer_best_constant"] = constant_hits / max(1, len(self.records))
         if all(f"babi_{t}_accuracy" in out for t in BABI_TASKS):  # tasks 1-3 or nothing (module docstring)
             for key in [k[len("babi_qa1_"):] for k in out if k.startswith("babi_qa1_")]:
-                if not key.endswith(("_examples", "_distinct_predictions")):
+                if key not in ("examples", "distinct_predictions"):  # counts, not rates
                     out[f"babi_{key}"] = sum(out[f"babi_{t}_{key}"] for t in BABI_TASKS) / len(BABI_TASKS)
         return out
 
