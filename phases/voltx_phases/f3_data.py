@@ -3,7 +3,11 @@
 Records are ``reasoning`` records ``{input, output, steps, task, meta}`` (SCAN, bAbI,
 CLUTRR-style kinship, COGS). A training list entry that is a generator gives its train
 split for training and its test split for evaluation; a file entry, when
-``f3.reasoning_eval`` is empty, has ``valid_fraction`` of its records held out.
+``f3.reasoning_eval`` is empty, has ``valid_fraction`` of its records held out. The held-out
+records are then halved, per task and seeded (:func:`dev_test`): dev, evaluated every epoch
+(what presets and tuning look at), and test, evaluated once after training (what the
+deliverables judge). The halves come from the held-out side, not from training records,
+so the training set is the same with or without the split.
 
 Chains. Frame ``k`` of a record is the frame of ``input`` followed by its first ``k``
 steps (``f_0`` = the input alone). Cumulative prefixes, not the step sentences alone,
@@ -33,7 +37,10 @@ BABI_TASKS = ("qa1", "qa2", "qa3")
 @dataclass
 class ReasoningData:
     train: list[dict]
+    dev: list[dict]
+    """Held-out records evaluated every epoch (for looking and tuning)."""
     eval: list[dict]
+    """Held-out test records, disjoint from dev: evaluated once at the end and judged."""
     eval_source: str
     """Where the held-out records came from, for the data line."""
 
@@ -62,7 +69,22 @@ def load_data(cfg, seed: int) -> ReasoningData:
         source = ", ".join(cfg.reasoning_eval)
     else:
         source = "generators' test splits / held-out share of the training files"
-    return ReasoningData(train, per_task_cap(held, cfg.eval_max_examples), source)
+    dev, test = dev_test(held, seed)
+    return ReasoningData(train, per_task_cap(dev, cfg.eval_max_examples), per_task_cap(test, cfg.eval_max_examples), source)
+
+
+def dev_test(records: list[dict], seed: int) -> tuple[list[dict], list[dict]]:
+    """Each task's held-out records split in two seeded halves: (dev, test); a task with one record goes to test."""
+    by_task: dict[str, list[dict]] = {}
+    for r in records:
+        by_task.setdefault(r["task"], []).append(r)
+    dev: list[dict] = []
+    test: list[dict] = []
+    for task_records in by_task.values():
+        kept, held = holdout(task_records, 0.5, seed)
+        dev.extend(held)
+        test.extend(kept)
+    return dev, test
 
 
 def per_task_cap(records: list[dict], limit: int) -> list[dict]:

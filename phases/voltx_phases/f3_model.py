@@ -34,7 +34,9 @@ NOISE_LEVEL = (0.2, 1.0)
 """Range of the Gaussian corruption's level: noise norm ~ level x the (unit) slot norm."""
 
 
-def build_model(stack: LangStack, cfg) -> nn.ModuleDict:
+def new_drift(cfg) -> nn.ModuleDict:
+    """The velocity field and slot attention RAR follows, as training starts (also F3's
+    "untrained" ablation)."""
     vfn = ScaledVfn(dim=SLOT_DIM, hidden=cfg.vfn_hidden, blocks=cfg.vfn_blocks, time_freqs=cfg.time_embed_freqs)
     attention = SlotAttention(SLOT_DIM)
     # RAR starts as the identity: the drift's last layers start at zero, so every frame is a
@@ -47,10 +49,15 @@ def build_model(stack: LangStack, cfg) -> nn.ModuleDict:
     nn.init.zeros_(vfn.exit.bias)
     nn.init.zeros_(attention.wv.weight)
     nn.init.zeros_(attention.wv.bias)
+    return nn.ModuleDict({"vfn": vfn, "attention": attention})
+
+
+def build_model(stack: LangStack, cfg) -> nn.ModuleDict:
+    drift_part = new_drift(cfg)
     return nn.ModuleDict({
         "encoder": stack.encoder,
-        "vfn": vfn,
-        "attention": attention,
+        "vfn": drift_part["vfn"],
+        "attention": drift_part["attention"],
         "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS),
         "decoder": stack.decoder,
     })
