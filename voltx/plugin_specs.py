@@ -12,7 +12,7 @@ import importlib
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
@@ -73,10 +73,18 @@ class PhaseSpec:
     deliverables: tuple[Deliverable, ...] = ()
     artifacts: tuple[str, ...] = ()
     """File names the phase leaves in ``<run>/artifacts`` and publishes to ``[paths].checkpoints_dir``."""
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """``{preset: {key: value}}`` (nested tables as TOML reads ``[<phase>.presets.<preset>]``):
+    ``voltx run <phase> --preset NAME`` without a config file that has them, as a plugin
+    distribution's users have none. A config file's preset of the same name replaces it."""
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_class):
             raise TypeError(f"phase {self.name!r}: config_class must be a dataclass, got {self.config_class!r}")
+        if self.presets:
+            from voltx.config import check_spec_presets  # import-light: errors and tomllib only
+
+            check_spec_presets(self.name, self.config_class, self.presets)
 
 
 @dataclass(frozen=True)
