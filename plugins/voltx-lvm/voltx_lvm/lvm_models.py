@@ -91,4 +91,4 @@ def next_vector_loss(pred: Tensor, target: Tensor, mse_weight: float) -> dict[st
     """``1 - cos`` plus ``mse_weight`` times the MSE: the handoff's cosine + MSE objective."""
     cos = F.cosine_similarity(pred, target, dim=-1).mean()
     mse = F.mse_loss(pred, target)
-    return {"loss": (1.0 - cos) + mse_weight * mse, "cos_dist": 1.0 - cos, "mse": mse, "cos": cos.detach()}
+    return {"loss": (1.0 - cos) + mse_weight * mse, "cos_dist": 1.0 - cos, "mse": mse}

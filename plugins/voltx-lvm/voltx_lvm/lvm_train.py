@@ -54,7 +54,7 @@ def run(ctx: RunContext) -> None:
     train_stage(ctx, STAGE, model, list(fit), collate, step, Hyper.of(cfg),
                 title=f"LVM next-vector ({cfg.model})",
                 evaluate=evaluator(model, vectors, valid, dev, fixed, cfg.eval_batch, ctx.device),
-                summary=summary, metrics=("cos",), shown={"cos": "batch cos"}, labels={"cos_dist": "1-cos"},
+                summary=summary, labels={"cos_dist": "1-cos"},
                 about=f"{cfg.model}, hidden {cfg.hidden} x {cfg.layers}, context {cfg.context}, d = {seqs.dim}")
     ctx.save_artifact("lvm_model.safetensors", {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                       kind="lvm_model", args=model.args)
