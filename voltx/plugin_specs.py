@@ -37,9 +37,21 @@ def resolve(target: str | Callable[..., Any]) -> Any:
     return obj
 
 
+_HIGHER_IS_BETTER = {">": True, ">=": True, "<": False, "<=": False}
+
+
 @dataclass(frozen=True)
 class Deliverable:
-    """A success criterion of a phase: ``metric op threshold`` on an evaluation."""
+    """A success criterion of a phase, earned only against what needs no model.
+
+    ``metric op threshold`` on an evaluation is not enough on its own: the verdict passes
+    only when the value also beats the strongest of ``baselines`` (no-model methods on the
+    same inputs: frame mean, context mean, majority label, copy, K = 1 codebook, nearest
+    training answer) by more than ``margin``. ``ablations`` (the same model with the
+    component the metric claims to measure switched off: RAR off, VFN off, encoder
+    untrained) are shown beside it. The rule is written in docs/foundation.md; this type
+    is where it is enforced: a deliverable without a baseline cannot be declared.
+    """
 
     metric: str
     """Key of the evaluated metric, e.g. ``valid/retrieval_top1``."""
@@ -48,16 +60,78 @@ class Deliverable:
     threshold: float
     description: str = ""
     """Where the threshold comes from (the seed's success criteria, the original's figure)."""
+    baselines: tuple[str, ...] = ()
+    """Metric keys of the trivial methods, logged in the same evaluation as ``metric``."""
+    ablations: tuple[str, ...] = ()
+    """Metric keys of the ablations, logged in the same evaluation; shown, not judged."""
+    margin: float = 0.0
+    """How far (in the metric's units) the value must be past the strongest baseline."""
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(f"deliverable {self.metric!r}: op must be one of {sorted(_OPS)}, got {self.op!r}")
+        if isinstance(self.baselines, str) or isinstance(self.ablations, str):
+            raise TypeError(f"deliverable {self.metric!r}: baselines and ablations are tuples of metric keys")
+        if not self.baselines:
+            raise ValueError(
+                f"deliverable {self.metric!r}: name at least one baseline metric, the strongest method that "
+                "needs no trained model on the same inputs (docs/foundation.md, 'A verdict must be earned')"
+            )
+        if not self.margin >= 0:
+            raise ValueError(f"deliverable {self.metric!r}: margin must be >= 0, got {self.margin!r}")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return _HIGHER_IS_BETTER[self.op]
 
     def passed(self, value: float) -> bool:
+        """The threshold half of the rule (:meth:`judge` adds the baseline half)."""
         return _OPS[self.op](float(value), float(self.threshold))
 
     def describe(self) -> str:
         return f"{self.metric} {self.op} {self.threshold:g}"
+
+    def judge(self, metrics: Mapping[str, float | None]) -> dict[str, Any]:
+        """The verdict on ``metrics`` (one evaluation's values), as the run store records it.
+
+        Fields: metric, op, threshold, value, passed, description, baseline (the strongest
+        baseline's value) and baseline_metric, baselines and ablations (every declared key
+        with its value, None when not measured), margin, and reason (why it failed, or None).
+        """
+        value = _measured(metrics.get(self.metric))
+        baselines = {key: _measured(metrics.get(key)) for key in self.baselines}
+        ablations = {key: _measured(metrics.get(key)) for key in self.ablations}
+        measured = {k: v for k, v in baselines.items() if v is not None}
+        best = max if self.higher_is_better else min
+        baseline_metric = best(measured, key=measured.__getitem__) if measured else None
+        baseline = measured.get(baseline_metric) if baseline_metric else None
+        reason = None
+        if value is None:
+            reason = f"{self.metric} was not measured"
+        elif not self.passed(value):
+            reason = f"{value:.4g} does not meet the threshold {self.op} {self.threshold:g}"
+        elif len(measured) < len(baselines):
+            missing = ", ".join(k for k, v in baselines.items() if v is None)
+            reason = f"baseline not measured: {missing}"
+        else:
+            gap = value - baseline if self.higher_is_better else baseline - value
+            if not gap > self.margin:
+                reason = (f"{value:.4g} does not beat the baseline {baseline_metric} = {baseline:.4g} "
+                          f"by more than {self.margin:g}")
+        return {
+            "metric": self.metric, "op": self.op, "threshold": self.threshold, "value": value,
+            "passed": reason is None, "description": self.description,
+            "baseline": baseline, "baseline_metric": baseline_metric, "baselines": baselines,
+            "ablations": ablations, "margin": self.margin, "reason": reason,
+        }
+
+
+def _measured(value: Any) -> float | None:
+    """A metric's value as a float, or None when it was not measured (absent, null, NaN)."""
+    if value is None or isinstance(value, bool):
+        return None
+    value = float(value)
+    return value if value == value and value not in (float("inf"), float("-inf")) else None
 
 
 @dataclass(frozen=True)

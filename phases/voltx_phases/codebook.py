@@ -24,6 +24,8 @@ DELIVERABLES = (
     Deliverable(
         "codebook/quantization_error", "<", 0.15,
         "mean 1 - cos to the nearest entry on held-out vectors < 0.15 (unified plan, Phase F2 deliverables)",
+        baselines=("codebook/quantization_error_k1",),
+        ablations=("codebook/random_error",),
     ),
 )
 

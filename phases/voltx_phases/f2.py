@@ -19,11 +19,14 @@ ARTIFACTS = ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.sa
 
 DELIVERABLES = (
     Deliverable("knowledge/bind_top1", ">", 0.50,
-                "bind(A, rel) -> nearest concept = B on held-out triples > 50% (plan, F2 deliverables / Part VI)"),
+                "bind(A, rel) -> nearest concept = B on held-out triples > 50% (plan, F2 deliverables / Part VI)",
+                baselines=("knowledge/bind_popular_top1", "knowledge/bind_chance")),
     Deliverable("knowledge/analogy_top1", ">", 0.35,
-                "A:B::C:? via bind/unbind, top-1 > 35% (plan, F2 deliverables / Part VI)"),
+                "A:B::C:? via bind/unbind, top-1 > 35% (plan, F2 deliverables / Part VI)",
+                baselines=("knowledge/analogy_copy_baseline",)),
     Deliverable("knowledge/codebook_quantization_error", "<", 0.15,
-                "mean 1 - cos of held-out concept embeddings to the nearest codebook entry < 0.15 (plan, F2 deliverables)"),
+                "mean 1 - cos of held-out concept embeddings to the nearest codebook entry < 0.15 (plan, F2 deliverables)",
+                baselines=("knowledge/codebook_k1_error",), ablations=("knowledge/codebook_random_error",)),
 )
 
 

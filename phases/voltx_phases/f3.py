@@ -18,13 +18,19 @@ ARTIFACTS = ("vfn_foundation.safetensors", "lang_tokenizer.json", "lang_encoder.
 
 DELIVERABLES = (
     Deliverable("reasoning/scan_accuracy", ">", 0.85,
-                "SCAN exact-match accuracy through encode -> RAR -> decode (plan: > 85% on the length split)"),
+                "SCAN exact-match accuracy through encode -> RAR -> decode (plan: > 85% on the length split)",
+                baselines=("reasoning/scan_best_constant", "reasoning/scan_nearest_train_answer"),
+                ablations=("reasoning/scan_accuracy_rar_off",)),
     Deliverable("reasoning/babi_accuracy", ">", 0.75,
-                "bAbI tasks 1-3 answer accuracy, mean over the tasks evaluated (plan: > 75%)"),
+                "bAbI tasks 1-3 answer accuracy, mean over the tasks evaluated (plan: > 75%)",
+                baselines=("reasoning/babi_best_constant", "reasoning/babi_nearest_train_answer"),
+                ablations=("reasoning/babi_accuracy_rar_off",)),
     Deliverable("reasoning/denoise_slot_share", ">", 0.65,
-                "frame denoising: share of corrupted slots restored to cosine > 0.9 (plan: > 65%)"),
+                "frame denoising: share of corrupted slots restored to cosine > 0.9 (plan: > 65%)",
+                baselines=("reasoning/denoise_frame_mean_share",), ablations=("reasoning/denoise_share_before",)),
     Deliverable("reasoning/rar_converged_share", ">", 0.70,
-                "share of test queries whose RAR converges within rar_max_iterations = 30 (plan: > 70%)"),
+                "share of test queries whose RAR converges within rar_max_iterations = 30 (plan: > 70%)",
+                baselines=("reasoning/rar_converged_share_untrained",)),
 )
 
 

@@ -20,14 +20,18 @@ DELIVERABLES = (
     Deliverable(
         "encoder/valid_retrieval_lift", ">=", 10.0,
         "code->docstring top-1 in validation batches at least 10x chance (1/batch)",
+        baselines=("encoder/valid_retrieval_lift_word_overlap",),
+        ablations=("encoder/valid_retrieval_lift_untrained",),
     ),
     Deliverable(
         "encoder/valid_role_accuracy", ">=", 0.85,
         "code slot assignment > 85% (unified plan, Phase D1 success criteria)",
+        baselines=("encoder/valid_role_accuracy_majority",),
     ),
     Deliverable(
         "decoder/valid_token_accuracy", ">=", 0.6114,
         "the original decoder's 61.14% valid accuracy (volt-x-original.md section 7)",
+        baselines=("decoder/valid_token_accuracy_majority",),
     ),
 )
 

@@ -43,7 +43,7 @@ class CbConfig:
 def run_ca(ctx):
     import torch
     ctx.save_artifact("lang_encoder.safetensors", {"w": torch.ones(2)})
-    ctx.record_evaluation("ca", 0, 1, {"score": 1.0 if ctx.settings.target > 1 else 500.0})
+    ctx.record_evaluation("ca", 0, 1, {"score": 1.0 if ctx.settings.target > 1 else 500.0, "constant": 200.0})
 
 
 def run_cb(ctx):
@@ -62,13 +62,13 @@ def run_cb(ctx):
         return {"loss": model(x[idx]).pow(2).mean()}
     batches = EpochBatches(list(range(32)), 4, 0, lambda i: torch.tensor(i))
     fit(ctx, Stage("cb", model, opt, batches, cfg.epochs, step, lambda s: 0.01))
-    ctx.record_evaluation("cb", 0, 1, {"score": 1.0})
+    ctx.record_evaluation("cb", 0, 1, {"score": 1.0, "constant": 0.0})
 
 
 @hookimpl
 def register_phases(register):
-    register(PhaseSpec("ca", "stack maker", run_ca, CaConfig, deliverables=(Deliverable("ca/score", "<", 100.0),)))
-    register(PhaseSpec("cb", "stack user", run_cb, CbConfig, deliverables=(Deliverable("cb/score", ">", 0.5),)))
+    register(PhaseSpec("ca", "stack maker", run_ca, CaConfig, deliverables=(Deliverable("ca/score", "<", 100.0, baselines=("ca/constant",)),)))
+    register(PhaseSpec("cb", "stack user", run_cb, CbConfig, deliverables=(Deliverable("cb/score", ">", 0.5, baselines=("cb/constant",)),)))
 '''
 
 

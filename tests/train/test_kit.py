@@ -78,7 +78,7 @@ def run_kit_phase(ctx):
 @hookimpl
 def register_phases(register):
     register(PhaseSpec("kittest", "a stage through the phase kit", run_kit_phase, KitConfig,
-                       deliverables=(Deliverable("fit/mse", "<", 100.0),)))
+                       deliverables=(Deliverable("fit/mse", "<", 100.0, baselines=("fit/mse_zero",)),)))
 
 
 @pytest.fixture

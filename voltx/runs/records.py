@@ -257,7 +257,7 @@ class Evaluation(Event):
 
 @dataclass(kw_only=True)
 class Deliverable(Event):
-    """A deliverable's verdict (``judge_deliverables``): ``value op threshold`` and whether it passed."""
+    """A deliverable's verdict (:meth:`voltx.plugin_specs.Deliverable.judge`): value, threshold, baseline, ablations, margin, passed."""
 
     metric: str
     passed: bool
@@ -265,6 +265,14 @@ class Deliverable(Event):
     threshold: float | None = None
     value: float | None = None
     description: str | None = None
+    baseline: float | None = None
+    """The strongest trivial baseline's value (``baseline_metric``); None in runs from before baselines."""
+    baseline_metric: str | None = None
+    baselines: dict[str, float | None] | None = None
+    ablations: dict[str, float | None] | None = None
+    margin: float | None = None
+    reason: str | None = None
+    """Why the verdict failed (below threshold, not past the baseline by the margin), or None."""
 
     @classmethod
     def validate(cls, obj: Any) -> dict[str, Any]:

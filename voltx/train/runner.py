@@ -190,18 +190,29 @@ def _resume_checkpoint(writer: RunWriter, reporter):
 
 
 def judge_deliverables(ctx) -> list[dict]:
-    """Compare the final evaluations with the phase's deliverables; one event each."""
+    """Judge the final evaluations against the phase's deliverables (:meth:`Deliverable.judge`); one event each."""
     verdicts = []
     for d in ctx.phase.deliverables:
-        value = ctx.evaluations.get(d.metric)
-        passed = value is not None and d.passed(value)
-        verdict = {"metric": d.metric, "op": d.op, "threshold": d.threshold, "value": value, "passed": passed, "description": d.description}
+        verdict = d.judge(ctx.evaluations)
         ctx.run.event("deliverable", step=ctx.global_step, **verdict)
-        mark = "PASS" if passed else "FAIL"
-        shown = "n/a" if value is None else f"{value:.4f}"
-        ctx.say(f"deliverable {mark}: {d.metric} = {shown} (target {d.op} {d.threshold:g})")
+        ctx.say(verdict_line(verdict))
         verdicts.append(verdict)
     return verdicts
+
+
+def verdict_line(v: dict) -> str:
+    """``deliverable PASS: metric = value (target > t; baseline b = x; ablation a = y)``, and why it failed."""
+    def shown(x):
+        return "n/a" if x is None else f"{x:.4f}"
+
+    parts = [f"target {v['op']} {v['threshold']:g}"]
+    baseline_metric = v.get("baseline_metric") or next(iter(v.get("baselines") or {}), None)
+    if baseline_metric:
+        parts.append(f"baseline {baseline_metric} = {shown(v.get('baseline'))}, margin {v.get('margin') or 0:g}")
+    for key, value in (v.get("ablations") or {}).items():
+        parts.append(f"ablation {key} = {shown(value)}")
+    line = f"deliverable {'PASS' if v['passed'] else 'FAIL'}: {v['metric']} = {shown(v.get('value'))} ({'; '.join(parts)})"
+    return line if v["passed"] or not v.get("reason") else f"{line}: {v['reason']}"
 
 
 def publish_artifacts(ctx) -> None:
