@@ -3,7 +3,7 @@
 The ranking orders the runs by their first deliverable's metric that every run evaluated
 (higher first for ``>``/``>=``, lower first for ``<``/``<=``), beside the other metrics of that
 stage every run evaluated (an LVM sweep's runs: validation cosine beside copy-last, context mean
-and ridge); runs without a value come last.
+and ridge). A metric some run did not evaluate ranks nothing.
 
 Curves come from the console's own metrics reader (:class:`voltx.console.series.
 MetricSeries`: numeric columns, resumes resolved, corrupt lines skipped) in a worker
@@ -60,7 +60,7 @@ class Ranking:
     metric: str | None
     higher_is_better: bool
     columns: list[str]
-    rows: list[tuple[RunCurves, list[float | None]]]
+    rows: list[tuple[RunCurves, list[float]]]
 
 
 def read_results(run: RunCurves) -> None:
@@ -85,7 +85,7 @@ def rank(runs: list[RunCurves]) -> Ranking:
     stage = metric.split("/", 1)[0] + "/"
     columns = [metric, *(k for k in shared if k.startswith(stage) and k != metric)]
     rows = [(r, [r.evaluations.get(c) for c in columns]) for r in runs]
-    rows.sort(key=lambda row: (row[1][0] is None, -(row[1][0] or 0.0) if higher else (row[1][0] or 0.0)))
+    rows.sort(key=lambda row: -row[1][0] if higher else row[1][0])
     return Ranking(metric, higher, columns, rows)
 
 
@@ -223,7 +223,7 @@ class CompareScreen(Screen):
         table.clear(columns=True)
         table.add_columns("#", "run", *ranking.columns)
         for place, (run, values) in enumerate(ranking.rows, start=1):
-            table.add_row(str(place), run.label, *(MISSING if v is None else f"{v:.4f}" for v in values), key=str(run.dir))
+            table.add_row(str(place), run.label, *(f"{v:.4f}" for v in values), key=str(run.dir))
         note = (f"Ranked by {ranking.metric} ({'higher' if ranking.higher_is_better else 'lower'} is better), beside the "
                 "stage's other metrics every run evaluated." if ranking.metric else "These runs share no evaluated metric to rank by.")
         self.query_one("#compare-ranking-note", Static).update(note)
