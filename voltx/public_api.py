@@ -24,6 +24,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.data.formats",  # record formats (open to plugins)
     "voltx.data.sources",  # load_records, parse_source, holdout
     "voltx.data.converter",  # base pieces of a dataset converter
+    "voltx.data.code_pairs",  # extract_stdlib_pairs: the built-in (code, docstring) corpus of the running Python
     "voltx.runs.records",  # the run store's record types (what sinks receive)
     "voltx.engine.frame",  # TensorFrame and its shape constants
     "voltx.engine.tokenizer",

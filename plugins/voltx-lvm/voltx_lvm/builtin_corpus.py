@@ -1,8 +1,11 @@
 """The built-in LVM data: real ordered English text, embedded offline by a voltx encoder.
 
-The text is the Python documentation every CPython ships (``pydoc_data.topics``: the
-language reference's topics, ``help()``'s pages): each topic is an article, its sentences in
-the order they are written. Each sentence is embedded by a voltx
+The text is the documentation every CPython ships, in two parts, each article's sentences in
+the order they are written: the docstrings of the standard library's functions (voltx's
+built-in translator corpus, :func:`voltx.data.code_pairs.extract_stdlib_pairs`; one article per
+module, its functions in file order), then the language reference's topics
+(``pydoc_data.topics``, ``help()``'s pages; one article per topic). The ordered split's
+validation part is then the last topics. Each sentence is embedded by a voltx
 :class:`~voltx.engine.cnn_frame_encoder.CnnFrameEncoder` that is frozen and seeded (a random
 projection of byte-level BPE n-grams, the same weights for a given seed): the ``summary``
 vector (256-d), centred on the training part's mean and L2-normalised. Centring matters: every
@@ -20,7 +23,10 @@ import re
 import numpy as np
 
 MIN_WORDS, MAX_WORDS = 5, 60
-MAX_TOKENS = 64
+MAX_TOKENS = 48
+ENCODER = {"embed_dim": 64, "hidden_dim": 128, "slot_dim": 256}
+"""The frozen encoder's size: half the trained one's width (a random projection needs no more, and
+it embeds the corpus four times faster); 256-d vectors as every voltx frame slot."""
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 PLAIN_WORD = re.compile(r"[(\"'‘“]*[A-Za-z][a-z’'-]*[)\"'’”.,;:!?]*")
 
@@ -47,6 +53,22 @@ def topic_sentences() -> tuple[list[str], np.ndarray]:
     return sentences, np.asarray(ids, dtype=np.int64)
 
 
+def docstring_sentences() -> tuple[list[str], np.ndarray]:
+    """Sentences of the standard library's function docstrings, one article per module, in file order."""
+    from voltx.data.code_pairs import extract_stdlib_pairs
+
+    sentences: list[str] = []
+    ids: list[int] = []
+    modules: dict[str, int] = {}
+    for pair in extract_stdlib_pairs():
+        article = modules.setdefault(pair.source, len(modules))
+        for sentence in SENTENCE_END.split(" ".join(pair.docstring.split())):
+            if MIN_WORDS <= len(sentence.split()) <= MAX_WORDS and sentence[-1] in ".!?:)":
+                sentences.append(sentence)
+                ids.append(article)
+    return sentences, np.asarray(ids, dtype=np.int64)
+
+
 def embed_sentences(sentences: list[str], seed: int, vocab_size: int, fit_rows: int) -> np.ndarray:
     """[M, 256] float32: the frozen seeded encoder's summaries, centred on the mean of the
     first ``fit_rows`` (the training part: nothing of the validation part leaks into it), unit length."""
@@ -58,7 +80,7 @@ def embed_sentences(sentences: list[str], seed: int, vocab_size: int, fit_rows: 
     tok = train_bpe(sentences[:fit_rows], vocab_size=vocab_size, min_frequency=2)
     with torch.random.fork_rng(devices=[]):  # the run's own random stream is left as it was
         torch.manual_seed(seed)
-        encoder = CnnFrameEncoder(vocab_size=tok.get_vocab_size(), max_seq_len=MAX_TOKENS).eval()
+        encoder = CnnFrameEncoder(vocab_size=tok.get_vocab_size(), max_seq_len=MAX_TOKENS, **ENCODER).eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(sentences), 256):
@@ -73,12 +95,16 @@ def builtin_sequences(context: int, seed: int, vocab_size: int, valid_fraction: 
     """The built-in corpus as :class:`voltx_lvm.lvm_data.Sequences`."""
     from voltx_lvm.lvm_data import Sequences, article_windows
 
-    sentences, ids = topic_sentences()
+    doc_sentences, doc_ids = docstring_sentences()
+    topic_texts, topic_ids = topic_sentences()
+    sentences = doc_sentences + topic_texts
+    ids = np.concatenate([doc_ids, topic_ids + (int(doc_ids.max()) + 1 if len(doc_ids) else 0)])
     windows = article_windows(ids, context)
     # the encoder's tokenizer and the centring see only rows before the first validation window's target
     cut = int((1.0 - valid_fraction) * len(windows))
     fit_rows = int(windows[cut, -1]) if cut < len(windows) else len(sentences)
     vectors = embed_sentences(sentences, seed, vocab_size, fit_rows)
-    about = (f"built-in: {len(sentences):,} sentences of {int(ids.max()) + 1} Python documentation topics, "
-             f"frozen seeded CnnFrameEncoder (seed {seed}), d = {vectors.shape[1]}")
+    about = (f"built-in: {len(doc_sentences):,} stdlib docstring sentences, then {len(topic_texts):,} of "
+             f"{int(topic_ids.max()) + 1} Python documentation topics; frozen seeded CnnFrameEncoder (seed {seed}), "
+             f"d = {vectors.shape[1]}")
     return Sequences(vectors, windows, about)

@@ -80,7 +80,7 @@ class LvmConfig:
 FULL = {"model": "lstm", "hidden": 512, "layers": 2, "batch_size": 32, "epochs": 10, "lr": 1e-3}
 """The handoff's first training run (LSTM 512 x 2, batch 32, 10 epochs) on the configured data."""
 
-QUICK = {"hidden": 128, "layers": 1, "heads": 4, "epochs": 6, "batch_size": 32, "lr": 2e-3, "warmup": 20}
+QUICK = {"hidden": 128, "layers": 1, "heads": 4, "epochs": 5, "batch_size": 32, "lr": 2e-3, "warmup": 50}
 """The built-in corpus on 2 CPU cores in a few minutes (see the README's figures)."""
 
 PHASE = PhaseSpec(

@@ -31,27 +31,28 @@ def mean_cosine(pred: Tensor, target: Tensor) -> float:
     return float(F.cosine_similarity(pred.double(), target.double(), dim=-1).mean())
 
 
-def fit_ridge(x: Tensor, y: Tensor, alpha: float) -> Tensor:
-    """W [(k*d + 1), d] minimising ||[x 1] W - y||^2 + alpha ||W||^2 (float64 normal equations)."""
-    x1 = torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
-    gram = x1.T @ x1 + alpha * len(x1) * torch.eye(x1.shape[1], dtype=torch.float64)
-    return torch.linalg.solve(gram, x1.T @ y.double())
+def with_bias(x: Tensor) -> Tensor:
+    return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
 
 
 def ridge_predict(w: Tensor, x: Tensor) -> Tensor:
-    return torch.cat([x.double(), torch.ones(len(x), 1, dtype=torch.float64)], dim=1) @ w
+    return with_bias(x) @ w
 
 
 def ridge_baseline(vectors: Tensor, fit: Tensor, dev: Tensor) -> tuple[Tensor, float]:
-    """The ridge weights for the alpha with the best dev cosine, and that alpha."""
+    """W [(k*d + 1), d] minimising ||[x 1] W - y||^2 + alpha * n ||W||^2 on the fit windows (float64
+    normal equations, formed once), for the alpha of ``RIDGE_ALPHAS`` with the best dev cosine."""
     if len(dev) == 0:  # no dev part: choose on the fit part's last tenth
         cut = max(1, int(0.9 * len(fit)))
         fit, dev = fit[:cut], fit[cut:] if cut < len(fit) else fit
     cx, cy = gather(vectors, fit)
     dx, dy = gather(vectors, dev)
-    cx, dx = cx.flatten(1), dx.flatten(1)
-    best = max(RIDGE_ALPHAS, key=lambda a: mean_cosine(ridge_predict(fit_ridge(cx, cy, a), dx), dy))
-    return fit_ridge(cx, cy, best), best
+    x1 = with_bias(cx.flatten(1))
+    gram, moment = x1.T @ x1, x1.T @ cy.double()
+    eye = torch.eye(gram.shape[0], dtype=torch.float64) * len(x1)
+    solved = {a: torch.linalg.solve(gram + a * eye, moment) for a in RIDGE_ALPHAS}
+    best = max(RIDGE_ALPHAS, key=lambda a: mean_cosine(ridge_predict(solved[a], dx.flatten(1)), dy))
+    return solved[best], best
 
 
 def baselines(vectors: Tensor, windows: Tensor, ridge: Tensor) -> dict[str, float]:
