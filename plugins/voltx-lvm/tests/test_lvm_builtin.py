@@ -20,7 +20,7 @@ def test_topic_sentences_are_ordered_prose_in_contiguous_articles():
 
 
 def test_docstring_sentences_are_one_article_per_module_in_file_order(monkeypatch):
-    from voltx.data import code_pairs
+    import voltx.data.code_pairs as code_pairs
 
     pairs = [code_pairs.CodePair("", doc, name, source=src) for src, name, doc in (
         ("a.py", "f", "Return the first item of a list. Raise ValueError when the list is empty."),
