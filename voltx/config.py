@@ -8,6 +8,10 @@ wrong types are :class:`ConfigError` naming the file and line (or the override),
 key, the expected type and the closest valid key. A file is checked as a whole: every
 problem in it is collected and reported in one error (``ConfigError.problems``), so a user
 fixes them in one pass instead of one per run.
+
+Presets are ``[<phase>.presets.<name>]`` tables of the file, plus those a phase ships as a
+``PRESETS: ClassVar[dict[str, dict]]`` on its config class (how a plugin phase has a
+``--preset quick`` without a config file); a file's preset of the same name replaces the shipped one.
 """
 
 from __future__ import annotations
@@ -86,20 +90,10 @@ def phase_tables(plugins: Any = None) -> dict[str, type]:
     return {name: spec.config_class for name, spec in plugins.specs("phases").items()}
 
 
-def phase_presets(plugins: Any = None) -> dict[str, dict[str, dict]]:
-    """``{phase: {preset: overrides}}`` that the phases' specs ship (``PhaseSpec.presets``): a
-    plugin distribution's presets, which no config file of the user's holds. A config file's
-    ``[<phase>.presets.<name>]`` of the same name replaces the spec's."""
-    if plugins is None:
-        from voltx.plugins import load_plugins
-
-        plugins = load_plugins()
-    return {name: dict(spec.presets) for name, spec in plugins.specs("phases").items() if spec.presets}
-
-
-def check_spec_presets(phase: str, cls: type, presets: Mapping[str, Mapping[str, Any]]) -> None:
-    """A spec's own presets against its config class (at registration, so a plugin's typo is a
-    registration failure naming the plugin's preset, not an error blamed on the user's file)."""
+def check_shipped_presets(phase: str, cls: type, presets: Mapping[str, Mapping[str, Any]]) -> None:
+    """The presets a phase ships (``PRESETS`` on its config class) against that class, when the
+    phase registers: a plugin's typo is a registration failure naming the phase's preset, not an
+    error blamed on a user's config file."""
     for preset, overrides in presets.items():
         found: list[str] = []
         if not isinstance(overrides, Mapping):
@@ -168,7 +162,6 @@ def read_toml(path: Path) -> tuple[dict[str, Any], str]:
 def load_config(
     path: str | Path | None,
     phase_classes: dict[str, type] | None = None,
-    spec_presets: Mapping[str, Mapping[str, dict]] | None = None,
 ) -> Config:
     """Parse a config file (None = defaults only) against the global tables and the phases'
     tables (``phase_classes``; None = :func:`phase_tables` of the installed plugins)."""
@@ -176,7 +169,7 @@ def load_config(
     if path is not None:
         raw, text = read_toml(Path(path))
         source = str(path)
-    return build_config(raw, phase_classes, source=source, text=text, spec_presets=spec_presets)
+    return build_config(raw, phase_classes, source=source, text=text)
 
 
 def build_config(
@@ -185,17 +178,9 @@ def build_config(
     *,
     source: str = "<defaults>",
     text: str = "",
-    spec_presets: Mapping[str, Mapping[str, dict]] | None = None,
 ) -> Config:
-    """Build every table of ``raw``; raise one ConfigError listing every problem found.
-
-    The presets are the phases' own (``spec_presets``: :func:`phase_presets`; None = those of the
-    installed plugins when ``phase_classes`` is None too, else none) under the file's."""
-    if phase_classes is None:
-        schema = phase_tables()
-        spec_presets = phase_presets() if spec_presets is None else spec_presets
-    else:
-        schema = dict(phase_classes)
+    """Build every table of ``raw``; raise one ConfigError listing every problem found."""
+    schema = phase_tables() if phase_classes is None else dict(phase_classes)
     raw = copy.deepcopy(raw)
     where = _Locator(source, text)
     problems: list[str] = []
@@ -212,6 +197,10 @@ def build_config(
                 problems.append(f"{where.at(f'{name}.presets')}: [{name}.presets.<name>] must be tables of overrides")
                 continue
             presets[name] = p
+    for name, cls in schema.items():  # presets a phase ships (a plugin's quick/full); the file's win by name
+        shipped = getattr(cls, "PRESETS", None)
+        if shipped:
+            presets[name] = {**copy.deepcopy(dict(shipped)), **presets.get(name, {})}
     globals_ = {name: _build(cls, raw.get(name, {}), name, where, problems) for name, cls in GLOBAL_TABLES.items()}
     phases = {name: _build(cls, raw.get(name, {}), name, where, problems) for name, cls in schema.items()}
     for name, p in presets.items():  # a typo in a preset fails now, not at run time
@@ -224,9 +213,6 @@ def build_config(
     if problems:
         problems.sort(key=lambda m: _line_number(source, m))  # in file order, as the user reads it
         raise ConfigError(_problems_message(source, problems), problems=problems)
-    for name, shipped in (spec_presets or {}).items():  # the spec's own, checked when it registered
-        if name in schema:
-            presets[name] = {**copy.deepcopy(dict(shipped)), **presets.get(name, {})}
     return Config(phases=phases, presets=presets, raw=raw, source=source, **globals_)
 
 

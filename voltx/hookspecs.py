@@ -53,6 +53,16 @@ def register_commands(register):
 
 
 @hookspec
+def register_record_formats(register):
+    """Register Volt record formats: ``register(RecordFormatSpec(...))``.
+
+    The format's record class (a :class:`voltx.data.formats.Record` dataclass) is then known to
+    :func:`voltx.data.formats.validate_dict` and ``from_dict`` by name, with the built-ins' rules
+    and error messages.
+    """
+
+
+@hookspec
 def on_run_start(run):
     """Called in the run's process after the run directory is created or resumed.
 

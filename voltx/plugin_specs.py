@@ -147,18 +147,15 @@ class PhaseSpec:
     deliverables: tuple[Deliverable, ...] = ()
     artifacts: tuple[str, ...] = ()
     """File names the phase leaves in ``<run>/artifacts`` and publishes to ``[paths].checkpoints_dir``."""
-    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """``{preset: {key: value}}`` (nested tables as TOML reads ``[<phase>.presets.<preset>]``):
-    ``voltx run <phase> --preset NAME`` without a config file that has them, as a plugin
-    distribution's users have none. A config file's preset of the same name replaces it."""
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_class):
             raise TypeError(f"phase {self.name!r}: config_class must be a dataclass, got {self.config_class!r}")
-        if self.presets:
-            from voltx.config import check_spec_presets  # import-light: errors and tomllib only
+        shipped = getattr(self.config_class, "PRESETS", None)
+        if shipped:  # the presets the phase ships (voltx.config): a typo fails its registration, not a user's run
+            from voltx.config import check_shipped_presets  # import-light: errors and tomllib only
 
-            check_spec_presets(self.name, self.config_class, self.presets)
+            check_shipped_presets(self.name, self.config_class, shipped)
 
 
 @dataclass(frozen=True)
@@ -221,6 +218,30 @@ class CommandSpec:
     aliases: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class RecordFormatSpec:
+    """A Volt record format a plugin adds (instruction pairs, vector sequences ...).
+
+    ``record`` is a frozen dataclass subclassing :class:`voltx.data.formats.Record` whose
+    ``FORMAT`` is ``name`` and whose ``REQUIRED`` / ``OPTIONAL`` map field names to type tags
+    (``voltx.data.formats.TYPE_TAGS``); validation and messages are the built-ins' own.
+    """
+
+    name: str
+    summary: str
+    record: type
+
+    def __post_init__(self) -> None:
+        from voltx.data.formats import FORMATS, Record
+
+        if self.name in FORMATS:
+            raise ValueError(f"record format {self.name!r} is built in; choose another name")
+        if not (isinstance(self.record, type) and issubclass(self.record, Record) and dataclasses.is_dataclass(self.record)):
+            raise TypeError(f"record format {self.name!r}: record must be a dataclass subclassing voltx.data.formats.Record, got {self.record!r}")
+        if self.record.FORMAT != self.name:
+            raise ValueError(f"record format {self.name!r}: its record class says FORMAT = {self.record.FORMAT!r}")
+
+
 SPEC_KINDS: dict[str, type] = {
     "phases": PhaseSpec,
     "converters": ConverterSpec,
@@ -228,4 +249,5 @@ SPEC_KINDS: dict[str, type] = {
     "sinks": SinkSpec,
     "alert_rules": AlertRuleSpec,
     "commands": CommandSpec,
+    "record_formats": RecordFormatSpec,
 }

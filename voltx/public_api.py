@@ -15,6 +15,8 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.errors",  # exit codes and the errors that map to them
     "voltx.config",  # config dataclasses helpers a phase's own table uses
     "voltx.artifacts",  # one artifact format: save / read / load_into / write_atomic
+    "voltx.plugins",  # load_plugins: a plugin's tests load it beside the installed ones (docs/plugins.md)
+    "voltx.train.runner",  # RunRequest, execute: how a plugin command or test starts a run
     "voltx.train.context",  # RunContext handed to a phase's runner
     "voltx.train.kit",  # train_stage, Hyper, make_optimizer: the shared training loop
     "voltx.train.batches",  # steps_per_epoch and the resumable batch order
@@ -23,6 +25,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.runs.linked",  # a run that starts runs (lvm-sweep, the curriculum): plan, run, record, read them
     "voltx.data.formats",  # record formats (open to plugins)
     "voltx.data.sources",  # load_records, parse_source, holdout
+    "voltx.data.mix",  # mix(): `voltx data mix`, a deterministic mix of JSONL sources by weight
     "voltx.data.converter",  # base pieces of a dataset converter
     "voltx.data.code_pairs",  # extract_stdlib_pairs: the built-in (code, docstring) corpus of the running Python
     "voltx.runs.records",  # the run store's record types (what sinks receive)

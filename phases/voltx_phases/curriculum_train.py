@@ -11,6 +11,7 @@ from voltx.runs.jsonl import SkippedLines, read_jsonl
 from voltx.runs.linked import child_verdicts, parent_overrides, run_child
 from voltx.runs.records import CurriculumPhase, CurriculumStart, Deliverable, parse_event
 from voltx_phases.curriculum import CurriculumConfig
+from voltx_phases.curriculum_data import preflight, tokenizer_corpus
 
 STACK_FILE = "lang_encoder.safetensors"
 
@@ -62,6 +63,14 @@ def check_settings(cfg: CurriculumConfig, known: set[str]) -> None:
         raise ConfigError(f"curriculum.phases lists a phase twice: {cfg.phases}")
 
 
+def phase_settings(config_file: str, cfg: CurriculumConfig) -> dict[str, object]:
+    """Each phase's settings as its run will resolve them (the same file and preset)."""
+    from voltx.config import default_config_file, load_config, resolve_for_phase
+
+    base = load_config(config_file or default_config_file())
+    return {p: resolve_for_phase(base, p, preset=cfg.preset or None).phases[p] for p in cfg.phases}
+
+
 def run(ctx) -> None:
     from voltx.plugins import load_plugins
     from voltx.runs.layout import new_run_id
@@ -89,6 +98,11 @@ def run(ctx) -> None:
     stack_from: str | None = None
     ctx.run.update_manifest(total_steps=len(cfg.phases), stage="curriculum")
     ctx.say(f"[curriculum] {' -> '.join(cfg.phases)} (preset {cfg.preset or 'none'}, gate {cfg.gate}); runs under {root}")
+    settings = phase_settings(config_file, cfg)
+    to_start = {p: s for p, s in settings.items() if p not in done}  # a phase already started reads its run's own config
+    checked = preflight(to_start)
+    if checked:
+        ctx.say(f"[curriculum] preflight: {checked} data list entries of {', '.join(to_start)} read and valid")
 
     for index, phase in enumerate(cfg.phases):
         if ctx.stop.requested:  # the stop came as a phase was finishing: do not start the next one
@@ -107,6 +121,9 @@ def run(ctx) -> None:
                 overrides = parent_overrides(ctx)
                 if stack_from is not None and hasattr(specs[phase].config_class(), "lang_from"):
                     overrides["lang_from"] = stack_from
+                corpus = tokenizer_corpus(phase, settings)
+                if corpus:  # the later phases' words, for the tokenizer the whole curriculum shares
+                    overrides["tokenizer_corpus"] = corpus
                 plan = plan_run(phase, config=config_file or None, preset=cfg.preset or None, overrides=overrides,
                                 runs_dir=root, run_id=new_run_id())
             child, argv = plan.run_dir, plan.child_argv(progress="plain")

@@ -37,24 +37,29 @@ class F1Config:
     """The ``[f1]`` table.
 
     Data lists take Volt JSONL files (``voltx data convert ...``) or built-in generators
-    ``"gen:NAME?option=value"`` (``voltx data list``). Training lists read a generator's train
-    split, evaluation lists its test split; an empty evaluation list holds out ``valid_fraction``
-    of the training files (and uses the generators' test split). F2 and F3 read theirs alike.
+    ``"gen:NAME?option=value"`` (``voltx data list``). A generator gives its train split to
+    training, its dev split to the per-epoch evaluation (what presets and tuning look at) and its
+    test split to the evaluation computed once after training, the one the deliverables judge.
+    A file gives ``valid_fraction`` of its records to dev and, when the evaluation list is empty,
+    as much again to test; an evaluation list is the test data. F2 reads its triples alike.
     """
 
     srl_data: list[str] = field(default_factory=lambda: ["gen:srl_gen"])
     """slot_annotated training data (FrameNet / PropBank / Universal Propositions via `voltx data`)."""
     srl_eval: list[str] = field(default_factory=list)
-    """Held-out slot_annotated data for slot accuracy and slot filling (e.g. UP-1.0 test)."""
+    """Test slot_annotated data for slot accuracy and slot filling (e.g. UP-1.0 test)."""
     paraphrase_data: list[str] = field(default_factory=lambda: ["gen:paraphrase_gen"])
     """paraphrase training data (STS-B train, PAWS)."""
     paraphrase_eval: list[str] = field(default_factory=list)
-    """Held-out scored paraphrase pairs for the Spearman correlation (e.g. STS-B test)."""
+    """Test scored paraphrase pairs for the Spearman correlation (e.g. STS-B test)."""
     valid_fraction: float = 0.1
     max_examples: int = 0
     """Use at most this many records of each training list; 0 = all."""
     vocab_size: int = 32768
     """Byte-level BPE vocabulary trained on the phase's texts (lang_tokenizer.json)."""
+    tokenizer_corpus: list[str] = field(default_factory=list)
+    """More data the tokenizer is trained on (files or generators of any format): in a curriculum,
+    the later phases' training lists (SCAN actions, bAbI, ...), so the stack they share knows their words."""
     max_seq_len: int = 128
     epochs: int = 10
     batch_size: int = 128
@@ -82,9 +87,10 @@ class F1Config:
     eval_candidates: int = 64
     """Slot filling is scored by retrieval among this many held-out fillers of the same slot."""
     eval_max_examples: int = 2000
-    """Evaluate on at most this many held-out sentences and pairs each; 0 = all."""
+    """Evaluate on at most this many sentences and pairs of the dev and test splits each; 0 = all."""
     fill_eval_queries: int = 512
-    """Masked-slot questions in each slot-filling evaluation (one RAR run of up to 30 iterations each)."""
+    """Slot-filling questions per evaluation: a slot's word(s) cut out of the sentence, the rest
+    encoded, the slot restored by one RAR run of up to 30 iterations."""
 
 
 PHASE = PhaseSpec(

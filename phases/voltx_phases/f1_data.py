@@ -1,12 +1,17 @@
 """F1's data: slot-annotated sentences and paraphrase pairs, as token tensors.
 
-* Training and held-out lists: a generator entry gives its ``train`` split to training and
-  its ``test`` split to evaluation; a file entry is split with ``valid_fraction`` (seeded),
-  unless ``f1.srl_eval`` / ``f1.paraphrase_eval`` name the held-out data explicitly.
+* Training, dev and test lists: a generator entry gives its ``train`` split to training, its
+  ``dev`` split to the per-epoch evaluation (what presets and tuning look at) and its ``test``
+  split to the final evaluation, computed once after training and judged. A file entry gives
+  ``valid_fraction`` of its records (seeded) to test and as much again to dev, unless
+  ``f1.srl_eval`` / ``f1.paraphrase_eval`` name the test data explicitly (then files give dev only).
 * Token slot labels: each slot's head word(s) are found in the text (case-insensitive,
   whole words, the first occurrence no earlier slot took) and every BPE token whose
   character offsets overlap that span gets the slot index. Tokens of no slot are ignored
   by the loss (IGNORE): the annotations say nothing about them.
+* Slot filling masks in the text: the filler word(s) of the masked slot are cut out of the
+  sentence before it is encoded (:func:`mask_slot_text`; in training the same tokens are dropped,
+  :func:`drop_slot_tokens`), so no context slot still carries the word it should be inferred from.
 * Fixed probe sentences for the dog/canine check of the plan's success criteria.
 """
 
@@ -38,8 +43,11 @@ PROBE_TEMPLATES = (
 )
 PROBE_WORD, PROBE_SYNONYM = "dog", "canine"
 PROBE_UNRELATED = ("table", "theory")
-"""Control agents: if 'dog' is as close to these as to 'canine', the encoder has collapsed
-or only sees the shared template words."""
+"""Control agents (the verdict's baseline): if 'dog' is as close to these as to 'canine', the
+encoder has collapsed or only sees the shared template words."""
+PROBE_SAME_CLASS = ("cat", "horse")
+"""Other animals, for reference: srl_gen never substitutes 'canine' for 'dog' (they are separate
+nouns of the animal class), so on generated data dog~canine is what the class context teaches."""
 
 
 @dataclass
@@ -50,6 +58,9 @@ class SrlItem:
     """Slot r has at least one labelled token (what slot filling may mask)."""
     fillers: dict[int, str]
     """Slot index -> its head word(s), lower-cased (ties in the slot-filling retrieval)."""
+    text: str = ""
+    spans: tuple[tuple[int, int, int], ...] = ()
+    """(start, end, slot) character spans of the labelled slots in ``text``."""
 
 
 @dataclass
@@ -65,28 +76,33 @@ class ParaItem:
 
 
 def split_sources(entries: list[str], eval_entries: list[str], fmt: str, *, key: str, eval_key: str, example: str,
-                  valid_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """(training records, held-out records) of one data list (see the module docstring)."""
+                  valid_fraction: float, seed: int) -> tuple[list[dict], list[dict], list[dict]]:
+    """(training, dev, test records) of one data list (see the module docstring)."""
     train: list[dict] = []
-    held: list[dict] = []
+    dev: list[dict] = []
+    test: list[dict] = []
     for i, entry in enumerate(entries):
         records = load_records([entry], fmt, split="train", key=key, example=example)
-        if eval_entries:
+        if parse_source(entry, key).generator is not None:
             train.extend(records)
-        elif parse_source(entry, key).generator is not None:
-            train.extend(records)
-            held.extend(load_records([entry], fmt, split="test", key=key, example=example))
-        else:
-            kept, out = holdout(records, valid_fraction, seed + i)
-            train.extend(kept)
-            held.extend(out)
+            dev.extend(load_records([entry], fmt, split="dev", key=key, example=example))
+            if not eval_entries:
+                test.extend(load_records([entry], fmt, split="test", key=key, example=example))
+            continue
+        if not eval_entries:
+            records, out = holdout(records, valid_fraction, seed + i)
+            test.extend(out)
+        kept, out = holdout(records, valid_fraction, seed + 1000 + i)
+        train.extend(kept)
+        dev.extend(out)
     if eval_entries:
-        held = load_records(eval_entries, fmt, split="test", key=eval_key, example=example)
+        test = load_records(eval_entries, fmt, split="test", key=eval_key, example=example)
     if not train:
         raise DataError(f"{key}: no training records")
-    if not held:
-        raise DataError(f"{key}: no held-out records to evaluate on; set {eval_key} or raise f1.valid_fraction")
-    return train, held
+    if not dev or not test:
+        raise DataError(f"{key}: no {'dev' if not dev else 'test'} records to evaluate on; set {eval_key} "
+                        "or raise valid_fraction")
+    return train, dev, test
 
 
 # --- slot labels -------------------------------------------------------------------------------
@@ -147,7 +163,7 @@ def encode_srl(tok, records: list[dict], max_len: int) -> tuple[list[SrlItem], i
                 if l != IGNORE:
                     gold[l] = True
             fillers = {slot_index(k): v.lower() for k, v in rec["slots"].items() if gold[slot_index(k)]}
-            items.append(SrlItem(list(enc.ids)[:max_len], labels, gold, fillers))
+            items.append(SrlItem(list(enc.ids)[:max_len], labels, gold, fillers, rec["text"], tuple(spans)))
     return items, unmatched
 
 
@@ -163,6 +179,30 @@ def encode_pairs(tok, records: list[dict], max_len: int) -> list[ParaItem]:
             target = float(score) if score is not None else float(label)
             items.append(ParaItem(list(a.ids)[:max_len] or [PAD_ID], list(b.ids)[:max_len] or [PAD_ID], positive, target))
     return items
+
+
+# --- masking a slot ----------------------------------------------------------------------------
+
+
+def mask_slot_text(text: str, spans: tuple[tuple[int, int, int], ...], slot: int) -> str:
+    """``text`` with the words of ``slot`` cut out ("The dog chased the ball." -> "The chased the
+    ball."): what the slot-filling evaluation encodes, so the slot's own word reaches no context slot."""
+    for start, end, r in sorted(spans, reverse=True):
+        if r == slot:
+            text = text[:start] + text[end:]
+    return re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+
+
+def drop_slot_tokens(ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                     masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Batch ``ids``/``mask`` without the tokens labelled with a slot ``masked`` marks in their row,
+    left-aligned (the training counterpart of :func:`mask_slot_text`: the filler's tokens are the
+    ones its labels name)."""
+    named = labels.ne(IGNORE)
+    hit = masked.gather(1, labels.clamp_min(0)) & named
+    keep = mask & ~hit
+    order = (~keep).to(torch.int8).argsort(dim=1, stable=True)  # kept tokens first, in order
+    return ids.gather(1, order).masked_fill(~keep.gather(1, order), PAD_ID), keep.gather(1, order)
 
 
 # --- batches -----------------------------------------------------------------------------------

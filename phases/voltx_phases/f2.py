@@ -25,8 +25,10 @@ DELIVERABLES = (
                 "A:B::C:? via bind/unbind, top-1 > 35% (plan, F2 deliverables / Part VI)",
                 baselines=("knowledge/analogy_copy_baseline",)),
     Deliverable("knowledge/codebook_quantization_error", "<", 0.15,
-                "mean 1 - cos of held-out concept embeddings to the nearest codebook entry < 0.15 (plan, F2 deliverables)",
-                baselines=("knowledge/codebook_k1_error",), ablations=("knowledge/codebook_random_error",)),
+                "mean 1 - cos of the embeddings of concepts no training triple names to the nearest codebook entry "
+                "< 0.15 (plan, F2 deliverables), and 0.05 below a single entry (the mean): bunched embeddings pass "
+                "the threshold with any codebook",
+                baselines=("knowledge/codebook_k1_error",), ablations=("knowledge/codebook_random_error",), margin=0.05),
 )
 
 
@@ -37,7 +39,8 @@ class F2Config:
     triples_data: list[str] = field(default_factory=lambda: ["gen:concepts_gen"])
     """triples training data (ConceptNet / CN-100K, ATOMIC, WordNet via `voltx data`)."""
     triples_eval: list[str] = field(default_factory=list)
-    """Held-out triples for bind retrieval and analogies (e.g. CN-100K test)."""
+    """Test triples for bind retrieval, analogies and the codebook (e.g. CN-100K test); empty: a
+    generator's test split, a hold-out of each file (voltx_phases.f2_train.hold_out)."""
     valid_fraction: float = 0.1
     max_examples: int = 0
     lang_from: str = "auto"

@@ -1,6 +1,10 @@
 """Evaluation of phase F2 (world knowledge) on held-out triples, each metric beside its
 chance level or trivial baseline so a reader sees what was learned.
 
+Held-out triples whose head and tail both occur in training ("seen") are the questions of bind
+retrieval, analogies and energy ranking; the concepts no training triple names ("unseen", ids
+from ``n_train`` on) are what the codebook is measured on.
+
 * bind retrieval: the nearest of all candidate concepts (every distinct concept of the
   training and held-out triples) to ``bind(embed(A), r)`` should be B: top-1, hits@10,
   MRR, filtered top-1 (other known true tails of (A, r) removed first, the usual
@@ -11,8 +15,10 @@ chance level or trivial baseline so a reader sees what was learned.
   any known tail of (C, r). Baselines: C's own nearest neighbour (copy); for reference
   the unitary estimate of r from the pair (:func:`unitary_relation`) and the learned
   relation vector in place of ``r_hat``;
-* codebook quantisation error of the held-out triples' concepts (and of a random
-  codebook of the same size, the chance level);
+* codebook quantisation error of the unseen concepts, beside the K = 1 codebook (the normalised
+  mean of the training concepts' embeddings: no codebook at all) and the embedding spread (mean
+  cosine of the unseen concepts to their own normalised mean; 1 - spread is the best any single
+  entry can do), with a random codebook of the same size as the ablation;
 * energy rank accuracy: the true triple frame has lower energy than one with a random
   wrong tail (chance 0.5).
 """
@@ -136,18 +142,48 @@ def popular_tails(train: list[Triple]) -> dict[int, int]:
     return {r: c.most_common(1)[0][0] for r, c in counts.items()}
 
 
-def evaluate_knowledge(model, ids: Tensor, mask: Tensor, train: list[Triple], held_out: list[Triple],
-                       questions: list[Analogy], seed: int) -> dict[str, float]:
-    """All F2 evaluation figures (the ``knowledge/<key>`` metrics); see the module docstring."""
+def seen_triples(triples: list[Triple], n_train: int) -> list[Triple]:
+    """The triples whose head and tail are both training concepts (ids below ``n_train``)."""
+    return [tr for tr in triples if tr[0] < n_train and tr[2] < n_train]
+
+
+def codebook_figures(model, cand: Tensor, concepts: list[int], n_train: int, seed: int) -> dict[str, float]:
+    """Quantisation error of ``concepts`` (unit embeddings in ``cand``) with the trained codebook,
+    a single entry (the training concepts' normalised mean) and a random codebook; their spread."""
+    if not concepts:
+        return {"codebook_concepts": 0.0}
+    emb = cand[torch.tensor(concepts, device=cand.device)].float().cpu()
+    entries = F.normalize(model.codebook.detach().float(), dim=-1).cpu()
+    k1 = F.normalize(cand[:n_train].float().mean(0, keepdim=True), dim=-1).cpu()
+    spread = emb @ F.normalize(emb.mean(0), dim=0)
+    random_book = torch.randn(entries.shape, generator=torch.Generator().manual_seed(seed))
+    return {
+        "codebook_quantization_error": float((1.0 - Codebook(entries, index="flat").cosines(emb)).mean()),
+        "codebook_k1_error": float((1.0 - emb @ k1[0]).mean()),
+        "embedding_spread": float(spread.mean()),
+        "codebook_random_error": float((1.0 - Codebook(random_book, index="flat").cosines(emb)).mean()),
+        "codebook_entries": float(entries.shape[0]),
+        "codebook_concepts": float(len(concepts)),
+    }
+
+
+def evaluate_knowledge(model, ids: Tensor, mask: Tensor, train: list[Triple], held: list[Triple],
+                       questions: list[Analogy], seed: int, n_train: int) -> dict[str, float]:
+    """All F2 evaluation figures (the ``knowledge/<key>`` metrics) on one held-out split; see the module docstring."""
     device = ids.device
     cand = embed_concepts(model, ids, mask)
     n = cand.shape[0]
+    held_out = seen_triples(held, n_train)
     known = known_tails(train + held_out)
     rel_vecs = model.relations.vectors()
     heads = torch.tensor([h for h, _, _ in held_out], device=device)
     rels = torch.tensor([r for _, r, _ in held_out], device=device)
     tails = torch.tensor([t for _, _, t in held_out], device=device)
-    out: dict[str, float] = {"candidates": float(n), "held_out_triples": float(len(held_out))}
+    out: dict[str, float] = {"candidates": float(n), "held_out_triples": float(len(held_out)),
+                             "held_out_unseen_triples": float(len(held) - len(held_out))}
+    out.update(codebook_figures(model, cand, sorted({c for h, _, t in held for c in (h, t) if c >= n_train}), n_train, seed))
+    if not held_out:
+        return out
 
     # -- bind retrieval ---------------------------------------------------------------------
     queries = hdc.bind(cand[heads], rel_vecs[rels], check=False)
@@ -182,17 +218,8 @@ def evaluate_knowledge(model, ids: Tensor, mask: Tensor, train: list[Triple], he
         learned = rel_vecs[torch.tensor([q.relation for q in questions], device=device)]
         out["analogy_learned_relation_top1"] = share(_nearest(hdc.bind(c, learned, check=False), cand, excl))
 
-    # -- codebook -------------------------------------------------------------------------------
-    concepts = sorted({h for h, _, _ in held_out} | {t for _, _, t in held_out})
-    emb = cand[torch.tensor(concepts, device=device)].float().cpu()
-    entries = F.normalize(model.codebook.detach().float(), dim=-1).cpu()
-    out["codebook_quantization_error"] = float((1.0 - Codebook(entries, index="flat").cosines(emb)).mean())
-    gen = torch.Generator().manual_seed(seed)
-    random_book = Codebook(torch.randn(entries.shape, generator=gen), index="flat")
-    out["codebook_random_error"] = float((1.0 - random_book.cosines(emb)).mean())
-    out["codebook_entries"] = float(entries.shape[0])
-
     # -- energy ---------------------------------------------------------------------------------
+    gen = torch.Generator().manual_seed(seed)
     wrong = torch.randint(n, (len(held_out),), generator=gen).to(device)
     wrong = torch.where(wrong == tails, (wrong + 1) % n, wrong)
     rel_rows = rel_vecs[rels]

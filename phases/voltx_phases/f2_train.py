@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +36,7 @@ from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
 from voltx_phases.f2 import F2Config
-from voltx_phases.f2_eval import Triple, analogy_questions, embed_concepts, evaluate_knowledge, known_tails
+from voltx_phases.f2_eval import Triple, analogy_questions, embed_concepts, evaluate_knowledge, known_tails, seen_triples
 
 STAGE = "knowledge"
 RELATIONS = "relations.safetensors"
@@ -55,10 +56,11 @@ def is_category_relation(name: str) -> bool:
 
 class KnowledgeBase:
     """Triples as ids. Concepts of the training triples come first (``[0, n_train)``): only
-    they are drawn as negatives, so held-out-only concepts are seen in training only
-    where a training triple names them."""
+    they are drawn as negatives, so a concept no training triple names is never trained on.
+    ``held`` maps each evaluation split (dev, test) to its triples, less those also in training
+    and those whose relation training never shows."""
 
-    def __init__(self, train_records: list[dict], eval_records: list[dict]):
+    def __init__(self, train_records: list[dict], held_records: dict[str, list[dict]]):
         def key(rec):
             return rec["head"].strip(), rec["relation"].strip(), rec["tail"].strip()
 
@@ -68,16 +70,20 @@ class KnowledgeBase:
         concepts = list(dict.fromkeys(c for h, _, t in train for c in (h, t)))
         self.n_train = len(concepts)
         seen = set(train)
-        held = list(dict.fromkeys(key(r) for r in eval_records))
-        self.leaked = sum(k in seen for k in held)  # a held-out triple also in training is not held out
-        self.unknown_relation = sum(k not in seen and k[1] not in rel_id for k in held)
-        held = [k for k in held if k not in seen and k[1] in rel_id]
+        self.leaked = self.unknown_relation = 0
+        held: dict[str, list[tuple[str, str, str]]] = {}
+        for name, records in held_records.items():
+            keys = list(dict.fromkeys(key(r) for r in records))
+            self.leaked += sum(k in seen for k in keys)  # a held-out triple also in training is not held out
+            self.unknown_relation += sum(k not in seen and k[1] not in rel_id for k in keys)
+            held[name] = [k for k in keys if k not in seen and k[1] in rel_id]
         known = set(concepts)
-        concepts += [c for c in dict.fromkeys(c for h, _, t in held for c in (h, t)) if c not in known]
+        concepts += [c for c in dict.fromkeys(c for part in held.values() for h, _, t in part for c in (h, t)) if c not in known]
         self.concepts = concepts
         cid = {c: i for i, c in enumerate(concepts)}
         self.train: list[Triple] = [(cid[h], rel_id[r], cid[t]) for h, r, t in train]
-        self.held_out: list[Triple] = [(cid[h], rel_id[r], cid[t]) for h, r, t in held]
+        self.held: dict[str, list[Triple]] = {name: [(cid[h], rel_id[r], cid[t]) for h, r, t in part]
+                                              for name, part in held.items()}
         # training triples as sorted int64 codes, for masking false negatives (never held-out ones)
         self._codes = torch.tensor(sorted({self.code(h, r, t) for h, r, t in self.train}), dtype=torch.long)
         members: dict[int, set[int]] = {}
@@ -98,38 +104,58 @@ class KnowledgeBase:
         return torch.isin(codes, self._codes.to(codes.device))
 
 
+def hold_out(records: list[dict], fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """(kept, held out) triples of a file: every triple of ``fraction / 2`` of the concepts named
+    by 2 to 12 triples (concepts no kept triple names, for the codebook's error on unseen concepts),
+    then a seeded ``fraction`` of the rest. The rule of the ``concepts_gen`` generator's split."""
+    rng = random.Random(seed)
+    uses = Counter(r[k].strip() for r in records for k in ("head", "tail"))
+    pool = sorted(c for c, n in uses.items() if 2 <= n <= 12)
+    unseen = set(rng.sample(pool, min(len(pool), round(len(uses) * fraction / 2))))
+    out = [r for r in records if r["head"].strip() in unseen or r["tail"].strip() in unseen]
+    kept, more = holdout([r for r in records if r["head"].strip() not in unseen and r["tail"].strip() not in unseen],
+                         fraction, seed)
+    return kept, out + more
+
+
 def load_kb(ctx: RunContext, cfg: F2Config) -> KnowledgeBase:
-    """Training and held-out triples: ``triples_eval`` when given, else each generator's test
-    split and a seeded ``valid_fraction`` of each file."""
+    """Training, dev and test triples: a generator gives its three splits; a file gives
+    :func:`hold_out` of its triples to test (unless ``triples_eval`` names the test data) and as
+    much again to dev. Dev is evaluated every epoch, test once after training."""
     seed = ctx.config.run.seed
-    load = load_records
+    train, dev, test = [], [], []
+    for i, entry in enumerate(cfg.triples_data):
+        records = load_records([entry], "triples", split="train", key="f2.triples_data", example=EXAMPLE)
+        if parse_source(entry, "f2.triples_data").generator is not None:
+            train += records
+            dev += load_records([entry], "triples", split="dev", key="f2.triples_data", example=EXAMPLE)
+            if not cfg.triples_eval:
+                test += load_records([entry], "triples", split="test", key="f2.triples_data", example=EXAMPLE)
+            continue
+        if not cfg.triples_eval:
+            records, out = hold_out(records, cfg.valid_fraction, seed + i)
+            test += out
+        records, out = hold_out(records, cfg.valid_fraction, seed + 1000 + i)
+        train, dev = train + records, dev + out
     if cfg.triples_eval:
-        train = load(cfg.triples_data, "triples", split="train", key="f2.triples_data", example=EXAMPLE)
-        held = load(cfg.triples_eval, "triples", split="test", key="f2.triples_eval", example=EXAMPLE)
-    else:
-        train, held = [], []
-        for entry in cfg.triples_data:
-            records = load([entry], "triples", split="train", key="f2.triples_data", example=EXAMPLE)
-            if parse_source(entry, "f2.triples_data").generator is not None:
-                train += records
-                held += load([entry], "triples", split="test", key="f2.triples_data", example=EXAMPLE)
-            else:
-                part, out = holdout(records, cfg.valid_fraction, seed)
-                train, held = train + part, held + out
+        test = load_records(cfg.triples_eval, "triples", split="test", key="f2.triples_eval", example=EXAMPLE)
     if cfg.max_examples and len(train) > cfg.max_examples:
         train = random.Random(seed).sample(train, cfg.max_examples)
-    kb = KnowledgeBase(train, held)
-    if not kb.train or not kb.held_out:
-        raise DataError(f"f2: {len(kb.train)} training and {len(kb.held_out)} held-out triples after removing duplicates "
-                        "and held-out triples whose relation never occurs in training; need at least one of each. "
-                        "Add data to f2.triples_data or f2.triples_eval.")
-    ctx.say(f"Data: {len(kb.train):,} training / {len(kb.held_out):,} held-out triples; {len(kb.concepts):,} concepts "
-            f"({kb.n_train:,} in training), {len(kb.relations)} relations, {len(kb.categories):,} IsA-like categories")
+    kb = KnowledgeBase(train, {"dev": dev, "test": test})
+    if not kb.train or not kb.held["dev"] or not kb.held["test"]:
+        raise DataError(f"f2: {len(kb.train)} training, {len(kb.held['dev'])} dev and {len(kb.held['test'])} test triples "
+                        "after removing duplicates and held-out triples whose relation never occurs in training; need at "
+                        "least one of each. Add data to f2.triples_data or f2.triples_eval, or raise f2.valid_fraction.")
+    unseen = {name: len({c for h, _, t in part for c in (h, t) if c >= kb.n_train}) for name, part in kb.held.items()}
+    ctx.say(f"Data: {len(kb.train):,} training / {len(kb.held['dev']):,} dev / {len(kb.held['test']):,} test triples; "
+            f"{len(kb.concepts):,} concepts ({kb.n_train:,} in training; {unseen['dev']:,} dev and {unseen['test']:,} test "
+            f"concepts no training triple names), {len(kb.relations)} relations, {len(kb.categories):,} IsA-like categories")
     for count, why in ((kb.leaked, "also occur in training"), (kb.unknown_relation, "have a relation training never shows")):
         if count:
             ctx.say(f"Data: {count:,} held-out triples dropped: they {why}")
-    ctx.run.event("data", train=len(kb.train), held_out=len(kb.held_out), concepts=len(kb.concepts),
-                  relations=len(kb.relations), categories=len(kb.categories), dropped_leaked=kb.leaked)
+    ctx.run.event("data", train=len(kb.train), dev=len(kb.held["dev"]), test=len(kb.held["test"]), concepts=len(kb.concepts),
+                  unseen_test_concepts=unseen["test"], relations=len(kb.relations), categories=len(kb.categories),
+                  dropped_leaked=kb.leaked)
     return kb
 
 
@@ -314,11 +340,14 @@ def save_artifacts(ctx: RunContext, stack: lang_stack.LangStack, model: Knowledg
 
 def epoch_summary(ev: dict[str, float]) -> str:
     """Each figure next to its baseline: retrieval by bind, analogies, codebook error, energy ranking."""
+    ev = {k.removeprefix("dev/"): v for k, v in ev.items()}
+    codebook = (f"quant err {ev['codebook_quantization_error']:.3f} on {int(ev['codebook_concepts'])} unseen concepts "
+                f"(K=1 {ev['codebook_k1_error']:.3f}, random {ev['codebook_random_error']:.3f}, spread "
+                f"{ev['embedding_spread']:.3f})" if "codebook_quantization_error" in ev else "quant err: no unseen concepts")
     analogy = (f"analogy@1 {ev['analogy_top1']:.1%} (copy {ev['analogy_copy_baseline']:.1%}, unitary r_hat {ev['analogy_unitary_top1']:.1%}, learned r "
                f"{ev['analogy_learned_relation_top1']:.1%}, {int(ev['analogy_questions'])} q)") if "analogy_top1" in ev else "analogy: no questions"
     return (f"bind@1 {ev['bind_top1']:.1%} (filtered {ev['bind_top1_filtered']:.1%}, hits@10 {ev['bind_hits10']:.1%}; "
-            f"chance {ev['bind_chance']:.2%}, popular tail {ev['bind_popular_top1']:.1%}) | {analogy} | "
-            f"quant err {ev['codebook_quantization_error']:.3f} (random {ev['codebook_random_error']:.3f}) | "
+            f"chance {ev['bind_chance']:.2%}, popular tail {ev['bind_popular_top1']:.1%}) | {analogy} | {codebook} | "
             f"energy rank {ev['energy_rank_accuracy']:.1%}")
 
 
@@ -342,19 +371,27 @@ def run(ctx: RunContext) -> None:
             model.codebook.copy_(kmeans(start.float(), k, iters=10, seed=ctx.config.run.seed).to(ctx.device))
             model.train()
     seed = ctx.config.run.seed
-    questions = analogy_questions(kb.held_out, known_tails(kb.train + kb.held_out), cfg.analogy_queries, seed)
+    known = known_tails(kb.train + kb.held["dev"] + kb.held["test"])
+    questions = {name: analogy_questions(seen_triples(part, kb.n_train), known, cfg.analogy_queries, seed)
+                 for name, part in kb.held.items()}
     gen = torch.Generator().manual_seed(seed + 2)
 
     def step(batch: Tensor) -> dict[str, Tensor]:
         return knowledge_losses(model, cfg, kb, ids, mask, batch, gen)
 
-    def evaluate() -> dict[str, float]:
-        return evaluate_knowledge(model, ids, mask, kb.train, kb.held_out, questions, seed)
+    def evaluate(split: str) -> dict[str, float]:
+        return evaluate_knowledge(model, ids, mask, kb.train, kb.held[split], questions[split], seed, kb.n_train)
 
     train_stage(ctx, STAGE, model, kb.train, lambda rows: torch.tensor(rows, dtype=torch.long), step, Hyper.of(cfg),
-                title="F2 world knowledge", evaluate=evaluate, summary=epoch_summary, metrics=("top1", "energy_acc"),
+                title="F2 world knowledge", evaluate=lambda: {f"dev/{k}": v for k, v in evaluate("dev").items()},
+                summary=epoch_summary, metrics=("top1", "energy_acc"),
                 shown={"top1": "batch top1"}, labels={"superposition": "sup", "codebook": "cb"}, generators={"negatives": gen},
                 no_decay=[model.relations.phase, model.codebook],  # decay would pull phases to the identity relation
-                about=f"codebook {k:,} x {SLOT_DIM}; {len(questions):,} analogy questions")
+                about=f"codebook {k:,} x {SLOT_DIM}; {len(questions['dev']):,} dev analogy questions")
+    model.eval()
+    with torch.no_grad():
+        test = evaluate("test")  # the judged figures, computed once
+    ctx.record_evaluation(STAGE, ctx.global_step, cfg.epochs, test)
+    ctx.say(f"[{STAGE}] test split, evaluated once: {epoch_summary(test)}")
     save_artifacts(ctx, stack, model, kb)
     ctx.mark_stage_done(STAGE)

@@ -68,7 +68,8 @@ class F3Config:
     chain_weight: float = 1.0
     answer_weight: float = 1.0
     decoder_max_len: int = 64
-    """Longest answer rendered by the decoder (tokens, BOS/EOS included)."""
+    """Longest answer rendered by the decoder (tokens + EOS): a fresh decoder's size; F1's decoder is
+    extended to the data's longest answer up to it; a longer answer stops the run before training."""
     rar_max_iterations: int = 30
     rar_dt: float = 0.1
     rar_beta: float = 0.5

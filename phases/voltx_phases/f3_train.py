@@ -249,18 +249,12 @@ def run(ctx: RunContext) -> None:
     data = load_data(cfg, ctx.config.run.seed)
     check_data(ctx, data)
     where = lang_stack.locate_lang_stack(ctx, cfg.lang_from)
-    if where is None:  # our own tokenizer: keep underscore-joined words (SCAN actions) whole
+    if where is None or lang_stack.knows_glued_words(where):  # a tokenizer trained on glued texts: SCAN actions stay whole
         data.train, data.eval = [glue(r) for r in data.train], [glue(r) for r in data.eval]
     stack = language_stack(ctx, cfg, data.train, where)
     tok = stack.tokenizer
     enc_len = min(cfg.max_seq_len, stack.encoder.max_seq_len)
-    dec_len = stack.decoder.max_len
-    lengths = [len(e.ids) for e in tok.encode_batch([r["output"] for r in data.eval], add_special_tokens=False)]
-    cut = sum(n > dec_len - 1 for n in lengths)
-    if cut:
-        ctx.say(f"warning: {cut} of {len(lengths)} held-out answers are longer than the decoder renders "
-                f"({dec_len - 1} tokens + EOS); they cannot match exactly. A longer decoder needs f3.decoder_max_len "
-                f"(and, with F1's stack, an F1 decoder trained with a larger decoder_max_len).")
+    dec_len = lang_stack.fit_decoder(stack, [r["output"] for r in data.train + data.eval], cfg.decoder_max_len, "f3", ctx.say)
     model = build_model(stack, cfg).to(ctx.device)
     gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow noise, chain choices
     vfn_params = sum(p.numel() for p in model["vfn"].parameters())

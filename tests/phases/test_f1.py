@@ -17,11 +17,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from baseline_verdicts import assert_verdicts_refuse_their_baselines
 from conftest import run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.runs.store import RunReader
-from voltx_phases.f1_data import IGNORE, slot_spans, token_labels
+from voltx_phases.f1 import DELIVERABLES
+from voltx_phases.f1_data import IGNORE, collate_srl, drop_slot_tokens, encode_srl, mask_slot_text, slot_spans, token_labels
+from voltx_phases.f1_eval import context_mean, fill_queries, retrieved
 from voltx_phases.f1_train import choose_masks, contrastive_terms
 
 AGENTS = ["dog", "cat", "chef", "boy", "girl", "teacher", "farmer", "doctor"]
@@ -131,6 +134,58 @@ def test_choose_masks_and_contrastive():
     assert float(zero) == 0.0
 
 
+# --- slot filling: the word is cut out of the text ----------------------------------------------
+
+
+def test_slot_fill_text_has_the_word_removed(tok):
+    assert mask_slot_text("The dog chased the ball in the park.", ((4, 7, 0), (8, 14, 1), (19, 23, 2)), 2) \
+        == "The dog chased the in the park."
+    assert mask_slot_text("Yesterday, the dog slept.", ((0, 9, 4), (15, 18, 0)), 4) == ", the dog slept."
+    rng = random.Random(3)
+    records = []
+    for _ in range(30):
+        a, (v, _), p, l = frame(rng)
+        records.append({"text": f"The {a} {v} the {p} in the {l}.", "slots": {"S0": a, "S1": v, "S2": p, "S3": l}})
+    items, _ = encode_srl(tok, records, 32)
+    queries = fill_queries(tok, items, 32, candidates=8, limit=40, seed=0)
+    assert len(queries) == 40 and {q.slot for q in queries} == {0, 1, 2, 3}
+    for q in queries:
+        word = items[q.item].fillers[q.slot]
+        decoded = tok.decode(list(q.ids)).lower()
+        assert word not in q.text.lower().split() and word not in decoded.replace(".", " ").split(), (q.text, word)
+        others = [w for r, w in items[q.item].fillers.items() if r != q.slot and w != word]
+        assert all(w in decoded for w in others)  # only the masked slot's word is gone
+        assert q.item not in q.candidates and all(q.slot in items[j].fillers for j in q.candidates)
+    # training drops exactly the tokens labelled with a masked slot, the rest stay in order
+    ids, mask, labels, gold = collate_srl(items[:4])
+    masked = torch.zeros(4, 16, dtype=torch.bool)
+    masked[:, 2] = True
+    short, short_mask = drop_slot_tokens(ids, mask, labels, masked)
+    for row in range(4):
+        keep = mask[row] & labels[row].ne(2)
+        assert short[row][short_mask[row]].tolist() == ids[row][keep].tolist()
+        assert tok.decode(short[row][short_mask[row]].tolist()).split().count(items[row].fillers[2]) == 0
+
+
+def test_slot_fill_verdict_refuses_what_the_context_mean_scores():
+    """Frames whose every slot is the same direction (plus noise): the context mean, no model,
+    retrieves the masked slot; a slot-filling value no better than it must fail its verdict."""
+    gen = torch.Generator().manual_seed(0)
+    sentences = torch.nn.functional.normalize(torch.randn(12, 1, 256, generator=gen), dim=-1)
+    frames = torch.nn.functional.normalize(sentences + 0.05 * torch.randn(12, 16, 256, generator=gen), dim=-1)
+    context = torch.zeros(12, 16, dtype=torch.bool)
+    context[:, [0, 1, 3]] = True  # slot 2 masked
+    mean = context_mean(frames, context)
+    baseline = sum(retrieved(mean[i], frames[[i, *[j for j in range(12) if j != i]], 2]) for i in range(12)) / 12
+    assert baseline == 1.0
+    slot_fill = next(d for d in DELIVERABLES if d.metric == "grounding/slot_fill_accuracy")
+    metrics = {"grounding/slot_fill_accuracy": 0.9, "grounding/slot_fill_context_mean": baseline,
+               "grounding/slot_fill_chance": 1 / 12}
+    verdict = slot_fill.judge(metrics)
+    assert not verdict["passed"] and verdict["baseline_metric"] == "grounding/slot_fill_context_mean"
+    assert slot_fill.judge({**metrics, "grounding/slot_fill_context_mean": 0.5})["passed"]
+
+
 # --- end to end ----------------------------------------------------------------------------------
 
 
@@ -156,16 +211,19 @@ def test_f1_run_end_to_end(cli, tmp_path):
     evs = events(run_dir)
     evals = {k: v for e in evs if e["kind"] == "evaluation" for k, v in e["metrics"].items()}
     for key in ("slot_accuracy", "slot_accuracy_majority", "sts_spearman", "sts_spearman_word_overlap",
-                "dog_canine_agent_cosine", "agent_cosine_unrelated", "slot_fill_accuracy", "slot_fill_chance",
-                "slot_fill_prior_accuracy", "slot_fill_accuracy_at_horizon"):
-        assert f"grounding/{key}" in evals, key
+                "dog_canine_agent_cosine", "agent_cosine_unrelated", "agent_cosine_same_class", "slot_fill_accuracy",
+                "slot_fill_chance", "slot_fill_context_mean", "slot_fill_prior_accuracy", "slot_fill_accuracy_at_horizon"):
+        assert f"grounding/{key}" in evals and f"grounding/dev/{key}" in evals, key
     assert "decoder/valid_token_accuracy" in evals and "decoder/valid_token_accuracy_majority" in evals
     # learned: roles follow word order and voice in this corpus
     assert evals["grounding/slot_accuracy"] > evals["grounding/slot_accuracy_majority"] + 0.2
     verdicts = [e for e in evs if e["kind"] == "deliverable"]
     assert len(verdicts) == 4 and all(v["value"] is not None for v in verdicts)
+    assert_verdicts_refuse_their_baselines(DELIVERABLES, evals, verdicts)
+    test_evals = [e for e in evs if e["kind"] == "evaluation" and "grounding/slot_accuracy" in e["metrics"]]
+    assert len(test_evals) == 1  # the test split is evaluated once, after the dev split's 3 epochs
     rar_events = [e for e in evs if e["kind"] == "rar"]
-    assert len(rar_events) == 3  # one per evaluation
+    assert len(rar_events) == 4  # one per evaluation: 3 dev, 1 test
     assert len(rar_events[-1]["slot_converged"]) == 16 and len(rar_events[-1]["gamma"]) == 16
     assert rar_events[-1]["max_iterations"] == 30 and rar_events[-1]["iterations"]
     samples = [e for e in evs if e["kind"] == "samples"]

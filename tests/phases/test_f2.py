@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -17,17 +18,20 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from baseline_verdicts import assert_verdicts_refuse_their_baselines
 from conftest import run_events as events, evaluated_metrics as evaluation
 from voltx.engine import hdc
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, load_manifest
+from voltx_phases.f2 import DELIVERABLES
 
 COLORS = "red blue green yellow black white".split()
 CATEGORIES = {"animal": ("farm", "dog cat horse cow".split()), "tool": ("workshop", "hammer saw drill wrench".split())}
-TINY = ["lang_from=none", "vocab_size=300", "epochs=3", "batch_size=32", "warmup=2", "lr=2e-3", "valid_fraction=0.25", "negatives=3",
+TINY = ["lang_from=none", "vocab_size=300", "epochs=3", "batch_size=32", "warmup=2", "lr=2e-3", "valid_fraction=0.1", "negatives=3",
         "codebook_size=16", "analogy_queries=40", "run.log_every=1", "run.telemetry_interval=0"]
 KEYS = ("bind_top1", "bind_hits10", "bind_mrr", "bind_top1_filtered", "bind_chance", "bind_popular_top1", "analogy_top1",
-        "analogy_copy_baseline", "analogy_unitary_top1", "codebook_quantization_error", "codebook_random_error", "energy_rank_accuracy")
+        "analogy_copy_baseline", "analogy_unitary_top1", "codebook_quantization_error", "codebook_k1_error", "embedding_spread",
+    "codebook_random_error", "energy_rank_accuracy")
 
 
 def easy_triples() -> list[dict]:
@@ -168,13 +172,42 @@ def test_f2_from_an_f1_stack_preempted_resumed_learns_relations(tmp_path, easy_k
 
     ev = evaluation(run_dir)
     for key in KEYS:
-        assert f"knowledge/{key}" in ev, key
+        assert f"knowledge/{key}" in ev and f"knowledge/dev/{key}" in ev, key
     assert ev["knowledge/bind_top1"] > 3 * ev["knowledge/bind_chance"]  # learned, not chance
     assert ev["knowledge/bind_mrr"] > 0.2 and ev["knowledge/bind_hits10"] >= ev["knowledge/bind_top1"]
     assert ev["knowledge/codebook_quantization_error"] < ev["knowledge/codebook_random_error"]
     verdicts = [e for e in events(run_dir) if e["kind"] == "deliverable"]
     assert {v["metric"] for v in verdicts} == {"knowledge/bind_top1", "knowledge/analogy_top1", "knowledge/codebook_quantization_error"}
+    assert_verdicts_refuse_their_baselines(DELIVERABLES, ev, verdicts)
     assert "bind@1 " in done.stderr and "chance" in done.stderr
+
+
+def test_codebook_verdict_refuses_bunched_embeddings():
+    """The issue's loophole: structureless embeddings bunched around one direction quantise well
+    with any codebook, and a single entry (their mean) does as well; the verdict must refuse it.
+    Embeddings with real clusters pass it."""
+    from voltx.engine.codebook import kmeans
+    from voltx_phases.f2_eval import codebook_figures
+
+    gen = torch.Generator().manual_seed(0)
+    direction = torch.nn.functional.normalize(torch.randn(256, generator=gen), dim=0)
+    deliverable = next(d for d in DELIVERABLES if d.metric == "knowledge/codebook_quantization_error")
+
+    def verdict(cand: torch.Tensor, n_train: int) -> tuple[dict, dict]:
+        model = types.SimpleNamespace(codebook=kmeans(cand[:n_train], 16, iters=10, seed=0))
+        figures = codebook_figures(model, cand, list(range(n_train, cand.shape[0])), n_train, seed=0)
+        return figures, deliverable.judge({f"knowledge/{k}": v for k, v in figures.items()})
+
+    bunched = torch.nn.functional.normalize(direction + 0.02 * torch.randn(240, 256, generator=gen), dim=-1)
+    figures, bunched_verdict = verdict(bunched, 200)
+    assert figures["codebook_quantization_error"] < deliverable.threshold  # the threshold alone would pass it
+    assert figures["embedding_spread"] > 0.9 and not bunched_verdict["passed"]
+    assert bunched_verdict["baseline_metric"] == "knowledge/codebook_k1_error"
+    centers = torch.nn.functional.normalize(torch.randn(8, 256, generator=gen), dim=-1)
+    clustered = torch.nn.functional.normalize(centers.repeat(30, 1) + 0.02 * torch.randn(240, 256, generator=gen), dim=-1)
+    figures, clustered_verdict = verdict(clustered, 200)
+    assert clustered_verdict["passed"], clustered_verdict["reason"]
+    assert figures["codebook_random_error"] > figures["codebook_k1_error"] > figures["codebook_quantization_error"]
 
 
 # --- bad input -----------------------------------------------------------------------------------

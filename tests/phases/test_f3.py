@@ -24,8 +24,8 @@ from voltx_phases.f3_data import GLUE, chain_pairs, chain_text, glue, per_task_c
 from voltx_phases.f3_model import corrupt
 
 TINY = ['reasoning_data=["gen:scan_simple_gen?count=64", "gen:babi_qa1_gen?count=20"]', "eval_max_examples=24",
-        "lang_from=none", "vocab_size=300", "max_seq_len=64", "epochs=1", "batch_size=16", "warmup=2", "lr=2e-3",
-        "vfn_hidden=32", "vfn_blocks=1", "time_embed_freqs=4", "decoder_max_len=32", "chain_batch=4",
+        "lang_from=none", "vocab_size=500", "max_seq_len=64", "epochs=1", "batch_size=16", "warmup=2", "lr=2e-3",
+        "vfn_hidden=32", "vfn_blocks=1", "time_embed_freqs=4", "decoder_max_len=49", "chain_batch=4",  # every answer fits (48 tokens + EOS)
         "rar_max_iterations=6", "run.log_every=1", "run.telemetry_interval=0"]
 CORRUPTION = SimpleNamespace(zero_prob=0.2, noise_prob=0.3, shuffle_prob=0.3)
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import inspect
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from plugin_support import HELLO_SOURCE, TOY_SOURCE, TOY_STEPS, cli_json, install, load_source, only_run, read_jsonl, run_cli
+from plugin_support import HELLO_SOURCE, REPO, TOY_SOURCE, TOY_STEPS, cli_json, install, load_source, only_run, read_jsonl, run_cli
 
 from voltx import hookimpl, hookspecs
 from voltx.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError
@@ -216,6 +219,21 @@ def test_register_commands__runs_with_the_handlers_exit_code(hello_env):
     assert (proc.returncode, proc.stdout) == (3, "hello ada\n"), proc.stderr
     proc = run_cli("hi", env=hello_env, timeout=60)  # the alias; None from a handler would also be 0
     assert (proc.returncode, proc.stdout) == (0, "hello world\n"), proc.stderr
+
+
+# --- register_record_formats --------------------------------------------------------------
+
+
+def test_register_record_formats__listed_and_known_to_the_data_tools(tmp_path):
+    doc = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    [source] = [m for m in re.findall(r"```python\n(.*?)```", doc, re.S) if "voltx-pairs" in m]
+    env = install(tmp_path / "site", "voltx-pairs", "voltx_pairs", source)
+    plugins = {p["name"]: p for p in cli_json("plugins", env=env)["plugins"]}
+    assert plugins["voltx_pairs"]["provides"] == {"record_formats": ["pairs"]}
+    code = ("from voltx.data.formats import validate_dict\n"
+            "try:\n    validate_dict('pairs', {'input': 'x'})\nexcept Exception as e:\n    print(e)")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "field 'output': missing (required for pairs)", proc.stderr
 
 
 # --- lifecycle hooks ----------------------------------------------------------------------

@@ -47,5 +47,11 @@ def show(args) -> int:
             + f". Phases: {', '.join(base.phases)}."
         )
     cfg = resolve_for_phase(base, args.phase, preset=args.preset, overrides=args.overrides)
-    print(to_toml({"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, args.phase: cfg.phases[args.phase]}), end="")
+    settings = cfg.phases[args.phase]
+    tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, args.phase: settings}
+    # A curriculum runs other phases with its preset: show their tables as they will run (the data they read).
+    for linked in getattr(settings, "phases", []) if hasattr(settings, "preset") else []:
+        if linked in base.phases:
+            tables[linked] = resolve_for_phase(base, linked, preset=settings.preset or None).phases[linked]
+    print(to_toml(tables), end="")
     return 0

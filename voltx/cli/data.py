@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     g.add_argument("--output", "-o", required=True, metavar="FILE", help=OUTPUT_HELP)
     g.add_argument("--format", metavar="FORMAT", help="record format to write (default: the generator's first)")
     g.add_argument("--split", default=None,
-                   help="the generator's split (train/test), or for a family the variant: scan --split length|simple|addprim_jump"
+                   help="the generator's split (train/test; srl_gen, paraphrase_gen and concepts_gen also dev), or for a family the variant: scan --split length|simple|addprim_jump"
                         " (train repeats 'jump' as the published file: 1,467 of 14,670 lines)|addprim_jump_once (jump once),"
                         " babi --split qa1|qa2|qa3 (default: train)")
     g.add_argument("--part", default=None, help="with a family variant: train (default) or test")

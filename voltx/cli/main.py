@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from voltx import __version__
+from voltx.cli.run import phase_options
 from voltx.errors import EXIT_CODES, EXIT_USAGE, VoltxError
 
 # subcommand name -> module in voltx.cli (each has add_parser(subparsers) and run(args))
@@ -58,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         # argparse stops filling a nargs="*" positional at the first option, so
         # `voltx run f2 --preset quick encoder.lr=1e-3` leaves the override over: take it back.
+        folded = phase_options(args.phase, extra, plugins) if extra and args.command == "run" else None
         if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides = [*args.overrides, *extra]
+        elif folded is not None:  # `voltx run trio --role creative`: an option naming a key of the phase's table
+            args.overrides = [*args.overrides, *folded]
         elif extra:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:

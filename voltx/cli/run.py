@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
@@ -12,7 +13,8 @@ def add_parser(sub) -> None:
         "run",
         help="run a phase (headless): checkpoints, exact resume, alerts, deliverables",
         description="Run a curriculum phase as a run in the run store. Overrides are dotted keys "
-        "relative to the phase's table (encoder.lr=3e-4) or absolute (hardware.device=cpu).",
+        "relative to the phase's table (encoder.lr=3e-4) or absolute (hardware.device=cpu); a key of the "
+        "phase's own table may also be given as an option (--role creative is role=creative).",
     )
     p.add_argument("phase", help="phase name (see `voltx phases`)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. encoder.lr=3e-4 (default: none)")
@@ -25,6 +27,34 @@ def add_parser(sub) -> None:
     # Launchers (voltx-console, --tmux) must know the run's directory before the process starts.
     p.add_argument("--run-id", metavar="ID", help=argparse.SUPPRESS)
     p.set_defaults(_run=run)
+
+
+def phase_options(phase: str, extra: list[str], plugins) -> list[str] | None:
+    """``--key value`` / ``--key=value`` naming a top-level field of the phase's table, as the
+    override ``key=value`` (``voltx run trio --role creative``); bare ``key=value`` pass through.
+    None when anything else is left, which the caller reports as an unrecognised argument."""
+    spec = plugins.specs("phases").get(phase) if plugins is not None else None
+    if spec is None:
+        return None
+    names = {f.name for f in dataclasses.fields(spec.config_class)}
+    out: list[str] = []
+    items = iter(extra)
+    for item in items:
+        if not item.startswith("-"):
+            if "=" not in item:
+                return None
+            out.append(item)
+            continue
+        key, sep, value = item.lstrip("-").partition("=")
+        key = key.replace("-", "_")
+        if not item.startswith("--") or key not in names:
+            return None
+        if not sep:
+            value = next(items, None)
+            if value is None:
+                return None
+        out.append(f"{key}={value}")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voltx.data.formats import _T_INT, _T_LSTR, _T_NESTR, _T_NUM, _T_STR, _T_STRINT, FORMATS, Paraphrase, _Record
+from voltx.data.formats import _T_INT, _T_LSTR, _T_NESTR, _T_NUM, _T_STR, _T_STRINT, FORMATS, Paraphrase, Record
 
 # orjson's short escapes; backslash first so that later replacements are not escaped again.
 _SHORT_ESCAPES = ((b"\\", "\\", "\\\\"), (b'"', '"', '\\"'), (b"\n", "\n", "\\n"), (b"\r", "\r", "\\r"),
@@ -99,7 +99,7 @@ def records_ok(fmt: str, batch: pa.RecordBatch) -> bool:
             return False
         return True
     # A format check without an Arrow twin (slots of slot_annotated are dicts, rejected above).
-    return cls._extra_checks.__func__ is _Record._extra_checks.__func__
+    return cls._extra_checks.__func__ is Record._extra_checks.__func__
 
 
 def _data(arr: pa.Array) -> memoryview:

@@ -27,6 +27,11 @@ has one, or in ``source``); optional fields that are ``None`` are left out of th
 ``bool`` is never accepted where a number is expected. Validation raises :class:`RecordError`
 naming the field and what was expected.
 
+The list is open: a plugin adds a format with ``register_record_formats`` (a
+:class:`voltx.plugin_specs.RecordFormatSpec` naming a :class:`Record` dataclass whose
+``REQUIRED`` / ``OPTIONAL`` map fields to :data:`TYPE_TAGS`); every function here that takes a
+format name then knows it, with the same rules and messages (``docs/plugins.md``).
+
 ``validate_dict(fmt, obj)`` checks a plain dict (the fast path the streaming core uses);
 ``record_to_dict(fmt, record)`` accepts either a dataclass of the format or a dict.
 ``PROPBANK_TO_SLOT`` / ``FRAMENET_TO_SLOT`` map semantic roles to the 16 slots.
@@ -44,7 +49,7 @@ from voltx.errors import DataError
 __all__ = [
     "RecordError", "SlotAnnotated", "Paraphrase", "Triple", "Reasoning", "CodePairRecord", "CodeProblem",
     "FORMATS", "SLOT_KEYS", "PROPBANK_TO_SLOT", "FRAMENET_TO_SLOT", "propbank_slot", "validate_dict",
-    "record_to_dict", "from_dict", "check_columns",
+    "record_to_dict", "from_dict", "check_columns", "Record", "TYPE_TAGS", "format_classes",
 ]
 
 
@@ -62,6 +67,9 @@ _SLOT_SET = frozenset(SLOT_KEYS)
 
 # type tags: "str", "str!" (non-empty str), "num" (int|float, not bool), "int", "list[str]", "dict", "str|int"
 _T_STR, _T_NESTR, _T_NUM, _T_INT, _T_LSTR, _T_DICT, _T_STRINT = "str", "str!", "num", "int", "list[str]", "dict", "str|int"
+TYPE_TAGS = (_T_STR, _T_NESTR, _T_NUM, _T_INT, _T_LSTR, _T_DICT, _T_STRINT)
+"""The field types a record class may declare: ``str``, ``str!`` (non-empty), ``num`` (int or
+float, finite, not bool), ``int``, ``list[str]``, ``dict``, ``str|int``."""
 
 
 def _check_type(name: str, value: Any, tag: str) -> None:
@@ -89,8 +97,9 @@ def _check_type(name: str, value: Any, tag: str) -> None:
             raise RecordError(f"expected a string or integer, got {type(value).__name__}", name)
 
 
-class _Record:
-    """Shared behaviour; subclasses set REQUIRED / OPTIONAL (field -> type tag)."""
+class Record:
+    """Shared behaviour; subclasses set FORMAT and REQUIRED / OPTIONAL (field -> type tag of
+    :data:`TYPE_TAGS`) and may add ``_extra_checks(obj)`` (raise :class:`RecordError`)."""
 
     FORMAT: ClassVar[str] = ""
     REQUIRED: ClassVar[dict[str, str]] = {}
@@ -151,7 +160,7 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class SlotAnnotated(_Record):
+class SlotAnnotated(Record):
     text: str
     slots: dict[str, str]
     frame: str | None = None
@@ -172,7 +181,7 @@ class SlotAnnotated(_Record):
 
 
 @dataclass(frozen=True)
-class Paraphrase(_Record):
+class Paraphrase(Record):
     a: str
     b: str
     score: float | None = None
@@ -195,7 +204,7 @@ class Paraphrase(_Record):
 
 
 @dataclass(frozen=True)
-class Triple(_Record):
+class Triple(Record):
     head: str
     relation: str
     tail: str
@@ -208,7 +217,7 @@ class Triple(_Record):
 
 
 @dataclass(frozen=True)
-class Reasoning(_Record):
+class Reasoning(Record):
     input: str
     output: str
     steps: list[str] = field(default_factory=list)
@@ -222,7 +231,7 @@ class Reasoning(_Record):
 
 
 @dataclass(frozen=True)
-class CodePairRecord(_Record):
+class CodePairRecord(Record):
     code: str
     docstring: str
     language: str
@@ -235,7 +244,7 @@ class CodePairRecord(_Record):
 
 
 @dataclass(frozen=True)
-class CodeProblem(_Record):
+class CodeProblem(Record):
     id: str
     query: str
     solution: str
@@ -255,16 +264,26 @@ FORMATS: dict[str, type] = {
 }
 
 
-def _format_class(fmt: str) -> type:
-    try:
-        return FORMATS[fmt]
-    except KeyError:
-        from voltx.errors import UsageError, closest
+def format_classes() -> dict[str, type]:
+    """Every record format by name: the built-ins, then those the installed plugins register."""
+    from voltx.plugins import load_plugins  # the loader imports plugin specs, which import this module
 
-        hint = closest(fmt, FORMATS)
-        raise UsageError(
-            f"unknown record format {fmt!r}" + (f" (did you mean {hint!r}?)" if hint else "") + f". Formats: {', '.join(FORMATS)}."
-        ) from None
+    return {**FORMATS, **{name: spec.record for name, spec in load_plugins().specs("record_formats").items()}}
+
+
+def _format_class(fmt: str) -> type:
+    cls = FORMATS.get(fmt)
+    if cls is not None:
+        return cls
+    known = format_classes()
+    if fmt in known:
+        return known[fmt]
+    from voltx.errors import UsageError, closest
+
+    hint = closest(fmt, known)
+    raise UsageError(
+        f"unknown record format {fmt!r}" + (f" (did you mean {hint!r}?)" if hint else "") + f". Formats: {', '.join(known)}."
+    )
 
 
 def validate_dict(fmt: str, obj: Any) -> None:
@@ -370,7 +389,7 @@ def check_columns(fmt: str, columns: dict[str, list], n: int) -> bool:
         except RecordError:
             return False
         return True
-    if cls._extra_checks.__func__ is not _Record._extra_checks.__func__:  # a check without a columnar twin
+    if cls._extra_checks.__func__ is not Record._extra_checks.__func__:  # a check without a columnar twin
         keys = list(columns)
         try:
             for values in zip(*columns.values()):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from voltx.data.formats import FORMATS, RecordError, validate_dict
+from voltx.data.formats import RecordError, format_classes, validate_dict
 from voltx.errors import ConfigError, DataError, MissingInputError
 
 GEN_PREFIX = "gen:"
@@ -115,7 +115,8 @@ def _read_jsonl(path: Path, fmt: str, key: str, example: str) -> list[dict]:
             try:
                 validate_dict(fmt, obj)
             except RecordError as exc:
-                fields = ", ".join(f.name for f in dataclasses.fields(FORMATS[fmt])) if fmt in FORMATS else ""
+                classes = format_classes()  # a plugin's format lists its fields too
+                fields = ", ".join(f.name for f in dataclasses.fields(classes[fmt])) if fmt in classes else ""
                 raise DataError(
                     f"{where}: field {exc.field or '?'}: {exc.reason}. {key} needs {fmt} records ({fields}). "
                     + _CONVERT_HINT.format(example=example)

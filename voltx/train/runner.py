@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from voltx.artifacts import write_atomic
-from voltx.config import Config, build_config, load_config, phase_presets, phase_tables, read_toml, resolve_for_phase, to_toml
+from voltx.config import Config, build_config, load_config, phase_tables, read_toml, resolve_for_phase, to_toml
 from voltx.errors import (
     EXIT_CANT_CREATE,
     EXIT_INTERNAL,
@@ -68,8 +68,7 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunW
         cfg = build_config(raw, classes, source=str(saved), text=text)
         return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv))
     cfg_path = plan.config_file
-    shipped = phase_presets(plugins)
-    base = load_config(cfg_path, classes, shipped) if cfg_path else build_config({}, classes, spec_presets=shipped)
+    base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, plan.phase: cfg.phases[plan.phase]}
     header = f"# Resolved config of this run (phase {plan.phase}, preset {plan.preset or 'none'}); source: {cfg.source}\n"

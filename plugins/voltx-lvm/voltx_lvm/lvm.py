@@ -15,7 +15,7 @@ Import-light: the run is :mod:`voltx_lvm.lvm_train`, imported only when the phas
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from voltx.plugin_specs import Deliverable, PhaseSpec
 
@@ -36,9 +36,18 @@ DELIVERABLES = (
 )
 
 
+FULL = {"model": "lstm", "hidden": 512, "layers": 2, "batch_size": 32, "epochs": 10, "lr": 1e-3}
+"""The handoff's first training run (LSTM 512 x 2, batch 32, 10 epochs) on the configured data."""
+
+QUICK = {"hidden": 128, "layers": 1, "heads": 4, "epochs": 5, "batch_size": 32, "lr": 2e-3, "warmup": 50}
+"""The built-in corpus on 2 CPU cores in a few minutes (see the README's figures)."""
+
+
 @dataclass
 class LvmConfig:
     """The ``[lvm]`` table."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {"quick": QUICK, "full": FULL}
 
     data: str = ""
     """An .npz of numeric arrays (see the module docstring); "" = the built-in corpus."""
@@ -77,12 +86,6 @@ class LvmConfig:
     """Windows per forward pass when evaluating."""
 
 
-FULL = {"model": "lstm", "hidden": 512, "layers": 2, "batch_size": 32, "epochs": 10, "lr": 1e-3}
-"""The handoff's first training run (LSTM 512 x 2, batch 32, 10 epochs) on the configured data."""
-
-QUICK = {"hidden": 128, "layers": 1, "heads": 4, "epochs": 5, "batch_size": 32, "lr": 2e-3, "warmup": 50}
-"""The built-in corpus on 2 CPU cores in a few minutes (see the README's figures)."""
-
 PHASE = PhaseSpec(
     name="lvm",
     summary="next-vector LM: N context vectors -> the next (LSTM, GRU, causal transformer, Mamba), cosine + MSE",
@@ -90,5 +93,4 @@ PHASE = PhaseSpec(
     config_class=LvmConfig,
     deliverables=DELIVERABLES,
     artifacts=ARTIFACTS,
-    presets={"quick": QUICK, "full": FULL},
 )

@@ -14,6 +14,7 @@ Import-light: the run is :mod:`voltx_lvm.sweep_train`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from voltx.plugin_specs import PhaseSpec
 
@@ -21,6 +22,8 @@ from voltx.plugin_specs import PhaseSpec
 @dataclass
 class SweepConfig:
     """The ``[lvm-sweep]`` table."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {"quick": {"preset": "quick"}}
 
     models: list[str] = field(default_factory=lambda: ["lstm", "gru", "transformer", "mamba"])
     """Architectures trained in order, one ``lvm`` run each."""
@@ -35,5 +38,4 @@ PHASE = PhaseSpec(
     summary="train several lvm architectures as linked runs and rank them by validation cosine",
     runner="voltx_lvm.sweep_train:run",
     config_class=SweepConfig,
-    presets={"quick": {"preset": "quick"}},
 )

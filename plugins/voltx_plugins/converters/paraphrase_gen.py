@@ -83,11 +83,13 @@ def paraphrase_record(rng: random.Random) -> dict:
 
 
 class ParaphraseGenerator(_Generator, Converter):
-    """Paraphrase pairs from the grammar (F1): ``count`` pairs (default 5000 / 1000 test), ~40% positive."""
+    """Paraphrase pairs from the grammar (F1): ``count`` pairs
+    (default 5000 train / 1000 dev / 1000 test; each split its own seeded stream: dev for tuning and
+    per-epoch figures, test judged once), ~40% positive."""
 
     name = "paraphrase_gen"
     formats = ("paraphrase",)
-    splits = ("train", "test")
+    splits = ("train", "dev", "test")
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         self._check_split(split)

@@ -21,11 +21,13 @@ def srl_record(rng: random.Random) -> dict:
 
 
 class SrlGenerator(_Generator, Converter):
-    """Slot-annotated sentences from the grammar (F1 lexical grounding): ``count`` rows (default 5000 / 1000 test)."""
+    """Slot-annotated sentences from the grammar (F1 lexical grounding): ``count`` rows
+    (default 5000 train / 1000 dev / 1000 test; each split its own seeded stream: dev for tuning and
+    per-epoch figures, test judged once)."""
 
     name = "srl_gen"
     formats = ("slot_annotated",)
-    splits = ("train", "test")
+    splits = ("train", "dev", "test")
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         self._check_split(split)

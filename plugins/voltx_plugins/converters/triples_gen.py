@@ -3,8 +3,9 @@ for ConceptNet in phase F2 (world knowledge).
 
 IsA, UsedFor, CapableOf, AtLocation, HasProperty, PartOf, HasA, Desires, MadeOf, Synonym and
 Antonym triples built from the concept tables in ``wordlists/`` (animals, foods, objects, people,
-places, body parts, category parents, antonyms, synonyms), with a test hold-out of ~10% whose
-heads and tails all occur in train.
+places, body parts, category parents, antonyms, synonyms), split into train / dev / test: ~10% of
+the triples each for dev and test with heads and tails that occur in train, plus every triple of
+~5% of the concepts, which no training triple names (:func:`split_knowledge_base`).
 """
 
 from __future__ import annotations
@@ -85,26 +86,46 @@ def knowledge_base() -> list[tuple[str, str, str]]:
     return uniq
 
 
-def split_knowledge_base(seed: int, test_fraction: float = 0.1) -> tuple[list, list]:
-    """(train, test) triples: a seeded ~10% hold-out, every test head and tail kept in train."""
+def split_knowledge_base(seed: int, test_fraction: float = 0.1) -> dict[str, list]:
+    """``{"train", "dev", "test"}`` triples, seeded.
+
+    First ``test_fraction / 2`` of the concepts are held out entirely: every triple naming one
+    goes to dev (half of those concepts) or test (the other half), so no training triple names
+    them (F2 measures its codebook on concepts it never trained on). Then ``test_fraction`` of
+    the remaining triples each go to dev and test with every head and tail kept in train (bind
+    and analogies ask about known concepts). Only concepts named by 2 to 12 triples are held
+    out: the category parents and hubs stay, so the rest of the KB keeps its shape.
+    """
     triples = knowledge_base()
     rng = random.Random(f"concepts/{seed}")
-    order = list(range(len(triples)))
-    rng.shuffle(order)
     uses = Counter(x for h, _, t in triples for x in (h, t))
-    target = round(len(triples) * test_fraction)
-    test_ids: set[int] = set()
+    pool = sorted(c for c, n in uses.items() if 2 <= n <= 12)
+    unseen = rng.sample(pool, min(len(pool), round(len(uses) * test_fraction / 2)))
+    unseen_split = {c: ("dev", "test")[i % 2] for i, c in enumerate(unseen)}
+    out: dict[str, list] = {"train": [], "dev": [], "test": []}
+    rest = []
+    for tr in triples:
+        split = unseen_split.get(tr[0]) or unseen_split.get(tr[2])
+        if split:
+            out[split].append(tr)
+        else:
+            rest.append(tr)
+    order = list(range(len(rest)))
+    rng.shuffle(order)
+    uses = Counter(x for h, _, t in rest for x in (h, t))
+    target = round(len(rest) * test_fraction)
+    held: dict[int, str] = {}
     for i in order:
-        if len(test_ids) >= target:
+        if len(held) >= 2 * target:
             break
-        h, _, t = triples[i]
+        h, _, t = rest[i]
         if uses[h] > 1 and uses[t] > 1:
             uses[h] -= 1
             uses[t] -= 1
-            test_ids.add(i)
-    train = [triples[i] for i in order if i not in test_ids]
-    test = [triples[i] for i in order if i in test_ids]
-    return train, test
+            held[i] = ("dev", "test")[len(held) % 2]
+    for i in order:
+        out[held.get(i, "train")].append(rest[i])
+    return out
 
 
 class ConceptsGenerator(_Generator, Converter):
@@ -112,15 +133,14 @@ class ConceptsGenerator(_Generator, Converter):
 
     name = "concepts_gen"
     formats = ("triples",)
-    splits = ("train", "test")
+    splits = ("train", "dev", "test")
     test_fraction: float = 0.1
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         self._check_split(split)
         if not 0 < self.test_fraction < 1:
             raise UsageError(f"concepts generator: test_fraction must be between 0 and 1, got {self.test_fraction!r}")
-        train, test = split_knowledge_base(self.seed, self.test_fraction)
-        chosen = train if split == "train" else test
+        chosen = split_knowledge_base(self.seed, self.test_fraction)[split]
         for i, (h, r, t) in enumerate(chosen if self.count is None else chosen[: self.count]):
             yield RawRow({"head": h, "relation": r, "tail": t}, f"generated:concepts/{split}#{i}")
 

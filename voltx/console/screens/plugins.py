@@ -22,6 +22,7 @@ KIND_TITLES = {
     "sinks": "sink",
     "alert_rules": "alert rule",
     "commands": "command",
+    "record_formats": "record format",
 }
 """Every kind a plugin can register (voltx.plugin_specs.SPEC_KINDS), in the order shown."""
 
