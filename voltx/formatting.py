@@ -33,3 +33,26 @@ def fmt_num(v: float | None, digits: int = 4) -> str:
     if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
         return f"{v:.2e}"
     return f"{v:.{digits}g}"
+
+
+NOT_RECORDED = "—"
+"""What a verdict column shows where the run recorded nothing (runs from before baselines)."""
+
+
+def verdict_columns(v) -> dict[str, str]:
+    """A deliverable verdict's context as text, shared by ``voltx report``, ``voltx export`` and the
+    console: ``baseline`` (the strongest no-model method, ``name = value``), ``margin``, ``ablation``
+    (``name = value``, ``; ``-joined) and ``reason`` (why it failed). ``v`` is the verdict as a
+    mapping (:meth:`voltx.plugin_specs.Deliverable.judge`'s fields); a field it lacks shows as
+    :data:`NOT_RECORDED`, a value that was not measured as ``n/a``."""
+    def num(x) -> str:
+        return "n/a" if x is None else fmt_num(x)
+
+    name = v.get("baseline_metric") or next(iter(v.get("baselines") or {}), None)
+    ablations = v.get("ablations") or {}
+    return {
+        "baseline": f"{name} = {num(v.get('baseline'))}" if name else NOT_RECORDED,
+        "margin": NOT_RECORDED if v.get("margin") is None else fmt_num(v["margin"]),
+        "ablation": "; ".join(f"{k} = {num(x)}" for k, x in ablations.items()) or NOT_RECORDED,
+        "reason": v.get("reason") or NOT_RECORDED,
+    }

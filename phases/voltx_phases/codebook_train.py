@@ -13,7 +13,9 @@ characters each, as for the tokenizer. Each text becomes slot vectors in one of 
 At most ``sample + holdout`` vectors are kept (a uniform reservoir sample of all that
 were produced); ``holdout`` of them (at most a tenth) are held out, k-means runs on the
 rest, and the quantization error (mean ``1 - cos`` to the nearest entry, through the
-codebook's own index) on the held-out vectors is the deliverable: < 0.15 (Phase F2).
+codebook's own index) on the held-out vectors is the deliverable: < 0.15 (Phase F2), and
+past the error of a single-entry codebook (the vectors' mean), which needs no k-means
+(:mod:`voltx.engine.codebook_baselines`; a random codebook is the ablation).
 
 k-means has no per-step state worth checkpointing: a preempted run stops between
 epochs and ``--resume`` starts it again from the corpus.
@@ -28,6 +30,7 @@ import torch
 
 from voltx.engine.cnn_frame_encoder import ENCODER_KINDS, CnnFrameEncoder
 from voltx.engine.codebook import Codebook, kmeans
+from voltx.engine.codebook_baselines import reference_errors
 from voltx.engine.seeded import fnv1a64, seeded_unit_vector
 from voltx.engine.tokenizer import corpus_texts, encode_batch, load_tokenizer
 from voltx.errors import ConfigError, DataError, MissingInputError, Preempted
@@ -88,6 +91,8 @@ def run(ctx) -> None:
         "quantization_error": float((1 - cos).mean()),
         "l2_error": float((2 * (1 - cos)).clamp_min(0).sqrt().mean()),
         "train_quantization_error": float((1 - fit).mean()),
+        # the same error without k-means: one entry (the mean), k random entries; and how bunched the vectors are
+        **reference_errors(train, held if n_hold else train[:n_fit], cfg.k, cfg.seed),
         "heldout_vectors": float(n_hold),
         "kmeans_epochs": float(len(moved)),
         "final_movement": moved[-1] if moved else 0.0,
@@ -97,6 +102,9 @@ def run(ctx) -> None:
     ctx.record_evaluation("codebook", ctx.global_step, len(moved), metrics)
     ctx.say(f"[codebook-init] Quantization error (mean 1 - cos, {n_hold:,} held-out vectors): {metrics['quantization_error']:.4f}; "
             f"mean L2: {metrics['l2_error']:.4f}; on k-means vectors: {metrics['train_quantization_error']:.4f}")
+    ctx.say(f"[codebook-init] Without k-means: one entry (the mean) {metrics['quantization_error_k1']:.4f}, "
+            f"{cfg.k:,} random entries {metrics['random_error']:.4f}; spread: mean pairwise cosine "
+            f"{metrics['mean_pairwise_cosine']:.4f}, mean cosine to the centroid {metrics['mean_cosine_to_centroid']:.4f}")
     ctx.mark_stage_done("evaluate")
 
 

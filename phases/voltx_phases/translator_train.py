@@ -13,6 +13,7 @@ Stages, each resumable through the shared loop:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,11 +30,12 @@ from voltx.errors import ConfigError, DataError
 from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
+from voltx_phases import translator_eval as baselines
 from voltx_phases.decoder_stage import train_decoder
 from voltx_phases.translator import TranslatorConfig
+from voltx_phases.translator_eval import IGNORE
 
 STAGES = ("tokenizer", "encoder", "decoder")
-IGNORE = -100
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def encoder_losses(encoder: CnnFrameEncoder, batch, device, tau: float) -> dict[
     return {"contrastive": contrastive, "role": role, "role_acc": role_acc, "top1": top1}
 
 
-def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncoder, train_items, valid_items) -> None:
+def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncoder, tok, train_items, valid_items) -> None:
     ec = cfg.encoder
     device = ctx.device
     tau = ec.temperature
@@ -179,27 +181,42 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncod
         return {"loss": loss, "contrastive": out["contrastive"], "role": out["role"]}
 
     vbatches = [collate(part) for part in valid_parts(valid_items, ec.batch_size, ec.valid_batches)]
+    pools = baselines.retrieval_pools(valid_items, ec.valid_batches)
+    pool_size = len(pools[0]) if pools else 1
+    # What the verdicts are judged against, fixed for the stage: measured once, at the first evaluation.
+    untrained = copy.deepcopy(encoder).eval()  # before train_stage loads a checkpoint: the initial weights
+    fixed: dict[str, float] = {}
+
+    def reference() -> dict[str, float]:
+        nonlocal untrained
+        if not fixed:
+            fixed["valid_role_accuracy_majority"] = baselines.majority_role_accuracy(vbatches, baselines.majority_role(train_items))
+            fixed["valid_retrieval_lift_word_overlap"] = baselines.word_overlap_top1(pools, tok.decode) * pool_size
+            fixed["valid_retrieval_lift_untrained"] = baselines.encoder_top1(untrained, pools, device) * pool_size
+            untrained = None
+        return fixed
 
     def evaluate() -> dict[str, float]:
-        sums = {"contrastive": 0.0, "role_acc": 0.0, "top1": 0.0}
+        sums = {"contrastive": 0.0, "role_acc": 0.0}
         for batch in vbatches:
             out = losses(batch)
             for k in sums:
                 sums[k] += float(out[k])
         n = max(1, len(vbatches))
-        size = vbatches[0][0].shape[0] if vbatches else 1
-        top1 = sums["top1"] / n
+        top1 = baselines.encoder_top1(encoder, pools, device)
         return {
             "valid_loss": sums["contrastive"] / n,
             "valid_retrieval_top1": top1,
-            "valid_retrieval_chance": 1.0 / size,
-            "valid_retrieval_lift": top1 * size,
+            "valid_retrieval_chance": 1.0 / pool_size,
+            "valid_retrieval_lift": top1 * pool_size,
             "valid_role_accuracy": sums["role_acc"] / n,
+            **reference(),
         }
 
     def summary(ev: dict) -> str:
         return (f"Valid Loss: {ev['valid_loss']:.3f} | Retrieval@1: {ev['valid_retrieval_top1']:.2%} "
-                f"(chance {ev['valid_retrieval_chance']:.2%}) | Role Acc: {ev['valid_role_accuracy']:.2%}")
+                f"(chance {ev['valid_retrieval_chance']:.2%}, word overlap {ev['valid_retrieval_lift_word_overlap']:.1f}x) "
+                f"| Role Acc: {ev['valid_role_accuracy']:.2%} (majority {ev['valid_role_accuracy_majority']:.2%})")
 
     # The seed's lines: no stage tag, three decimals, the step line without the accuracies.
     train_stage(ctx, "encoder", encoder, train_items, collate, step, Hyper.of(ec), title="Volt X Encoder Training",
@@ -218,7 +235,7 @@ def decoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncod
     dc = cfg.decoder
     valid = [[c for c, _, _ in part] for part in valid_parts(valid_items, dc.batch_size, dc.valid_batches)]
     train_decoder(ctx, encoder, decoder, tok, [c for c, _, _ in train_items], valid, Hyper.of(dc), title="Volt X Decoder Training",
-                  sample_count=dc.sample_count, max_new_tokens=min(64, dc.max_len), tag=False,
+                  sample_count=dc.sample_count, max_new_tokens=min(64, dc.max_len), baseline=True, tag=False,
                   after_epoch=lambda epoch: save_epoch(ctx, decoder, dc.output, "code_decoder.safetensors", epoch))
 
 
@@ -249,7 +266,7 @@ def run(ctx: RunContext) -> None:
             load_weights(encoder, str(ctx.artifact("code_encoder.safetensors")), "code_encoder", how)
         else:
             enc_items = [(c[: cfg.encoder.max_seq_len], r[: cfg.encoder.max_seq_len], d[: cfg.encoder.max_seq_len]) for c, r, d in train_items]
-            encoder_stage(ctx, cfg, encoder, enc_items, valid_items)
+            encoder_stage(ctx, cfg, encoder, tok, enc_items, valid_items)
             save_model(ctx, encoder, "code_encoder.safetensors", cfg.encoder.output, config)
             ctx.mark_stage_done("encoder")
     elif cfg.encoder.path:

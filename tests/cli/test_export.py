@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from voltx.errors import CantCreateError, MissingInputError, UsageError
-from voltx.runs.export import export_run, kept_records
+from voltx.runs.export import export_deliverables, export_run, kept_records
 from voltx.runs.jsonl import drop_superseded
 
 
@@ -176,3 +176,35 @@ def test_csv_of_a_live_run_is_one_snapshot_while_the_run_appends(tmp_path, monke
     assert [r["step"] for r in rows] == ["1", "2", "3"]  # the original wrote a 4th row, its losses/aux silently dropped
     assert "losses/aux" not in rows[0] and all(r["losses/loss"] for r in rows)
     assert done.skipped.count == 0
+
+
+def test_deliverables_beside_their_baselines_as_csv_and_jsonl(tmp_path, cli_in_process):
+    """--deliverables: one row per verdict, the strongest baseline and every baseline and ablation
+    as columns; a verdict from before baselines has those cells empty."""
+    from voltx.plugin_specs import Deliverable
+
+    run_dir = make_run(tmp_path / "runs")
+    with pytest.raises(MissingInputError, match="no deliverable verdicts yet"):
+        export_deliverables(run_dir, "csv", tmp_path / "none.csv")
+    judged = Deliverable("fit/acc", ">", 0.5, "plan", baselines=("fit/majority", "fit/chance"), ablations=("fit/untrained",),
+                         margin=0.02).judge({"fit/acc": 0.6, "fit/majority": 0.59, "fit/chance": 0.1, "fit/untrained": 0.2})
+    with open(run_dir / "events.jsonl", "a") as fh:
+        fh.write(json.dumps({"kind": "deliverable", "time": 1.0, "step": 6, **judged}) + "\n")
+        fh.write(json.dumps({"kind": "deliverable", "time": 1.0, "step": 6, "metric": "fit/old", "op": "<", "threshold": 1.0,
+                             "value": 0.5, "passed": True}) + "\n")
+    done = cli_in_process("export", "latest", "--to", "csv", "--deliverables", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "toy-20250101-000000-abcdef-deliverables.csv"
+    assert f"exported deliverables of toy/20250101-000000-abcdef to {out}" in done.stdout
+    rows = list(csv.DictReader(out.open()))
+    assert [r["metric"] for r in rows] == ["fit/acc", "fit/old"]
+    new, old = rows
+    assert (new["value"], new["threshold"], new["baseline_metric"], new["baseline"], new["margin"], new["passed"]) == (
+        "0.6", "0.5", "fit/majority", "0.59", "0.02", "False")
+    assert (new["baselines/fit/chance"], new["ablations/fit/untrained"]) == ("0.1", "0.2")
+    assert new["reason"] == "0.6 does not beat the baseline fit/majority = 0.59 by more than 0.02"
+    assert old["passed"] == "True" and old["baseline"] == old["reason"] == old["ablations/fit/untrained"] == ""
+    lines = export_deliverables(run_dir, "jsonl", tmp_path / "v.jsonl").path.read_text().splitlines()
+    assert json.loads(lines[0]) == {k: judged[k] for k in json.loads(lines[0])} and json.loads(lines[1])["baselines"] is None
+    refused = cli_in_process("export", "latest", "--to", "tensorboard", "--deliverables", cwd=tmp_path)
+    assert refused.returncode == 64 and "deliverables export to csv or jsonl" in refused.stderr

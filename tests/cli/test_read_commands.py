@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 from voltx.errors import EXIT_NO_INPUT
+from voltx.plugin_specs import Deliverable
 from voltx.runs.store import RunWriter
 
 
-def make_run(root: Path, phase: str, status: str, exit_code: int, *, steps: int = 3, nan_eval: bool = False) -> RunWriter:
+def make_run(root: Path, phase: str, status: str, exit_code: int, *, steps: int = 3, nan_eval: bool = False,
+             judged: bool = False) -> RunWriter:
     w = RunWriter.create(root, phase, config_toml="", overrides=["encoder.lr=1e-3"], preset=None, argv=["voltx", "run", phase])
     w.event("start", phase=phase)
     w.stdout(f"voltx: run {w.dir} (new)")
@@ -32,6 +34,10 @@ def make_run(root: Path, phase: str, status: str, exit_code: int, *, steps: int 
     w.event("evaluation", step=steps, metrics={"encoder.retrieval_top1": 0.55})  # a later evaluation wins
     w.event("deliverable", metric="encoder.retrieval_top1", op=">=", threshold=0.5, value=0.55, passed=True, description="seed: top-1 >= 50%")
     w.event("deliverable", metric="decoder.bleu", op=">=", threshold=0.3, value=0.2, passed=False, description="seed: BLEU >= 0.3")
+    if judged:  # a verdict as Deliverable.judge records it: beside its baselines, ablation and margin
+        w.event("deliverable", **Deliverable("encoder.role_acc", ">=", 0.85, "plan: > 85%", baselines=("encoder.role_majority",),
+                                             ablations=("encoder.role_untrained",), margin=0.05).judge(
+            {"encoder.role_acc": 0.9, "encoder.role_majority": 0.88, "encoder.role_untrained": 0.12}))
     w.event("alert", rule="loss-spike", step=2, message="loss jumped 5x")
     w.close(status, exit_code, "done" if status == "finished" else "stopped by SIGTERM")
     return w
@@ -255,6 +261,29 @@ def test_report_plain_shows_pass_and_fail(cli_in_process, two_runs):
     assert "encoder.retrieval_top1" in proc.stdout and "0.5500" in proc.stdout
     assert "loss-spike" in proc.stdout
     assert "\x1b[" not in proc.stdout
+
+
+def test_report_shows_each_verdict_beside_its_baseline_ablation_and_margin(cli_in_process, root):
+    """A run judged with baselines shows them (and why the verdict failed); verdicts of runs from
+    before baselines still show, with the columns they lack as "—"."""
+    w = make_run(root, "translator", "finished", 0, judged=True)
+    r = json.loads(cli_in_process("report", w.dir.name, "--json").stdout)
+    verdicts = {d["metric"]: d for d in r["deliverables"]}
+    judged = verdicts["encoder.role_acc"]
+    assert judged["passed"] is False and judged["value"] == 0.9 and judged["threshold"] == 0.85
+    assert (judged["baseline_metric"], judged["baseline"], judged["margin"]) == ("encoder.role_majority", 0.88, 0.05)
+    assert judged["baselines"] == {"encoder.role_majority": 0.88} and judged["ablations"] == {"encoder.role_untrained": 0.12}
+    assert judged["reason"] == "0.9 does not beat the baseline encoder.role_majority = 0.88 by more than 0.05"
+    old = verdicts["decoder.bleu"]
+    assert old["baseline"] is None and old["baselines"] is None and old["reason"] is None and old["margin"] is None
+    proc = cli_in_process("report", w.dir.name, env={"COLUMNS": "400"})
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if "encoder.role_acc" in line and "FAIL" in line)
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[:8] == ["encoder.role_acc", "0.9000", ">= 0.85", "encoder.role_majority = 0.88", "0.05",
+                         "encoder.role_untrained = 0.12", "FAIL", judged["reason"]]
+    old_row = next(line for line in proc.stdout.splitlines() if "decoder.bleu" in line and "FAIL" in line)
+    assert [c.strip() for c in old_row.split("│")[1:-1]][3:8] == ["—", "—", "—", "FAIL", "—"]
 
 
 def test_report_latest(cli_in_process, two_runs):

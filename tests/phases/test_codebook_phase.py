@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sysconfig
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from conftest import run_events as events
 from voltx.engine.codebook import Codebook
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
 from voltx.runs.layout import list_run_dirs, load_manifest
+from voltx_phases.codebook import DELIVERABLES
 from voltx_phases.codebook_train import Reservoir
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
@@ -48,7 +50,18 @@ def test_codebook_init_end_to_end(cli, tmp_path, corpus):
     (evaluation,) = [e for e in evs if e["kind"] == "evaluation"]
     error = evaluation["metrics"]["codebook/quantization_error"]
     assert verdict["value"] == error and 0.0 <= error <= 1.0
-    assert verdict["passed"] == (error < 0.15)
+    # judged against a single-entry codebook (no k-means), with a random codebook and the spread beside it
+    k1 = evaluation["metrics"]["codebook/quantization_error_k1"]
+    assert verdict["baseline_metric"] == "codebook/quantization_error_k1" and verdict["baseline"] == k1
+    assert verdict["ablations"] == {"codebook/random_error": evaluation["metrics"]["codebook/random_error"]}
+    assert verdict["passed"] == (error < 0.15 and error < k1)
+    spread = evaluation["metrics"]["codebook/mean_cosine_to_centroid"]
+    assert spread == pytest.approx(1 - k1) and -1 <= evaluation["metrics"]["codebook/mean_pairwise_cosine"] <= 1
+    (deliverable,) = DELIVERABLES
+    easy = replace(deliverable, threshold=1.0)  # only the baseline half of the rule decides
+    assert easy.judge({**evaluation["metrics"], deliverable.metric: error})["passed"] is (error < k1)
+    refused = easy.judge({**evaluation["metrics"], deliverable.metric: k1})
+    assert refused["passed"] is False and "does not beat the baseline codebook/quantization_error_k1" in refused["reason"]
     (data,) = [e for e in evs if e["kind"] == "data"]
     assert data["files"] == 3 and data["encoder"] == "stub" and data["holdout"] == data["vectors"] // 10
     assert evaluation["metrics"]["codebook/heldout_vectors"] == data["holdout"]

@@ -54,12 +54,33 @@ def test_translator_run_end_to_end(cli, cli_in_process, tmp_path, stdlib_pairs_j
     evals = {k: v for e in events(run_dir) if e["kind"] == "evaluation" for k, v in e["metrics"].items()}
     for key in ("encoder/valid_loss", "encoder/valid_retrieval_top1", "encoder/valid_role_accuracy", "decoder/valid_token_accuracy"):
         assert 0.0 <= evals[key] < 100
+    assert evals["encoder/valid_retrieval_chance"] == 1 / 12  # one pool: all 12 validation pairs (fewer than 64)
+    assert_verdicts_need_their_baselines(evals)
     # no preset: artifacts are published to [paths].checkpoints_dir
     assert (tmp_path / "checkpoints" / "code_encoder.safetensors").exists()
     report = cli_in_process("report", "latest", "--json")
     assert report.returncode == 0
     assert {d["metric"] for d in json.loads(report.stdout)["deliverables"]} == {
         "encoder/valid_retrieval_lift", "encoder/valid_role_accuracy", "decoder/valid_token_accuracy"}
+
+
+def assert_verdicts_need_their_baselines(evals: dict) -> None:
+    """Each translator deliverable's baselines and ablations are measured in the run, and its verdict
+    refuses a value that only matches its strongest baseline, even with the threshold out of the way."""
+    from dataclasses import replace
+
+    from voltx_phases.translator import DELIVERABLES
+
+    for d in DELIVERABLES:
+        assert all(evals.get(k) is not None for k in (*d.baselines, *d.ablations)), d.metric
+        easy = replace(d, threshold=0.0)  # only the baseline half of the rule decides
+        best = easy.judge(evals)["baseline"]
+        assert best is not None
+        tied = easy.judge({**evals, d.metric: best})
+        assert tied["passed"] is False and "does not beat the baseline" in tied["reason"], tied
+        assert easy.judge({**evals, d.metric: best + d.margin + 1e-3})["passed"] is True
+    assert 0.0 < evals["encoder/valid_role_accuracy_majority"] < 1.0  # the labeller's majority label share
+    assert 0.0 < evals["decoder/valid_token_accuracy_majority"] < 1.0
 
 
 def test_seed_commands_chain(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):

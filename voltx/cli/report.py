@@ -1,11 +1,12 @@
-"""``voltx report RUN [--json]``: final metrics and the phase's deliverables with pass/fail."""
+"""``voltx report RUN [--json]``: final metrics and the phase's deliverables with pass/fail, each
+beside its strongest no-model baseline, margin and ablations, and why it failed."""
 
 from __future__ import annotations
 
 import json
 
 from voltx.cli.common import add_runs_dir, root_from
-from voltx.formatting import fmt_duration
+from voltx.formatting import fmt_duration, verdict_columns
 
 
 def add_parser(sub) -> None:
@@ -43,10 +44,7 @@ def build_report(run_dir) -> dict:
         "duration_s": ended - started if ended is not None and started is not None else None,
         "final_losses": last.losses if last else {},
         "evaluations": evaluations,
-        "deliverables": [
-            {"metric": d.metric, "op": d.op, "threshold": d.threshold, "value": d.value, "passed": d.passed, "description": d.description}
-            for d in reader.events_of(Deliverable)
-        ],
+        "deliverables": [d.verdict() for d in reader.events_of(Deliverable)],
         "alerts": [{"rule": a.rule, "step": a.step, "message": a.message} for a in reader.events_of(Alert)],
         "skipped": {s.file: s.as_dict() for s in (reader.skipped("metrics"), reader.skipped("events"))},
         "skipped_summary": [line for line in (reader.skipped("metrics").summary(), reader.skipped("events").summary()) if line],
@@ -100,13 +98,16 @@ def run(args) -> int:
         for k, v in sorted(report["evaluations"].items()):
             t.add_row(text(k), _num(v))
         console.print(t)
-    t = Table(title="deliverables")
-    for col in ("metric", "value", "target", "result", "source"):
-        t.add_column(col)
+    t = Table(title="deliverables (a verdict passes past its target and past the strongest no-model baseline by the margin)")
+    for col in ("metric", "value", "target", "baseline (strongest)", "margin", "ablation", "result", "why not", "source"):
+        t.add_column(col, overflow="fold")  # metric names wrap whole, never cut to "…"
     for d in report["deliverables"]:
         result = "[green]PASS[/green]" if d["passed"] is True else "[red]FAIL[/red]"
         target = f"{text(d['op'] or '?')} {_num(d['threshold'], 'g')}"
-        t.add_row(text(d["metric"]), _num(d["value"]), target, result, text(d["description"] or ""))
+        c = verdict_columns(d)
+        why = c["reason"] if d["passed"] is not True else ""
+        t.add_row(text(d["metric"]), _num(d["value"]), target, text(c["baseline"]), c["margin"], text(c["ablation"]), result,
+                  text(why), text(d["description"] or ""))
     if report["deliverables"]:
         console.print(t)
     else:

@@ -45,6 +45,14 @@ class Verdict:
     passed: bool | None = None
     description: str | None = None
     history: tuple[float, ...] = ()
+    baseline: float | None = None
+    """The strongest no-model baseline's value (``baseline_metric``); None before baselines were recorded."""
+    baseline_metric: str | None = None
+    baselines: Mapping[str, float | None] | None = None
+    ablations: Mapping[str, float | None] | None = None
+    margin: float | None = None
+    reason: str | None = None
+    """Why the verdict failed, as the run recorded it."""
 
     @property
     def trend(self) -> str:
@@ -192,8 +200,7 @@ class RunData:
                     self.verdicts[name] = replace(v, history=(*v.history, float(value)))
         elif isinstance(ev, Deliverable):
             v = self.verdicts.get(ev.metric, Verdict(ev.metric))
-            self.verdicts[ev.metric] = replace(v, op=ev.op, threshold=ev.threshold, value=ev.value, passed=ev.passed,
-                                               description=ev.description)
+            self.verdicts[ev.metric] = replace(v, **ev.verdict())  # the record's dicts: never mutated after parsing
         elif isinstance(ev, Alert):
             self.alerts.append(ev)
         elif isinstance(ev, Checkpoint):

@@ -1,4 +1,5 @@
-"""Export a run's metrics: CSV (one row per step), JSONL, or TensorBoard event files.
+"""Export a run's metrics: CSV (one row per step), JSONL, or TensorBoard event files; and its
+deliverable verdicts (:func:`export_deliverables`): CSV or JSONL, one row per verdict.
 
 Steps superseded by a resume are dropped by the run store's one rule
 (:func:`voltx.runs.jsonl.kept_steps`), streamed: a first pass over metrics.jsonl
@@ -99,9 +100,8 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
     # One snapshot: every pass reads the bytes there were now, so a live run's later lines are
     # never half in the export (a row whose columns the CSV header, read earlier, lacks).
     end = metrics.stat().st_size
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+
+    def write(tmp: Path) -> None:
         records = kept_records(metrics, skipped, final, end)
         if to == "csv":
             _write_csv(records, lambda: kept_records(metrics, end=end), tmp)
@@ -109,6 +109,57 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
             _write_jsonl(records, tmp)
         else:
             _write_tensorboard(records, tmp)
+
+    _write_atomically(output, write)
+    return Exported(output, skipped)
+
+
+def export_deliverables(run_dir: Path, to: str, output: Path | None = None) -> Exported:
+    """Write the run's deliverable verdicts as ``to`` (csv or jsonl): one row per verdict with its
+    value, target, strongest no-model baseline (and every baseline), margin, ablations, whether
+    it passed and why not. Fields a run from before baselines did not record are empty (null).
+
+    Default output: ``<phase>-<run id>-deliverables.csv|.jsonl`` in the current directory."""
+    from voltx.runs.records import Deliverable
+    from voltx.runs.store import RunReader
+
+    run_dir = Path(run_dir)
+    if to not in ("csv", "jsonl"):
+        raise UsageError(f"deliverables export to csv or jsonl, not {to!r}.")
+    if not is_run_dir(run_dir):
+        raise MissingInputError(f"{run_dir} is not a run directory (it has no run.json).")
+    reader = RunReader(run_dir)
+    reader.refresh()
+    verdicts = [d.verdict() for d in reader.events_of(Deliverable)]
+    if not verdicts:
+        raise MissingInputError(f"{run_dir} has no deliverable verdicts yet: a phase judges them when it finishes.")
+    if output is None:
+        default = _default_output(run_dir, to)
+        output = default.with_name(f"{default.stem}-deliverables{default.suffix}")
+    output = Path(output)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if to == "jsonl":
+                fh.writelines(dumps(v) + "\n" for v in verdicts)
+                return
+            rows = [flatten(v) for v in verdicts]  # baselines/<metric>, ablations/<metric> columns
+            first = [f for f in Deliverable.VERDICT_FIELDS if f not in ("baselines", "ablations")]
+            header = first + [c for c in dict.fromkeys(k for row in rows for k in row) if c not in first]
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(["" if row.get(c) is None else row[c] for c in header] for row in rows)
+
+    _write_atomically(output, write)
+    return Exported(output, reader.skipped("events"))
+
+
+def _write_atomically(output: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary name beside ``output``, then rename it: a reader never sees half a file."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+        write(tmp)
         if output.is_dir() and not output.is_symlink():
             shutil.rmtree(output)  # a previous TensorBoard export of the same run
         os.replace(tmp, output)
@@ -116,7 +167,6 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
         from voltx.errors import CantCreateError
 
         raise CantCreateError(f"cannot write {output}: {exc.strerror or exc}. Choose another path with --output.") from None
-    return Exported(output, skipped)
 
 
 def _write_csv(records: Iterator[StepRecord], again: Callable[[], Iterator[StepRecord]], tmp: Path) -> None:

@@ -274,6 +274,14 @@ class Deliverable(Event):
     reason: str | None = None
     """Why the verdict failed (below threshold, not past the baseline by the margin), or None."""
 
+    VERDICT_FIELDS = ("metric", "op", "threshold", "value", "passed", "description", "baseline", "baseline_metric",
+                      "baselines", "ablations", "margin", "reason")
+
+    def verdict(self) -> dict[str, Any]:
+        """The verdict's fields (None where a run from before baselines recorded none), as
+        ``voltx report --json`` and ``voltx export --deliverables`` write them."""
+        return {name: getattr(self, name) for name in self.VERDICT_FIELDS}
+
     @classmethod
     def validate(cls, obj: Any) -> dict[str, Any]:
         values = super().validate(obj)
