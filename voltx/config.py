@@ -90,6 +90,20 @@ def phase_tables(plugins: Any = None) -> dict[str, type]:
     return {name: spec.config_class for name, spec in plugins.specs("phases").items()}
 
 
+def check_shipped_presets(phase: str, cls: type, presets: Mapping[str, Mapping[str, Any]]) -> None:
+    """The presets a phase ships (``PRESETS`` on its config class) against that class, when the
+    phase registers: a plugin's typo is a registration failure naming the phase's preset, not an
+    error blamed on a user's config file."""
+    for preset, overrides in presets.items():
+        found: list[str] = []
+        if not isinstance(overrides, Mapping):
+            found.append(f"preset {preset!r} must be a table of overrides, got {_value_name(overrides)}")
+        else:
+            _build(cls, dict(overrides), phase, _Locator(f"phase {phase!r} preset {preset!r}", ""), found)
+        if found:
+            raise ValueError("; ".join(found))
+
+
 def config_tables(plugins: Any = None) -> set[str]:
     """Top-level tables of the config: an override whose first part is none of them is the phase's."""
     return {*GLOBAL_TABLES, *phase_tables(plugins)}

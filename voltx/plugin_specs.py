@@ -155,6 +155,11 @@ class PhaseSpec:
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_class):
             raise TypeError(f"phase {self.name!r}: config_class must be a dataclass, got {self.config_class!r}")
+        shipped = getattr(self.config_class, "PRESETS", None)
+        if shipped:  # the presets the phase ships (voltx.config): a typo fails its registration, not a user's run
+            from voltx.config import check_shipped_presets  # import-light: errors and tomllib only
+
+            check_shipped_presets(self.name, self.config_class, shipped)
 
 
 @dataclass(frozen=True)

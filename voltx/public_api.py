@@ -20,10 +20,14 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.train.context",  # RunContext handed to a phase's runner
     "voltx.train.kit",  # train_stage, Hyper, make_optimizer: the shared training loop
     "voltx.train.batches",  # steps_per_epoch and the resumable batch order
+    "voltx.train.runner",  # RunRequest, execute: a plugin command that starts a run, a plugin's tests
+    "voltx.plugins",  # load_plugins: a plugin's tests load it beside the installed ones
+    "voltx.runs.linked",  # a run that starts runs (lvm-sweep, the curriculum): plan, run, record, read them
     "voltx.data.formats",  # record formats (open to plugins)
     "voltx.data.sources",  # load_records, parse_source, holdout
     "voltx.data.mix",  # mix(): `voltx data mix`, a deterministic mix of JSONL sources by weight
     "voltx.data.converter",  # base pieces of a dataset converter
+    "voltx.data.code_pairs",  # extract_stdlib_pairs: the built-in (code, docstring) corpus of the running Python
     "voltx.runs.records",  # the run store's record types (what sinks receive)
     "voltx.engine.frame",  # TensorFrame and its shape constants
     "voltx.engine.tokenizer",

@@ -3,15 +3,12 @@ its own ``voltx run`` process, record it, forward stop signals, apply the gate."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from voltx.errors import EXIT_PREEMPTED, ConfigError, DataError, GateStopped, Preempted, VoltxError
 from voltx.runs.jsonl import SkippedLines, read_jsonl
+from voltx.runs.linked import child_verdicts, parent_overrides, run_child
 from voltx.runs.records import CurriculumPhase, CurriculumStart, Deliverable, parse_event
 from voltx_phases.curriculum import CurriculumConfig
 from voltx_phases.curriculum_data import preflight, tokenizer_corpus
@@ -25,14 +22,6 @@ class ChildFailed(VoltxError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def _global_overrides(ctx) -> dict[str, object]:
-    """The curriculum's resolved [paths]/[hardware] and run.seed, so every phase runs on the same footing."""
-    out: dict[str, object] = {f"paths.{k}": v for k, v in vars(ctx.config.paths).items()}
-    out.update({f"hardware.{k}": v for k, v in vars(ctx.config.hardware).items()})
-    out["run.seed"] = ctx.config.run.seed
-    return out
 
 
 @dataclass
@@ -60,13 +49,6 @@ def _history(run_dir: Path) -> History:
         elif isinstance(ev, CurriculumStart) and history.started_with is None:
             history.started_with = ev.config
     return history
-
-
-def _verdicts(child: Path) -> list[Deliverable]:
-    """The child run's deliverable verdicts, read through the run store's record type: a verdict
-    whose ``passed`` is not true/false (or any other wrong type) is skipped, never taken for a pass."""
-    got = read_jsonl(child / "events.jsonl", parse=parse_event)
-    return [ev for ev in got.records if isinstance(ev, Deliverable)]
 
 
 def check_settings(cfg: CurriculumConfig, known: set[str]) -> None:
@@ -136,7 +118,7 @@ def run(ctx) -> None:
             if resume is not None:
                 plan = plan_run(phase, runs_dir=root, resume=str(resume))
             else:
-                overrides = _global_overrides(ctx)
+                overrides = parent_overrides(ctx)
                 if stack_from is not None and hasattr(specs[phase].config_class(), "lang_from"):
                     overrides["lang_from"] = stack_from
                 corpus = tokenizer_corpus(phase, settings)
@@ -148,7 +130,7 @@ def run(ctx) -> None:
             ctx.run.event("curriculum_phase", phase=phase, status="started", run_dir=str(child), step=index,
                           resumed=resume is not None, argv=argv[2:])
             ctx.say(f"[curriculum] {phase}: {'resuming' if resume else 'starting'} run {child}")
-            code = _run_child(ctx, phase, argv)
+            code = run_child(ctx, phase, argv)
             if code == EXIT_PREEMPTED:
                 ctx.run.event("curriculum_phase", phase=phase, status="preempted", run_dir=str(child), step=index)
                 raise Preempted(f"stopped during phase {phase} (its run {child} checkpointed); "
@@ -157,7 +139,7 @@ def run(ctx) -> None:
                 ctx.run.event("curriculum_phase", phase=phase, status="failed", run_dir=str(child), step=index, exit_code=code)
                 raise ChildFailed(f"phase {phase} failed with exit code {code}; its log is {child / 'stdout.log'}. "
                                   f"Fix the cause, then `voltx run curriculum --resume {ctx.run.dir}` resumes it.", code)
-            verdicts = _verdicts(child)
+            verdicts = child_verdicts(child)
             missed = [v for v in verdicts if not v.passed]
             ctx.run.event("curriculum_phase", phase=phase, status="finished", run_dir=str(child), step=index,
                           passed=len(verdicts) - len(missed), total=len(verdicts), missed=[v.metric for v in missed])
@@ -188,28 +170,3 @@ def _gate(ctx, cfg: CurriculumConfig, phase: str, child: Path, verdicts: list[De
         ctx.say(f"[curriculum] warning: {message}")
     else:
         ctx.say(f"[curriculum] {phase}: {summary} (gate = continue)")
-
-
-def _run_child(ctx, phase: str, argv: list[str]) -> int:
-    """Run one phase, echoing its output, forwarding a stop request as SIGTERM."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            ctx.say(f"[{phase}] {line.rstrip()}")
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    forwarded = False
-    while True:
-        try:
-            code = proc.wait(timeout=0.5)
-            break
-        except subprocess.TimeoutExpired:
-            if ctx.stop.requested and not forwarded:
-                proc.send_signal(signal.SIGTERM)  # the phase checkpoints at its next step and exits 75
-                forwarded = True
-    reader.join(timeout=5)
-    return code

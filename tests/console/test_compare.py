@@ -146,3 +146,57 @@ def test_a_failure_while_reading_is_shown_not_a_crash(tmp_path, monkeypatch):
         assert pilot.app.is_running
 
     drive(CompareScreen([a, b]), check)
+
+
+# --- the Ranking tab: runs ordered by their first deliverable's metric, through the run store ----------
+
+
+def lvm_like_run(root, cosine: float, copy_last: float = 0.12):
+    """A finished run as `voltx run lvm` leaves it: an evaluation beside its baselines, then verdicts."""
+    from voltx.runs.store import RunWriter
+
+    w = RunWriter.create(root, "lvm", config_toml="", overrides=[], preset=None, argv=["voltx", "run", "lvm"])
+    metrics = {"lvm/cosine": cosine, "lvm/cosine_copy_last": copy_last, "lvm/cosine_context_mean": 0.15}
+    w.event("evaluation", stage="lvm", step=10, epoch=1, metrics={**metrics, "lvm/cosine": cosine - 0.05})
+    w.event("evaluation", stage="lvm", step=20, epoch=2, metrics=metrics)  # the latest value counts
+    for threshold in (0.70, 0.85):
+        w.event("deliverable", step=20, metric="lvm/cosine", op=">=", threshold=threshold, value=cosine,
+                passed=cosine >= threshold, description="")
+    w.close("finished", 0)
+    return w.dir
+
+
+def test_runs_are_ranked_by_their_deliverable_metric_beside_the_stage_metrics(tmp_path):
+    from voltx.console.screens.compare import load_run, rank
+
+    dirs = [lvm_like_run(tmp_path / "runs", c) for c in (0.12, 0.31, 0.2)]
+    ranking = rank([load_run(d) for d in dirs])
+    assert (ranking.metric, ranking.higher_is_better) == ("lvm/cosine", True)
+    assert ranking.columns == ["lvm/cosine", "lvm/cosine_copy_last", "lvm/cosine_context_mean"]
+    assert [(run.dir, values[0]) for run, values in ranking.rows] == [(dirs[1], 0.31), (dirs[2], 0.2), (dirs[0], 0.12)]
+
+    async def check(pilot, screen):
+        table = screen.query_one("#compare-ranking", DataTable)
+        shown = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [row[0] for row in shown] == ["1", "2", "3"]
+        assert [row[2] for row in shown] == ["0.3100", "0.2000", "0.1200"]
+        assert [row[1] for row in shown] == [f"lvm/{dirs[i].name}" for i in (1, 2, 0)]
+        assert "Ranked by lvm/cosine (higher is better)" in str(screen.query_one("#compare-ranking-note", Static).render())
+
+    drive(CompareScreen(dirs), check)
+
+
+def test_lower_is_better_and_a_metric_some_run_lacks_ranks_nothing(tmp_path):
+    from voltx.console.screens.compare import RunCurves, rank
+
+    def run(name, value, op="<"):
+        r = RunCurves(tmp_path / name, name)
+        if value is not None:
+            r.evaluations = {"f2/quant_err": value, "f2/other": 1.0}
+        r.deliverables = {"f2/quant_err": op}
+        return r
+
+    ranking = rank([run("a", 0.3), run("b", 0.1), run("c", 0.2)])
+    assert not ranking.higher_is_better and [r.label for r, _ in ranking.rows] == ["b", "c", "a"]
+    missing = rank([run("a", 0.3), run("b", None)])  # b never evaluated it: no order would be fair
+    assert missing.metric is None and missing.columns == [] and [r.label for r, _ in missing.rows] == ["a", "b"]

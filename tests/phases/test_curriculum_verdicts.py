@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from voltx.runs.store import RunWriter
-from voltx_phases.curriculum_train import _history, _verdicts
+from voltx.runs.linked import child_verdicts
+from voltx_phases.curriculum_train import _history
 
 
 def test_a_verdict_that_is_not_true_or_false_does_not_pass_the_gate(tmp_path):
@@ -22,7 +23,7 @@ def test_a_verdict_that_is_not_true_or_false_does_not_pass_the_gate(tmp_path):
         fh.write(json.dumps({"time": 1.0, "kind": "deliverable", "metric": "decoder/exact", "op": ">=", "threshold": "0.3",
                              "value": 0.1, "passed": False}) + "\n")
         fh.write('{"time": 1.0, "kind": "deliverable", "metric": "x", "passed": tr')
-    verdicts = _verdicts(w.dir)
+    verdicts = child_verdicts(w.dir)
     assert len(verdicts) == 1  # the original counted "maybe" as passed (truthy) and crashed formatting "0.3"
     assert (verdicts[0].metric, verdicts[0].passed, verdicts[0].threshold) == ("encoder/role_acc", True, 0.85)
 

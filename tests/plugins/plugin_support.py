@@ -143,6 +143,22 @@ def install(site: Path, dist: str, module: str, source: str, **kw) -> dict:
     return plugin_env(site)
 
 
+def repo_distribution_plugins() -> list[str]:
+    """Entry-point names of the plugin distributions in ``plugins/voltx-*/`` (the test command installs them)."""
+    import tomllib
+
+    names: list[str] = []
+    for pyproject in sorted((REPO / "plugins").glob("voltx-*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+        names += list(project.get("entry-points", {}).get("voltx", {}))
+    return names
+
+
+def without_repo_distributions(env: dict) -> dict:
+    """``env`` with the repository's plugin distributions disabled: what a voltx-only install lists."""
+    return {**env, "VOLTX_DISABLE_PLUGINS": ",".join(repo_distribution_plugins())}
+
+
 def cli_json(*args: str, env: dict | None = None) -> dict:
     """``voltx ARGS --json`` parsed; fails the test on a non-zero exit."""
     proc = run_cli(*args, "--json", env=env, timeout=60)

@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from plugin_support import HELLO_SOURCE, REPO, TOY_SOURCE, TOY_STEPS, install, load_source, only_run, run_cli
+from plugin_support import (HELLO_SOURCE, REPO, TOY_SOURCE, TOY_STEPS, install, load_source, only_run, run_cli,
+                            without_repo_distributions)
 
 from voltx import hookspecs
 from voltx.plugins import load_plugins
@@ -89,7 +90,8 @@ def test_json_example_has_the_listing_shape():
 
 def test_did_you_mean_example_is_what_the_cli_prints(tmp_path):
     [line] = [ln for ln in DOC.read_text(encoding="utf-8").splitlines() if ln.startswith("voltx: error: unknown phase")]
-    proc = run_cli("run", "translater", env=install(tmp_path / "site", "voltx-toy", "voltx_toy", TOY_SOURCE), timeout=60)
+    env = without_repo_distributions(install(tmp_path / "site", "voltx-toy", "voltx_toy", TOY_SOURCE))
+    proc = run_cli("run", "translater", env=env, timeout=60)
     assert proc.stderr.strip() == line
 
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 import pytest
-from plugin_support import TOY_SOURCE, cli_json, install, run_cli
+from plugin_support import TOY_SOURCE, cli_json, install, run_cli, without_repo_distributions
 
 from voltx import hookimpl
 from voltx.errors import EXIT_USAGE, UsageError
@@ -377,7 +377,7 @@ def test_builtin_command_names_match_the_parser():
 
 
 def test_missing_phase_lists_installed_phases(toy_env):
-    proc = run_cli("run", "nosuchphase", env=toy_env, timeout=60)
+    proc = run_cli("run", "nosuchphase", env=without_repo_distributions(toy_env), timeout=60)
     assert proc.returncode == EXIT_USAGE
     assert "unknown phase 'nosuchphase'" in proc.stderr
     assert "Installed: codebook, curriculum, f1, f2, f3, toy, translator." in proc.stderr

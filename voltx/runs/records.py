@@ -354,6 +354,18 @@ class CurriculumPhase(Event):
     missed: list[str] | None = None
 
 
+@dataclass(kw_only=True)
+class LinkedRun(Event):
+    """A child run another run started (:mod:`voltx.runs.linked`, e.g. ``voltx run lvm-sweep``):
+    ``started`` / ``finished`` / ``preempted`` / ``failed``; the latest one per ``label`` tells a
+    resumed parent what is done and which run to resume."""
+
+    label: str
+    status: str
+    run_dir: str
+    exit_code: int | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     "evaluation": Evaluation,
     "deliverable": Deliverable,
@@ -363,6 +375,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "end": End,
     "curriculum_start": CurriculumStart,
     "curriculum_phase": CurriculumPhase,
+    "linked_run": LinkedRun,
 }
 
 

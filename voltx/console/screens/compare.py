@@ -1,4 +1,9 @@
-"""The Compare screen: two or more runs, overlaid loss curves per shared term, and a config diff.
+"""The Compare screen: two or more runs ranked, overlaid loss curves per shared term, and a config diff.
+
+The ranking orders the runs by their first deliverable's metric that every run evaluated
+(higher first for ``>``/``>=``, lower first for ``<``/``<=``), beside the other metrics of that
+stage every run evaluated (an LVM sweep's runs: validation cosine beside copy-last, context mean
+and ridge). A metric some run did not evaluate ranks nothing.
 
 Curves come from the console's own metrics reader (:class:`voltx.console.series.
 MetricSeries`: numeric columns, resumes resolved, corrupt lines skipped) in a worker
@@ -25,7 +30,9 @@ from textual.worker import Worker, WorkerState
 from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.series import MetricSeries
 from voltx.config import tomllib
+from voltx.runs.jsonl import read_jsonl
 from voltx.runs.layout import RunPaths, load_manifest
+from voltx.runs.records import Deliverable, Evaluation, parse_event
 
 BUCKETS = 200
 MISSING = "—"
@@ -40,6 +47,46 @@ class RunCurves:
     curves: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
+    evaluations: dict[str, float] = field(default_factory=dict)
+    """The latest value of every evaluated metric (``<stage>/<metric>``)."""
+    deliverables: dict[str, str] = field(default_factory=dict)
+    """The op of each judged deliverable's metric, in the order the run judged them."""
+
+
+@dataclass
+class Ranking:
+    """Runs best first by ``metric`` (None: no metric every run evaluated), and the shown columns."""
+
+    metric: str | None
+    higher_is_better: bool
+    columns: list[str]
+    rows: list[tuple[RunCurves, list[float]]]
+
+
+def read_results(run: RunCurves) -> None:
+    """Fill ``run.evaluations`` and ``run.deliverables`` from its events (damaged lines skipped)."""
+    got = read_jsonl(RunPaths(run.dir).events, parse=parse_event)
+    for ev in got.records:
+        if isinstance(ev, Evaluation):
+            run.evaluations.update({k: v for k, v in ev.metrics.items() if v is not None})
+        elif isinstance(ev, Deliverable) and ev.op is not None:
+            run.deliverables.setdefault(ev.metric, ev.op)
+
+
+def rank(runs: list[RunCurves]) -> Ranking:
+    """The runs ranked by the first deliverable metric (of the first run that has one) every run
+    evaluated, else by the first metric every run evaluated; see the module docstring."""
+    shared = [k for k in (runs[0].evaluations if runs else {}) if all(k in r.evaluations for r in runs)]
+    ops = next((r.deliverables for r in runs if r.deliverables), {})
+    metric = next((m for m in ops if m in shared), shared[0] if shared else None)
+    if metric is None:
+        return Ranking(None, True, [], [(r, []) for r in runs])
+    higher = ops.get(metric, ">") in (">", ">=")
+    stage = metric.split("/", 1)[0] + "/"
+    columns = [metric, *(k for k in shared if k.startswith(stage) and k != metric)]
+    rows = [(r, [r.evaluations.get(c) for c in columns]) for r in runs]
+    rows.sort(key=lambda row: -row[1][0] if higher else row[1][0])
+    return Ranking(metric, higher, columns, rows)
 
 
 def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list[float], list[float]]]:
@@ -77,6 +124,7 @@ def load_run(run_dir: Path) -> RunCurves:
         run.problem = "no config.toml"
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         run.problem = f"config.toml unreadable: {exc}"
+    read_results(run)
     return run
 
 
@@ -114,6 +162,9 @@ class CompareScreen(Screen):
         yield Header()
         yield Static(id="compare-runs")
         with TabbedContent(id="compare-tabs"):
+            with TabPane("Ranking", id="compare-ranking-tab"):
+                yield Static(id="compare-ranking-note")
+                yield DataTable(id="compare-ranking", cursor_type="row", zebra_stripes=True)
             with TabPane("Curves", id="compare-curves-tab"):
                 yield VerticalScroll(id="compare-curves")
             with TabPane("Config diff", id="compare-config-tab"):
@@ -146,6 +197,7 @@ class CompareScreen(Screen):
         self.query_one("#compare-runs", Static).update(
             "  ".join(f"[b]{n + 1}[/] {r.label}" + (f" [red]({r.problem})[/]" if r.problem else "") for n, r in enumerate(runs))
         )
+        self.show_ranking(runs)
         box = self.query_one("#compare-curves", VerticalScroll)
         terms = shared_terms(runs)
         if not terms:
@@ -164,6 +216,17 @@ class CompareScreen(Screen):
             table.add_row(key, *values, key=key)
         note = f"{len(rows)} config keys differ" if rows else "The resolved configs are identical."
         self.query_one("#compare-config-note", Static).update(note)
+
+    def show_ranking(self, runs: list[RunCurves]) -> None:
+        ranking = rank(runs)
+        table = self.query_one("#compare-ranking", DataTable)
+        table.clear(columns=True)
+        table.add_columns("#", "run", *ranking.columns)
+        for place, (run, values) in enumerate(ranking.rows, start=1):
+            table.add_row(str(place), run.label, *(f"{v:.4f}" for v in values), key=str(run.dir))
+        note = (f"Ranked by {ranking.metric} ({'higher' if ranking.higher_is_better else 'lower'} is better), beside the "
+                "stage's other metrics every run evaluated." if ranking.metric else "These runs share no evaluated metric to rank by.")
+        self.query_one("#compare-ranking-note", Static).update(note)
 
     def action_back(self) -> None:
         self.dismiss()
