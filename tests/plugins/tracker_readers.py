@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -62,18 +63,29 @@ def tensorboard_texts(logdir: Path) -> dict[str, list[str]]:
     for event in tensorboard_events(logdir):
         for value in event.summary.value:
             if value.metadata.plugin_data.plugin_name == "text":
-                out.setdefault(value.tag, []).append(value.tensor.string_val[0].decode())
+                out.setdefault(value.tag.removesuffix("/text_summary"), []).append(value.tensor.string_val[0].decode())
     return out
 
 
 _BLOCK = 32768
 
 
-def wandb_records(path: Path) -> list:
-    """The ``Record`` protos of one offline ``run-*.wandb`` file, checksums checked."""
+def wandb_records(path: Path, wait: float = 30.0) -> list:
+    """The ``Record`` protos of one offline ``run-*.wandb`` file, checksums checked. W&B's core
+    process writes the file after ``run.finish()`` returns: wait (at most ``wait`` s) for its
+    ``exit`` record, the last of a finished run."""
+    deadline = time.monotonic() + wait
+    while True:
+        records = _wandb_records(Path(path))
+        if (records and records[-1].WhichOneof("record_type") == "exit") or time.monotonic() > deadline:
+            return records
+        time.sleep(0.1)
+
+
+def _wandb_records(path: Path) -> list:
     from wandb.proto import wandb_internal_pb2
 
-    data = Path(path).read_bytes()
+    data = path.read_bytes()
     ident, magic, version = struct.unpack("<4sHB", data[:7])
     assert (ident, magic, version) == (b":W&B", 0xBEE1, 0), (ident, magic, version)
     records, pending, pos = [], b"", 7
@@ -82,7 +94,7 @@ def wandb_records(path: Path) -> list:
             pos += _BLOCK - pos % _BLOCK
             continue
         crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0 and length == 0:
+        if (kind == 0 and length == 0) or pos + 7 + length > len(data):  # the end, or a chunk still being written
             break
         chunk = data[pos + 7:pos + 7 + length]
         assert zlib.crc32(bytes([kind]) + chunk) == crc, f"bad checksum at byte {pos} of {path}"

@@ -79,6 +79,7 @@ class _Lane:
         self._queue: collections.deque = collections.deque()
         self.dropped = 0
         self.failed: str | None = None
+        self.busy = True  # building the sink or writing a record
         self._closing = False
         self._thread = threading.Thread(target=self._run, name=f"voltx-sink-{spec.name}", daemon=True)
         self._thread.start()
@@ -112,13 +113,14 @@ class _Lane:
             return
         queue = self._queue
         while True:
-            try:
-                file, raw = queue.popleft()
-            except IndexError:
+            if not queue:  # this thread is the only consumer: a record seen here is still there below
                 if self._closing:
                     break
+                self.busy = False
                 time.sleep(_POLL)
                 continue
+            self.busy = True
+            file, raw = queue.popleft()
             try:
                 record = _PARSERS[file](raw)
                 sink.write(record)
@@ -150,8 +152,18 @@ class SinkFeed:
         """Sinks disabled by an error, with the error."""
         return {lane.name: lane.failed for lane in self._lanes if lane.failed is not None}
 
-    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
-        """Let every sink drain and close, together, for at most ``timeout`` seconds."""
+    def wait_drained(self, timeout: float) -> bool:
+        """Wait until every live sink has started and written all it was given (benchmarks, tests)."""
+        deadline = time.monotonic() + timeout
+        while any(lane.failed is None and (lane.busy or lane._queue) for lane in self._lanes):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(_POLL / 2)
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Let every sink drain and close, together, for at most ``timeout`` (:data:`CLOSE_TIMEOUT`) seconds."""
+        timeout = CLOSE_TIMEOUT if timeout is None else timeout
         deadline = time.monotonic() + timeout
         for lane in self._lanes:
             lane._closing = True
