@@ -29,6 +29,7 @@ from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.checkpoints import newest_intact, set_aside
 from voltx.runs.layout import RunPaths
 from voltx.runs.plan import RunPlan, plan_run
+from voltx.runs.mirror import mirror_spec, preflight
 from voltx.runs.sink_feed import SinkFeed, check_sinks
 from voltx.runs.store import RunWriter
 from voltx.plugin_specs import SinkSpec, resolve
@@ -117,8 +118,12 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     status, code, message = "failed", EXIT_INTERNAL, None
     reporter = Reporter(stream=TerminalOutput(sys.stderr), mode=req.progress, copy=writer.stdout)
     try:
+        trouble = _sink_trouble(writer, reporter)
+        if cfg.run.mirror:  # reachable, writable and holding this run (not another's), before any training
+            preflight(cfg.run.mirror, writer.dir)
+            sinks = [*sinks, mirror_spec(cfg.run.mirror, trouble)]
         if sinks:  # before the first event: sinks see the run's start (or resume) too
-            writer.attach_sinks(SinkFeed(sinks, writer.dir, _sink_trouble(writer, reporter)))
+            writer.attach_sinks(SinkFeed(sinks, writer.dir, trouble))
         checkpoint = _resume_checkpoint(writer, reporter) if resumed else None
         if resumed:
             writer.mark_resumed(checkpoint.step if checkpoint else None)
@@ -163,10 +168,11 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
 
 
 def _sink_trouble(writer: RunWriter, reporter):
-    """How a sink's failure or lag reaches the run: an ``alert`` event (rule ``sink``) and a line."""
+    """How a sink's failure or lag (or the mirror's) reaches the run: an ``alert`` event (rule ``sink``,
+    or ``mirror``) and a line."""
     def report(name: str, message: str) -> None:
-        writer.event("alert", rule="sink", severity="error", sink=name, message=message)
-        reporter.line(f"voltx: ALERT [sink] {message}")
+        writer.event("alert", rule="mirror" if name == "mirror" else "sink", severity="error", sink=name, message=message)
+        reporter.line(f"voltx: ALERT [{'mirror' if name == 'mirror' else 'sink'}] {message}")
     return report
 
 
