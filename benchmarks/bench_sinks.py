@@ -8,6 +8,7 @@ with the sinks attached (:mod:`voltx.runs.sink_feed`):
 * csv          - the built-in csv sink
 * tensorboard, wandb, mlflow - the tracker sinks, each when its extra is installed
 * all          - every installed tracker at once
+* mirror       - (separately) steps logged while the mirror copies a checkpoint to a local folder
 
 Two patterns, both timed on the calling (training) thread only:
 
@@ -91,10 +92,43 @@ def run_variant(specs: list[SinkSpec], n: int, work: Path, tight: bool) -> float
     return seconds
 
 
+def run_mirror_upload(n: int, work: Path, megabytes: int) -> tuple[float, int, float]:
+    """Log steps in bursts while the mirror copies a ``megabytes`` checkpoint to a local folder
+    (``file://``): (training-thread seconds, steps logged during the upload, upload seconds)."""
+    from voltx.runs.mirror import mirror_spec, preflight
+
+    writer = RunWriter.create(work / "runs", "bench", config_toml="", overrides=[], preset=None, argv=[])
+    url = (work / "mirror").resolve().as_uri()
+    preflight(url, writer.dir)
+    feed = SinkFeed([mirror_spec(url, lambda name, message: print("  mirror:", message))], writer.dir, print)
+    writer.attach_sinks(feed)
+    step_dir = writer.dir / "checkpoints" / "step-1"
+    step_dir.mkdir(parents=True)
+    with open(step_dir / "model.safetensors", "wb") as fh:
+        fh.write(os.urandom(1 << 20) * megabytes)
+    (step_dir / "COMMITTED").write_text("{}")
+    log, clock = writer.log_metrics, time.perf_counter
+    seconds, steps = 0.0, 0
+    t_upload = clock()
+    writer.event("checkpoint", step=1, path=str(step_dir))
+    while not feed.wait_drained(0) and steps < n:
+        t0 = clock()
+        for _ in range(BURST):
+            steps += 1
+            log(make_record(steps))
+        seconds += clock() - t0
+        writer.flush()
+    feed.wait_drained(600)
+    upload = clock() - t_upload
+    writer.close("finished", 0)
+    return seconds, steps, upload
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="N=5000, 2 rounds")
     ap.add_argument("-n", type=int, help="step records per variant (default 20000)")
+    ap.add_argument("--checkpoint-mb", type=int, default=256, help="size of the checkpoint the mirror copies (default 256)")
     args = ap.parse_args()
     n = args.n or (5000 if args.quick else 20_000)
     repeats = 2 if args.quick else 3
@@ -127,8 +161,15 @@ def main() -> int:
     print(f"RESULT log_metrics with sinks: at most +{worst:.2f} µs per logged step over the JSONL writer alone "
           f"({base:.2f} µs; ratio {(base + worst) / base:.2f}); with every sink busy at once "
           f"+{max(us['tight'][k] - us['tight']['jsonl'] for k in variants):.2f} µs")
+    with tempfile.TemporaryDirectory(prefix="voltx-bench-mirror-") as tmp:
+        seconds, steps, upload = run_mirror_upload(n * 10, Path(tmp), args.checkpoint_mb)
+    during = seconds / max(steps, 1) * 1e6
+    print(f"RESULT mirror: {steps} steps logged while a {args.checkpoint_mb} MB checkpoint was copied ({upload:.2f} s): "
+          f"{during:.2f} µs per logged step vs {base:.2f} µs without (ratio {during / base:.2f})")
     emit_json("sinks", {"n": n, "repeats": repeats, "burst": BURST, "installed": installed,
-                        "us_per_step": {p: {k: round(v, 3) for k, v in d.items()} for p, d in us.items()}})
+                        "us_per_step": {p: {k: round(v, 3) for k, v in d.items()} for p, d in us.items()},
+                        "mirror": {"checkpoint_mb": args.checkpoint_mb, "upload_s": round(upload, 3), "steps": steps,
+                                   "us_per_step_during_upload": round(during, 3)}})
     return 0
 
 

@@ -36,7 +36,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_CONFIG: "bad configuration: the message names the key and the closest valid one",
     EXIT_DIVERGED: "training diverged (NaN/inf loss); the last good checkpoint is kept",
     EXIT_RUN_LOCKED: "the run directory is locked by another live writer (its pid is named; also a second --resume auto of a run being resumed)",
-    EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, data missing, or a named sink's package not installed (the message has the pip install line)",
+    EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, data missing, a named sink's package not installed (the message has the pip install line), or the mirror unreachable or holding another run",
     EXIT_GATE: "curriculum stopped at a gate: a phase missed a deliverable (curriculum.gate = \"stop\")",
     EXIT_CHECK_FAILED: "voltx doctor: a check failed (its line names the problem and what to do)",
     EXIT_INTERRUPTED: "interrupted twice: stopped at once without a new checkpoint",

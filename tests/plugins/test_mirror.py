@@ -54,7 +54,7 @@ def final_weights(runs: Path) -> dict:
     return load_file(str(checkpoint.path / "model.safetensors"))
 
 
-def test_mirror_then_wipe_then_resume_on_a_fresh_machine_is_bitwise(tmp_path, monkeypatch):
+def test_mirror_then_wipe_then_resume_on_a_fresh_machine_is_bitwise(tmp_path, monkeypatch, cli_in_process):
     import torch
 
     assert run_toy(monkeypatch, tmp_path / "plain") == 0
@@ -68,6 +68,8 @@ def test_mirror_then_wipe_then_resume_on_a_fresh_machine_is_bitwise(tmp_path, mo
     local = sorted(p.name for p in (run_dir / "checkpoints").iterdir() if (p / COMMITTED).exists())
     assert mirrored == local and all(fs.exists(f"{remote}/checkpoints/{s}/{COMMITTED}") for s in mirrored)  # pruned there too
     assert mirror_lag(run_dir).startswith("mirror up to date (step ")
+    status = json.loads(cli_in_process("status", "--json", "--runs-dir", str(runs)).stdout)
+    assert status["runs"][0]["mirror"] == mirror_lag(run_dir)
     shutil.rmtree(runs)  # the spot instance is gone, and its disk with it
 
     assert run_toy(monkeypatch, runs, f"run.mirror={url}", resume="auto") == 0
