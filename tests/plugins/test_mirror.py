@@ -135,3 +135,12 @@ def test_uploads_marker_last_and_a_failing_upload_is_an_alert_then_retried(tmp_p
     state = json.loads((writer.dir / "mirror.json").read_text())
     assert (state["step"], state["error"]) == (4, None)
     writer.close("finished", 0)
+
+
+def test_a_cloud_mirror_without_its_package_names_the_extra(tmp_path, monkeypatch):
+    def missing(protocol, *args, **kwargs):
+        raise ImportError("Install s3fs to access S3")
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", missing)  # as on a machine without s3fs
+    with pytest.raises(PreflightError, match=r'needs a package that is not installed \(Install s3fs to access S3\): pip install "voltx\[s3\]"'):
+        preflight("s3://bucket/runs", _writer(tmp_path).dir)

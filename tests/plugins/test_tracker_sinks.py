@@ -18,7 +18,7 @@ from voltx.runs.sink_feed import SinkFeed, check_sinks
 from voltx.runs.store import RunWriter
 
 TRACKERS = ["tensorboard", "wandb", "mlflow"]
-CONFIG = '[run]\nseed = 42\nsinks = ["tensorboard", "wandb", "mlflow"]\n\n[toy]\nlr = 0.05\n'
+CONFIG = '[run]\nseed = 42\nsinks = ["tensorboard", "wandb", "mlflow"]\nmlflow_checkpoints = true\n\n[toy]\nlr = 0.05\n'
 FIRST = {step: 10.0 - step for step in range(1, 7)}  # attempt 1 logs steps 1-6, checkpoint at 4
 SECOND = {step: 100.0 + step for step in range(5, 9)}  # attempt 2 resumes from 4: steps 5-8 again
 KEPT = {**{s: v for s, v in FIRST.items() if s <= 4}, **SECOND}
@@ -45,6 +45,8 @@ def streamed(tmp_path_factory):
     for step, loss in FIRST.items():
         writer.log_metrics({"step": step, "losses": {"loss": loss}, "lr": 0.05})
         if step == 4:
+            (writer.dir / "checkpoints" / "step-4").mkdir(parents=True)
+            (writer.dir / "checkpoints" / "step-4" / "model.safetensors").write_bytes(b"weights")
             writer.event("checkpoint", step=4, path=str(writer.dir / "checkpoints" / "step-4"), seconds=0.1)
     writer.close("preempted", 75, "stopped by SIGTERM")
     writer = RunWriter.resume(writer.dir, [])
@@ -113,6 +115,10 @@ def test_mlflow_run_in_the_sqlite_store(streamed):
     for metric in sorted(history, key=lambda m: m.timestamp):
         latest[metric.step] = metric.value
     assert latest == pytest.approx(KEPT) and run.data.metrics["eval/fit/mse"] == 0.25
+    # [run].mlflow_checkpoints: each committed checkpoint as artifacts, beside the store
+    [artifact] = client.list_artifacts(run.info.run_id, "checkpoints/step-4")
+    assert artifact.path == "checkpoints/step-4/model.safetensors"
+    assert Path(client.download_artifacts(run.info.run_id, artifact.path, str(streamed.parent.parent / "dl"))).read_bytes() == b"weights"
 
 
 def test_export_replays_the_run_into_each_tracker(streamed, tmp_path):

@@ -36,6 +36,8 @@ STATE = "mirror.json"
 RUN_FILES = ("run.json", "config.toml", "overrides.txt", "metrics.jsonl", "events.jsonl")
 RETRIES = 6  # attempts per upload: backoff 1, 2, 4, 8, 16 s between them
 Report = Callable[[str, str], None]
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
+"""The voltx extra that installs each cloud protocol's fsspec implementation (pyproject.toml)."""
 
 
 def open_mirror(url: str) -> tuple[Any, str]:
@@ -45,7 +47,9 @@ def open_mirror(url: str) -> tuple[Any, str]:
     try:
         fs, root = fsspec.core.url_to_fs(url)
     except ImportError as exc:  # s3:// without s3fs, gs:// without gcsfs ...
-        raise PreflightError(f"[run].mirror {url!r} needs a package that is not installed ({exc}).") from None
+        extra = _EXTRAS.get(url.split("://", 1)[0])
+        install = f'pip install "voltx[{extra}]"' if extra else "install the fsspec implementation it names"
+        raise PreflightError(f"[run].mirror {url!r} needs a package that is not installed ({exc}): {install}.") from None
     except (ValueError, OSError) as exc:
         raise PreflightError(f"[run].mirror {url!r} is not a URL fsspec can open ({exc}).") from None
     return fs, root.rstrip("/")
