@@ -19,7 +19,7 @@ from voltx.errors import EXIT_PREEMPTED, PreflightError
 from voltx.plugins import load_plugins
 from voltx.runs.checkpoints import COMMITTED, newest_intact
 from voltx.runs.layout import load_manifest
-from voltx.runs.mirror import MirrorSink, mirror_lag, preflight
+from voltx.runs.mirror import MirrorSink, mirror_lag, preflight, pull_newest
 from voltx.runs.records import Checkpoint
 from voltx.runs.store import RunWriter
 
@@ -78,6 +78,8 @@ def test_mirror_then_wipe_then_resume_on_a_fresh_machine_is_bitwise(tmp_path, mo
     assert len(resumed) == 1 and resumed[0]["from_step"] >= 6
     got, want = final_weights(runs), final_weights(tmp_path / "plain")
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
+    assert json.loads(fs.cat_file(f"{remote}/run.json"))["status"] == "finished"  # the mirror knows it is done
+    assert pull_newest(url, tmp_path / "elsewhere", "toy") is None  # nothing unfinished there to pull
 
 
 def _writer(tmp_path: Path) -> RunWriter:

@@ -99,7 +99,7 @@ class MirrorSink:
         if isinstance(record, Checkpoint):
             self._with_retries(f"checkpoint step-{record.step}", lambda: self._checkpoint(record))
         elif isinstance(record, End):
-            self._with_retries("the run's files", self._run_files)
+            self._with_retries("the run's files", lambda: self._run_files(end=record))
 
     def _checkpoint(self, record: Checkpoint) -> None:
         local = Path(record.path) if record.path else RunPaths(self._dir).checkpoints / f"step-{record.step}"
@@ -121,10 +121,14 @@ class MirrorSink:
         self._run_files()
         self._state.update(step=record.step, time=round(time.time(), 3))
 
-    def _run_files(self) -> None:
+    def _run_files(self, end: End | None = None) -> None:
         for name in RUN_FILES:
             if (self._dir / name).is_file():
                 self._fs.put_file(str(self._dir / name), f"{self._remote}/{name}")
+        if end is not None:  # the writer records the end in run.json after its sinks close: say it there already
+            manifest = json.loads((self._dir / "run.json").read_text(encoding="utf-8"))
+            manifest.update(status=end.status, exit_code=end.exit_code, message=end.message, ended_at=end.time)
+            self._fs.pipe_file(f"{self._remote}/run.json", json.dumps(manifest, indent=1).encode())
 
     def _with_retries(self, what: str, job: Callable[[], None]) -> None:
         delay = self._backoff
@@ -195,11 +199,11 @@ def pull_newest(url: str, root: Path, phase: str) -> Path | None:
             manifest = json.loads(fs.cat_file(f"{remote}/run.json"))
         except (OSError, ValueError):
             continue
-        if manifest.get("status") == "finished":
-            continue
+        local = Path(root) / phase / name
+        if manifest.get("status") == "finished" or local.exists():
+            continue  # nothing to continue, or here already (resume_target has judged it)
         steps = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(f"{remote}/checkpoints", detail=False)] if fs.exists(f"{remote}/checkpoints") else []
         marked = sorted((int(s[5:]) for s in steps if s.startswith("step-") and fs.exists(f"{remote}/checkpoints/{s}/{COMMITTED}")), reverse=True)
-        local = Path(root) / phase / name
         (local / "checkpoints").mkdir(parents=True, exist_ok=True)
         for file in RUN_FILES:
             if fs.exists(f"{remote}/{file}"):
