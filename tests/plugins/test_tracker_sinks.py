@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,9 +36,22 @@ def _attempt(writer: RunWriter, specs, alerts: list) -> None:
 
 @pytest.fixture(scope="module")
 def streamed(tmp_path_factory):
-    """A run with the three trackers on: attempt 1 preempted after step 6, attempt 2 to the end."""
-    root = tmp_path_factory.mktemp("trackers") / "runs"
-    env = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith(("WANDB_", "MLFLOW_"))]}
+    """A run with the three trackers on: attempt 1 preempted after step 6, attempt 2 to the end.
+
+    Its runs root is in memory (/dev/shm) where there is one: creating an MLflow SQLite store
+    runs ~60 schema migrations, each committed with an fsync (10 s there, up to 30 s on a busy disk)."""
+    shm = Path("/dev/shm")
+    base = Path(tempfile.mkdtemp(prefix="voltx-trackers-", dir=shm)) if shm.is_dir() and os.access(shm, os.W_OK) else tmp_path_factory.mktemp("trackers")
+    env = {k: os.environ.pop(k) for k in [k for k in os.environ if k.startswith(("WANDB_", "MLFLOW_"))]}  # the defaults: offline, the runs root's store
+    try:
+        yield _stream(base / "runs")
+    finally:
+        os.environ.update(env)
+        if base.parent == shm:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def _stream(root: Path) -> Path:
     specs = check_sinks(load_plugins(refresh=True), TRACKERS, root)
     alerts: list[str] = []
     writer = RunWriter.create(root, "toy", config_toml=CONFIG, overrides=[], preset=None, argv=[])
@@ -58,7 +73,6 @@ def streamed(tmp_path_factory):
     writer.event("deliverable", step=8, metric="fit/mse", op="<", threshold=0.5, value=0.25, passed=True)
     writer.event("alert", rule="loss-spike", severity="warning", step=8, message="loss 108 is 5x the median")
     writer.close("finished", 0)
-    os.environ.update(env)
     assert alerts == []  # no sink failed
     return writer.dir
 
