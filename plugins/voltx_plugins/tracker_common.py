@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voltx.runs.records import Deliverable, Evaluation, Event, Record, StepRecord
+from voltx.runs.records import Deliverable, Evaluation, Event, Manifest, Record, RecordError, StepRecord
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,10 +33,11 @@ class RunFacts:
 
     @classmethod
     def read(cls, run_dir: Path) -> "RunFacts":
-        from voltx.runs.layout import load_manifest
-
         run_dir = Path(run_dir)
-        manifest = load_manifest(run_dir).record
+        try:  # through the run store's record type (voltx.runs.records: the public API a sink uses)
+            manifest = Manifest.parse(json.loads((run_dir / "run.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, RecordError):
+            manifest = Manifest()  # a damaged run.json: the folder names say the id and phase
         config: dict[str, Any] = {}
         try:
             config = flat_config(tomllib.loads((run_dir / "config.toml").read_text(encoding="utf-8")))
