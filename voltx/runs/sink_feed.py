@@ -93,9 +93,18 @@ class _Lane:
                 self._report(self.name, f"sink {self.name!r} is more than {CAPACITY} records behind: "
                                         "newer records are dropped for it until it catches up")
 
-    def close(self, deadline: float) -> bool:
-        """Ask the thread to drain, close the sink and stop; False if it is still busy at ``deadline``."""
+    @property
+    def idle(self) -> bool:
+        """Started, and everything offered so far written (or the sink is disabled)."""
+        return self.failed is not None or not (self.busy or self._queue)
+
+    def request_close(self) -> None:
+        """The thread drains what is queued, closes the sink and stops."""
         self._closing = True
+
+    def close(self, deadline: float) -> bool:
+        """Close (:meth:`request_close`) and wait; False if the thread is still busy at ``deadline``."""
+        self.request_close()
         self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
@@ -155,7 +164,7 @@ class SinkFeed:
     def wait_drained(self, timeout: float) -> bool:
         """Wait until every live sink has started and written all it was given (benchmarks, tests)."""
         deadline = time.monotonic() + timeout
-        while any(lane.failed is None and (lane.busy or lane._queue) for lane in self._lanes):
+        while not all(lane.idle for lane in self._lanes):
             if time.monotonic() > deadline:
                 return False
             time.sleep(_POLL / 2)
@@ -165,8 +174,8 @@ class SinkFeed:
         """Let every sink drain and close, together, for at most ``timeout`` (:data:`CLOSE_TIMEOUT`) seconds."""
         timeout = CLOSE_TIMEOUT if timeout is None else timeout
         deadline = time.monotonic() + timeout
-        for lane in self._lanes:
-            lane._closing = True
+        for lane in self._lanes:  # all at once: they drain and close together
+            lane.request_close()
         for lane in self._lanes:
             if not lane.close(deadline):
                 self._report(lane.name, f"sink {lane.name!r} did not finish within {timeout:g} s of the run's end; "
