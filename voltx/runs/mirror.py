@@ -107,10 +107,16 @@ class MirrorSink:
             return  # pruned (or set aside) before this thread got to it: a newer checkpoint follows
         remote = f"{self._remote}/checkpoints/{local.name}"
         self._fs.makedirs(remote, exist_ok=True)
-        for file in sorted(local.iterdir()):
-            if file.name != COMMITTED:
-                self._fs.put_file(str(file), f"{remote}/{file.name}")
-        self._fs.put_file(str(local / COMMITTED), f"{remote}/{COMMITTED}")  # the marker last, as on disk
+        try:
+            for file in sorted(local.iterdir()):
+                if file.name != COMMITTED:
+                    self._fs.put_file(str(file), f"{remote}/{file.name}")
+            self._fs.put_file(str(local / COMMITTED), f"{remote}/{COMMITTED}")  # the marker last, as on disk
+        except FileNotFoundError:
+            if not (local / COMMITTED).is_file():  # pruned here while it was copied (the mirror lags two checkpoints)
+                self._fs.rm(remote, recursive=True)
+                return
+            raise
         kept = {p.name for p in committed(RunPaths(self._dir).checkpoints)} | {local.name}
         for path in self._fs.ls(f"{self._remote}/checkpoints", detail=False):
             name = path.rstrip("/").rsplit("/", 1)[-1]
