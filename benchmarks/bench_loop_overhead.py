@@ -168,7 +168,7 @@ def run_voltx(batches: list, workdir: Path, plugins) -> dict:
     spec = PhaseSpec(name="bench", summary="loop overhead benchmark", runner=lambda ctx: None, config_class=type(cfg.run))
     writer = RunWriter.create(workdir / "runs", "bench", config_toml="", overrides=[], preset=None, argv=[])
     reporter = Reporter(stream=io.StringIO(), mode="plain", copy=writer.stdout)
-    hub = MetricsHub(writer, plugins, cfg.run.sinks, cfg.run.alert_rules, reporter.line)
+    hub = MetricsHub(writer, plugins, cfg.run.alert_rules, reporter.line)
     ctx = RunContext(config=cfg, phase=spec, run=writer, device=DEVICE, hub=hub, reporter=reporter, stop=StopFlag())
     encoder, opt = build(SEED)
     stage = Stage(
@@ -178,7 +178,6 @@ def run_voltx(batches: list, workdir: Path, plugins) -> dict:
     c0, t0 = time.process_time(), time.perf_counter()
     fit(ctx, stage)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    hub.close()
     writer.close("finished", 0)
     events = read_jsonl(writer.paths.events).records
     ckpt = sum(e.get("seconds", 0.0) for e in events if e.get("kind") == "checkpoint")

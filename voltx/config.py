@@ -68,7 +68,14 @@ class RunConfig:
     keep_checkpoints: int = 2
     """Committed checkpoints kept per run; older ones are pruned after a new one commits."""
     sinks: list[str] = field(default_factory=list)
-    """Extra metric sinks by name (see `voltx plugins`), e.g. ["csv"]."""
+    """Sinks that get every record of the run live, by name (see `voltx plugins`): "wandb",
+    "tensorboard", "mlflow" (each an optional extra), "csv" or a plugin's; also --sink."""
+    mirror: str = ""
+    """An fsspec URL (s3://bucket/runs, gs://, az://, hf://, a local or NFS path) that each committed
+    checkpoint and the run's files are copied to in the background; "" = no mirror. A resume
+    (--resume auto) on a machine without the run pulls it from there."""
+    mlflow_checkpoints: bool = False
+    """With the mlflow sink: also log each committed checkpoint as MLflow artifacts (a copy per checkpoint)."""
     alert_rules: list[str] = field(default_factory=lambda: ["loss-spike", "throughput-drop", "low-disk"])
     """Alert rules checked on every logged step."""
     telemetry_interval: float = 1.0

@@ -19,7 +19,7 @@ EXIT_PREEMPTED = 75      # EX_TEMPFAIL: stopped by SIGTERM/SIGUSR1/SIGHUP after 
 EXIT_CONFIG = 78         # EX_CONFIG: bad config file or override
 EXIT_DIVERGED = 80       # a loss went NaN/inf; the poisoned state was not saved
 EXIT_RUN_LOCKED = 81     # another process is writing this run directory
-EXIT_PREFLIGHT = 82      # not enough disk or memory for the run
+EXIT_PREFLIGHT = 82      # not enough disk or memory for the run, or a sink's package is missing
 EXIT_GATE = 83           # voltx run curriculum stopped: a phase missed a deliverable (curriculum.gate = stop)
 EXIT_CHECK_FAILED = 84   # voltx doctor: a check failed (its line says what to do); not a bug, so not 1
 EXIT_INTERRUPTED = 130   # a second signal (or Ctrl-C twice): stopped at once, no checkpoint
@@ -36,7 +36,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_CONFIG: "bad configuration: the message names the key and the closest valid one",
     EXIT_DIVERGED: "training diverged (NaN/inf loss); the last good checkpoint is kept",
     EXIT_RUN_LOCKED: "the run directory is locked by another live writer (its pid is named; also a second --resume auto of a run being resumed)",
-    EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, or data missing",
+    EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, data missing, a named sink's package not installed (the message has the pip install line), or the mirror unreachable or holding another run",
     EXIT_GATE: "curriculum stopped at a gate: a phase missed a deliverable (curriculum.gate = \"stop\")",
     EXIT_CHECK_FAILED: "voltx doctor: a check failed (its line names the problem and what to do)",
     EXIT_INTERRUPTED: "interrupted twice: stopped at once without a new checkpoint",

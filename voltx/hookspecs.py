@@ -35,10 +35,13 @@ def register_strands(register):
 
 @hookspec
 def register_sinks(register):
-    """Register metric sinks: ``register(SinkSpec(...))``.
+    """Register sinks: ``register(SinkSpec(...))``.
 
-    A run enables sinks by name with ``[run].sinks = ["csv"]``; each receives every
-    logged metrics record besides the run store's own metrics.jsonl.
+    A run enables sinks by name with ``[run].sinks = ["csv"]`` or ``--sink csv``. Each receives,
+    live, every record the run store writes (steps, evaluations, verdicts, alerts, checkpoints,
+    resumes, the run's end) as its declared type (:mod:`voltx.runs.records`), on a thread and a
+    bounded queue of its own (:mod:`voltx.runs.sink_feed`): a slow or failing sink never slows or
+    stops the run.
     """
 
 
@@ -74,7 +77,8 @@ def on_run_start(run):
 def on_step_logged(run, record):
     """Called with every metrics record the loop logs (a dict: step, losses, lr ...).
 
-    Runs on the training thread: keep it to microseconds or hand work to a thread.
+    Runs on the training thread: keep it to microseconds, or write a sink (``register_sinks``),
+    which runs on a thread of its own.
     """
 
 

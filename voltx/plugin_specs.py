@@ -186,11 +186,21 @@ class StrandSpec:
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """A metric sink: ``factory(run_dir) -> object`` with ``write(record)`` and ``close()``."""
+    """A sink: ``factory(run_dir) -> object`` with ``write(record)`` and ``close()``.
+
+    ``write`` gets every record the run store writes, as its declared type
+    (:mod:`voltx.runs.records`), on the sink's own thread (:mod:`voltx.runs.sink_feed`)."""
 
     name: str
     summary: str
     factory: str | Callable[..., Any]
+    requires: tuple[str, ...] = ()
+    """Modules the sink imports (``("wandb",)``): a run naming the sink refuses to start without them."""
+    extra: str | None = None
+    """The voltx extra that installs them: the refusal says ``pip install "voltx[<extra>]"``."""
+    check: str | Callable[..., Any] | None = None
+    """``check(runs_root)`` raises a VoltxError when the sink cannot work here (a read-only store),
+    before the run starts; None: nothing to check."""
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """``voltx export``: CSV/JSONL of the kept steps (resume-superseded ones dropped), atomic
-outputs, TensorBoard only with the tensorboard package, clear errors for bad input."""
+outputs, TensorBoard through tensorboardX (the tracker replays: tests/plugins/test_tracker_sinks.py),
+clear errors for bad input."""
 
 from __future__ import annotations
 
@@ -76,20 +77,28 @@ def test_default_output_is_named_after_the_run_in_the_current_directory(tmp_path
     assert again == out
 
 
-def test_tensorboard(tmp_path):
+def test_tensorboard_through_tensorboardx(tmp_path):
+    run_dir = make_run(tmp_path / "runs")  # no events.jsonl: the steps alone are replayed
+    out = export_run(run_dir, "tensorboard", tmp_path / "tb").path
+    assert [p.name.startswith("events.out.tfevents") for p in out.iterdir()] == [True]
+    assert not list(tmp_path.glob(".tb.tmp-*"))  # written under a temporary name, then renamed
+
+
+def test_a_tracker_whose_extra_is_missing_says_the_pip_line(tmp_path, monkeypatch):
+    from voltx.errors import PreflightError
+    from voltx.runs import sink_feed
+
     run_dir = make_run(tmp_path / "runs")
-    if importlib.util.find_spec("tensorboard") is None:
-        with pytest.raises(UsageError, match="pip install tensorboard"):
-            export_run(run_dir, "tensorboard", tmp_path / "tb")
-        assert not (tmp_path / "tb").exists()
-    else:
-        out = export_run(run_dir, "tensorboard", tmp_path / "tb").path
-        assert any(p.name.startswith("events.out.tfevents") for p in out.iterdir())
+    real = importlib.util.find_spec
+    monkeypatch.setattr(sink_feed.importlib.util, "find_spec", lambda name, *a: None if name == "tensorboardX" else real(name, *a))
+    with pytest.raises(PreflightError, match=r'exporting to tensorboard needs tensorboardX, which is not installed: pip install "voltx\[tensorboard\]"'):
+        export_run(run_dir, "tensorboard", tmp_path / "tb")
+    assert not (tmp_path / "tb").exists()
 
 
 def test_bad_input_is_a_clear_error(tmp_path):
     run_dir = make_run(tmp_path / "runs")
-    with pytest.raises(UsageError, match="choose one of csv, jsonl, tensorboard"):
+    with pytest.raises(UsageError, match="choose one of csv, jsonl, tensorboard, wandb, mlflow"):
         export_run(run_dir, "parquet")
     with pytest.raises(MissingInputError, match="not a run directory"):
         export_run(tmp_path, "csv")

@@ -108,8 +108,11 @@ def test_sink_alert_and_notify_examples_in_a_run(tmp_path, monkeypatch, capsys):
     req = RunRequest(phase="toy", runs_dir=str(runs), overrides=("run.log_every=1", 'run.sinks=["losslog"]', 'run.alert_rules=["loss-ceiling"]'))
     assert execute(req, plugins=ps) == 0
     run_dir = only_run(runs)
-    lines = (run_dir / "loss.txt").read_text().splitlines()
+    *lines, end = (run_dir / "loss.txt").read_text().splitlines()
     assert [int(ln.split()[0]) for ln in lines] == list(range(1, TOY_STEPS + 1))
+    assert end == "end finished"  # the sink saw the run's end record too
+    [verdict] = (run_dir / "verdicts.txt").read_text().splitlines()
+    assert verdict.startswith("PASS fit/mse ") and verdict.endswith(" < 100.0")
     out = capsys.readouterr().out
     assert f"[notify] toy started in {run_dir}" in out
     assert f"[notify] toy finished: {run_dir}" in out

@@ -13,10 +13,11 @@ import pytest
 from plugin_support import HELLO_SOURCE, REPO, TOY_SOURCE, TOY_STEPS, cli_json, install, load_source, only_run, read_jsonl, run_cli
 
 from voltx import hookimpl, hookspecs
-from voltx.errors import EXIT_INTERNAL, EXIT_USAGE, ConfigError
+from voltx.errors import EXIT_INTERNAL, EXIT_PREFLIGHT, ConfigError, PreflightError, UsageError
 from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.layout import load_manifest
 from voltx.plugin_specs import AlertRuleSpec, ConverterSpec, SinkSpec, StrandSpec, resolve
+from voltx.runs.records import Deliverable, End, StepRecord
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ class Recorder:
     """A third-party sink: keeps every record it is given."""
 
     def __init__(self):
-        self.records: list[dict] = []
+        self.records: list = []
         self.run_dirs: list[Path] = []
         self.closed = False
 
@@ -116,8 +117,8 @@ class Recorder:
         self.run_dirs.append(Path(run_dir))
         return self
 
-    def write(self, record: dict) -> None:
-        self.records.append(dict(record))
+    def write(self, record) -> None:
+        self.records.append(record)
 
     def close(self) -> None:
         self.closed = True
@@ -146,24 +147,78 @@ def test_register_sinks__no_csv_unless_enabled(tmp_path, toy):
     assert not (run_dir / "metrics.csv").exists()
 
 
-def test_register_sinks__third_party_gets_every_record(tmp_path, toy):
+def test_register_sinks__third_party_gets_every_record_of_the_run_store(tmp_path, toy):
     recorder = Recorder()
     code, run_dir, _ = run_toy(tmp_path, toy, ("recorder", recorder), overrides=('run.sinks=["recorder", "csv"]',))
     assert code == 0
     assert recorder.run_dirs == [run_dir]
     metrics = read_jsonl(run_dir / "metrics.jsonl")
-    assert len(recorder.records) == TOY_STEPS
-    assert [r["step"] for r in recorder.records] == [m["step"] for m in metrics] == list(range(1, TOY_STEPS + 1))
-    assert recorder.records[0]["losses"] == metrics[0]["losses"]
+    events = read_jsonl(run_dir / "events.jsonl")
+    steps = [r for r in recorder.records if isinstance(r, StepRecord)]
+    assert [r.step for r in steps] == [m["step"] for m in metrics] == list(range(1, TOY_STEPS + 1))
+    assert steps[0].losses == metrics[0]["losses"]
+    # every events.jsonl line too, as its record type, in the order written: start ... deliverable ... end
+    got = [r.kind for r in recorder.records if not isinstance(r, StepRecord)]
+    assert got == [e["kind"] for e in events] and got[0] == "start" and got[-1] == "end"
+    [verdict] = [r for r in recorder.records if isinstance(r, Deliverable)]
+    assert (verdict.metric, verdict.passed) == ("fit/mse", True)
+    assert isinstance(recorder.records[-1], End) and recorder.records[-1].status == "finished"
     assert recorder.closed
 
 
-def test_register_sinks__unknown_sink_fails_the_run(tmp_path, toy):
-    code, run_dir, _ = run_toy(tmp_path, toy, overrides=('run.sinks=["cvs"]',))
-    assert code == EXIT_USAGE
-    manifest = load_manifest(run_dir).raw
-    assert manifest["status"] == "failed"
-    assert "did you mean 'csv'" in manifest.get("message", "") + (run_dir / "stdout.log").read_text()
+def test_register_sinks__from_the_command_line_and_saved_for_the_resume(tmp_path, toy):
+    from voltx.train.runner import RunRequest, execute
+
+    recorder = Recorder()
+    ps = load_plugins(extra=[("toy", toy), ("recorder", recorder)], refresh=True)
+    runs = tmp_path / "runs"
+    assert execute(RunRequest(phase="toy", runs_dir=str(runs), overrides=("run.log_every=1",), sinks=("recorder",)), plugins=ps) == 0
+    assert len([r for r in recorder.records if isinstance(r, StepRecord)]) == TOY_STEPS
+    assert 'sinks = ["recorder"]' in (only_run(runs) / "config.toml").read_text()
+
+
+def test_register_sinks__a_failing_sink_is_an_alert_and_the_run_finishes(tmp_path, toy):
+    class Failing:
+        def __init__(self, run_dir):
+            pass
+
+        def write(self, record):
+            if isinstance(record, StepRecord) and record.step == 3:
+                raise ConnectionError("tracker unreachable")
+
+        def close(self):
+            pass
+
+    class Plugin:
+        @hookimpl
+        def register_sinks(self, register):
+            register(SinkSpec("failing", "fails at step 3", Failing))
+
+    code, run_dir, _ = run_toy(tmp_path, toy, ("failing", Plugin()), overrides=('run.sinks=["failing"]',))
+    assert code == 0
+    assert len(read_jsonl(run_dir / "metrics.jsonl")) == TOY_STEPS
+    [alert] = [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == "alert" and e["rule"] == "sink"]  # one, however many steps follow
+    assert alert["sink"] == "failing" and "ConnectionError: tracker unreachable" in alert["message"]
+    assert "ALERT [sink] sink 'failing' failed" in (run_dir / "stdout.log").read_text()
+
+
+def test_register_sinks__unknown_sink_refuses_to_start(tmp_path, toy):
+    with pytest.raises(UsageError, match="did you mean 'csv'"):
+        run_toy(tmp_path, toy, overrides=('run.sinks=["cvs"]',))
+    assert not (tmp_path / "runs" / "toy").exists()  # no run directory: nothing started
+
+
+class NotInstalled:
+    @hookimpl
+    def register_sinks(self, register):
+        register(SinkSpec("wandb-ish", "", "voltx_no_such_tracker:Sink", requires=("voltx_no_such_tracker",), extra="wandb"))
+
+
+def test_register_sinks__not_installed_sink_refuses_to_start_with_the_pip_line(tmp_path, toy):
+    with pytest.raises(PreflightError, match=r'sink \'wandb-ish\' needs voltx_no_such_tracker, which is not installed: pip install "voltx\[wandb\]"') as err:
+        run_toy(tmp_path, toy, ("ish", NotInstalled()), overrides=('run.sinks=["wandb-ish"]',))
+    assert err.value.exit_code == EXIT_PREFLIGHT  # the CLI exits with it (README's table)
+    assert not (tmp_path / "runs" / "toy").exists()
 
 
 # --- register_alert_rules -----------------------------------------------------------------

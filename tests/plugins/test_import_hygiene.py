@@ -1,4 +1,4 @@
-"""`voltx --help`, `voltx plugins` and `voltx phases` never import torch or textual.
+"""`voltx --help`, `voltx plugins` and `voltx phases` never import torch or textual (nor the trackers).
 
 Each check runs in a fresh interpreter (this one has long since imported torch).
 """
@@ -23,7 +23,8 @@ with contextlib.redirect_stdout(out):
     except SystemExit as exc:  # --help exits through argparse
         code = exc.code
 print(json.dumps({"code": code, "output": out.getvalue(),
-                  "torch": "torch" in sys.modules, "textual": "textual" in sys.modules}))
+                  "torch": "torch" in sys.modules, "textual": "textual" in sys.modules,
+                  "trackers": sorted(m for m in ("wandb", "mlflow", "tensorboardX", "fsspec") if m in sys.modules)}))
 """
 
 IMPORT_PROBE = """
@@ -55,6 +56,7 @@ def test_cli_listing_does_not_import_torch_or_textual(argv):
     assert ("train-encoder" if argv == ["--help"] else "translator") in result["output"]
     assert result["torch"] is False, f"voltx {' '.join(argv)} imported torch"
     assert result["textual"] is False, f"voltx {' '.join(argv)} imported textual"
+    assert result["trackers"] == [], f"voltx {' '.join(argv)} imported {result['trackers']}"  # the sinks' extras load only in a run
 
 
 def test_listing_with_a_third_party_phase_stays_light(tmp_path):

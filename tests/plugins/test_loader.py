@@ -393,5 +393,5 @@ def test_missing_phase_suggests_a_near_miss():
 
 def test_missing_spec_lookup_in_process():
     ps = load_plugins(refresh=True)
-    with pytest.raises(UsageError, match=r"unknown sink 'cvs' \(did you mean 'csv'\?\)\. Installed: csv\."):
+    with pytest.raises(UsageError, match=r"unknown sink 'cvs' \(did you mean 'csv'\?\)\. Installed: csv, mlflow, tensorboard, wandb\."):
         ps.get("sinks", "cvs")

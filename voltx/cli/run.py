@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", metavar="auto|RUN", help="resume the latest unfinished run of this phase (auto) or RUN; a preset/overrides given with it must be the run's own (a requeued job re-runs its command); nothing to resume starts a new run with them (default: start a new run)")
     p.add_argument("--runs-dir", metavar="DIR", help=f"run store root ({RUNS_DIR_PRECEDENCE})")
     p.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto", help="progress display (default: auto, a rich bar on a TTY and plain lines otherwise)")
+    p.add_argument("--sink", action="append", default=[], metavar="NAME", help="also send the run's records to this sink (repeatable; added to [run].sinks): wandb, tensorboard, mlflow, csv or a plugin's (see `voltx plugins`) (default: [run].sinks only)")
     p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach (default: run in this terminal)")
     # Launchers (voltx-console, --tmux) must know the run's directory before the process starts.
     p.add_argument("--run-id", metavar="ID", help=argparse.SUPPRESS)
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         progress=args.progress,
         argv=tuple(["voltx", *args._argv]),
         run_id=args.run_id,
+        sinks=tuple(args.sink),
     )
     return execute(req)
 
@@ -88,6 +90,10 @@ def _run_in_tmux(args: argparse.Namespace) -> int:
         raise UsageError("--tmux needs tmux, which is not installed here: install it, or run without --tmux.")
     if args.run_id is not None:
         raise UsageError("--run-id is chosen by --tmux itself; drop it.")
+    if args.sink:  # the session's command is the plan's (phase, preset, overrides): name sinks there
+        import json
+
+        raise UsageError(f"--sink is not passed on by --tmux; give the sinks as an override instead: 'run.sinks={json.dumps(args.sink)}'.")
     # An unknown phase or a refused resume fails here, not inside the tmux session.
     plan = plan_run(args.phase, plugins=load_plugins(), config=args.config, preset=args.preset, overrides=args.overrides,
                     runs_dir=args.runs_dir, resume=args.resume)

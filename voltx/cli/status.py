@@ -21,24 +21,27 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from voltx.runs.layout import list_run_dirs
+    from voltx.runs.mirror import mirror_lag
     from voltx.runs.store import summarize
 
     root = root_from(args)
     runs = [summarize(d) for d in list_run_dirs(root) if not args.phase or d.parent.name == args.phase]
+    mirrors = [mirror_lag(r.dir) for r in runs]  # None: the run has no mirror
     if args.json:
-        print(json.dumps({"root": str(root), "runs": [r.as_dict() for r in runs]}, indent=1))
+        print(json.dumps({"root": str(root), "runs": [{**r.as_dict(), "mirror": m} for r, m in zip(runs, mirrors)]}, indent=1))
         return 0
     if not runs:
         print(f"no runs under {root}. Start one with `voltx run translator --preset quick`.")
         return 0
     columns = ("run", "phase", "status", "step", "losses", "samples/s", "ETA", "host", "started")
     rows = []
-    for r in runs:
+    for r, mirror in zip(runs, mirrors):
         step = "-" if r.step is None else f"{r.step}" + (f"/{r.total_steps}" if r.total_steps else "")
         losses = " ".join(f"{k}={v:.3f}" for k, v in list(r.losses.items())[:3]) or "-"
         started = "-" if r.started_at is None else time.strftime("%m-%d %H:%M", time.localtime(r.started_at))
         sps = f"{r.samples_per_sec:.1f}" if r.samples_per_sec else "-"
         status = f"{r.status} ({'; '.join(r.problems)})" if r.problems else r.status  # damaged: which field, what was expected
+        status += f"; {mirror}" if mirror else ""
         rows.append([r.id, r.phase, status, step, losses, sps, fmt_duration(r.eta_s), r.host or "-", started])
     if not sys.stdout.isatty():
         # A pipe or a log: plain aligned lines, one per run, nothing truncated (ids are

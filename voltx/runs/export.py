@@ -1,12 +1,19 @@
-"""Export a run's metrics: CSV (one row per step), JSONL, or TensorBoard event files; and its
-deliverable verdicts (:func:`export_deliverables`): CSV or JSONL, one row per verdict.
+"""Export a run: its metrics as CSV (one row per step) or JSONL, or the whole run replayed into a
+tracker sink (TensorBoard event files, an offline W&B run, an MLflow run); and its deliverable
+verdicts (:func:`export_deliverables`): CSV or JSONL, one row per verdict.
 
 Steps superseded by a resume are dropped by the run store's one rule
 (:func:`voltx.runs.jsonl.kept_steps`), streamed: a first pass over metrics.jsonl
 keeps only each record's step, so a run with millions of logged steps is exported without
 holding its records in memory. Every pass reads the file's first N bytes, N its size when the
 export began: a live run appending meanwhile cannot make the passes disagree. Outputs are written to a temporary name and renamed, so
-a reader never sees half a file. No torch unless TensorBoard is asked for.
+a reader never sees half a file (a TensorBoard directory too). No torch, ever; a tracker's package
+only when that tracker is asked for.
+
+A tracker export replays the run as the live sink would have received it
+(:mod:`voltx.runs.sink_feed`): the kept step records and every event, as their record types, in the
+order they were written, into the same sink class; so a run started without a sink can still be
+sent (``voltx export RUN --to wandb``, then ``wandb sync``).
 
 Lines go through the run store's step record type (:class:`voltx.runs.records.StepRecord`):
 a line that is not one (``"step": "abc"``, no step, not JSON, cut off by a crash) is not
@@ -16,8 +23,7 @@ exported, and :class:`Exported` says how many were skipped and why the first was
 from __future__ import annotations
 
 import csv
-import importlib.util
-import math
+import heapq
 import os
 import shutil
 from array import array
@@ -25,13 +31,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from voltx.errors import MissingInputError, UsageError
+from voltx.errors import MissingInputError, PreflightError, UsageError
 from voltx.runs.jsonl import SkippedLines, dumps, kept_steps, stream_jsonl
 from voltx.runs.layout import RunPaths, is_run_dir, load_manifest
 from voltx.runs.lock import writer_alive
-from voltx.runs.records import StepRecord, parse_step
+from voltx.runs.records import Record, StepRecord, parse_event, parse_step
 
-FORMATS = ("csv", "jsonl", "tensorboard")
+TRACKERS = ("tensorboard", "wandb", "mlflow")
+"""Formats that are a built-in sink of the same name, replayed (:func:`replay`)."""
+FORMATS = ("csv", "jsonl", *TRACKERS)
 _FIRST = ("step", "time", "attempt", "stage")  # CSV columns first, in this order, when present
 
 
@@ -68,22 +76,24 @@ def _numeric(value: Any) -> bool:
 def _default_output(run_dir: Path, to: str) -> Path:
     manifest = load_manifest(run_dir).record
     stem = f"{manifest.phase or run_dir.parent.name}-{manifest.id or run_dir.name}"
-    return Path.cwd() / (f"{stem}-tensorboard" if to == "tensorboard" else f"{stem}.{to}")
+    return Path.cwd() / (f"{stem}-{to}" if to in TRACKERS else f"{stem}.{to}")
 
 
 @dataclass
 class Exported:
     """What ``export_run`` wrote, and the lines of metrics.jsonl it could not export."""
 
-    path: Path
+    path: Path | str
+    """The file or directory written; for MLflow the store's tracking URI."""
     skipped: SkippedLines
 
 
 def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
-    """Write the run's metrics as ``to`` (csv, jsonl, tensorboard); says what was written.
+    """Write the run as ``to`` (csv, jsonl, tensorboard, wandb, mlflow); says what was written.
 
-    Default output: ``<phase>-<run id>.csv|.jsonl`` or ``<phase>-<run id>-tensorboard/`` in
-    the current directory (the run directory belongs to its writer)."""
+    Default output: ``<phase>-<run id>.csv|.jsonl``, ``<phase>-<run id>-tensorboard/`` or
+    ``-wandb/`` in the current directory (the run directory belongs to its writer); MLflow: the
+    store the live sink writes (``<runs root>/mlflow.db`` or $MLFLOW_TRACKING_URI)."""
     run_dir = Path(run_dir)
     if to not in FORMATS:
         raise UsageError(f"unknown export format {to!r}; choose one of {', '.join(FORMATS)}.")
@@ -92,23 +102,33 @@ def export_run(run_dir: Path, to: str, output: Path | None = None) -> Exported:
     metrics = RunPaths(run_dir).metrics
     if not metrics.is_file():
         raise MissingInputError(f"{metrics} does not exist: the run has logged no steps yet.")
-    if to == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
-        raise UsageError("exporting to TensorBoard needs the tensorboard package: pip install tensorboard (or export --to csv).")
-    output = Path(output) if output is not None else _default_output(run_dir, to)
+    sink = _tracker_sink(to) if to in TRACKERS else None
     skipped = SkippedLines(metrics.name)
     final = not writer_alive(run_dir)  # a partial last line of a dead writer is never finished
     # One snapshot: every pass reads the bytes there were now, so a live run's later lines are
     # never half in the export (a row whose columns the CSV header, read earlier, lacks).
     end = metrics.stat().st_size
+    records = kept_records(metrics, skipped, final, end)
+    if to == "mlflow":  # a run added to a store, not a file of ours
+        target = sink(run_dir, output=output, replay=True)
+        replay(run_dir, records, target)
+        return Exported(target.location, skipped)
+    output = Path(output) if output is not None else _default_output(run_dir, to)
+    if to == "wandb":  # an offline-run-* directory inside ``output``, which W&B names itself
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            replay(run_dir, records, sink(run_dir, output=output, replay=True))
+        except OSError as exc:
+            _cant_create(output, exc)
+        return Exported(output, skipped)
 
     def write(tmp: Path) -> None:
-        records = kept_records(metrics, skipped, final, end)
         if to == "csv":
             _write_csv(records, lambda: kept_records(metrics, end=end), tmp)
         elif to == "jsonl":
             _write_jsonl(records, tmp)
         else:
-            _write_tensorboard(records, tmp)
+            replay(run_dir, records, sink(run_dir, output=tmp, replay=True))
 
     _write_atomically(output, write)
     return Exported(output, skipped)
@@ -164,9 +184,13 @@ def _write_atomically(output: Path, write: Callable[[Path], None]) -> None:
             shutil.rmtree(output)  # a previous TensorBoard export of the same run
         os.replace(tmp, output)
     except OSError as exc:
-        from voltx.errors import CantCreateError
+        _cant_create(output, exc)
 
-        raise CantCreateError(f"cannot write {output}: {exc.strerror or exc}. Choose another path with --output.") from None
+
+def _cant_create(output: Path, exc: OSError) -> None:
+    from voltx.errors import CantCreateError
+
+    raise CantCreateError(f"cannot write {output}: {exc.strerror or exc}. Choose another path with --output.") from None
 
 
 def _write_csv(records: Iterator[StepRecord], again: Callable[[], Iterator[StepRecord]], tmp: Path) -> None:
@@ -192,14 +216,32 @@ def _write_jsonl(records: Iterator[StepRecord], tmp: Path) -> None:
             fh.write(dumps(rec.to_dict()) + "\n")
 
 
-def _write_tensorboard(records: Iterator[StepRecord], tmp: Path) -> None:
-    from torch.utils.tensorboard import SummaryWriter  # only here: torch is heavy
+def _tracker_sink(to: str):
+    """The class of the sink ``to`` (from the plugin registry, as a run finds it), or the error a
+    run naming it would get. Its factory takes ``output=`` and ``replay=True`` (leave the run
+    directory as it is)."""
+    from voltx.plugin_specs import resolve
+    from voltx.plugins import load_plugins
+    from voltx.runs.sink_feed import missing_modules
 
-    writer = SummaryWriter(log_dir=str(tmp))
+    spec = load_plugins().get("sinks", to)
+    missing = missing_modules(spec)
+    if missing:
+        raise PreflightError(f"exporting to {to} needs {', '.join(missing)}, which is not installed: "
+                             f'pip install "voltx[{spec.extra}]" (or export --to csv).')
+    return resolve(spec.factory)
+
+
+def replay(run_dir: Path, steps: Iterator[StepRecord], sink) -> None:
+    """Write ``steps`` and the run's events into ``sink`` in the order they were written (by time),
+    as the live feed does, then close it."""
+    events = stream_jsonl(RunPaths(run_dir).events, parse_event) if RunPaths(run_dir).events.is_file() else iter(())
     try:
-        for rec in records:
-            for tag, value in flatten(rec.to_dict()).items():
-                if tag not in ("step", "time", "attempt") and _numeric(value) and math.isfinite(value):
-                    writer.add_scalar(tag, value, global_step=rec.step, walltime=rec.time)
+        for record in heapq.merge(steps, events, key=_written_at):
+            sink.write(record)
     finally:
-        writer.close()
+        sink.close()
+
+
+def _written_at(record: Record) -> float:
+    return getattr(record, "time", None) or 0.0

@@ -78,21 +78,26 @@ class RunPaths:
 
 
 def configured_runs_dir(config: str | os.PathLike | None = None, overrides=()) -> str | None:
-    """``[paths].runs_dir`` of the config in use, or None.
+    """``[paths].runs_dir`` of the config in use, or None (:func:`configured_text`)."""
+    return configured_text("paths.runs_dir", config, overrides)
+
+
+def configured_text(key: str, config: str | os.PathLike | None = None, overrides=()) -> str | None:
+    """The string ``key`` (``table.field``) of the config in use, or None.
 
     The config in use is the one ``voltx run`` reads: ``config`` (--config), else
-    ./training_config.toml, else the curriculum shipped with voltx; a ``paths.runs_dir=``
-    override on the command line replaces its value. Read tolerantly: commands that only
-    read runs must work even when the config is broken (``voltx config validate`` and the
-    run itself report it, with file and line)."""
+    ./training_config.toml, else the curriculum shipped with voltx; a ``key=`` override on the
+    command line replaces its value. Read tolerantly: commands that only read runs must work
+    even when the config is broken (``voltx config validate`` and the run itself report it,
+    with file and line)."""
     from voltx.config import default_config_file, parse_override  # light: no torch
 
     for item in reversed(list(overrides)):  # the last override of a key wins, as in a run
         try:
-            key, value = parse_override(item)
+            name, value = parse_override(item)
         except VoltxError:
             continue
-        if key == "paths.runs_dir" and isinstance(value, str):
+        if name == key and isinstance(value, str):
             return value
     try:
         import tomllib
@@ -102,11 +107,12 @@ def configured_runs_dir(config: str | os.PathLike | None = None, overrides=()) -
     cfg = Path(config) if config else default_config_file()
     if cfg is None:
         return None
+    table, _, field = key.partition(".")
     try:
-        paths = tomllib.loads(cfg.read_text(encoding="utf-8")).get("paths", {})
+        values = tomllib.loads(cfg.read_text(encoding="utf-8")).get(table, {})
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
         return None
-    configured = paths.get("runs_dir") if isinstance(paths, dict) else None
+    configured = values.get(field) if isinstance(values, dict) else None
     return configured if isinstance(configured, str) else None
 
 

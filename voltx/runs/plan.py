@@ -15,7 +15,9 @@ The rules, each written once (here or in the function named):
 - resume: ``--resume auto|RUN`` picks the run and refuses a live, damaged, finished or
   other-phase run and a preset/overrides that differ from the run's own
   (:func:`voltx.runs.resumable.resume_target`); nothing to resume starts a new run, with a line
-  on stderr; ``--run-id`` names a new run, so it never goes with ``--resume``;
+  on stderr; ``--run-id`` names a new run, so it never goes with ``--resume``; ``--resume auto``
+  with nothing here and a ``[run].mirror`` pulls the newest unfinished run of the phase from
+  the mirror first (:func:`voltx.runs.mirror.pull_newest`: a fresh machine continues it);
 - overrides: ``KEY=VALUE`` texts as written, or a ``{key: value}`` mapping written as TOML in
   one place (:func:`voltx.config.override_items`).
 
@@ -119,7 +121,8 @@ def plan_run(
     curriculum) passes None. ``resume`` is ``auto`` or a RUN (directory, id prefix, ``latest``);
     when there is nothing to resume, the plan is a new run and a line on stderr says so."""
     from voltx.config import config_tables, override_items
-    from voltx.runs.layout import check_run_id, runs_root
+    from voltx.runs.layout import check_run_id, configured_text, runs_root
+    from voltx.runs.mirror import pull_newest
     from voltx.runs.resumable import nothing_to_resume, resume_target
 
     if run_id is not None:
@@ -136,6 +139,9 @@ def plan_run(
     # The tables tell a phase key from a global one; only a preset/overrides to compare need them.
     tables = config_tables(plugins) if preset or overrides else set()
     run_dir = resume_target(root, phase, resume, preset=preset, overrides=overrides, tables=tables)
+    mirror = configured_text("run.mirror", config, overrides) if run_dir is None and resume == "auto" else None
+    if mirror and pull_newest(mirror, root, phase) is not None:  # a fresh machine: the run is on the mirror
+        run_dir = resume_target(root, phase, resume, preset=preset, overrides=overrides, tables=tables)
     if run_dir is None:
         print(nothing_to_resume(phase, root, preset, overrides), file=sys.stderr)
         return plan

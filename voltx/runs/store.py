@@ -25,6 +25,7 @@ from voltx.runs.jsonl import (PARTIAL_LINE, BufferedWriter, JsonlRead, LineProbl
 from voltx.runs.layout import FORMAT_VERSION, RunManifest, RunPaths, load_manifest, new_run_dir
 from voltx.runs.lock import RunLock, writer_alive
 from voltx.runs.records import EVENT_TYPES, Event, Manifest, Record, StepRecord, parse_event, parse_step
+from voltx.runs.sink_feed import SinkFeed
 
 E = TypeVar("E", bound=Event)
 
@@ -62,6 +63,7 @@ class RunWriter:
         self.manifest = manifest
         self._lock = lock
         self._out = BufferedWriter()
+        self._feed: SinkFeed | None = None
         self.attempt = len(manifest.get("attempts", []))
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -133,6 +135,11 @@ class RunWriter:
         self._start_attempt(resumed_from=from_step)
         self.event("resumed", from_step=from_step, attempt=self.attempt)
 
+    def attach_sinks(self, feed: SinkFeed) -> None:
+        """From now on every metrics and events line is offered to ``feed`` as well; the writer
+        closes it after the run's ``end`` event (:meth:`close`), so sinks see the end too."""
+        self._feed = feed
+
     def write_manifest(self) -> None:
         _atomic_write_text(self.paths.manifest, json.dumps(self.manifest, indent=1))
 
@@ -147,6 +154,9 @@ class RunWriter:
     def close(self, status: str, exit_code: int, message: str | None = None) -> None:
         """Record the end of this attempt (event, run.json), flush everything, drop the lock."""
         self.event("end", status=status, exit_code=exit_code, message=message)
+        if self._feed is not None:
+            self._feed.close()  # before the files close: a sink's last alert is still written
+            self._feed = None
         self._out.close()
         attempt = self.manifest["attempts"][-1]
         attempt.update(ended_at=_now(), exit_code=exit_code, status=status)
@@ -169,12 +179,16 @@ class RunWriter:
         record["attempt"] = self.attempt
         _readable(StepRecord, record)
         self._out.write(self.paths.metrics, record)
+        if self._feed is not None:
+            self._feed.offer("metrics", record)
 
     def event(self, kind: str, **fields: Any) -> None:
         """Append one events.jsonl line, checked as its kind's record type (:data:`EVENT_TYPES`)."""
         record = {"time": _now(), "kind": kind, **fields}
         _readable(EVENT_TYPES.get(kind, Event), record)
         self._out.write(self.paths.events, record)
+        if self._feed is not None:
+            self._feed.offer("events", record)
 
     def stdout(self, line: str) -> None:
         self._out.write(self.paths.stdout, line)

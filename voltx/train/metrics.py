@@ -1,4 +1,4 @@
-"""Fan-out of logged records: the run store, enabled sinks, plugin hooks, alert rules."""
+"""Fan-out of logged steps: the run store (which feeds the sinks), plugin hooks, alert rules."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from voltx.plugin_specs import resolve
 
 
 class MetricsHub:
-    def __init__(self, run: RunWriter, plugins: PluginSet, sinks: list[str], alert_rules: list[str], say: Callable[[str], None]):
+    def __init__(self, run: RunWriter, plugins: PluginSet, alert_rules: list[str], say: Callable[[str], None]):
         self.run = run
         self.plugins = plugins
         self._say = say
-        self.sinks = [resolve(plugins.get("sinks", name).factory)(run.dir) for name in sinks]
         self.rules = []
         for name in alert_rules:
             spec = plugins.get("alert_rules", name)
@@ -24,8 +23,6 @@ class MetricsHub:
 
     def log(self, record: dict[str, Any]) -> None:
         self.run.log_metrics(record)
-        for sink in self.sinks:
-            sink.write(record)
         if self._has_hooks:
             self._hook(run=self.run, record=record)
         for spec, rule in self.rules:
@@ -33,7 +30,3 @@ class MetricsHub:
             if message:
                 self.run.event("alert", rule=spec.name, severity=spec.severity, step=record.get("step"), message=message)
                 self._say(f"ALERT [{spec.name}] step {record.get('step')}: {message}")
-
-    def close(self) -> None:
-        for sink in self.sinks:
-            sink.close()

@@ -29,8 +29,10 @@ from voltx.plugins import PluginSet, load_plugins
 from voltx.runs.checkpoints import newest_intact, set_aside
 from voltx.runs.layout import RunPaths
 from voltx.runs.plan import RunPlan, plan_run
+from voltx.runs.mirror import mirror_spec, preflight
+from voltx.runs.sink_feed import SinkFeed, check_sinks
 from voltx.runs.store import RunWriter
-from voltx.plugin_specs import resolve
+from voltx.plugin_specs import SinkSpec, resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
 from voltx.train.signals import StopFlag, TerminalOutput
 
@@ -51,6 +53,8 @@ class RunRequest:
     argv: tuple[str, ...] = ()
     run_id: str | None = None
     """The new run's id, when a launcher chose it (voltx-console, --tmux); None = generate one."""
+    sinks: tuple[str, ...] = ()
+    """``--sink`` names, added to ``[run].sinks`` (and saved with the run's config, so a resume keeps them)."""
 
     def plan(self, plugins: PluginSet) -> RunPlan:
         """What this request runs: the plan every launcher's child makes of its argv too."""
@@ -58,23 +62,32 @@ class RunRequest:
                         runs_dir=self.runs_dir, resume=self.resume, run_id=self.run_id)
 
 
-def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunWriter]:
-    """Plan the run, resolve its config and open its run directory (new or resumed)."""
+def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunWriter, list[SinkSpec]]:
+    """Plan the run, resolve its config, check its sinks and open its run directory (new or
+    resumed). A sink that is unknown, not installed or cannot work here stops it before the
+    run directory exists."""
     plan = req.plan(plugins)
     classes = phase_tables(plugins)
     if plan.resume_dir is not None:
         saved = RunPaths(plan.resume_dir).config
         raw, text = read_toml(saved)
         cfg = build_config(raw, classes, source=str(saved), text=text)
-        return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv))
+        sinks = check_sinks(plugins, _unique([*cfg.run.sinks, *req.sinks]), plan.root)
+        return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv)), sinks
     cfg_path = plan.config_file
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
+    cfg.run.sinks = _unique([*cfg.run.sinks, *req.sinks])
+    sinks = check_sinks(plugins, cfg.run.sinks, plan.root)
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, plan.phase: cfg.phases[plan.phase]}
     header = f"# Resolved config of this run (phase {plan.phase}, preset {plan.preset or 'none'}); source: {cfg.source}\n"
     writer = RunWriter.create(plan.root, plan.phase, config_toml=to_toml(tables, header), overrides=list(plan.overrides),
                               preset=plan.preset, argv=list(req.argv), run_id=plan.run_id)
-    return plan, cfg, writer
+    return plan, cfg, writer, sinks
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
 
 
 def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signals: bool = False) -> int:
@@ -85,7 +98,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     late signal exits with the code run.json records instead of another one; a caller that
     goes on after the run (a test, a notebook) passes ``restore_signals=True``."""
     plugins = plugins or load_plugins()
-    plan, cfg, writer = _prepare(req, plugins)
+    plan, cfg, writer, sinks = _prepare(req, plugins)
     spec = plugins.get("phases", plan.phase)
     resumed = plan.resume_dir is not None
     # Handle stop signals from here on: importing torch alone can take seconds, and a run
@@ -104,8 +117,13 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     sidecar = start_sidecar(writer.dir, os.getpid(), cfg.run.telemetry_interval)
     status, code, message = "failed", EXIT_INTERNAL, None
     reporter = Reporter(stream=TerminalOutput(sys.stderr), mode=req.progress, copy=writer.stdout)
-    hub = None
     try:
+        trouble = _sink_trouble(writer, reporter)
+        if cfg.run.mirror:  # reachable, writable and holding this run (not another's), before any training
+            preflight(cfg.run.mirror, writer.dir)
+            sinks = [*sinks, mirror_spec(cfg.run.mirror, trouble)]
+        if sinks:  # before the first event: sinks see the run's start (or resume) too
+            writer.attach_sinks(SinkFeed(sinks, writer.dir, trouble))
         checkpoint = _resume_checkpoint(writer, reporter) if resumed else None
         if resumed:
             writer.mark_resumed(checkpoint.step if checkpoint else None)
@@ -116,7 +134,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         configure_determinism(cfg.hardware, device)
         seed_everything(cfg.run.seed)
         writer.update_manifest(device=str(device))
-        hub = MetricsHub(writer, plugins, cfg.run.sinks, cfg.run.alert_rules, reporter.line)
+        hub = MetricsHub(writer, plugins, cfg.run.alert_rules, reporter.line)
         plugins.pm.hook.on_run_start(run=writer)
         ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=hub, reporter=reporter, stop=stop, resume=checkpoint)
         resolve(spec.runner)(ctx)
@@ -138,8 +156,6 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         try:
             stop_sidecar(sidecar)
             reporter.stop()
-            if hub is not None:
-                hub.close()
             plugins.pm.hook.on_run_end(run=writer, status=status)
         finally:  # whatever failed above, the run's end is recorded and its lock released
             try:
@@ -149,6 +165,15 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
                 if restore_signals:
                     stop.uninstall()
     return code
+
+
+def _sink_trouble(writer: RunWriter, reporter):
+    """How a sink's failure or lag (or the mirror's) reaches the run: an ``alert`` event (rule ``sink``,
+    or ``mirror``) and a line."""
+    def report(name: str, message: str) -> None:
+        writer.event("alert", rule="mirror" if name == "mirror" else "sink", severity="error", sink=name, message=message)
+        reporter.line(f"voltx: ALERT [{'mirror' if name == 'mirror' else 'sink'}] {message}")
+    return report
 
 
 def _outcome(exc: Exception, phase: str, writer: RunWriter, reporter) -> tuple[str, int, str]:

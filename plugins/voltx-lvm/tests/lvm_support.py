@@ -1,4 +1,6 @@
-"""Helpers of voltx-lvm's tests: tiny .npz data, run-store readers, the voltx command."""
+"""Helpers of voltx-lvm's tests: tiny .npz data, run-store readers, the voltx command, and the
+autouse fixture that isolates each test (imported by every test module: a conftest.py here would be
+imported as ``conftest`` and shadow voltx's own tests/conftest.py when one pytest session runs both)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 TINY = {"hidden": 16, "layers": 1, "heads": 2, "epochs": 2, "batch_size": 16, "warmup": 2, "lr": 3e-3,
@@ -54,3 +57,17 @@ def voltx_env(runs: Path) -> dict:
 
 def voltx_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "voltx", *args]
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOLTX_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("VOLTX_DISABLE_PLUGINS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    from voltx.plugins import reset_plugins
+
+    reset_plugins()
+    yield
+    reset_plugins()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voltx_lvm.builtin_corpus import docstring_sentences, embed_sentences, topic_sentences
+from lvm_support import isolated  # noqa: F401 (autouse fixture)
 
 
 def test_topic_sentences_are_ordered_prose_in_contiguous_articles():

@@ -7,6 +7,7 @@ import pytest
 
 from voltx.errors import DataError, MissingInputError
 from voltx_lvm.lvm_data import article_windows, ordered_split, read_npz
+from lvm_support import isolated  # noqa: F401 (autouse fixture)
 
 
 def test_windows_never_cross_an_article_and_keep_order():

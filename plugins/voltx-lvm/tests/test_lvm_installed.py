@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from lvm_support import voltx_cmd, voltx_env
+from lvm_support import voltx_cmd, voltx_env, isolated  # noqa: F401 (autouse)
 
 PROBE = """
 import json, sys

@@ -14,7 +14,7 @@ import threading
 import time
 
 import torch
-from lvm_support import TINY, rotating_articles, run_dirs
+from lvm_support import TINY, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
 from safetensors.torch import load_file
 
 from voltx.errors import EXIT_OK, EXIT_PREEMPTED

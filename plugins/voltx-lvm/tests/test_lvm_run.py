@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from lvm_support import TINY, evaluated, events, rotating_articles, run_dirs
+from lvm_support import TINY, evaluated, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
 
 from voltx.errors import EXIT_DATA, EXIT_OK
 from voltx.plugins import load_plugins

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from lvm_support import ONE_THREAD, TINY, evaluated, events, rotating_articles, run_dirs
+from lvm_support import ONE_THREAD, TINY, evaluated, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
 
 from voltx.errors import EXIT_CONFIG, EXIT_OK
 from voltx.plugins import load_plugins

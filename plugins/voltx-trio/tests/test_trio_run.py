@@ -15,7 +15,7 @@ from voltx import hookimpl
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED
 from voltx.plugins import load_plugins
 
-from trio_support import only_run, run_trio
+from trio_support import finished_run, only_run, run_trio  # noqa: F401 (finished_run: a fixture)
 
 pytestmark = pytest.mark.slow
 

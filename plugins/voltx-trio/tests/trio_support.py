@@ -5,6 +5,8 @@ pytest imported last when voltx's own tests run in the same session."""
 
 from __future__ import annotations
 
+import pytest
+
 # A few steps of the tiny model: 16 records, 2 optimizer steps (4 x accumulation 2) per epoch.
 TINY = {"base_model": "tiny", "examples": 16, "eval_examples": 8, "epochs": 2, "batch_size": 4, "grad_accum": 2,
         "lr": 3e-3, "warmup": 1, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "max_len": 160, "max_new_tokens": 4}
@@ -23,3 +25,11 @@ def run_trio(runs_dir, plugins=None, resume=None, **overrides) -> int:
 def only_run(runs):
     (run_json,) = runs.glob("trio/*/run.json")
     return run_json.parent
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """One uninterrupted tiny run of the creative role: its run directory."""
+    runs = tmp_path_factory.mktemp("trio-runs")
+    assert run_trio(runs) == 0
+    return only_run(runs)
