@@ -211,6 +211,19 @@ def test_atomic_output_replaces_only_on_success(tmp_path):
     assert out.read_text() == "one" and leftovers(tmp_path) == []
 
 
+
+def test_atomic_output_gets_the_mode_of_any_new_file(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "d.jsonl") as fh:  # mkstemp alone would leave it 0600
+            fh.write("{}\n")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "d.jsonl").stat().st_mode) == 0o644
+
 def test_plain_progress_lines_go_to_stderr(tmp_path, capsys, monkeypatch):
     import voltx.data.stream as core
 

@@ -41,6 +41,7 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        os.fchmod(fd, _new_file_mode())  # mkstemp makes 0600; a dataset gets the mode any new file would
     except OSError as exc:
         raise CantCreateError(f"cannot create {path}: {exc.strerror or exc}") from None
     try:
@@ -54,6 +55,13 @@ def atomic_output(path: str | os.PathLike, mode: str = "w") -> Iterator[Any]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _new_file_mode() -> int:
+    """0666 less the process umask: what ``open(path, "w")`` would have given the file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 # --- progress -------------------------------------------------------------------------------
