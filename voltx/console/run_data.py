@@ -51,6 +51,7 @@ class Verdict:
     baselines: Mapping[str, float | None] | None = None
     ablations: Mapping[str, float | None] | None = None
     margin: float | None = None
+    beat_baseline: bool | None = None
     reason: str | None = None
     """Why the verdict failed, as the run recorded it."""
 
