@@ -7,6 +7,7 @@ Import-light (standard library only): ``voltx --help`` and the console both impo
 from __future__ import annotations
 
 import time
+from typing import Any
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -56,3 +57,17 @@ def verdict_columns(v) -> dict[str, str]:
         "ablation": "; ".join(f"{k} = {num(x)}" for k, x in ablations.items()) or NOT_RECORDED,
         "reason": v.get("reason") or NOT_RECORDED,
     }
+
+
+def flatten(table: dict[str, Any], sep: str = "/", prefix: str = "") -> dict[str, Any]:
+    """Nested tables as one level: ``{"losses": {"loss": 1.0}}`` -> ``{"losses/loss": 1.0}``
+    (TensorBoard's tag style; ``sep="."`` gives a config's dotted keys). The one flattener of
+    export, the console's compare view and the tracker sinks."""
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, sep, f"{name}{sep}"))
+        else:
+            out[name] = value
+    return out

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voltx.formatting import flatten
 from voltx.runs.records import Deliverable, Evaluation, Event, Manifest, Record, RecordError, StepRecord
 
 if sys.version_info >= (3, 11):
@@ -46,16 +47,9 @@ class RunFacts:
         return cls(run_dir, manifest.id or run_dir.name, manifest.phase or run_dir.parent.name, config)
 
 
-def flat_config(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_config(table: dict[str, Any]) -> dict[str, Any]:
     """{"run": {"seed": 42}} -> {"run.seed": 42}; lists become their JSON text."""
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_config(value, f"{name}."))
-        else:
-            out[name] = json.dumps(value) if isinstance(value, list) else value
-    return out
+    return {k: json.dumps(v) if isinstance(v, list) else v for k, v in flatten(table, ".").items()}
 
 
 def scalars(record: Record) -> dict[str, float]:

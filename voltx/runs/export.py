@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from voltx.errors import MissingInputError, PreflightError, UsageError
+from voltx.formatting import flatten
 from voltx.runs.jsonl import SkippedLines, dumps, kept_steps, stream_jsonl
 from voltx.runs.layout import RunPaths, is_run_dir, load_manifest
 from voltx.runs.lock import writer_alive
@@ -55,18 +56,6 @@ def kept_records(path: Path, skipped: SkippedLines | None = None, final: bool = 
     for i, rec in zip(range(len(keep)), stream_jsonl(path, parse_step, end=end)):  # the same ``end``: the same records
         if keep[i]:
             yield rec
-
-
-def flatten(rec: dict, prefix: str = "") -> dict[str, Any]:
-    """{"losses": {"loss": 1.0}} -> {"losses/loss": 1.0} (TensorBoard's tag style)."""
-    out: dict[str, Any] = {}
-    for key, value in rec.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}/"))
-        else:
-            out[name] = value
-    return out
 
 
 def _numeric(value: Any) -> bool:

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.series import MetricSeries
 from voltx.config import tomllib
+from voltx.formatting import flatten
 from voltx.runs.jsonl import read_jsonl
 from voltx.runs.layout import RunPaths, load_manifest
 from voltx.runs.records import Deliverable, Evaluation, parse_event
@@ -102,24 +103,13 @@ def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list
     return curves
 
 
-def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in table.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
-
-
 def load_run(run_dir: Path) -> RunCurves:
     paths = RunPaths(run_dir)
     manifest = load_manifest(run_dir).record
     label = f"{manifest.phase or paths.phase}/{manifest.id or run_dir.name}"
     run = RunCurves(run_dir, label, curves=read_loss_curves(paths.metrics))
     try:
-        run.config = flatten(tomllib.loads(paths.config.read_text(encoding="utf-8")))
+        run.config = flatten(tomllib.loads(paths.config.read_text(encoding="utf-8")), ".")
     except FileNotFoundError:
         run.problem = "no config.toml"
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
