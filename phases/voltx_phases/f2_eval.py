@@ -35,6 +35,7 @@ from torch import Tensor
 
 from voltx.engine import hdc
 from voltx.engine.codebook import Codebook
+from voltx.engine.codebook_baselines import reference_errors
 
 Triple = tuple[int, int, int]
 QUERY_CHUNK = 256
@@ -154,14 +155,14 @@ def codebook_figures(model, cand: Tensor, concepts: list[int], n_train: int, see
         return {"codebook_concepts": 0.0}
     emb = cand[torch.tensor(concepts, device=cand.device)].float().cpu()
     entries = F.normalize(model.codebook.detach().float(), dim=-1).cpu()
-    k1 = F.normalize(cand[:n_train].float().mean(0, keepdim=True), dim=-1).cpu()
+    # K = 1 and random codebook: the one definition every codebook verdict is judged against.
+    ref = reference_errors(cand[:n_train].float().cpu(), emb, entries.shape[0], seed)
     spread = emb @ F.normalize(emb.mean(0), dim=0)
-    random_book = torch.randn(entries.shape, generator=torch.Generator().manual_seed(seed))
     return {
         "codebook_quantization_error": float((1.0 - Codebook(entries, index="flat").cosines(emb)).mean()),
-        "codebook_k1_error": float((1.0 - emb @ k1[0]).mean()),
+        "codebook_k1_error": ref["quantization_error_k1"],
         "embedding_spread": float(spread.mean()),
-        "codebook_random_error": float((1.0 - Codebook(random_book, index="flat").cosines(emb)).mean()),
+        "codebook_random_error": ref["random_error"],
         "codebook_entries": float(entries.shape[0]),
         "codebook_concepts": float(len(concepts)),
     }

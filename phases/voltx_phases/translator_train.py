@@ -215,7 +215,7 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncod
 
     def summary(ev: dict) -> str:
         return (f"Valid Loss: {ev['valid_loss']:.3f} | Retrieval@1: {ev['valid_retrieval_top1']:.2%} "
-                f"(chance {ev['valid_retrieval_chance']:.2%}, word overlap {ev['valid_retrieval_lift_word_overlap']:.1f}x) "
+                f"(chance {ev['valid_retrieval_chance']:.2%}, word overlap {ev['valid_retrieval_lift_word_overlap'] * ev['valid_retrieval_chance']:.2%}) "
                 f"| Role Acc: {ev['valid_role_accuracy']:.2%} (majority {ev['valid_role_accuracy_majority']:.2%})")
 
     # The seed's lines: no stage tag, three decimals, the step line without the accuracies.
