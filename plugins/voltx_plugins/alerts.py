@@ -44,30 +44,43 @@ class LossSpike:
 
 
 class ThroughputDrop:
-    """Samples/s below half the recent median (data stall, thermal throttling, a noisy neighbour)."""
+    """Samples/s below half the recent median for ``sustain`` logged steps in a row (data stall,
+    thermal throttling, a noisy neighbour). One slow window is not a stall: a garbage collection
+    or a busy moment on a shared host makes one, and an alert per blip teaches users to ignore alerts."""
 
-    def __init__(self, run_dir: Path, ratio: float = 0.5, window: int = 30, warmup: int = 10, cooldown: int = 200):
+    def __init__(self, run_dir: Path, ratio: float = 0.5, window: int = 30, warmup: int = 10, cooldown: int = 200,
+                 sustain: int = 3):
         self.recent: deque[float] = deque(maxlen=window)
-        self.ratio, self.warmup, self.cooldown = ratio, warmup, cooldown
+        self.ratio, self.warmup, self.cooldown, self.sustain = ratio, warmup, cooldown, sustain
         self.quiet_until = -1
         self.stage = None
+        self.slow: list[float] = []
+        """The consecutive slow readings so far (kept out of the median they are judged against)."""
 
     def check(self, record: dict) -> str | None:
         sps = record.get("samples_per_sec")
         if record.get("stage") != self.stage:
             self.stage = record.get("stage")
             self.recent.clear()
+            self.slow = []
         if not isinstance(sps, (int, float)) or sps <= 0:
             return None
+        if len(self.recent) < self.warmup:
+            self.recent.append(float(sps))
+            return None
+        median = statistics.median(self.recent)
+        if sps >= self.ratio * median:
+            self.recent.extend(self.slow + [float(sps)])
+            self.slow = []
+            return None
+        self.slow.append(float(sps))
         step = record.get("step", 0)
-        message = None
-        if len(self.recent) >= self.warmup and step > self.quiet_until:
-            median = statistics.median(self.recent)
-            if sps < self.ratio * median:
-                message = f"throughput {sps:.1f} samples/s is {sps / median:.0%} of its recent median {median:.1f}"
-                self.quiet_until = step + self.cooldown
-        self.recent.append(float(sps))
-        return message
+        if len(self.slow) < self.sustain or step <= self.quiet_until:
+            return None
+        now = statistics.median(self.slow)
+        self.quiet_until = step + self.cooldown
+        return (f"throughput {now:.1f} samples/s over the last {len(self.slow)} logged steps is "
+                f"{now / median:.0%} of its recent median {median:.1f}")
 
 
 class LowDisk:
@@ -92,5 +105,5 @@ class LowDisk:
 @hookimpl
 def register_alert_rules(register):
     register(AlertRuleSpec("loss-spike", "total loss > 3x its recent median", LossSpike, severity="warning"))
-    register(AlertRuleSpec("throughput-drop", "samples/s < 50% of its recent median", ThroughputDrop))
+    register(AlertRuleSpec("throughput-drop", "samples/s < 50% of its recent median for 3 logged steps", ThroughputDrop))
     register(AlertRuleSpec("low-disk", "less than 2 GiB free for the run directory", LowDisk, severity="error"))

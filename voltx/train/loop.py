@@ -186,7 +186,9 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                 ctx.say(step_line(info))
                 ctx.reporter.update(ctx.global_step, f"loss {values[0]:.4f}")
             if ckpt_every and step % ckpt_every == 0 and b + 1 < per_epoch:
+                writing = time.perf_counter()
                 saved(save(epoch, b + 1))
+                tick += time.perf_counter() - writing  # samples/s is training speed: a checkpoint write is not a stall
 
         # -- end of epoch: evaluate, report, checkpoint ------------------------------------------
         means = dict(zip(term_names, (sums / per_epoch).tolist())) if sums.numel() else {}
