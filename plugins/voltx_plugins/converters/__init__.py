@@ -42,7 +42,7 @@ BUILTIN: list[ConverterSpec] = [
                   factory="voltx_plugins.converters.reasoning:ScanConverter", hub_name="scan"),
     ConverterSpec("cogs", "COGS sentence -> logical form (TSV)", ("reasoning",), factory="voltx_plugins.converters.reasoning:CogsConverter"),
     ConverterSpec("clutrr", "CLUTRR kinship story + query -> relation (CSV or Hub)", ("reasoning",),
-                  factory="voltx_plugins.converters.reasoning:ClutrrConverter", hub_name="CLUTRR/v1.0"),
+                  factory="voltx_plugins.converters.clutrr:ClutrrConverter", hub_name="CLUTRR/v1.0"),
     ConverterSpec("babi", "bAbI QA v1.2 story + question -> answer, supporting facts as steps", ("reasoning",),
                   factory="voltx_plugins.converters.reasoning:BabiConverter", hub_name="facebook/babi_qa"),
     # D1 code
