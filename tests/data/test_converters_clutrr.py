@@ -241,7 +241,7 @@ K3_UNCLE = "{('Nora', 'uncle', 'Felix'): [('Nora', 'mother', 'Ruth'), ('Ruth', '
     ("", "expected the proof"),
     ("[{('Osc", "expected a proof like"),
     ("[]", "expected a proof like"),
-    (f"[{K3_GOAL}]", "1 compositions but a chain of k=3"),                        # a step left out
+    (f"[{K3_GOAL}]", "1 composition(s) but a chain of k=3"),                        # a step left out
     (f"[{K3_UNCLE}, {K3_GOAL}]", "the proof is of 'Felix is the uncle of Nora'"),  # not the query's goal first
     ("[{('Nora', 'aunt', 'Grace'): [('Nora', 'uncle', 'Felix'), ('Ruth', 'wife', 'Grace')]}]", "does not follow"),
     (f"[{K3_GOAL}, {K3_UNCLE}, {{('Ruth', 'sister', 'Ann'): [('Ruth', 'mother', 'Eve'), ('Eve', 'daughter', 'Ann')]}}]",

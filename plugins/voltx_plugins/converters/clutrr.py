@@ -247,7 +247,7 @@ class ClutrrConverter(Converter):
                            "proof_state")
         steps = clutrr_proof_steps(proof, (a, answer, b))
         if len(steps) != k - 1:
-            raise RowError(f"the proof has {len(steps)} compositions but a chain of k={k} relations takes {k - 1}",
+            raise RowError(f"the proof has {len(steps)} composition(s) but a chain of k={k} relations takes {k - 1}",
                            "proof_state")
         meta: dict = {key: str(d[key]) for key in ("id", "f_comb", "task_name", "task_split") if d.get(key) not in (None, "")}
         meta["k"] = k

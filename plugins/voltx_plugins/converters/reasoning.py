@@ -191,7 +191,12 @@ class ScanConverter(Converter):
 
 
 class CogsConverter(Converter):
-    """COGS (Kim & Linzen 2020): TSV ``sentence<TAB>logical_form<TAB>category``."""
+    """COGS (Kim & Linzen 2020): TSV ``sentence<TAB>logical_form<TAB>category``.
+
+    input = the sentence, output = its logical form, steps = none: COGS gives no intermediate
+    derivation, so the chain is sentence -> logical form in one move. ``meta.category`` is the
+    generalisation category (``in_distribution``, ``subj_to_obj_proper``, ...).
+    """
 
     name = "cogs"
     formats = ("reasoning",)
