@@ -183,6 +183,23 @@ def test_hub_rows_use_target_text(tmp_path):
     assert e.value.field == "target"
 
 
+HUB_COLUMNS = ["", "id", "story", "query", "target", "target_text", "clean_story", "proof_state", "f_comb", "task_name",
+               "story_edges", "edge_types", "query_edge", "genders", "task_split"]
+
+
+def test_hub_csv_layout(tmp_path):
+    # the CSVs behind CLUTRR/v1 (hf/1.0/<config>/{train,validation,test}.csv): label index + target_text
+    path = tmp_path / "validation.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(HUB_COLUMNS)
+        for i, (row, label) in enumerate([(K2, 4), (K4, 4), (IN_LAW, 9)]):
+            w.writerow([str(i), *({**row, "target": label, "target_text": row["target"]}[c] for c in HUB_COLUMNS[1:])])
+    records, errors = convert_all([path])
+    assert errors == [] and [r.output for r in records] == ["sister", "sister", "daughter-in-law"]
+    assert [len(r.steps) for r in records] == [1, 3, 1] and records[1].meta["k"] == 4
+
+
 def test_row_cut_mid_field_is_rejected_with_file_line(tmp_path):
     path = write_release_csv(tmp_path / "cut.csv", [K2, K3])
     text = path.read_text(encoding="utf-8")
