@@ -265,7 +265,7 @@ K3_UNCLE = "{('Nora', 'uncle', 'Felix'): [('Nora', 'mother', 'Ruth'), ('Ruth', '
      "not used to prove the query"),
     (f"[{K3_GOAL}, {K3_UNCLE}, {K3_UNCLE}]", "proved twice"),
     ("[{('Nora', 'aunt', 'Grace'): [('Nora', 'aunt', 'Grace'), ('Grace', 'sister', 'Grace')]}]", "prove itself"),
-])
+], ids=["missing", "cut", "empty", "short", "wrong-goal", "broken-chain", "unused", "twice", "cycle"])
 def test_a_proof_that_does_not_prove_the_query_is_a_row_error(tmp_path, proof, says):
     path = write_release_csv(tmp_path / "proofs.csv", [K2, {**K3, "proof_state": proof}])
     records, errors = convert_all([path])
