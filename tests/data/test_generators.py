@@ -7,6 +7,7 @@ import pytest
 
 from conftest import generated_records as records
 
+from voltx.data.sources import load_records
 from voltx.errors import UsageError
 from voltx_plugins.converters.code_pairs_gen import StdlibCodeGenerator
 from voltx_plugins.converters.reasoning_gen import COMPOSE, BabiGenerator, KinshipGenerator, ScanGenerator, scan_commands
@@ -130,7 +131,15 @@ def test_babi_answers_match_the_story(task):
         assert all(s in facts for s in r.steps)
         assert len(r.steps) == len(r.meta["supporting_ids"])
         n_support.add(len(r.steps))
-    assert min(n_support) == task  # 1, 2, 3 supporting facts
+        # the reasoning order of the published files: the object's fact, then the places
+        if task > 1:
+            assert _GRAB.match(r.steps[0]) or _DROP.match(r.steps[0])
+            assert f" the {question.split('the ')[1].split()[0].rstrip('?')}" in r.steps[0]
+        if task == 3:
+            assert r.steps[1].endswith(f" the {m[2]}.") and r.steps[2].endswith(f" the {r.output}.")
+        else:
+            assert r.steps[-1].endswith(f" the {r.output}.")
+    assert n_support == {task}  # 1, 2, 3 supporting facts, as in the published tasks
 
 
 def test_babi_generator_is_deterministic():
@@ -141,24 +150,59 @@ def test_babi_generator_is_deterministic():
     assert [r.to_dict() for r in records(BabiGenerator(task=2, count=3, seed=9), "test")] != a
 
 
+def test_babi_small_world_for_quick_tests():
+    # what a small F3 test asks for: 200 train / 100 test task-1 records, 2 people, 3 places
+    src = "gen:babi_qa1_gen?count=40&agents=2&locations=3&seed=4"
+    train = load_records([src], "reasoning", split="train", key="k", example="")
+    test = load_records([src.replace("count=40", "count=20")], "reasoning", split="test", key="k", example="")
+    assert (len(train), len(test)) == (200, 100)
+    assert train == load_records([src], "reasoning", split="train", key="k", example="")
+    assert {r["output"] for r in train + test} == {"bathroom", "bedroom", "garden"}
+    assert {w.rstrip("?") for r in train for w in r["input"].split() if w.istitle()} == {"Mary", "John", "Where"}
+    seen = {r["input"] for r in train}
+    assert sum(r["input"] in seen for r in test) <= 2  # seeded apart; a 2-move story may recur by chance (1 of 100)
+    for bad in ({"agents": 0}, {"locations": 1}, {"agents": 9}, {"questions": 0}):
+        with pytest.raises(UsageError):
+            records(BabiGenerator(count=1, **bad))
+
+
 # -- kinship ---------------------------------------------------------------------------------
+
+_STEP = re.compile(r"^(\w+) is the ([\w-]+) of (\w+); (\w+) is the ([\w-]+) of (\w+) -> (\w+) is the ([\w-]+) of (\w+)$")
 
 
 def test_kinship_chains():
-    gen = KinshipGenerator(count=50, seed=3, min_hops=2, max_hops=5)
-    recs = records(gen)
-    assert recs == records(KinshipGenerator(count=50, seed=3, min_hops=2, max_hops=5))
-    assert recs != records(KinshipGenerator(count=50, seed=4, min_hops=2, max_hops=5))
-    assert {len(r.steps) for r in recs} <= {2, 3, 4, 5} and len({len(r.steps) for r in recs}) > 1
-    for r in recs:
+    gen = KinshipGenerator(count=60, seed=3)
+    train, test = records(gen), records(gen, "test")
+    assert train == records(KinshipGenerator(count=60, seed=3))
+    assert train != records(KinshipGenerator(count=60, seed=4))
+    # CLUTRR's systematic generalisation: train k = 2, 3; test k = 2, 3, 4
+    assert {r.meta["k"] for r in train} == {2, 3} and {r.meta["k"] for r in test} == {2, 3, 4}
+    for r in train + test:
         first, last = re.match(r".* How is (\w+) related to (\w+)\?$", r.input).groups()
-        assert r.steps[-1] == f"{first} is {last}'s {r.output}."
-        assert all(s.split(" is ")[1].startswith(f"{last}'s") for s in r.steps)
-        assert len(r.meta["relations"].split("-")) == len(r.steps)
+        k = r.meta["k"]
+        assert len(r.steps) == k - 1 == len(r.meta["relations"].split("-")) - 1 and r.task == f"kinship_{k}hop"
+        parsed = [_STEP.match(s) for s in r.steps]
+        assert all(parsed), r.steps
+        for m in parsed:  # "B is the r1 of A; C is the r2 of B -> C is the r of A"
+            assert m[3] == m[9] == last and m[1] == m[6] and m[4] == m[7]
+        for before, after in zip(parsed, parsed[1:]):  # each conclusion is the next step's first fact
+            assert before.group(7, 8, 9) == after.group(1, 2, 3)
+        assert parsed[-1].group(7, 8) == (first, r.output)
+
+
+def test_kinship_chain_lengths_are_options():
+    assert {r.meta["k"] for r in records(KinshipGenerator(count=20, train_k=[4]))} == {4}
+    src = "gen:kinship_gen?count=30&train_k=3&test_k=[5,6]"
+    assert {r["meta"]["k"] for r in load_records([src], "reasoning", split="test", key="k", example="")} == {5, 6}
+    assert {r["meta"]["k"] for r in load_records([src], "reasoning", split="train", key="k", example="")} == {3}
+    for bad in ([], [0], [11], "2", [2.5], True):
+        with pytest.raises(UsageError):
+            records(KinshipGenerator(count=1, train_k=bad))
 
 
 def test_kinship_composition_table():
-    gen = KinshipGenerator(count=1, seed=0, min_hops=2, max_hops=2)
+    gen = KinshipGenerator(count=1, seed=0, train_k=[2])
     assert COMPOSE[("parent", "sibling")] == "pibling" and COMPOSE[("parent", "parent")] == "grandparent"
     row = next(gen.read_local([], "train"))
     assert row.data["hops"] == 2

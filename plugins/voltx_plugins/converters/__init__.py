@@ -42,7 +42,7 @@ BUILTIN: list[ConverterSpec] = [
                   factory="voltx_plugins.converters.reasoning:ScanConverter", hub_name="scan"),
     ConverterSpec("cogs", "COGS sentence -> logical form (TSV)", ("reasoning",), factory="voltx_plugins.converters.reasoning:CogsConverter"),
     ConverterSpec("clutrr", "CLUTRR kinship story + query -> relation (CSV or Hub)", ("reasoning",),
-                  factory="voltx_plugins.converters.reasoning:ClutrrConverter", hub_name="CLUTRR/v1.0"),
+                  factory="voltx_plugins.converters.clutrr:ClutrrConverter", hub_name="CLUTRR/v1.0"),
     ConverterSpec("babi", "bAbI QA v1.2 story + question -> answer, supporting facts as steps", ("reasoning",),
                   factory="voltx_plugins.converters.reasoning:BabiConverter", hub_name="facebook/babi_qa"),
     # D1 code
@@ -73,7 +73,7 @@ BUILTIN: list[ConverterSpec] = [
     ConverterSpec("babi_qa1_gen", "generated bAbI task 1 (single supporting fact)", ("reasoning",), factory="voltx_plugins.converters.reasoning_gen:Babi1Generator"),
     ConverterSpec("babi_qa2_gen", "generated bAbI task 2 (two supporting facts)", ("reasoning",), factory="voltx_plugins.converters.reasoning_gen:Babi2Generator"),
     ConverterSpec("babi_qa3_gen", "generated bAbI task 3 (three supporting facts)", ("reasoning",), factory="voltx_plugins.converters.reasoning_gen:Babi3Generator"),
-    ConverterSpec("kinship_gen", "generated CLUTRR-style kinship chains (2-4 hops), steps = the composition", ("reasoning",),
+    ConverterSpec("kinship_gen", "generated CLUTRR-style kinship chains (train k = 2, 3; test k = 2, 3, 4), steps = the compositions", ("reasoning",),
                   factory="voltx_plugins.converters.reasoning_gen:KinshipGenerator"),
     ConverterSpec("stdlib_code_gen", "Python standard-library code <-> docstring pairs", ("code_pairs",),
                   factory="voltx_plugins.converters.code_pairs_gen:StdlibCodeGenerator"),

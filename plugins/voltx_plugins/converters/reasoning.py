@@ -1,17 +1,21 @@
-"""Reasoning datasets -> ``reasoning`` records: SCAN, COGS, CLUTRR and bAbI QA.
+"""Reasoning datasets -> ``reasoning`` records: SCAN, COGS and bAbI QA (CLUTRR: :mod:`.clutrr`).
 
 Each ``read_local`` parses the dataset's original file format into rows shaped like the
 dataset's Hugging Face Hub rows, so one ``convert`` serves both sources:
 
 * SCAN ``IN: <command> OUT: <actions>`` lines -> ``{commands, actions}`` (Hub ``scan``);
-  steps are the interpretation of each sub-command, in execution order;
+  steps are the intermediate parses rendered in actions (:func:`scan_chain`), the output the
+  full action sequence;
 * COGS TSV ``sentence<TAB>logical_form<TAB>category`` -> ``{sentence, logical_form, category}``;
-* CLUTRR CSV (id, story, query, target, text_target, f_comb, proof_state, ...) -> that row;
-  steps come from ``proof_state`` when it parses, otherwise from ``f_comb``;
+  no steps (sentence -> logical form in one move);
+* CLUTRR: :mod:`.clutrr`;
 * bAbI QA v1.2 text (``ID text`` / ``ID question<TAB>answer<TAB>supporting ids``) -> one row
   per story in the Hub ``facebook/babi_qa`` shape ``{story: {id, type, text, supporting_ids,
   answer}}``; every question becomes one record (story so far + question -> answer, steps =
-  the supporting sentences in story order).
+  the supporting sentences in the order the ids are given, which is the reasoning order).
+
+A record's reasoning chain is ``[input, *steps, output]``: every step is a text of its own
+(a sentence, or an action sequence for SCAN), never the output again.
 
 A malformed line is reported by ``convert`` as ``RowError(reason, field)`` (reading never
 stops half-way through a file); a file that is clearly another format raises ``DataError``
@@ -20,10 +24,7 @@ naming the file.
 
 from __future__ import annotations
 
-import ast
-import csv
 import re
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -79,36 +80,59 @@ def _scan_verb(words: list[str]) -> list[str]:
     raise ValueError(f"cannot parse {' '.join(words)!r}")
 
 
-def scan_parts(command: str) -> list[tuple[str, list[str]]]:
-    """The sub-commands of a SCAN command in execution order, each with its actions.
-
-    ``x and y`` runs x then y, ``x after y`` runs y then x; ``twice``/``thrice`` repeat.
-    Raises ValueError if ``command`` is not in the SCAN grammar.
-    """
+def _scan_conjuncts(command: str) -> list[str]:
+    """The S phrases of a SCAN command in execution order: ``x and y`` runs x then y, ``x after y``
+    runs y then x (the grammar has at most one conjunction). Raises ValueError outside the grammar."""
     words = command.split()
-    for conj in ("and", "after"):
-        if conj in words:
-            i = words.index(conj)
-            left, right = " ".join(words[:i]), " ".join(words[i + 1 :])
-            if conj in words[i + 1 :] or not left or not right:
-                raise ValueError(f"cannot parse {command!r}")
-            first, second = (left, right) if conj == "and" else (right, left)
-            return [*scan_parts(first), *scan_parts(second)]
     if not words:
         raise ValueError("empty command")
+    at = [i for i, w in enumerate(words) if w in ("and", "after")]
+    if not at:
+        return [command]
+    i = at[0]
+    left, right = " ".join(words[:i]), " ".join(words[i + 1 :])
+    if len(at) > 1 or not left or not right:
+        raise ValueError(f"cannot parse {command!r}: expected 'S', 'S and S' or 'S after S'")
+    return [left, right] if words[i] == "and" else [right, left]
+
+
+def _scan_repeat(phrase: str) -> tuple[list[str], int]:
+    """An S phrase as (the actions of its V phrase, how many times V runs): ``V``, ``V twice``, ``V thrice``."""
+    words = phrase.split()
     times = {"twice": 2, "thrice": 3}.get(words[-1], 1)
-    phrase = words[:-1] if times > 1 else words
-    return [(" ".join(words), _scan_verb(phrase) * times)]
+    return _scan_verb(words[:-1] if times > 1 else words), times
+
+
+def scan_chain(command: str) -> list[str]:
+    """The action texts the interpretation of a SCAN command passes through, the last being the full
+    action sequence.
+
+    The command's parse is interpreted bottom-up in execution order; after each sub-command the
+    actions so far are rendered: a repeated phrase first once (``"jump"`` in ``"jump twice"``),
+    then repeated, then the next conjunct appended. ``"jump twice and walk"`` -> ``["I_JUMP",
+    "I_JUMP I_JUMP", "I_JUMP I_JUMP I_WALK"]``; ``"walk after run"`` -> ``["I_RUN", "I_RUN I_WALK"]``.
+    Raises ValueError if ``command`` is not in the SCAN grammar.
+    """
+    done: list[str] = []
+    chain: list[str] = []
+    for phrase in _scan_conjuncts(command):
+        acts, times = _scan_repeat(phrase)
+        if times > 1:
+            chain.append(" ".join(done + acts))
+        done += acts * times
+        chain.append(" ".join(done))
+    return chain
 
 
 def scan_interpret(command: str) -> list[str]:
     """The action sequence of a SCAN command (``"jump twice"`` -> ``["I_JUMP", "I_JUMP"]``)."""
-    return [a for _, acts in scan_parts(command) for a in acts]
+    return scan_chain(command)[-1].split()
 
 
 def scan_steps(command: str) -> list[str]:
-    """Reasoning steps: one ``"<sub-command> -> <actions>"`` line per sub-command run."""
-    return [f"{part} -> {' '.join(acts)}" for part, acts in scan_parts(command)]
+    """A SCAN record's steps: its interpretation's intermediate action texts (:func:`scan_chain`
+    without the last, which is the record's output); none for a command of one unrepeated phrase."""
+    return scan_chain(command)[:-1]
 
 
 class ScanConverter(Converter):
@@ -147,27 +171,32 @@ class ScanConverter(Converter):
             raise RowError("expected a non-empty action sequence", "actions")
         cmd, acts = " ".join(cmd.split()), " ".join(acts.split())
         try:
-            steps = scan_steps(cmd)
+            chain = scan_chain(cmd)
         except ValueError as e:
             raise RowError(f"not a SCAN command: {e}", "commands") from None
         unknown = sorted(set(acts.split()) - set(SCAN_ACTIONS))
         if unknown:
             raise RowError(f"unknown action(s) {', '.join(map(repr, unknown))} (a cut line?); SCAN actions are "
                            f"{', '.join(SCAN_ACTIONS)}", "actions")
-        expected = scan_interpret(cmd)
-        if " ".join(expected) != acts:
+        expected = chain[-1].split()
+        if chain[-1] != acts:
             # Every published SCAN split (simple, length, add-primitive, template) follows the grammar,
             # so a disagreement is a damaged line (e.g. cut at a token boundary), never a variant.
             raise RowError(f"the actions do not match the command {cmd!r}: expected {len(expected)} actions "
                            f"{' '.join(expected)!r}, got {len(acts.split())} (a cut or edited line?)", "actions")
-        yield Reasoning(input=cmd, output=acts, steps=steps, task="scan", source=row.where)
+        yield Reasoning(input=cmd, output=acts, steps=chain[:-1], task="scan", source=row.where)
 
 
 # -- COGS ----------------------------------------------------------------------------------
 
 
 class CogsConverter(Converter):
-    """COGS (Kim & Linzen 2020): TSV ``sentence<TAB>logical_form<TAB>category``."""
+    """COGS (Kim & Linzen 2020): TSV ``sentence<TAB>logical_form<TAB>category``.
+
+    input = the sentence, output = its logical form, steps = none: COGS gives no intermediate
+    derivation, so the chain is sentence -> logical form in one move. ``meta.category`` is the
+    generalisation category (``in_distribution``, ``subj_to_obj_proper``, ...).
+    """
 
     name = "cogs"
     formats = ("reasoning",)
@@ -201,178 +230,7 @@ class CogsConverter(Converter):
                         meta={"category": category} if category else None, source=row.where)
 
 
-# -- CLUTRR --------------------------------------------------------------------------------
-
-# The EMNLP'19 release CSVs (pandas dumps: an unnamed index column, then id, story, query,
-# text_query, target, text_target, clean_story, proof_state, f_comb, task_name, story_edges,
-# edge_types, query_edge, genders, syn_story, node_mapping, task_split): ``target`` is the
-# relation and ``text_target`` a list of sentences (often "[]"), never the answer. The Hub's
-# CLUTRR/v1 rows carry a label index in ``target`` and the relation in ``target_text``.
-CLUTRR_COLUMNS = ("story", "query", "target")
-# CLUTRR/v1's label indices (its dataset card), to check target against target_text
-CLUTRR_HUB_LABELS = (
-    "aunt", "son-in-law", "grandfather", "brother", "sister", "father", "mother", "grandmother", "uncle",
-    "daughter-in-law", "grandson", "granddaughter", "father-in-law", "mother-in-law", "nephew", "son", "daughter",
-    "niece", "husband", "wife", "sister-in-law",
-)
-_RELATION = re.compile(r"^[a-z]+(?:-[a-z]+)*$")         # "sister", "son-in-law", "no-relation"
-_CHAIN_LINK = re.compile(r"no-relation|[a-z]+-in-law|[a-z]+")  # one relation of an f_comb chain
-_TASK_NAME = re.compile(r"^task_(\d+)\.(\d+)$")        # "task_1.3": task 1, chain length k = 3
-
-
-def _literal(value):
-    if isinstance(value, str):
-        try:
-            return ast.literal_eval(value)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            return None
-    return value
-
-
-def _clean_story(text: str) -> str:
-    return " ".join(text.replace("[", "").replace("]", "").split())
-
-
-def _proof_steps(proof) -> list[str] | None:
-    """CLUTRR proof_state ``[{(h, r, t): [(h, r1, m), (m, r2, t)]}, ...]`` (goal first) as
-    bottom-up composition steps ``"h -r1-> m, m -r2-> t => h -r-> t"``; None if it does not parse."""
-    proof = _literal(proof)
-    if not isinstance(proof, list) or not proof:
-        return None
-    steps = []
-    try:
-        for entry in reversed(proof):
-            for goal, body in entry.items():
-                parts = ", ".join(f"{h} -{r}-> {t}" for h, r, t in body)
-                h, r, t = goal
-                steps.append(f"{parts} => {h} -{r}-> {t}")
-    except (AttributeError, TypeError, ValueError):
-        return None
-    return steps
-
-
-def _chain(f_comb: str) -> list[str]:
-    """The relations of an f_comb chain (``"son-wife-father-in-law"`` -> son, wife, father-in-law)."""
-    links = _CHAIN_LINK.findall(f_comb)
-    if not links or "-".join(links) != f_comb:
-        raise RowError(f"expected relations joined by '-' like 'father-sister-son', got {f_comb!r}", "f_comb")
-    return links
-
-
-def _clutrr_answer(d: dict) -> str:
-    """The relation: ``target`` in the release CSVs, ``target_text`` where ``target`` is a Hub label index."""
-    target = d.get("target")
-    if isinstance(target, int) or (isinstance(target, str) and target.strip().isdigit()):
-        answer = d.get("target_text")
-        index = int(target)
-        if not isinstance(answer, str) or not answer.strip():
-            raise RowError(f"target is the label index {index}; expected the relation in target_text", "target_text")
-        answer = answer.strip()
-        if index < len(CLUTRR_HUB_LABELS) and CLUTRR_HUB_LABELS[index] != answer:
-            raise RowError(f"label index {index} is {CLUTRR_HUB_LABELS[index]!r} but target_text is {answer!r}", "target")
-    else:
-        answer = target.strip() if isinstance(target, str) else ""
-    if not _RELATION.match(answer):
-        raise RowError(f"expected a kinship relation like 'sister' or 'son-in-law', got {answer!r}"
-                       " (a shifted or damaged row?)", "target")
-    return answer
-
-
-def _chain_length(d: dict) -> tuple[int, list[str]]:
-    """k from task_name (``task_1.3`` -> 3), checked against the relations of f_comb; and those relations."""
-    task_name = str(d.get("task_name") or "").strip()
-    f_comb = str(d.get("f_comb") or "").strip()
-    links = _chain(f_comb) if f_comb else []
-    if task_name:
-        m = _TASK_NAME.match(task_name)
-        if m is None:
-            raise RowError(f"expected 'task_<task>.<k>' like 'task_1.3', got {task_name!r}", "task_name")
-        k = int(m.group(2))
-        if links and len(links) != k:
-            raise RowError(f"f_comb {f_comb!r} has {len(links)} relations but task_name {task_name!r} says k={k}",
-                           "f_comb")
-        return k, links
-    if links:
-        return len(links), links
-    raise RowError("expected task_name like 'task_1.3' or f_comb like 'father-sister-son' (the chain length k)",
-                   "task_name")
-
-
-class ClutrrConverter(Converter):
-    """CLUTRR (Sinha et al. 2019) release CSV or Hub ``CLUTRR/v1.0``: kinship story + query -> relation.
-
-    Records: input = the story (names unbracketed) + "How is B related to A?", output = the
-    relation, steps = the proof's compositions (from ``proof_state``, else one per f_comb prefix),
-    meta = id, f_comb, task_name, task_split and ``k``, the chain length.
-    """
-
-    name = "clutrr"
-    formats = ("reasoning",)
-    hub_name = "CLUTRR/v1.0"
-    hub_config = "gen_train234_test2to10"
-    splits = ("train", "validation", "test")
-
-    def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow | RowError]:
-        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-        for path in map(Path, paths):
-            with open_text(path) as f:
-                # strict: a quote left open by a cut row is an error, not a field swallowing later rows
-                reader = csv.reader(f, strict=True)
-                try:
-                    header = next(reader, [])
-                except csv.Error:
-                    header = []
-                if not all(c in header for c in CLUTRR_COLUMNS):
-                    raise DataError(f"{path}: not a CLUTRR CSV (header needs columns {', '.join(CLUTRR_COLUMNS)};"
-                                    f" got {', '.join(header[:8]) or 'nothing'})")
-                yield from self._records(reader, header, path)
-
-    @staticmethod
-    def _records(reader, header: list[str], path: Path) -> Iterator[RawRow | RowError]:
-        """Rows as dicts, each at the line it starts on; a cut or malformed record as a RowError."""
-        end = reader.line_num
-        while True:
-            where = f"{path}:{end + 1}"
-            try:
-                values = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as e:
-                end = reader.line_num
-                yield RowError(f"not a complete CSV record ({e}): the row is cut or its quotes are broken", "row",
-                               where=where)
-                continue
-            end = reader.line_num
-            if not values:
-                continue
-            if len(values) != len(header):
-                yield RowError(f"expected {len(header)} comma-separated fields as in the header, got {len(values)}"
-                               " (a row cut short, or a field with an unquoted comma?)", "row", where=where)
-                continue
-            yield RawRow(dict(zip(header, values)), where)
-
-    def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Reasoning]:
-        d = row.data
-        story = d.get("story") or d.get("clean_story")
-        if not isinstance(story, str) or not story.strip():
-            raise RowError("expected a non-empty story", "story")
-        query = _literal(d.get("query"))
-        if not (isinstance(query, (tuple, list)) and len(query) == 2 and all(isinstance(q, str) for q in query)):
-            raise RowError("expected a pair of names like \"('Ann', 'Bob')\"", "query")
-        answer = _clutrr_answer(d)
-        k, links = _chain_length(d)
-        a, b = query
-        proof = d.get("proof_state")
-        steps = _proof_steps(proof) if proof not in (None, "") else None
-        if steps is None and proof not in (None, ""):
-            raise RowError(f"expected a proof like \"[{{('A', 'r', 'B'): [('A', 'r1', 'C'), ('C', 'r2', 'B')]}}]\", "
-                           f"got {str(proof)[:60]!r}", "proof_state")
-        if steps is None:
-            steps = [f"{a} -{'-'.join(links[:i])}-> ?" for i in range(1, len(links) + 1)] + [f"{a} -{answer}-> {b}"]
-        meta: dict = {key: str(d[key]) for key in ("id", "f_comb", "task_name", "task_split") if d.get(key) not in (None, "")}
-        meta["k"] = k
-        yield Reasoning(input=f"{_clean_story(story)} How is {b} related to {a}?", output=answer,
-                        steps=steps, task=str(d.get("task_name") or "clutrr"), meta=meta, source=row.where)
+# CLUTRR: clutrr.py
 
 
 # -- bAbI QA -------------------------------------------------------------------------------
@@ -387,7 +245,14 @@ def _babi_task(path: Path) -> str:
 
 
 class BabiConverter(Converter):
-    """bAbI QA v1.2 text files or Hub ``facebook/babi_qa`` (configs ``en-qa1`` ...)."""
+    """bAbI QA v1.2 text files or Hub ``facebook/babi_qa`` (configs ``en-qa1`` ...).
+
+    One record per question: input = the story's statements so far + the question, steps = the
+    supporting facts in the order their ids are given, which is the reasoning order of the
+    published files (qa2 ``12 6``: "Mary dropped the football." then "Mary went back to the
+    garden."; qa3: the object's fact, the place it went to, then the place before, the answer),
+    output = the answer. A bad question fails its whole story, at the question's line.
+    """
 
     name = "babi"
     formats = ("reasoning",)
@@ -412,7 +277,7 @@ class BabiConverter(Converter):
                     if m is None:
                         if story is None:
                             story, start = self._empty(task), lineno
-                        story.setdefault("errors", []).append((f"line {lineno}: expected '<id> <text>'", "id"))
+                        story.setdefault("errors", []).append(("expected '<id> <text>'", "id", lineno))
                         continue
                     if m.group(1) == "1" and story is not None:
                         yield RawRow(story, f"{path}:{start}")
@@ -420,6 +285,7 @@ class BabiConverter(Converter):
                     if story is None:
                         story, start = self._empty(task), lineno
                     s = story["story"]
+                    story["lines"].append(lineno)
                     text, *qa = m.group(2).split("\t")
                     s["id"].append(m.group(1))
                     s["text"].append(text.strip())
@@ -433,19 +299,28 @@ class BabiConverter(Converter):
                     s["supporting_ids"].append((qa[1] if len(qa) > 1 else "").split())
                     if len(qa) < 2:
                         story.setdefault("errors", []).append(
-                            (f"line {lineno}: a question needs '<TAB>answer<TAB>supporting ids'", "supporting_ids"))
+                            ("a question needs '<TAB>answer<TAB>supporting ids'", "supporting_ids", lineno))
             if story is not None:
                 yield RawRow(story, f"{path}:{start}")
 
     @staticmethod
     def _empty(task: str) -> dict:
-        return {"task": task, "story": {"id": [], "type": [], "text": [], "supporting_ids": [], "answer": []}}
+        """A story as the Hub has it, plus the file line of each entry (``lines``) for errors."""
+        return {"task": task, "story": {"id": [], "type": [], "text": [], "supporting_ids": [], "answer": []},
+                "lines": []}
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Reasoning]:
         d = row.data
+        lines = d.get("lines")
+        file = row.where.rsplit(":", 1)[0] if lines is not None and row.where else None
+
+        def at(line: int | None) -> str | None:
+            """Where a bad question is: its own line in a local file (the story's start otherwise)."""
+            return f"{file}:{line}" if file and line else None
+
         if d.get("errors"):
-            reason, field = d["errors"][0]
-            raise RowError(reason, field)
+            reason, field, line = d["errors"][0]
+            raise RowError(reason, field, where=at(line))
         s = d.get("story")
         keys = ("id", "type", "text", "supporting_ids", "answer")
         if not isinstance(s, dict) or not all(isinstance(s.get(k), list) for k in keys):
@@ -462,17 +337,18 @@ class BabiConverter(Converter):
                 facts.append(text)
                 by_id[sid] = text
                 continue
+            line = lines[i] if lines and i < len(lines) else None
             if not isinstance(answer, str) or not answer.strip():
-                raise RowError(f"question {sid}: expected an answer", "answer")
-            try:
-                ids = sorted({int(x) for x in support})
+                raise RowError(f"question {sid}: expected an answer", "answer", where=at(line))
+            try:  # in the order given: the file's reasoning order (qa2: the object's fact, then its carrier's place)
+                ids = list(dict.fromkeys(int(x) for x in support))
             except (TypeError, ValueError):
                 raise RowError(f"question {sid}: supporting ids must be integers, got {support!r}",
-                               "supporting_ids") from None
+                               "supporting_ids", where=at(line)) from None
             missing = [x for x in ids if str(x) not in by_id]
             if not ids or missing:
                 raise RowError(f"question {sid}: supporting ids {missing or 'none'} are not earlier statements",
-                               "supporting_ids")
+                               "supporting_ids", where=at(line))
             records.append(Reasoning(
                 input=" ".join([*facts, text]), output=answer.strip(), steps=[by_id[str(x)] for x in ids],
                 task=task, meta={"question_id": sid, "supporting_ids": [str(x) for x in support]},

@@ -11,9 +11,11 @@ and a default size for the others.
   tasks_train_addprim_jump.txt does (1,467 of 14,670 lines), ``jump_copies=1`` (generator
   ``scan_addprim_jump_once_gen``) keeps it once;
 * :class:`BabiGenerator` - bAbI QA tasks 1-3 (agents moving, picking up and dropping
-  objects; 1, 2 or 3 supporting facts);
-* :class:`KinshipGenerator` - CLUTRR-style kinship chains of configurable length, composed
-  with a relation table; steps = the composition along the chain.
+  objects; 1, 2 or 3 supporting facts, the steps, in the published files' order); ``agents``
+  and ``locations`` shrink the world for small tests;
+* :class:`KinshipGenerator` - CLUTRR-style kinship chains, train k = 2, 3 and test k = 2, 3, 4
+  by default (``train_k``/``test_k``), composed with a relation table; steps = the k - 1
+  compositions along the chain, worded as the CLUTRR converter words a proof.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from voltx.data.formats import Reasoning
 from voltx.errors import UsageError
 
 from .generator_base import _Generator
+from .clutrr import composition_step
 from .reasoning import BabiConverter, ScanConverter, scan_interpret
 
 
@@ -137,8 +140,12 @@ _GRABS = ("got", "picked up", "grabbed", "took")
 _DROPS = ("dropped", "put down", "discarded", "left")
 
 
-def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
-    """One bAbI story in the Hub ``facebook/babi_qa`` shape (ids from 1).
+def babi_story(rng: random.Random, task: int, questions: int = 5, agents: tuple[str, ...] = BABI_AGENTS,
+               locations: tuple[str, ...] = BABI_LOCATIONS) -> dict:
+    """One bAbI story in the Hub ``facebook/babi_qa`` shape (ids from 1), its people drawn from
+    ``agents`` and their places from ``locations``. Supporting ids are given in the reasoning order
+    of the published files: qa2 the object's fact, then its carrier's place; qa3 the object's
+    latest fact, the carrier's last place, then the place before (the answer).
 
     One function, longer than most: the RNG draws happen in one fixed order that every seed's
     stories depend on, and the world state below is shared by every step of the story.
@@ -147,6 +154,7 @@ def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
     loc: dict[str, tuple[str, int]] = {}          # agent -> (location, id of the fact that put it there)
     holder: dict[str, str] = {}                   # object -> agent carrying it
     grabbed: dict[str, int] = {}                  # object -> id of the pick-up fact
+    dropped: dict[str, tuple[int, int]] = {}      # object -> (id of the pick-up fact, id of the drop that ended it)
     where: dict[str, tuple[str, list[int]]] = {}  # object -> (location, supporting ids) once put down
     history: dict[str, list[tuple[str, list[int]]]] = {o: [] for o in BABI_OBJECTS}
 
@@ -171,7 +179,7 @@ def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
         kinds = ["move"] if task == 1 else ["move"] * 6 + ["grab"] * 3 + ["drop"] * 2
         kind = rng.choice(kinds)
         if kind == "grab":
-            cands = [(a, o) for a in BABI_AGENTS if a in loc for o in BABI_OBJECTS
+            cands = [(a, o) for a in agents if a in loc for o in BABI_OBJECTS
                      if o not in holder and (o not in where or where[o][0] == loc[a][0])]
             if cands:
                 a, o = rng.choice(cands)
@@ -185,12 +193,13 @@ def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
             a = holder.pop(o)
             n = add(f"{a} {rng.choice(_DROPS)} the {o}.")
             where[o] = (loc[a][0], [n, loc[a][1]])
+            dropped[o] = (grabbed[o], n)
             return
         # move (task 3 prefers carriers, so objects travel)
         carriers = sorted(set(holder.values()))
-        a = rng.choice(carriers) if task == 3 and carriers and rng.random() < 0.6 else rng.choice(BABI_AGENTS)
+        a = rng.choice(carriers) if task == 3 and carriers and rng.random() < 0.6 else rng.choice(agents)
         here = loc.get(a, ("",))[0]
-        dest = rng.choice([x for x in BABI_LOCATIONS if x != here])
+        dest = rng.choice([x for x in locations if x != here])
         loc[a] = (dest, add(f"{a} {rng.choice(_MOVES)} the {dest}."))
         for o, h in holder.items():
             if h == a:
@@ -210,14 +219,16 @@ def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
                 return False
             o = rng.choice(cands)
             place, support = obj_place(o)
-            add(f"Where is the {o}?", 1, place, sorted(support))
+            add(f"Where is the {o}?", 1, place, support)
             return True
-        cands = [o for o in BABI_OBJECTS if len(history[o]) >= 2]
+        # the last two places of one carrying (one pick-up): three facts prove it, as in the published task
+        cands = [o for o in BABI_OBJECTS if len(history[o]) >= 2 and history[o][-1][1][0] == history[o][-2][1][0]]
         if not cands:
             return False
         o = rng.choice(cands)
         (prev, s1), (last, s2) = history[o][-2:]
-        add(f"Where was the {o} before the {last}?", 1, prev, sorted(set(s1) | set(s2)))
+        latest = dropped[o][1] if dropped.get(o, (0, 0))[0] == s2[0] else s2[0]
+        add(f"Where was the {o} before the {last}?", 1, prev, [latest, s2[1], s1[1]])
         return True
 
     asked, limit = 0, 80
@@ -229,20 +240,38 @@ def babi_story(rng: random.Random, task: int, questions: int = 5) -> dict:
 
 
 class BabiGenerator(_Generator, BabiConverter):
-    """bAbI QA tasks 1-3 (``task``), ``count`` stories (default 1000) of ``questions`` questions."""
+    """bAbI QA tasks 1-3 (``task``): ``count`` stories (default 1000) of ``questions`` questions each,
+    one record per question (task 1 always asks all of them: ``count * questions`` records).
+
+    ``agents`` and ``locations`` take the first that many of :data:`BABI_AGENTS` and
+    :data:`BABI_LOCATIONS`: a small world for quick tests (on task 1 a constant answer scores
+    about 1 / ``locations``).
+    """
 
     name = "babi_gen"
     splits = ("train", "test")
     task: int = 1
     questions: int = 5
+    agents: int = len(BABI_AGENTS)
+    locations: int = len(BABI_LOCATIONS)
+
+    def _world(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        for option, value, low, names in (("agents", self.agents, 1, BABI_AGENTS),
+                                          ("locations", self.locations, 2, BABI_LOCATIONS)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= len(names):
+                raise UsageError(f"bAbI generator: {option} must be an integer from {low} to {len(names)}, got {value!r}")
+        return BABI_AGENTS[: self.agents], BABI_LOCATIONS[: self.locations]
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         self._check_split(split)
         if self.task not in (1, 2, 3):
             raise UsageError(f"bAbI generator: task must be 1, 2 or 3, got {self.task!r}")
+        if isinstance(self.questions, bool) or not isinstance(self.questions, int) or self.questions < 1:
+            raise UsageError(f"bAbI generator: questions must be a positive integer, got {self.questions!r}")
+        agents, locations = self._world()
         rng = random.Random(f"babi/{self.task}/{split}/{self.seed}")
         for i in range(1000 if self.count is None else self.count):
-            story = babi_story(rng, self.task, self.questions)
+            story = babi_story(rng, self.task, self.questions, agents, locations)
             yield RawRow({"task": f"qa{self.task}", "story": story}, f"generated:babi/qa{self.task}/{split}#{i}")
 
 
@@ -264,6 +293,7 @@ class Babi3Generator(BabiGenerator):
 # -- CLUTRR-style kinship chains -------------------------------------------------------------
 
 EDGES = ("parent", "child", "sibling", "spouse")
+MAX_HOPS = 10  # CLUTRR tests k up to 10
 # COMPOSE[(relation of B to A, relation of C to B)] = relation of C to A. Only unambiguous
 # compositions are listed (a parent's child may be oneself, so that one is left out).
 COMPOSE = {
@@ -293,7 +323,8 @@ def kin_word(relation: str, female: bool) -> str:
 
 
 def kinship_chain(rng: random.Random, hops: int) -> dict:
-    """A chain P0 -> ... -> P_hops whose every prefix composes; story, question, answer, steps."""
+    """A chain P0 -> ... -> P_hops whose every prefix composes: story, question, answer, and steps =
+    the hops - 1 compositions from P0 along the chain (:func:`.clutrr.composition_step`), as CLUTRR."""
     while True:
         rels = [rng.choice(EDGES)]
         composed = [rels[0]]
@@ -315,7 +346,10 @@ def kinship_chain(rng: random.Random, hops: int) -> dict:
         rng.shuffle(pool)
     people = [pools[f].pop() for f in females]
     facts = [f"{people[i + 1]} is {people[i]}'s {kin_word(r, females[i + 1])}." for i, r in enumerate(rels)]
-    steps = [f"{people[i + 1]} is {people[0]}'s {kin_word(c, females[i + 1])}." for i, c in enumerate(composed)]
+    # triples (h, r, t), "t is the r of h", as CLUTRR's proofs: link i and P0's relation to P_{i+1}
+    links = [(people[i], kin_word(r, females[i + 1]), people[i + 1]) for i, r in enumerate(rels)]
+    to_first = [(people[0], kin_word(c, females[i + 1]), people[i + 1]) for i, c in enumerate(composed)]
+    steps = [composition_step(to_first[i - 1], links[i], to_first[i]) for i in range(1, hops)]
     story = list(facts)
     rng.shuffle(story)
     answer = kin_word(composed[-1], females[-1])
@@ -323,22 +357,32 @@ def kinship_chain(rng: random.Random, hops: int) -> dict:
             "answer": answer, "steps": steps, "hops": hops, "relations": "-".join(rels)}
 
 
+def _chain_lengths(option: str, value) -> list[int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, (list, tuple)) or not value
+            or not all(isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= MAX_HOPS for k in value)):
+        raise UsageError(f"kinship generator: {option} must be chain lengths from 1 to {MAX_HOPS} like [2, 3], got {value!r}")
+    return sorted(set(value))
+
+
 class KinshipGenerator(_Generator, Converter):
-    """CLUTRR-style kinship chains: ``min_hops``..``max_hops`` relations, ``count`` rows (default 1000)."""
+    """CLUTRR-style kinship chains, ``count`` rows (default 1000): chain lengths k drawn from
+    ``train_k`` for the train split and ``test_k`` for the test split (CLUTRR's systematic
+    generalisation setting: train k = 2, 3; test k = 2, 3, 4). Options may be a list or one k."""
 
     name = "kinship_gen"
     formats = ("reasoning",)
     splits = ("train", "test")
-    min_hops: int = 2
-    max_hops: int = 4
+    train_k: tuple[int, ...] = (2, 3)
+    test_k: tuple[int, ...] = (2, 3, 4)
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         self._check_split(split)
-        if not 1 <= self.min_hops <= self.max_hops:
-            raise UsageError(f"kinship generator: need 1 <= min_hops <= max_hops, got {self.min_hops}..{self.max_hops}")
+        lengths = _chain_lengths(f"{split}_k", self.train_k if split == "train" else self.test_k)
         rng = random.Random(f"kinship/{split}/{self.seed}")
         for i in range(1000 if self.count is None else self.count):
-            row = kinship_chain(rng, rng.randint(self.min_hops, self.max_hops))
+            row = kinship_chain(rng, rng.choice(lengths))
             yield RawRow(row, f"generated:kinship/{split}#{i}")
 
     def convert(self, row: RawRow, fmt: str, language: str | None) -> Iterable[Reasoning]:
@@ -346,6 +390,6 @@ class KinshipGenerator(_Generator, Converter):
         for field in ("story", "question", "answer"):
             if not isinstance(d.get(field), str) or not d[field].strip():
                 raise RowError("expected a non-empty string", field)
+        k = d.get("hops", len(d.get("steps") or []) + 1)
         yield Reasoning(input=f"{d['story']} {d['question']}", output=d["answer"], steps=list(d.get("steps") or []),
-                        task=f"kinship_{d.get('hops', len(d.get('steps') or []))}hop",
-                        meta={"relations": d.get("relations", "")}, source=row.where)
+                        task=f"kinship_{k}hop", meta={"k": k, "relations": d.get("relations", "")}, source=row.where)
