@@ -93,4 +93,5 @@ PHASE = PhaseSpec(
     config_class=LvmConfig,
     deliverables=DELIVERABLES,
     artifacts=ARTIFACTS,
+    check="voltx_lvm.lvm_data:check",
 )
