@@ -26,13 +26,17 @@ ARTIFACTS = ("lvm_model.safetensors",)
 BASELINES = (f"{STAGE}/cosine_copy_last", f"{STAGE}/cosine_context_mean", f"{STAGE}/cosine_linear")
 """The trivial predictors every evaluation measures beside the model, on the same validation windows."""
 
+BUILTIN_OUT_OF_REACH = ("set for GTR-T5 vectors of ordered Wikipedia concepts; on the built-in corpus, random-encoder "
+                        "vectors of new topics, out of reach of any preset: there the verdict shows whether the model "
+                        "beats copy-last, the context mean and ridge")
+
 DELIVERABLES = (
     Deliverable(f"{STAGE}/cosine", ">=", 0.70,
-                "mean cosine to the true next vector on the validation part >= 0.70 (LVM handoff, minimum viable)",
-                baselines=BASELINES),
+                "mean cosine to the true next vector on the validation part >= 0.70 (LVM handoff, minimum viable; "
+                f"{BUILTIN_OUT_OF_REACH})", baselines=BASELINES),
     Deliverable(f"{STAGE}/cosine", ">=", 0.85,
-                "mean cosine to the true next vector on the validation part >= 0.85 (LVM handoff, production ready)",
-                baselines=BASELINES),
+                "mean cosine to the true next vector on the validation part >= 0.85 (LVM handoff, production ready; "
+                f"{BUILTIN_OUT_OF_REACH})", baselines=BASELINES),
 )
 
 
