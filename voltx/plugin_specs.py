@@ -151,6 +151,11 @@ class PhaseSpec:
     deliverables: tuple[Deliverable, ...] = ()
     artifacts: tuple[str, ...] = ()
     """File names the phase leaves in ``<run>/artifacts`` and publishes to ``[paths].checkpoints_dir``."""
+    check: str | Callable[..., Any] | None = None
+    """``"module:function"`` (or a callable) taking the phase's settings (its config dataclass, preset
+    and overrides applied): raises a :class:`voltx.errors.VoltxError` when the run's input cannot
+    work (a malformed data file, a base model that is not one), before the run directory is
+    created or a resumed run is reopened, so bad input leaves nothing behind. None: nothing to check."""
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_class):

@@ -29,6 +29,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.data.converter",  # base pieces of a dataset converter
     "voltx.data.code_pairs",  # extract_stdlib_pairs: the built-in (code, docstring) corpus of the running Python
     "voltx.runs.records",  # the run store's record types (what sinks receive)
+    "voltx.console.app",  # VoltxConsole: a plugin's tests open its runs in voltx-console (Textual's pilot)
     "voltx.engine.frame",  # TensorFrame and its shape constants
     "voltx.engine.tokenizer",
     "voltx.engine.cnn_frame_encoder",

@@ -139,3 +139,20 @@ def test_run_snapshot_is_frozen_and_reused_until_something_new_is_read(root):
     new = reader.snapshot()
     assert len(new.alerts) == len(alerts) + 1 and new.log[-1] == "fresh line" and len(new.series) == 13
     assert view.alerts is alerts and view.log is log and view.log_total == total and len(view.series) == 10
+
+
+def test_two_deliverables_on_one_metric_are_two_verdicts(root):
+    """lvm judges its cosine against 0.70 and 0.85: both verdicts are kept (the second no longer
+    replaces the first), each with the metric's evaluation history, the lower threshold first."""
+    from voltx.console.run_data import RunData
+
+    run = make_run(root, deliverables=False)
+    with open(run / "events.jsonl", "a") as fh:
+        fh.write(json.dumps({"time": 1, "kind": "evaluation", "stage": "lvm", "step": 50, "epoch": 1, "metrics": {"lvm/cosine": 0.74}}) + "\n")
+        for threshold in (0.85, 0.7):
+            fh.write(json.dumps({"time": 2, "kind": "deliverable", "step": 50, "metric": "lvm/cosine", "op": ">=", "threshold": threshold,
+                                 "value": 0.74, "passed": threshold < 0.74}) + "\n")
+    reader = RunData(run)
+    reader.refresh()
+    cosine = [(v.threshold, v.passed, v.history) for v in reader.snapshot().verdicts if v.metric == "lvm/cosine"]
+    assert cosine == [(0.7, True, (0.74,)), (0.85, False, (0.74,))]

@@ -137,7 +137,7 @@ class RunData:
         if "other" in stale:
             changes.update(manifest=self.manifest, status=self.status, config_text=self.config_text)
         if "events" in stale:
-            changes.update(verdicts=tuple(sorted(self.verdicts.values(), key=lambda v: (v.op is None, v.metric))),
+            changes.update(verdicts=tuple(sorted(self.verdicts.values(), key=lambda v: (v.op is None, v.metric, v.threshold or 0.0))),
                            alerts=tuple(self.alerts), latest_rar=self.latest_rar, event_corrupt=self.event_corrupt)
         if "log" in stale:
             changes.update(log=tuple(self.log), log_total=self.log_total)
@@ -200,8 +200,13 @@ class RunData:
                     v = self.verdicts.get(name, Verdict(name))
                     self.verdicts[name] = replace(v, history=(*v.history, float(value)))
         elif isinstance(ev, Deliverable):
-            v = self.verdicts.get(ev.metric, Verdict(ev.metric))
-            self.verdicts[ev.metric] = replace(v, **ev.verdict())  # the record's dicts: never mutated after parsing
+            judged = ev.verdict()  # the record's dicts: never mutated after parsing
+            key, v = ev.metric, self.verdicts.get(ev.metric, Verdict(ev.metric))
+            if v.op is not None and (v.op, v.threshold) != (judged["op"], judged["threshold"]):
+                # another deliverable on the same metric (lvm: cosine >= 0.70 and >= 0.85): a row of its own
+                key = f"{ev.metric} {judged['op']} {judged['threshold']}"
+                v = self.verdicts.get(key, replace(v, **judged))
+            self.verdicts[key] = replace(v, **judged)
         elif isinstance(ev, Alert):
             self.alerts.append(ev)
         elif isinstance(ev, Checkpoint):

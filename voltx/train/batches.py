@@ -11,6 +11,17 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 
+class MicroBatches(list):
+    """What a collate returns for gradient accumulation: the step's micro-batches, in order.
+
+    The shared loop (:func:`voltx.train.loop.fit`) calls the stage's ``step`` on each and runs
+    its backward before the next forward, so only one micro-batch's activations are held at a
+    time; the optimizer steps once, after the last. ``step`` returns each micro-batch's share
+    of the step's loss and terms (e.g. its summed loss divided by the whole step's token
+    count): the loop adds the shares up, so the gradient and the logged terms are the whole
+    step's, equal to one batch of all the micro-batches' rows up to float rounding."""
+
+
 def steps_per_epoch(items: int, batch_size: int) -> int:
     """Batches in one epoch of ``items`` (the last partial batch dropped, as EpochBatches does):
     what a phase plans its stages' steps with before it builds them."""

@@ -1,6 +1,7 @@
 """The shared training loop. Every phase trains through ``fit``; read it top to bottom.
 
-Per step: stop-flag check -> schedule -> forward (phase's ``step``) -> backward -> clip ->
+Per step: stop-flag check -> schedule -> forward (phase's ``step``) -> backward (per
+micro-batch when the collate returns :class:`~voltx.train.batches.MicroBatches`) -> clip ->
 optimizer step -> log. Per epoch: evaluate -> epoch line -> checkpoint -> whole-run progress
 line (step/total over every planned stage, ETA). Non-finite losses
 are tracked on the device (no per-step sync) and checked before anything is logged or
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import torch
 
 from voltx.errors import Diverged, Preempted
-from voltx.train.batches import EpochBatches
+from voltx.train.batches import EpochBatches, MicroBatches
 from voltx.train.context import RunContext
 from voltx.train.lines import Lines
 from voltx.train.preflight import check_resources
@@ -35,7 +36,9 @@ class Stage:
     batches: EpochBatches
     epochs: int
     step: Callable[[Any], dict[str, torch.Tensor]]
-    """Forward pass on one batch: ``{"loss": total, "<term>": ...}`` (scalars; "loss" gets the gradient)."""
+    """Forward pass on one batch: ``{"loss": total, "<term>": ...}`` (scalars; "loss" gets the gradient).
+    For a :class:`~voltx.train.batches.MicroBatches` batch it is called once per micro-batch and
+    returns that micro-batch's share of the step's loss and terms (they are added up)."""
     lr_at: Callable[[int], float]
     evaluate: Callable[[], dict[str, float]] | None = None
     grad_clip: float = 0.0
@@ -136,16 +139,18 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             lr = stage.lr_at(step)
             for group in opt.param_groups:
                 group["lr"] = lr
-            with _autocast(ctx):
-                out = stage.step(batch)
-            loss = out["loss"]
             opt.zero_grad(set_to_none=True)
+            out = {}
+            for part in batch if isinstance(batch, MicroBatches) else (batch,):  # backward before the next forward
+                with _autocast(ctx):
+                    share = stage.step(part)
+                loss = share["loss"]
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+                bad |= ~torch.isfinite(loss.detach())
+                share = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in share.items()}
+                out = share if not out else {k: out[k] + share[k] for k in out}
             if scaler is not None:
-                scaler.scale(loss).backward()
                 scaler.unscale_(opt)
-            else:
-                loss.backward()
-            bad |= ~torch.isfinite(loss.detach())
             if stage.grad_clip > 0:
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.grad_clip)
                 bad |= ~torch.isfinite(norm)

@@ -63,27 +63,36 @@ class RunRequest:
 
 
 def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunWriter, list[SinkSpec]]:
-    """Plan the run, resolve its config, check its sinks and open its run directory (new or
-    resumed). A sink that is unknown, not installed or cannot work here stops it before the
-    run directory exists."""
+    """Plan the run, resolve its config, check its sinks and the phase's input and open its run
+    directory (new or resumed). A sink that is unknown, not installed or cannot work here, or
+    input the phase's ``check`` refuses, stops it before the run directory exists."""
     plan = req.plan(plugins)
     classes = phase_tables(plugins)
+    spec = plugins.get("phases", plan.phase)
     if plan.resume_dir is not None:
         saved = RunPaths(plan.resume_dir).config
         raw, text = read_toml(saved)
         cfg = build_config(raw, classes, source=str(saved), text=text)
         sinks = check_sinks(plugins, _unique([*cfg.run.sinks, *req.sinks]), plan.root)
+        _check_input(spec, cfg)
         return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv)), sinks
     cfg_path = plan.config_file
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
     cfg.run.sinks = _unique([*cfg.run.sinks, *req.sinks])
     sinks = check_sinks(plugins, cfg.run.sinks, plan.root)
+    _check_input(spec, cfg)
     tables = {"paths": cfg.paths, "hardware": cfg.hardware, "run": cfg.run, plan.phase: cfg.phases[plan.phase]}
     header = f"# Resolved config of this run (phase {plan.phase}, preset {plan.preset or 'none'}); source: {cfg.source}\n"
     writer = RunWriter.create(plan.root, plan.phase, config_toml=to_toml(tables, header), overrides=list(plan.overrides),
                               preset=plan.preset, argv=list(req.argv), run_id=plan.run_id)
     return plan, cfg, writer, sinks
+
+
+def _check_input(spec, cfg: Config) -> None:
+    """The phase's own check of its input (:attr:`PhaseSpec.check`), before anything is written."""
+    if spec.check is not None:
+        resolve(spec.check)(cfg.phases[spec.name])
 
 
 def _unique(names: list[str]) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from lvm_support import ONE_THREAD, TINY, evaluated, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
 
-from voltx.errors import EXIT_CONFIG, EXIT_OK
+from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_OK, ConfigError, DataError
 from voltx.plugins import load_plugins
 from voltx.train.runner import RunRequest, execute
 
@@ -40,7 +41,15 @@ def test_a_sweep_runs_each_architecture_as_a_linked_run_and_ranks_it(tmp_path, m
     ({"models": []}, "models is empty"),
     ({"overrides": ["model=gru"]}, "cannot set model"),
 ])
-def test_bad_sweep_settings_are_config_errors(tmp_path, capfd, settings, needle):
-    code, _ = sweep(tmp_path, **settings)
-    assert code == EXIT_CONFIG
-    assert needle in capfd.readouterr().err
+def test_bad_sweep_settings_are_refused_before_the_run(tmp_path, settings, needle):
+    with pytest.raises(ConfigError, match=needle) as err:
+        sweep(tmp_path, **settings)
+    assert err.value.exit_code == EXIT_CONFIG and not (tmp_path / "runs").exists()
+
+
+def test_bad_data_fails_the_sweep_before_its_first_child(tmp_path):
+    bad = tmp_path / "nan.npz"
+    np.savez(bad, vectors=np.full((30, 4), np.nan), article_ids=np.zeros(30, dtype=np.int64))
+    with pytest.raises(DataError, match="has NaN or infinite values") as err:
+        sweep(tmp_path, models=["gru"], overrides=[f"data={json.dumps(str(bad))}"])
+    assert err.value.exit_code == EXIT_DATA and not (tmp_path / "runs").exists()

@@ -26,13 +26,17 @@ ARTIFACTS = ("lvm_model.safetensors",)
 BASELINES = (f"{STAGE}/cosine_copy_last", f"{STAGE}/cosine_context_mean", f"{STAGE}/cosine_linear")
 """The trivial predictors every evaluation measures beside the model, on the same validation windows."""
 
+BUILTIN_OUT_OF_REACH = ("set for GTR-T5 vectors of ordered Wikipedia concepts; on the built-in corpus, random-encoder "
+                        "vectors of new topics, out of reach of any preset: there the verdict shows whether the model "
+                        "beats copy-last, the context mean and ridge")
+
 DELIVERABLES = (
     Deliverable(f"{STAGE}/cosine", ">=", 0.70,
-                "mean cosine to the true next vector on the validation part >= 0.70 (LVM handoff, minimum viable)",
-                baselines=BASELINES),
+                "mean cosine to the true next vector on the validation part >= 0.70 (LVM handoff, minimum viable; "
+                f"{BUILTIN_OUT_OF_REACH})", baselines=BASELINES),
     Deliverable(f"{STAGE}/cosine", ">=", 0.85,
-                "mean cosine to the true next vector on the validation part >= 0.85 (LVM handoff, production ready)",
-                baselines=BASELINES),
+                "mean cosine to the true next vector on the validation part >= 0.85 (LVM handoff, production ready; "
+                f"{BUILTIN_OUT_OF_REACH})", baselines=BASELINES),
 )
 
 
@@ -70,9 +74,12 @@ class LvmConfig:
     state_size: int = 16
     """SSM state per channel (mamba only)."""
     dropout: float = 0.0
-    residual: bool = True
-    """Predict the change from the last context vector (the output layer starts at zero, so
-    training starts from the copy-last baseline)."""
+    residual: Literal["mean", "last", "none"] = "mean"
+    """Predict the change from the context's mean ("mean") or its last vector ("last"), or the
+    vector itself ("none"). The output layer starts at zero, so training starts from that
+    baseline. "mean" because on ordered text the topic carries over: the context mean is the
+    strongest no-model guess of what stays, and the model learns what changes (on the built-in
+    corpus it lifts the GRU from below the ridge baseline to above it: README)."""
     mse_weight: float = 1.0
     """Weight of the MSE term beside 1 - cosine."""
     epochs: int = 10
@@ -93,4 +100,5 @@ PHASE = PhaseSpec(
     config_class=LvmConfig,
     deliverables=DELIVERABLES,
     artifacts=ARTIFACTS,
+    check="voltx_lvm.lvm_data:check",
 )

@@ -3,9 +3,9 @@
 One frame for all four sequence bodies (the LVM handoff's baselines LSTM and GRU, a small
 causal transformer standing in for DistilGPT-2, and Mamba): a linear projection d -> hidden,
 the body, its output at the last position, a linear projection hidden -> d. With ``residual``
-the prediction is the last context vector plus that output, and the output layer starts at
-zero, so an untrained model is exactly the copy-last baseline and training only has to learn
-the change.
+``"mean"`` (``"last"``) the prediction is the context's mean (last vector) plus that output, and
+the output layer starts at zero, so an untrained model is exactly the context-mean (copy-last)
+baseline and training only has to learn the change.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+RESIDUALS = ("mean", "last", "none")
 
 
 class CausalTransformer(nn.Module):
@@ -63,10 +65,12 @@ class Mamba(nn.Module):
 
 class NextVector(nn.Module):
     def __init__(self, kind: str, dim: int, hidden: int, layers: int, heads: int = 4, state_size: int = 16,
-                 context: int = 5, dropout: float = 0.0, residual: bool = True):
+                 context: int = 5, dropout: float = 0.0, residual: str = "mean"):
         super().__init__()
         self.args = {"kind": kind, "dim": dim, "hidden": hidden, "layers": layers, "heads": heads,
                      "state_size": state_size, "context": context, "dropout": dropout, "residual": residual}
+        if residual not in RESIDUALS:
+            raise ValueError(f"residual must be one of {', '.join(RESIDUALS)}, got {residual!r}")
         self.residual = residual
         self.inp = nn.Linear(dim, hidden)
         if kind in ("lstm", "gru"):
@@ -78,13 +82,15 @@ class NextVector(nn.Module):
         else:
             raise ValueError(f"unknown model kind {kind!r}")
         self.out = nn.Linear(hidden, dim)
-        if residual:
+        if residual != "none":
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
     def forward(self, context: Tensor) -> Tensor:
         y = self.out(self.body(self.inp(context))[:, -1])
-        return context[:, -1] + y if self.residual else y
+        if self.residual == "mean":
+            return context.mean(dim=1) + y
+        return context[:, -1] + y if self.residual == "last" else y
 
 
 def next_vector_loss(pred: Tensor, target: Tensor, mse_weight: float) -> dict[str, Tensor]:

@@ -7,7 +7,7 @@ import torch
 
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
-from voltx_lvm.lvm import STAGE, LvmConfig
+from voltx_lvm.lvm import BUILTIN_OUT_OF_REACH, STAGE, LvmConfig
 from voltx_lvm.lvm_data import Sequences, ordered_split, read_npz
 from voltx_lvm.lvm_eval import baselines, evaluator, ridge_baseline, summary
 from voltx_lvm.lvm_models import NextVector, next_vector_loss
@@ -58,4 +58,6 @@ def run(ctx: RunContext) -> None:
                 about=f"{cfg.model}, hidden {cfg.hidden} x {cfg.layers}, context {cfg.context}, d = {seqs.dim}")
     ctx.save_artifact("lvm_model.safetensors", {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
                       kind="lvm_model", args=model.args)
+    if not cfg.data:
+        ctx.say(f"[lvm] the cosine targets (0.70, 0.85) are the handoff's, {BUILTIN_OUT_OF_REACH}.")
     ctx.mark_stage_done(STAGE)

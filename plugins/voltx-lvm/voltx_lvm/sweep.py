@@ -38,4 +38,5 @@ PHASE = PhaseSpec(
     summary="train several lvm architectures as linked runs and rank them by validation cosine",
     runner="voltx_lvm.sweep_train:run",
     config_class=SweepConfig,
+    check="voltx_lvm.sweep_train:check",
 )

@@ -38,6 +38,22 @@ def check_settings(cfg: SweepConfig) -> dict[str, object]:
     return overrides
 
 
+def check(cfg: SweepConfig) -> None:
+    """The sweep's input check (``PhaseSpec.check``), before its run directory exists: its own
+    settings, then each architecture's lvm settings as the overrides and preset give them
+    (data read as the lvm run will), so bad data fails the sweep, not its first child."""
+    from dataclasses import fields
+
+    from voltx_lvm.lvm import LvmConfig
+    from voltx_lvm.lvm_data import check as check_lvm
+
+    overrides = check_settings(cfg)
+    names = {f.name for f in fields(LvmConfig)}
+    given = {**LvmConfig.PRESETS.get(cfg.preset, {}), **{k: v for k, v in overrides.items() if k in names}}
+    for model in cfg.models:
+        check_lvm(LvmConfig(**{**given, "model": model}))
+
+
 def ranking(results: dict[str, dict[str, float]]) -> list[tuple[str, dict[str, float]]]:
     """(model, its evaluation) best first by validation cosine."""
     return sorted(results.items(), key=lambda item: -item[1].get(RANKED_BY, float("-inf")))

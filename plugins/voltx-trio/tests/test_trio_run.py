@@ -1,4 +1,4 @@
-"""The trio phase end to end on the tiny model: a run, its adapter, exact resume, bad input, `voltx trio ask`."""
+"""The trio phase end to end on the tiny model: a run, its adapter, exact resume, `voltx trio ask` (bad input: test_trio_bad_input.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from safetensors.torch import load_file
 
 from voltx import hookimpl
-from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED
+from voltx.errors import EXIT_PREEMPTED
 from voltx.plugins import load_plugins
 
 from trio_support import finished_run, only_run, run_trio  # noqa: F401 (finished_run: a fixture)
@@ -55,27 +55,6 @@ def test_sigterm_exits_75_and_resume_ends_bitwise_equal_to_the_uninterrupted_run
     assert {k: v.tolist() for k, v in load_file(resumed).items()} == {k: v.tolist() for k, v in straight.items()}
 
 
-def test_a_directory_that_is_not_a_model_fails_with_65_and_no_checkpoint(tmp_path, capsys):
-    (tmp_path / "notamodel").mkdir()
-    assert run_trio(tmp_path / "runs", base_model=str(tmp_path / "notamodel")) == EXIT_DATA
-    assert "is not a Hugging Face model directory (it has no config.json)" in capsys.readouterr().err
-    run_dir = only_run(tmp_path / "runs")
-    assert not list((run_dir / "checkpoints").glob("step-*")) and not (run_dir / "artifacts" / "trio-creative").exists()
-
-
-def test_a_tokenizer_without_chat_template_fails_when_chat_is_required(tmp_path, finished_run, capsys):
-    base = tmp_path / "base"
-    shutil.copytree(finished_run / "artifacts" / "base", base)
-    for f in base.glob("chat_template.jinja"):
-        f.unlink()
-    cfg = json.loads((base / "tokenizer_config.json").read_text())
-    cfg.pop("chat_template", None)
-    (base / "tokenizer_config.json").write_text(json.dumps(cfg))
-    assert run_trio(tmp_path / "runs", base_model=str(base), prompt_format="chat") == EXIT_DATA
-    assert "has no chat template" in capsys.readouterr().err
-    assert not list((only_run(tmp_path / "runs") / "checkpoints").glob("step-*"))
-
-
 def test_trio_ask_runs_the_three_adapters_in_turn(tmp_path, finished_run, capsys):
     paths = {}
     for role in ("creative", "logical", "dialectical"):  # one tiny adapter stands in for each role
@@ -91,10 +70,3 @@ def test_trio_ask_runs_the_three_adapters_in_turn(tmp_path, finished_run, capsys
     out = capsys.readouterr().out
     assert code == 0
     assert out.index("== thesis (creative) ==") < out.index("== antithesis (logical) ==") < out.index("== synthesis (dialectical) ==")
-
-
-def test_a_model_id_missing_from_the_cache_says_how_to_get_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    assert run_trio(tmp_path / "runs", base_model="voltx-tests/no-such-model") == EXIT_NO_INPUT
-    assert "huggingface-cli download voltx-tests/no-such-model" in capsys.readouterr().err

@@ -27,9 +27,16 @@ def only_run(runs):
     return run_json.parent
 
 
+_FINISHED: dict[str, object] = {}
+"""The one finished run of the session: each test module that imports the fixture gets a fixture
+of its own, so the run is kept here, not in pytest's session cache."""
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
     """One uninterrupted tiny run of the creative role: its run directory."""
-    runs = tmp_path_factory.mktemp("trio-runs")
-    assert run_trio(runs) == 0
-    return only_run(runs)
+    if "run" not in _FINISHED:
+        runs = tmp_path_factory.mktemp("trio-runs")
+        assert run_trio(runs) == 0
+        _FINISHED["run"] = only_run(runs)
+    return _FINISHED["run"]

@@ -79,23 +79,28 @@ def resolve_base(name: str, run_base: Path, seed: int) -> str:
     return str(run_base)
 
 
-def load_base(name: str):
-    """(tokenizer, model) of ``name`` from a local directory or the local Hugging Face cache."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def _local_dir(name: str) -> Path | None:
+    """``name`` as a local model directory (None: a model id); one without config.json is refused."""
+    local = Path(name).expanduser()
+    if not local.exists():
+        return None
+    if not (local / "config.json").is_file():
+        raise DataError(f"trio.base_model: {local} is not a Hugging Face model directory (it has no config.json). "
+                        "Name a directory written by save_pretrained, or a model id in the local Hugging Face cache.")
+    return local
+
+
+@contextlib.contextmanager
+def _loading(name: str):
+    """transformers' loading errors as the README's: not cached -> 66 and how to get it; not a model -> 65."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a run's output is its progress lines, not per-shard bars
-    local = Path(name).expanduser()
-    if local.exists():
-        if not (local / "config.json").is_file():
-            raise DataError(f"trio.base_model: {local} is not a Hugging Face model directory (it has no config.json). "
-                            "Name a directory written by save_pretrained, or a model id in the local Hugging Face cache.")
-    kind = "directory" if local.exists() else "model"
+    local = _local_dir(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, dtype=torch.float32)
+        yield
     except OSError as exc:
-        if local.exists():
+        if local is not None:
             raise DataError(f"trio.base_model: {local} is not a loadable causal LM ({str(exc).splitlines()[0]}).") from None
         raise MissingInputError(
             f"trio.base_model: {name!r} is not in the local Hugging Face cache, and voltx never downloads during a run. "
@@ -104,10 +109,39 @@ def load_base(name: str):
             "--preset quick trains a tiny model built here instead."
         ) from None
     except (ValueError, KeyError) as exc:
+        kind = "model" if local is None else "directory"
         raise DataError(f"trio.base_model: the {kind} {name!r} is not a causal language model transformers can load: "
                         f"{str(exc).splitlines()[0]}") from None
+
+
+def model_config(name: str):
+    """The base model's transformers config (checked to be a causal LM's), without its weights."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with _loading(name):
+        config = AutoConfig.from_pretrained(name, local_files_only=True)
+        if type(config) not in AutoModelForCausalLM._model_mapping:
+            raise ValueError(f"its config is a {type(config).__name__}, which has no causal LM head")
+    return config
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    with _loading(name):
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=True)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(name: str):
+    """(tokenizer, model) of ``name`` from a local directory or the local Hugging Face cache."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(name)
+    with _loading(name):
+        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=True, dtype=torch.float32)
     return tokenizer, model
 
 

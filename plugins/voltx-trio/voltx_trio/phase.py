@@ -99,4 +99,5 @@ PHASE = PhaseSpec(
     config_class=TrioConfig,
     deliverables=DELIVERABLES,
     artifacts=ARTIFACTS,
+    check="voltx_trio.checks:check",
 )

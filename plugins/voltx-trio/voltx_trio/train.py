@@ -5,10 +5,11 @@ record rendered with the role's prompt and tokenised once -> ``train_stage`` ove
 weights only (checkpoints hold them and AdamW's state: SIGTERM -> 75 -> ``--resume auto`` is
 exact) -> the adapter saved with peft as safetensors in ``artifacts/trio-<role>/``.
 
-An optimizer step takes ``batch_size * grad_accum`` records as ``grad_accum`` micro-batches whose
-answer-token losses are summed and divided by the step's answer tokens: the gradient of
-accumulation over the micro-batches (the document's batch 4 x accumulation 2). The micro-batches'
-activations are held together, since the shared loop calls backward once per step.
+An optimizer step takes ``batch_size * grad_accum`` records as ``grad_accum`` micro-batches
+(:class:`voltx.train.batches.MicroBatches`; the document's batch 4 x accumulation 2): the shared
+loop runs each micro-batch's forward and backward in turn, so memory is one micro-batch's, and
+each contributes its summed answer-token loss over the step's answer tokens, so the gradient is
+the whole step's mean, as one batch of all its records.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import shutil
 
 import torch
 
+from voltx.train.batches import MicroBatches
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 
@@ -35,6 +37,21 @@ def encode(tokenizer, role, chat: bool, record: dict, max_len: int) -> Encoded:
     a = tokenizer(record["output"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     a = a[:max_len - 1]
     return Encoded(p[-(max_len - len(a)):], a)
+
+
+def micro_batches(rows: list[Encoded], size: int, pad_id: int) -> MicroBatches:
+    """One optimizer step's records as padded micro-batches of ``size``, each knowing the step's
+    answer-token count (:func:`micro_loss` divides by it)."""
+    parts = [pad_batch(rows[i:i + size], pad_id) for i in range(0, len(rows), size)]
+    tokens = torch.tensor(sum(int((p["labels"] != -100).sum()) for p in parts))
+    return MicroBatches({**p, "step_tokens": tokens} for p in parts)
+
+
+def micro_loss(model, micro: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+    """A micro-batch's share of the step's loss: its summed answer-token NLL over the step's
+    answer tokens (the shares add up to the step's mean NLL per answer token)."""
+    nll, _ = answer_nll(model, {k: micro[k].to(device) for k in ("input_ids", "attention_mask", "labels")})
+    return {"loss": nll / micro["step_tokens"].to(device).clamp(min=1)}
 
 
 def save_adapter(ctx: RunContext, peft_model, cfg: TrioConfig, base: str, chat: bool) -> None:
@@ -85,15 +102,11 @@ def run(ctx: RunContext) -> None:
             reference["constant_format_adherence"] = best_constant_format(role, candidates, len(pure), len(hybrid))
         return {**scores(*args), **reference}
 
-    def collate(rows: list[Encoded]) -> list[dict[str, torch.Tensor]]:
-        return [pad_batch(rows[i:i + cfg.batch_size], pad) for i in range(0, len(rows), cfg.batch_size)]
+    def collate(rows: list[Encoded]) -> MicroBatches:
+        return micro_batches(rows, cfg.batch_size, pad)
 
-    def step(micro: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        total, count = torch.zeros((), device=ctx.device), 0
-        for mb in micro:
-            nll, n = answer_nll(peft_model, {k: v.to(ctx.device) for k, v in mb.items()})
-            total, count = total + nll, count + n
-        return {"loss": total / count.clamp(min=1)}
+    def step(micro: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return micro_loss(peft_model, micro, ctx.device)
 
     def summary(e: dict[str, float]) -> str:
         return (f"exact {e['exact_match']:.1%} (constant {e['majority_baseline']:.1%}, base {e['base_exact_match']:.1%}) | "

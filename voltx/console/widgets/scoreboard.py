@@ -43,4 +43,5 @@ class Scoreboard(DataTable):
                 c = verdict_columns(vars(v))
                 context = [Text(c["baseline"]), c["margin"], Text(c["ablation"]), Text("" if v.passed else c["reason"])]
             base, margin, ablation, why = context
-            self.add_row(v.metric, fmt_num(value), target, base, margin, ablation, verdict, v.trend, history or "-", why, key=v.metric)
+            self.add_row(v.metric, fmt_num(value), target, base, margin, ablation, verdict, v.trend, history or "-", why,
+                         key=f"{v.metric} {v.op} {v.threshold}")  # one metric may have several deliverables
