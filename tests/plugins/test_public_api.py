@@ -67,3 +67,9 @@ def test_the_checker_catches_a_private_import(tmp_path):
 def test_every_public_module_exists():
     missing = [name for name in PUBLIC_MODULES if not _is_module(name)]
     assert not missing, missing
+
+
+def test_each_public_module_is_listed_once():
+    from voltx.public_api import PUBLIC_MODULES
+
+    assert len(PUBLIC_MODULES) == len(set(PUBLIC_MODULES))
