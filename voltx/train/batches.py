@@ -38,10 +38,15 @@ class EpochBatches:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(n, generator=gen).tolist()
 
-    def iterate(self, epoch: int, start: int = 0) -> Iterator[tuple[int, Any]]:
-        """Yield (batch index, collated batch) from batch ``start`` of ``epoch``."""
+    def indices(self, epoch: int, start: int = 0) -> Iterator[tuple[int, list[int]]]:
+        """Yield (batch index, item indices) from batch ``start`` of ``epoch``: which items form
+        each batch (:mod:`voltx.train.input_pipeline` decides where they are collated)."""
         order = self.order(epoch)
         size = min(self.batch_size, len(order))
         for b in range(start, self.per_epoch):
-            idx = order[b * size : (b + 1) * size]
+            yield b, order[b * size : (b + 1) * size]
+
+    def iterate(self, epoch: int, start: int = 0) -> Iterator[tuple[int, Any]]:
+        """Yield (batch index, collated batch) from batch ``start`` of ``epoch``."""
+        for b, idx in self.indices(epoch, start):
             yield b, self.collate([self.items[i] for i in idx])
