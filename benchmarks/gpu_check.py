@@ -122,7 +122,8 @@ def measured_run(runs: Path, plugins, overrides: list[str]) -> dict:
         return {"error": f"exit {code}; see {run_dir}/stdout.log"}
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steady = [m for m in metrics if m["stage_step"] > 10] or metrics  # after warm-up (cuDNN autotune, allocator)
-    system = [json.loads(line) for line in (run_dir / "system.jsonl").read_text().splitlines() if line.strip()]
+    sampled = run_dir / "system.jsonl"  # absent when the run ended before the sidecar's first sample
+    system = [json.loads(line) for line in sampled.read_text().splitlines() if line.strip()] if sampled.exists() else []
     gpus = [s["gpus"][0] for s in system if s.get("gpus")]
     utils = [g["util"] for g in gpus if g.get("util") is not None]
     used = [g["mem_used"] for g in gpus if g.get("mem_used") is not None]
@@ -143,13 +144,13 @@ def cuda_tests(timeout: int) -> str:
     return f"{', '.join(s for s in summary if 'deselected' not in s) or done.stdout.strip()[-200:]} ({time.perf_counter() - started:.0f} s)"
 
 
-def loop_overhead(steps: int, pairs: int) -> str:
+def loop_overhead(steps: int, pairs: int, device: str = "cuda") -> str:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_loop_overhead as bench
 
-    bench.DEVICE = torch.device("cuda")
+    bench.DEVICE = torch.device(device)
     from voltx.plugins import load_plugins
 
     plugins = load_plugins()
@@ -160,7 +161,7 @@ def loop_overhead(steps: int, pairs: int) -> str:
         bench.run_voltx(batches[:5], Path(tmp), plugins)
         for _ in range(pairs):
             bare, loop = bench.run_bare(batches, Path(tmp)), bench.run_voltx(batches, Path(tmp), plugins)
-            ratios.append(((loop["seconds"] - loop["checkpoint_seconds"]) ** -1) / ((bare["seconds"] - bare["checkpoint_seconds"]) ** -1))
+            ratios.append((bare["seconds"] - bare["checkpoint_seconds"]) / (loop["seconds"] - loop["checkpoint_seconds"]))  # = samples/s ratio
     return f"{statistics.median(ratios):.3f} (median of {pairs} pairs, {steps} steps each, checkpoints excluded)"
 
 

@@ -17,7 +17,7 @@ import psutil
 import torch
 
 from voltx.errors import PreflightError
-from voltx.train.input_pipeline import StageInput
+from voltx.train.input_pipeline import StageInput, map_tensors
 from voltx.train.state import capture_rng, restore_rng
 
 GiB = 1024**3
@@ -119,9 +119,12 @@ def measure_split(step, items: list[int], feed: StageInput, model: torch.nn.Modu
                   autocast, generators: dict[str, torch.Generator]) -> dict[str, Any]:
     """How many micro-batches a batch of ``feed.batch_size`` needs to fit free memory, measured on
     the first batch ``items`` collated whole (forward only; every RNG restored, so training is unchanged)."""
+    batch = feed.batches.collate([feed.batches.items[i] for i in items])
+    if feed.prefetch:  # where the pipeline hands the step its batches
+        batch = map_tensors(batch, lambda t: t.to(feed.device))
     rng_tensors, rng_meta = capture_rng(generators)
     try:
-        used = activation_bytes(step, feed.batches.collate([feed.batches.items[i] for i in items]), model, autocast)
+        used = activation_bytes(step, batch, model, autocast)
     finally:
         restore_rng(rng_tensors, rng_meta, generators)
     per_sample = max(1, used // max(1, len(items)))
