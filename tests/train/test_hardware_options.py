@@ -146,7 +146,7 @@ def test_micro_batches_accumulate_to_the_whole_batch_gradient():
         (_, batch), *_ = feed.iterate(0)
         model.zero_grad()
         out = Precision("fp32", torch.device("cpu")).forward_backward(step, batch)
-        grads[micro] = ([p.grad.clone() for p in model.parameters()], float(out["loss"]), int(out["batch_size"]))
+        grads[micro] = ([p.grad.clone() for p in model.parameters()], float(out["loss"].detach()), int(out["batch_size"]))
     assert grads[4][1] == pytest.approx(grads[1][1], rel=1e-6) and grads[4][2] == grads[1][2] == 10
     for whole, parts in zip(grads[1][0], grads[4][0]):
         torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-7)

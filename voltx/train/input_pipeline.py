@@ -14,10 +14,14 @@ Exact resume is unchanged: the loop's position is the index of the batch it *con
 batches collated ahead and not consumed are dropped at a stop, and a resumed epoch collates
 again from that index (the collate being pure, to the same tensors).
 
-Why a thread and not DataLoader workers: ``benchmarks/bench_input.py`` measures both on the
-translator's quick encoder; worker processes cost a fork per epoch, pickle every batch
-through a pipe, and on the CPU compete with the training process's own threads, while a
-thread's collation overlaps the step's kernels (which release the GIL). The README has the figures.
+Why a thread and not DataLoader workers, measured by ``benchmarks/bench_input.py`` (translator
+quick encoder, README "Performance"): with the thread the training thread waited for none of its
+batches; with a one-worker DataLoader it waited for every one (~20 ms each: the batch is pickled
+through a pipe), and workers fork per epoch. A thread's collation overlaps the step's kernels,
+which release the GIL. What one thread cannot hide is a collate slower than a step: tokenising
+64 code/docstring pairs per batch (BPE + role labels) took 270-330 ms on the loaded 2-core machine
+(BPE alone 130), more than a GPU step; tokenise once at load (as the translator does) and let the
+collate pad.
 
 Gradient accumulation is here too: with ``micro > 1`` each batch's items are split into
 ``micro`` near-equal parts collated separately (:class:`MicroBatches`), so any phase's
