@@ -27,16 +27,16 @@ MEMORY_SHARE = 0.8
 """The share of measured free memory that activations may take (the allocator's slack, temporaries)."""
 
 
-def record(run, stage: str | None = None, **fields: Any) -> None:
+def record(run, stage: str | None = None, step: int | None = None, **fields: Any) -> None:
     """Add ``fields`` to run.json's ``hardware`` object (under ``stage`` when given) and log them as a
-    ``hardware`` event."""
+    ``hardware`` event (at ``step``)."""
     known = dict(run.manifest.get("hardware") or {})
     if stage is None:
         known.update(fields)
     else:
         known[stage] = {**known.get(stage, {}), **fields}
     run.update_manifest(hardware=known)
-    run.event("hardware", **({"stage": stage} if stage else {}), **fields)
+    run.event("hardware", **({"stage": stage} if stage else {}), **({"step": step} if step is not None else {}), **fields)
 
 
 def apply_tf32(enabled: bool, device: torch.device) -> str:
@@ -157,7 +157,7 @@ def prepare_stage(ctx, stage, precision, point) -> StageInput:
         if not count:
             ctx.say(f"[{stage.name}] hardware.activation_checkpointing: no large VFN (ScaledVfn) in this stage; nothing to recompute")
     if hw.compile:
-        fallback = lambda why: record(ctx.run, stage.name, compile=f"fallback to eager ({why})")  # noqa: E731
+        fallback = lambda why: record(ctx.run, stage.name, ctx.global_step, compile=f"fallback to eager ({why})")  # noqa: E731
         notes["compile"] = "compiled: " + ", ".join(compile_model(stage.model, ctx.say, fallback))
     if point is not None and "micro_batches" in point.state:
         feed.micro = int(point.state["micro_batches"])
@@ -171,5 +171,5 @@ def prepare_stage(ctx, stage, precision, point) -> StageInput:
                     f"up to {split['micro_batch_size']} ({split['activation_mib_per_sample']} MiB of activations per sample, "
                     f"{split['free_memory_gib']} GiB free on {split['measured_on']})")
     notes.update(micro_batches=feed.micro, input=f"background thread, {feed.prefetch} ahead" if feed.prefetch else "inline")
-    record(ctx.run, stage.name, **notes)
+    record(ctx.run, stage.name, ctx.global_step, **notes)
     return feed

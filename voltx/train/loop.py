@@ -196,6 +196,6 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         saved(save(epoch, 0))
         done = ctx.global_step - timed_step
         ctx.say(progress_line(ctx.global_step, whole, label, (time.perf_counter() - timed_from) / done if done else None))
-    ctx.run.event("input", stage=stage.name, **feed.stats.as_record())  # did the step wait for its batches?
+    ctx.run.event("input", stage=stage.name, step=ctx.global_step, **feed.stats.as_record())  # did the step wait for its batches?
     ctx.reporter.stop()
     return last_eval
