@@ -52,9 +52,37 @@ class HardwareConfig:
     device: str = "auto"
     """auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    """Autocast precision on CUDA; CPU runs always use fp32."""
+    """Autocast precision of training and evaluation: "bf16" (CUDA and CPU), "fp16" (CUDA, with a
+    gradient scaler whose state is checkpointed) or "fp32" (no autocast)."""
     deterministic: bool = True
     """Ask torch for deterministic kernels (exact resume on GPU needs it)."""
+    grad_accum: int = 1
+    """Micro-batches each batch is split into: gradients accumulate over them and the optimizer
+    steps once, so a phase's batch_size trains in 1/N of the activation memory."""
+    auto_batch: bool = False
+    """Measure free memory (GPU, else host RAM) and the activations of one batch before step 1 and
+    split batches into as many micro-batches as needed to fit (replaces grad_accum; recorded in run.json)."""
+    activation_checkpointing: bool = False
+    """Recompute the large VFNs' (ScaledVfn) block activations during backward instead of keeping
+    them: less memory for about a third more compute."""
+    compile: bool = False
+    """torch.compile the stage's model; when compiling fails the run goes on uncompiled (one line says why)."""
+    tf32: bool = True
+    """TF32 matmuls and convolutions on Ampere or newer GPUs; no effect elsewhere (run.json records which)."""
+    prefetch: int = 2
+    """Batches a background thread collates (and pins) ahead of the training thread, for stages
+    that opt in; 0 collates on the training thread."""
+
+    def check(self) -> None:
+        """The bounds a type cannot say: ConfigError (exit 78) before anything is written."""
+        for key, low in (("grad_accum", 1), ("prefetch", 0)):
+            value = getattr(self, key)
+            if value < low:
+                raise ConfigError(f"hardware.{key} must be at least {low}, got {value}; the default is {key} = "
+                                  f"{getattr(HardwareConfig, key)}.")
+        if self.auto_batch and self.grad_accum != 1:
+            raise ConfigError(f"hardware.auto_batch = true chooses the micro-batches itself, but hardware.grad_accum = "
+                              f"{self.grad_accum}; set one of them (grad_accum = 1 with auto_batch).")
 
 
 @dataclass

@@ -82,4 +82,5 @@ def train_decoder(ctx: RunContext, encoder: CnnFrameEncoder, decoder: SlotDecode
     return train_stage(
         ctx, "decoder", decoder, rows, lambda batch: pad_rows(batch, PAD_ID), step, hyper, title=title, evaluate=evaluate,
         summary=summary, metrics=("token_acc",), shown={"token_acc": "Acc"}, seed_offset=1, after_epoch=after_epoch, tag=tag,
+        background_collate=True,  # padding only: collated ahead, off the training thread
     )

@@ -251,7 +251,8 @@ class Grounding:
                     title="F1 grounding: encoder + slot filler", evaluate=on_dev, summary=self.summary,
                     metrics=("role_acc", "top1", "rar/iterations_mean", "rar/converged_share"),
                     shown={"role_acc": "Role Acc", "top1": "Top1"}, labels={"role": "R", "contrastive": "C", "fill": "F"},
-                    generators={"f1": self.generator}, groups=[self.encoder, self.filler], clip_each=True)
+                    generators={"f1": self.generator}, groups=[self.encoder, self.filler], clip_each=True,
+                    background_collate=True)  # collate_srl pads; the step's own draws stay on the training thread
         self.model.eval()
         with torch.no_grad():
             test = self.evaluate(self.eval_sets["test"])

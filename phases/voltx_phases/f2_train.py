@@ -387,7 +387,8 @@ def run(ctx: RunContext) -> None:
                 summary=epoch_summary, metrics=("top1", "energy_acc"),
                 shown={"top1": "batch top1"}, labels={"superposition": "sup", "codebook": "cb"}, generators={"negatives": gen},
                 no_decay=[model.relations.phase, model.codebook],  # decay would pull phases to the identity relation
-                about=f"codebook {k:,} x {SLOT_DIM}; {len(questions['dev']):,} dev analogy questions")
+                about=f"codebook {k:,} x {SLOT_DIM}; {len(questions['dev']):,} dev analogy questions",
+                background_collate=True)  # id rows to a tensor, pinned and copied ahead; negatives are drawn in the step
     model.eval()
     with torch.no_grad():
         test = evaluate("test")  # the judged figures, computed once

@@ -221,7 +221,8 @@ def encoder_stage(ctx: RunContext, cfg: TranslatorConfig, encoder: CnnFrameEncod
     # The seed's lines: no stage tag, three decimals, the step line without the accuracies.
     train_stage(ctx, "encoder", encoder, train_items, collate, step, Hyper.of(ec), title="Volt X Encoder Training",
                 evaluate=evaluate, summary=summary, metrics=("role_acc", "top1"), labels={"contrastive": "C", "role": "R"},
-                after_epoch=lambda epoch: save_epoch(ctx, encoder, ec.output, "code_encoder.safetensors", epoch), tag=False, digits=3)
+                after_epoch=lambda epoch: save_epoch(ctx, encoder, ec.output, "code_encoder.safetensors", epoch), tag=False, digits=3,
+                background_collate=True)  # padding only: collated ahead, off the training thread
 
 
 def save_epoch(ctx: RunContext, module: CnnFrameEncoder | SlotDecoder, output: str, name: str, epoch: int) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 
@@ -108,6 +109,10 @@ class ScaledVfn(nn.Module):
     each) + final_norm 2,048 + exit 524,544 = 51,685,632, the original's count.
     Linear layers use Xavier-uniform with zero biases (the original's init recipe);
     GELU is the exact (erf) form.
+
+    ``checkpoint_blocks`` (``[hardware].activation_checkpointing``) recomputes each block's
+    activations during backward instead of keeping them: the same gradients, in the memory of
+    one block's activations instead of ``blocks`` of them.
     """
 
     def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64):
@@ -122,13 +127,16 @@ class ScaledVfn(nn.Module):
             self.add_module(f"block_{i}", _Block(hidden))
         self.final_norm = nn.RMSNorm(hidden, eps=1e-6)
         self.exit = _xavier_linear(hidden, dim)
+        self.checkpoint_blocks = False
 
     def forward(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
         """``x [..., dim]``, per-slot ``t`` broadcastable to ``x.shape[:-1]`` -> ``[..., dim]``."""
         feats = sinusoidal_time_features(_time_for(x, t, "ScaledVfn"), self.freqs.to(x.dtype))
         h = F.gelu(self.entry(x)) + F.gelu(self.time_proj(feats))
+        recompute = self.checkpoint_blocks and torch.is_grad_enabled()
         for i in range(self.blocks):
-            h = getattr(self, f"block_{i}")(h)
+            block = getattr(self, f"block_{i}")
+            h = checkpoint(block, h, use_reentrant=False) if recompute else block(h)
         return self.exit(self.final_norm(h))
 
 

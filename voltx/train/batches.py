@@ -11,15 +11,37 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 
-class MicroBatches(list):
-    """What a collate returns for gradient accumulation: the step's micro-batches, in order.
+@dataclass
+class MicroBatches:
+    """One optimizer step's batch as ``parts`` collated apart: gradient accumulation.
 
-    The shared loop (:func:`voltx.train.loop.fit`) calls the stage's ``step`` on each and runs
-    its backward before the next forward, so only one micro-batch's activations are held at a
-    time; the optimizer steps once, after the last. ``step`` returns each micro-batch's share
-    of the step's loss and terms (e.g. its summed loss divided by the whole step's token
-    count): the loop adds the shares up, so the gradient and the logged terms are the whole
-    step's, equal to one batch of all the micro-batches' rows up to float rounding."""
+    The shared loop (:func:`voltx.train.loop.fit`) calls the stage's ``step`` on each part and
+    runs its backward before the next forward, so only one part's activations are held at a
+    time; the optimizer steps once, after the last. Each part's loss and terms are multiplied
+    by its ``weight`` and added up. Two ways to use it:
+
+    * ``weights`` = each part's share of the batch's items (what ``[hardware].grad_accum``
+      and ``auto_batch`` build): right for a step whose loss is a mean over samples;
+    * ``weights`` left out (all 1): the step itself returns its part's share of the whole
+      step's loss (e.g. its summed token loss divided by the step's token count, as voltx-trio
+      does), which is exact for token-weighted losses.
+    """
+
+    parts: list[Any]
+    weights: list[float] | None = None
+
+    def __post_init__(self):
+        self.parts = list(self.parts)
+        if self.weights is None:
+            self.weights = [1.0] * len(self.parts)
+        if len(self.weights) != len(self.parts):
+            raise ValueError(f"MicroBatches: {len(self.parts)} parts but {len(self.weights)} weights")
+
+    def __iter__(self):
+        return iter(self.parts)
+
+    def __len__(self) -> int:
+        return len(self.parts)
 
 
 def steps_per_epoch(items: int, batch_size: int) -> int:
@@ -49,10 +71,15 @@ class EpochBatches:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(n, generator=gen).tolist()
 
-    def iterate(self, epoch: int, start: int = 0) -> Iterator[tuple[int, Any]]:
-        """Yield (batch index, collated batch) from batch ``start`` of ``epoch``."""
+    def indices(self, epoch: int, start: int = 0) -> Iterator[tuple[int, list[int]]]:
+        """Yield (batch index, item indices) from batch ``start`` of ``epoch``: which items form
+        each batch (:mod:`voltx.train.input_pipeline` decides where they are collated)."""
         order = self.order(epoch)
         size = min(self.batch_size, len(order))
         for b in range(start, self.per_epoch):
-            idx = order[b * size : (b + 1) * size]
+            yield b, order[b * size : (b + 1) * size]
+
+    def iterate(self, epoch: int, start: int = 0) -> Iterator[tuple[int, Any]]:
+        """Yield (batch index, collated batch) from batch ``start`` of ``epoch``."""
+        for b, idx in self.indices(epoch, start):
             yield b, self.collate([self.items[i] for i in idx])

@@ -96,6 +96,7 @@ def train_stage(
     about: str = "",
     tag: bool = True,
     digits: int = 4,
+    background_collate: bool = False,
 ) -> dict[str, float]:
     """Train ``model`` on ``items`` for ``hyper.epochs`` through the shared loop; returns the last evaluation.
 
@@ -106,6 +107,9 @@ def train_stage(
     Batches shuffle with ``run.seed + seed_offset``; ``generators`` are checkpointed with the
     stage. ``clip_each`` clips each optimizer group by its own norm (:func:`clip_each_group`)
     instead of the whole model's. ``about`` follows the parameter count in the banner.
+    ``background_collate`` declares ``collate`` a pure function of its items (tokenising, padding;
+    no RNG): it then runs on a background thread ahead of the step, its tensors pinned and copied
+    to the device without blocking (:mod:`voltx.train.input_pipeline`).
     """
     batches = EpochBatches(items, hyper.batch_size, ctx.config.run.seed + seed_offset, collate)
     total = batches.per_epoch * hyper.epochs
@@ -122,7 +126,7 @@ def train_stage(
         name=name, model=model, optimizer=opt, batches=batches, epochs=hyper.epochs, step=step,
         lr_at=lambda s: warmup_cosine(s, max_lr=hyper.lr, warmup=hyper.warmup, total=total, min_ratio=hyper.min_lr_ratio),
         evaluate=evaluate, grad_clip=0.0 if clip_each else hyper.grad_clip, progress_line=lines.progress,
-        epoch_end=epoch_end, generators=generators or {}, metrics=tuple(metrics),
+        epoch_end=epoch_end, generators=generators or {}, metrics=tuple(metrics), background_collate=background_collate,
     )
     params = sum(p.numel() for p in model.parameters())
     ctx.say(f"=== {title} ===\nParams:  {params:,}{f' ({about})' if about else ''}\nSteps:   {total} ({batches.per_epoch}/epoch)")

@@ -10,7 +10,6 @@ saved, so a poisoned state is never written.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -18,9 +17,11 @@ from typing import Any, Callable
 import torch
 
 from voltx.errors import Diverged, Preempted
-from voltx.train.batches import EpochBatches, MicroBatches
+from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
+from voltx.train.hardware import prepare_stage
 from voltx.train.lines import Lines
+from voltx.train.precision import Precision
 from voltx.train.preflight import check_resources
 from voltx.train.progress import progress_line, run_total, stage_label
 from voltx.train.state import capture_rng, optimizer_from_tensors, restore_rng
@@ -51,13 +52,9 @@ class Stage:
     metrics: tuple[str, ...] = ()
     """Terms of ``step``'s output that are measurements, not losses (an accuracy, ``rar/iterations_mean``):
     logged as top-level series of metrics.jsonl instead of under ``losses``."""
-
-
-def _autocast(ctx: RunContext):
-    precision = ctx.config.hardware.precision
-    if ctx.device.type == "cuda" and precision in ("bf16", "fp16"):
-        return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-    return contextlib.nullcontext()
+    background_collate: bool = False
+    """``batches.collate`` is a pure function of its items (no RNG, no shared state it changes): it may
+    run on a background thread ahead of the step (:mod:`voltx.train.input_pipeline`, ``[hardware].prefetch``)."""
 
 
 def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
@@ -77,7 +74,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     log_every = max(1, ctx.config.run.log_every)
     ckpt_every = ctx.config.run.checkpoint_every
     device = ctx.device
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and ctx.config.hardware.precision == "fp16" else None
+    amp = Precision(ctx.config.hardware.precision, device)  # autocast, loss scaling, micro-batches
 
     # -- start or resume -------------------------------------------------------------------
     step, epoch, start_batch = 0, 0, 0
@@ -93,8 +90,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         sums = extra.get("loop/epoch_sums", sums).to(device)
         last_eval = point.state.get("last_eval", {})
         term_names_resumed = list(point.state.get("term_names", []))
-        if scaler is not None and "scaler" in point.state:
-            scaler.load_state_dict(point.state["scaler"])
+        amp.load(point.state)
         ctx.say(f"[{stage.name}] resumed at step {step}/{total} (epoch {epoch + 1}, batch {start_batch})")
     else:
         params = sum(p.numel() for p in model.parameters())
@@ -108,6 +104,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     lines = Lines(f"[{stage.name}] ", stage.epochs, {}, {}, stage.metrics, 4, None)  # unless the stage brings its own
     step_line, epoch_line = stage.progress_line or lines.progress, stage.epoch_end or lines.epoch
     bad = torch.zeros((), dtype=torch.bool, device=device)
+    feed = prepare_stage(ctx, stage, amp, point)  # [hardware]: compile, checkpointing, micro-batches, prefetch
 
     def save(ep: int, batch: int):
         if bool(bad):  # never write a poisoned state
@@ -115,8 +112,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         return ctx.checkpoint(
             stage=stage.name, model=model, optimizer=opt, stage_step=step, epoch=ep, batch=batch,
             extra_tensors={"loop/epoch_sums": sums.detach().cpu()},
-            extra_state={"last_eval": last_eval, "term_names": term_names,
-                         **({"scaler": scaler.state_dict()} if scaler is not None else {})},
+            extra_state={"last_eval": last_eval, "term_names": term_names, "micro_batches": feed.micro, **amp.state()},
             generators=stage.generators,
         )
 
@@ -129,7 +125,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         model.train()
         epoch_started = time.perf_counter()
         tick, samples_since = time.perf_counter(), 0
-        for b, batch in batches.iterate(epoch, start_batch):
+        for b, batch in feed.iterate(epoch, start_batch):
             if ctx.stop.requested:
                 save(epoch, b)
                 ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage=stage.name)
@@ -140,25 +136,15 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             for group in opt.param_groups:
                 group["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            out = {}
-            for part in batch if isinstance(batch, MicroBatches) else (batch,):  # backward before the next forward
-                with _autocast(ctx):
-                    share = stage.step(part)
-                loss = share["loss"]
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-                bad |= ~torch.isfinite(loss.detach())
-                share = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in share.items()}
-                out = share if not out else {k: out[k] + share[k] for k in out}
-            if scaler is not None:
-                scaler.unscale_(opt)
+            out = amp.forward_backward(stage.step, batch)  # each micro-batch's, when accumulating
+            loss = out["loss"]
+            bad |= ~torch.isfinite(loss.detach())
+            amp.unscale(opt)
             if stage.grad_clip > 0:
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.grad_clip)
-                bad |= ~torch.isfinite(norm)
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
+                if not amp.scaled:  # with a loss scaler, an inf gradient is a skipped step, not divergence
+                    bad |= ~torch.isfinite(norm)
+            amp.step(opt)
             step += 1
             ctx.global_step += 1
             samples_since += int(out.get("batch_size", batches.batch_size))
@@ -200,7 +186,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         if stage.evaluate is not None:
             rng_tensors, rng_meta = capture_rng(stage.generators)  # evaluation must not shift training RNG
             model.eval()
-            with torch.no_grad(), _autocast(ctx):
+            with torch.no_grad(), amp.autocast():
                 last_eval = stage.evaluate()
             model.train()
             restore_rng(rng_tensors, rng_meta, stage.generators)
@@ -215,5 +201,6 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         saved(save(epoch, 0))
         done = ctx.global_step - timed_step
         ctx.say(progress_line(ctx.global_step, whole, label, (time.perf_counter() - timed_from) / done if done else None))
+    ctx.run.event("input", stage=stage.name, step=ctx.global_step, **feed.stats.as_record())  # did the step wait for its batches?
     ctx.reporter.stop()
     return last_eval

@@ -73,12 +73,14 @@ def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunW
         saved = RunPaths(plan.resume_dir).config
         raw, text = read_toml(saved)
         cfg = build_config(raw, classes, source=str(saved), text=text)
+        cfg.hardware.check()
         sinks = check_sinks(plugins, _unique([*cfg.run.sinks, *req.sinks]), plan.root)
         _check_input(spec, cfg)
         return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv)), sinks
     cfg_path = plan.config_file
     base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
     cfg = resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
+    cfg.hardware.check()
     cfg.run.sinks = _unique([*cfg.run.sinks, *req.sinks])
     sinks = check_sinks(plugins, cfg.run.sinks, plan.root)
     _check_input(spec, cfg)
@@ -119,6 +121,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     from voltx.train.closing import closing_lines
     from voltx.train.context import RunContext
     from voltx.train.device import configure_determinism, pick_device, seed_everything
+    from voltx.train.hardware import apply_tf32, record
     from voltx.train.metrics import MetricsHub
     from voltx.train.progress import Reporter
 
@@ -143,6 +146,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         configure_determinism(cfg.hardware, device)
         seed_everything(cfg.run.seed)
         writer.update_manifest(device=str(device))
+        record(writer, tf32=apply_tf32(cfg.hardware.tf32, device))
         hub = MetricsHub(writer, plugins, cfg.run.alert_rules, reporter.line)
         plugins.pm.hook.on_run_start(run=writer)
         ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=hub, reporter=reporter, stop=stop, resume=checkpoint)

@@ -1,0 +1,172 @@
+"""Input pipeline: steps/s of the translator's quick encoder with inline collation vs the pipeline.
+
+Workload: the translator phase's quick preset encoder stage (CnnFrameEncoder, vocab 4096,
+sequence 64, batch 64, its contrastive + role step) on the built-in stdlib corpus, trained
+through ``voltx.train.loop.fit``. (F3, the phase that tokenises at every step, is being rewritten;
+the translator is measured instead, with two collates.)
+
+* ``pad``: the translator's own collate (rows tokenised up front, padding per batch);
+* ``tokenise``: the collate tokenises the raw (code, docstring) texts with the BPE tokenizer,
+  labels code roles and pads, per batch: the work F3 does on the training thread today.
+
+Each collate is fed three ways, runs alternated, the median kept:
+
+* ``inline``: collated on the training thread (``[hardware].prefetch = 0``);
+* ``thread``: :mod:`voltx.train.input_pipeline`'s background thread, 2 batches ahead (what voltx uses);
+* ``workers``: a ``torch.utils.data.DataLoader`` with 1 worker process and ``prefetch_factor=2``
+  over the same batch indices (the alternative the pipeline was measured against).
+
+Printed: steps/s of each (checkpoint time excluded), the ratios to inline, and how often and
+how long the training thread waited for a batch (the first of each epoch excepted).
+
+    python benchmarks/bench_input.py            # 40 steps x 2 repeats
+    python benchmarks/bench_input.py --quick    # 15 steps x 1 repeat
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the tokenizer runs in a forked worker too
+
+import torch  # noqa: E402
+
+from _common import emit_json, median  # noqa: E402
+from voltx.config import build_config  # noqa: E402
+from voltx.data.code_pairs import extract_stdlib_pairs  # noqa: E402
+from voltx.engine.cnn_frame_encoder import CnnFrameEncoder  # noqa: E402
+from voltx.engine.tokenizer import train_bpe  # noqa: E402
+from voltx.plugin_specs import PhaseSpec  # noqa: E402
+from voltx.plugins import load_plugins  # noqa: E402
+from voltx.runs.jsonl import read_jsonl  # noqa: E402
+from voltx.runs.store import RunWriter  # noqa: E402
+from voltx.train.batches import EpochBatches  # noqa: E402
+from voltx.train.context import RunContext  # noqa: E402
+from voltx.train.loop import Stage, fit  # noqa: E402
+from voltx.train.metrics import MetricsHub  # noqa: E402
+from voltx.train.progress import Reporter  # noqa: E402
+from voltx.train.signals import StopFlag  # noqa: E402
+from voltx_phases.translator_train import collate as pad_collate  # noqa: E402
+from voltx_phases.translator_train import encoder_losses, tokenize  # noqa: E402
+
+VOCAB, SEQ, BATCH, TAU = 4096, 64, 64, 0.07
+DEVICE = torch.device("cpu")
+
+
+@dataclass
+class WorkerBatches:
+    """EpochBatches' order, collated by DataLoader worker processes (the measured alternative)."""
+
+    batches: EpochBatches
+    workers: int = 1
+    waits: int = 0
+    wait_seconds: float = 0.0
+
+    @property
+    def per_epoch(self) -> int:
+        return self.batches.per_epoch
+
+    @property
+    def batch_size(self) -> int:
+        return self.batches.batch_size
+
+    def iterate(self, epoch: int, start: int = 0):
+        jobs = list(self.batches.indices(epoch, start))
+        items, collate = self.batches.items, self.batches.collate
+        dataset = [jobs[i][1] for i in range(len(jobs))]
+        loader = torch.utils.data.DataLoader(dataset, batch_size=None, num_workers=self.workers, prefetch_factor=2,
+                                             collate_fn=lambda idx: collate([items[i] for i in idx]),
+                                             multiprocessing_context="fork")
+        it = iter(loader)
+        for n, (b, _) in enumerate(jobs):
+            began = time.perf_counter()
+            batch = next(it)
+            if n:
+                self.waits += time.perf_counter() - began > 1e-3
+                self.wait_seconds += time.perf_counter() - began
+            yield b, batch
+
+
+def one_run(workdir: Path, plugins, items: list, collate, feed: str, steps: int) -> dict:
+    cfg = build_config({})
+    cfg.run.log_every, cfg.run.checkpoint_every = 10, 0
+    cfg.hardware.prefetch = 2 if feed == "thread" else 0
+    spec = PhaseSpec(name="bench", summary="input pipeline benchmark", runner=lambda ctx: None, config_class=type(cfg.run))
+    writer = RunWriter.create(workdir / "runs", "bench", config_toml="", overrides=[], preset=None, argv=[])
+    reporter = Reporter(stream=io.StringIO(), mode="plain", copy=writer.stdout)
+    ctx = RunContext(config=cfg, phase=spec, run=writer, device=DEVICE, hub=MetricsHub(writer, plugins, [], reporter.line),
+                     reporter=reporter, stop=StopFlag())
+    torch.manual_seed(0)
+    encoder = CnnFrameEncoder(vocab_size=VOCAB, max_seq_len=SEQ).to(DEVICE)
+    opt = torch.optim.AdamW(encoder.parameters(), lr=1e-3)
+    batches = EpochBatches(items[: steps * BATCH], BATCH, 0, collate)
+    source = WorkerBatches(batches) if feed == "workers" else batches
+
+    def step(batch):
+        out = encoder_losses(encoder, batch, DEVICE, TAU)
+        return {"loss": 0.8 * out["contrastive"] + 0.2 * out["role"]}
+
+    stage = Stage(name="encoder", model=encoder, optimizer=opt, batches=source, epochs=1, step=step, lr_at=lambda s: 1e-3,
+                  grad_clip=1.0, background_collate=feed == "thread")
+    began = time.perf_counter()
+    fit(ctx, stage)
+    seconds = time.perf_counter() - began
+    writer.close("finished", 0)
+    events = read_jsonl(writer.paths.events).records
+    seconds -= sum(e.get("seconds", 0.0) for e in events if e.get("kind") == "checkpoint")
+    fed = next(e for e in events if e.get("kind") == "input")
+    waits, waited = (source.waits, source.wait_seconds) if feed == "workers" else (fed["waits"], fed["wait_seconds"])
+    return {"steps_per_s": steps / seconds, "waits": int(waits), "wait_seconds": waited, "batches": steps}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="15 steps x 1 repeat")
+    ap.add_argument("--steps", type=int)
+    ap.add_argument("--repeats", type=int)
+    args = ap.parse_args()
+    steps, repeats = args.steps or (15 if args.quick else 40), args.repeats or (1 if args.quick else 2)
+    pairs = extract_stdlib_pairs()[: steps * BATCH]
+    tok = train_bpe([p.code for p in pairs], vocab_size=VOCAB, min_frequency=2)
+    tokenised = tokenize(tok, pairs, SEQ)
+
+    def tokenising_collate(raw):
+        return pad_collate(tokenize(tok, raw, SEQ))
+
+    plugins = load_plugins()
+    print(f"input pipeline: translator quick encoder (vocab {VOCAB}, seq {SEQ}, batch {BATCH}), {steps} steps/run, "
+          f"{repeats} repeat(s), torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
+    figures: dict = {}
+    with tempfile.TemporaryDirectory(prefix="voltx-bench-input-") as tmp:
+        for mode, items, collate in (("pad", tokenised, pad_collate), ("tokenise", pairs, tokenising_collate)):
+            one_run(Path(tmp), plugins, items, collate, "inline", 3)  # warm-up
+            rows: dict[str, list[dict]] = {"inline": [], "thread": [], "workers": []}
+            for _ in range(repeats):
+                for feed in rows:
+                    rows[feed].append(one_run(Path(tmp), plugins, items, collate, feed, steps))
+            figures[mode] = {feed: {"steps_per_s": round(median([r["steps_per_s"] for r in runs]), 3),
+                                    "waits": median([r["waits"] for r in runs]),
+                                    "wait_seconds": round(median([r["wait_seconds"] for r in runs]), 3)} for feed, runs in rows.items()}
+            base = figures[mode]["inline"]["steps_per_s"]
+            for feed, got in figures[mode].items():
+                waited = "" if feed == "inline" else (f" | training thread waited for {got['waits']:g} of {steps - 1} batches "
+                                                      f"({got['wait_seconds']:.2f} s)")
+                print(f"  {mode:8s} {feed:7s}: {got['steps_per_s']:6.2f} steps/s | x{got['steps_per_s'] / base:.3f} vs inline{waited}",
+                      flush=True)
+    for mode in figures:
+        f = figures[mode]
+        print(f"RESULT {mode}: thread/inline = {f['thread']['steps_per_s'] / f['inline']['steps_per_s']:.3f}, "
+              f"workers/inline = {f['workers']['steps_per_s'] / f['inline']['steps_per_s']:.3f}")
+    emit_json("input_pipeline", {"steps": steps, "repeats": repeats, "batch": BATCH, "seq": SEQ, "vocab": VOCAB,
+                                 "threads": torch.get_num_threads(), "torch": torch.__version__, **figures})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
