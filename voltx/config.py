@@ -55,6 +55,12 @@ class HardwareConfig:
     """Autocast precision on CUDA; CPU runs always use fp32."""
     deterministic: bool = True
     """Ask torch for deterministic kernels (exact resume on GPU needs it)."""
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    """With --nproc-per-node N > 1: "ddp" (each process holds the model, gradients averaged) or "fsdp"
+    (FSDP2 fully_shard: parameters sharded over the processes, for models too big for one GPU)."""
+    collective_timeout: float = 1800.0
+    """Seconds a distributed run's processes wait for each other in one collective before the
+    job stops with exit 86 (a dead or hung process); rank 0's evaluation must fit in it."""
 
 
 @dataclass
