@@ -56,8 +56,8 @@ class HardwareConfig:
     deterministic: bool = True
     """Ask torch for deterministic kernels (exact resume on GPU needs it)."""
     strategy: Literal["ddp", "fsdp"] = "ddp"
-    """With --nproc-per-node N > 1: "ddp" (each process holds the model, gradients averaged) or "fsdp"
-    (FSDP2 fully_shard: parameters sharded over the processes, for models too big for one GPU)."""
+    """With --nproc-per-node N > 1: "ddp" (each process holds the model, gradients averaged). "fsdp"
+    (FSDP2 fully_shard) is refused with a message in this version (README: Multi-GPU)."""
     collective_timeout: float = 1800.0
     """Seconds a distributed run's processes wait for each other in one collective before the
     job stops with exit 86 (a dead or hung process); rank 0's evaluation must fit in it."""

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from safetensors.torch import load_file
 
-from conftest import fake_plugin_dist, plugin_env, run_events as events
+from conftest import TINY_TRANSLATOR, fake_plugin_dist, plugin_env, run_events as events
 from voltx.errors import EXIT_OK, EXIT_PREEMPTED, EXIT_RANK_LOST, EXIT_UNAVAILABLE, EXIT_USAGE, ConfigError, UsageError
 from voltx.runs.checkpoints import committed
 from voltx.runs.layout import list_run_dirs, load_manifest
@@ -60,6 +60,20 @@ def final_state(run_dir: Path) -> dict:
     return out
 
 
+def evaluated_once_as_one_process_would(run_dir: Path) -> bool:
+    """Rank 0's recorded evaluation equals this process's evaluation of the final weights on the same data."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1)).eval()
+    model.load_state_dict(load_file(run_dir / "artifacts" / "toy.safetensors"))
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))  # the toy phase's data
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    with torch.no_grad():
+        mse = float(torch.nn.functional.mse_loss(model(x), y))
+    recorded = [e for e in events(run_dir) if e["kind"] == "evaluation"][-1]["metrics"]["fit/mse"]
+    return recorded == mse
+
+
 def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tmp_path):
     runs = tmp_path / "runs"
     whole = subprocess.run(voltx_run(env, *TWO, *SMALL), env=env, capture_output=True, text=True, timeout=180)
@@ -72,6 +86,7 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
     assert [e["kind"] for e in events(reference)].count("evaluation") == 2  # once an epoch, by rank 0
     last = committed(reference / "checkpoints")[-1]
     assert json.loads((last / "state.json").read_text())["world_size"] == 2 and (last / "rank-1.safetensors").exists()
+    assert evaluated_once_as_one_process_would(reference)
 
     proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, "sleep=0.05"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = wait_for_step(runs, 5, proc, besides=(reference,))
@@ -147,3 +162,27 @@ def test_fsdp_is_refused_for_a_model_too_small_to_shard():
     check_strategy("ddp", model, job)
     with pytest.raises(ConfigError, match="only 20 parameters"):
         check_strategy("fsdp", model, job)
+
+
+def test_fsdp_is_refused_by_the_launcher_before_anything_is_written(cli_in_process, tmp_path):
+    done = cli_in_process("run", "translator", "--nproc-per-node", "2", "hardware.strategy=fsdp", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == 78 and 'hardware.strategy = "fsdp" is not available' in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?count=8"]', "eval_max_examples=4", "lang_from=none",
+           "vocab_size=300", "max_seq_len=64", "epochs=1", "batch_size=16", "warmup=1", "vfn_hidden=16", "vfn_blocks=1",
+           "time_embed_freqs=4", "decoder_max_len=80", "chain_batch=4", "rar_max_iterations=2", "run.telemetry_interval=0"]
+
+
+def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):
+    """The built-in phases train through the shared loop, so they get data parallelism without code of their own."""
+    env = {**os.environ, "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    translator = [f"data={json.dumps(str(stdlib_pairs_jsonl))}", *TINY_TRANSLATOR, "max_examples=64", "encoder.epochs=1"]
+    for phase, overrides in (("translator", translator), ("f3", F3_TINY)):
+        done = subprocess.run([sys.executable, "-m", "voltx", "run", phase, *TWO, "--progress", "plain", *overrides],
+                              env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == EXIT_OK, (phase, done.stderr[-3000:])
+        (run_dir,) = [d for d in list_run_dirs(tmp_path / "runs") if d.parent.name == phase]
+        assert load_manifest(run_dir).record.status == "finished"
+        assert [r["step"] for r in steps(run_dir)] == sorted({r["step"] for r in steps(run_dir)})  # one stream, no duplicates

@@ -204,7 +204,9 @@ FSDP_MIN_PARAMS = 10_000_000
 
 
 def check_strategy(strategy: str, model: torch.nn.Module, job: Job | None, min_params: int = FSDP_MIN_PARAMS) -> None:
-    """Refuse ``strategy = "fsdp"`` for a model too small to shard (before any step or file)."""
+    """Refuse ``strategy = "fsdp"`` before any step: for a model too small to shard, and, in this
+    version, for every model (sharding needs each phase to call its model through the sharded
+    modules' forward, which the built-in phases do not yet guarantee)."""
     if strategy != "fsdp" or job is None:
         return
     params = sum(p.numel() for p in model.parameters())
@@ -212,6 +214,8 @@ def check_strategy(strategy: str, model: torch.nn.Module, job: Job | None, min_p
         raise ConfigError(f"hardware.strategy = \"fsdp\" but this model has only {params:,} parameters "
                           f"(fewer than {min_params:,}): sharding it over {job.world} processes costs "
                           "more communication than it saves memory. Use hardware.strategy=ddp (the default).")
+    raise ConfigError(f"hardware.strategy = \"fsdp\" is not available in this version (this model: {params:,} parameters); "
+                      "use hardware.strategy=ddp, which keeps a whole replica on each GPU.")
 
 
 def pack_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> bytes:

@@ -128,6 +128,12 @@ def launch_request(req, spec: Launch) -> int:
     cfg = plan_config(plan, plugins)
     if plan.resume_dir is not None:
         check_world_size(plan.resume_dir, spec.world)
+    if cfg.hardware.strategy == "fsdp":  # refused here, before the run exists (the loop refuses it too, for torchrun itself)
+        from voltx.errors import ConfigError
+
+        raise ConfigError("hardware.strategy = \"fsdp\" is not available in this version: FSDP2 needs every phase to call its "
+                          "model through the sharded modules, and models under 10M parameters gain nothing from sharding. "
+                          "Use hardware.strategy=ddp (the default), which keeps a whole replica on each GPU.")
     backend, why = choose_backend(cfg.hardware.device, spec.nproc_per_node)
 
     def say(text: str) -> None:
@@ -156,7 +162,8 @@ def launch(spec: Launch, worker_argv: list[str], *, backend: str, timeout_s: flo
                  "--rdzv-conf", f"join_timeout={spec.rdzv_timeout},read_timeout={spec.rdzv_timeout}"]
     config, cmd, cmd_args = config_from_args(parse_args([*args, "-m", "voltx", *worker_argv]))
     os.environ.update({"VOLTX_DIST_BACKEND": backend, "VOLTX_DIST_TIMEOUT_S": str(timeout_s)})
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)  # our lines say what happened
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # our lines say what happened, without its tracebacks
     try:
         elastic_launch(config, cmd)(*cmd_args)
         return 0
