@@ -125,8 +125,12 @@ def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
 
 
 def test_more_processes_than_gpus_is_refused_before_anything_is_written(cli_in_process, tmp_path):
-    done = cli_in_process("run", "translator", "--nproc-per-node", "3", "hardware.device=cuda", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
-    assert done.returncode == EXIT_USAGE and "--nproc-per-node 3 but this machine has 0 CUDA device(s)" in done.stderr
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    done = cli_in_process("run", "translator", "--nproc-per-node", str(gpus + 2), "hardware.device=cuda",
+                          env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_USAGE and f"--nproc-per-node {gpus + 2} but this machine has {gpus} CUDA device(s)" in done.stderr
     assert "hardware.device=cpu" in done.stderr and not (tmp_path / "runs").exists()
 
 

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
     g.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="train as N processes on this node: one per GPU with NCCL, or on the CPU with gloo when hardware.device=cpu or there is no GPU (default: 1, no launcher)")
     g.add_argument("--nnodes", type=int, default=1, metavar="M", help="nodes in the job; run the same command on each (default: 1)")
     g.add_argument("--node-rank", type=int, default=0, metavar="R", help="this node's rank, 0..M-1 (default: 0)")
-    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous on node 0, the same on every node (needed with --nnodes > 1)")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous on node 0, the same on every node (default: none; needed with --nnodes > 1)")
     g.add_argument("--rdzv-timeout", type=int, default=120, metavar="S", help="seconds to wait for every node at the rendezvous before exit 69 (default: 120)")
     p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach (default: run in this terminal)")
     # Launchers (voltx-console, --tmux) must know the run's directory before the process starts.

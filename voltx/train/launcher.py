@@ -123,6 +123,10 @@ def launch_request(req, spec: Launch) -> int:
 
     plugins = load_plugins()
     plan = req.plan(plugins)
+    if plan.phase == "curriculum":  # its phases are runs of their own, started by it as child processes
+        raise UsageError("voltx run curriculum starts each phase as a run of its own, so it cannot run as several processes; "
+                         "run the curriculum in one process, or its phases one by one with --nproc-per-node "
+                         "(voltx run f1 --nproc-per-node N ...).")
     if plan.resume_dir is None and spec.nnodes == 1:
         plan = replace(plan, root=plan.root.absolute(), run_id=plan.run_id or new_run_id())
     cfg = plan_config(plan, plugins)
