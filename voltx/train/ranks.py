@@ -45,6 +45,7 @@ def follow(job: Job, plugins, *, restore_signals: bool = False) -> int:
     setup = job.broadcast_json(None)
     if "run_dir" not in setup:  # rank 0 could not start the run: it says why
         stop.settle(setup["exit_code"])
+        job.close()
         return int(setup["exit_code"])
     spec = plugins.get("phases", setup["phase"])
     run_dir = Path(setup["run_dir"])
