@@ -135,8 +135,9 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         for b, batch in batches.iterate(epoch, start_batch):
             if ctx.stop.requested if job is None else job.any(ctx.stop.requested):  # every rank stops at the same step
                 save(epoch, b)
+                by = ctx.stop.signal_name or "a signal to another process of the run"
                 ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage=stage.name)
-                raise Preempted(f"stopped by {ctx.stop.signal_name} at step {ctx.global_step}; resume with `voltx run {ctx.phase.name} --resume {ctx.run.dir}`")
+                raise Preempted(f"stopped by {by} at step {ctx.global_step}; resume with `voltx run {ctx.phase.name} --resume {ctx.run.dir}`")
 
             # -- one optimizer step ----------------------------------------------------------
             lr = stage.lr_at(step)
