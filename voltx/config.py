@@ -72,6 +72,12 @@ class HardwareConfig:
     prefetch: int = 2
     """Batches a background thread collates (and pins) ahead of the training thread, for stages
     that opt in; 0 collates on the training thread."""
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    """With --nproc-per-node N > 1: "ddp" (each process holds the model, gradients averaged). "fsdp"
+    (FSDP2 fully_shard) is refused with a message in this version (README: Multi-GPU)."""
+    collective_timeout: float = 1800.0
+    """Seconds a distributed run's processes wait for each other in one collective before the
+    job stops with exit 86 (a dead or hung process); rank 0's evaluation must fit in it."""
 
     def check(self) -> None:
         """The bounds a type cannot say: ConfigError (exit 78) before anything is written."""

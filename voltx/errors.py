@@ -22,6 +22,7 @@ EXIT_RUN_LOCKED = 81     # another process is writing this run directory
 EXIT_PREFLIGHT = 82      # not enough disk or memory for the run, or a sink's package is missing
 EXIT_GATE = 83           # voltx run curriculum stopped: a phase missed a deliverable (curriculum.gate = stop)
 EXIT_CHECK_FAILED = 84   # voltx doctor: a check failed (its line says what to do); not a bug, so not 1
+EXIT_RANK_LOST = 86      # a process of a distributed run died or stopped answering: the job stopped
 EXIT_INTERRUPTED = 130   # a second signal (or Ctrl-C twice): stopped at once, no checkpoint
 
 EXIT_CODES: dict[int, str] = {
@@ -30,7 +31,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_USAGE: "usage error: unknown command, phase, flag or run",
     EXIT_DATA: "bad input data: the message names the file, line and field (for `voltx think`: why the query cannot be answered)",
     EXIT_NO_INPUT: "a named input file, checkpoint or run does not exist",
-    EXIT_UNAVAILABLE: "no answer: the strand or translator the query needs is not available (the message says which and how to enable it)",
+    EXIT_UNAVAILABLE: "unavailable: the strand or translator `voltx think` needs is not available, or a distributed run's rendezvous endpoint cannot be reached (the message says which and what to do)",
     EXIT_CANT_CREATE: "cannot create or write an output (run directory, checkpoint, file), e.g. a full disk",
     EXIT_PREEMPTED: "preempted (SIGTERM, SIGUSR1, SIGHUP): checkpoint saved, resume with --resume auto",
     EXIT_CONFIG: "bad configuration: the message names the key and the closest valid one",
@@ -39,6 +40,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_PREFLIGHT: "preflight failed: not enough disk or memory, data missing, a named sink's package not installed (the message has the pip install line), or the mirror unreachable or holding another run",
     EXIT_GATE: "curriculum stopped at a gate: a phase missed a deliverable (curriculum.gate = \"stop\")",
     EXIT_CHECK_FAILED: "voltx doctor: a check failed (its line names the problem and what to do)",
+    EXIT_RANK_LOST: "a process of a distributed run (--nproc-per-node) died or stopped answering: the job stopped, the last committed checkpoint is kept (resume with --resume auto)",
     EXIT_INTERRUPTED: "interrupted twice: stopped at once without a new checkpoint",
 }
 

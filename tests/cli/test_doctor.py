@@ -18,8 +18,12 @@ def test_doctor_reports_every_check(cli_in_process):
     done = cli_in_process("doctor", "--json")
     assert done.returncode == 0, done.stderr
     checks = {c["check"]: c for c in json.loads(done.stdout)["checks"]}
-    assert set(checks) == {"python", "torch", "cuda", "nvml", "sandbox", "disk", "runs", "config", "plugins"}
+    assert set(checks) == {"python", "torch", "cuda", "gpus", "nvml", "sandbox", "disk", "runs", "config", "plugins"}
     assert checks["torch"]["status"] == "ok"
+    import torch
+
+    if not torch.cuda.is_available():  # what --nproc-per-node would use here
+        assert "--nproc-per-node N starts N CPU processes with gloo" in checks["gpus"]["detail"]
     assert checks["plugins"]["status"] == "ok" and "translator" in checks["plugins"]["detail"]
     assert checks["runs"]["status"] == "ok" and checks["config"]["status"] == "ok"
     assert all(c["status"] in ("ok", "warn", "fail") for c in checks.values())

@@ -147,3 +147,22 @@ def test_the_phase_select_has_focus_so_enter_opens_it(monkeypatch):
         assert select.expanded
 
     drive(LaunchScreen(), check)
+
+
+def test_processes_per_node_reach_the_request_and_the_command(tmp_path):
+    from textual.widgets import Input
+
+    from voltx.runs.plan import RunPlan
+
+    async def check(pilot, screen, results):
+        await fill(pilot, screen, "codebook", "quick", "")
+        screen.query_one("#launch-nproc", Input).value = "0"
+        await pilot.press("ctrl+s")
+        assert results == [] and "not a whole number of at least 1" in error_text(screen)
+        screen.query_one("#launch-nproc", Input).value = "2"
+        await pilot.press("ctrl+s")
+        assert results[0].nproc_per_node == 2
+
+    drive(LaunchScreen(tmp_path / "runs"), check)
+    plan = RunPlan("codebook", tmp_path / "runs", run_id="x", launch=("--nproc-per-node", "2"))
+    assert plan.child_argv()[-2:] == ["--nproc-per-node", "2"]  # what launch_run and --tmux start

@@ -42,6 +42,7 @@ def _checks(args) -> list[dict]:
             add("cuda", "ok", f"{len(names)} device(s): {', '.join(names)}")
         else:
             add("cuda", "warn", "no CUDA device: runs use the CPU (hardware.device=auto); install a CUDA build of torch on a GPU box")
+        add("gpus", "ok", _gpus_a_run_uses(torch))
     except Exception as exc:  # a broken torch install is exactly what doctor is for
         add("torch", "fail", f"cannot import torch: {exc}. Reinstall with `pip install torch`.")
     try:
@@ -73,6 +74,20 @@ def _checks(args) -> list[dict]:
     else:
         add("plugins", "ok", f"{len(ps.plugins)} loaded, phases: {', '.join(ps.specs('phases'))}")
     return out
+
+
+def _gpus_a_run_uses(torch) -> str:
+    """What ``voltx run`` and ``--nproc-per-node N`` would train on here (the launcher's rule)."""
+    import os
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else ""
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0:
+        return "a run trains on the CPU; --nproc-per-node N starts N CPU processes with gloo" + where
+    first = torch.cuda.get_device_name(0)
+    return (f"a run trains on cuda:0 ({first}); --nproc-per-node N uses cuda:0..cuda:N-1 with NCCL, N up to {n}{where}; "
+            "hardware.device=cpu uses CPU processes with gloo")
 
 
 def _runs_root_check(root: Path) -> tuple[str, str]:

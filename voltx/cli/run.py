@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 from voltx.runs.layout import RUNS_DIR_PRECEDENCE
 
@@ -24,6 +25,12 @@ def add_parser(sub) -> None:
     p.add_argument("--runs-dir", metavar="DIR", help=f"run store root ({RUNS_DIR_PRECEDENCE})")
     p.add_argument("--progress", choices=["auto", "rich", "plain"], default="auto", help="progress display (default: auto, a rich bar on a TTY and plain lines otherwise)")
     p.add_argument("--sink", action="append", default=[], metavar="NAME", help="also send the run's records to this sink (repeatable; added to [run].sinks): wandb, tensorboard, mlflow, csv or a plugin's (see `voltx plugins`) (default: [run].sinks only)")
+    g = p.add_argument_group("several processes (torch.distributed.run; README: Multi-GPU)")
+    g.add_argument("--nproc-per-node", type=int, default=1, metavar="N", help="train as N processes on this node: one per GPU with NCCL, or on the CPU with gloo when hardware.device=cpu or there is no GPU (default: 1, no launcher)")
+    g.add_argument("--nnodes", type=int, default=1, metavar="M", help="nodes in the job; run the same command on each (default: 1)")
+    g.add_argument("--node-rank", type=int, default=0, metavar="R", help="this node's rank, 0..M-1 (default: 0)")
+    g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="c10d rendezvous on node 0, the same on every node (default: none; needed with --nnodes > 1)")
+    g.add_argument("--rdzv-timeout", type=int, default=120, metavar="S", help="seconds to wait for every node at the rendezvous before exit 69 (default: 120)")
     p.add_argument("--tmux", action="store_true", help="start the run detached in a new tmux session voltx-<run-id> and print how to attach (default: run in this terminal)")
     # Launchers (voltx-console, --tmux) must know the run's directory before the process starts.
     p.add_argument("--run-id", metavar="ID", help=argparse.SUPPRESS)
@@ -58,12 +65,32 @@ def phase_options(phase: str, extra: list[str], plugins) -> list[str] | None:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.tmux:
-        return _run_in_tmux(args)
-    from voltx.train.runner import RunRequest, execute
+def launch_options(args: argparse.Namespace):
+    from voltx.train.launcher import Launch
 
-    req = RunRequest(
+    spec = Launch(args.nproc_per_node, args.nnodes, args.node_rank, args.rdzv_endpoint, args.rdzv_timeout)
+    spec.check()
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = launch_options(args)
+    if args.tmux:
+        return _run_in_tmux(args, spec)
+    req = _request(args)
+    if spec.distributed and "WORLD_SIZE" not in os.environ:  # (a worker the launcher started has it)
+        from voltx.train.launcher import launch_request
+
+        return launch_request(req, spec)
+    from voltx.train.runner import execute
+
+    return execute(req)
+
+
+def _request(args: argparse.Namespace):
+    from voltx.train.runner import RunRequest
+
+    return RunRequest(
         phase=args.phase,
         config_path=args.config,
         preset=args.preset,
@@ -75,16 +102,16 @@ def run(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         sinks=tuple(args.sink),
     )
-    return execute(req)
 
 
-def _run_in_tmux(args: argparse.Namespace) -> int:
+def _run_in_tmux(args: argparse.Namespace, spec) -> int:
     """Hand the run to a detached tmux session and return at once (DESIGN §7): the same plan
     ``voltx run`` would make here, carried out by a child ``voltx run`` in the session."""
     from voltx.errors import UsageError
     from voltx.plugins import load_plugins
     from voltx.runs.launch import start_planned, tmux_available, tmux_base
     from voltx.runs.plan import plan_run
+    from dataclasses import replace
 
     if not tmux_available():
         raise UsageError("--tmux needs tmux, which is not installed here: install it, or run without --tmux.")
@@ -97,7 +124,7 @@ def _run_in_tmux(args: argparse.Namespace) -> int:
     # An unknown phase or a refused resume fails here, not inside the tmux session.
     plan = plan_run(args.phase, plugins=load_plugins(), config=args.config, preset=args.preset, overrides=args.overrides,
                     runs_dir=args.runs_dir, resume=args.resume)
-    launched = start_planned(plan, use_tmux=True)
+    launched = start_planned(replace(plan, launch=tuple(spec.argv())), use_tmux=True)
     print(f"voltx: run {launched.run_id} started in tmux session {launched.tmux_session}")
     print(f"  run directory: {launched.run_dir}")
     print(f"  attach:        {' '.join([*tmux_base(), 'attach', '-t', launched.tmux_session])}")

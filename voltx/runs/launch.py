@@ -191,11 +191,15 @@ def launch_run(
     config_path: Path | None = None,
     use_tmux: bool | None = None,
     cwd: Path | None = None,
+    nproc_per_node: int = 1,
 ) -> Launched:
     """Start a new ``voltx run PHASE`` detached (the console's launch dialog); ``phase`` is the
-    phase's registered name (the run directory is ``runs_dir/phase/<id>``)."""
+    phase's registered name (the run directory is ``runs_dir/phase/<id>``); ``nproc_per_node``
+    > 1 runs it as that many processes (``--nproc-per-node``)."""
+    from voltx.train.launcher import Launch
+
     plan = plan_run(phase, config=config_path, preset=preset, overrides=overrides, runs_dir=runs_dir)
-    return start_planned(plan, use_tmux=use_tmux, cwd=cwd)
+    return start_planned(replace(plan, launch=tuple(Launch(nproc_per_node).argv())), use_tmux=use_tmux, cwd=cwd)
 
 
 def resume_run(run_dir: Path, *, use_tmux: bool | None = None, cwd: Path | None = None) -> Launched:

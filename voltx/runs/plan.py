@@ -51,6 +51,8 @@ class RunPlan:
     """The run this plan continues; None: a new run."""
     run_id: str | None = None
     """The new run's id when a launcher chose it; None: the run generates one."""
+    launch: tuple[str, ...] = ()
+    """``--nproc-per-node N`` and the other distributed options, as words (:meth:`voltx.train.launcher.Launch.argv`)."""
 
     @property
     def config_file(self) -> Path | None:
@@ -84,6 +86,7 @@ class RunPlan:
                 cmd += ["--preset", self.preset]
         if progress:
             cmd += ["--progress", progress]
+        cmd += list(self.launch)
         if self.resume_dir is None:
             cmd += _checked_for_argv(self.overrides)
         return cmd

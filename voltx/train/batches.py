@@ -57,6 +57,10 @@ class EpochBatches:
     seed: int
     collate: Callable[[list[Any]], Any]
     shuffle: bool = True
+    rank: int = 0
+    world: int = 1
+    """This process's share of each batch in a distributed run (:func:`voltx.train.distributed.shard`):
+    every ``world``-th item of it from ``rank`` on; the epoch order is the same on every rank."""
 
     @property
     def per_epoch(self) -> int:
@@ -77,7 +81,7 @@ class EpochBatches:
         order = self.order(epoch)
         size = min(self.batch_size, len(order))
         for b in range(start, self.per_epoch):
-            yield b, order[b * size : (b + 1) * size]
+            yield b, order[b * size : (b + 1) * size][self.rank :: self.world]  # this process's share
 
     def iterate(self, epoch: int, start: int = 0) -> Iterator[tuple[int, Any]]:
         """Yield (batch index, collated batch) from batch ``start`` of ``epoch``."""

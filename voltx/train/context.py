@@ -42,6 +42,8 @@ class RunContext:
     planned_steps: dict[str, int] = field(default_factory=dict)
     """Optimizer steps of each trained stage, in run order (``plan_steps``): progress and ETA
     then cover the whole run instead of the current stage."""
+    job: Any = None
+    """This process's :class:`voltx.train.distributed.Job` in a distributed run; None in one process."""
 
     def __post_init__(self) -> None:
         if self.resume is not None:
@@ -93,6 +95,14 @@ class RunContext:
             return self.resume
         return None
 
+    def rank_state(self, point: Checkpoint, extra: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """This rank's own saved state (RNG tensors, running sums; their JSON part) from ``point``:
+        rank 0's is in ``extra``/``state.json``, rank r's in ``rank-r.safetensors``."""
+        rank = self.job.rank if self.job is not None else 0
+        if rank == 0:
+            return extra, point.state["rng"]
+        return point.tensors(f"rank-{rank}", device="cpu"), point.state["ranks"][str(rank)]["rng"]
+
     def record_evaluation(self, stage: str, step: int, epoch: int, metrics: dict[str, float]) -> None:
         named = {f"{stage}/{k}": float(v) for k, v in metrics.items()}
         self.evaluations.update(named)
@@ -128,13 +138,26 @@ class RunContext:
             "rng": rng_meta,
             **extra_state,
         }
-        path = save_checkpoint(
-            self.run.paths.checkpoints,
-            self.global_step,
-            {"model": model.state_dict(), "extra": {**opt_tensors, **rng_tensors, **extra_tensors}},
-            state,
-            keep=self.config.run.keep_checkpoints,
-        )
+        own = {**rng_tensors, **extra_tensors}  # what differs between the ranks of a distributed run
+        files = {"model": model.state_dict(), "extra": {**opt_tensors, **own}}
+        if self.job is not None:  # gathered on rank 0, which writes the one checkpoint (see README, multi-GPU)
+            from voltx.train.distributed import gather_rank_states
+
+            ranks = gather_rank_states(self.job, own, rng_meta)
+            if self.job.rank:
+                self.job.await_commit()
+                return self.run.paths.checkpoints / f"step-{self.global_step}"
+            files.update({f"rank-{r}": tensors for r, (tensors, _) in ranks.items()})
+            state["ranks"] = {str(r): {"rng": meta} for r, (_, meta) in ranks.items()}
+        state["world_size"] = self.job.world if self.job is not None else 1
+        try:
+            path = save_checkpoint(self.run.paths.checkpoints, self.global_step, files, state, keep=self.config.run.keep_checkpoints)
+        except Exception as exc:
+            if self.job is not None:  # the other ranks wait for the commit: tell them it failed
+                self.job.broadcast_json({"error": str(exc), "exit_code": getattr(exc, "exit_code", 1)})
+            raise
+        if self.job is not None:
+            self.job.broadcast_json({"error": None})  # committed: every rank may go on (or exit 75)
         seconds = time.perf_counter() - started
         self.run.event("checkpoint", step=self.global_step, stage=stage, path=str(path), seconds=round(seconds, 3))
         self.run.update_manifest(last_checkpoint_step=self.global_step)

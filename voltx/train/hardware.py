@@ -143,13 +143,14 @@ def measure_split(step, items: list[int], feed: StageInput, model: torch.nn.Modu
             "measured_on": where}
 
 
-def prepare_stage(ctx, stage, precision, point) -> StageInput:
-    """Apply the stage-level ``[hardware]`` options to ``stage`` and return the input it trains on.
+def prepare_stage(ctx, stage, precision, point, batches) -> StageInput:
+    """Apply the stage-level ``[hardware]`` options to ``stage`` and return the input it trains on:
+    ``batches`` (this process's share of them under several processes).
 
     A resumed stage keeps the micro-batch split its checkpoint recorded (a different split would
     round differently, and exact resume compares bits), so ``auto_batch`` measures only at a fresh start."""
     hw = ctx.config.hardware
-    feed = StageInput(stage.batches, ctx.device, hw.prefetch if stage.background_collate else 0, hw.grad_accum)
+    feed = StageInput(batches, ctx.device, hw.prefetch if stage.background_collate else 0, hw.grad_accum)
     notes: dict[str, Any] = {"precision": precision.name}
     if hw.activation_checkpointing:
         count = enable_activation_checkpointing(stage.model)
@@ -162,7 +163,7 @@ def prepare_stage(ctx, stage, precision, point) -> StageInput:
     if point is not None and "micro_batches" in point.state:
         feed.micro = int(point.state["micro_batches"])
     elif hw.auto_batch:
-        first = next(stage.batches.indices(0), None)
+        first = next(batches.indices(0), None)
         if first is not None:
             split = measure_split(stage.step, first[1], feed, stage.model, stage.optimizer, precision.autocast, stage.generators)
             feed.micro = split["micro_batches"]

@@ -19,6 +19,7 @@ import torch
 from voltx.errors import Diverged, Preempted
 from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
+from voltx.train.distributed import check_strategy, shard
 from voltx.train.hardware import prepare_stage
 from voltx.train.lines import Lines
 from voltx.train.precision import Precision
@@ -68,7 +69,9 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     that state around and the order of RNG draws and checkpoint contents, which exact resume
     depends on, would no longer be visible in one place.
     """
-    model, opt, batches = stage.model, stage.optimizer, stage.batches
+    job = ctx.job  # None in one process; else the ranks split each batch and average gradients
+    model, opt, batches = stage.model, stage.optimizer, shard(stage.batches, job)
+    check_strategy(ctx.config.hardware.strategy, model, job)
     per_epoch = batches.per_epoch
     total = per_epoch * stage.epochs
     log_every = max(1, ctx.config.run.log_every)
@@ -85,9 +88,10 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         model.load_state_dict(point.tensors("model", device=str(device)))
         extra = point.tensors("extra", device="cpu")
         optimizer_from_tensors(opt, {k: v.to(device) if not k.endswith("/step") else v for k, v in extra.items()}, point.state["optimizer"])
-        restore_rng(extra, point.state["rng"], stage.generators)
+        own, own_rng = ctx.rank_state(point, extra)  # this rank's RNG and running sums
+        restore_rng(own, own_rng, stage.generators)
         step, epoch, start_batch = point.state["stage_step"], point.state["epoch"], point.state["batch"]
-        sums = extra.get("loop/epoch_sums", sums).to(device)
+        sums = own.get("loop/epoch_sums", sums).to(device)
         last_eval = point.state.get("last_eval", {})
         term_names_resumed = list(point.state.get("term_names", []))
         amp.load(point.state)
@@ -104,10 +108,12 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     lines = Lines(f"[{stage.name}] ", stage.epochs, {}, {}, stage.metrics, 4, None)  # unless the stage brings its own
     step_line, epoch_line = stage.progress_line or lines.progress, stage.epoch_end or lines.epoch
     bad = torch.zeros((), dtype=torch.bool, device=device)
-    feed = prepare_stage(ctx, stage, amp, point)  # [hardware]: compile, checkpointing, micro-batches, prefetch
+    feed = prepare_stage(ctx, stage, amp, point, batches)  # [hardware]: compile, checkpointing, micro-batches, prefetch
+    if job is not None:
+        job.sync_parameters(model)  # every replica starts from rank 0's weights
 
     def save(ep: int, batch: int):
-        if bool(bad):  # never write a poisoned state
+        if bool(bad if job is None else job.any_tensor(bad)):  # never write a poisoned state
             raise Diverged(f"[{stage.name}] non-finite loss or gradient before step {step}; last good checkpoint kept")
         return ctx.checkpoint(
             stage=stage.name, model=model, optimizer=opt, stage_step=step, epoch=ep, batch=batch,
@@ -126,10 +132,11 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         epoch_started = time.perf_counter()
         tick, samples_since = time.perf_counter(), 0
         for b, batch in feed.iterate(epoch, start_batch):
-            if ctx.stop.requested:
+            if ctx.stop.requested if job is None else job.any(ctx.stop.requested):  # every rank stops at the same step
                 save(epoch, b)
+                by = ctx.stop.signal_name or "a signal to another process of the run"
                 ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage=stage.name)
-                raise Preempted(f"stopped by {ctx.stop.signal_name} at step {ctx.global_step}; resume with `voltx run {ctx.phase.name} --resume {ctx.run.dir}`")
+                raise Preempted(f"stopped by {by} at step {ctx.global_step}; resume with `voltx run {ctx.phase.name} --resume {ctx.run.dir}`")
 
             # -- one optimizer step ----------------------------------------------------------
             lr = stage.lr_at(step)
@@ -138,6 +145,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             opt.zero_grad(set_to_none=True)
             out = amp.forward_backward(stage.step, batch)  # each micro-batch's, when accumulating
             loss = out["loss"]
+            if job is not None:
+                job.average_gradients(model)  # after the last micro-batch's backward: one all-reduce per step
             bad |= ~torch.isfinite(loss.detach())
             amp.unscale(opt)
             if stage.grad_clip > 0:
@@ -147,7 +156,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             amp.step(opt)
             step += 1
             ctx.global_step += 1
-            samples_since += int(out.get("batch_size", batches.batch_size))
+            samples_since += int(out["batch_size"]) * (job.world if job else 1) if "batch_size" in out else batches.batch_size
 
             # -- running sums for the epoch line (device tensors: no sync) ------------------
             terms = {k: v.detach().float() for k, v in out.items() if k != "batch_size"}
@@ -158,6 +167,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
 
             # -- log -----------------------------------------------------------------------
             if step % log_every == 0 or b == 0 or step == total:
+                if job is not None:  # the logged losses are the means over the ranks
+                    stacked, bad = job.mean(stacked), job.any_tensor(bad)
                 values = stacked.tolist()  # one sync per logged step
                 if bool(bad):
                     ctx.run.event("diverged", step=ctx.global_step, stage=stage.name, losses=dict(zip(term_names, values)))
@@ -182,14 +193,18 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                 tick += time.perf_counter() - writing  # samples/s is training speed: a checkpoint write is not a stall
 
         # -- end of epoch: evaluate, report, checkpoint ------------------------------------------
-        means = dict(zip(term_names, (sums / per_epoch).tolist())) if sums.numel() else {}
+        epoch_sums = sums if job is None or not sums.numel() else job.mean(sums)
+        means = dict(zip(term_names, (epoch_sums / per_epoch).tolist())) if sums.numel() else {}
         if stage.evaluate is not None:
-            rng_tensors, rng_meta = capture_rng(stage.generators)  # evaluation must not shift training RNG
-            model.eval()
-            with torch.no_grad(), amp.autocast():
-                last_eval = stage.evaluate()
-            model.train()
-            restore_rng(rng_tensors, rng_meta, stage.generators)
+            if job is None or job.rank == 0:  # rank 0 evaluates the whole set once; the others get its figures
+                rng_tensors, rng_meta = capture_rng(stage.generators)  # evaluation must not shift training RNG
+                model.eval()
+                with torch.no_grad(), amp.autocast():
+                    last_eval = stage.evaluate()
+                model.train()
+                restore_rng(rng_tensors, rng_meta, stage.generators)
+            if job is not None:
+                last_eval = job.broadcast_json({k: float(v) for k, v in last_eval.items()} if job.rank == 0 else None)
             ctx.record_evaluation(stage.name, step, epoch + 1, last_eval)
         seconds = time.perf_counter() - epoch_started
         line = epoch_line(epoch + 1, means, last_eval, seconds)

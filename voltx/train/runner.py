@@ -21,6 +21,7 @@ from voltx.errors import (
     EXIT_CANT_CREATE,
     EXIT_INTERNAL,
     EXIT_OK,
+    EXIT_RANK_LOST,
     Diverged,
     Preempted,
     VoltxError,
@@ -34,6 +35,7 @@ from voltx.runs.sink_feed import SinkFeed, check_sinks
 from voltx.runs.store import RunWriter
 from voltx.plugin_specs import SinkSpec, resolve
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar
+from voltx.train.launcher import check_world_size
 from voltx.train.signals import StopFlag, TerminalOutput
 
 
@@ -62,25 +64,20 @@ class RunRequest:
                         runs_dir=self.runs_dir, resume=self.resume, run_id=self.run_id)
 
 
-def _prepare(req: RunRequest, plugins: PluginSet) -> tuple[RunPlan, Config, RunWriter, list[SinkSpec]]:
+def _prepare(req: RunRequest, plugins: PluginSet, world: int = 1) -> tuple[RunPlan, Config, RunWriter, list[SinkSpec]]:
     """Plan the run, resolve its config, check its sinks and the phase's input and open its run
-    directory (new or resumed). A sink that is unknown, not installed or cannot work here, or
-    input the phase's ``check`` refuses, stops it before the run directory exists."""
+    directory (new or resumed). A sink that is unknown, not installed or cannot work here, input
+    the phase's ``check`` refuses, bad ``[hardware]`` values, or a resume with another number of
+    processes (``world``) than its checkpoint's stop it before the run directory exists."""
     plan = req.plan(plugins)
-    classes = phase_tables(plugins)
     spec = plugins.get("phases", plan.phase)
+    cfg = plan_config(plan, plugins)
+    cfg.hardware.check()
     if plan.resume_dir is not None:
-        saved = RunPaths(plan.resume_dir).config
-        raw, text = read_toml(saved)
-        cfg = build_config(raw, classes, source=str(saved), text=text)
-        cfg.hardware.check()
+        check_world_size(plan.resume_dir, world)
         sinks = check_sinks(plugins, _unique([*cfg.run.sinks, *req.sinks]), plan.root)
         _check_input(spec, cfg)
         return plan, cfg, RunWriter.resume(plan.resume_dir, list(req.argv)), sinks
-    cfg_path = plan.config_file
-    base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
-    cfg = resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
-    cfg.hardware.check()
     cfg.run.sinks = _unique([*cfg.run.sinks, *req.sinks])
     sinks = check_sinks(plugins, cfg.run.sinks, plan.root)
     _check_input(spec, cfg)
@@ -97,6 +94,26 @@ def _check_input(spec, cfg: Config) -> None:
         resolve(spec.check)(cfg.phases[spec.name])
 
 
+def plan_config(plan: RunPlan, plugins: PluginSet) -> Config:
+    """The config ``plan`` runs with: a resumed run's saved one, else the config file's with the
+    preset and overrides applied (nothing is written)."""
+    classes = phase_tables(plugins)
+    if plan.resume_dir is not None:
+        saved = RunPaths(plan.resume_dir).config
+        raw, text = read_toml(saved)
+        return build_config(raw, classes, source=str(saved), text=text)
+    cfg_path = plan.config_file
+    base = load_config(cfg_path, classes) if cfg_path else build_config({}, classes)
+    return resolve_for_phase(base, plan.phase, preset=plan.preset, overrides=list(plan.overrides))
+
+
+def setup_packet(writer: RunWriter, phase: str, checkpoint) -> dict:
+    """What the other ranks of a distributed run need from rank 0 to run the same phase: the run
+    directory, its saved config and the checkpoint rank 0 resumes from."""
+    return {"run_dir": str(writer.dir), "phase": phase, "config": writer.paths.config.read_text(encoding="utf-8"),
+            "checkpoint": str(checkpoint.path) if checkpoint else None, "preset": writer.manifest.get("preset")}
+
+
 def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -109,7 +126,21 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     late signal exits with the code run.json records instead of another one; a caller that
     goes on after the run (a test, a notebook) passes ``restore_signals=True``."""
     plugins = plugins or load_plugins()
-    plan, cfg, writer, sinks = _prepare(req, plugins)
+    job = None
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # one process of `voltx run --nproc-per-node N`
+        from voltx.train.distributed import join
+
+        job = join()
+        if job.rank:  # the others train beside rank 0 and write nothing to the run
+            from voltx.train.ranks import follow
+
+            return follow(job, plugins, restore_signals=restore_signals)
+    try:
+        plan, cfg, writer, sinks = _prepare(req, plugins, job.world if job else 1)
+    except BaseException as exc:
+        if job is not None:  # the other ranks wait for the run's set-up: they exit with the same code
+            job.broadcast_json({"exit_code": getattr(exc, "exit_code", EXIT_INTERNAL)})
+        raise
     spec = plugins.get("phases", plan.phase)
     resumed = plan.resume_dir is not None
     # Handle stop signals from here on: importing torch alone can take seconds, and a run
@@ -121,6 +152,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     from voltx.train.closing import closing_lines
     from voltx.train.context import RunContext
     from voltx.train.device import configure_determinism, pick_device, seed_everything
+    from voltx.train.distributed import place
     from voltx.train.hardware import apply_tf32, record
     from voltx.train.metrics import MetricsHub
     from voltx.train.progress import Reporter
@@ -128,6 +160,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
     # Telemetry lives in its own process so a run stuck in a CUDA call is still observed.
     sidecar = start_sidecar(writer.dir, os.getpid(), cfg.run.telemetry_interval)
     status, code, message = "failed", EXIT_INTERNAL, None
+    told = job is None  # the other ranks have their set-up packet (or there are none)
     reporter = Reporter(stream=TerminalOutput(sys.stderr), mode=req.progress, copy=writer.stdout)
     try:
         trouble = _sink_trouble(writer, reporter)
@@ -142,14 +175,17 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         else:
             writer.event("start", phase=spec.name, preset=plan.preset, overrides=list(plan.overrides))
         reporter.line(f"voltx: run {writer.dir} ({'resumed at step ' + str(checkpoint.step) if checkpoint else 'resumed from the start' if resumed else 'new'})")
-        device = pick_device(cfg.hardware)
+        device = place(pick_device(cfg.hardware), job)
         configure_determinism(cfg.hardware, device)
         seed_everything(cfg.run.seed)
         writer.update_manifest(device=str(device))
         record(writer, tf32=apply_tf32(cfg.hardware.tf32, device))
         hub = MetricsHub(writer, plugins, cfg.run.alert_rules, reporter.line)
         plugins.pm.hook.on_run_start(run=writer)
-        ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=hub, reporter=reporter, stop=stop, resume=checkpoint)
+        ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=hub, reporter=reporter, stop=stop, resume=checkpoint, job=job)
+        if job is not None:
+            job.broadcast_json(setup_packet(writer, spec.name, checkpoint))
+            told = True
         resolve(spec.runner)(ctx)
         verdicts = judge_deliverables(ctx)
         if writer.manifest.get("preset") is None:
@@ -164,6 +200,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
             reporter.line(line)
     except Exception as exc:
         status, code, message = _outcome(exc, spec.name, writer, reporter)
+        if not told:
+            job.broadcast_json({"exit_code": code})
     finally:
         stop.settle()  # the outcome is decided: from here on a signal must not change it
         try:
@@ -177,6 +215,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
                 stop.settle(code)
                 if restore_signals:
                     stop.uninstall()
+                if job is not None:
+                    job.close()
     return code
 
 
@@ -196,6 +236,8 @@ def _outcome(exc: Exception, phase: str, writer: RunWriter, reporter) -> tuple[s
         return "preempted", exc.exit_code, str(exc)
     if isinstance(exc, (Diverged, VoltxError)):
         reporter.line(f"voltx: error: {exc}")
+        if exc.exit_code == EXIT_RANK_LOST:
+            writer.event("rank_lost", message=str(exc))
         return "diverged" if isinstance(exc, Diverged) else "failed", exc.exit_code, str(exc)
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         # A full disk is the machine's state, not a bug: exit 73 and advice, no traceback.

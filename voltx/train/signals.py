@@ -15,6 +15,7 @@ import errno
 import os
 import signal
 import sys
+import time
 from typing import Callable, TextIO
 
 from voltx.errors import EXIT_INTERRUPTED
@@ -91,6 +92,7 @@ class StopFlag:
         self._previous: dict[int, object] = {}
         self._settled = False
         self._exit_code: int | None = None
+        self._first, self._at = 0, 0.0
 
     def install(self) -> "StopFlag":
         for sig in HANDLED:
@@ -122,6 +124,8 @@ class StopFlag:
             return
         if self.requested and signum == signal.SIGHUP:
             return  # one hangup arrives more than once (the kernel and the shell or tmux each send it)
+        if self.requested and signum == self._first and "LOCAL_RANK" in os.environ and time.monotonic() - self._at < 2.0:
+            return  # a process of a distributed run: the launcher passes on the Ctrl-C the terminal sent it too
         if self.requested:
             _say(f"voltx: second signal ({name}): stopping now without a checkpoint")
             try:
@@ -131,6 +135,7 @@ class StopFlag:
                 _flush_and_exit(EXIT_INTERRUPTED)
         self.requested = True
         self.signal_name = name
+        self._first, self._at = signum, time.monotonic()
         _say(
             f"voltx: {name} received: checkpointing at the next step boundary, then exiting "
             "(send it again to stop at once)"

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Select, Static, Switch, TextArea
+from textual.widgets import Button, Input, Label, Select, Static, Switch, TextArea
 
 from voltx.console.state import FIRST_RUN, last_launch
 from voltx.errors import VoltxError
@@ -37,6 +37,8 @@ class LaunchRequest:
     use_tmux: bool
     config_path: Path | None = None
     """The config file the dialog validated against (None: the default ``voltx run`` uses)."""
+    nproc_per_node: int = 1
+    """``voltx run --nproc-per-node``: processes on this machine (one per GPU, or CPU processes with gloo)."""
 
 
 def override_lines(text: str) -> tuple[str, ...]:
@@ -76,6 +78,8 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
             yield Select([], id="launch-preset", prompt="(no preset)", allow_blank=True, compact=True)
             yield Label("Overrides, one KEY=VALUE per line (e.g. encoder.lr=3e-4, hardware.device=cpu)")
             yield TextArea(id="launch-overrides", soft_wrap=False)
+            yield Label("Processes on this machine (--nproc-per-node: one per GPU, or CPU processes with gloo when hardware.device=cpu)")
+            yield Input("1", type="integer", id="launch-nproc", compact=True)
             with Horizontal(id="launch-tmux-row"):
                 yield Switch(value=tmux, disabled=not tmux, id="launch-tmux")
                 yield Label(self._tmux_text(tmux), id="launch-tmux-label")
@@ -164,9 +168,13 @@ class LaunchScreen(ModalScreen["LaunchRequest | None"]):
         except VoltxError as exc:
             self.show_error(str(exc))
             return None
+        nproc = self.query_one("#launch-nproc", Input).value.strip()
+        if not nproc.isdigit() or int(nproc) < 1:
+            self.show_error(f"processes on this machine: {nproc!r} is not a whole number of at least 1.")
+            return None
         self.show_error("")
         use_tmux = self.query_one("#launch-tmux", Switch).value
-        return LaunchRequest(phase, preset, overrides, use_tmux, self.config_path)
+        return LaunchRequest(phase, preset, overrides, use_tmux, self.config_path, int(nproc))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "launch-go":

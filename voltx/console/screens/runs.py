@@ -334,7 +334,7 @@ class RunsScreen(Screen):
         try:
             launched = launch_run(request.phase, runs_dir=self.roots[0], preset=request.preset,
                                   overrides=tuple(request.overrides), use_tmux=request.use_tmux,
-                                  config_path=request.config_path)
+                                  config_path=request.config_path, nproc_per_node=request.nproc_per_node)
         except (VoltxError, OSError) as exc:
             self.notify(f"launch failed: {exc}", severity="error")
             return

@@ -1,0 +1,194 @@
+"""Distributed runs on the CPU (gloo, world size 2) through real `voltx run --nproc-per-node 2`:
+one run and one metrics stream, stop -> 75 -> resume bitwise equal to an uninterrupted run,
+a killed rank that takes the job down cleanly, and the bad input the launcher refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from safetensors.torch import load_file
+
+from conftest import TINY_TRANSLATOR, fake_plugin_dist, plugin_env, run_events as events
+from voltx.errors import EXIT_OK, EXIT_PREEMPTED, EXIT_RANK_LOST, EXIT_UNAVAILABLE, EXIT_USAGE, ConfigError, UsageError
+from voltx.runs.checkpoints import committed
+from voltx.runs.layout import list_run_dirs, load_manifest
+from voltx.train.launcher import check_world_size
+
+TOY = Path(__file__).with_name("toy_phase.py")
+TWO = ["--nproc-per-node", "2"]
+SMALL = ["epochs=2", "rows=64", "batch_size=8", "run.log_every=1", "run.telemetry_interval=0"]
+
+
+@pytest.fixture
+def env(tmp_path):
+    site = fake_plugin_dist(tmp_path / "site", "voltx-toy", "voltx_toy_phase", TOY.read_text(), entry_name="toy")
+    return {**os.environ, **plugin_env(site), "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+
+
+def voltx_run(env, *args) -> list[str]:
+    return [sys.executable, "-m", "voltx", "run", "toy", "--progress", "plain", *args]
+
+
+def steps(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def wait_for_step(run_root: Path, step: int, proc: subprocess.Popen, timeout=90.0, besides: tuple[Path, ...] = ()) -> Path:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for run_dir in set(list_run_dirs(run_root) if run_root.exists() else []) - set(besides):
+            if (run_dir / "metrics.jsonl").exists() and len(steps(run_dir)) >= step:
+                return run_dir
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode} before step {step}: {proc.communicate()[1][-3000:]}")
+        time.sleep(0.05)
+    raise AssertionError(f"no step {step} in {timeout} s")
+
+
+def final_state(run_dir: Path) -> dict:
+    """The last checkpoint's tensors (model, optimizer, rank 0's and rank 1's RNG and sums) and the artifact."""
+    last = committed(run_dir / "checkpoints")[-1]
+    out = {f"{f.stem}/{k}": v for f in sorted(last.glob("*.safetensors")) for k, v in load_file(f).items()}
+    out.update({f"artifact/{k}": v for k, v in load_file(run_dir / "artifacts" / "toy.safetensors").items()})
+    return out
+
+
+def evaluated_once_as_one_process_would(run_dir: Path) -> bool:
+    """Rank 0's recorded evaluation equals this process's evaluation of the final weights on the same data."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1)).eval()
+    model.load_state_dict(load_file(run_dir / "artifacts" / "toy.safetensors"))
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))  # the toy phase's data
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+    with torch.no_grad():
+        mse = float(torch.nn.functional.mse_loss(model(x), y))
+    recorded = [e for e in events(run_dir) if e["kind"] == "evaluation"][-1]["metrics"]["fit/mse"]
+    return recorded == mse
+
+
+def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tmp_path):
+    runs = tmp_path / "runs"
+    whole = subprocess.run(voltx_run(env, *TWO, *SMALL), env=env, capture_output=True, text=True, timeout=180)
+    assert whole.returncode == EXIT_OK, whole.stderr[-3000:]
+    assert "2 processes on the CPU with gloo (no CUDA device here" in whole.stderr
+    (reference,) = list_run_dirs(runs)
+    logged = steps(reference)
+    assert [r["step"] for r in logged] == list(range(1, 17))  # one stream: 8 global batches of 8 a epoch, rank 0 logs
+    assert load_manifest(reference).record.status == "finished"
+    assert [e["kind"] for e in events(reference)].count("evaluation") == 2  # once an epoch, by rank 0
+    last = committed(reference / "checkpoints")[-1]
+    assert json.loads((last / "state.json").read_text())["world_size"] == 2 and (last / "rank-1.safetensors").exists()
+    assert evaluated_once_as_one_process_would(reference)
+
+    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, "sleep=0.05"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = wait_for_step(runs, 5, proc, besides=(reference,))
+    proc.send_signal(signal.SIGTERM)  # to the launcher: it passes the stop to both ranks
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_PREEMPTED, err[-3000:]
+    assert load_manifest(run_dir).record.status == "preempted"
+    manifest = (run_dir / "run.json").read_bytes()
+
+    with pytest.raises(UsageError, match="by 2 processes in all .* this resume asks for 1"):  # what `voltx run` and the launcher
+        check_world_size(run_dir, 1)  # ask before the run is opened: a resume in one process is refused, nothing written
+    assert (run_dir / "run.json").read_bytes() == manifest
+
+    resumed = subprocess.run(voltx_run(env, *TWO, "--resume", str(run_dir)), env=env, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == EXIT_OK, resumed.stderr[-3000:]
+    assert "[fit] resumed at step" in resumed.stderr
+    a, b = final_state(reference), final_state(run_dir)
+    assert a.keys() == b.keys() and "rank-1/rng/torch_cpu" in a
+    assert all(a[k].equal(b[k]) for k in a), [k for k in a if not a[k].equal(b[k])]
+    assert set(list_run_dirs(runs)) == {reference, run_dir}
+
+
+def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
+    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, "sleep=0.05", "hardware.collective_timeout=30"), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = wait_for_step(tmp_path / "runs", 3, proc)
+    rank0 = load_manifest(run_dir).record.pid
+    (rank1,) = [c for c in psutil.Process(proc.pid).children() if c.pid != rank0]
+    rank1.kill()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_RANK_LOST, err[-3000:]
+    assert "rank 1 was killed by SIGKILL" in err and "Traceback" not in err, err
+    record = load_manifest(run_dir).record
+    assert record.status == "failed" and record.exit_code == EXIT_RANK_LOST
+    assert "rank_lost" in [e["kind"] for e in events(run_dir)]
+
+
+def test_more_processes_than_gpus_is_refused_before_anything_is_written(cli_in_process, tmp_path):
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    done = cli_in_process("run", "translator", "--nproc-per-node", str(gpus + 2), "hardware.device=cuda",
+                          env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_USAGE and f"--nproc-per-node {gpus + 2} but this machine has {gpus} CUDA device(s)" in done.stderr
+    assert "hardware.device=cpu" in done.stderr and not (tmp_path / "runs").exists()
+
+
+def test_unreachable_rendezvous_endpoint_times_out_with_69(cli_in_process, tmp_path):
+    done = cli_in_process("run", "translator", "--nproc-per-node", "1", "--nnodes", "2", "--node-rank", "1",
+                          "--rdzv-endpoint", "127.0.0.1:9", "--rdzv-timeout", "2", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_UNAVAILABLE, done.stderr[-2000:]
+    assert "rendezvous at 127.0.0.1:9 failed within 2 s" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_launch_options_and_exit_codes():
+    from voltx.train.launcher import Launch, job_exit_code
+
+    with pytest.raises(UsageError, match="--rdzv-endpoint HOST:PORT"):
+        Launch(2, 2, 0, None).check()
+    with pytest.raises(UsageError, match="--node-rank 2 is not a node"):
+        Launch(1, 2, 2, "h:1").check()
+    assert Launch(2, 2, 1, "h:29400", 30).argv() == ["--nproc-per-node", "2", "--nnodes", "2", "--node-rank", "1",
+                                                     "--rdzv-endpoint", "h:29400", "--rdzv-timeout", "30"]
+    assert job_exit_code({0: EXIT_PREEMPTED, 1: EXIT_PREEMPTED}) == (EXIT_PREEMPTED, None)
+    assert job_exit_code({0: EXIT_RANK_LOST, 1: -9})[0] == EXIT_RANK_LOST
+    assert job_exit_code({0: -15, 1: -9}) == (EXIT_RANK_LOST, "rank 1 was killed by SIGKILL")  # rank 0 got the launcher's SIGTERM after
+    assert job_exit_code({0: EXIT_RANK_LOST, 1: 78}) == (78, "rank 1 failed with exit 78 (its output above says why)")
+
+
+def test_fsdp_is_refused_for_a_model_too_small_to_shard():
+    import torch
+
+    from voltx.train.distributed import Job, check_strategy
+
+    model = torch.nn.Linear(4, 4)
+    job = Job(rank=0, world=2, local_rank=0, backend="gloo", control=None)
+    check_strategy("ddp", model, job)
+    with pytest.raises(ConfigError, match="only 20 parameters"):
+        check_strategy("fsdp", model, job)
+
+
+def test_fsdp_is_refused_by_the_launcher_before_anything_is_written(cli_in_process, tmp_path):
+    done = cli_in_process("run", "translator", "--nproc-per-node", "2", "hardware.strategy=fsdp", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == 78 and 'hardware.strategy = "fsdp" is not available' in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?count=8"]', "eval_max_examples=4", "lang_from=none",
+           "vocab_size=300", "max_seq_len=64", "epochs=1", "batch_size=16", "warmup=1", "vfn_hidden=16", "vfn_blocks=1",
+           "time_embed_freqs=4", "decoder_max_len=96", "chain_batch=4", "rar_max_iterations=2", "run.telemetry_interval=0"]
+
+
+def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):
+    """The built-in phases train through the shared loop, so they get data parallelism without code of their own."""
+    env = {**os.environ, "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
+    translator = [f"data={json.dumps(str(stdlib_pairs_jsonl))}", *TINY_TRANSLATOR, "max_examples=64", "encoder.epochs=1"]
+    for phase, overrides in (("translator", translator), ("f3", F3_TINY)):
+        done = subprocess.run([sys.executable, "-m", "voltx", "run", phase, *TWO, "--progress", "plain", *overrides],
+                              env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert done.returncode == EXIT_OK, (phase, done.stderr[-3000:])
+        (run_dir,) = [d for d in list_run_dirs(tmp_path / "runs") if d.parent.name == phase]
+        assert load_manifest(run_dir).record.status == "finished"
+        assert [r["step"] for r in steps(run_dir)] == sorted({r["step"] for r in steps(run_dir)})  # one stream, no duplicates
