@@ -108,11 +108,18 @@ class ScaledVfn(nn.Module):
     each) + final_norm 2,048 + exit 524,544 = 51,685,632, the original's count.
     Linear layers use Xavier-uniform with zero biases (the original's init recipe);
     GELU is the exact (erf) form.
+
+    ``roles > 0`` adds slot identity as an input (phase F3): a learned vector per slot index
+    added to ``h``, so the drift of a slot knows which role it restores (a zeroed slot
+    carries no other clue); ``x`` is then ``[..., roles, dim]``. ``roles = 0`` keeps the
+    original's parameters exactly.
     """
 
-    def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64):
+    def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64, roles: int = 0):
         super().__init__()
-        self.dim, self.hidden = dim, hidden
+        self.dim, self.hidden, self.roles = dim, hidden, roles
+        if roles:
+            self.role_embed = nn.Parameter(torch.randn(roles, hidden) * 0.1)
         self.register_buffer("freqs", _log_spaced(time_freqs), persistent=False)
         self.time_proj = _xavier_linear(2 * time_freqs, hidden)
         self.entry = _xavier_linear(dim, hidden)
@@ -127,6 +134,10 @@ class ScaledVfn(nn.Module):
         """``x [..., dim]``, per-slot ``t`` broadcastable to ``x.shape[:-1]`` -> ``[..., dim]``."""
         feats = sinusoidal_time_features(_time_for(x, t, "ScaledVfn"), self.freqs.to(x.dtype))
         h = F.gelu(self.entry(x)) + F.gelu(self.time_proj(feats))
+        if self.roles:
+            if x.dim() < 2 or x.shape[-2] != self.roles:
+                raise ValueError(f"ScaledVfn(roles={self.roles}): x must be [..., {self.roles}, {self.dim}], got {tuple(x.shape)}")
+            h = h + self.role_embed.to(h.dtype)
         for i in range(self.blocks):
             h = getattr(self, f"block_{i}")(h)
         return self.exit(self.final_norm(h))
