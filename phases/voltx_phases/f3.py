@@ -92,6 +92,8 @@ class F3Config:
     chain_weight: float = 1.0
     resolution_weight: float = 0.1
     """Multi-resolution consistency in the renderer stage: each active slot's R0 agrees with its R3."""
+    spread_weight: float = 1.0
+    """Renderer stage: frames of different texts kept apart (uniformity, f3_model.uniformity)."""
     restore_rate: float = 0.5
     """Denoising: share of a corrupted slot's damage the drift undoes per RAR iteration (the
     contraction that makes answers fixed points RAR converges to)."""

@@ -32,9 +32,11 @@ from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
-from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, task_group, training_texts
+from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, task_group, training_texts
 from voltx_phases.f3_eval import Evaluator, evaluate_once
-from voltx_phases.f3_model import VFN_FOUNDATION, Moves, chain_terms, encode_frames, new_reasoner, refine, render_terms, save_vfn_foundation
+from voltx_phases.f3_model import (
+    VFN_FOUNDATION, Moves, all_active, chain_terms, encode_frames, new_reasoner, refine, render_terms, save_vfn_foundation,
+)
 from voltx_phases.rar_telemetry import rar_summary
 
 RENDERER, STAGE = "renderer", "reasoning"
@@ -75,20 +77,39 @@ def language_stack(ctx: RunContext, cfg, records: list[dict], where) -> lang_sta
 # --- the renderer stage -----------------------------------------------------------------------
 
 
-def renderer_stage(ctx: RunContext, cfg, stack: lang_stack.LangStack, texts: list[str], enc_len: int, dec_len: int) -> None:
-    """Encoder + decoder read every chain text back from its own frame (module docstring, stage 1)."""
+RENDER_EVAL_TEXTS = 256
+"""Held-out steps and answers the renderer reads back after every epoch."""
+
+
+def renderer_stage(ctx: RunContext, cfg, stack: lang_stack.LangStack, texts: list[str], held: list[str], enc_len: int,
+                   dec_len: int) -> None:
+    """Encoder + decoder read every chain text back from its own frame (module docstring, stage 1);
+    evaluated on ``held`` texts (dev steps and answers): exact read-back, the ceiling of any
+    answer rendered from an answer's frame."""
     tok, dev = stack.tokenizer, ctx.device
     model = nn.ModuleDict({"encoder": stack.encoder, "decoder": stack.decoder})
+    held = list(dict.fromkeys(held))[:RENDER_EVAL_TEXTS]
+
+    def evaluate() -> dict[str, float]:
+        hits = 0
+        for start in range(0, len(held), 64):
+            chunk = held[start : start + 64]
+            frame, _, _ = encode_frames(stack.encoder, *encode(tok, chunk, enc_len, dev, keep="tail"))
+            out = stack.decoder.generate(frame, all_active(frame), max_new_tokens=dec_len)
+            hits += sum(normalise(tok.decode(g)) == normalise(t) for g, t in zip(out, chunk))
+        return {"read_back_exact": hits / max(1, len(held))}
 
     def step(batch: list[str]) -> dict[str, Tensor]:
         ids, mask = encode(tok, batch, enc_len, dev, keep="tail")
         out_ids, out_mask = encode(tok, batch, dec_len - 1, dev, keep="tail")  # what the encoder sees of a long story
         terms = render_terms(stack.encoder, stack.decoder, ids, mask, out_ids, out_mask)
-        return {"loss": terms["render"] + cfg.resolution_weight * terms["resolution"], **terms}
+        return {"loss": terms["render"] + cfg.resolution_weight * terms["resolution"] + cfg.spread_weight * terms["spread"], **terms}
 
     train_stage(ctx, RENDERER, model, texts, list, step, Hyper.of(cfg, epochs=cfg.renderer_epochs, lr=cfg.renderer_lr,
                 min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 renderer: text -> frame -> the same text",
-                metrics=("render_acc",), shown={"render_acc": "Acc"}, labels={"render": "R", "resolution": "M"}, seed_offset=5)
+                evaluate=lambda: evaluate_once(model, evaluate),
+                summary=lambda ev: f"read back {ev['read_back_exact']:.1%} of held-out steps and answers",
+                metrics=("render_acc",), shown={"render_acc": "Acc"}, labels={"render": "R", "resolution": "M", "spread": "U"}, seed_offset=5)
 
 
 # --- the reasoning stage --------------------------------------------------------------------------
@@ -233,7 +254,7 @@ def run(ctx: RunContext) -> None:
         _reload(ctx, stack.encoder, lang_stack.LANG_ENCODER, "lang_encoder")
         _reload(ctx, stack.decoder, lang_stack.LANG_DECODER, "lang_decoder")
     else:
-        renderer_stage(ctx, cfg, stack, texts, enc_len, dec_len)
+        renderer_stage(ctx, cfg, stack, texts, [t for r in data.dev for t in chain_texts(r)[1:]], enc_len, dec_len)
         lang_stack.save_lang_stack(ctx, stack)
         ctx.mark_stage_done(RENDERER)
     stack.encoder.requires_grad_(False).eval()  # frozen from here on: the VFN reasons, the renderer only reads

@@ -45,10 +45,10 @@ def _frames(n: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return slots, active
 
 
-def test_corruption_changes_only_active_slots_and_sets_their_time():
+def test_corruption_changes_only_active_slots():
     clean, active = _frames()
     corr = corrupt(clean, active, torch.Generator().manual_seed(1), CORRUPTION)
-    assert corr.slots.shape == clean.shape and corr.time.shape == active.shape == corr.changed.shape
+    assert corr.slots.shape == clean.shape and active.shape == corr.changed.shape
     moved = (corr.slots - clean).abs().amax(-1) > 0
     assert torch.equal(moved, corr.changed)
     assert not (moved & ~active).any()  # inactive slots untouched
@@ -150,7 +150,7 @@ def test_dev_and_test_are_disjoint_halves_of_each_task():
 
 
 @pytest.mark.slow
-def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path):
+def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     """One run covers the phase (a second tiny run cost as much again): SIGTERM mid-training
     (exit 75), resume to the end, evaluation keys with their baselines, deliverable verdicts,
     the RAR telemetry event, artifacts that reload."""
@@ -202,7 +202,6 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path):
     assert ev["test/rar_converged_correct_share_untrained"] == pytest.approx(
         sum(ev[f"test/{k}_accuracy_rar_off"] * ev[f"test/{k}_examples"] for k in ("scan", "babi_qa1", "babi_qa2", "babi_qa3"))
         / sum(ev[f"test/{k}_examples"] for k in ("scan", "babi_qa1", "babi_qa2", "babi_qa3")))
-    assert ev["test/denoise_frame_mean_share"] > 0.9  # the loophole the retrieval figure closes
     verdicts = {e["metric"]: e for e in events(run_dir) if e["kind"] == "deliverable"}
     for d in DELIVERABLES:
         # every baseline and ablation was measured in the judged evaluation and recorded with the verdict
@@ -238,6 +237,17 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path):
     part.load_state_dict(tensors)  # strict: exactly these modules
     for name in ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors"):
         assert (art / name).exists(), name
+
+    # voltx think answers with the run's stack (encode -> RAR -> render), the RAR trace in --json
+    story = "Mary went to the kitchen. John moved to the garden. Where is Mary?"
+    think = cli_in_process("think", "--f3", str(run_dir), "--json", story)
+    assert think.returncode == EXIT_OK, think.stderr[-2000:]
+    trace = json.loads(think.stdout)
+    assert trace["input"] == story and isinstance(trace["answer"], str) and trace["pipeline"].startswith("f3")
+    assert trace["rar"]["max_iterations"] == 6 and 1 <= trace["rar"]["iterations"] <= 6
+    assert len(trace["rar"]["slots"]) == 16 and all(0.0 <= s["gamma"] <= 1.0 for s in trace["rar"]["slots"])
+    plain = cli_in_process("think", "--f3", str(run_dir), story)
+    assert plain.returncode == EXIT_OK and plain.stdout.strip() == trace["answer"]
 
 
 # --- bad input ---------------------------------------------------------------------------------------
