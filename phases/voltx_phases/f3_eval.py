@@ -7,7 +7,8 @@ computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or k
 * ``<task>_accuracy`` exact match through encode(question) -> RAR -> render the endpoint,
   ``<task>_token_accuracy`` the renderer teacher-forced on the endpoint; ``<task>_majority_baseline`` the training majority answer,
   ``<task>_best_constant`` the best any constant answer scores on these records;
-* test only: ``<task>_nearest_train_answer`` the answer of the training record of the same task
+* test only: ``<task>_endpoint_nearest_answer`` the training answer whose frame is nearest (cosine)
+  RAR's endpoint, a diagnostic read-out without the renderer; ``<task>_nearest_train_answer`` the answer of the training record of the same task
   whose input frame (the trained encoder's, flattened) is nearest by cosine,
   ``<task>_nearest_train_answer_words`` the same by bag-of-words cosine (no model at all);
   ablations ``<task>_accuracy_rar_off`` (the renderer reads the question's frame: RAR replaced
@@ -153,7 +154,8 @@ class Evaluator:
             actives.append(active)
         answers = [normalise(r["output"]) for r in self.records]
         exact = {v: [p == a for p, a in zip(predictions[v], answers)] for v in variants}
-        guesses = self._nearest() if self.full else {}
+        endpoints = torch.cat([r.slots.flatten(1).float().cpu() for r in results])
+        guesses = self._nearest(endpoints) if self.full else {}
         metrics = self._accuracies(exact, guesses, tokens, predictions[""])
         for suffix, parts in converged.items():
             if parts:
@@ -168,9 +170,11 @@ class Evaluator:
         metrics.update(self._denoising())
         return metrics
 
-    def _nearest(self) -> dict[str, list[str]]:
-        """The nearest-training-answer guesses for every record, by frames and by words, within its task."""
-        guesses = {"_nearest_train_answer": [""] * len(self.records), "_nearest_train_answer_words": [""] * len(self.records)}
+    def _nearest(self, endpoints: Tensor) -> dict[str, list[str]]:
+        """The nearest-training-answer guesses for every record, by frames and by words, within its
+        task; and the training answer whose own frame is nearest RAR's endpoint (a read-out that
+        bypasses the renderer: where RAR ended, whether or not the renderer can read it)."""
+        guesses = {k: [""] * len(self.records) for k in ("_nearest_train_answer", "_nearest_train_answer_words", "_endpoint_nearest_answer")}
         vocab = {w: i for i, w in enumerate(sorted({w for r in self.train + self.records for w in _words(r["input"])}))}
         for group in sorted({task_group(r["task"]) for r in self.records}):
             idx = [i for i, r in enumerate(self.records) if task_group(r["task"]) == group]
@@ -179,10 +183,14 @@ class Evaluator:
                 continue
             queries, keys = [self.records[i]["input"] for i in idx], [r["input"] for r in ref]
             ref_answers = [normalise(r["output"]) for r in ref]
+            answer_texts = {normalise(r["output"]): r["output"] for r in ref}
             by_frames = nearest_answers(self._flat_frames(queries), self._flat_frames(keys), ref_answers)
             by_words = nearest_answers(bag_of_words(queries, vocab), bag_of_words(keys, vocab), ref_answers)
-            for i, f, w in zip(idx, by_frames, by_words):
+            distinct = sorted(set(ref_answers))
+            by_endpoint = nearest_answers(endpoints[idx], self._flat_frames([answer_texts[a] for a in distinct]), distinct)
+            for i, f, w, e in zip(idx, by_frames, by_words, by_endpoint):
                 guesses["_nearest_train_answer"][i], guesses["_nearest_train_answer_words"][i] = f, w
+                guesses["_endpoint_nearest_answer"][i] = e
         return guesses
 
     def _accuracies(self, exact: dict[str, list[bool]], guesses: dict[str, list[str]], tokens: list[tuple[int, int]],

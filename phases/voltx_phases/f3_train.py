@@ -186,7 +186,8 @@ def warm_start(ctx: RunContext, reasoner: nn.ModuleDict, where) -> None:
 def _beside(ev: dict[str, float], key: str) -> str:
     """A task's baselines (and, on test, its RAR-off ablation) as ``best constant x%, ...``."""
     shown = (("best constant", "_best_constant"), ("nearest training answer", "_nearest_train_answer"),
-             ("by words", "_nearest_train_answer_words"), ("RAR off", "_accuracy_rar_off"), ("RAR 1 it", "_accuracy_rar_1it"))
+             ("by words", "_nearest_train_answer_words"), ("RAR off", "_accuracy_rar_off"), ("RAR 1 it", "_accuracy_rar_1it"),
+             ("endpoint's nearest answer frame", "_endpoint_nearest_answer"))
     return ", ".join(f"{label} {ev[key + suffix]:.1%}" for label, suffix in shown if key + suffix in ev)
 
 
