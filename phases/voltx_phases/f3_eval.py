@@ -2,7 +2,7 @@
 
 Two evaluations. Every epoch on the dev records (``reasoning/<key>``: what presets and tuning
 look at); once at the end on the test records (``test/<key>``: what the deliverables judge,
-computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or kinship:
+computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or kinship (and kinship_<k>, by chain length):
 
 * ``<task>_accuracy`` exact match through encode(question) -> RAR -> render the endpoint,
   ``<task>_token_accuracy`` the renderer teacher-forced on the endpoint; ``<task>_majority_baseline`` the training majority answer,
@@ -201,12 +201,14 @@ class Evaluator:
             split = (r.get("meta") or {}).get("split")
             if r["task"] == "scan" and split:
                 groups.setdefault(f"scan_{split}", []).append(i)
+            elif task_group(r["task"]) == "kinship" and r["task"] != "kinship":  # by chain length k (kinship_3hop ...)
+                groups.setdefault(f"kinship_{r['task'].split('_', 1)[-1]}", []).append(i)
         answers = [normalise(r["output"]) for r in self.records]
         tasks = {task_group(r["task"]) for r in self.records}
         out: dict[str, float] = {}
         constant_hits = 0
         for name, idx in sorted(groups.items()):
-            base = name.split("_")[0] if name.startswith("scan_") else name
+            base = name.split("_")[0] if name.startswith(("scan_", "kinship_")) else name
             key = f"babi_{name}" if name in BABI_TASKS else name
             for suffix in ("", *ABLATIONS, "_untrained"):
                 if suffix in exact:
@@ -218,7 +220,7 @@ class Evaluator:
             # the best any constant answer could score here (a collapsed decoder can beat the training majority)
             best = Counter(answers[i] for i in idx).most_common(1)[0][1]
             out[f"{key}_best_constant"] = best / len(idx)
-            constant_hits += best if name in tasks else 0  # scan_<split> is a part of scan, counted there
+            constant_hits += best if name in tasks else 0  # scan_<split> / kinship_<k> are parts of scan / kinship, counted there
             for suffix, guess in guesses.items():
                 out[f"{key}{suffix}"] = sum(guess[i] == answers[i] for i in idx) / len(idx)
             out[f"{key}_distinct_predictions"] = float(len({predictions[i] for i in idx}))

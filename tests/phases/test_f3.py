@@ -23,7 +23,7 @@ from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx_phases.f3 import DELIVERABLES
 from voltx_phases.f3_data import GLUE, chain_texts, dev_test, glue, per_task_cap, unglue
-from voltx_phases.f3_eval import frame_mean, nearest_answers, retrieval_hits
+from voltx_phases.f3_eval import Evaluator, frame_mean, nearest_answers, retrieval_hits
 from voltx_phases.f3_model import corrupt
 from voltx_phases.f3_train import FrameBank, chain_moves
 
@@ -270,6 +270,19 @@ def test_triples_file_is_not_reasoning_data(cli_in_process, tmp_path):
     bad.write_text(json.dumps({"head": "dog", "relation": "IsA", "tail": "animal"}) + "\n")
     done = cli_in_process("run", "f3", *TINY, f"reasoning_data={json.dumps([str(bad)])}")
     assert_clean_failure(done, EXIT_DATA, "triples.jsonl:1", "field ", "reasoning")
+
+
+def test_accuracies_per_task_and_chain_length_with_the_rar_gain():
+    ev = Evaluator.__new__(Evaluator)  # only the bookkeeping: no model
+    ev.records = [{"task": "kinship_2hop", "output": "aunt"}, {"task": "kinship_3hop", "output": "uncle"},
+                  {"task": "kinship_3hop", "output": "uncle"}, {"task": "qa1", "output": "garden"}]
+    ev.majority = {"kinship": "uncle", "qa1": "garden"}
+    out = ev._accuracies({"": [True, False, True, True], "_rar_off": [False, False, True, False]}, {}, [(1, 1)] * 4, list("abcd"))
+    assert out["kinship_accuracy"] == pytest.approx(2 / 3) and out["kinship_3hop_accuracy"] == 0.5
+    assert out["kinship_2hop_rar_gain"] == 1.0 and out["kinship_3hop_rar_gain"] == 0.0
+    assert out["babi_qa1_rar_gain"] == 1.0
+    assert out["rar_gain"] == pytest.approx((1 / 3 + 1.0) / 2)  # the mean over the tasks, not their parts
+    assert out["answer_best_constant"] == pytest.approx(3 / 4)  # kinship's "uncle" (2) + qa1's "garden" (1)
 
 
 # --- RAR must matter ------------------------------------------------------------------------------
