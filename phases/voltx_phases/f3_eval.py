@@ -15,7 +15,8 @@ computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or k
   by the identity; also on dev, where ``rar_gain`` is what tuning looks at) and ``<task>_accuracy_rar_1it`` (one RAR iteration); ``<task>_rar_gain``
   accuracy minus RAR off, and ``rar_gain`` its mean over the tasks (``rar_gain_1it`` and
   ``rar_gain_untrained`` the same for one iteration and for the untrained field, which is the
-  identity: 0);
+  identity: 0; ``rar_gain_best_constant`` the gain of the best constant answer over RAR off, the
+  baseline: RAR off renders the question, never an answer, so a gain up to it is no reasoning);
 * ``babi_*``: the mean over tasks 1, 2 and 3, reported only when all three were evaluated (the
   plan's criterion; a mean over the tasks present let qa1 alone stand for it);
 * denoising, on the held-out *answer* frames (RAR's fixed points) corrupted as in training: ``denoise_slot_share`` corrupted
@@ -213,13 +214,17 @@ class Evaluator:
             for suffix in ("", *ABLATIONS, "_untrained"):
                 if suffix in exact:
                     out[f"{key}_accuracy{suffix}"] = sum(exact[suffix][i] for i in idx) / len(idx)
-            if "_rar_off" in exact:  # RAR gain: the same model with and without RAR, per task
-                for suffix in [x for x in ("", "_rar_1it", "_untrained") if x in exact]:
-                    out[f"{key}_rar_gain{suffix}"] = out[f"{key}_accuracy{suffix}"] - out[f"{key}_accuracy_rar_off"]
+
             out[f"{key}_majority_baseline"] = sum(answers[i] == self.majority.get(base) for i in idx) / len(idx)
             # the best any constant answer could score here (a collapsed decoder can beat the training majority)
             best = Counter(answers[i] for i in idx).most_common(1)[0][1]
             out[f"{key}_best_constant"] = best / len(idx)
+            if "_rar_off" in exact:  # RAR gain: the same model with and without RAR, per task
+                for suffix in [x for x in ("", "_rar_1it", "_untrained") if x in exact]:
+                    out[f"{key}_rar_gain{suffix}"] = out[f"{key}_accuracy{suffix}"] - out[f"{key}_accuracy_rar_off"]
+                # what a constant answer would "gain" over RAR off: the identity renders the question,
+                # which is never an answer, so a RAR that only learnt the commonest answer gains this much
+                out[f"{key}_rar_gain_best_constant"] = out[f"{key}_best_constant"] - out[f"{key}_accuracy_rar_off"]
             constant_hits += best if name in tasks else 0  # scan_<split> / kinship_<k> are parts of scan / kinship, counted there
             for suffix, guess in guesses.items():
                 out[f"{key}{suffix}"] = sum(guess[i] == answers[i] for i in idx) / len(idx)
@@ -229,7 +234,8 @@ class Evaluator:
         out["answer_token_accuracy"] = sum(c for c, _ in tokens) / max(1, sum(n for _, n in tokens))
         out["answer_best_constant"] = constant_hits / max(1, len(self.records))
         if "_rar_off" in exact:  # mean over the tasks (scan_<split> are parts of scan)
-            for suffix, source in [(x, y) for x, y in (("", ""), ("_1it", "_rar_1it"), ("_untrained", "_untrained")) if y in exact]:
+            for suffix, source in [(x, y) for x, y in (("", ""), ("_1it", "_rar_1it"), ("_untrained", "_untrained"),
+                                                       ("_best_constant", "_best_constant")) if y in exact or y == "_best_constant"]:
                 gains = [out[f"{'babi_' + t if t in BABI_TASKS else t}_rar_gain{source}"] for t in sorted(tasks)]
                 out[f"rar_gain{suffix}"] = sum(gains) / len(gains)
         if all(f"babi_{t}_accuracy" in out for t in BABI_TASKS):  # tasks 1-3 or nothing (module docstring)

@@ -283,4 +283,6 @@ def test_accuracies_per_task_and_chain_length_with_the_rar_gain():
     assert out["babi_qa1_rar_gain"] == 1.0
     assert out["rar_gain"] == pytest.approx((1 / 3 + 1.0) / 2)  # the mean over the tasks, not their parts
     assert out["answer_best_constant"] == pytest.approx(3 / 4)  # kinship's "uncle" (2) + qa1's "garden" (1)
+    assert out["kinship_rar_gain_best_constant"] == pytest.approx(2 / 3 - 1 / 3)  # best constant minus RAR off
+    assert out["rar_gain_best_constant"] == pytest.approx((1 / 3 + 1.0) / 2)
 
