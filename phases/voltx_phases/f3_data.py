@@ -9,13 +9,12 @@ records are then halved, per task and seeded (:func:`dev_test`): dev, evaluated 
 deliverables judge). The halves come from the held-out side, not from training records,
 so the training set is the same with or without the split.
 
-Chains. Frame ``k`` of a record is the frame of ``input`` followed by its first ``k``
-steps (``f_0`` = the input alone). Cumulative prefixes, not the step sentences alone,
-because a step alone drops the question: bAbI's supporting fact "Daniel went to the
-bedroom." says nothing about *which* question it answers, and SCAN's "walk twice ->
-I_WALK I_WALK" forgets the rest of the command. With prefixes every frame still holds the
-problem, and ``f_k -> f_{k+1}`` is exactly one reasoning move added to it -- a small,
-meaningful drift for one RAR step to learn.
+Chains. A record's chain of texts is :func:`chain_texts`: ``[input, step_1, ..., step_n,
+output]`` -- the question, each intermediate reasoning step (bAbI's supporting facts, a
+kinship proof's steps, SCAN's intermediate parses) and the answer. Each text becomes its own
+frame; F3 trains the velocity field on each move ``frame(k) -> frame(k+1)`` (plan, F3
+objective 3), so the last move lands on the answer's frame, which the renderer only has to
+read back. The record's ``steps`` are filled by the generators and converters.
 """
 
 from __future__ import annotations
@@ -142,41 +141,16 @@ def normalise(text: str) -> str:
 
 
 def training_texts(records: list[dict]) -> list[str]:
-    """Every text the tokenizer should know: inputs, outputs and steps."""
-    texts = []
-    for r in records:
-        texts.append(r["input"])
-        texts.append(r["output"])
-        texts.extend(r.get("steps") or [])
-    return texts
+    """Every text the tokenizer should know: every text of every chain."""
+    return [text for r in records for text in chain_texts(r)]
 
 
 # --- chains ------------------------------------------------------------------------------------
 
 
-def chain_text(record: dict, k: int) -> str:
-    """Frame ``k``'s text: the input followed by the first ``k`` steps (see the module docstring)."""
-    steps = list(record.get("steps") or [])[:k]
-    return " ".join([record["input"], *steps])
-
-
-def chain_pairs(records: list[dict], draws: Tensor) -> tuple[list[int], list[str], list[str]]:
-    """One transition ``f_k -> f_{k+1}`` per record that has steps.
-
-    ``draws`` holds one uniform number in [0, 1) per record (from the stage's generator, so
-    resume replays the same choice); it picks ``k`` in ``0 .. len(steps) - 1``. Returns the
-    indices of the records used and the texts of both ends.
-    """
-    index, src, dst = [], [], []
-    for i, (r, u) in enumerate(zip(records, draws.tolist())):
-        n = len(r.get("steps") or [])
-        if n == 0:
-            continue
-        k = min(int(u * n), n - 1)
-        index.append(i)
-        src.append(chain_text(r, k))
-        dst.append(chain_text(r, k + 1))
-    return index, src, dst
+def chain_texts(record: dict) -> list[str]:
+    """The texts whose frames RAR moves through: ``[input, *steps, output]`` (module docstring)."""
+    return [record["input"], *(record.get("steps") or []), record["output"]]
 
 
 # --- tokenization ------------------------------------------------------------------------------

@@ -2,26 +2,32 @@
 
 Two evaluations. Every epoch on the dev records (``reasoning/<key>``: what presets and tuning
 look at); once at the end on the test records (``test/<key>``: what the deliverables judge,
-computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or kinship:
+computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or kinship (and kinship_<k>, by chain length):
 
-* ``<task>_accuracy`` exact match through encode -> RAR -> decode, ``<task>_token_accuracy``
-  teacher-forced; ``<task>_majority_baseline`` the training majority answer,
+* ``<task>_accuracy`` exact match through encode(question) -> RAR -> render the endpoint,
+  ``<task>_token_accuracy`` the renderer teacher-forced on the endpoint; ``<task>_majority_baseline`` the training majority answer,
   ``<task>_best_constant`` the best any constant answer scores on these records;
-* test only: ``<task>_nearest_train_answer`` the answer of the training record of the same task
+* test only: ``<task>_endpoint_nearest_answer`` the training answer whose frame is nearest (cosine)
+  RAR's endpoint, a diagnostic read-out without the renderer; ``<task>_nearest_train_answer`` the answer of the training record of the same task
   whose input frame (the trained encoder's, flattened) is nearest by cosine,
   ``<task>_nearest_train_answer_words`` the same by bag-of-words cosine (no model at all);
-  ablations ``<task>_accuracy_rar_off`` (the decoder reads the unrefined frame) and
-  ``<task>_accuracy_rar_1it`` (one RAR iteration);
+  ablations ``<task>_accuracy_rar_off`` (the renderer reads the question's frame: RAR replaced
+  by the identity; also on dev, where ``rar_gain`` is what tuning looks at) and ``<task>_accuracy_rar_1it`` (one RAR iteration); ``<task>_rar_gain``
+  accuracy minus RAR off, and ``rar_gain`` its mean over the tasks (``rar_gain_1it`` and
+  ``rar_gain_untrained`` the same for one iteration and for the untrained field, which is the
+  identity: 0; ``rar_gain_best_constant`` the gain of the best constant answer over RAR off, the
+  baseline: RAR off renders the question, never an answer, so a gain up to it is no reasoning);
 * ``babi_*``: the mean over tasks 1, 2 and 3, reported only when all three were evaluated (the
   plan's criterion; a mean over the tasks present let qa1 alone stand for it);
-* denoising, on held-out frames corrupted as in training: ``denoise_slot_share`` corrupted
+* denoising, on the held-out *answer* frames (RAR's fixed points) corrupted as in training: ``denoise_slot_share`` corrupted
   slots restored to cosine > 0.9 (the plan's figure), ``denoise_share_before`` before RAR and
   ``denoise_frame_mean_share`` by the frame mean (:func:`frame_mean`), which passes that figure
   without a model because a frame's active slots are near-parallel; hence
   ``denoise_retrieval_top1`` (:func:`retrieval_hits`: the restored slot retrieves its original
   among the same role's slots of the other frames), with ``denoise_retrieval_top1_before``
   (copy) and ``denoise_frame_mean_retrieval_top1``;
-* ``rar_converged_share`` (every active slot froze within the horizon) and
+* ``rar_converged_share`` (every active slot froze within the horizon), ``rar_slot_converged_share``
+  (of the slots) and
   ``rar_converged_correct_share`` (converged *and* answered exactly): a zero field converges at
   once, so convergence alone is no evidence; test only, the same for the untrained drift
   (``*_untrained``: build_model's initialisation, whose last layers are zero) and
@@ -40,7 +46,7 @@ from torch import Tensor, nn
 from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.rar import RarResult
 from voltx_phases.f3_data import BABI_TASKS, encode, majority_answers, normalise, task_group
-from voltx_phases.f3_model import corrupt, frames, new_drift, refine
+from voltx_phases.f3_model import all_active, corrupt, encode_frames, new_reasoner, refine
 from voltx_phases.rar_telemetry import certainty, rar_event
 
 DENOISE_COSINE = 0.9
@@ -100,48 +106,48 @@ class Evaluator:
     """One evaluation of ``records``; ``full`` (the test evaluation) adds the baselines and
     ablations that cost extra frames or decoding (see the module docstring for the keys)."""
 
-    def __init__(self, ctx, cfg, model, tok, records: list[dict], train: list[dict], enc_len: int, dec_len: int, *, full: bool):
-        self.ctx, self.cfg, self.model, self.tok = ctx, cfg, model, tok
+    def __init__(self, ctx, cfg, stack, reasoner, records: list[dict], train: list[dict], enc_len: int, dec_len: int, *, full: bool):
+        self.ctx, self.cfg, self.stack, self.reasoner, self.tok = ctx, cfg, stack, reasoner, stack.tokenizer
         self.records, self.train, self.full = records, train, full
         self.enc_len, self.dec_len = enc_len, dec_len
         self.majority = majority_answers(train)
         self.batch = max(32, cfg.batch_size * 2)
 
     def _decode(self, slots: Tensor, active: Tensor) -> list[str]:
-        generated = self.model["decoder"].generate(slots, active, max_new_tokens=self.dec_len)
+        generated = self.stack.decoder.generate(slots, active, max_new_tokens=self.dec_len)
         return [normalise(self.tok.decode(g)) for g in generated]
 
+    def _frames(self, texts: list[str]) -> tuple[Tensor, Tensor]:
+        """Filled frames of ``texts`` and their (all-slot) active mask."""
+        slots, _, _ = encode_frames(self.stack.encoder, *encode(self.tok, texts, self.enc_len, self.ctx.device, keep="tail"))
+        return slots, all_active(slots)
+
     def _flat_frames(self, texts: list[str]) -> Tensor:
-        rows = []
-        for start in range(0, len(texts), self.batch):
-            slots, active = frames(self.model, *encode(self.tok, texts[start : start + self.batch], self.enc_len, self.ctx.device, keep="tail"))
-            rows.append((slots * active.unsqueeze(-1)).flatten(1).float().cpu())
-        return torch.cat(rows)
+        return torch.cat([self._frames(texts[i : i + self.batch])[0].flatten(1).float().cpu() for i in range(0, len(texts), self.batch)])
 
     def __call__(self) -> dict[str, float]:
-        cfg, model, tok, dev = self.cfg, self.model, self.tok, self.ctx.device
-        variants = ("", *ABLATIONS, "_untrained") if self.full else ("",)
+        cfg, reasoner, tok, dev = self.cfg, self.reasoner, self.tok, self.ctx.device
+        variants = ("", *ABLATIONS, "_untrained") if self.full else ("", "_rar_off")
         predictions: dict[str, list[str]] = {v: [] for v in variants}
         converged: dict[str, list[Tensor]] = {"": [], "_untrained": []}
         tokens: list[tuple[int, int]] = []  # (correct, total) answer tokens per record, teacher-forced
-        results, actives, inputs = [], [], []
-        untrained = new_drift(cfg).to(dev) if self.full else None
+        results, actives = [], []
+        untrained = new_reasoner(cfg).to(dev) if self.full else None
+        decoder = self.stack.decoder
         for start in range(0, len(self.records), self.batch):
             chunk = self.records[start : start + self.batch]
-            ids, mask = encode(tok, [r["input"] for r in chunk], self.enc_len, dev, keep="tail")
-            slots, active = frames(model, ids, mask)
+            slots, active = self._frames([r["input"] for r in chunk])
             out_ids, out_mask = encode(tok, [r["output"] for r in chunk], self.dec_len - 1, dev, keep="head")
-            result = refine(model, slots, active, cfg)
-            decoder = model["decoder"]
+            result = refine(reasoner, slots, active, cfg)
             teacher, labels = decoder.teacher_forced_batch(out_ids, out_mask)
             valid = labels.ne(IGNORE_INDEX)  # answer tokens + EOS
             hits = (decoder(teacher, result.slots, active).argmax(-1).eq(labels) & valid).sum(-1)
             tokens += list(zip(hits.tolist(), valid.sum(-1).tolist()))
             predictions[""] += self._decode(result.slots, active)
             converged[""].append(result.converged.all(-1).cpu())
+            predictions["_rar_off"] += self._decode(slots, active)
             if self.full:
-                predictions["_rar_off"] += self._decode(slots, active)
-                predictions["_rar_1it"] += self._decode(refine(model, slots, active, cfg, iterations=1).slots, active)
+                predictions["_rar_1it"] += self._decode(refine(reasoner, slots, active, cfg, iterations=1).slots, active)
                 still = refine(untrained, slots, active, cfg)
                 predictions["_untrained"] += self._decode(still.slots, active)
                 converged["_untrained"].append(still.converged.all(-1).cpu())
@@ -149,7 +155,8 @@ class Evaluator:
             actives.append(active)
         answers = [normalise(r["output"]) for r in self.records]
         exact = {v: [p == a for p, a in zip(predictions[v], answers)] for v in variants}
-        guesses = self._nearest() if self.full else {}
+        endpoints = torch.cat([r.slots.flatten(1).float().cpu() for r in results])
+        guesses = self._nearest(endpoints) if self.full else {}
         metrics = self._accuracies(exact, guesses, tokens, predictions[""])
         for suffix, parts in converged.items():
             if parts:
@@ -158,14 +165,17 @@ class Evaluator:
                 metrics[f"rar_converged_correct_share{suffix}"] = sum(d and e for d, e in zip(done.tolist(), exact[suffix])) / len(done)
         result, active = RarResult(*(torch.cat([getattr(r, f) for r in results]) if f != "sigma" else None for f in RarResult._fields)), torch.cat(actives)
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
+        metrics["rar_slot_converged_share"] = float((result.converged & active).sum() / active.sum().clamp_min(1))
         rar_event(self.ctx, result, active, certainty(result, active, cfg.rar_epsilon), cfg.rar_max_iterations,
-                  stage="reasoning", queries=len(self.records))
+                  stage="reasoning", queries=len(self.records), frame_converged=metrics["rar_converged_share"])
         metrics.update(self._denoising())
         return metrics
 
-    def _nearest(self) -> dict[str, list[str]]:
-        """The nearest-training-answer guesses for every record, by frames and by words, within its task."""
-        guesses = {"_nearest_train_answer": [""] * len(self.records), "_nearest_train_answer_words": [""] * len(self.records)}
+    def _nearest(self, endpoints: Tensor) -> dict[str, list[str]]:
+        """The nearest-training-answer guesses for every record, by frames and by words, within its
+        task; and the training answer whose own frame is nearest RAR's endpoint (a read-out that
+        bypasses the renderer: where RAR ended, whether or not the renderer can read it)."""
+        guesses = {k: [""] * len(self.records) for k in ("_nearest_train_answer", "_nearest_train_answer_words", "_endpoint_nearest_answer")}
         vocab = {w: i for i, w in enumerate(sorted({w for r in self.train + self.records for w in _words(r["input"])}))}
         for group in sorted({task_group(r["task"]) for r in self.records}):
             idx = [i for i, r in enumerate(self.records) if task_group(r["task"]) == group]
@@ -174,10 +184,14 @@ class Evaluator:
                 continue
             queries, keys = [self.records[i]["input"] for i in idx], [r["input"] for r in ref]
             ref_answers = [normalise(r["output"]) for r in ref]
+            answer_texts = {normalise(r["output"]): r["output"] for r in ref}
             by_frames = nearest_answers(self._flat_frames(queries), self._flat_frames(keys), ref_answers)
             by_words = nearest_answers(bag_of_words(queries, vocab), bag_of_words(keys, vocab), ref_answers)
-            for i, f, w in zip(idx, by_frames, by_words):
+            distinct = sorted(set(ref_answers))
+            by_endpoint = nearest_answers(endpoints[idx], self._flat_frames([answer_texts[a] for a in distinct]), distinct)
+            for i, f, w, e in zip(idx, by_frames, by_words, by_endpoint):
                 guesses["_nearest_train_answer"][i], guesses["_nearest_train_answer_words"][i] = f, w
+                guesses["_endpoint_nearest_answer"][i] = e
         return guesses
 
     def _accuracies(self, exact: dict[str, list[bool]], guesses: dict[str, list[str]], tokens: list[tuple[int, int]],
@@ -188,21 +202,30 @@ class Evaluator:
             split = (r.get("meta") or {}).get("split")
             if r["task"] == "scan" and split:
                 groups.setdefault(f"scan_{split}", []).append(i)
+            elif task_group(r["task"]) == "kinship" and r["task"] != "kinship":  # by chain length k (kinship_3hop ...)
+                groups.setdefault(f"kinship_{r['task'].split('_', 1)[-1]}", []).append(i)
         answers = [normalise(r["output"]) for r in self.records]
         tasks = {task_group(r["task"]) for r in self.records}
         out: dict[str, float] = {}
         constant_hits = 0
         for name, idx in sorted(groups.items()):
-            base = name.split("_")[0] if name.startswith("scan_") else name
+            base = name.split("_")[0] if name.startswith(("scan_", "kinship_")) else name
             key = f"babi_{name}" if name in BABI_TASKS else name
-            for suffix in ("", *ABLATIONS):
+            for suffix in ("", *ABLATIONS, "_untrained"):
                 if suffix in exact:
                     out[f"{key}_accuracy{suffix}"] = sum(exact[suffix][i] for i in idx) / len(idx)
+
             out[f"{key}_majority_baseline"] = sum(answers[i] == self.majority.get(base) for i in idx) / len(idx)
             # the best any constant answer could score here (a collapsed decoder can beat the training majority)
             best = Counter(answers[i] for i in idx).most_common(1)[0][1]
             out[f"{key}_best_constant"] = best / len(idx)
-            constant_hits += best if name in tasks else 0  # scan_<split> is a part of scan, counted there
+            if "_rar_off" in exact:  # RAR gain: the same model with and without RAR, per task
+                for suffix in [x for x in ("", "_rar_1it", "_untrained") if x in exact]:
+                    out[f"{key}_rar_gain{suffix}"] = out[f"{key}_accuracy{suffix}"] - out[f"{key}_accuracy_rar_off"]
+                # what a constant answer would "gain" over RAR off: the identity renders the question,
+                # which is never an answer, so a RAR that only learnt the commonest answer gains this much
+                out[f"{key}_rar_gain_best_constant"] = out[f"{key}_best_constant"] - out[f"{key}_accuracy_rar_off"]
+            constant_hits += best if name in tasks else 0  # scan_<split> / kinship_<k> are parts of scan / kinship, counted there
             for suffix, guess in guesses.items():
                 out[f"{key}{suffix}"] = sum(guess[i] == answers[i] for i in idx) / len(idx)
             out[f"{key}_distinct_predictions"] = float(len({predictions[i] for i in idx}))
@@ -210,6 +233,11 @@ class Evaluator:
             out[f"{key}_token_accuracy"] = sum(tokens[i][0] for i in idx) / max(1, sum(tokens[i][1] for i in idx))
         out["answer_token_accuracy"] = sum(c for c, _ in tokens) / max(1, sum(n for _, n in tokens))
         out["answer_best_constant"] = constant_hits / max(1, len(self.records))
+        if "_rar_off" in exact:  # mean over the tasks (scan_<split> are parts of scan)
+            for suffix, source in [(x, y) for x, y in (("", ""), ("_1it", "_rar_1it"), ("_untrained", "_untrained"),
+                                                       ("_best_constant", "_best_constant")) if y in exact or y == "_best_constant"]:
+                gains = [out[f"{'babi_' + t if t in BABI_TASKS else t}_rar_gain{source}"] for t in sorted(tasks)]
+                out[f"rar_gain{suffix}"] = sum(gains) / len(gains)
         if all(f"babi_{t}_accuracy" in out for t in BABI_TASKS):  # tasks 1-3 or nothing (module docstring)
             for key in [k[len("babi_qa1_"):] for k in out if k.startswith("babi_qa1_")]:
                 if key not in ("examples", "distinct_predictions"):  # counts, not rates
@@ -217,21 +245,20 @@ class Evaluator:
         return out
 
     def _denoising(self) -> dict[str, float]:
-        """Held-out input frames corrupted as in training, restored by RAR, by the frame mean and
+        """Held-out answer frames corrupted as in training, restored by RAR, by the frame mean and
         not at all (copy): share restored to cosine > 0.9 and retrieval top-1 of each."""
-        cfg, dev = self.cfg, self.ctx.device
+        cfg = self.cfg
         stride = max(1, len(self.records) // DENOISE_EVAL_FRAMES)  # spread over all tasks, not the first one's
-        texts = list(dict.fromkeys(r["input"] for r in self.records[::stride]))[:DENOISE_EVAL_FRAMES]  # no twin frames
+        texts = list(dict.fromkeys(r["output"] for r in self.records[::stride]))[:DENOISE_EVAL_FRAMES]  # no twin frames
         if not texts:
             return {}
         gen = torch.Generator().manual_seed(self.ctx.config.run.seed + 7)  # the same corruptions every evaluation
         parts: dict[str, list[Tensor]] = {"clean": [], "active": [], "changed": [], "rar": [], "before": [], "frame_mean": []}
         for start in range(0, len(texts), self.batch):
-            ids, mask = encode(self.tok, texts[start : start + self.batch], self.enc_len, dev, keep="tail")
-            clean, active = frames(self.model, ids, mask)
+            clean, active = self._frames(texts[start : start + self.batch])
             corr = corrupt(clean, active, gen, cfg)
             for name, value in (("clean", clean), ("active", active), ("changed", corr.changed), ("before", corr.slots),
-                                ("rar", refine(self.model, corr.slots, active, cfg).slots), ("frame_mean", frame_mean(corr.slots, active))):
+                                ("rar", refine(self.reasoner, corr.slots, active, cfg).slots), ("frame_mean", frame_mean(corr.slots, active))):
                 parts[name].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         clean, active, changed = (torch.cat(parts[k]) for k in ("clean", "active", "changed"))
         n = max(float(changed.sum()), 1.0)

@@ -1,45 +1,49 @@
 """Training code of phase F3, compositional reasoning (imported only when the phase runs).
 
-One stage, ``reasoning``, through the shared loop. Every step, on a batch of reasoning
-records (see :mod:`voltx_phases.f3_model` for the terms):
+Two stages through the shared loop (:mod:`voltx_phases.f3_model` holds the terms):
 
-a. denoising slot refinement (primary): clean frames of the inputs, outputs and chain
-   frames are corrupted (zeroed / noised / shuffled slots, per-slot time from the level);
-   the drift ``vfn + beta * attention`` must predict ``clean - corrupted``; and clean frames
-   (as RAR meets a query) must be its fixed points (tangential drift -> 0);
-b. slot-conditional flow matching with per-slot time and a slot-identity penalty; the
-   identity head learns slot identity from clean slots;
-c. reasoning chains: a short differentiable RAR unroll from ``f_k`` lands on ``f_{k+1}``;
-d. answer rendering (the plan's decoder exception): the decoder, teacher-forced, renders
-   the output from the input frame after the same RAR the evaluation runs (passed straight
-   through to the encoder, see :func:`voltx_phases.f3_model.answer_terms`).
+1. ``renderer``: the encoder and decoder learn to read every text of the training chains
+   (questions, steps, answers) back from that text's own frame, with R0 kept consistent
+   with the token level R3. Starting from F1's stack it fine-tunes F1's encoder and decoder
+   on F3's texts and filled frames; fresh, it is the autoencoder F3 needs. Nothing here maps a
+   question to its answer.
+2. ``reasoning``: encoder and decoder frozen; the frames of every chain text are computed
+   once; the velocity field (slot identity as input), the slot attention (language bias) and
+   the identity head learn each chain move ``frame(k) -> frame(k+1)``, with denoising and
+   slot-conditional flow matching along the moves, the answers as contracting fixed points.
 
-Evaluation (:mod:`voltx_phases.f3_eval`) is end to end: encode -> RAR (not differentiable, up
-to ``rar_max_iterations``) -> greedy decode -> exact match, plus frame denoising through RAR
-and RAR convergence, every figure beside its no-model baselines; every epoch on the dev
-records, once at the end on the test records (with the RAR-off ablations). Artifacts: vfn_foundation.safetensors and the fine-tuned language stack.
+Answering is encode(question) -> RAR -> render the endpoint. Evaluation
+(:mod:`voltx_phases.f3_eval`) on the dev records every epoch, on the test records once at the
+end, each figure beside its baselines and the RAR ablations. Artifacts:
+vfn_foundation.safetensors and the language stack (tokenizer, encoder, renderer).
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass, replace
 
+import torch
+from torch import Tensor, nn
+
+from voltx import artifacts
 from voltx.engine.tokenizer import load_tokenizer, save_tokenizer
 from voltx.errors import DataError
+from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
-from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_pairs, encode, glue, load_data, task_group, training_texts
+from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, task_group, training_texts
 from voltx_phases.f3_eval import Evaluator, evaluate_once
 from voltx_phases.f3_model import (
-    VFN_FOUNDATION, answer_terms, build_model, chain_loss, corrupt, denoise_loss, fixed_point_loss, flow_losses, frames,
-    identity_head_loss, save_vfn_foundation,
+    VFN_FOUNDATION, Moves, all_active, chain_terms, encode_frames, new_reasoner, refine, render_terms, save_vfn_foundation,
 )
 from voltx_phases.rar_telemetry import rar_summary
 
-STAGE = "reasoning"
+RENDERER, STAGE = "renderer", "reasoning"
 TEST = "test"
 """Stage name of the once-only test evaluation (``test/<key>``), what the deliverables judge."""
+SLOT_FILLER = "slot_filler.safetensors"
+"""F1's slot filler, whose slot attention warm-starts F3's (same shape)."""
 
 
 # --- the language stack -----------------------------------------------------------------------
@@ -65,46 +69,125 @@ def language_stack(ctx: RunContext, cfg, records: list[dict], where) -> lang_sta
     vocab = tok.get_vocab_size()
     ctx.say(f"Language stack: none (f3.lang_from = {cfg.lang_from!r}); a BPE tokenizer trained on the F3 texts "
             f"(vocab {vocab}) and a fresh encoder and decoder")
-    encoder = lang_stack.new_encoder(vocab, cfg.max_seq_len).to(device)
+    encoder = lang_stack.new_encoder(vocab, cfg.max_seq_len, recency=True).to(device)  # order matters in a story
     decoder = lang_stack.new_decoder(vocab, cfg.decoder_max_len).to(device)
     return lang_stack.LangStack(tok, encoder, decoder, "new")
 
 
-# --- the stage ----------------------------------------------------------------------------------
+# --- the renderer stage -----------------------------------------------------------------------
 
 
-def reasoning_losses(model, tok, cfg, enc_len: int, dec_len: int, gen: torch.Generator, dev: torch.device,
-                     batch: list[dict]) -> dict[str, torch.Tensor]:
-    """Every term of one step on a batch of records (the module docstring says what each does)."""
-    beta = cfg.rar_beta
-    ids, mask = encode(tok, [r["input"] for r in batch], enc_len, dev, keep="tail")
-    slots, active = frames(model, ids, mask)  # with gradient: the answer term fine-tunes the encoder
-    out_ids, out_mask = encode(tok, [r["output"] for r in batch], dec_len - 1, dev, keep="head")
-    index, src_texts, dst_texts = chain_pairs(batch[: cfg.chain_batch], torch.rand(len(batch), generator=gen))
-    with torch.no_grad():  # clean frames are targets: detached
-        pool = [(slots.detach(), active), frames(model, *encode(tok, [r["output"] for r in batch], enc_len, dev, keep="tail"))]
-        if index:
-            src = frames(model, *encode(tok, src_texts, enc_len, dev, keep="tail"))
-            dst = frames(model, *encode(tok, dst_texts, enc_len, dev, keep="tail"))
-            pool.append(dst)
-    clean, clean_active = torch.cat([p[0] for p in pool]), torch.cat([p[1] for p in pool])
-    denoise = denoise_loss(model, clean, clean_active, corrupt(clean, clean_active, gen, cfg), beta)
-    flow = flow_losses(model, clean, clean_active, gen, beta)
-    fixed = fixed_point_loss(model, clean, clean_active, gen, beta)
-    id_head, id_acc = identity_head_loss(model, clean, clean_active)
-    chain = chain_loss(model, *src, *dst, cfg) if index else slots.new_zeros(())
-    answer, answer_acc, result = answer_terms(model, slots, active, out_ids, out_mask, cfg)
-    loss = (cfg.denoise_weight * denoise + cfg.fixed_point_weight * fixed + cfg.flow_weight * flow["flow"] + cfg.identity_weight * (flow["identity"] + id_head)
-            + cfg.chain_weight * chain + cfg.answer_weight * answer)
-    summary = {k: torch.tensor(v) for k, v in rar_summary(result, active).items()}
-    return {"loss": loss, "denoise": denoise, "fixed": fixed, "flow": flow["flow"], "identity": flow["identity"], "id_head": id_head,
-            "chain": chain, "answer": answer, "answer_acc": answer_acc, "id_acc": id_acc, **summary}
+RENDER_EVAL_TEXTS = 256
+"""Held-out steps and answers the renderer reads back after every epoch."""
+
+
+def renderer_stage(ctx: RunContext, cfg, stack: lang_stack.LangStack, texts: list[str], held: list[str], enc_len: int,
+                   dec_len: int) -> None:
+    """Encoder + decoder read every chain text back from its own frame (module docstring, stage 1);
+    evaluated on ``held`` texts (dev steps and answers): exact read-back, the ceiling of any
+    answer rendered from an answer's frame."""
+    tok, dev = stack.tokenizer, ctx.device
+    model = nn.ModuleDict({"encoder": stack.encoder, "decoder": stack.decoder})
+    held = list(dict.fromkeys(held))[:RENDER_EVAL_TEXTS]
+
+    def evaluate() -> dict[str, float]:
+        hits = 0
+        for start in range(0, len(held), 64):
+            chunk = held[start : start + 64]
+            frame, _, _ = encode_frames(stack.encoder, *encode(tok, chunk, enc_len, dev, keep="tail"))
+            out = stack.decoder.generate(frame, all_active(frame), max_new_tokens=dec_len)
+            hits += sum(normalise(tok.decode(g)) == normalise(t) for g, t in zip(out, chunk))
+        return {"read_back_exact": hits / max(1, len(held))}
+
+    def step(batch: list[str]) -> dict[str, Tensor]:
+        ids, mask = encode(tok, batch, enc_len, dev, keep="tail")
+        out_ids, out_mask = encode(tok, batch, dec_len - 1, dev, keep="tail")  # what the encoder sees of a long story
+        terms = render_terms(stack.encoder, stack.decoder, ids, mask, out_ids, out_mask)
+        return {"loss": terms["render"] + cfg.resolution_weight * terms["resolution"] + cfg.spread_weight * terms["spread"], **terms}
+
+    train_stage(ctx, RENDERER, model, texts, list, step, Hyper.of(cfg, epochs=cfg.renderer_epochs, lr=cfg.renderer_lr,
+                min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 renderer: text -> frame -> the same text",
+                evaluate=lambda: evaluate_once(model, evaluate),
+                summary=lambda ev: f"read back {ev['read_back_exact']:.1%} of held-out steps and answers",
+                metrics=("render_acc",), shown={"render_acc": "Acc"}, labels={"render": "R", "resolution": "M", "spread": "U"}, seed_offset=5)
+
+
+# --- the reasoning stage --------------------------------------------------------------------------
+
+
+@dataclass
+class FrameBank:
+    """The frozen encoder's frames of every training chain text, computed once."""
+
+    slots: Tensor
+    active: Tensor
+    index: dict[str, int]
+
+    @classmethod
+    def build(cls, encoder: nn.Module, tok, texts: list[str], enc_len: int, dev: torch.device, batch: int = 256) -> "FrameBank":
+        unique = list(dict.fromkeys(texts))
+        slots, active = [], []
+        encoder.eval()
+        with torch.no_grad():
+            for start in range(0, len(unique), batch):
+                frame, act, _ = encode_frames(encoder, *encode(tok, unique[start : start + batch], enc_len, dev, keep="tail"))
+                slots.append(frame)
+                active.append(act)
+        return cls(torch.cat(slots), torch.cat(active), {t: i for i, t in enumerate(unique)})
+
+
+def chain_moves(records: list[dict], bank: FrameBank) -> list[tuple[int, int, int]]:
+    """Every move ``(src, dst, k)`` of every chain, and per record its answer as a final item ``(a, a, -1)``."""
+    items = []
+    for r in records:
+        ids = [bank.index[t] for t in chain_texts(r)]
+        items += [(a, b, k) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
+        items.append((ids[-1], ids[-1], -1))
+    return items
+
+
+def collate_moves(bank: FrameBank, batch: list[tuple[int, int, int]]) -> Moves:
+    src = torch.tensor([b[0] for b in batch], device=bank.slots.device)
+    dst = torch.tensor([b[1] for b in batch], device=bank.slots.device)
+    step = torch.tensor([max(b[2], 0) for b in batch], device=bank.slots.device)
+    final = torch.tensor([b[2] < 0 for b in batch], device=bank.slots.device)
+    return Moves(bank.slots[src], bank.slots[dst], bank.active[dst], step, final)
+
+
+def reasoning_losses(reasoner: nn.ModuleDict, cfg, gen: torch.Generator, moves: Moves) -> dict[str, Tensor]:
+    """Every term of one step (:func:`voltx_phases.f3_model.chain_terms`) and RAR's figures on the
+    batch's question frames (the console's ``rar/*`` series)."""
+    terms = chain_terms(reasoner, moves, gen, cfg)
+    loss = (cfg.chain_weight * terms["chain"] + cfg.flow_weight * terms["flow"] + cfg.denoise_weight * terms["denoise"]
+            + cfg.identity_weight * (terms["identity"] + terms["id_head"]))
+    first = (moves.step == 0) & ~moves.final
+    questions = moves.src[first] if bool(first.any()) else moves.src
+    with torch.no_grad():
+        active = questions.norm(dim=-1) > 0
+        summary = rar_summary(refine(reasoner, questions, active, cfg), active)
+    return {"loss": loss, **terms, **{k: torch.tensor(v) for k, v in summary.items()}}
+
+
+def warm_start(ctx: RunContext, reasoner: nn.ModuleDict, where) -> None:
+    """F1's slot filler's attention into F3's (same shape); its VFN is F1's small MLP, F3's the
+    ScaledVfn with slot identity, so the VFN starts fresh (said in the log)."""
+    path = None if where is None else where / SLOT_FILLER
+    if path is None or not path.exists():
+        ctx.say("Warm start: no F1 slot filler (slot_filler.safetensors) beside the language stack; the slot attention starts fresh")
+        return
+    how = "Point f3.lang_from at a finished f1 run."
+    filler = artifacts.read(path, "slot_filler", how)
+    weights = {k.removeprefix("attention."): v for k, v in filler.tensors.items() if k.startswith("attention.")}
+    artifacts.load_into(reasoner["attention"], replace(filler, tensors=weights), how)
+    ctx.say(f"Warm start: slot attention from {path}; the VFN starts fresh (F1's is a {filler.meta.get('args', {}).get('hidden')}-wide MLP "
+            f"without slot identity, F3's a ScaledVfn {reasoner['vfn'].hidden} wide: no shape to copy)")
 
 
 def _beside(ev: dict[str, float], key: str) -> str:
     """A task's baselines (and, on test, its RAR-off ablation) as ``best constant x%, ...``."""
     shown = (("best constant", "_best_constant"), ("nearest training answer", "_nearest_train_answer"),
-             ("by words", "_nearest_train_answer_words"), ("RAR off", "_accuracy_rar_off"))
+             ("by words", "_nearest_train_answer_words"), ("RAR off", "_accuracy_rar_off"), ("RAR 1 it", "_accuracy_rar_1it"),
+             ("endpoint's nearest answer frame", "_endpoint_nearest_answer"))
     return ", ".join(f"{label} {ev[key + suffix]:.1%}" for label, suffix in shown if key + suffix in ev)
 
 
@@ -120,12 +203,13 @@ def epoch_summary(ev: dict[str, float]) -> str:
     if "kinship_accuracy" in ev:
         parts.append(f"kinship: {ev['kinship_accuracy']:.1%} ({_beside(ev, 'kinship')})")
     parts.append(f"Answer tokens: {ev['answer_token_accuracy']:.1%}")
-    if "denoise_slot_share" in ev:
+    if "denoise_retrieval_top1" in ev:
         parts.append(f"Denoise: retrieval {ev['denoise_retrieval_top1']:.1%} (frame mean {ev['denoise_frame_mean_retrieval_top1']:.1%}, "
                      f"before RAR {ev['denoise_retrieval_top1_before']:.1%}), cos > 0.9 {ev['denoise_slot_share']:.1%} "
                      f"(frame mean {ev['denoise_frame_mean_share']:.1%}, before RAR {ev['denoise_share_before']:.1%})")
-    parts.append(f"RAR converged: {ev['rar_converged_share']:.1%} in {ev['rar_iterations_mean']:.1f} it, "
-                 f"converged and right {ev['rar_converged_correct_share']:.1%}")
+    parts.append(f"RAR gain {ev['rar_gain']:+.1%}" + (f" (one iteration {ev['rar_gain_1it']:+.1%})" if "rar_gain_1it" in ev else ""))
+    parts.append(f"RAR converged: {ev['rar_converged_share']:.1%} of queries, {ev['rar_slot_converged_share']:.1%} of slots, "
+                 f"in {ev['rar_iterations_mean']:.1f} it; converged and right {ev['rar_converged_correct_share']:.1%}")
     return " | ".join(parts)
 
 
@@ -145,6 +229,11 @@ def check_data(ctx: RunContext, data: ReasoningData) -> None:
     ctx.run.event("data", train=len(data.train), dev=len(data.dev), eval=len(data.eval), tasks=tasks, with_steps=with_steps)
 
 
+def _reload(ctx: RunContext, module: nn.Module, name: str, kind: str) -> None:
+    how = "The run's artifacts are incomplete; start a new run."
+    artifacts.load_into(module, artifacts.read(ctx.artifact(name), kind, how), how)
+
+
 def run(ctx: RunContext) -> None:
     cfg = ctx.settings
     data = load_data(cfg, ctx.config.run.seed)
@@ -153,24 +242,42 @@ def run(ctx: RunContext) -> None:
     if where is None or lang_stack.knows_glued_words(where):  # a tokenizer trained on glued texts: SCAN actions stay whole
         data.train, data.dev, data.eval = ([glue(r) for r in records] for records in (data.train, data.dev, data.eval))
     stack = language_stack(ctx, cfg, data.train, where)
-    tok = stack.tokenizer
+    tok, dev = stack.tokenizer, ctx.device
     enc_len = min(cfg.max_seq_len, stack.encoder.max_seq_len)
-    dec_len = lang_stack.fit_decoder(stack, [r["output"] for r in data.train + data.dev + data.eval], cfg.decoder_max_len, "f3", ctx.say)
-    model = build_model(stack, cfg).to(ctx.device)
-    gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow noise, chain choices
-    vfn_params = sum(p.numel() for p in model["vfn"].parameters())
-    train_stage(ctx, STAGE, model, data.train, list, lambda batch: reasoning_losses(model, tok, cfg, enc_len, dec_len, gen, ctx.device, batch),
-                Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning",
-                evaluate=Evaluator(ctx, cfg, model, tok, data.dev, data.train, enc_len, dec_len, full=False), summary=epoch_summary,
-                metrics=("answer_acc", "id_acc", "rar/iterations_mean", "rar/converged_share"), shown={"answer_acc": "Acc"},
-                labels={"denoise": "D", "fixed": "P", "flow": "F", "identity": "I", "id_head": "H", "chain": "C", "answer": "A"},
-                generators={"f3": gen}, about=f"ScaledVfn {vfn_params:,}: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks")
+    rendered = [t for r in data.train + data.dev + data.eval for t in chain_texts(r)[1:]]  # steps and answers: rendered whole
+    dec_len = lang_stack.fit_decoder(stack, rendered, cfg.decoder_max_len, "f3", ctx.say)
+    texts = list(dict.fromkeys(training_texts(data.train)))
+    bank_items = len(texts)
+    moves_per_epoch = sum(len(chain_texts(r)) for r in data.train)  # moves + one fixed point per record
+    ctx.plan_steps({RENDERER: steps_per_epoch(bank_items, cfg.batch_size) * cfg.renderer_epochs,
+                    STAGE: steps_per_epoch(moves_per_epoch, cfg.batch_size) * cfg.epochs})
+    if ctx.stage_done(RENDERER):
+        _reload(ctx, stack.encoder, lang_stack.LANG_ENCODER, "lang_encoder")
+        _reload(ctx, stack.decoder, lang_stack.LANG_DECODER, "lang_decoder")
+    else:
+        renderer_stage(ctx, cfg, stack, texts, [t for r in data.dev for t in chain_texts(r)[1:]], enc_len, dec_len)
+        lang_stack.save_lang_stack(ctx, stack)
+        ctx.mark_stage_done(RENDERER)
+    stack.encoder.requires_grad_(False).eval()  # frozen from here on: the VFN reasons, the renderer only reads
+    stack.decoder.requires_grad_(False).eval()
+    bank = FrameBank.build(stack.encoder, tok, texts, enc_len, dev)
+    items = chain_moves(data.train, bank)
+    reasoner = new_reasoner(cfg).to(dev)
+    warm_start(ctx, reasoner, where)
+    gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow points, clocks
+    vfn_params = sum(p.numel() for p in reasoner["vfn"].parameters())
+    evaluator = Evaluator(ctx, cfg, stack, reasoner, data.dev, data.train, enc_len, dec_len, full=False)
+    train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
+                Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
+                evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
+                labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H"},
+                generators={"f3": gen}, about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
+                f"{len(items)} moves over {len(bank.index)} frames")
     ctx.mark_stage_done(STAGE)
-    save_vfn_foundation(ctx, model, cfg)
-    lang_stack.save_lang_stack(ctx, stack)
+    save_vfn_foundation(ctx, reasoner, cfg)
     ctx.say(f"Artifacts: {VFN_FOUNDATION}, {lang_stack.LANG_TOKENIZER}, {lang_stack.LANG_ENCODER}, "
             f"{lang_stack.LANG_DECODER} in {ctx.artifacts_dir}")
     # The judged figures: the test records, once, after training (the epochs saw only dev).
-    test = evaluate_once(model, Evaluator(ctx, cfg, model, tok, data.eval, data.train, enc_len, dec_len, full=True))
+    test = evaluate_once(reasoner, Evaluator(ctx, cfg, stack, reasoner, data.eval, data.train, enc_len, dec_len, full=True))
     ctx.record_evaluation(TEST, ctx.global_step, cfg.epochs, test)
     ctx.say(f"[{TEST}] {len(data.eval)} test records: {epoch_summary(test)}")

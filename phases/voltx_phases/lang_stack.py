@@ -56,8 +56,8 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return train_bpe(texts, vocab_size=vocab_size, min_frequency=2)
 
 
-def new_encoder(vocab_size: int, max_seq_len: int) -> CnnFrameEncoder:
-    return CnnFrameEncoder(vocab_size=vocab_size, max_seq_len=max_seq_len)
+def new_encoder(vocab_size: int, max_seq_len: int, *, recency: bool = False) -> CnnFrameEncoder:
+    return CnnFrameEncoder(vocab_size=vocab_size, max_seq_len=max_seq_len, recency=recency)
 
 
 def new_decoder(vocab_size: int, max_len: int, model_dim: int = 256, ffn_dim: int = 1024) -> SlotDecoder:

@@ -224,3 +224,11 @@ async def test_screen_swaps_whole_snapshots_on_the_ui_thread(root):
     assert len(seen) > 3
     assert all(tid == ui and lengths == {n} for tid, n, lengths in seen)
     assert [n for _, n, _ in seen] == sorted(n for _, n, _ in seen)  # views only move forward
+
+
+def test_rar_panel_shows_the_share_of_converged_queries_when_the_event_has_it():
+    from voltx.console.widgets.rar_panel import render_rar
+
+    event = {"step": 3, "iterations": [30, 2], "slot_converged": [0.5] * 16, "gamma": [0.2] * 16}
+    assert "Converged queries" not in render_rar(event, None).plain  # F1's events: no frame figure
+    assert "Converged queries (every slot frozen): 25.0%" in render_rar({**event, "frame_converged": 0.25}, None).plain

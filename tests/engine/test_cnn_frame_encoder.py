@@ -55,7 +55,10 @@ def test_shapes_and_frame(encoder):
     frame = encoder.to_frame(out, mask)
     assert isinstance(frame, TensorFrame) and frame.batch_size == 3
     assert frame.data.shape == (3, MAX_SLOTS, NUM_RESOLUTIONS, 256)
-    assert not frame.mask[:, :, 1:].any() and (frame.data[:, :, 1:] == 0).all()
+    assert not frame.mask[:, :, 1:3].any() and (frame.data[:, :, 1:3] == 0).all()  # R0 and R3 filled
+    assert torch.equal(frame.mask[:, :, 3], frame.mask[:, :, 0])
+    r3 = frame.data[:, :, 3]
+    assert torch.allclose(r3[frame.mask[:, :, 3]].norm(dim=-1), torch.ones(int(frame.mask[:, :, 3].sum())), atol=1e-5)
     active = frame.active_slots()
     assert active[0].any() and not active[2].any()
     norms = frame.r0().norm(dim=-1)

@@ -178,7 +178,7 @@ def test_fsdp_is_refused_by_the_launcher_before_anything_is_written(cli_in_proce
 
 F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?count=8"]', "eval_max_examples=4", "lang_from=none",
            "vocab_size=300", "max_seq_len=64", "epochs=1", "batch_size=16", "warmup=1", "vfn_hidden=16", "vfn_blocks=1",
-           "time_embed_freqs=4", "decoder_max_len=96", "chain_batch=4", "rar_max_iterations=2", "run.telemetry_interval=0"]
+           "time_embed_freqs=4", "decoder_max_len=96", "renderer_epochs=1", "rar_max_iterations=2", "run.telemetry_interval=0"]
 
 
 def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):

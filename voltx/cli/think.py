@@ -17,16 +17,33 @@ def add_parser(sub) -> None:
                               "--checkpoint); 64 the query is empty or too long for a frame; 66 a named checkpoint is missing.")
     p.add_argument("text", help='the query, e.g. "3 + 4"')
     p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors (default: the untrained stub translator)")
+    p.add_argument("--f3", metavar="RUN", help="answer with a finished F3 run's stack instead (its encoder, VFN and renderer: "
+                   "encode -> RAR -> render, e.g. a bAbI story and question); --json prints the RAR trace")
     p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR (default: an untrained, seeded VFN)")
     p.add_argument("--calibration", metavar="FILE", help="an isotonic calibrator (calibration.safetensors); default: the one in --checkpoint, if any")
     p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`; default: every installed strand)")
-    p.add_argument("--max-iterations", type=int, default=50, help="RAR iteration budget (default 50)")
+    p.add_argument("--max-iterations", type=int, default=None, help="RAR iteration budget (default 50; with --f3, the run's own)")
     p.add_argument("--json", action="store_true", help="print the full trace as JSON: answer, the strand that answered, "
                    "why, whether exactly, routing, RAR, γ, safety verdicts")
     p.set_defaults(_run=run)
 
 
+def run_f3(args) -> int:
+    """``--f3 RUN``: the question through F3's encoder, RAR and renderer (voltx_phases.f3_infer)."""
+    from voltx.errors import EXIT_USAGE
+    from voltx_phases.f3_infer import F3Stack
+
+    if not args.text.strip():
+        print("voltx: error: the query is empty", file=sys.stderr)
+        return EXIT_USAGE
+    answer, trace = F3Stack.load(args.f3).answer(args.text, args.max_iterations)
+    print(json.dumps(trace, indent=1) if args.json else answer)
+    return 0
+
+
 def run(args) -> int:
+    if args.f3:
+        return run_f3(args)
     from voltx.engine.pipeline import ThinkPipeline
     from voltx.engine.rar import RarConfig
     from voltx.engine.router import IntentRouter
@@ -55,7 +72,7 @@ def run(args) -> int:
         from voltx.engine.calibration import IsotonicCalibrator
 
         calibrator = IsotonicCalibrator.load(calibration)
-    pipeline = ThinkPipeline(translator, router, vfn=vfn, rar_config=RarConfig(max_iterations=args.max_iterations),
+    pipeline = ThinkPipeline(translator, router, vfn=vfn, rar_config=RarConfig(max_iterations=args.max_iterations or 50),
                              vfn_source=args.vfn or "untrained (seeded; train phase F3 for a real VFN)", calibrator=calibrator)
     result = pipeline.think(args.text)
     if args.json:

@@ -11,6 +11,9 @@ Architecture (the original Volt X code encoder, 5,149,712 parameters at vocab 32
     role_head  Linear(256->16)  -> role_logits  (which slot each token belongs to)
     embed_head Linear(256->256) -> token_embeds (what each token contributes to it)
 
+Resolutions filled: R0 (the role-weighted mean of the tokens) and R3 (the token level: the
+role's most likely token); R1 and R2 stay empty.
+
 The frame is built by soft-assigning tokens to slots: slot r's R0 vector is the
 normalised, role-probability-weighted mean of the token embeddings.
 
@@ -55,6 +58,7 @@ class CnnFrameEncoder(nn.Module):
         slot_dim: int = 256,
         max_seq_len: int = 512,
         role_threshold: float = 0.05,
+        recency: bool = False,
     ):
         super().__init__()
         if num_roles != MAX_SLOTS:
@@ -66,6 +70,14 @@ class CnnFrameEncoder(nn.Module):
         self.max_seq_len = max_seq_len
         self.role_threshold = role_threshold
         self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.recency = recency
+        if recency:
+            # Where a token stands, counted from the end of its row: the convolutions see ~13
+            # tokens and the pooling none, so without it a story's frame cannot tell its last
+            # fact from its first (bAbI asks exactly that). From the end, not the start, so a
+            # right-padded row encodes as the same row unpadded.
+            self.recency_embedding = nn.Embedding(max_seq_len, embed_dim)
+            nn.init.normal_(self.recency_embedding.weight, std=0.1)
         self.convs = nn.ModuleList(
             [
                 nn.Conv1d(embed_dim, hidden_dim, kernel_size=3, padding=1),
@@ -79,7 +91,8 @@ class CnnFrameEncoder(nn.Module):
     def init_args(self) -> dict:
         """The constructor arguments that rebuild this encoder (an artifact's ``args``)."""
         return {"vocab_size": self.vocab_size, "embed_dim": self.embedding.embedding_dim, "hidden_dim": self.role_head.in_features,
-                "slot_dim": self.slot_dim, "max_seq_len": self.max_seq_len, "role_threshold": self.role_threshold}
+                "slot_dim": self.slot_dim, "max_seq_len": self.max_seq_len, "role_threshold": self.role_threshold,
+                **({"recency": True} if self.recency else {})}
 
     def forward(self, ids: Tensor, mask: Tensor | None = None) -> EncoderOutput:
         """Encode right-padded ``ids`` ``[B, T]``; ``mask`` is True at real tokens.
@@ -96,7 +109,11 @@ class CnnFrameEncoder(nn.Module):
         if mask is None:
             mask = ids.ne(PAD_ID)
         keep = mask.unsqueeze(1).to(self.embedding.weight.dtype)  # [B, 1, T]
-        x = self.embedding(ids).transpose(1, 2)  # [B, C, T] for Conv1d
+        x = self.embedding(ids)
+        if self.recency:
+            from_end = (mask.long().sum(1, keepdim=True) - 1 - torch.arange(ids.shape[1], device=ids.device)).clamp_min(0)
+            x = x + self.recency_embedding(from_end)
+        x = x.transpose(1, 2)  # [B, C, T] for Conv1d
         for conv in self.convs:
             x = F.gelu(conv(x * keep))
         features = (x * keep).transpose(1, 2)  # [B, T, hidden]
@@ -118,10 +135,23 @@ class CnnFrameEncoder(nn.Module):
         slots, active, _ = self._slots(out, mask)
         return slots, active
 
+    def token_slots(self, out: EncoderOutput, mask: Tensor) -> Tensor:
+        """R3, the token level ``[B, 16, slot_dim]``: slot r's vector is the normalised embedding
+        of the one real token most likely in role r (zero for a row without real tokens).
+        R0 pools every token of the role; R3 keeps the single token that defines it."""
+        probs = out.role_logits.softmax(dim=-1).masked_fill(~mask.unsqueeze(-1), -1.0)  # [B, T, R]
+        best = probs.argmax(dim=1)  # [B, R]
+        emb = out.token_embeds.gather(1, best.unsqueeze(-1).expand(-1, -1, out.token_embeds.shape[-1]))
+        return F.normalize(emb, dim=-1) * mask.any(-1)[:, None, None].to(emb.dtype)
+
     def to_frame(self, out: EncoderOutput, mask: Tensor) -> TensorFrame:
-        """A TensorFrame whose R0 is :meth:`slot_context`; certainty = min(weight, 1)."""
+        """A TensorFrame whose R0 is :meth:`slot_context` and R3 :meth:`token_slots` (on the
+        active slots); certainty = min(weight, 1)."""
         slots, active, weight = self._slots(out, mask)
-        return TensorFrame.from_r0(slots, weight.clamp(max=1.0), active)
+        frame = TensorFrame.from_r0(slots, weight.clamp(max=1.0), active)
+        frame.data[:, :, 3] = self.token_slots(out, mask).float() * active.unsqueeze(-1)
+        frame.mask[:, :, 3] = active
+        return frame
 
     def _slots(self, out: EncoderOutput, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         emb = out.token_embeds

@@ -113,11 +113,18 @@ class ScaledVfn(nn.Module):
     ``checkpoint_blocks`` (``[hardware].activation_checkpointing``) recomputes each block's
     activations during backward instead of keeping them: the same gradients, in the memory of
     one block's activations instead of ``blocks`` of them.
+
+    ``roles > 0`` adds slot identity as an input (phase F3): a learned vector per slot index
+    added to ``h``, so the drift of a slot knows which role it restores (a zeroed slot
+    carries no other clue); ``x`` is then ``[..., roles, dim]``. ``roles = 0`` keeps the
+    original's parameters exactly.
     """
 
-    def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64):
+    def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64, roles: int = 0):
         super().__init__()
-        self.dim, self.hidden = dim, hidden
+        self.dim, self.hidden, self.roles = dim, hidden, roles
+        if roles:
+            self.role_embed = nn.Parameter(torch.randn(roles, hidden) * 0.1)
         self.register_buffer("freqs", _log_spaced(time_freqs), persistent=False)
         self.time_proj = _xavier_linear(2 * time_freqs, hidden)
         self.entry = _xavier_linear(dim, hidden)
@@ -133,6 +140,10 @@ class ScaledVfn(nn.Module):
         """``x [..., dim]``, per-slot ``t`` broadcastable to ``x.shape[:-1]`` -> ``[..., dim]``."""
         feats = sinusoidal_time_features(_time_for(x, t, "ScaledVfn"), self.freqs.to(x.dtype))
         h = F.gelu(self.entry(x)) + F.gelu(self.time_proj(feats))
+        if self.roles:
+            if x.dim() < 2 or x.shape[-2] != self.roles:
+                raise ValueError(f"ScaledVfn(roles={self.roles}): x must be [..., {self.roles}, {self.dim}], got {tuple(x.shape)}")
+            h = h + self.role_embed.to(h.dtype)
         recompute = self.checkpoint_blocks and torch.is_grad_enabled()
         for i in range(self.blocks):
             block = getattr(self, f"block_{i}")

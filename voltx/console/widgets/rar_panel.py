@@ -51,6 +51,9 @@ def render_rar(event: dict | None, iterations_mean: float | None, width: int = 4
         low = min(counts)
         for n in range(low, min(max(counts), low + MAX_ROWS - 1) + 1):
             text.append(f"{n:>4} {bar(counts.get(n, 0) / top, width)} {counts.get(n, 0)}\n")
+    frames = _numbers([event.get("frame_converged")])[0]
+    if frames is not None:  # F3's events: the share of queries whose every slot froze
+        text.append(f"\nConverged queries (every slot frozen): {frames:.1%}\n", style="bold")
     for title, key in (("Converged share per slot", "slot_converged"), ("Certainty γ per slot", "gamma")):
         values = _numbers(event.get(key))[:MAX_ROWS]
         if not values:
