@@ -127,3 +127,16 @@ def test_the_artifact_reader_refuses_what_phase_two_could_not_use(tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(DataError, match="tensors do not match config.json's args: embed.weight"):
         load_model(tmp_path / "m")
+
+
+def test_a_hub_source_streams_only_its_share(tmp_path, monkeypatch):
+    """The full preset's ``hub:gsm8k`` path, offline: the same streaming code over a local JSON copy."""
+    from voltx_agentforge.cognate_data import source_records
+
+    rows = tmp_path / "gsm8k.jsonl"
+    rows.write_text("".join(json.dumps({"question": f"Q{i}: 2 + {i}?", "answer": f"2 + {i}\n#### {2 + i}"}) + "\n" for i in range(5)))
+    monkeypatch.setattr(Gsm8kConverter, "hub_name", "json")
+    monkeypatch.setattr(Gsm8kConverter, "hub_config", None)
+    monkeypatch.setattr(Gsm8kConverter, "hub_data_files", [str(rows)])
+    records = source_records("hub:gsm8k", "train", 3, "cognate.data")
+    assert [r["output"] for r in records] == ["2", "3", "4"] and records[0]["task"] == "gsm8k"
