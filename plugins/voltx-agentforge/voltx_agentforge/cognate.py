@@ -40,8 +40,8 @@ DELIVERABLES = (
 QUICK = {
     "data": ["gen:arith_words_gen?max_number=9&ops=add,sub:1.0"],
     "eval_data": "gen:arith_words_gen?max_number=9&ops=add,sub",
-    "examples": 6000, "eval_examples": 300, "d_model": 64, "heads": 4, "layers": 2, "max_len": 96,
-    "refine_steps": [4, 2, 1], "memory_slots": [16, 64, 8], "epochs": 2, "lr": 3e-3, "warmup": 30,
+    "examples": 4000, "eval_examples": 200, "d_model": 64, "heads": 4, "layers": 1, "max_len": 96,
+    "refine_steps": [4, 2, 1], "memory_slots": [16, 64, 8], "epochs": 4, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
 }
 """Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
 
