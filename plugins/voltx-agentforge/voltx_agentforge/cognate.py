@@ -69,9 +69,15 @@ class CognateConfig:
     max_len: int = 384
     """Bytes per example (question + answer); longer questions keep their end."""
     refine_steps: list[int] = field(default_factory=lambda: [8, 4, 2])
-    """Most refinement steps per token (ACT stops earlier)."""
-    ponder_cost: list[float] = field(default_factory=lambda: [0.001, 0.01, 0.05])
-    """Weight of ACT's ponder cost in the loss: the speed model pays most for thinking."""
+    """Most refinement steps per token (halting stops earlier)."""
+    halt_prior: list[float] = field(default_factory=lambda: [0.2, 0.5, 0.9])
+    """Rate of the geometric prior over halting steps (PonderNet): 0.9 halts early (speed), 0.2 thinks long."""
+    halt_kl_weight: float = 0.1
+    """Weight of the KL term between the halting distribution and its prior."""
+    deep_supervision: float = 0.5
+    """Weight of every refinement step's own loss (their mean) beside the halting-weighted one
+    (TRM's deep supervision): without it, the steps halting skipped early never learn, and the
+    quick preset's models halted after step 1 for good within 50 optimizer steps."""
     memory_slots: list[int] = field(default_factory=lambda: [64, 256, 16])
     memory_gate_bias: list[float] = field(default_factory=lambda: [-2.0, 1.0, -3.0])
     """Initial bias of the memory gate (sigmoid): the memory model starts with it open."""
@@ -103,12 +109,14 @@ class CognateConfig:
             raise ConfigError(
                 f"cognate.data: the mix weights must sum to 1, got {' + '.join(f'{w:g}' for w in weights) or 'none'} = "
                 f"{sum(weights):g} in {self.data!r}. Write them as SOURCE:WEIGHT, e.g. [\"hub:gsm8k:0.5\", \"gen:arith_words_gen:0.5\"].")
-        for name in ("refine_steps", "ponder_cost", "memory_slots", "memory_gate_bias"):
+        for name in ("refine_steps", "halt_prior", "memory_slots", "memory_gate_bias"):
             if len(getattr(self, name)) != len(SPECIALISATIONS):
                 raise ConfigError(f"cognate.{name}: expected 3 values (reasoning, memory, speed), got {getattr(self, name)!r}")
         for name in ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs", "speed_batches"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"cognate.{name} must be at least 1, got {getattr(self, name)}")
+        if not all(0 < r < 1 for r in self.halt_prior):
+            raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:
             raise ConfigError(f"cognate.refine_steps and cognate.memory_slots must be at least 1, got "
                               f"{self.refine_steps!r} and {self.memory_slots!r}")
@@ -121,7 +129,7 @@ class CognateConfig:
 
 PHASE = PhaseSpec(
     name="cognate",
-    summary="Agent Forge phase 1: three recurrent-refinement models with ACT halting and gated memory (reasoning, memory, speed)",
+    summary="Agent Forge phase 1: three recurrent-refinement models with adaptive halting and gated memory (reasoning, memory, speed)",
     runner="voltx_agentforge.cognate_train:run",
     config_class=CognateConfig,
     deliverables=DELIVERABLES,

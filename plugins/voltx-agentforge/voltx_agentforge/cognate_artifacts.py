@@ -9,7 +9,7 @@ run without a preset, published to ``[paths].checkpoints_dir``) holding:
   ``args`` (:class:`~voltx_agentforge.cognate_model.CognateArgs`: every field that rebuilds the
   model, hence which tensors have equal shapes across models), ``parameters``,
   ``size_category``, ``tokenizer`` (bytes 0-255 + PAD/BOS/EOS/SEP ids), ``prompt`` (the
-  question template), ``training`` (optimizer, ponder cost, epochs, batch) and ``evaluation``
+  question template), ``training`` (optimizer, halting prior, epochs, batch) and ``evaluation``
   (the stage's last held-out figures).
 
 And ``cognate.json`` beside them: the three directories, the diversity and the figures it was

@@ -1,15 +1,20 @@
-"""The Cognate model: a recurrent-refinement transformer with an ACT halting head and a gated memory.
+"""The Cognate model: a recurrent-refinement transformer with an adaptive halting head and a gated memory.
 
 The plan's "TRM x Titans-MAG" (phases/phase1/LOGICAL_UNDERSTANDING.md), written small:
 
 * **Recurrent refinement** (TRM): one core of ``layers`` causal transformer blocks is applied
   up to ``refine_steps`` times to the state, the embedded input re-injected each time
   (``h = core(h + x)``), so depth is spent per token as needed instead of fixed.
-* **Adaptive computation time** (Graves 2016): a halting head gives each token a halting
-  probability per refinement; a token stops once its probabilities sum to ``1 - halt_eps``, its
-  output is the probability-weighted mix of its states, and the ponder cost (steps + remainder)
-  is added to the loss with the specialisation's weight. ``halting=False`` (the ablation) runs
-  every step and reads the last state.
+* **Adaptive computation** (PonderNet, Banino et al. 2021): after each refinement a halting head
+  gives each token the probability of stopping there; the probabilities of halting at step n
+  (``p_n = lambda_n * prod(1 - lambda_j)``, the last step takes the rest) weight the per-step
+  losses, and a KL term pulls them toward a geometric prior whose rate is the specialisation's
+  (``halt_prior``: 0.9 halts early, 0.2 thinks long). At inference a token's answer is read at
+  its median halting step, and refinement stops once every token has passed it. ``halting=False``
+  (the ablation) runs every step and reads the last. The phase's loss adds every step's own loss
+  (TRM's deep supervision). (Graves' ACT was tried first: the quick preset's models learned to
+  halt after one step within 100 optimizer steps, whatever the ponder cost, and never used
+  depth again; so did PonderNet without deep supervision.)
 * **Gated long-term memory** (Titans' memory-as-gate, with persistent memory slots): after the
   core, each token reads ``memory_slots`` learned slots by attention, and a sigmoid gate decides
   how much of the read enters the state: ``h = h + g * read``. The mean gate is the model's
@@ -45,7 +50,6 @@ class CognateArgs:
     memory_slots: int
     max_len: int
     ff_mult: int = 4
-    halt_eps: float = 0.01
     memory_gate_bias: float = 0.0
     halt_bias: float = -1.0
     vocab: int = VOCAB
@@ -93,7 +97,7 @@ class GatedMemory(nn.Module):
 
 
 class CognateNet(nn.Module):
-    """Byte-level causal LM with recurrent refinement, ACT halting and gated memory."""
+    """Byte-level causal LM with recurrent refinement, adaptive halting and gated memory."""
 
     def __init__(self, args: CognateArgs) -> None:
         super().__init__()
@@ -122,38 +126,42 @@ class CognateNet(nn.Module):
         return self.memory(h, memory)
 
     def forward(self, ids: torch.Tensor, *, halting: bool = True, memory: bool = True) -> dict[str, torch.Tensor]:
-        """``logits`` [B, T, V]; per token ``steps`` (refinements taken), ``ponder`` (steps +
-        remainder, ACT's cost) and ``gate`` (memory gate of the last refinement taken)."""
+        """Per token: ``logits`` [B, T, V] at its median halting step (the last with ``halting=False``),
+        ``steps`` (expected refinements), ``gate`` (expected memory gate), and for training
+        ``step_logits`` [N, B, T, V] and ``halt_probs`` [N, B, T] of the N steps run."""
         b, t = ids.shape
         x = self.embed(ids) + self.pos(torch.arange(t, device=ids.device))
         h = torch.zeros_like(x)
-        if not halting:
-            for _ in range(self.args.refine_steps):
-                h, gate = self.refine(h, x, memory)
-            steps = torch.full((b, t), float(self.args.refine_steps), device=ids.device)
-            return {"logits": self.head(self.norm(h)), "steps": steps, "ponder": steps, "gate": gate}
-        threshold = 1.0 - self.args.halt_eps
-        acc = torch.zeros(b, t, device=ids.device)  # halting probability spent so far
-        out = torch.zeros_like(x)
-        steps = torch.zeros(b, t, device=ids.device)
-        remainder = torch.zeros(b, t, device=ids.device)
-        gate_out = torch.zeros(b, t, device=ids.device)
+        last = self.args.refine_steps - 1
+        going = torch.ones(b, t, device=ids.device)  # probability of not having halted yet
+        probs, logits, gates = [], [], []
         for n in range(self.args.refine_steps):
             h, gate = self.refine(h, x, memory)
-            p = torch.sigmoid(self.halt(h)).squeeze(-1)
-            running = (acc < threshold).float()
-            last = n == self.args.refine_steps - 1
-            finishing = running if last else running * (acc + p >= threshold).float()
-            going_on = running - finishing
-            weight = p * going_on + (1.0 - acc) * finishing
-            out = out + weight.unsqueeze(-1) * h
-            gate_out = gate_out + finishing * gate
-            remainder = remainder + (1.0 - acc) * finishing
-            steps = steps + running
-            acc = acc + p * going_on + (1.0 - acc) * finishing
-            if not last and not bool((acc < threshold).any()):
-                break
-        return {"logits": self.head(self.norm(out)), "steps": steps, "ponder": steps + remainder, "gate": gate_out}
+            lam = torch.sigmoid(self.halt(h)).squeeze(-1) if n < last else torch.ones(b, t, device=ids.device)
+            probs.append(going * lam)
+            logits.append(self.head(self.norm(h)))
+            gates.append(gate)
+            going = going * (1.0 - lam)
+            if halting and not self.training and n < last and bool((going <= 0.5).all()):
+                break  # every token is past its median halting step: later steps cannot change an answer
+        p = torch.stack(probs)
+        step_logits, gate_steps = torch.stack(logits), torch.stack(gates)
+        p_norm = p / p.sum(0, keepdim=True)  # the steps run (all of them in training)
+        n_idx = torch.arange(1, len(probs) + 1, device=ids.device, dtype=p.dtype).view(-1, 1, 1)
+        if halting:
+            median = ((p.cumsum(0) < 0.5).sum(0)).clamp(max=len(probs) - 1)  # first step where half the mass is spent
+            read = step_logits.gather(0, median.view(1, b, t, 1).expand(1, b, t, step_logits.shape[-1])).squeeze(0)
+            steps = (p_norm * n_idx).sum(0)
+        else:
+            read, steps = step_logits[-1], torch.full((b, t), float(len(probs)), device=ids.device)
+        return {"logits": read, "steps": steps, "gate": (p_norm * gate_steps).sum(0),
+                "step_logits": step_logits, "halt_probs": p}
+
+
+def geometric_prior(rate: float, steps: int) -> torch.Tensor:
+    """PonderNet's prior over halting steps 1..steps: ``rate * (1 - rate)^(n-1)``, normalised."""
+    g = rate * (1.0 - rate) ** torch.arange(steps, dtype=torch.float32)
+    return g / g.sum()
 
 
 def encode(text: str, limit: int) -> list[int]:

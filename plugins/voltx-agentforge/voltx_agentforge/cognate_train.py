@@ -22,7 +22,7 @@ from voltx_agentforge import cognate_artifacts as store
 from voltx_agentforge.cognate import SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
 from voltx_agentforge.cognate_data import build, collate, encode_example
 from voltx_agentforge.cognate_eval import accuracy, behaviour, copy_number, diversity, greedy_answers, majority_answer
-from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, parameter_count
+from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, geometric_prior, parameter_count
 from voltx_agentforge.optimizers import build_optimizer
 from voltx_agentforge.sizing import activation_bytes, plan_sizing
 
@@ -42,18 +42,23 @@ def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
 
 
 def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, data: dict, batch_size: int) -> None:
-    stage, device, cost = STAGES[i], ctx.device, cfg.ponder_cost[i]
+    stage, device, rate = STAGES[i], ctx.device, cfg.halt_prior[i]
+    log_prior = geometric_prior(rate, model.args.refine_steps).log().to(device).view(-1, 1, 1)
     held, gold, fixed, max_new = data["held"], data["gold"], data["fixed"], data["max_new"]
     began, before = time.perf_counter(), ctx.evaluations.get(f"{stage}/train_seconds", 0.0)
 
     def step(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         b = {k: v.to(device) for k, v in batch.items()}
         out = model(b["ids"])
-        nll = F.cross_entropy(out["logits"].flatten(0, 1), b["targets"].flatten(), reduction="none").view_as(b["weights"])
-        lm = (nll * b["weights"]).sum() / b["weights"].sum()
+        steps, p = out["step_logits"].shape[0], out["halt_probs"]
+        nll = F.cross_entropy(out["step_logits"].flatten(0, 2), b["targets"].repeat(steps, 1, 1).flatten(),
+                              reduction="none").view_as(p)
+        w = b["weights"]
+        lm = ((p * nll).sum(0) * w).sum() / w.sum()  # each step's loss, weighted by halting there
+        deep = (nll.mean(0) * w).sum() / w.sum()  # every step's own loss (deep supervision)
         real = (b["ids"] != PAD).float()
-        ponder = (out["ponder"] * real).sum() / real.sum()
-        return {"loss": lm + cost * ponder, "lm": lm, "ponder": ponder,
+        kl = ((p * (p.clamp_min(1e-8).log() - log_prior)).sum(0) * real).sum() / real.sum()
+        return {"loss": lm + cfg.deep_supervision * deep + cfg.halt_kl_weight * kl, "lm": lm, "deep": deep, "kl": kl,
                 "halting_steps": (out["steps"] * real).sum() / real.sum(), "memory_use": (out["gate"] * real).sum() / real.sum()}
 
     def evaluate() -> dict[str, float]:
@@ -74,9 +79,9 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
     optimizer = build_optimizer(cfg.optimizer, model, cfg.lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
     train_stage(ctx, stage, model, data["train"], lambda rows: collate(rows, cfg.prompt_loss_weight), step,
                 Hyper.of(cfg, batch_size=batch_size), title=f"Cognate {SPECIALISATIONS[i]}", evaluate=evaluate, summary=summary,
-                metrics=("halting_steps", "memory_use"), shown={"ponder": "ponder"}, seed_offset=i, optimizer=optimizer,
+                metrics=("halting_steps", "memory_use"), shown={"kl": "halt KL"}, seed_offset=i, optimizer=optimizer,
                 about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots, "
-                      f"ponder cost {cost:g}, {cfg.optimizer}")
+                      f"halting prior {rate:g}, {cfg.optimizer}")
 
 
 def summarise(ctx: RunContext, cfg: CognateConfig, data: dict, seed: int, sizing: dict) -> None:
@@ -128,7 +133,7 @@ def run(ctx: RunContext) -> None:
         train_one(ctx, cfg, i, model, data, sizing.batch_size)
         store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
                          size_category=sizing.category,
-                         training={"optimizer": cfg.optimizer, "ponder_cost": cfg.ponder_cost[i], "epochs": cfg.epochs,
+                         training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
                                    "batch_size": sizing.batch_size, "lr": cfg.lr},
                          evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
         ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),

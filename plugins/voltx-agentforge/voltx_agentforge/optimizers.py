@@ -26,15 +26,17 @@ GROK_KEY = "grokfast_ema"
 
 
 def muon_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(2-D hidden weight matrices for Muon, the rest for AdamW). Embeddings, the output head and
-    the memory slots are matrices too, but not hidden-layer weights: AdamW takes them."""
+    """(2-D hidden weight matrices for Muon, the rest for AdamW). Embeddings, the output head,
+    the memory slots and one-row heads (halting, memory gate: vectors stored as matrices) are
+    2-D too, but not hidden-layer weights: AdamW takes them."""
     skip = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     head = getattr(model, "head", None)
     if isinstance(head, nn.Linear):
         skip.add(id(head.weight))
     hidden, rest = [], []
     for name, p in model.named_parameters():
-        (hidden if p.ndim == 2 and id(p) not in skip and not name.endswith("slots") else rest).append(p)
+        hidden_matrix = p.ndim == 2 and min(p.shape) > 1 and id(p) not in skip and not name.endswith("slots")
+        (hidden if hidden_matrix else rest).append(p)
     return hidden, rest
 
 

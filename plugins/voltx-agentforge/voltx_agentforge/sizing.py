@@ -36,9 +36,10 @@ def categorize(params: int) -> tuple[str, int]:
 
 def activation_bytes(seq_len: int, d_model: int, layers: int, refine_steps: int, vocab: int, ff_mult: int) -> int:
     """Activations one example keeps for the backward pass (an estimate: per block the input,
-    q/k/v, attention output, projection, the MLP's hidden pair and two norms; logits twice)."""
+    q/k/v, attention output, projection, the MLP's hidden pair and two norms; each refinement's
+    logits twice: every step's loss counts)."""
     per_block = (7 + 2 * ff_mult) * d_model
-    return FLOAT_BYTES * seq_len * (per_block * layers * refine_steps + 2 * vocab)
+    return FLOAT_BYTES * seq_len * refine_steps * (per_block * layers + 2 * vocab)
 
 
 @dataclass(frozen=True)
