@@ -14,7 +14,7 @@ from voltx.errors import DataError, MissingInputError, PreflightError, UsageErro
 from voltx_agentforge import sizing
 from voltx_agentforge.cognate_artifacts import load_model, save_model
 from voltx_agentforge.cognate_eval import copy_number, diversity, majority_answer
-from voltx_agentforge.cognate_model import CognateArgs, CognateNet
+from voltx_agentforge.cognate_model import CognateArgs, CognateNet, geometric_prior
 from voltx_agentforge.optimizers import MuonGrokfast, build_optimizer, muon_parameters
 from voltx_agentforge.word_problems import ArithWordsGenerator, Gsm8kConverter
 
@@ -62,6 +62,9 @@ def test_halting_and_memory_switches():
         assert out["steps"].min() >= 1 and out["steps"].max() <= 3
         assert torch.equal(model(ids, halting=False)["steps"], torch.full((2, 10), 3.0))
         assert float(model(ids, memory=False)["gate"].abs().max()) == 0.0 and float(out["gate"].min()) > 0.0
+        trained = model.train()(ids)  # training runs every step: the halting distribution is complete
+    assert trained["step_logits"].shape == (3, 2, 10, 260) and torch.allclose(trained["halt_probs"].sum(0), torch.ones(2, 10))
+    assert torch.allclose(geometric_prior(0.5, 3), torch.tensor([4.0, 2.0, 1.0]) / 7)
 
 
 def test_muon_grokfast_state_round_trip_is_exact():

@@ -65,10 +65,9 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
         def acc(**switches) -> float:
             return accuracy(greedy_answers(model, held, max_new, EVAL_BATCH, device, **switches), gold)
 
-        figures = {"accuracy": acc(), "accuracy_halting_off": acc(halting=False), "accuracy_memory_off": acc(memory=False),
-                   **fixed, **behaviour(model, held, EVAL_BATCH, cfg.speed_batches, device)}
-        model.train()
-        return {**figures, "train_seconds": before + time.perf_counter() - began}
+        return {"accuracy": acc(), "accuracy_halting_off": acc(halting=False), "accuracy_memory_off": acc(memory=False),
+                **fixed, **behaviour(model, held, EVAL_BATCH, cfg.speed_batches, device),
+                "train_seconds": before + time.perf_counter() - began}
 
     def summary(e: dict[str, float]) -> str:
         return (f"accuracy {e['accuracy']:.1%} (majority {e['majority_answer']:.1%}, copy {e['copy_number']:.1%}; "
