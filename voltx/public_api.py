@@ -20,6 +20,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.train.context",  # RunContext handed to a phase's runner
     "voltx.train.kit",  # train_stage, Hyper, make_optimizer: the shared training loop
     "voltx.train.batches",  # steps_per_epoch and the resumable batch order
+    "voltx.train.preflight",  # check_resources: the disk and memory checks before step 1 (Agent Forge sizes its models from them)
     "voltx.runs.linked",  # a run that starts runs (lvm-sweep, the curriculum): plan, run, record, read them
     "voltx.data.formats",  # record formats (open to plugins)
     "voltx.data.sources",  # load_records, parse_source, holdout

@@ -92,6 +92,7 @@ def train_stage(
     groups: Sequence[torch.nn.Module | Iterable[torch.nn.Parameter]] | None = None,
     no_decay: Sequence[torch.nn.Parameter] = (),
     clip_each: bool = False,
+    optimizer: Any = None,
     after_epoch: Callable[[int], str | None] | None = None,
     about: str = "",
     tag: bool = True,
@@ -106,14 +107,17 @@ def train_stage(
     ``after_epoch(epoch)`` may save per-epoch files and return a line to print after it.
     Batches shuffle with ``run.seed + seed_offset``; ``generators`` are checkpointed with the
     stage. ``clip_each`` clips each optimizer group by its own norm (:func:`clip_each_group`)
-    instead of the whole model's. ``about`` follows the parameter count in the banner.
+    instead of the whole model's. ``optimizer`` replaces the kit's AdamW with one the phase built
+    over ``model`` (anything with torch.optim's ``param_groups``, ``zero_grad``, ``step``,
+    ``state_dict`` and ``load_state_dict``: Agent Forge's Muon x Grokfast); the schedule sets
+    every group's lr. ``about`` follows the parameter count in the banner.
     ``background_collate`` declares ``collate`` a pure function of its items (tokenising, padding;
     no RNG): it then runs on a background thread ahead of the step, its tensors pinned and copied
     to the device without blocking (:mod:`voltx.train.input_pipeline`).
     """
     batches = EpochBatches(items, hyper.batch_size, ctx.config.run.seed + seed_offset, collate)
     total = batches.per_epoch * hyper.epochs
-    opt = make_optimizer(model, hyper, groups, no_decay)
+    opt = optimizer if optimizer is not None else make_optimizer(model, hyper, groups, no_decay)
     if clip_each and hyper.grad_clip > 0:
         opt.register_step_pre_hook(lambda o, args, kwargs: clip_each_group(o, hyper.grad_clip))
     lines = Lines(f"[{name}] " if tag else "", hyper.epochs, labels or {}, shown or {}, tuple(metrics), digits, summary)

@@ -1,0 +1,90 @@
+"""`voltx run cognate` end to end on tiny models: three artifacts Phase 2 can load, the verdicts,
+sizing, exact resume across stages, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from voltx import hookimpl
+from voltx.errors import VoltxError, EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED, EXIT_PREFLIGHT
+from voltx.plugins import load_plugins
+
+from agentforge_support import events, finished_run, only_run, run_cognate  # noqa: F401 (finished_run: a fixture)
+from voltx_agentforge.cognate_artifacts import load_model
+
+pytestmark = pytest.mark.slow
+SPECS = ("reasoning", "memory", "speed")
+
+
+def test_a_run_leaves_three_loadable_models_and_judges_them_against_baselines(finished_run):
+    art = finished_run / "artifacts"
+    configs = {}
+    for spec in SPECS:
+        model, configs[spec] = load_model(art / f"cognate-{spec}")
+        assert configs[spec]["specialisation"] == spec and configs[spec]["parameters"] == sum(p.numel() for p in model.parameters())
+    assert [configs[s]["args"]["refine_steps"] for s in SPECS] == [3, 2, 1]  # made different by config
+    assert not list(finished_run.rglob("*.bin")) and not list(finished_run.rglob("*.pt"))  # never pickle
+    summary = json.loads((art / "cognate.json").read_text())
+    assert set(summary["models"]) == set(SPECS) and 0.0 <= summary["metrics"]["diversity"] <= 1.0
+    published = finished_run.parents[1] / "published" / "cognate-speed" / "model.safetensors"
+    assert published.read_bytes() == (art / "cognate-speed" / "model.safetensors").read_bytes()
+    evs = events(finished_run)
+    (sizing,) = [e for e in evs if e["kind"] == "sizing"]
+    assert sizing["category"] == "tiny" and sizing["batch_size"] == 32  # the user's batch, kept and logged
+    verdicts = {e["metric"]: e for e in evs if e["kind"] == "deliverable"}
+    assert set(verdicts) == {f"cognate-{s}/accuracy" for s in SPECS} | {"cognate/diversity"}
+    acc = verdicts["cognate-memory/accuracy"]
+    assert set(acc["baselines"]) == {"cognate-memory/majority_answer", "cognate-memory/copy_number"}
+    assert all(v is not None for v in (*acc["baselines"].values(), *acc["ablations"].values()))
+    assert verdicts["cognate/diversity"]["baselines"]["cognate/diversity_untrained"] is not None
+
+
+class StopAtStep:
+    """SIGTERM once step 5 is logged (the second stage's second step): checkpoint, exit 75."""
+
+    @hookimpl
+    def on_step_logged(self, run, record):
+        if record["step"] == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, finished_run):
+    runs = tmp_path / "runs"
+    assert run_cognate(runs, plugins=load_plugins(extra=[("stop-at-5", StopAtStep())], refresh=True)) == EXIT_PREEMPTED
+    assert not (only_run(runs) / "artifacts" / "cognate-memory").exists()
+    assert run_cognate(runs, resume="auto") == 0
+    for spec in SPECS:
+        a = load_model(only_run(runs) / "artifacts" / f"cognate-{spec}")[0].state_dict()
+        b = load_model(finished_run / "artifacts" / f"cognate-{spec}")[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), spec
+
+
+@pytest.mark.parametrize("override, code, message", [
+    ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
+    ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
+    ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
+    ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two"),
+    ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),
+])
+def test_bad_input_is_refused_before_anything_is_trained(tmp_path, capsys, override, code, message):
+    try:  # a bad config is refused before the run starts (the CLI turns the error into its exit code)
+        got, err = run_cognate(tmp_path / "runs", **override), capsys.readouterr().err
+    except VoltxError as exc:
+        got, err = exc.exit_code, str(exc)
+    assert got == code and message in err and "Traceback" not in err
+    runs = list((tmp_path / "runs").glob("cognate/*/checkpoints/step-*"))
+    assert not runs and not list((tmp_path / "runs").glob("cognate/*/artifacts/cognate-*"))
+
+
+def test_a_record_without_an_answer_names_its_file_line_and_field(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    good = {"input": "Ann has 2 pens. How many pens?", "output": "2", "steps": [], "task": "add"}
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "output": 7}) + "\n")
+    assert run_cognate(tmp_path / "runs", data=[f"{bad}:1.0"]) == EXIT_DATA
+    err = capsys.readouterr().err
+    assert f"{bad}:2" in err and "output" in err

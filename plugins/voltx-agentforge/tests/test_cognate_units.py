@@ -1,0 +1,145 @@
+"""Cognate's parts on their own: the word problems, the model's switches, Muon x Grokfast's
+exact state, sizing, diversity and the artifact contract's refusals."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from voltx.data.converter import RawRow, RowError
+from voltx.errors import DataError, MissingInputError, PreflightError, UsageError
+from voltx_agentforge import sizing
+from voltx_agentforge.cognate_artifacts import load_model, save_model
+from voltx_agentforge.cognate_eval import copy_number, diversity, majority_answer
+from voltx_agentforge.cognate_model import CognateArgs, CognateNet, geometric_prior
+from voltx_agentforge.optimizers import MuonGrokfast, build_optimizer, muon_parameters
+from voltx_agentforge.word_problems import ArithWordsGenerator, Gsm8kConverter
+
+ARGS = CognateArgs(d_model=16, heads=2, layers=1, refine_steps=3, memory_slots=4, max_len=32)
+
+
+def problems(split, **options):
+    gen = ArithWordsGenerator(count=200, seed=3, **options)
+    return [r.to_dict() for row in gen.read_local([], split) for r in gen.convert(row, "reasoning", None)]
+
+
+def test_generated_problems_are_right_deterministic_and_split_apart():
+    train, test = problems("train"), problems("test")
+    assert problems("train") == train and len(train) == len(test) == 200
+    assert not {r["input"] for r in train} & {r["input"] for r in test}
+    for r in train:
+        last = r["steps"][0].split(";")[-1]
+        assert eval(last.split("=")[0].replace("x", "*")) == int(r["output"]) == int(last.split("=")[1])
+    assert {r["task"] for r in train} == {"add", "sub", "mul", "two"}
+    with pytest.raises(UsageError, match="ops must be"):
+        problems("train", ops="add,div")
+
+
+def test_gsm8k_rows_become_question_and_final_number():
+    row = RawRow({"question": "Tom has 3 and gets 4. Total?", "answer": "3 + 4 = 7\n#### 1,007"}, "hub:openai/gsm8k/main/test#0")
+    (rec,) = Gsm8kConverter().convert(row, "reasoning", None)
+    assert (rec.output, rec.steps, rec.task) == ("1007", ["3 + 4 = 7"], "gsm8k")
+    with pytest.raises(RowError, match="####"):
+        list(Gsm8kConverter().convert(RawRow({"question": "q", "answer": "7"}, "x"), "reasoning", None))
+
+
+def test_baselines_need_no_model():
+    train = [{"input": "has 3 and 4", "output": "4"}, {"input": "has 5 and 2", "output": "2"}, {"input": "9 and 4", "output": "4"}]
+    held = [{"input": "has 1 and 4", "output": "4"}, {"input": "has 6 and 8", "output": "8"}]
+    assert majority_answer(train, [r["output"] for r in held]) == 0.5
+    assert copy_number(train, held) == 1.0  # "last number" is right on every training record
+
+
+def test_halting_and_memory_switches():
+    torch.manual_seed(0)
+    model = CognateNet(ARGS).eval()
+    ids = torch.randint(0, 256, (2, 10))
+    with torch.no_grad():
+        out = model(ids)
+        assert out["steps"].min() >= 1 and out["steps"].max() <= 3
+        assert torch.equal(model(ids, halting=False)["steps"], torch.full((2, 10), 3.0))
+        assert float(model(ids, memory=False)["gate"].abs().max()) == 0.0 and float(out["gate"].min()) > 0.0
+        trained = model.train()(ids)  # training runs every step: the halting distribution is complete
+    assert trained["step_logits"].shape == (3, 2, 10, 260) and torch.allclose(trained["halt_probs"].sum(0), torch.ones(2, 10))
+    assert torch.allclose(geometric_prior(0.5, 3), torch.tensor([4.0, 2.0, 1.0]) / 7)
+
+
+def test_muon_grokfast_state_round_trip_is_exact():
+    torch.manual_seed(0)
+    model = CognateNet(ARGS)
+    hidden, rest = muon_parameters(model)
+    ids_of = lambda ps: {id(p) for p in ps}  # noqa: E731
+    assert all(p.ndim == 2 for p in hidden) and {id(model.embed.weight), id(model.head.weight), id(model.memory.slots)} <= ids_of(rest)
+    ids = torch.randint(0, 256, (2, 8))
+
+    def train(opt, m, n):
+        for _ in range(n):
+            opt.zero_grad()
+            m(ids)["logits"].square().mean().backward()
+            opt.step()
+
+    assert build_optimizer("adamw", model, 1e-2, 0.01, 0.95, 0.98, 2.0) is None  # the control: the kit's own AdamW
+    opt = build_optimizer("muon_grokfast", model, 1e-2, 0.01, 0.95, 0.98, 2.0)
+    train(opt, model, 2)
+    saved, weights = copy.deepcopy(opt.state_dict()), {k: v.clone() for k, v in model.state_dict().items()}
+    assert any("grokfast_ema" in s for s in saved["state"].values()) and any("momentum_buffer" in s for s in saved["state"].values())
+    train(opt, model, 2)
+    twin = CognateNet(ARGS)
+    twin.load_state_dict(weights)
+    twin_opt = MuonGrokfast(twin, lr=1e-2, weight_decay=0.01)
+    twin_opt.load_state_dict(saved)
+    train(twin_opt, twin, 2)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+
+
+def test_sizing_follows_the_plans_categories_and_free_memory(monkeypatch, tmp_path):
+    assert [sizing.categorize(n)[0] for n in (25_000_000, 60_000_000, 1_000_000_000, 3_000_000_000)] == ["tiny", "small", "medium", "large"]
+    free = {"free_mem_gb": 1.0, "free_disk_gb": 9.0, "need_disk_gb": 1.0}
+    monkeypatch.setattr(sizing, "check_resources", lambda *a: free)
+    roomy = sizing.plan_sizing(tmp_path, [25_000_000] * 3, 1000, 100, 2, "cpu")
+    assert (roomy.batch_size, roomy.strategy) == (32, "full activations")
+    tight = sizing.plan_sizing(tmp_path, [25_000_000] * 3, 2**25, 2**20, 2, "cpu")  # 32 MiB an example: 8 fit in 0.5 GiB less weights
+    assert tight.batch_size < 32 and "halved" in tight.reason
+    squeezed = sizing.plan_sizing(tmp_path, [25_000_000] * 3, 2**28, 2**20, 2, "cpu")
+    assert (squeezed.batch_size, squeezed.strategy) == (sizing.MIN_BATCH, "activation checkpointing")
+    with pytest.raises(PreflightError, match="even with activation checkpointing"):
+        sizing.plan_sizing(tmp_path, [25_000_000] * 3, 2**30, 2**29, 2, "cpu")
+
+
+def test_diversity_is_zero_for_alike_models_and_grows_apart():
+    alike = [{"halting_steps": 2.0, "memory_use": 0.5, "examples_per_sec": 100.0}] * 3
+    assert diversity(alike, 4) == 0.0
+    apart = [{"halting_steps": 4.0, "memory_use": 0.0, "examples_per_sec": 50.0},
+             {"halting_steps": 2.0, "memory_use": 1.0, "examples_per_sec": 100.0},
+             {"halting_steps": 1.0, "memory_use": 0.0, "examples_per_sec": 100.0}]
+    # pairs: (0.5 + 1 + 0.5) / 3, (0.75 + 0 + 0.5) / 3, (0.25 + 1 + 0) / 3
+    assert diversity(apart, 4) == pytest.approx((2.0 + 1.25 + 1.25) / 9)
+
+
+def test_the_artifact_reader_refuses_what_phase_two_could_not_use(tmp_path):
+    model = CognateNet(ARGS)
+    save_model(tmp_path / "m", model, "speed")
+    loaded, config = load_model(tmp_path / "m")
+    assert config["args"]["refine_steps"] == 3 and all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    with pytest.raises(MissingInputError, match="no config.json"):
+        load_model(tmp_path / "nothing")
+    config["args"]["d_model"] = 32
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match="tensors do not match config.json's args: embed.weight"):
+        load_model(tmp_path / "m")
+
+
+def test_a_hub_source_streams_only_its_share(tmp_path, monkeypatch):
+    """The full preset's ``hub:gsm8k`` path, offline: the same streaming code over a local JSON copy."""
+    from voltx_agentforge.cognate_data import source_records
+
+    rows = tmp_path / "gsm8k.jsonl"
+    rows.write_text("".join(json.dumps({"question": f"Q{i}: 2 + {i}?", "answer": f"2 + {i}\n#### {2 + i}"}) + "\n" for i in range(5)))
+    monkeypatch.setattr(Gsm8kConverter, "hub_name", "json")
+    monkeypatch.setattr(Gsm8kConverter, "hub_config", None)
+    monkeypatch.setattr(Gsm8kConverter, "hub_data_files", [str(rows)])
+    records = source_records("hub:gsm8k", "train", 3, "cognate.data")
+    assert [r["output"] for r in records] == ["2", "3", "4"] and records[0]["task"] == "gsm8k"

@@ -1,0 +1,137 @@
+"""``voltx run cognate``: Agent Forge phase 1, three small models made different by config.
+
+One run, three stages (``cognate-reasoning``, ``cognate-memory``, ``cognate-speed``): each
+trains one Cognate model (:mod:`voltx_agentforge.cognate_model`) on the same data mix with its
+specialisation's settings (index 0, 1, 2 of the per-specialisation lists below), then the run
+measures the three together (diversity, time, storage). One run rather than three linked
+runs: the diversity verdict is about the three models together, so it belongs to one run's
+verdicts, and the console then shows one progress bar and ETA over all three stages and one
+``--resume auto`` continues whichever stage was stopped.
+
+Import-light: the run is :mod:`voltx_agentforge.cognate_train`, imported only when it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+from voltx.errors import ConfigError
+from voltx.plugin_specs import Deliverable, PhaseSpec
+
+SPECIALISATIONS = ("reasoning", "memory", "speed")
+STAGES = tuple(f"cognate-{s}" for s in SPECIALISATIONS)
+SUMMARY_STAGE = "cognate"
+"""The stage name of the run's closing evaluation (diversity, training time, storage)."""
+ARTIFACTS = tuple(f"cognate-{s}/{f}" for s in SPECIALISATIONS for f in ("model.safetensors", "config.json")) + ("cognate.json",)
+
+DELIVERABLES = (
+    *(Deliverable(f"{stage}/accuracy", ">", 0.10,
+                  "held-out word problems answered exactly (greedy); the plan's GSM8K target > 10%",
+                  baselines=(f"{stage}/majority_answer", f"{stage}/copy_number"),
+                  ablations=(f"{stage}/accuracy_halting_off", f"{stage}/accuracy_memory_off"), margin=0.02)
+      for stage in STAGES),
+    Deliverable(f"{SUMMARY_STAGE}/diversity", ">", 0.3,
+                "mean pairwise distance of the three models' behaviour (halting steps, memory use, speed; README), "
+                "past the same three models untrained (what their configs alone give)",
+                baselines=(f"{SUMMARY_STAGE}/diversity_untrained",), margin=0.0),
+)
+
+QUICK = {
+    "data": ["gen:arith_words_gen?max_number=9&ops=add,sub:1.0"],
+    "eval_data": "gen:arith_words_gen?max_number=9&ops=add,sub",
+    "examples": 4000, "eval_examples": 200, "d_model": 64, "heads": 4, "layers": 1, "max_len": 96,
+    "refine_steps": [4, 2, 1], "memory_slots": [16, 64, 8], "epochs": 4, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
+}
+"""Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
+
+
+@dataclass
+class CognateConfig:
+    """The ``[cognate]`` table. Lists of three are per specialisation: reasoning, memory, speed."""
+
+    PRESETS: ClassVar[dict[str, dict]] = {"quick": QUICK, "full": {}}
+
+    data: list[str] = field(default_factory=lambda: ["hub:gsm8k:0.5", "gen:arith_words_gen?max_number=100:0.5"])
+    """Training sources and weights (SOURCE:WEIGHT, summing to 1): ``hub:<converter>`` streams a
+    registered converter's Hugging Face copy (``hub:gsm8k``), ``gen:<generator>?opt=v`` runs a
+    registered generator, anything else is a JSONL file of ``reasoning`` records."""
+    eval_data: str = "hub:gsm8k"
+    """The held-out word problems (their ``test`` split; a JSONL file is used whole)."""
+    examples: int = 20000
+    """Records in the training mix."""
+    eval_examples: int = 500
+    d_model: int = 512
+    heads: int = 8
+    layers: int = 8
+    """Transformer blocks in the core that each refinement step runs (the plan: 8)."""
+    ff_mult: int = 4
+    max_len: int = 384
+    """Bytes per example (question + answer); longer questions keep their end."""
+    refine_steps: list[int] = field(default_factory=lambda: [8, 4, 2])
+    """Most refinement steps per token (halting stops earlier)."""
+    halt_prior: list[float] = field(default_factory=lambda: [0.2, 0.5, 0.9])
+    """Rate of the geometric prior over halting steps (PonderNet): 0.9 halts early (speed), 0.2 thinks long."""
+    halt_kl_weight: float = 0.1
+    """Weight of the KL term between the halting distribution and its prior."""
+    deep_supervision: float = 0.5
+    """Weight of every refinement step's own loss (their mean) beside the halting-weighted one
+    (TRM's deep supervision): without it, the steps halting skipped early never learn, and the
+    quick preset's models halted after step 1 for good within 50 optimizer steps."""
+    memory_slots: list[int] = field(default_factory=lambda: [64, 256, 16])
+    memory_gate_bias: list[float] = field(default_factory=lambda: [-2.0, 1.0, -3.0])
+    """Initial bias of the memory gate (sigmoid): the memory model starts with it open."""
+    optimizer: Literal["muon_grokfast", "adamw"] = "muon_grokfast"
+    """muon_grokfast: the plan's Muon x Grokfast; adamw: the control."""
+    muon_momentum: float = 0.95
+    grokfast_alpha: float = 0.98
+    grokfast_lambda: float = 2.0
+    epochs: int = 3
+    batch_size: int = 0
+    """Examples per step; 0 = chosen from the model's size category and free memory (logged)."""
+    memory_fraction: float = 0.5
+    """Share of the free memory the activations may use when the batch is chosen."""
+    lr: float = 1e-3
+    warmup: int = 200
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    prompt_loss_weight: float = 0.1
+    """Weight of the question bytes' next-byte loss beside the answer's."""
+    speed_batches: int = 3
+    """Batches timed per model for its speed (examples per second, held-out set)."""
+
+    def __post_init__(self) -> None:
+        from voltx.data.mix import parse_source
+
+        weights = [parse_source(entry)[1] for entry in self.data]
+        if not self.data or abs(sum(weights) - 1.0) > 1e-6:
+            raise ConfigError(
+                f"cognate.data: the mix weights must sum to 1, got {' + '.join(f'{w:g}' for w in weights) or 'none'} = "
+                f"{sum(weights):g} in {self.data!r}. Write them as SOURCE:WEIGHT, e.g. [\"hub:gsm8k:0.5\", \"gen:arith_words_gen:0.5\"].")
+        for name in ("refine_steps", "halt_prior", "memory_slots", "memory_gate_bias"):
+            if len(getattr(self, name)) != len(SPECIALISATIONS):
+                raise ConfigError(f"cognate.{name}: expected 3 values (reasoning, memory, speed), got {getattr(self, name)!r}")
+        for name in ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs", "speed_batches"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"cognate.{name} must be at least 1, got {getattr(self, name)}")
+        if not all(0 < r < 1 for r in self.halt_prior):
+            raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
+        if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:
+            raise ConfigError(f"cognate.refine_steps and cognate.memory_slots must be at least 1, got "
+                              f"{self.refine_steps!r} and {self.memory_slots!r}")
+        if self.d_model % self.heads:
+            raise ConfigError(f"cognate.d_model ({self.d_model}) must be a multiple of cognate.heads ({self.heads})")
+        if self.batch_size < 0 or not 0 < self.memory_fraction <= 1:
+            raise ConfigError(f"cognate.batch_size must be >= 0 (0 = chosen from the model's size) and cognate.memory_fraction "
+                              f"in (0, 1], got {self.batch_size} and {self.memory_fraction}")
+
+
+PHASE = PhaseSpec(
+    name="cognate",
+    summary="Agent Forge phase 1: three recurrent-refinement models with adaptive halting and gated memory (reasoning, memory, speed)",
+    runner="voltx_agentforge.cognate_train:run",
+    config_class=CognateConfig,
+    deliverables=DELIVERABLES,
+    artifacts=ARTIFACTS,
+)

@@ -1,0 +1,141 @@
+"""The run of ``voltx run cognate`` (:mod:`voltx_agentforge.cognate`).
+
+Data (:mod:`cognate_data`) -> the three models built and sized (:mod:`sizing`: voltx's
+preflight for disk and memory, then batch and memory strategy from the parameter count) ->
+one ``train_stage`` per specialisation (Muon x Grokfast or AdamW; each epoch's evaluation:
+held-out accuracy, its baselines and ablations, behaviour) -> each model saved as an artifact
+(:mod:`cognate_artifacts`) -> the closing evaluation over the three saved models (diversity
+against the untrained models', training time, storage) and ``cognate.json``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+
+from voltx.train.batches import steps_per_epoch
+from voltx.train.context import RunContext
+from voltx.train.kit import Hyper, train_stage
+from voltx_agentforge import cognate_artifacts as store
+from voltx_agentforge.cognate import SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
+from voltx_agentforge.cognate_data import build, collate, encode_example
+from voltx_agentforge.cognate_eval import accuracy, behaviour, copy_number, diversity, greedy_answers, majority_answer
+from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, geometric_prior, parameter_count
+from voltx_agentforge.optimizers import build_optimizer
+from voltx_agentforge.sizing import activation_bytes, plan_sizing
+
+EVAL_BATCH = 64
+
+
+def model_args(cfg: CognateConfig, i: int) -> CognateArgs:
+    return CognateArgs(d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers, refine_steps=cfg.refine_steps[i],
+                       memory_slots=cfg.memory_slots[i], max_len=cfg.max_len, ff_mult=cfg.ff_mult,
+                       memory_gate_bias=cfg.memory_gate_bias[i])
+
+
+def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
+    """Specialisation ``i``'s model as initialised (its own seed: the same weights every time)."""
+    torch.manual_seed(seed + 1000 * (i + 1))
+    return CognateNet(model_args(cfg, i))
+
+
+def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, data: dict, batch_size: int) -> None:
+    stage, device, rate = STAGES[i], ctx.device, cfg.halt_prior[i]
+    log_prior = geometric_prior(rate, model.args.refine_steps).log().to(device).view(-1, 1, 1)
+    held, gold, fixed, max_new = data["held"], data["gold"], data["fixed"], data["max_new"]
+    began, before = time.perf_counter(), ctx.evaluations.get(f"{stage}/train_seconds", 0.0)
+
+    def step(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        b = {k: v.to(device) for k, v in batch.items()}
+        out = model(b["ids"])
+        steps, p = out["step_logits"].shape[0], out["halt_probs"]
+        nll = F.cross_entropy(out["step_logits"].flatten(0, 2), b["targets"].repeat(steps, 1, 1).flatten(),
+                              reduction="none").view_as(p)
+        w = b["weights"]
+        lm = ((p * nll).sum(0) * w).sum() / w.sum()  # each step's loss, weighted by halting there
+        deep = (nll.mean(0) * w).sum() / w.sum()  # every step's own loss (deep supervision)
+        real = (b["ids"] != PAD).float()
+        kl = ((p * (p.clamp_min(1e-8).log() - log_prior)).sum(0) * real).sum() / real.sum()
+        return {"loss": lm + cfg.deep_supervision * deep + cfg.halt_kl_weight * kl, "lm": lm, "deep": deep, "kl": kl,
+                "halting_steps": (out["steps"] * real).sum() / real.sum(), "memory_use": (out["gate"] * real).sum() / real.sum()}
+
+    def evaluate() -> dict[str, float]:
+        def acc(**switches) -> float:
+            return accuracy(greedy_answers(model, held, max_new, EVAL_BATCH, device, **switches), gold)
+
+        return {"accuracy": acc(), "accuracy_halting_off": acc(halting=False), "accuracy_memory_off": acc(memory=False),
+                **fixed, **behaviour(model, held, EVAL_BATCH, cfg.speed_batches, device),
+                "train_seconds": before + time.perf_counter() - began}
+
+    def summary(e: dict[str, float]) -> str:
+        return (f"accuracy {e['accuracy']:.1%} (majority {e['majority_answer']:.1%}, copy {e['copy_number']:.1%}; "
+                f"halting off {e['accuracy_halting_off']:.1%}, memory off {e['accuracy_memory_off']:.1%}) | "
+                f"steps {e['halting_steps']:.2f}/{model.args.refine_steps} | memory {e['memory_use']:.2f} | "
+                f"{e['examples_per_sec']:.0f} ex/s")
+
+    optimizer = build_optimizer(cfg.optimizer, model, cfg.lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
+    train_stage(ctx, stage, model, data["train"], lambda rows: collate(rows, cfg.prompt_loss_weight), step,
+                Hyper.of(cfg, batch_size=batch_size), title=f"Cognate {SPECIALISATIONS[i]}", evaluate=evaluate, summary=summary,
+                metrics=("halting_steps", "memory_use"), shown={"kl": "halt KL"}, seed_offset=i, optimizer=optimizer,
+                about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots, "
+                      f"halting prior {rate:g}, {cfg.optimizer}")
+
+
+def summarise(ctx: RunContext, cfg: CognateConfig, data: dict, seed: int, sizing: dict) -> None:
+    """The closing evaluation, over the three saved models (read back through the artifact contract)."""
+    device, held = ctx.device, data["held"]
+    models = [store.load_model(ctx.artifact(f"cognate-{s}"), str(device))[0] for s in SPECIALISATIONS]
+    trained = [behaviour(m, held, EVAL_BATCH, cfg.speed_batches, device) for m in models]
+    untrained = [behaviour(fresh_model(cfg, i, seed).to(device), held, EVAL_BATCH, cfg.speed_batches, device) for i in range(3)]
+    most = max(cfg.refine_steps)
+    metrics = {"diversity": diversity(trained, most), "diversity_untrained": diversity(untrained, most),
+               "train_seconds": sum(ctx.evaluations.get(f"{s}/train_seconds", 0.0) for s in STAGES),
+               "storage_mb": store.total_bytes(ctx.artifacts_dir, ctx.run.paths.checkpoints) / 2**20}
+    for spec, fig in zip(SPECIALISATIONS, trained):
+        metrics.update({f"{spec}_{k}": v for k, v in fig.items()})
+    ctx.record_evaluation(SUMMARY_STAGE, ctx.global_step, cfg.epochs, metrics)
+    store.write_summary(ctx.artifact("cognate.json"), {
+        "models": {s: f"cognate-{s}" for s in SPECIALISATIONS}, "metrics": metrics, "sizing": sizing,
+        "accuracy": {s: ctx.evaluations.get(f"cognate-{s}/accuracy") for s in SPECIALISATIONS}})
+    ctx.say(f"[cognate] diversity {metrics['diversity']:.3f} (untrained {metrics['diversity_untrained']:.3f}) | "
+            f"training {metrics['train_seconds']:.0f} s | storage {metrics['storage_mb']:.1f} MiB")
+
+
+def run(ctx: RunContext) -> None:
+    cfg: CognateConfig = ctx.settings
+    seed = ctx.config.run.seed
+    train_records, held_records = build(cfg, ctx.run.dir / "data", seed)
+    data = {"train": [encode_example(r, cfg.max_len) for r in train_records],
+            "held": [encode_example(r, cfg.max_len) for r in held_records], "gold": [r["output"] for r in held_records],
+            "fixed": {"majority_answer": majority_answer(train_records, [r["output"] for r in held_records]),
+                      "copy_number": copy_number(train_records, held_records)},
+            "max_new": min(16, max(len(r["output"].encode()) for r in train_records + held_records) + 1)}
+    params = [parameter_count(fresh_model(cfg, i, seed)) for i in range(3)]
+    longest = max(len(e.ids) for e in data["train"])
+    act = [activation_bytes(longest, cfg.d_model, cfg.layers, steps, VOCAB, cfg.ff_mult) for steps in cfg.refine_steps]
+    sizing = plan_sizing(ctx.run.dir, params, max(act), max(act) // cfg.layers, ctx.config.run.keep_checkpoints, ctx.device,
+                         batch_size=cfg.batch_size, memory_fraction=cfg.memory_fraction)
+    ctx.run.event("sizing", step=ctx.global_step, **sizing.to_dict())
+    ctx.say(f"[cognate] sizing: {sizing.category} ({', '.join(f'{p:,}' for p in params)} parameters) -> batch {sizing.batch_size}, "
+            f"{sizing.strategy} ({sizing.reason}); {sizing.free_mem_gb:.1f} GiB memory and {sizing.free_disk_gb:.1f} GiB disk free")
+    ctx.say(f"[cognate] {len(train_records):,} training problems, {len(held_records):,} held out "
+            f"(majority answer {data['fixed']['majority_answer']:.1%}, copy a number {data['fixed']['copy_number']:.1%})")
+    per_epoch = steps_per_epoch(len(data["train"]), sizing.batch_size)
+    ctx.plan_steps({stage: per_epoch * cfg.epochs for stage in STAGES})
+    for i, stage in enumerate(STAGES):
+        if ctx.stage_done(stage):
+            continue
+        model = fresh_model(cfg, i, seed).to(ctx.device)
+        model.checkpointing = sizing.strategy == "activation checkpointing"
+        train_one(ctx, cfg, i, model, data, sizing.batch_size)
+        store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
+                         size_category=sizing.category,
+                         training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
+                                   "batch_size": sizing.batch_size, "lr": cfg.lr},
+                         evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
+        ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),
+                      step=ctx.global_step)
+        ctx.mark_stage_done(stage)
+    summarise(ctx, cfg, data, seed, sizing.to_dict())
