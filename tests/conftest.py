@@ -190,3 +190,9 @@ def evaluated_metrics(run_dir: Path) -> dict:
         if e["kind"] == "evaluation":
             found.update(e["metrics"])
     return found
+
+
+def pytest_collection_modifyitems(config, items):
+    """End-to-end runs (``slow``, up to a minute or two each) first: the pytest-xdist workers then end
+    on the many millisecond tests, which even out, instead of one worker finishing a long run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: otherwise collection order
