@@ -7,6 +7,7 @@ standard library); nothing is downloaded and nothing outside tmp_path is written
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -17,6 +18,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist (pyproject's addopts) each core already runs a worker: torch in a worker and in
+# the voltx processes its tests start takes one thread, not one per core (2 workers of 2 threads on
+# 2 cores only contend). Set before any test imports torch; an explicit OMP_NUM_THREADS wins.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Overrides that make the translator finish in seconds on 2 CPU cores.
 TINY_TRANSLATOR = [
@@ -56,11 +63,18 @@ def _isolated(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def stdlib_pairs(tmp_path_factory) -> tuple[list, Path]:
     """Every (code, docstring) pair of this Python's stdlib and the cache folder they were extracted
-    into: extracted once per session, as the whole stdlib takes seconds to parse."""
+    into: extracted once per session, as the whole stdlib takes seconds to parse. Under pytest-xdist
+    the first worker to get here parses it and the others read its cache (the folder is shared)."""
     from voltx.data.code_pairs import extract_stdlib_pairs
 
-    cache = tmp_path_factory.mktemp("stdlib-cache")
-    return extract_stdlib_pairs(cache_dir=cache), cache
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        cache = tmp_path_factory.mktemp("stdlib-cache")
+        return extract_stdlib_pairs(cache_dir=cache), cache
+    cache = tmp_path_factory.getbasetemp().parent / "stdlib-cache"  # the one base folder of all workers
+    cache.mkdir(exist_ok=True)
+    with open(cache.parent / "stdlib-cache.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait for the one parse, then read its cache
+        return extract_stdlib_pairs(cache_dir=cache), cache
 
 
 @pytest.fixture(scope="session")
@@ -176,3 +190,9 @@ def evaluated_metrics(run_dir: Path) -> dict:
         if e["kind"] == "evaluation":
             found.update(e["metrics"])
     return found
+
+
+def pytest_collection_modifyitems(config, items):
+    """End-to-end runs (``slow``, up to a minute or two each) first: the pytest-xdist workers then end
+    on the many millisecond tests, which even out, instead of one worker finishing a long run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: otherwise collection order

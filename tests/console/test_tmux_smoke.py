@@ -74,7 +74,9 @@ def test_console_in_tmux_help_system_and_quit(tmp_path, tmux):
     cmd = [console] if console else [sys.executable, "-m", "voltx.console.app"]
     # After the console exits the pane prints its exit status and stays, so the test can read it.
     script = f"{shlex.join([*cmd, '--runs-dir', str(root)])}; echo console-exited-$?; sleep 60"
-    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    # The pane is the terminal: its size is the window's, not a COLUMNS/LINES this process was given
+    # (a pytest-xdist worker has 80x24 there, which made the help scroll).
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE", "COLUMNS", "LINES")}
     started = subprocess.run([*tmux.base, "new-session", "-d", "-s", "console", "-x", "120", "-y", "40", "sh", "-c", script],
                              capture_output=True, text=True, timeout=10, env=env, cwd=tmp_path)
     assert started.returncode == 0, started.stderr
