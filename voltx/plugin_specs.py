@@ -156,6 +156,10 @@ class PhaseSpec:
     and overrides applied): raises a :class:`voltx.errors.VoltxError` when the run's input cannot
     work (a malformed data file, a base model that is not one), before the run directory is
     created or a resumed run is reopened, so bad input leaves nothing behind. None: nothing to check."""
+    targets: str = ""
+    """Where the deliverables' targets can be met, said when a quick run beat its baselines but
+    missed them (e.g. "on the handoff's GTR-T5 vectors, not the built-in corpus"); empty: the
+    phase's full recipe, ``voltx run <name>``, sized for a GPU (the built-in phases)."""
 
     def __post_init__(self) -> None:
         if not dataclasses.is_dataclass(self.config_class):

@@ -141,3 +141,13 @@ def test_a_verdict_lost_to_a_no_model_method_is_never_called_expected(tmp_path):
                         "the report shows the baseline and the margin.")
     assert lines[1].startswith("voltx: 1 deliverable(s) beat their baselines but missed the plan's target, as expected")
     assert not any("as expected" in line for line in closing_lines("f3", "quick", tmp_path, [lost]))
+
+
+def test_a_phase_says_where_its_targets_can_be_met(tmp_path):
+    from voltx.train.closing import closing_lines
+
+    short = {"metric": "lvm/cosine", "passed": False, "beat_baseline": True}
+    default = closing_lines("f3", "quick", tmp_path, [short])[0]
+    own = closing_lines("lvm", "quick", tmp_path, [short], "on the handoff's vectors")[0]
+    assert "`voltx run f3` (sized for a GPU)" in default
+    assert own.endswith("The targets can be met on the handoff's vectors.") and "GPU" not in own

@@ -16,9 +16,10 @@ QUICK_PRESET = "quick"
 deliverables' targets, which are set for the full recipe)."""
 
 
-def closing_lines(phase: str, preset: str | None, run_dir: Path, verdicts: list[dict]) -> list[str]:
+def closing_lines(phase: str, preset: str | None, run_dir: Path, verdicts: list[dict], targets: str = "") -> list[str]:
     """Lines printed after "run finished": why deliverables failed when that is expected,
-    and the next commands (report, console) with this run's directory."""
+    and the next commands (report, console) with this run's directory. ``targets``: the
+    phase's own word on where its targets can be met (:attr:`PhaseSpec.targets`)."""
     lines = []
     failed = [v for v in verdicts if not v.get("passed")]
     trivial = [v["metric"] for v in failed if v.get("beat_baseline") is False]
@@ -31,7 +32,8 @@ def closing_lines(phase: str, preset: str | None, run_dir: Path, verdicts: list[
         lines.append(
             f"voltx: {len(failed) - len(trivial)} deliverable(s) beat their baselines but missed the plan's target, "
             f"as expected: preset '{QUICK_PRESET}' is a short look that shows learning, not the plan's targets. "
-            f"The targets are set for the full recipe: `voltx run {phase}` (sized for a GPU)."
+            + (f"The targets can be met {targets}." if targets else
+               f"The targets are set for the full recipe: `voltx run {phase}` (sized for a GPU).")
         )
     elif len(failed) > len(trivial):
         lines.append(f"voltx: {len(failed) - len(trivial)} of {len(verdicts)} deliverable(s) missed their target; "

@@ -196,7 +196,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         failed = [v for v in verdicts if not v["passed"]]
         message = f"{len(verdicts) - len(failed)}/{len(verdicts)} deliverables passed" if verdicts else None
         reporter.line(f"voltx: run finished: {writer.dir}" + (f" ({message})" if message else ""))
-        for line in closing_lines(spec.name, writer.manifest.get("preset"), writer.dir, verdicts):
+        for line in closing_lines(spec.name, writer.manifest.get("preset"), writer.dir, verdicts, spec.targets):
             reporter.line(line)
     except Exception as exc:
         status, code, message = _outcome(exc, spec.name, writer, reporter)

@@ -101,4 +101,6 @@ PHASE = PhaseSpec(
     deliverables=DELIVERABLES,
     artifacts=ARTIFACTS,
     check="voltx_lvm.lvm_data:check",
+    targets=("on the handoff's data (GTR-T5 vectors of ordered Wikipedia concepts: `voltx run lvm data=FILE.npz`), "
+             "not on the built-in corpus, whatever the preset"),
 )
