@@ -115,7 +115,7 @@ async def test_the_first_launch_dialog_offers_the_readme_first_run_not_a_full_re
 async def test_n_opens_on_the_last_launched_phase_and_preset(root, monkeypatch):
     launched = []
 
-    def fake_launch(phase, *, runs_dir, preset=None, overrides=(), use_tmux=None, config_path=None):
+    def fake_launch(phase, *, runs_dir, preset=None, overrides=(), use_tmux=None, config_path=None, nproc_per_node=1):
         run_dir = make_run(root, phase, status="running", created_at=BASE_TIME + 3600)  # what the process creates
         launched.append(run_dir)
         return voltx.runs.launch.Launched(run_dir.name, phase, run_dir, 4242, None, None, ["voltx", "run", phase])

@@ -34,14 +34,16 @@ def start(cmd: list[str], runs: Path, cwd: Path) -> subprocess.Popen:
                             env={**os.environ, "VOLTX_RUNS_DIR": str(runs)})
 
 
-def kill_at_step(proc: subprocess.Popen, runs: Path, step: int) -> Path:
-    """SIGKILL ``proc`` (the one run under ``runs``) once it logged ``step`` (past its first checkpoint)."""
+def kill_at_step(proc: subprocess.Popen, runs: Path, step: int, stage: str | None = None) -> Path:
+    """SIGKILL ``proc`` (the one run under ``runs``) once it logged ``step`` (past its first
+    checkpoint): the run's global step, or with ``stage`` that stage's own step."""
     deadline = time.time() + 240
     while time.time() < deadline:
         dirs = list_run_dirs(runs) if runs.exists() else []
         if dirs and (dirs[0] / "metrics.jsonl").exists():
             lines = [l for l in (dirs[0] / "metrics.jsonl").read_text().splitlines() if l.endswith("}")]
-            if lines and json.loads(lines[-1])["step"] >= step:
+            last = json.loads(lines[-1]) if lines else {}
+            if last and (last["step"] if stage is None else last["stage_step"] * (last["stage"] == stage)) >= step:
                 proc.send_signal(signal.SIGKILL)
                 proc.communicate()
                 assert load_manifest(dirs[0]).record.status == "running"  # killed: no end record
@@ -117,7 +119,8 @@ def test_f3_sigkilled_and_resumed_is_bitwise_identical(tmp_path):
     cmd = [sys.executable, "-m", "voltx", "run", "f3", *F3_TINY, "eval_max_examples=8", "run.checkpoint_every=3",
            "--progress", "plain"]  # 1 epoch, 11 steps
     reference = start(cmd, tmp_path / "ref", tmp_path)
-    run_dir = kill_at_step(start(cmd, tmp_path / "killed", tmp_path), tmp_path / "killed", 4)
+    # In the reasoning stage (after the renderer's): what F3 adds to the kit is resumed there.
+    run_dir = kill_at_step(start(cmd, tmp_path / "killed", tmp_path), tmp_path / "killed", 4, stage="reasoning")
     reference = finished(reference, tmp_path / "ref")
     done = resume("f3", run_dir, tmp_path)
     assert done.returncode == EXIT_OK, done.stderr[-3000:]

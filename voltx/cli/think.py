@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     p.add_argument("text", help='the query, e.g. "3 + 4"')
     p.add_argument("--checkpoint", metavar="DIR", help="a translator run (or folder) with code_tokenizer.json, code_encoder.safetensors, code_decoder.safetensors (default: the untrained stub translator)")
     p.add_argument("--f3", metavar="RUN", help="answer with a finished F3 run's stack instead (its encoder, VFN and renderer: "
-                   "encode -> RAR -> render, e.g. a bAbI story and question); --json prints the RAR trace")
+                   "encode -> RAR -> render, e.g. a bAbI story and question); --json prints the RAR trace (default: none, the Hard Strands pipeline)")
     p.add_argument("--vfn", metavar="FILE", help="a trained small VFN (vfn_foundation.safetensors) for RAR (default: an untrained, seeded VFN)")
     p.add_argument("--calibration", metavar="FILE", help="an isotonic calibrator (calibration.safetensors); default: the one in --checkpoint, if any")
     p.add_argument("--strands", metavar="A,B", help="only these strands, in this order (see `voltx plugins`; default: every installed strand)")

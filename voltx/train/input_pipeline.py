@@ -180,3 +180,7 @@ class StageInput:
                 yield b, map_tensors(batch, lambda t: t.to(self.device, non_blocking=True))
         finally:
             done.set()
+            # Wait for the collate in progress: a daemon thread still inside torch when the
+            # interpreter exits (a stop -> exit 75) aborts the process ("terminate called
+            # without an active exception", exit -6) instead of exiting with the run's code.
+            worker.join()

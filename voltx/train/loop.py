@@ -131,11 +131,13 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         model.train()
         epoch_started = time.perf_counter()
         tick, samples_since = time.perf_counter(), 0
-        for b, batch in feed.iterate(epoch, start_batch):
+        batches_of_epoch = feed.iterate(epoch, start_batch)
+        for b, batch in batches_of_epoch:
             if ctx.stop.requested if job is None else job.any(ctx.stop.requested):  # every rank stops at the same step
                 save(epoch, b)
                 by = ctx.stop.signal_name or "a signal to another process of the run"
                 ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage=stage.name)
+                batches_of_epoch.close()  # the collate thread ends now, not at interpreter exit (an abort there)
                 raise Preempted(f"stopped by {by} at step {ctx.global_step}; resume with `voltx run {ctx.phase.name} --resume {ctx.run.dir}`")
 
             # -- one optimizer step ----------------------------------------------------------
