@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.series import MetricSeries
+from voltx.console.screens.handoff import to_ui
 from voltx.config import tomllib
 from voltx.formatting import flatten
 from voltx.runs.jsonl import read_jsonl
@@ -174,7 +175,7 @@ class CompareScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare-load")
     def load(self) -> None:
         runs = [load_run(d) for d in self.run_dirs]
-        self.app.call_from_thread(self.show, runs)
+        to_ui(self, self.show, runs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.group == "compare-load":  # shown, never a crash

@@ -35,6 +35,7 @@ from voltx.console.series import MetricSeries
 from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.widgets.rar_panel import RarPanel
 from voltx.console.widgets.scoreboard import Scoreboard
+from voltx.console.screens.handoff import to_ui
 
 TABS = [("loss", "Loss"), ("speed", "LR/Speed"), ("verdicts", "Verdicts"), ("rar", "RAR"),
         ("alerts", "Alerts"), ("config", "Config"), ("checkpoints", "Ckpts"), ("log", "Log")]
@@ -123,13 +124,13 @@ class RunDetailScreen(Screen):
             if preview.read_preview():  # a big file: show a strided sample at once, then the real thing
                 full, reader.series = reader.series, preview
                 reader.refresh(metrics=False)
-                self.app.call_from_thread(self._show, reader.snapshot())
+                to_ui(self, self._show, reader.snapshot())
                 full.refresh()
                 reader.series = full
             reader.refresh()
             view = reader.snapshot()
         finally:
-            self.app.call_from_thread(self._read_done, view, loaded=True)
+            to_ui(self, self._read_done, view, loaded=True)
 
     @work(thread=True, group="read")
     def _poll(self) -> None:
@@ -138,7 +139,7 @@ class RunDetailScreen(Screen):
             if self._reader.refresh():
                 view = self._reader.snapshot()
         finally:
-            self.app.call_from_thread(self._read_done, view)
+            to_ui(self, self._read_done, view)
 
     def _tick(self) -> None:
         if self._loaded and not self._reading:

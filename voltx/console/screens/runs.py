@@ -29,6 +29,7 @@ from voltx.console.data import RunIndex
 from voltx.runs.store import RunSummary
 from voltx.formatting import fmt_duration, fmt_num, fmt_time
 from voltx.console.widgets.runs_table import RunsTable
+from voltx.console.screens.handoff import to_ui
 
 STATUS_STYLE = {"running": "bold green", "finished": "green", "failed": "bold red", "diverged": "bold red",
                 "preempted": "yellow", "stale": "bold yellow", "interrupted": "yellow", "damaged": "bold red", "unknown": "dim"}
@@ -159,7 +160,7 @@ class RunsScreen(Screen):
     def _scan(self) -> None:
         changed = self.index.scan()
         states = self.index.states()
-        self.app.call_from_thread(self._show, changed or self.scans == 0, states, MappingProxyType(dict(self.index.rows)))
+        to_ui(self, self._show, changed or self.scans == 0, states, MappingProxyType(dict(self.index.rows)))
 
     def _show(self, changed: bool, states, rows: Mapping[Path, RunSummary]) -> None:
         self.scans += 1

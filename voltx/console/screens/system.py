@@ -23,6 +23,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, WorkerState
+from voltx.console.screens.handoff import to_ui
 
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.runs.lock import writer_alive
@@ -226,7 +227,7 @@ class SystemScreen(Screen):
                 self._sampler = Sampler(self.roots[0])
             sample, source, age = self._sampler.sample(), None, 0.0
         by_pid = {r.pid: r for r in runs if r.pid is not None}
-        self.app.call_from_thread(self.show, Snapshot(sample, source, age, by_pid))
+        to_ui(self, self.show, Snapshot(sample, source, age, by_pid))
 
     def show(self, snap: Snapshot) -> None:
         self.snapshot = snap
