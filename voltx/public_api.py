@@ -22,6 +22,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.train.batches",  # steps_per_epoch and the resumable batch order
     "voltx.train.preflight",  # check_resources: the disk and memory checks before step 1 (Agent Forge sizes its models from them)
     "voltx.runs.linked",  # a run that starts runs (lvm-sweep, the curriculum): plan, run, record, read them
+    "voltx.runs.chain",  # phases in order as gated linked runs: the curriculum's engine (Agent Forge's cognate -> evomerge)
     "voltx.data.formats",  # record formats (open to plugins)
     "voltx.data.sources",  # load_records, parse_source, holdout
     "voltx.data.mix",  # mix(): `voltx data mix`, a deterministic mix of JSONL sources by weight

@@ -10,7 +10,7 @@ import pytest
 
 from voltx.runs.store import RunWriter
 from voltx.runs.linked import child_verdicts
-from voltx_phases.curriculum_train import _history
+from voltx.runs.chain import history as _history
 
 
 def test_a_verdict_that_is_not_true_or_false_does_not_pass_the_gate(tmp_path):

@@ -25,6 +25,18 @@ def run_cognate(runs_dir, plugins=None, resume=None, **overrides) -> int:
     return execute(req, plugins=plugins or load_plugins(refresh=True), restore_signals=True)
 
 
+def fake_plugin_dist(site, dist: str, module: str, source: str):
+    """A plugin distribution as pip would leave it (a module and dist-info with a ``voltx`` entry
+    point): ``site`` on sys.path and PYTHONPATH loads it here and in child ``voltx run`` processes."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(source, encoding="utf-8")
+    info = site / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[voltx]\n{module} = {module}\n", encoding="utf-8")
+    return site
+
+
 def only_run(runs):
     (run_json,) = runs.glob("cognate/*/run.json")
     return run_json.parent

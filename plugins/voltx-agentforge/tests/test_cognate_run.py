@@ -68,7 +68,7 @@ def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, fi
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
-    ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two"),
+    ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),
 ])
 def test_bad_input_is_refused_before_anything_is_trained(tmp_path, capsys, override, code, message):
@@ -79,6 +79,8 @@ def test_bad_input_is_refused_before_anything_is_trained(tmp_path, capsys, overr
     assert got == code and message in err and "Traceback" not in err
     runs = list((tmp_path / "runs").glob("cognate/*/checkpoints/step-*"))
     assert not runs and not list((tmp_path / "runs").glob("cognate/*/artifacts/cognate-*"))
+    if code == EXIT_PREFLIGHT:  # the pre-flight comes before the data is built (or streamed)
+        assert not list((tmp_path / "runs").glob("cognate/*/data/*"))
 
 
 def test_a_record_without_an_answer_names_its_file_line_and_field(tmp_path, capsys):

@@ -16,7 +16,7 @@ from voltx_agentforge.cognate_artifacts import load_model, save_model
 from voltx_agentforge.cognate_eval import copy_number, diversity, majority_answer
 from voltx_agentforge.cognate_model import CognateArgs, CognateNet, geometric_prior
 from voltx_agentforge.optimizers import MuonGrokfast, build_optimizer, muon_parameters
-from voltx_agentforge.word_problems import ArithWordsGenerator, Gsm8kConverter
+from voltx_agentforge.word_problems import BOX, ArithWordsGenerator, Gsm8kConverter
 
 ARGS = CognateArgs(d_model=16, heads=2, layers=1, refine_steps=3, memory_slots=4, max_len=32)
 
@@ -27,13 +27,17 @@ def problems(split, **options):
 
 
 def test_generated_problems_are_right_deterministic_and_split_apart():
-    train, test = problems("train"), problems("test")
-    assert problems("train") == train and len(train) == len(test) == 200
-    assert not {r["input"] for r in train} & {r["input"] for r in test}
+    train, dev, test = problems("train"), problems("dev"), problems("test")
+    assert problems("train") == train and len(train) == len(dev) == len(test) == 200
+    inputs = [{r["input"] for r in split} for split in (train, dev, test)]
+    assert not inputs[0] & inputs[1] and not inputs[0] & inputs[2] and not inputs[1] & inputs[2]
     for r in train:
         last = r["steps"][0].split(";")[-1]
         assert eval(last.split("=")[0].replace("x", "*")) == int(r["output"]) == int(last.split("=")[1])
-    assert {r["task"] for r in train} == {"add", "sub", "mul", "two"}
+    assert {r["task"] for r in train} == {"add", "sub", "mul", "two", "box"}
+    boxes = [r for r in train if r["task"] == "box"]  # the fact is never in the question
+    assert boxes and not any(c.isdigit() for r in boxes for c in r["input"].split(" and ")[1])
+    assert all(int(r["output"]) - int(r["input"].split(" has ")[1].split()[0]) == BOX[r["input"].split()[3]] for r in boxes)
     with pytest.raises(UsageError, match="ops must be"):
         problems("train", ops="add,div")
 
@@ -62,9 +66,10 @@ def test_halting_and_memory_switches():
         assert out["steps"].min() >= 1 and out["steps"].max() <= 3
         assert torch.equal(model(ids, halting=False)["steps"], torch.full((2, 10), 3.0))
         assert float(model(ids, memory=False)["gate"].abs().max()) == 0.0 and float(out["gate"].min()) > 0.0
+        assert torch.equal(model(ids, refinement=False)["steps"], torch.ones(2, 10))  # the one-step ablation
         trained = model.train()(ids)  # training runs every step: the halting distribution is complete
     assert trained["step_logits"].shape == (3, 2, 10, 260) and torch.allclose(trained["halt_probs"].sum(0), torch.ones(2, 10))
-    assert torch.allclose(geometric_prior(0.5, 3), torch.tensor([4.0, 2.0, 1.0]) / 7)
+    assert torch.allclose(geometric_prior(0.5, 3), torch.tensor([0.5, 0.25, 0.25]))  # the last step takes the rest
 
 
 def test_muon_grokfast_state_round_trip_is_exact():

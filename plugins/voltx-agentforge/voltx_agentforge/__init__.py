@@ -1,6 +1,7 @@
-"""voltx-agentforge: the Agent Forge V2 pipeline as voltx phases (phase 1 so far: ``voltx run cognate``).
+"""voltx-agentforge: the Agent Forge V2 pipeline as voltx phases (``voltx run cognate``, and
+``voltx run agentforge``: the phases in order as gated linked runs).
 
-Registers the ``cognate`` phase and its two data sources: the offline generator
+Registers the ``cognate`` and ``agentforge`` phases and cognate's two data sources: the offline generator
 ``arith_words_gen`` (arithmetic word problems) and the ``gsm8k`` converter (Hub
 ``openai/gsm8k``). Import-light: torch is imported only when the phase runs.
 """
@@ -18,11 +19,14 @@ def register_phases(register):
     from voltx_agentforge.cognate import PHASE
 
     register(PHASE)
+    from voltx_agentforge.pipeline import PHASE as PIPELINE  # voltx run agentforge: the phases as gated linked runs
+
+    register(PIPELINE)
 
 
 @hookimpl
 def register_converters(register):
-    register(ConverterSpec("arith_words_gen", "generated arithmetic word problems (+ - x, two or three steps) -> reasoning",
+    register(ConverterSpec("arith_words_gen", "generated arithmetic word problems (+ - x, two steps, a stored fact) -> reasoning",
                            ("reasoning",), factory="voltx_agentforge.word_problems:ArithWordsGenerator"))
     register(ConverterSpec("gsm8k", "GSM8K grade-school math word problems -> reasoning (answer = the number after ####)",
                            ("reasoning",), factory="voltx_agentforge.word_problems:Gsm8kConverter", hub_name="openai/gsm8k"))

@@ -6,7 +6,8 @@ split, only as many rows as its share), ``gen:<name>?opt=v`` runs a registered g
 ``voltx.data.sources.load_records`` (its ``train`` split, ``count`` = its share), and a path is
 a JSONL file of reasoning records, validated by ``load_records`` (file, line and field of a bad
 record). The sources are written as JSONL and mixed by ``voltx.data.mix.mix`` (the code of
-``voltx data mix``). The held-out set is ``cognate.eval_data``'s ``test`` split (a file: whole).
+``voltx data mix``). The held-out set is ``cognate.eval_data``'s ``cognate.eval_split`` split
+(``test``; ``dev`` while tuning; a file: whole).
 
 An example is ``BOS "Q: <question>\\nA: " <answer> EOS`` in bytes (:mod:`cognate_model`).
 """
@@ -103,7 +104,7 @@ def build(cfg, workdir: Path, seed: int) -> tuple[list[dict], list[dict]]:
     out = workdir / "train-mix.jsonl"
     mix(sources, out, total=cfg.examples if sized else None, seed=seed)
     train = [json.loads(line) for line in read_jsonl_lines(out)]
-    held = source_records(cfg.eval_data, "test", cfg.eval_examples, "cognate.eval_data")[: cfg.eval_examples]
+    held = source_records(cfg.eval_data, cfg.eval_split, cfg.eval_examples, "cognate.eval_data")[: cfg.eval_examples]
     return train, held
 
 

@@ -8,11 +8,11 @@ The plan's "TRM x Titans-MAG" (phases/phase1/LOGICAL_UNDERSTANDING.md), written 
 * **Adaptive computation** (PonderNet, Banino et al. 2021): after each refinement a halting head
   gives each token the probability of stopping there; the probabilities of halting at step n
   (``p_n = lambda_n * prod(1 - lambda_j)``, the last step takes the rest) weight the per-step
-  losses, and a KL term pulls them toward a geometric prior whose rate is the specialisation's
-  (``halt_prior``: 0.9 halts early, 0.2 thinks long). At inference a token's answer is read at
+  losses, and a KL term (the ponder cost) pulls them toward a geometric prior whose rate is the
+  specialisation's (``halt_prior``: 0.9 halts early, 0.2 thinks long). At inference a token's answer is read at
   its median halting step, and refinement stops once every token has passed it. ``halting=False``
-  (the ablation) runs every step and reads the last. The phase's loss adds every step's own loss
-  (TRM's deep supervision). (Graves' ACT was tried first: the quick preset's models learned to
+  (an ablation) runs every step and reads the last; ``refinement=False`` (another) runs one step
+  only. The phase's loss adds every step's own loss (TRM's deep supervision). (Graves' ACT was tried first: the quick preset's models learned to
   halt after one step within 100 optimizer steps, whatever the ponder cost, and never used
   depth again; so did PonderNet without deep supervision.)
 * **Gated long-term memory** (Titans' memory-as-gate, with persistent memory slots): after the
@@ -125,17 +125,20 @@ class CognateNet(nn.Module):
                 h = block(h)
         return self.memory(h, memory)
 
-    def forward(self, ids: torch.Tensor, *, halting: bool = True, memory: bool = True) -> dict[str, torch.Tensor]:
+    def forward(self, ids: torch.Tensor, *, halting: bool = True, memory: bool = True,
+                refinement: bool = True) -> dict[str, torch.Tensor]:
         """Per token: ``logits`` [B, T, V] at its median halting step (the last with ``halting=False``),
         ``steps`` (expected refinements), ``gate`` (expected memory gate), and for training
-        ``step_logits`` [N, B, T, V] and ``halt_probs`` [N, B, T] of the N steps run."""
+        ``step_logits`` [N, B, T, V] and ``halt_probs`` [N, B, T] of the N steps run.
+        ``refinement=False`` (an ablation) runs one step only: the core's depth, once."""
         b, t = ids.shape
         x = self.embed(ids) + self.pos(torch.arange(t, device=ids.device))
         h = torch.zeros_like(x)
-        last = self.args.refine_steps - 1
+        most = self.args.refine_steps if refinement else 1
+        last = most - 1
         going = torch.ones(b, t, device=ids.device)  # probability of not having halted yet
         probs, logits, gates = [], [], []
-        for n in range(self.args.refine_steps):
+        for n in range(most):
             h, gate = self.refine(h, x, memory)
             lam = torch.sigmoid(self.halt(h)).squeeze(-1) if n < last else torch.ones(b, t, device=ids.device)
             probs.append(going * lam)
@@ -159,9 +162,14 @@ class CognateNet(nn.Module):
 
 
 def geometric_prior(rate: float, steps: int) -> torch.Tensor:
-    """PonderNet's prior over halting steps 1..steps: ``rate * (1 - rate)^(n-1)``, normalised."""
+    """PonderNet's prior over halting steps 1..steps: ``rate * (1 - rate)^(n-1)``, the last step
+    taking the rest, as the model's own halting does (its last step halts for sure): the
+    distribution of a model that halts with probability ``rate`` at every step. (Normalising the
+    truncated geometric instead would pull a 4-step model toward 2.2 steps at rate 0.2 -- less
+    than an untrained halting head spends.)"""
     g = rate * (1.0 - rate) ** torch.arange(steps, dtype=torch.float32)
-    return g / g.sum()
+    g[-1] = (1.0 - rate) ** (steps - 1)
+    return g
 
 
 def encode(text: str, limit: int) -> list[int]:

@@ -36,8 +36,10 @@ def model_args(cfg: CognateConfig, i: int) -> CognateArgs:
 
 
 def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
-    """Specialisation ``i``'s model as initialised (its own seed: the same weights every time)."""
-    torch.manual_seed(seed + 1000 * (i + 1))
+    """Specialisation ``i``'s model as initialised: all three from one seed (equal shapes draw
+    equal weights), as fine-tunes of one base are, so that phase 2 can merge them tensor by
+    tensor; they differ by their configs' biases, refinement and halting prior, then by training."""
+    torch.manual_seed(seed + 1000)
     return CognateNet(model_args(cfg, i))
 
 
@@ -65,13 +67,15 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
         def acc(**switches) -> float:
             return accuracy(greedy_answers(model, held, max_new, EVAL_BATCH, device, **switches), gold)
 
-        return {"accuracy": acc(), "accuracy_halting_off": acc(halting=False), "accuracy_memory_off": acc(memory=False),
+        return {"accuracy": acc(), "accuracy_halting_off": acc(halting=False), "accuracy_one_step": acc(refinement=False),
+                "accuracy_memory_off": acc(memory=False),
                 **fixed, **behaviour(model, held, EVAL_BATCH, cfg.speed_batches, device),
                 "train_seconds": before + time.perf_counter() - began}
 
     def summary(e: dict[str, float]) -> str:
         return (f"accuracy {e['accuracy']:.1%} (majority {e['majority_answer']:.1%}, copy {e['copy_number']:.1%}; "
-                f"halting off {e['accuracy_halting_off']:.1%}, memory off {e['accuracy_memory_off']:.1%}) | "
+                f"halting off {e['accuracy_halting_off']:.1%}, one step {e['accuracy_one_step']:.1%}, "
+                f"memory off {e['accuracy_memory_off']:.1%}) | "
                 f"steps {e['halting_steps']:.2f}/{model.args.refine_steps} | memory {e['memory_use']:.2f} | "
                 f"{e['examples_per_sec']:.0f} ex/s")
 
@@ -103,23 +107,31 @@ def summarise(ctx: RunContext, cfg: CognateConfig, data: dict, seed: int, sizing
             f"training {metrics['train_seconds']:.0f} s | storage {metrics['storage_mb']:.1f} MiB")
 
 
+def size(ctx: RunContext, cfg: CognateConfig, seed: int):
+    """The premortem's pre-flight (voltx's disk and memory checks, exit 82 when short) and the
+    batch and memory strategy from the models' parameter count, logged: before the data is built,
+    so a full disk or a small GPU is found before minutes of streaming GSM8K, not after. The
+    activations are estimated at ``max_len``, the longest an example can be."""
+    params = [parameter_count(fresh_model(cfg, i, seed)) for i in range(3)]
+    act = [activation_bytes(cfg.max_len, cfg.d_model, cfg.layers, steps, VOCAB, cfg.ff_mult) for steps in cfg.refine_steps]
+    sizing = plan_sizing(ctx.run.dir, params, max(act), max(act) // cfg.layers, ctx.config.run.keep_checkpoints, ctx.device,
+                         batch_size=cfg.batch_size, memory_fraction=cfg.memory_fraction)
+    ctx.run.event("sizing", step=ctx.global_step, **sizing.to_dict())
+    ctx.say(f"[cognate] sizing: {sizing.category} ({', '.join(f'{p:,}' for p in params)} parameters) -> batch {sizing.batch_size}, "
+            f"{sizing.strategy} ({sizing.reason}); {sizing.free_mem_gb:.1f} GiB memory and {sizing.free_disk_gb:.1f} GiB disk free")
+    return sizing
+
+
 def run(ctx: RunContext) -> None:
     cfg: CognateConfig = ctx.settings
     seed = ctx.config.run.seed
+    sizing = size(ctx, cfg, seed)
     train_records, held_records = build(cfg, ctx.run.dir / "data", seed)
     data = {"train": [encode_example(r, cfg.max_len) for r in train_records],
             "held": [encode_example(r, cfg.max_len) for r in held_records], "gold": [r["output"] for r in held_records],
             "fixed": {"majority_answer": majority_answer(train_records, [r["output"] for r in held_records]),
                       "copy_number": copy_number(train_records, held_records)},
             "max_new": min(16, max(len(r["output"].encode()) for r in train_records + held_records) + 1)}
-    params = [parameter_count(fresh_model(cfg, i, seed)) for i in range(3)]
-    longest = max(len(e.ids) for e in data["train"])
-    act = [activation_bytes(longest, cfg.d_model, cfg.layers, steps, VOCAB, cfg.ff_mult) for steps in cfg.refine_steps]
-    sizing = plan_sizing(ctx.run.dir, params, max(act), max(act) // cfg.layers, ctx.config.run.keep_checkpoints, ctx.device,
-                         batch_size=cfg.batch_size, memory_fraction=cfg.memory_fraction)
-    ctx.run.event("sizing", step=ctx.global_step, **sizing.to_dict())
-    ctx.say(f"[cognate] sizing: {sizing.category} ({', '.join(f'{p:,}' for p in params)} parameters) -> batch {sizing.batch_size}, "
-            f"{sizing.strategy} ({sizing.reason}); {sizing.free_mem_gb:.1f} GiB memory and {sizing.free_disk_gb:.1f} GiB disk free")
     ctx.say(f"[cognate] {len(train_records):,} training problems, {len(held_records):,} held out "
             f"(majority answer {data['fixed']['majority_answer']:.1%}, copy a number {data['fixed']['copy_number']:.1%})")
     per_epoch = steps_per_epoch(len(data["train"]), sizing.batch_size)

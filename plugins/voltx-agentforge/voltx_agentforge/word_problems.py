@@ -1,9 +1,11 @@
 """Arithmetic word problems as ``reasoning`` records: generated offline, or GSM8K from the Hub.
 
 * :class:`ArithWordsGenerator` (``gen:arith_words_gen``): one-step (+, -, x) and two-step
-  (+ then -) problems about people and things, numbers up to ``max_number``, deterministic by
-  seed. The splits are disjoint by construction: a problem's split is a hash of its text, so a
-  test problem is never a training problem (whatever the seeds).
+  (+ then -) problems about people and things, numbers up to ``max_number``, and ``box``
+  problems (+ a fact: each thing comes in boxes of a fixed size, :data:`BOX`, that no question
+  states, so a model must have stored it), deterministic by seed. The splits (train, dev, test)
+  are disjoint by construction: a problem's split is a hash of its text, so a dev or test
+  problem is never a training problem (whatever the seeds).
 * :class:`Gsm8kConverter` (``gsm8k``, Hub ``openai/gsm8k`` config ``main``): question ->
   the number after ``####`` in the answer; the worked lines before it are the steps.
 
@@ -24,13 +26,16 @@ from voltx.errors import UsageError
 
 NAMES = ("Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jen", "Kai", "Lea", "Max", "Nia", "Omar", "Pia")
 THINGS = ("apples", "books", "coins", "pens", "cards", "eggs", "shells", "stamps", "marbles", "cookies", "rocks", "kites")
-OPS = ("add", "sub", "mul", "two")
-TEST_SHARE = 10
-"""One problem in ``TEST_SHARE`` (by the hash of its text) belongs to the test split."""
+BOX = dict(zip(THINGS, (6, 4, 9, 3, 7, 2, 8, 5, 6, 4, 9, 3)))
+"""How many of each thing a box holds: the fact ``box`` problems need and never state."""
+OPS = ("add", "sub", "mul", "two", "box")
+SHARE = 10
+"""Of every ``SHARE`` problems (by the hash of their text) one is a test problem and one a dev problem."""
 
 
 def split_of(text: str) -> str:
-    return "test" if int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) % TEST_SHARE == 0 else "train"
+    bucket = int(hashlib.sha1(text.encode()).hexdigest()[:8], 16) % SHARE
+    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
 
 
 def make_problem(rng: random.Random, op: str, top: int) -> tuple[str, int, str]:
@@ -47,6 +52,10 @@ def make_problem(rng: random.Random, op: str, top: int) -> tuple[str, int, str]:
     if op == "mul":
         a, b = rng.randint(2, max(2, min(9, top // 2))), rng.randint(2, 9)
         return f"{n} buys {a} bags with {b} {t} in each bag. How many {t} does {n} buy?", a * b, f"{a} x {b} = {a * b}"
+    if op == "box":
+        a = rng.randint(1, top)
+        return (f"{n} has {a} {t} and {m} gives {n} a box of {t}. How many {t} does {n} have now?", a + BOX[t],
+                f"a box of {t} holds {BOX[t]}; {a} + {BOX[t]} = {a + BOX[t]}")
     a, b = rng.randint(1, top), rng.randint(1, top)
     c = rng.randint(1, a + b)
     return (f"{n} has {a} {t}, finds {b} more, then gives {c} to {m}. How many {t} does {n} have now?", a + b - c,
@@ -58,12 +67,12 @@ class ArithWordsGenerator(Converter):
 
     name = "arith_words_gen"
     formats = ("reasoning",)
-    splits = ("train", "test")
+    splits = ("train", "dev", "test")
     generator = True
     max_number: int = 20
     """Largest number in a question (products: up to 9 x max(2, min(9, max_number // 2)))."""
-    ops: str = "add,sub,mul,two"
-    """Comma-separated kinds: add, sub, mul, two (add then subtract)."""
+    ops: str = "add,sub,mul,two,box"
+    """Comma-separated kinds: add, sub, mul, two (add then subtract), box (add a stored fact: :data:`BOX`)."""
 
     def __init__(self, **options) -> None:
         for key, value in options.items():

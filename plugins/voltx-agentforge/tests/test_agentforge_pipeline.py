@@ -1,0 +1,115 @@
+"""`voltx run agentforge`: cognate -> evomerge as linked runs, gated, the models handed over.
+
+Until phase 2 lands, "evomerge" here is a stand-in installed as a real plugin distribution (the
+children are `voltx run` processes): it reads what cognate handed it through the artifact
+contract and writes down what it was given."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from agentforge_support import TINY, events, fake_plugin_dist
+from voltx.errors import EXIT_CONFIG, EXIT_OK, ConfigError
+from voltx.plugins import load_plugins
+from voltx.train.runner import RunRequest, execute
+
+pytestmark = pytest.mark.slow
+
+STAND_IN = '''
+from dataclasses import dataclass
+from voltx import hookimpl
+from voltx.plugin_specs import Deliverable, PhaseSpec
+
+
+@dataclass
+class EvoConfig:
+    cognate_from: str = ""
+
+
+@dataclass
+class NoHandoffConfig:
+    generations: int = 1
+
+
+def run(ctx):
+    import json, pathlib
+    summary = json.loads((pathlib.Path(ctx.settings.cognate_from) / "cognate.json").read_text())
+    ctx.run.event("given", cognate_from=ctx.settings.cognate_from, models=sorted(summary["models"]))
+    ctx.record_evaluation("evomerge", 0, 1, {"fitness_gain": 0.3, "best_input": 0.0})
+
+
+@hookimpl
+def register_phases(register):
+    register(PhaseSpec("evomerge", "stand-in", run, EvoConfig,
+                       deliverables=(Deliverable("evomerge/fitness_gain", ">=", 0.2, baselines=("evomerge/best_input",)),)))
+'''
+
+
+def install(tmp_path, monkeypatch, source: str):
+    """The stand-in as an installed distribution (here and in the children), and the pipeline's config file."""
+    site = fake_plugin_dist(tmp_path / "site", "voltx-evo-stand-in", "voltx_evo_stand_in", source)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "voltx_evo_stand_in", raising=False)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = tmp_path / "agentforge.toml"  # the phases read their tables from the file the pipeline started with
+    config.write_text("[cognate]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in {**TINY, "examples": 64}.items()))
+    return config
+
+
+@pytest.fixture
+def stand_in(tmp_path, monkeypatch):
+    return install(tmp_path, monkeypatch, STAND_IN)
+
+
+def agentforge(tmp_path, config, resume=None, **settings) -> int:
+    req = RunRequest(phase="agentforge", config_path=str(config), runs_dir=str(tmp_path / "runs"), resume=resume,
+                     overrides={"run.telemetry_interval": 0, **settings}, progress="plain")
+    return execute(req, plugins=load_plugins(refresh=True), restore_signals=True)
+
+
+def only(root, phase):
+    (run,) = [p.parent for p in root.glob(f"{phase}/*/run.json")]
+    return run
+
+
+def test_cognate_then_evomerge_as_gated_linked_runs_handed_the_models(tmp_path, stand_in, capsys):
+    """One pipeline, two child processes (the stop / resume / gate-stop paths are the curriculum's
+    engine, tested with it in tests/phases/test_curriculum.py)."""
+    # Three optimizer steps cannot answer word problems: cognate misses its accuracy verdicts; gate = warn goes on.
+    assert agentforge(tmp_path, stand_in, gate="warn") == EXIT_OK
+    root = tmp_path / "runs"
+    parent, cognate, evo = only(root, "agentforge"), only(root, "cognate"), only(root, "evomerge")
+    err = capsys.readouterr().err
+    assert "[agentforge] warning: phase cognate missed" in err and "[cognate]" in err and "[evomerge]" in err
+    (alert,) = [e for e in events(parent) if e["kind"] == "alert"]
+    assert (alert["rule"], alert["severity"]) == ("deliverable-gate", "warning") and "cognate-reasoning/accuracy" in alert["message"]
+    (given,) = [e for e in events(evo) if e["kind"] == "given"]  # phase 2 read phase 1's models through the artifact contract
+    assert given["cognate_from"] == str(cognate / "artifacts") and given["models"] == ["memory", "reasoning", "speed"]
+    steps = [(e["phase"], e["status"], e["run_dir"]) for e in events(parent) if e["kind"] == "curriculum_phase"]
+    assert steps == [("cognate", "started", str(cognate)), ("cognate", "finished", str(cognate)),
+                     ("evomerge", "started", str(evo)), ("evomerge", "finished", str(evo))]
+    judged = {k for e in events(parent) if e["kind"] == "evaluation" for k in e["metrics"]}
+    assert {"agentforge/evomerge/evomerge/fitness_gain", "agentforge/cognate/cognate-speed/accuracy"} <= judged
+
+
+@pytest.mark.parametrize("phases, needle", [
+    (["evomerge", "cognate"], "cognate must come before it"),
+    (["evomerge"], "cognate must come before it"),
+    (["cognate", "nope"], "no phase 'nope'"),
+])
+def test_a_pipeline_that_cannot_hand_over_is_refused_before_its_run(tmp_path, stand_in, phases, needle):
+    with pytest.raises(ConfigError, match=needle) as err:
+        agentforge(tmp_path, stand_in, phases=phases)
+    assert err.value.exit_code == EXIT_CONFIG and not (tmp_path / "runs").exists()
+
+
+def test_a_phase_without_the_handoff_setting_is_refused(tmp_path, monkeypatch):
+    config = install(tmp_path, monkeypatch, STAND_IN.replace('"stand-in", run, EvoConfig', '"stand-in", run, NoHandoffConfig'))
+    with pytest.raises(ConfigError, match="has no setting 'cognate_from'"):
+        agentforge(tmp_path, config)
+    assert not (tmp_path / "runs").exists()
