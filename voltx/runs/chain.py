@@ -13,7 +13,7 @@ phase's run, skips the finished ones and carries on (after a gate stop: with the
 
 What a chain hands from one phase to the next is its own: :class:`Chain`'s ``handoff`` returns
 the overrides of a phase about to start from the runs finished before it (the curriculum's
-``lang_from``, Agent Forge's ``cognate_from``), and ``prepare`` checks the phases still to start
+``lang_from``, Agent Forge's ``cognate_dir``), and ``prepare`` checks the phases still to start
 before the first one does (the curriculum's data preflight).
 
 Public API (:mod:`voltx.public_api`). No torch: it only starts processes and reads run directories.

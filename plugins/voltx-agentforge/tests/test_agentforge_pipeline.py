@@ -27,7 +27,7 @@ from voltx.plugin_specs import Deliverable, PhaseSpec
 
 @dataclass
 class EvoConfig:
-    cognate_from: str = ""
+    cognate_dir: str = ""
 
 
 @dataclass
@@ -37,8 +37,8 @@ class NoHandoffConfig:
 
 def run(ctx):
     import json, pathlib
-    summary = json.loads((pathlib.Path(ctx.settings.cognate_from) / "cognate.json").read_text())
-    ctx.run.event("given", cognate_from=ctx.settings.cognate_from, models=sorted(summary["models"]))
+    summary = json.loads((pathlib.Path(ctx.settings.cognate_dir) / "cognate.json").read_text())
+    ctx.run.event("given", cognate_dir=ctx.settings.cognate_dir, models=sorted(summary["models"]))
     ctx.record_evaluation("evomerge", 0, 1, {"fitness_gain": 0.3, "best_input": 0.0})
 
 
@@ -89,7 +89,7 @@ def test_cognate_then_evomerge_as_gated_linked_runs_handed_the_models(tmp_path, 
     (alert,) = [e for e in events(parent) if e["kind"] == "alert"]
     assert (alert["rule"], alert["severity"]) == ("deliverable-gate", "warning") and "cognate-reasoning/accuracy" in alert["message"]
     (given,) = [e for e in events(evo) if e["kind"] == "given"]  # phase 2 read phase 1's models through the artifact contract
-    assert given["cognate_from"] == str(cognate / "artifacts") and given["models"] == ["memory", "reasoning", "speed"]
+    assert given["cognate_dir"] == str(cognate / "artifacts") and given["models"] == ["memory", "reasoning", "speed"]
     steps = [(e["phase"], e["status"], e["run_dir"]) for e in events(parent) if e["kind"] == "curriculum_phase"]
     assert steps == [("cognate", "started", str(cognate)), ("cognate", "finished", str(cognate)),
                      ("evomerge", "started", str(evo)), ("evomerge", "finished", str(evo))]
@@ -110,6 +110,6 @@ def test_a_pipeline_that_cannot_hand_over_is_refused_before_its_run(tmp_path, st
 
 def test_a_phase_without_the_handoff_setting_is_refused(tmp_path, monkeypatch):
     config = install(tmp_path, monkeypatch, STAND_IN.replace('"stand-in", run, EvoConfig', '"stand-in", run, NoHandoffConfig'))
-    with pytest.raises(ConfigError, match="has no setting 'cognate_from'"):
+    with pytest.raises(ConfigError, match="has no setting 'cognate_dir'"):
         agentforge(tmp_path, config)
     assert not (tmp_path / "runs").exists()

@@ -7,7 +7,7 @@ judges its deliverables (``stop``: a missed one ends the pipeline with exit 83 b
 phase; ``warn``: a warning alert, then on; ``continue``), a stop is forwarded to the running
 phase and ``voltx run agentforge --resume`` carries on from it. A phase named in
 :data:`HANDOFF` is given the ``artifacts/`` directory of the run of the phase it reads from
-(``evomerge.cognate_from`` = the cognate run's ``artifacts/``: ``cognate.json`` and the three
+(``evomerge.cognate_dir`` = the cognate run's ``artifacts/``: ``cognate.json`` and the three
 ``cognate-<specialisation>/`` model directories, the contract of :mod:`cognate_artifacts`).
 
 Import-light: no torch (it only starts processes and reads their run directories).
@@ -23,7 +23,7 @@ from voltx.errors import ConfigError
 from voltx.plugin_specs import PhaseSpec
 from voltx.runs.chain import Chain, check_phases, run_chain
 
-HANDOFF: dict[str, tuple[str, str]] = {"evomerge": ("cognate_from", "cognate")}
+HANDOFF: dict[str, tuple[str, str]] = {"evomerge": ("cognate_dir", "cognate")}
 """phase -> (its setting, the earlier phase whose run's ``artifacts/`` it is given)."""
 
 
