@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from voltx.data.converter import RawRow, RowError
-from voltx.errors import DataError, MissingInputError, PreflightError, UsageError
+from voltx.errors import ConfigError, DataError, MissingInputError, PreflightError, UsageError
 from voltx_agentforge import sizing
 from voltx_agentforge.cognate_artifacts import load_model, save_model
 from voltx_agentforge.cognate_eval import copy_number, diversity, majority_answer
@@ -148,3 +148,5 @@ def test_a_hub_source_streams_only_its_share(tmp_path, monkeypatch):
     monkeypatch.setattr(Gsm8kConverter, "hub_data_files", [str(rows)])
     records = source_records("hub:gsm8k", "train", 3, "cognate.data")
     assert [r["output"] for r in records] == ["2", "3", "4"] and records[0]["task"] == "gsm8k"
+    with pytest.raises(ConfigError, match="hub:gsm8k has no 'dev' split"):
+        source_records("hub:gsm8k", "dev", 3, "cognate.eval_data")

@@ -25,7 +25,7 @@ import torch
 from voltx.data.converter import RowError
 from voltx.data.mix import mix, parse_source, quotas, read_jsonl_lines
 from voltx.data.sources import load_records
-from voltx.errors import DataError, UsageError
+from voltx.errors import ConfigError, DataError, UsageError
 from voltx_agentforge.cognate_model import BOS, EOS, PAD, encode
 
 HUB = "hub:"
@@ -63,6 +63,9 @@ def hub_records(name: str, split: str, limit: int, key: str) -> list[dict]:
         raise UsageError(f"{key}: {exc}") from None
     conv = resolve(spec.factory)()
     conv.hub_name = conv.hub_name or spec.hub_name
+    if split not in conv.splits:  # GSM8K has no dev split: say so, not a Hub error after connecting
+        raise ConfigError(f"{key}: {HUB}{name} has no {split!r} split (its splits: {', '.join(conv.splits)}); "
+                          f"tune on a JSONL file of held-out records, or evaluate with cognate.eval_split = \"test\"")
     out: list[dict] = []
     for row in islice(conv.read_hub(split, None), limit):
         try:
