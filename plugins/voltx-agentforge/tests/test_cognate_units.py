@@ -112,6 +112,11 @@ def test_sizing_follows_the_plans_categories_and_free_memory(monkeypatch, tmp_pa
     assert (squeezed.batch_size, squeezed.strategy) == (sizing.MIN_BATCH, "activation checkpointing")
     with pytest.raises(PreflightError, match="even with activation checkpointing"):
         sizing.plan_sizing(tmp_path, [25_000_000] * 3, 2**30, 2**29, 2, "cpu")
+    # 75M parameters: 0.28 GiB of weights; Muon x Grokfast checkpoints (x4, 3 on disk) and two artifact copies: 3.9 GiB
+    assert sizing.disk_need([25_000_000] * 3, 2, 3) == 4 * 75_000_000 * (4 * 3 + 2)
+    monkeypatch.setitem(free, "free_disk_gb", 3.0)  # voltx's own check (checkpoints, two moments) passes; the whole run does not
+    with pytest.raises(PreflightError, match="not enough disk .* 3.91 GiB needed for 3 models"):
+        sizing.plan_sizing(tmp_path, [25_000_000] * 3, 1000, 100, 2, "cpu", optimizer_states=3)
 
 
 def test_diversity_is_zero_for_alike_models_and_grows_apart():

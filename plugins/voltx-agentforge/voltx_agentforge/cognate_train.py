@@ -115,7 +115,8 @@ def size(ctx: RunContext, cfg: CognateConfig, seed: int):
     params = [parameter_count(fresh_model(cfg, i, seed)) for i in range(3)]
     act = [activation_bytes(cfg.max_len, cfg.d_model, cfg.layers, steps, VOCAB, cfg.ff_mult) for steps in cfg.refine_steps]
     sizing = plan_sizing(ctx.run.dir, params, max(act), max(act) // cfg.layers, ctx.config.run.keep_checkpoints, ctx.device,
-                         batch_size=cfg.batch_size, memory_fraction=cfg.memory_fraction)
+                         batch_size=cfg.batch_size, memory_fraction=cfg.memory_fraction,
+                         optimizer_states=3 if cfg.optimizer == "muon_grokfast" else 2)
     ctx.run.event("sizing", step=ctx.global_step, **sizing.to_dict())
     ctx.say(f"[cognate] sizing: {sizing.category} ({', '.join(f'{p:,}' for p in params)} parameters) -> batch {sizing.batch_size}, "
             f"{sizing.strategy} ({sizing.reason}); {sizing.free_mem_gb:.1f} GiB memory and {sizing.free_disk_gb:.1f} GiB disk free")

@@ -59,13 +59,30 @@ class Sizing:
         return asdict(self)
 
 
+def disk_need(params: list[int], keep_checkpoints: int, optimizer_states: int) -> int:
+    """Bytes the run writes at most: each model's checkpoints (weights and ``optimizer_states``
+    tensors per parameter, ``keep_checkpoints`` kept + 1 being written) and its two artifact
+    copies (the run's and the published one). voltx's own check counts two optimizer states and
+    no artifacts; Muon x Grokfast keeps three (AdamW's moments and the slow gradient)."""
+    return FLOAT_BYTES * sum(params) * ((1 + optimizer_states) * (keep_checkpoints + 1) + 2)
+
+
 def plan_sizing(run_dir, params: list[int], act_bytes: int, checkpointed_bytes: int, keep_checkpoints: int, device, *,
-                batch_size: int = 0, memory_fraction: float = 0.5) -> Sizing:
-    """Pre-flight (voltx's disk and memory checks for all ``params`` of the run's models) then the
-    batch and memory strategy of the largest model. ``act_bytes`` / ``checkpointed_bytes``: one
-    example's activations without / with activation checkpointing. ``batch_size`` > 0 is the
-    user's, kept (and refused when it cannot fit even with checkpointing)."""
+                batch_size: int = 0, memory_fraction: float = 0.5, optimizer_states: int = 2) -> Sizing:
+    """Pre-flight (voltx's disk and memory checks for all ``params`` of the run's models, then the
+    disk for everything the run writes: :func:`disk_need`) then the batch and memory strategy of
+    the largest model. ``act_bytes`` / ``checkpointed_bytes``: one example's activations without /
+    with activation checkpointing. ``batch_size`` > 0 is the user's, kept (and refused when it
+    cannot fit even with checkpointing)."""
     figures = check_resources(run_dir, sum(params), keep_checkpoints, device)
+    need = disk_need(params, keep_checkpoints, optimizer_states)
+    if figures["free_disk_gb"] * 1024**3 < need:
+        raise PreflightError(
+            f"not enough disk under {run_dir}: {figures['free_disk_gb']:.2f} GiB free, about {need / 1024**3:.2f} GiB needed "
+            f"for {len(params)} models of {sum(params):,} parameters in all ({keep_checkpoints} checkpoints kept + 1 in flight, "
+            f"{optimizer_states} optimizer tensors per parameter, two copies of each artifact). Free space, lower "
+            "[run].keep_checkpoints, or put runs elsewhere with --runs-dir.")
+    figures["need_disk_gb"] = max(figures["need_disk_gb"], need / 1024**3)
     biggest = max(params)
     category, planned = categorize(biggest)
     budget = figures["free_mem_gb"] * 1024**3 * memory_fraction - FLOAT_BYTES * 4 * biggest
