@@ -1,8 +1,9 @@
 """`voltx run agentforge`: cognate -> evomerge as linked runs, gated, the models handed over.
 
-Until phase 2 lands, "evomerge" here is a stand-in installed as a real plugin distribution (the
-children are `voltx run` processes): it reads what cognate handed it through the artifact
-contract and writes down what it was given."""
+Phase 2 here is a stand-in, "evo-stand-in" (handed the models as evomerge is: the pipeline's
+HANDOFF, patched), installed as a real plugin distribution (the children are `voltx run`
+processes): it reads what cognate handed it through the artifact contract and writes down what it
+was given. Fast, and independent of the real evomerge (whose quick run takes minutes)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from agentforge_support import TINY, events, fake_plugin_dist
 from voltx.errors import EXIT_CONFIG, EXIT_OK, ConfigError
 from voltx.plugins import load_plugins
 from voltx.train.runner import RunRequest, execute
+from voltx_agentforge import pipeline
 
 pytestmark = pytest.mark.slow
+EVO = "evo-stand-in"
 
 STAND_IN = '''
 from dataclasses import dataclass
@@ -44,7 +47,7 @@ def run(ctx):
 
 @hookimpl
 def register_phases(register):
-    register(PhaseSpec("evomerge", "stand-in", run, EvoConfig,
+    register(PhaseSpec("evo-stand-in", "stand-in", run, EvoConfig,
                        deliverables=(Deliverable("evomerge/fitness_gain", ">=", 0.2, baselines=("evomerge/best_input",)),)))
 '''
 
@@ -56,6 +59,7 @@ def install(tmp_path, monkeypatch, source: str):
     monkeypatch.delitem(sys.modules, "voltx_evo_stand_in", raising=False)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(pipeline, "HANDOFF", {EVO: ("cognate_dir", "cognate")})
     config = tmp_path / "agentforge.toml"  # the phases read their tables from the file the pipeline started with
     config.write_text("[cognate]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in {**TINY, "examples": 64}.items()))
     return config
@@ -68,7 +72,7 @@ def stand_in(tmp_path, monkeypatch):
 
 def agentforge(tmp_path, config, resume=None, **settings) -> int:
     req = RunRequest(phase="agentforge", config_path=str(config), runs_dir=str(tmp_path / "runs"), resume=resume,
-                     overrides={"run.telemetry_interval": 0, **settings}, progress="plain")
+                     overrides={"run.telemetry_interval": 0, "phases": ["cognate", EVO], **settings}, progress="plain")
     return execute(req, plugins=load_plugins(refresh=True), restore_signals=True)
 
 
@@ -83,23 +87,23 @@ def test_cognate_then_evomerge_as_gated_linked_runs_handed_the_models(tmp_path, 
     # Three optimizer steps cannot answer word problems: cognate misses its accuracy verdicts; gate = warn goes on.
     assert agentforge(tmp_path, stand_in, gate="warn") == EXIT_OK
     root = tmp_path / "runs"
-    parent, cognate, evo = only(root, "agentforge"), only(root, "cognate"), only(root, "evomerge")
+    parent, cognate, evo = only(root, "agentforge"), only(root, "cognate"), only(root, EVO)
     err = capsys.readouterr().err
-    assert "[agentforge] warning: phase cognate missed" in err and "[cognate]" in err and "[evomerge]" in err
+    assert "[agentforge] warning: phase cognate missed" in err and "[cognate]" in err and f"[{EVO}]" in err
     (alert,) = [e for e in events(parent) if e["kind"] == "alert"]
     assert (alert["rule"], alert["severity"]) == ("deliverable-gate", "warning") and "cognate-reasoning/accuracy" in alert["message"]
     (given,) = [e for e in events(evo) if e["kind"] == "given"]  # phase 2 read phase 1's models through the artifact contract
     assert given["cognate_dir"] == str(cognate / "artifacts") and given["models"] == ["memory", "reasoning", "speed"]
     steps = [(e["phase"], e["status"], e["run_dir"]) for e in events(parent) if e["kind"] == "curriculum_phase"]
     assert steps == [("cognate", "started", str(cognate)), ("cognate", "finished", str(cognate)),
-                     ("evomerge", "started", str(evo)), ("evomerge", "finished", str(evo))]
+                     (EVO, "started", str(evo)), (EVO, "finished", str(evo))]
     judged = {k for e in events(parent) if e["kind"] == "evaluation" for k in e["metrics"]}
-    assert {"agentforge/evomerge/evomerge/fitness_gain", "agentforge/cognate/cognate-speed/accuracy"} <= judged
+    assert {f"agentforge/{EVO}/evomerge/fitness_gain", "agentforge/cognate/cognate-speed/accuracy"} <= judged
 
 
 @pytest.mark.parametrize("phases, needle", [
-    (["evomerge", "cognate"], "cognate must come before it"),
-    (["evomerge"], "cognate must come before it"),
+    (["evo-stand-in", "cognate"], "cognate must come before it"),
+    (["evo-stand-in"], "cognate must come before it"),
     (["cognate", "nope"], "no phase 'nope'"),
 ])
 def test_a_pipeline_that_cannot_hand_over_is_refused_before_its_run(tmp_path, stand_in, phases, needle):
