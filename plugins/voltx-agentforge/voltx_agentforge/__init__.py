@@ -1,6 +1,6 @@
-"""voltx-agentforge: the Agent Forge V2 pipeline as voltx phases (phase 1 so far: ``voltx run cognate``).
+"""voltx-agentforge: the Agent Forge V2 pipeline as voltx phases (``voltx run cognate``, ``voltx run evomerge``).
 
-Registers the ``cognate`` phase and its two data sources: the offline generator
+Registers the ``cognate`` and ``evomerge`` phases and its two data sources: the offline generator
 ``arith_words_gen`` (arithmetic word problems) and the ``gsm8k`` converter (Hub
 ``openai/gsm8k``). Import-light: torch is imported only when the phase runs.
 """
@@ -16,8 +16,10 @@ __version__ = "0.1.0"
 @hookimpl
 def register_phases(register):
     from voltx_agentforge.cognate import PHASE
+    from voltx_agentforge.evomerge import PHASE as EVOMERGE
 
     register(PHASE)
+    register(EVOMERGE)
 
 
 @hookimpl

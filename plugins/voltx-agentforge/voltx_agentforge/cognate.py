@@ -41,7 +41,7 @@ QUICK = {
     "data": ["gen:arith_words_gen?max_number=9&ops=add,sub:1.0"],
     "eval_data": "gen:arith_words_gen?max_number=9&ops=add,sub",
     "examples": 4000, "eval_examples": 200, "d_model": 64, "heads": 4, "layers": 1, "max_len": 96,
-    "refine_steps": [4, 2, 1], "memory_slots": [16, 64, 8], "epochs": 4, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
+    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 4, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
 }
 """Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
 
@@ -78,7 +78,9 @@ class CognateConfig:
     """Weight of every refinement step's own loss (their mean) beside the halting-weighted one
     (TRM's deep supervision): without it, the steps halting skipped early never learn, and the
     quick preset's models halted after step 1 for good within 50 optimizer steps."""
-    memory_slots: list[int] = field(default_factory=lambda: [64, 256, 16])
+    memory_slots: list[int] = field(default_factory=lambda: [64, 64, 64])
+    """Equal by default: phase 2 (EvoMerge) merges the models tensor by tensor, which needs equal
+    shapes (it refuses unequal ones, naming the tensors)."""
     memory_gate_bias: list[float] = field(default_factory=lambda: [-2.0, 1.0, -3.0])
     """Initial bias of the memory gate (sigmoid): the memory model starts with it open."""
     optimizer: Literal["muon_grokfast", "adamw"] = "muon_grokfast"

@@ -36,8 +36,10 @@ def model_args(cfg: CognateConfig, i: int) -> CognateArgs:
 
 
 def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
-    """Specialisation ``i``'s model as initialised (its own seed: the same weights every time)."""
-    torch.manual_seed(seed + 1000 * (i + 1))
+    """Specialisation ``i``'s model as initialised: all three from one seed (equal shapes draw
+    equal weights), as fine-tunes of one base are, so that phase 2 can merge them tensor by
+    tensor; they differ by their configs' biases, refinement and halting prior, then by training."""
+    torch.manual_seed(seed + 1000)
     return CognateNet(model_args(cfg, i))
 
 
