@@ -11,8 +11,9 @@ from voltx_agentforge.cognate_artifacts import save_model
 from voltx_agentforge.cognate_model import CognateArgs, CognateNet
 
 SPECS = ("reasoning", "memory", "speed")
-TINY = {"fitness_data": "gen:arith_words_gen?max_number=9&ops=add,sub", "fitness_examples": 12, "report_examples": 12,
-        "generations": 4, "eval_batch": 12}
+# 3 generations of 8: 4 elites kept, 3 mutants and 1 merged group of 3 losers new each generation
+TINY = {"fitness_data": "gen:arith_words_gen?max_number=9&ops=add,sub", "fitness_examples": 8, "report_examples": 8,
+        "generations": 3, "elites": 4, "losers": 3, "eval_batch": 8}
 
 
 def write_models(root, slots=(4, 4, 4), layers: int = 2) -> str:
