@@ -71,7 +71,7 @@ def test_the_initial_population_holds_all_8_combinations_and_each_recipe_makes_a
 def test_the_next_generation_keeps_the_elites_merges_the_losers_and_remerges_mutants():
     models = three_models()
     gen = torch.Generator().manual_seed(1)
-    population = [Individual(g, merge(models, g), fitness=f / 10, loglik=-1.0)
+    population = [Individual(g, merge(models, g), fitness=f / 10, accuracy=0.0)
                   for g, f in zip(initial_genomes(gen, 8, layers=2), range(8))]
     cfg = SimpleNamespace(population=8, elites=2, losers=6, loser_group=3, mutation_sigma=0.1, flip_rate=0.0)
     nxt, next_id = next_generation(population, cfg, gen, 2, 8, lambda g: merge(models, g))

@@ -34,14 +34,15 @@ class Individual:
     genome: dict
     tensors: dict[str, torch.Tensor]
     fitness: float | None = None
-    """Exact-match accuracy on the fitness set (None until evaluated)."""
-    loglik: float | None = None
-    """Mean log-probability of the answers' bytes: breaks ties between equal accuracies."""
+    """The answers' probability per byte on the fitness set (the geometric mean: exp of the mean
+    log-likelihood), what selection ranks by (None until evaluated)."""
+    accuracy: float | None = None
+    """Exact-match accuracy on the fitness set: breaks ties."""
     extra: dict = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[float, float]:
-        return (self.fitness if self.fitness is not None else -1.0, self.loglik if self.loglik is not None else float("-inf"))
+        return (self.fitness if self.fitness is not None else -1.0, self.accuracy if self.accuracy is not None else -1.0)
 
 
 def _uniform(gen: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
@@ -109,7 +110,7 @@ def merge_losers(group: list[Individual], ident: int) -> Individual:
 
 
 def ranked(population: list[Individual]) -> list[Individual]:
-    """Best first (fitness, then answer log-likelihood; the older individual first on a tie)."""
+    """Best first (fitness, then accuracy; the older individual first on a tie)."""
     return sorted(population, key=lambda ind: (-ind.key[0], -ind.key[1], ind.genome["id"]))
 
 

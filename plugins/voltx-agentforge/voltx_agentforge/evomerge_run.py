@@ -14,6 +14,7 @@ ends bitwise equal to an uninterrupted one on CPU.
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -36,11 +37,14 @@ GENERATOR = "evolution"
 
 
 class Scorer:
-    """A state dict's exact-match accuracy and mean answer log-likelihood on fixed problems.
+    """A state dict's exact-match accuracy and fitness on fixed problems, teacher-forced.
 
-    Teacher-forced: an answer counts when every answer byte and the closing EOS is the model's
-    argmax given the bytes before it, which is exactly when greedy decoding would write it,
-    in one forward pass instead of one per byte."""
+    Accuracy: an answer counts when every answer byte and the closing EOS is the model's argmax
+    given the bytes before it, which is exactly when greedy decoding would write it (one
+    forward pass instead of one per byte). Fitness: the answers' probability per byte (exp of
+    the mean per-answer log-likelihood), a smooth figure: ranking by accuracy on a few hundred
+    problems at ~15% selected noise (measured: the quick preset's champion then lost 25% on the
+    report set)."""
 
     def __init__(self, rows, batch: int, device) -> None:
         self.device, self.nets = device, {}
@@ -64,7 +68,7 @@ class Scorer:
             hits += float(((logits.argmax(-1) == targets) | ~answer).all(-1).sum())
             logp = F.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
             loglik += float(((logp * answer).sum(-1) / answer.sum(-1).clamp_min(1)).sum())
-        return hits / self.count, loglik / self.count
+        return hits / self.count, math.exp(loglik / self.count)
 
 
 class Population:
@@ -94,7 +98,7 @@ def restore(point, inputs_keys: list[str]) -> tuple[list[Individual], dict]:
     tensors, state = point.tensors("model"), point.state
     people = []
     for k, saved in enumerate(state["population"]):
-        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["loglik"])
+        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["accuracy"])
         people.append(ind)
     return people, state
 
@@ -123,14 +127,14 @@ def run(ctx: RunContext) -> None:
 
 
 def baselines(inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
-    """Each input's fitness and report accuracy; the uniform average run with the best input's config."""
-    fit = [score(t, a) for t, a in zip(inputs, args)]
+    """Each input's fitness and report accuracy; the uniform average run with the fittest input's config."""
+    fit = [score(t, a)[1] for t, a in zip(inputs, args)]
     rep = [report(t, a)[0] for t, a in zip(inputs, args)]
     best = max(range(len(inputs)), key=lambda i: fit[i])
     uniform = linear(inputs, [1 / len(inputs)] * len(inputs))
-    return {"best_input_fitness": max(f[0] for f in fit), "best_input_report": max(rep),
-            "uniform_fitness": score(uniform, args[best])[0], "uniform_report": report(uniform, args[best])[0],
-            **{f"input{i + 1}_fitness": f[0] for i, f in enumerate(fit)}, **{f"input{i + 1}_report": r for i, r in enumerate(rep)}}
+    return {"best_input_fitness": max(fit), "best_input_report": max(rep),
+            "uniform_fitness": score(uniform, args[best])[1], "uniform_report": report(uniform, args[best])[0],
+            **{f"input{i + 1}_fitness": f for i, f in enumerate(fit)}, **{f"input{i + 1}_report": r for i, r in enumerate(rep)}}
 
 
 def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, score: Scorer, report: Scorer, unit: float,
@@ -163,7 +167,7 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
                        extra_tensors={}, generators={GENERATOR: gen},
                        extra_state={"generation": generation, "next_id": next_id, "used": sorted(used), "history": history,
                                     "evolve_seconds": spent + time.perf_counter() - began, "initial_report": initial_report,
-                                    "population": [{"genome": p.genome, "fitness": p.fitness, "loglik": p.loglik} for p in population]})
+                                    "population": [{"genome": p.genome, "fitness": p.fitness, "accuracy": p.accuracy} for p in population]})
 
     for g in range(first, cfg.generations):
         if ctx.stop.requested:
@@ -175,7 +179,7 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         tick = time.perf_counter()
         for ind in population:
             if ind.fitness is None:
-                ind.fitness, ind.loglik = score(ind.tensors, args[ind.genome["args_from"]])
+                ind.accuracy, ind.fitness = score(ind.tensors, args[ind.genome["args_from"]])
                 used.add(tuple(ind.genome["combo"]))
         if initial_report is None:
             initial_report = report(ranked(population)[0].tensors, args[ranked(population)[0].genome["args_from"]])[0]
@@ -194,14 +198,15 @@ def log_generation(ctx: RunContext, cfg: EvoMergeConfig, population: list[Indivi
     fitness = [p.fitness for p in population]
     best = ranked(population)[0]
     figures = {"best_fitness": best.fitness, "mean_fitness": sum(fitness) / len(fitness), "diversity": diversity(population, unit),
-               "best_loglik": best.loglik, "combos": len({tuple(p.genome["combo"]) for p in population})}
+               "best_accuracy": best.accuracy, "mean_accuracy": sum(p.accuracy for p in population) / len(population),
+               "combos": len({tuple(p.genome["combo"]) for p in population})}
     ctx.global_step = g + 1
     ctx.hub.log({"step": g + 1, "stage": STAGE, "stage_step": g + 1, "total_steps": cfg.generations, "epoch": g + 1,
                  "losses": {}, "steps_per_sec": 1.0 / max(seconds, 1e-9), **figures})
-    ctx.say(f"[evomerge] generation {g + 1}/{cfg.generations}: best {best.fitness:.1%} (#{best.genome['id']}, "
-            f"{'+'.join(technique_names(tuple(best.genome['combo'])))}), mean {figures['mean_fitness']:.1%}, "
+    ctx.say(f"[evomerge] generation {g + 1}/{cfg.generations}: best fitness {best.fitness:.4f} (accuracy {best.accuracy:.1%}; "
+            f"#{best.genome['id']}, {'+'.join(technique_names(tuple(best.genome['combo'])))}), mean {figures['mean_fitness']:.4f}, "
             f"diversity {figures['diversity']:.3f}, {figures['combos']} combinations | {seconds:.1f} s")
-    ctx.reporter.update(g + 1, f"best {best.fitness:.1%}")
+    ctx.reporter.update(g + 1, f"best fitness {best.fitness:.4f}")
     return {"generation": g + 1, **figures, "best_id": best.genome["id"]}
 
 
@@ -216,7 +221,7 @@ def finish(ctx: RunContext, cfg: EvoMergeConfig, population, args, report: Score
     def gain(value: float, reference: float) -> float:
         return (value - reference) / max(reference, floor)
 
-    metrics = {**base, "champion_fitness": champion.fitness, "champion_report": champion_report, "initial_report": initial_report,
+    metrics = {**base, "champion_fitness": champion.fitness, "champion_accuracy": champion.accuracy, "champion_report": champion_report, "initial_report": initial_report,
                "improvement": gain(champion_report, base["best_input_report"]),
                "improvement_uniform": gain(base["uniform_report"], base["best_input_report"]),
                "improvement_initial": gain(initial_report, base["best_input_report"]),
@@ -229,7 +234,7 @@ def finish(ctx: RunContext, cfg: EvoMergeConfig, population, args, report: Score
     net = CognateNet(champ_args)
     net.load_state_dict(champion.tensors)
     summary = {"genome": champion.genome, "techniques": technique_names(tuple(champion.genome["combo"])),
-               "fitness": champion.fitness, "report_accuracy": champion_report}
+               "fitness": champion.fitness, "accuracy": champion.accuracy, "report_accuracy": champion_report}
     store.save_model(ctx.artifact("evomerge-champion"), net, "evomerge", evomerge=summary)
     ctx.run.event("artifact", name="evomerge-champion", path=str(ctx.artifact("evomerge-champion")), step=ctx.global_step)
     store.write_summary(ctx.artifact("evomerge.json"), {"champion": summary, "metrics": metrics, "history": history,
