@@ -154,7 +154,8 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         genomes = initial_genomes(gen, cfg.population, layers)
         population = [Individual(g, merge(inputs, g)) for g in genomes]
         first, next_id, used, history, spent, initial_report = 0, len(genomes), set(), [], 0.0, None
-        ctx.run.event("stage_start", stage=STAGE, step=ctx.global_step, total_steps=cfg.generations, parameters=len(inputs[0]))
+        ctx.run.event("stage_start", stage=STAGE, step=ctx.global_step, total_steps=cfg.generations,
+                      parameters=sum(t.numel() for t in inputs[0].values()))
     ctx.run.update_manifest(total_steps=cfg.generations, stage=STAGE)
     ctx.reporter.start(STAGE, cfg.generations, completed=first)
     every = max(1, ctx.config.run.checkpoint_every)
