@@ -114,7 +114,7 @@ class RunContext:
         *,
         stage: str,
         model: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
+        optimizer: torch.optim.Optimizer | None,
         stage_step: int,
         epoch: int,
         batch: int,
@@ -124,7 +124,8 @@ class RunContext:
     ) -> Path:
         started = time.perf_counter()
         self.run.flush()  # logs up to this step are on disk before the checkpoint that covers them
-        opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+        # None: a stage without an optimizer (EvoMerge's generations); ``model`` is then anything with a state_dict()
+        opt_tensors, opt_meta = optimizer_to_tensors(optimizer) if optimizer is not None else ({}, {})
         rng_tensors, rng_meta = capture_rng(generators)
         state = {
             "stage": stage,

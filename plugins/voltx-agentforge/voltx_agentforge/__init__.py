@@ -1,7 +1,7 @@
-"""voltx-agentforge: the Agent Forge V2 pipeline as voltx phases (``voltx run cognate``, and
-``voltx run agentforge``: the phases in order as gated linked runs).
+"""voltx-agentforge: the Agent Forge V2 pipeline as voltx phases (``voltx run cognate``,
+``voltx run evomerge``, and ``voltx run agentforge``: the phases in order as gated linked runs).
 
-Registers the ``cognate`` and ``agentforge`` phases and cognate's two data sources: the offline generator
+Registers the ``cognate``, ``evomerge`` and ``agentforge`` phases and cognate's two data sources: the offline generator
 ``arith_words_gen`` (arithmetic word problems) and the ``gsm8k`` converter (Hub
 ``openai/gsm8k``). Import-light: torch is imported only when the phase runs.
 """
@@ -17,8 +17,10 @@ __version__ = "0.1.0"
 @hookimpl
 def register_phases(register):
     from voltx_agentforge.cognate import PHASE
+    from voltx_agentforge.evomerge import PHASE as EVOMERGE
 
     register(PHASE)
+    register(EVOMERGE)
     from voltx_agentforge.pipeline import PHASE as PIPELINE  # voltx run agentforge: the phases as gated linked runs
 
     register(PIPELINE)

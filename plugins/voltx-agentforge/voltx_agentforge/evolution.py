@@ -1,0 +1,155 @@
+"""EvoMerge's genetic algorithm: genomes (merge recipes), the initial population, the next
+generation, and the population's diversity.
+
+A **genome** is a JSON dict, the recipe :func:`voltx_agentforge.merge_ops.merge` applies to
+the three inputs: ``combo`` (one bit per technique pair), ``weights`` (a point of the simplex),
+``density`` and ``scale`` (the task-vector step), ``seed`` (DARE's drop), ``stack`` (a
+frankenmerge's source per core layer), ``path`` and ``parts`` (a dataflow merge's
+(source, layer) per core position and sources of the memory and halting head), ``args_from``
+(which input's config the child runs with: its refinement steps), and where it came from.
+
+**The next generation** (the plan's): sorted by fitness, the ``elites`` best are kept as they
+are; the ``losers`` worst are merged in groups of ``loser_group`` (the uniform average of their
+weights: the group's child, its genome the mean of theirs); the rest of the places go to
+mutants of the elites, re-merged from the three inputs with new weights (Gaussian noise on
+weights, density and scale, each technique choice flipped with ``flip_rate``, a new DARE seed).
+
+Every random draw comes from one ``torch.Generator`` that the run checkpoints, so a resumed
+evolution draws exactly what the uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations, product
+
+import torch
+
+INPUTS = 3
+SEED_RANGE = 2**31 - 1
+
+
+@dataclass
+class Individual:
+    genome: dict
+    tensors: dict[str, torch.Tensor]
+    fitness: float | None = None
+    """The answers' probability per byte on the fitness set (the geometric mean: exp of the mean
+    log-likelihood), what selection ranks by (None until evaluated)."""
+    accuracy: float | None = None
+    """Exact-match accuracy on the fitness set: breaks ties."""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[float, float]:
+        return (self.fitness if self.fitness is not None else -1.0, self.accuracy if self.accuracy is not None else -1.0)
+
+
+def _uniform(gen: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def _choice(gen: torch.Generator, n: int) -> int:
+    return int(torch.randint(n, (), generator=gen))
+
+
+def _layer_genes(gen: torch.Generator, layers: int) -> dict:
+    return {"stack": [_choice(gen, INPUTS + 1) for _ in range(layers)],
+            "path": [[_choice(gen, INPUTS + 1), _choice(gen, layers)] for _ in range(layers)],
+            "parts": [_choice(gen, INPUTS + 1) for _ in range(2)]}
+
+
+def random_genome(gen: torch.Generator, combo: tuple[int, int, int], layers: int, ident: int) -> dict:
+    """A recipe with ``combo``'s techniques and random settings (weights: a uniform point of the simplex)."""
+    raw = [-torch.log(torch.rand((), generator=gen).clamp_min(1e-12)) for _ in range(INPUTS)]
+    total = float(sum(raw))
+    return {"id": ident, "origin": "initial", "combo": list(combo), "weights": [float(r) / total for r in raw],
+            "density": _uniform(gen, 0.3, 0.9), "scale": _uniform(gen, 0.5, 1.0), "seed": _choice(gen, SEED_RANGE),
+            "args_from": _choice(gen, INPUTS), **_layer_genes(gen, layers)}
+
+
+def initial_genomes(gen: torch.Generator, population: int, layers: int) -> list[dict]:
+    """The 8 binary combinations, then random combinations up to ``population``."""
+    combos = list(product((0, 1), repeat=3))
+    combos += [combos[_choice(gen, len(combos))] for _ in range(population - len(combos))]
+    return [random_genome(gen, c, layers, i) for i, c in enumerate(combos)]
+
+
+def _normalised(weights: list[float]) -> list[float]:
+    clipped = [max(w, 0.01) for w in weights]
+    return [w / sum(clipped) for w in clipped]
+
+
+def mutate(parent: dict, gen: torch.Generator, sigma: float, flip_rate: float, layers: int, ident: int) -> dict:
+    """``parent``'s recipe with new weights (see the module docstring)."""
+    def noise() -> float:
+        return sigma * float(torch.randn((), generator=gen))
+
+    child = {**parent, "id": ident, "origin": f"mutant of #{parent['id']}"}
+    child["weights"] = _normalised([w + noise() for w in parent["weights"]])
+    child["density"] = min(max(parent["density"] + noise(), 0.05), 0.99)
+    child["scale"] = min(max(parent["scale"] + noise(), 0.0), 1.5)
+    child["seed"] = _choice(gen, SEED_RANGE)
+    child["combo"] = [1 - b if _uniform(gen) < flip_rate else b for b in parent["combo"]]
+    if _uniform(gen) < flip_rate:
+        child.update(_layer_genes(gen, layers))
+    if _uniform(gen) < flip_rate:
+        child["args_from"] = _choice(gen, INPUTS)
+    return child
+
+
+def merge_losers(group: list[Individual], ident: int) -> Individual:
+    """The group's uniform average (weights and genome), its best member's layer genes and config."""
+    genomes = [ind.genome for ind in group]
+    mean = {k: sum(g[k] for g in genomes) / len(genomes) for k in ("density", "scale")}
+    genome = {**genomes[0], **mean, "id": ident, "origin": "losers " + ", ".join(f"#{g['id']}" for g in genomes),
+              "weights": _normalised([sum(g["weights"][i] for g in genomes) / len(genomes) for i in range(INPUTS)]),
+              "combo": [int(2 * sum(g["combo"][i] for g in genomes) > len(genomes)) for i in range(3)]}
+    tensors = {k: sum(ind.tensors[k] for ind in group) / len(group) for k in group[0].tensors}
+    return Individual(genome, tensors)
+
+
+def ranked(population: list[Individual]) -> list[Individual]:
+    """Best first (fitness, then accuracy; the older individual first on a tie)."""
+    return sorted(population, key=lambda ind: (-ind.key[0], -ind.key[1], ind.genome["id"]))
+
+
+def next_generation(population: list[Individual], cfg, gen: torch.Generator, layers: int, next_id: int,
+                    remerge) -> tuple[list[Individual], int]:
+    """Elites kept, losers merged, mutants of the elites re-merged (``remerge(genome) -> tensors``)."""
+    order = ranked(population)
+    elites = order[:cfg.elites]
+    losers = order[len(order) - cfg.losers:] if cfg.losers else []
+    children: list[Individual] = []
+    for start in range(0, len(losers), cfg.loser_group):
+        children.append(merge_losers(losers[start:start + cfg.loser_group], next_id))
+        next_id += 1
+    mutants = []
+    for k in range(cfg.population - len(elites) - len(children)):
+        genome = mutate(elites[k % len(elites)].genome, gen, cfg.mutation_sigma, cfg.flip_rate, layers, next_id)
+        next_id += 1
+        mutants.append(Individual(genome, remerge(genome)))
+    return [*elites, *mutants, *children], next_id
+
+
+def flat(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.flatten().double() for _, t in sorted(tensors.items()) if t.is_floating_point()])
+
+
+def mean_pairwise_distance(vectors: list[torch.Tensor]) -> float:
+    pairs = list(combinations(vectors, 2))
+    return sum(float((a - b).norm()) for a, b in pairs) / len(pairs) if pairs else 0.0
+
+
+def diversity(population: list[Individual], unit: float) -> float:
+    """Mean pairwise L2 distance of the individuals' weights, in units of ``unit`` (the three
+    inputs' mean pairwise distance): 1 = as spread as the inputs, 0 = all the same model."""
+    return mean_pairwise_distance([flat(ind.tensors) for ind in population]) / unit
+
+
+def collapsed_diversity(population: list[Individual], elites: int, unit: float) -> float:
+    """The diversity pure elitism would keep: the elites, every other place a copy of the champion."""
+    order = ranked(population)
+    champion = flat(order[0].tensors)
+    kept = [flat(ind.tensors) for ind in order[:elites]] + [champion] * (len(population) - elites)
+    return mean_pairwise_distance(kept) / unit

@@ -1,0 +1,246 @@
+"""The run of ``voltx run evomerge`` (:mod:`voltx_agentforge.evomerge`).
+
+The three Cognate models (read through the phase 1 artifact contract) -> sizing and pre-flight
+-> the baselines (each input, their uniform average) -> generation 0 (the 8 combinations) ->
+one logged step per generation (best and mean fitness, diversity), the next generation drawn
+by :mod:`voltx_agentforge.evolution` -> the champion measured on the report set and saved as a
+Cognate model directory (phase 3 reads it with ``cognate_artifacts.load_model``).
+
+Exact resume: a checkpoint holds the population's tensors (``ind<k>/<tensor>``), their genomes
+and fitness, the generation, the combinations used, the history and the GA's generator; the
+merges draw from their genomes' seeds and the fitness is deterministic, so a resumed evolution
+ends bitwise equal to an uninterrupted one on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from voltx.errors import DataError, Preempted
+from voltx.train.context import RunContext
+from voltx.train.preflight import check_resources
+from voltx_agentforge import cognate_artifacts as store
+from voltx_agentforge.cognate_data import collate, encode_example, source_records
+from voltx_agentforge.cognate_model import CognateArgs, CognateNet
+from voltx_agentforge.evolution import (Individual, collapsed_diversity, diversity, flat, initial_genomes,
+                                        mean_pairwise_distance, next_generation, ranked)
+from voltx_agentforge.evomerge import STAGE, EvoMergeConfig
+from voltx_agentforge.evomerge_inputs import model_dirs
+from voltx_agentforge.merge_ops import core_layers, linear, merge, technique_names
+from voltx_agentforge.sizing import categorize
+
+GENERATOR = "evolution"
+
+
+class Scorer:
+    """A state dict's exact-match accuracy and fitness on fixed problems, teacher-forced.
+
+    Accuracy: an answer counts when every answer byte and the closing EOS is the model's argmax
+    given the bytes before it, which is exactly when greedy decoding would write it (one
+    forward pass instead of one per byte). Fitness: the answers' probability per byte (exp of
+    the mean per-answer log-likelihood), a smooth figure: ranking by accuracy on a few hundred
+    problems at ~15% selected noise (measured: the quick preset's champion then lost 25% on the
+    report set)."""
+
+    def __init__(self, rows, batch: int, device) -> None:
+        self.device, self.nets = device, {}
+        self.batches = [collate(rows[i:i + batch], 0.0) for i in range(0, len(rows), batch)]
+        self.count = len(rows)
+
+    def net(self, args: CognateArgs) -> CognateNet:
+        if args not in self.nets:
+            with torch.random.fork_rng(devices=[]):  # building a net draws initial weights: never from the run's RNG
+                self.nets[args] = CognateNet(args).to(self.device).eval()
+        return self.nets[args]
+
+    @torch.no_grad()
+    def __call__(self, tensors: dict[str, torch.Tensor], args: CognateArgs) -> tuple[float, float]:
+        net = self.net(args)
+        net.load_state_dict(tensors)
+        hits, loglik = 0.0, 0.0
+        for b in self.batches:
+            ids, targets, answer = b["ids"].to(self.device), b["targets"].to(self.device), b["weights"].to(self.device) > 0
+            logits = net(ids)["logits"].float()
+            hits += float(((logits.argmax(-1) == targets) | ~answer).all(-1).sum())
+            logp = F.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            loglik += float(((logp * answer).sum(-1) / answer.sum(-1).clamp_min(1)).sum())
+        return hits / self.count, math.exp(loglik / self.count)
+
+
+class Population:
+    """The checkpoint's ``model`` file: every individual's tensors as ``ind<k>/<name>``."""
+
+    def __init__(self, people: list[Individual]) -> None:
+        self.people = people
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {f"ind{k}/{name}": t.clone() for k, ind in enumerate(self.people) for name, t in ind.tensors.items()}
+
+
+def held_out(cfg: EvoMergeConfig, max_len: int) -> tuple[list, list, int]:
+    """(fitness rows, report rows, total records) from the test split of ``fitness_data``."""
+    wanted = cfg.fitness_examples + cfg.report_examples
+    records = source_records(cfg.fitness_data, "test", wanted, "evomerge.fitness_data")[:wanted]
+    if len(records) < 2:
+        raise DataError(f"evomerge.fitness_data: {cfg.fitness_data} gave {len(records)} held-out records; the fitness set "
+                        "needs at least one and the report set another")
+    split = cfg.fitness_examples if len(records) >= wanted else len(records) // 2
+    rows = [encode_example(r, max_len) for r in records]
+    return rows[:split], rows[split:], len(records)
+
+
+def restore(point, inputs_keys: list[str]) -> tuple[list[Individual], dict]:
+    """The population and GA state of a checkpoint."""
+    tensors, state = point.tensors("model"), point.state
+    people = []
+    for k, saved in enumerate(state["population"]):
+        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["accuracy"])
+        people.append(ind)
+    return people, state
+
+
+def run(ctx: RunContext) -> None:
+    cfg: EvoMergeConfig = ctx.settings
+    device = ctx.device
+    loaded = [store.load_model(d) for d in model_dirs(cfg)]
+    inputs = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m, _ in loaded]
+    args = [CognateArgs(**c["args"]) for _, c in loaded]
+    params = sum(t.numel() for t in inputs[0].values())
+    layers = core_layers(inputs[0])
+    fit_rows, report_rows, total = held_out(cfg, args[0].max_len)
+    category, planned = categorize(params)
+    figures = check_resources(ctx.run.dir, params * cfg.population, ctx.config.run.keep_checkpoints, device)
+    batch = cfg.eval_batch or planned
+    ctx.run.event("sizing", step=ctx.global_step, params=params, category=category, batch_size=batch,
+                  strategy="population on CPU, one individual at a time on the device", **figures)
+    ctx.say(f"[evomerge] sizing: {category} ({params:,} parameters per model, {cfg.population} in the population) -> "
+            f"evaluation batch {batch}; {figures['free_mem_gb']:.1f} GiB memory and {figures['free_disk_gb']:.1f} GiB disk free")
+    ctx.say(f"[evomerge] {len(fit_rows)} held-out problems for fitness, {len(report_rows)} for the report ({total} read)")
+    score, report = Scorer(fit_rows, batch, device), Scorer(report_rows, batch, device)
+    unit = mean_pairwise_distance([flat(t) for t in inputs])
+    base = baselines(inputs, args, score, report)
+    evolve(ctx, cfg, inputs, args, layers, score, report, unit, base)
+
+
+def baselines(inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
+    """Each input's fitness and report accuracy; the uniform average run with the fittest input's config."""
+    fit = [score(t, a)[1] for t, a in zip(inputs, args)]
+    rep = [report(t, a)[0] for t, a in zip(inputs, args)]
+    best = max(range(len(inputs)), key=lambda i: fit[i])
+    uniform = linear(inputs, [1 / len(inputs)] * len(inputs))
+    return {"best_input_fitness": max(fit), "best_input_report": max(rep),
+            "uniform_fitness": score(uniform, args[best])[1], "uniform_report": report(uniform, args[best])[0],
+            **{f"input{i + 1}_fitness": f for i, f in enumerate(fit)}, **{f"input{i + 1}_report": r for i, r in enumerate(rep)}}
+
+
+def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, score: Scorer, report: Scorer, unit: float,
+           base: dict[str, float]) -> None:
+    """Generation 0 (or the checkpoint's) to the last: evaluate the new individuals, log the
+    generation as a step, draw the next one; checkpoint every ``run.checkpoint_every``
+    generations (every one when 0) and at a stop signal."""
+    gen = torch.Generator().manual_seed(ctx.config.run.seed)
+    point = ctx.resume_point(STAGE)
+    if point is not None:
+        population, state = restore(point, list(inputs[0]))
+        gen.set_state(point.tensors("extra")[f"rng/gen/{GENERATOR}"])
+        first, next_id, used, history = state["generation"], state["next_id"], {tuple(c) for c in state["used"]}, state["history"]
+        spent, initial_report = state["evolve_seconds"], state["initial_report"]
+        ctx.say(f"[evomerge] resumed at generation {first + 1}/{cfg.generations}")
+    else:
+        genomes = initial_genomes(gen, cfg.population, layers)
+        population = [Individual(g, merge(inputs, g)) for g in genomes]
+        first, next_id, used, history, spent, initial_report = 0, len(genomes), set(), [], 0.0, None
+        ctx.run.event("stage_start", stage=STAGE, step=ctx.global_step, total_steps=cfg.generations,
+                      parameters=sum(t.numel() for t in inputs[0].values()))
+    ctx.run.update_manifest(total_steps=cfg.generations, stage=STAGE)
+    ctx.reporter.start(STAGE, cfg.generations, completed=first)
+    every = max(1, ctx.config.run.checkpoint_every)
+    began, saved_at = time.perf_counter(), first if point is not None else -1  # the generation the newest checkpoint holds
+
+    def save(generation: int) -> None:
+        nonlocal saved_at
+        saved_at = ctx.global_step = generation
+        ctx.checkpoint(stage=STAGE, model=Population(population), optimizer=None, stage_step=generation, epoch=generation, batch=0,
+                       extra_tensors={}, generators={GENERATOR: gen},
+                       extra_state={"generation": generation, "next_id": next_id, "used": sorted(used), "history": history,
+                                    "evolve_seconds": spent + time.perf_counter() - began, "initial_report": initial_report,
+                                    "population": [{"genome": p.genome, "fitness": p.fitness, "accuracy": p.accuracy} for p in population]})
+
+    for g in range(first, cfg.generations):
+        if ctx.stop.requested:
+            if saved_at != g:
+                save(g)
+            ctx.run.event("preempted", signal=ctx.stop.signal_name, step=ctx.global_step, stage=STAGE)
+            raise Preempted(f"stopped by {ctx.stop.signal_name or 'a signal'} at generation {g + 1}; resume with "
+                            f"`voltx run evomerge --resume {ctx.run.dir}`")
+        tick = time.perf_counter()
+        for ind in population:
+            if ind.fitness is None:
+                ind.accuracy, ind.fitness = score(ind.tensors, args[ind.genome["args_from"]])
+                used.add(tuple(ind.genome["combo"]))
+        if initial_report is None:
+            initial_report = report(ranked(population)[0].tensors, args[ranked(population)[0].genome["args_from"]])[0]
+        history.append(log_generation(ctx, cfg, population, unit, g, time.perf_counter() - tick))
+        if g + 1 == cfg.generations:
+            break
+        population, next_id = next_generation(population, cfg, gen, layers, next_id, lambda genome: merge(inputs, genome))
+        if (g + 1) % every == 0:
+            save(g + 1)
+    ctx.reporter.stop()
+    finish(ctx, cfg, population, args, report, unit, base, history, used, spent + time.perf_counter() - began, initial_report)
+
+
+def log_generation(ctx: RunContext, cfg: EvoMergeConfig, population: list[Individual], unit: float, g: int, seconds: float) -> dict:
+    """Generation ``g`` as the run's step ``g + 1``: what the console charts."""
+    fitness = [p.fitness for p in population]
+    best = ranked(population)[0]
+    figures = {"best_fitness": best.fitness, "mean_fitness": sum(fitness) / len(fitness), "diversity": diversity(population, unit),
+               "best_accuracy": best.accuracy, "mean_accuracy": sum(p.accuracy for p in population) / len(population),
+               "combos": len({tuple(p.genome["combo"]) for p in population})}
+    ctx.global_step = g + 1
+    ctx.hub.log({"step": g + 1, "stage": STAGE, "stage_step": g + 1, "total_steps": cfg.generations, "epoch": g + 1,
+                 "losses": {}, "steps_per_sec": 1.0 / max(seconds, 1e-9), **figures})
+    ctx.say(f"[evomerge] generation {g + 1}/{cfg.generations}: best fitness {best.fitness:.4f} (accuracy {best.accuracy:.1%}; "
+            f"#{best.genome['id']}, {'+'.join(technique_names(tuple(best.genome['combo'])))}), mean {figures['mean_fitness']:.4f}, "
+            f"diversity {figures['diversity']:.3f}, {figures['combos']} combinations | {seconds:.1f} s")
+    ctx.reporter.update(g + 1, f"best fitness {best.fitness:.4f}")
+    return {"generation": g + 1, **figures, "best_id": best.genome["id"]}
+
+
+def finish(ctx: RunContext, cfg: EvoMergeConfig, population, args, report: Scorer, unit: float, base: dict, history: list,
+           used: set, seconds: float, initial_report: float) -> None:
+    """The champion on the report set, the verdicts' metrics, the champion's model directory and evomerge.json."""
+    champion = ranked(population)[0]
+    champ_args = args[champion.genome["args_from"]]
+    champion_report = report(champion.tensors, champ_args)[0]
+    floor = 1 / report.count  # a reference at 0% counts as one problem right: the ratio stays finite
+
+    def gain(value: float, reference: float) -> float:
+        return (value - reference) / max(reference, floor)
+
+    metrics = {**base, "champion_fitness": champion.fitness, "champion_accuracy": champion.accuracy, "champion_report": champion_report, "initial_report": initial_report,
+               "improvement": gain(champion_report, base["best_input_report"]),
+               "improvement_uniform": gain(base["uniform_report"], base["best_input_report"]),
+               "improvement_initial": gain(initial_report, base["best_input_report"]),
+               "improvement_fitness": gain(champion.fitness, base["best_input_fitness"]),
+               "diversity_min": min(h["diversity"] for h in history), "diversity_final": history[-1]["diversity"],
+               "diversity_collapsed": collapsed_diversity(population, cfg.elites, unit),
+               "combos_used": len(used), "combos_elites": len({tuple(p.genome["combo"]) for p in ranked(population)[:cfg.elites]}),
+               "evolve_seconds": seconds, "generations": len(history)}
+    ctx.record_evaluation(STAGE, ctx.global_step, cfg.generations, metrics)
+    net = CognateNet(champ_args)
+    net.load_state_dict(champion.tensors)
+    summary = {"genome": champion.genome, "techniques": technique_names(tuple(champion.genome["combo"])),
+               "fitness": champion.fitness, "accuracy": champion.accuracy, "report_accuracy": champion_report}
+    store.save_model(ctx.artifact("evomerge-champion"), net, "evomerge", evomerge=summary)
+    ctx.run.event("artifact", name="evomerge-champion", path=str(ctx.artifact("evomerge-champion")), step=ctx.global_step)
+    store.write_summary(ctx.artifact("evomerge.json"), {"champion": summary, "metrics": metrics, "history": history,
+                                                        "combos_used": sorted(used)})
+    ctx.say(f"[evomerge] champion #{champion.genome['id']} ({'+'.join(summary['techniques'])}): report accuracy "
+            f"{champion_report:.1%} vs best input {base['best_input_report']:.1%}, uniform average {base['uniform_report']:.1%}, "
+            f"best initial merge {initial_report:.1%} | improvement {metrics['improvement']:+.1%} | "
+            f"diversity min {metrics['diversity_min']:.3f} | {len(used)}/8 combinations | {seconds:.0f} s")
