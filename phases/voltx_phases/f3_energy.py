@@ -79,5 +79,7 @@ def load_energy(ctx, cfg, where: Path | None) -> RarEnergy | None:
 def energy_summary(ev: dict[str, float]) -> list[str]:
     """``Energy (F2's head): off x% (converged y%, z it), blend ..., control ...`` when measured, else nothing."""
     shown = [f"{m} {ev[f'answer_accuracy_energy_{m}']:.1%} (converged {ev[f'rar_converged_share_energy_{m}']:.1%}, "
-             f"{ev[f'rar_iterations_mean_energy_{m}']:.1f} it)" for m in ENERGY_MODES if f"answer_accuracy_energy_{m}" in ev]
-    return [f"Energy (F2's head) in RAR: {', '.join(shown)}"] if shown else []
+             f"{ev[f'rar_iterations_mean_energy_{m}']:.1f} it" + (f", E {ev[f'energy_mean_energy_{m}']:.3f}" if f"energy_mean_energy_{m}" in ev else "")
+             + ")" for m in ENERGY_MODES if f"answer_accuracy_energy_{m}" in ev]
+    start = f" (E of the questions {ev['energy_mean_question']:.3f})" if "energy_mean_question" in ev else ""
+    return [f"Energy (F2's head) in RAR{start}: {', '.join(shown)}"] if shown else []

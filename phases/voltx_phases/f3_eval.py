@@ -35,7 +35,8 @@ computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or k
 * test only, when F3 runs with F2's energy head (:mod:`voltx_phases.f3_energy`): for each way RAR
   uses it, ``<mode>`` off, blend or control, on the same records, ``<task>_accuracy_energy_<mode>``,
   ``answer_accuracy_energy_<mode>`` (all records), ``rar_converged_share_energy_<mode>`` and
-  ``rar_iterations_mean_energy_<mode>``; the unsuffixed figures use ``f3.energy_mode``.
+  ``rar_iterations_mean_energy_<mode>``, ``energy_mean_energy_<mode>`` (F2's energy of the endpoints;
+  ``energy_mean_question`` of the question frames); the unsuffixed figures use ``f3.energy_mode``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class Evaluator:
         predictions: dict[str, list[str]] = {v: [] for v in variants}
         converged: dict[str, list[Tensor]] = {"": [], "_untrained": [], **{v: [] for v in self.energy_variants}}
         iterations: dict[str, list[Tensor]] = {v: [] for v in self.energy_variants}
+        energies: dict[str, list[Tensor]] = {v: [] for v in ("_question", *self.energy_variants)} if self.energy_variants else {}
         tokens: list[tuple[int, int]] = []  # (correct, total) answer tokens per record, teacher-forced
         results, actives = [], []
         untrained = new_reasoner(cfg).to(dev) if self.full else None
@@ -166,6 +168,9 @@ class Evaluator:
                 predictions[name] += predictions[""][-len(chunk):] if run is result else self._decode(run.slots, active)
                 converged[name].append(run.converged.all(-1).cpu())
                 iterations[name].append(run.total_iterations.cpu())
+                energies[name].append(energy.head(run.slots, active).float().cpu())
+            if energies:
+                energies["_question"].append(self.energy.head(slots, active).float().cpu())
             results.append(result)
             actives.append(active)
         answers = [normalise(r["output"]) for r in self.records]
@@ -181,6 +186,8 @@ class Evaluator:
         for suffix, parts in iterations.items():
             metrics[f"rar_iterations_mean{suffix}"] = float(torch.cat(parts).float().mean())
             metrics[f"answer_accuracy{suffix}"] = sum(exact[suffix]) / max(1, len(exact[suffix]))
+        for suffix, parts in energies.items():
+            metrics[f"energy_mean{suffix}"] = float(torch.cat(parts).mean())
         result, active = RarResult(*(torch.cat([getattr(r, f) for r in results]) if f != "sigma" else None for f in RarResult._fields)), torch.cat(actives)
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
         metrics["rar_slot_converged_share"] = float((result.converged & active).sum() / active.sum().clamp_min(1))
