@@ -35,7 +35,7 @@ computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or k
 * test only, when F3 runs with F2's energy head (:mod:`voltx_phases.f3_energy`): for each way RAR
   uses it, ``<mode>`` off, blend or control, on the same records, ``<task>_accuracy_energy_<mode>``,
   ``answer_accuracy_energy_<mode>`` (all records), ``rar_converged_share_energy_<mode>`` and
-  ``rar_iterations_mean_energy_<mode>``, ``energy_mean_energy_<mode>`` (F2's energy of the endpoints;
+  ``rar_iterations_mean_energy_<mode>``, ``<task>_endpoint_nearest_answer_energy_<mode>``, ``energy_mean_energy_<mode>`` (F2's energy of the endpoints;
   ``energy_mean_question`` of the question frames); the unsuffixed figures use ``f3.energy_mode``.
 """
 
@@ -141,6 +141,7 @@ class Evaluator:
         predictions: dict[str, list[str]] = {v: [] for v in variants}
         converged: dict[str, list[Tensor]] = {"": [], "_untrained": [], **{v: [] for v in self.energy_variants}}
         iterations: dict[str, list[Tensor]] = {v: [] for v in self.energy_variants}
+        ends: dict[str, list[Tensor]] = {v: [] for v in self.energy_variants}
         energies: dict[str, list[Tensor]] = {v: [] for v in ("_question", *self.energy_variants)} if self.energy_variants else {}
         tokens: list[tuple[int, int]] = []  # (correct, total) answer tokens per record, teacher-forced
         results, actives = [], []
@@ -169,6 +170,7 @@ class Evaluator:
                 converged[name].append(run.converged.all(-1).cpu())
                 iterations[name].append(run.total_iterations.cpu())
                 energies[name].append(energy.head(run.slots, active).float().cpu())
+                ends[name].append(run.slots.flatten(1).float().cpu())
             if energies:
                 energies["_question"].append(self.energy.head(slots, active).float().cpu())
             results.append(result)
@@ -176,7 +178,7 @@ class Evaluator:
         answers = [normalise(r["output"]) for r in self.records]
         exact = {v: [p == a for p, a in zip(predictions[v], answers)] for v in variants}
         endpoints = torch.cat([r.slots.flatten(1).float().cpu() for r in results])
-        guesses = self._nearest(endpoints) if self.full else {}
+        guesses = self._nearest(endpoints, {v: torch.cat(parts) for v, parts in ends.items()}) if self.full else {}
         metrics = self._accuracies(exact, guesses, tokens, predictions[""])
         for suffix, parts in converged.items():
             if parts:
@@ -196,11 +198,13 @@ class Evaluator:
         metrics.update(self._denoising())
         return metrics
 
-    def _nearest(self, endpoints: Tensor) -> dict[str, list[str]]:
+    def _nearest(self, endpoints: Tensor, variants: dict[str, Tensor] | None = None) -> dict[str, list[str]]:
         """The nearest-training-answer guesses for every record, by frames and by words, within its
         task; and the training answer whose own frame is nearest RAR's endpoint (a read-out that
         bypasses the renderer: where RAR ended, whether or not the renderer can read it)."""
-        guesses = {k: [""] * len(self.records) for k in ("_nearest_train_answer", "_nearest_train_answer_words", "_endpoint_nearest_answer")}
+        variants = {f"_endpoint_nearest_answer{v}": ends for v, ends in (variants or {}).items()}
+        guesses = {k: [""] * len(self.records) for k in ("_nearest_train_answer", "_nearest_train_answer_words", "_endpoint_nearest_answer",
+                                                         *variants)}
         vocab = {w: i for i, w in enumerate(sorted({w for r in self.train + self.records for w in _words(r["input"])}))}
         for group in sorted({task_group(r["task"]) for r in self.records}):
             idx = [i for i, r in enumerate(self.records) if task_group(r["task"]) == group]
@@ -213,7 +217,11 @@ class Evaluator:
             by_frames = nearest_answers(self._flat_frames(queries), self._flat_frames(keys), ref_answers)
             by_words = nearest_answers(bag_of_words(queries, vocab), bag_of_words(keys, vocab), ref_answers)
             distinct = sorted(set(ref_answers))
-            by_endpoint = nearest_answers(endpoints[idx], self._flat_frames([answer_texts[a] for a in distinct]), distinct)
+            answer_frames = self._flat_frames([answer_texts[a] for a in distinct])
+            by_endpoint = nearest_answers(endpoints[idx], answer_frames, distinct)
+            for key, ends in variants.items():  # the same read-out of each energy mode's endpoints
+                for i, e in zip(idx, nearest_answers(ends[idx], answer_frames, distinct)):
+                    guesses[key][i] = e
             for i, f, w, e in zip(idx, by_frames, by_words, by_endpoint):
                 guesses["_nearest_train_answer"][i], guesses["_nearest_train_answer_words"][i] = f, w
                 guesses["_endpoint_nearest_answer"][i] = e
