@@ -117,6 +117,14 @@ class F3Config:
     """Denoising: share of active slots given Gaussian noise (level 0.2-1 of the slot norm)."""
     shuffle_prob: float = 0.15
     """Denoising: share of active slots whose vectors are shuffled among themselves."""
+    energy_mode: str = "blend"
+    """How RAR uses F2's energy head (loaded when lang_from is an f2 run): off, blend (drift -
+    energy_weight x dE/ds) or control (a step is kept only when it lowers the energy). blend is the
+    better of the two as measured (README, "Energy in RAR"); the test evaluation reports all three."""
+    energy_weight: float = 0.1
+    """blend: the weight of the energy gradient beside the learned drift."""
+    energy_halvings: int = 3
+    """control: rejected steps (each halving the frame's step size) before a frame stops."""
 
 
 PHASE = PhaseSpec(

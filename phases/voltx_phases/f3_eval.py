@@ -31,7 +31,12 @@ computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or k
   ``rar_converged_correct_share`` (converged *and* answered exactly): a zero field converges at
   once, so convergence alone is no evidence; test only, the same for the untrained drift
   (``*_untrained``: build_model's initialisation, whose last layers are zero) and
-  ``answer_best_constant`` (each task's best constant answer, over all records).
+  ``answer_best_constant`` (each task's best constant answer, over all records);
+* test only, when F3 runs with F2's energy head (:mod:`voltx_phases.f3_energy`): for each way RAR
+  uses it, ``<mode>`` off, blend or control, on the same records, ``<task>_accuracy_energy_<mode>``,
+  ``answer_accuracy_energy_<mode>`` (all records), ``rar_converged_share_energy_<mode>`` and
+  ``rar_iterations_mean_energy_<mode>``, ``<task>_endpoint_nearest_answer_energy_<mode>``, ``energy_mean_energy_<mode>`` (F2's energy of the endpoints;
+  ``energy_mean_question`` of the question frames); the unsuffixed figures use ``f3.energy_mode``.
 """
 
 from __future__ import annotations
@@ -44,8 +49,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from voltx.engine.slot_decoder import IGNORE_INDEX
-from voltx.engine.rar import RarResult
+from voltx.engine.rar import ENERGY_MODES, RarResult
 from voltx_phases.f3_data import BABI_TASKS, encode, majority_answers, normalise, task_group
+from voltx_phases.f3_energy import RarEnergy
 from voltx_phases.f3_model import all_active, corrupt, encode_frames, new_reasoner, refine
 from voltx_phases.rar_telemetry import certainty, rar_event
 
@@ -106,8 +112,12 @@ class Evaluator:
     """One evaluation of ``records``; ``full`` (the test evaluation) adds the baselines and
     ablations that cost extra frames or decoding (see the module docstring for the keys)."""
 
-    def __init__(self, ctx, cfg, stack, reasoner, records: list[dict], train: list[dict], enc_len: int, dec_len: int, *, full: bool):
+    def __init__(self, ctx, cfg, stack, reasoner, records: list[dict], train: list[dict], enc_len: int, dec_len: int, *, full: bool,
+                 energy: RarEnergy | None = None):
         self.ctx, self.cfg, self.stack, self.reasoner, self.tok = ctx, cfg, stack, reasoner, stack.tokenizer
+        self.energy = energy
+        # test only, with F2's energy head: every way RAR can use it, on the same records
+        self.energy_variants = {f"_energy_{m}": energy.with_mode(m) for m in ENERGY_MODES} if full and energy is not None else {}
         self.records, self.train, self.full = records, train, full
         self.enc_len, self.dec_len = enc_len, dec_len
         self.majority = majority_answers(train)
@@ -127,9 +137,12 @@ class Evaluator:
 
     def __call__(self) -> dict[str, float]:
         cfg, reasoner, tok, dev = self.cfg, self.reasoner, self.tok, self.ctx.device
-        variants = ("", *ABLATIONS, "_untrained") if self.full else ("", "_rar_off")
+        variants = ("", *ABLATIONS, "_untrained", *self.energy_variants) if self.full else ("", "_rar_off")
         predictions: dict[str, list[str]] = {v: [] for v in variants}
-        converged: dict[str, list[Tensor]] = {"": [], "_untrained": []}
+        converged: dict[str, list[Tensor]] = {"": [], "_untrained": [], **{v: [] for v in self.energy_variants}}
+        iterations: dict[str, list[Tensor]] = {v: [] for v in self.energy_variants}
+        ends: dict[str, list[Tensor]] = {v: [] for v in self.energy_variants}
+        energies: dict[str, list[Tensor]] = {v: [] for v in ("_question", *self.energy_variants)} if self.energy_variants else {}
         tokens: list[tuple[int, int]] = []  # (correct, total) answer tokens per record, teacher-forced
         results, actives = [], []
         untrained = new_reasoner(cfg).to(dev) if self.full else None
@@ -138,7 +151,7 @@ class Evaluator:
             chunk = self.records[start : start + self.batch]
             slots, active = self._frames([r["input"] for r in chunk])
             out_ids, out_mask = encode(tok, [r["output"] for r in chunk], self.dec_len - 1, dev, keep="head")
-            result = refine(reasoner, slots, active, cfg)
+            result = refine(reasoner, slots, active, cfg, energy=self.energy)
             teacher, labels = decoder.teacher_forced_batch(out_ids, out_mask)
             valid = labels.ne(IGNORE_INDEX)  # answer tokens + EOS
             hits = (decoder(teacher, result.slots, active).argmax(-1).eq(labels) & valid).sum(-1)
@@ -147,22 +160,36 @@ class Evaluator:
             converged[""].append(result.converged.all(-1).cpu())
             predictions["_rar_off"] += self._decode(slots, active)
             if self.full:
-                predictions["_rar_1it"] += self._decode(refine(reasoner, slots, active, cfg, iterations=1).slots, active)
+                predictions["_rar_1it"] += self._decode(refine(reasoner, slots, active, cfg, iterations=1, energy=self.energy).slots, active)
                 still = refine(untrained, slots, active, cfg)
                 predictions["_untrained"] += self._decode(still.slots, active)
                 converged["_untrained"].append(still.converged.all(-1).cpu())
+            for name, energy in self.energy_variants.items():
+                run = result if energy.mode == self.energy.mode else refine(reasoner, slots, active, cfg, energy=energy)
+                predictions[name] += predictions[""][-len(chunk):] if run is result else self._decode(run.slots, active)
+                converged[name].append(run.converged.all(-1).cpu())
+                iterations[name].append(run.total_iterations.cpu())
+                energies[name].append(energy.head(run.slots, active).float().cpu())
+                ends[name].append(run.slots.flatten(1).float().cpu())
+            if energies:
+                energies["_question"].append(self.energy.head(slots, active).float().cpu())
             results.append(result)
             actives.append(active)
         answers = [normalise(r["output"]) for r in self.records]
         exact = {v: [p == a for p, a in zip(predictions[v], answers)] for v in variants}
         endpoints = torch.cat([r.slots.flatten(1).float().cpu() for r in results])
-        guesses = self._nearest(endpoints) if self.full else {}
+        guesses = self._nearest(endpoints, {v: torch.cat(parts) for v, parts in ends.items()}) if self.full else {}
         metrics = self._accuracies(exact, guesses, tokens, predictions[""])
         for suffix, parts in converged.items():
             if parts:
                 done = torch.cat(parts)
                 metrics[f"rar_converged_share{suffix}"] = float(done.float().mean())
                 metrics[f"rar_converged_correct_share{suffix}"] = sum(d and e for d, e in zip(done.tolist(), exact[suffix])) / len(done)
+        for suffix, parts in iterations.items():
+            metrics[f"rar_iterations_mean{suffix}"] = float(torch.cat(parts).float().mean())
+            metrics[f"answer_accuracy{suffix}"] = sum(exact[suffix]) / max(1, len(exact[suffix]))
+        for suffix, parts in energies.items():
+            metrics[f"energy_mean{suffix}"] = float(torch.cat(parts).mean())
         result, active = RarResult(*(torch.cat([getattr(r, f) for r in results]) if f != "sigma" else None for f in RarResult._fields)), torch.cat(actives)
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
         metrics["rar_slot_converged_share"] = float((result.converged & active).sum() / active.sum().clamp_min(1))
@@ -171,11 +198,13 @@ class Evaluator:
         metrics.update(self._denoising())
         return metrics
 
-    def _nearest(self, endpoints: Tensor) -> dict[str, list[str]]:
+    def _nearest(self, endpoints: Tensor, variants: dict[str, Tensor] | None = None) -> dict[str, list[str]]:
         """The nearest-training-answer guesses for every record, by frames and by words, within its
         task; and the training answer whose own frame is nearest RAR's endpoint (a read-out that
         bypasses the renderer: where RAR ended, whether or not the renderer can read it)."""
-        guesses = {k: [""] * len(self.records) for k in ("_nearest_train_answer", "_nearest_train_answer_words", "_endpoint_nearest_answer")}
+        variants = {f"_endpoint_nearest_answer{v}": ends for v, ends in (variants or {}).items()}
+        guesses = {k: [""] * len(self.records) for k in ("_nearest_train_answer", "_nearest_train_answer_words", "_endpoint_nearest_answer",
+                                                         *variants)}
         vocab = {w: i for i, w in enumerate(sorted({w for r in self.train + self.records for w in _words(r["input"])}))}
         for group in sorted({task_group(r["task"]) for r in self.records}):
             idx = [i for i, r in enumerate(self.records) if task_group(r["task"]) == group]
@@ -188,7 +217,11 @@ class Evaluator:
             by_frames = nearest_answers(self._flat_frames(queries), self._flat_frames(keys), ref_answers)
             by_words = nearest_answers(bag_of_words(queries, vocab), bag_of_words(keys, vocab), ref_answers)
             distinct = sorted(set(ref_answers))
-            by_endpoint = nearest_answers(endpoints[idx], self._flat_frames([answer_texts[a] for a in distinct]), distinct)
+            answer_frames = self._flat_frames([answer_texts[a] for a in distinct])
+            by_endpoint = nearest_answers(endpoints[idx], answer_frames, distinct)
+            for key, ends in variants.items():  # the same read-out of each energy mode's endpoints
+                for i, e in zip(idx, nearest_answers(ends[idx], answer_frames, distinct)):
+                    guesses[key][i] = e
             for i, f, w, e in zip(idx, by_frames, by_words, by_endpoint):
                 guesses["_nearest_train_answer"][i], guesses["_nearest_train_answer_words"][i] = f, w
                 guesses["_endpoint_nearest_answer"][i] = e
@@ -211,9 +244,8 @@ class Evaluator:
         for name, idx in sorted(groups.items()):
             base = name.split("_")[0] if name.startswith(("scan_", "kinship_")) else name
             key = f"babi_{name}" if name in BABI_TASKS else name
-            for suffix in ("", *ABLATIONS, "_untrained"):
-                if suffix in exact:
-                    out[f"{key}_accuracy{suffix}"] = sum(exact[suffix][i] for i in idx) / len(idx)
+            for suffix in exact:
+                out[f"{key}_accuracy{suffix}"] = sum(exact[suffix][i] for i in idx) / len(idx)
 
             out[f"{key}_majority_baseline"] = sum(answers[i] == self.majority.get(base) for i in idx) / len(idx)
             # the best any constant answer could score here (a collapsed decoder can beat the training majority)
@@ -258,7 +290,7 @@ class Evaluator:
             clean, active = self._frames(texts[start : start + self.batch])
             corr = corrupt(clean, active, gen, cfg)
             for name, value in (("clean", clean), ("active", active), ("changed", corr.changed), ("before", corr.slots),
-                                ("rar", refine(self.reasoner, corr.slots, active, cfg).slots), ("frame_mean", frame_mean(corr.slots, active))):
+                                ("rar", refine(self.reasoner, corr.slots, active, cfg, energy=self.energy).slots), ("frame_mean", frame_mean(corr.slots, active))):
                 parts[name].append(value.float().cpu() if value.is_floating_point() else value.cpu())
         clean, active, changed = (torch.cat(parts[k]) for k in ("clean", "active", "changed"))
         n = max(float(changed.sum()), 1.0)

@@ -32,6 +32,7 @@ from voltx.engine.frame import MAX_SLOTS, SLOT_DIM
 from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
+from voltx_phases.f3_energy import RarEnergy
 
 VFN_FOUNDATION = "vfn_foundation.safetensors"
 """F3's artifact: velocity field, attention and identity head, with their constructor args and RAR settings."""
@@ -145,15 +146,19 @@ def drift(reasoner: nn.ModuleDict, x: Tensor, t: Tensor, active: Tensor, beta: f
     return reasoner["vfn"](x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS)
 
 
-def rar_config(cfg, iterations: int | None = None) -> RarConfig:
-    return RarConfig(max_iterations=iterations or cfg.rar_max_iterations, dt=cfg.rar_dt, beta=cfg.rar_beta, epsilon=cfg.rar_epsilon)
+def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
+    return RarConfig(max_iterations=iterations or cfg.rar_max_iterations, dt=cfg.rar_dt, beta=cfg.rar_beta, epsilon=cfg.rar_epsilon,
+                     **energy)
 
 
-def refine(reasoner: nn.ModuleDict, slots: Tensor, active: Tensor, cfg, *, iterations: int | None = None) -> RarResult:
-    """RAR with the per-slot clock ``t = updates / rar_max_iterations`` and the language bias."""
+def refine(reasoner: nn.ModuleDict, slots: Tensor, active: Tensor, cfg, *, iterations: int | None = None,
+           energy: RarEnergy | None = None) -> RarResult:
+    """RAR with the per-slot clock ``t = updates / rar_max_iterations`` and the language bias;
+    with F2's energy head as ``energy`` says (:mod:`voltx_phases.f3_energy`)."""
     horizon = float(cfg.rar_max_iterations)
-    return rar(slots, active, reasoner["vfn"], reasoner["attention"], rar_config(cfg, iterations), bias=LANGUAGE_BIAS,
-               time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0))
+    settings, head = ({}, None) if energy is None else (energy.settings(), energy.head)
+    return rar(slots, active, reasoner["vfn"], reasoner["attention"], rar_config(cfg, iterations, **settings), bias=LANGUAGE_BIAS,
+               time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0), energy=head)
 
 
 # --- corruption (denoising slot refinement) ------------------------------------------------------

@@ -33,6 +33,7 @@ from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
 from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, task_group, training_texts
+from voltx_phases.f3_energy import check_settings as check_energy_settings, energy_summary, load_energy
 from voltx_phases.f3_eval import Evaluator, evaluate_once
 from voltx_phases.f3_model import (
     VFN_FOUNDATION, Moves, all_active, chain_terms, encode_frames, new_reasoner, refine, render_terms, save_vfn_foundation,
@@ -210,6 +211,7 @@ def epoch_summary(ev: dict[str, float]) -> str:
     parts.append(f"RAR gain {ev['rar_gain']:+.1%}" + (f" (one iteration {ev['rar_gain_1it']:+.1%})" if "rar_gain_1it" in ev else ""))
     parts.append(f"RAR converged: {ev['rar_converged_share']:.1%} of queries, {ev['rar_slot_converged_share']:.1%} of slots, "
                  f"in {ev['rar_iterations_mean']:.1f} it; converged and right {ev['rar_converged_correct_share']:.1%}")
+    parts += energy_summary(ev)
     return " | ".join(parts)
 
 
@@ -236,6 +238,7 @@ def _reload(ctx: RunContext, module: nn.Module, name: str, kind: str) -> None:
 
 def run(ctx: RunContext) -> None:
     cfg = ctx.settings
+    check_energy_settings(cfg)
     data = load_data(cfg, ctx.config.run.seed)
     check_data(ctx, data)
     where = lang_stack.locate_lang_stack(ctx, cfg.lang_from)
@@ -264,9 +267,10 @@ def run(ctx: RunContext) -> None:
     items = chain_moves(data.train, bank)
     reasoner = new_reasoner(cfg).to(dev)
     warm_start(ctx, reasoner, where)
+    energy = load_energy(ctx, cfg, where)
     gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow points, clocks
     vfn_params = sum(p.numel() for p in reasoner["vfn"].parameters())
-    evaluator = Evaluator(ctx, cfg, stack, reasoner, data.dev, data.train, enc_len, dec_len, full=False)
+    evaluator = Evaluator(ctx, cfg, stack, reasoner, data.dev, data.train, enc_len, dec_len, full=False, energy=energy)
     train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
                 Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
                 evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
@@ -278,6 +282,6 @@ def run(ctx: RunContext) -> None:
     ctx.say(f"Artifacts: {VFN_FOUNDATION}, {lang_stack.LANG_TOKENIZER}, {lang_stack.LANG_ENCODER}, "
             f"{lang_stack.LANG_DECODER} in {ctx.artifacts_dir}")
     # The judged figures: the test records, once, after training (the epochs saw only dev).
-    test = evaluate_once(reasoner, Evaluator(ctx, cfg, stack, reasoner, data.eval, data.train, enc_len, dec_len, full=True))
+    test = evaluate_once(reasoner, Evaluator(ctx, cfg, stack, reasoner, data.eval, data.train, enc_len, dec_len, full=True, energy=energy))
     ctx.record_evaluation(TEST, ctx.global_step, cfg.epochs, test)
     ctx.say(f"[{TEST}] {len(data.eval)} test records: {epoch_summary(test)}")

@@ -23,6 +23,20 @@ when ``RarConfig.adapt_sigma`` is set.
 Inference runs under ``torch.no_grad``; ``differentiable=True`` keeps the graph through
 the unrolled iterations so a VFN can be trained through RAR (freezing decisions are
 boolean, so gradients flow only through the slots that moved).
+
+An energy head (``energy(slots, active) -> [B]``, lower = more coherent: the training plan's
+Part I.3, "RAR then performs gradient descent on this energy landscape") enters in one of
+two ways, ``RarConfig.energy_mode``:
+
+* ``"blend"``: gradient steps on the landscape blended with the learned drift,
+  ``s_i' = normalize(s_i + dt*(drift_i + beta*msg_i - lambda*dE/ds_i) + noise_i)``; with
+  ``lambda = 0`` this is plain RAR, bit for bit.
+* ``"control"``: the drift moves the frame, the energy judges the move (backtracking): a
+  frame's update is kept only when it lowers the frame's energy by more than
+  ``energy_tolerance``; otherwise the frame stays where it was and its step size halves, and
+  after ``energy_halvings`` halvings its slots stop (the energy no longer decreases along the
+  drift).  A frame whose energy is below ``energy_stop_below`` stops at once.  The energy is a
+  frame's, so a frame's slots stop together.
 """
 
 from __future__ import annotations
@@ -40,7 +54,11 @@ from voltx.engine.attention import SlotAttention
 # 0-based iteration about to run, ``slot_iterations`` [B, S] the updates each slot has had.
 TimeFn = Callable[[int, Tensor], Tensor]
 
+# energy(slots [B, S, D], active [B, S]) -> [B], lower = more coherent (an EnergyHead).
+EnergyFn = Callable[[Tensor, Tensor], Tensor]
+
 _COLLAPSE_NORM = 1e-10
+ENERGY_MODES = ("off", "blend", "control")
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,20 @@ class RarConfig:
     """Threshold of the decay rule; None = ``epsilon``.  With the freezing threshold itself
     every slot below it has just converged (sigma -> 0), so a looser value (e.g. 10x) is
     what lets noise anneal on slots that are close to settling."""
+    energy_mode: str = "off"
+    """How an energy head given to :func:`rar` acts: ``off``, ``blend`` or ``control`` (module docstring)."""
+    energy_weight: float = 0.1
+    """``blend``: lambda, the weight of ``-dE/ds`` beside the drift."""
+    energy_tolerance: float = 0.0
+    """``control``: a step is kept when it lowers the frame's energy by more than this."""
+    energy_halvings: int = 3
+    """``control``: rejected steps (each halving the frame's step size) before the frame stops."""
+    energy_stop_below: float = float("-inf")
+    """``control``: a frame whose energy is below this stops."""
+
+    def __post_init__(self):
+        if self.energy_mode not in ENERGY_MODES:
+            raise ValueError(f"RarConfig.energy_mode = {self.energy_mode!r}; expected one of {', '.join(ENERGY_MODES)}")
 
 
 class RarResult(NamedTuple):
@@ -79,7 +111,8 @@ class RarResult(NamedTuple):
     iterations: Tensor
     """Updates each slot went through (int64); 0 for inactive slots."""
     converged: Tensor
-    """True where the slot froze, collapsed, or was inactive or ``frozen`` from the start."""
+    """True where the slot froze, collapsed, was stopped by the energy (``control``), or was
+    inactive or ``frozen`` from the start."""
     final_deltas: Tensor
     """``||s' - s||`` of each slot's last update (0 for inactive or collapsed slots)."""
     total_iterations: Tensor
@@ -96,6 +129,41 @@ def adapt_sigma(
     mutating a copy)."""
     adapted = torch.where(deltas < epsilon, sigma * decay, sigma * growth)
     return torch.where(converged, torch.zeros_like(sigma), adapted)
+
+
+def energy_gradient(energy: EnergyFn, slots: Tensor, active: Tensor, differentiable: bool = False) -> Tensor:
+    """``dE/ds [B, S, D]`` of the frames' energies; the graph is kept (second order) only when
+    ``differentiable`` and ``slots`` is already part of one."""
+    with torch.enable_grad():
+        x = slots if differentiable and slots.requires_grad else slots.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(energy(x, active).sum(), x, create_graph=differentiable)
+    return grad
+
+
+class _EnergyControl:
+    """State of ``control`` mode: each frame's energy, step scale and rejected steps."""
+
+    def __init__(self, energy: EnergyFn, slots: Tensor, active: Tensor, config: RarConfig):
+        self.energy, self.active, self.config = energy, active, config
+        self.value = energy(slots, active).detach()
+        self.scale = torch.ones_like(self.value)
+        self.rejected = torch.zeros(self.value.shape, dtype=torch.long, device=slots.device)
+
+    def low(self) -> Tensor:
+        """``[B, 1]``: frames already below ``energy_stop_below``."""
+        return (self.value < self.config.energy_stop_below).unsqueeze(-1)
+
+    def judge(self, candidate: Tensor, updated: Tensor) -> tuple[Tensor, Tensor]:
+        """(kept ``[B, 1]``: frames whose move lowered the energy enough, stopped ``[B, 1]``: frames
+        whose step was rejected ``energy_halvings`` times).  Rejected frames' step sizes halve."""
+        moved = updated.any(-1)
+        value = self.energy(candidate, self.active).detach()
+        keep = moved & (value < self.value - self.config.energy_tolerance)
+        reject = moved & ~keep
+        self.value = torch.where(keep, value, self.value)
+        self.scale = torch.where(reject, self.scale * 0.5, self.scale)
+        self.rejected = self.rejected + reject.long()
+        return keep.unsqueeze(-1), (self.rejected > self.config.energy_halvings).unsqueeze(-1)
 
 
 def _check_inputs(slots: Tensor, active: Tensor, sigma: Tensor | None, ghosts: Tensor | None) -> None:
@@ -124,6 +192,7 @@ def rar(
     time: TimeFn | None = None,
     generator: torch.Generator | None = None,
     differentiable: bool = False,
+    energy: EnergyFn | None = None,
 ) -> RarResult:
     """Refine ``slots [B, S, D]`` where ``active [B, S]`` until every slot converges.
 
@@ -142,12 +211,18 @@ def rar(
             first step, 1/max after one update, ...).
         differentiable: keep the autograd graph through every iteration (training);
             otherwise the loop runs under ``torch.no_grad``.
+        energy: the energy head used by ``config.energy_mode`` (module docstring); required
+            unless that is ``off``, ignored then.  In ``control`` mode ``iterations`` counts
+            rejected steps too (each costs a VFN call).
 
     One function on purpose: the iteration is the algorithm (drift + messages + noise ->
     renormalise -> converge), read top to bottom against the original; its length is mostly
-    this signature and docstring, the loop body is about forty lines.
+    this signature and docstring, the loop body is about fifty lines (the energy modes' state is
+    :class:`_EnergyControl`).
     """
     _check_inputs(slots, active, sigma, ghosts)
+    if config.energy_mode != "off" and energy is None:
+        raise ValueError(f"rar: energy_mode {config.energy_mode!r} needs an energy head")
     active = active.bool()
     grad_mode = contextlib.nullcontext() if differentiable else torch.no_grad()
     with grad_mode:
@@ -157,15 +232,22 @@ def rar(
         deltas = torch.zeros(active.shape, dtype=slots.dtype, device=slots.device)
         noise_sigma = None if sigma is None else sigma.to(slots.dtype)
         decay_epsilon = config.epsilon if config.sigma_epsilon is None else config.sigma_epsilon
+        control = _EnergyControl(energy, s, active, config) if config.energy_mode == "control" else None
 
         for step in range(config.max_iterations):
+            if control is not None:
+                converged = converged | control.low()
             moving = ~converged
             if not bool(moving.any()):  # one host sync per iteration buys the early exit
                 break
             t = iterations.to(slots.dtype) / config.max_iterations if time is None else time(step, iterations)
             drift = vfn(s, t)
             msg = attention(s, active, bias, ghosts=ghosts, ghost_mask=ghost_mask, ghost_alpha=config.ghost_alpha)
-            proposal = s + config.dt * (drift + config.beta * msg)
+            update = drift + config.beta * msg
+            if config.energy_mode == "blend":
+                update = update - config.energy_weight * energy_gradient(energy, s, active, differentiable)
+            step_size = config.dt if control is None else config.dt * control.scale.to(s.dtype)[:, None, None]
+            proposal = s + step_size * update
             if noise_sigma is not None:
                 # Drawn for every slot so the stream does not depend on who converged; the
                 # masked update below discards it for inactive and converged slots.
@@ -179,11 +261,16 @@ def rar(
             refined = proposal / norm.clamp_min(_COLLAPSE_NORM).unsqueeze(-1)
             delta = (refined - s).norm(dim=-1)
             updated = moving & ~collapsed
+            stopped = torch.zeros_like(moving)
+            if control is not None:  # the energy judges the move: rejected frames stay, and stop after a few halvings
+                keep, stop = control.judge(torch.where(updated.unsqueeze(-1), refined, s), updated)
+                stopped = moving & ~keep & stop
+                updated = updated & keep
 
             s = torch.where(updated.unsqueeze(-1), refined, s)
             deltas = torch.where(updated, delta, torch.where(collapsed, torch.zeros_like(deltas), deltas))
             iterations = iterations + moving.long()
-            converged = converged | collapsed | (updated & (delta < config.epsilon))
+            converged = converged | collapsed | stopped | (updated & (delta < config.epsilon))
             if config.adapt_sigma and noise_sigma is not None:
                 noise_sigma = adapt_sigma(
                     noise_sigma, converged, delta.detach(), decay_epsilon, config.sigma_decay, config.sigma_growth
