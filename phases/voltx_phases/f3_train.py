@@ -271,7 +271,7 @@ def run(ctx: RunContext) -> None:
                 Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
                 evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
                 labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H"},
-                generators={"f3": gen}, about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
+                generators={"f3": gen}, shard=("vfn",), about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
                 f"{len(items)} moves over {len(bank.index)} frames")
     ctx.mark_stage_done(STAGE)
     save_vfn_foundation(ctx, reasoner, cfg)
