@@ -10,6 +10,8 @@ Rules, each written once here:
   with gloo; a CUDA run uses NCCL, one GPU per process, and refuses more processes per node
   than GPUs it sees;
 - a resume needs the world size (nodes x processes) of its checkpoint; another one is refused;
+- ``hardware.strategy = "fsdp"`` for a phase that shards nothing or too little is refused
+  (:func:`voltx.train.sharding.check`);
 - exit code: rank 0's (75 after a stop, 0, 78 ...); a process killed by a signal is 86; the
   launcher's own stop signal (SIGTERM/SIGUSR1/SIGHUP/SIGINT) is passed to every process, which
   checkpoint at the same step, and it exits with the code run.json records;
