@@ -149,6 +149,12 @@ def test_unreachable_rendezvous_endpoint_times_out_with_69(cli_in_process, tmp_p
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_curriculum_is_refused_under_several_processes_before_anything_is_written(cli_in_process, tmp_path):
+    done = cli_in_process("run", "curriculum", "--nproc-per-node", "2", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_USAGE and "starts each phase as a run of its own" in done.stderr, done.stderr[-2000:]
+    assert "voltx run f1 --nproc-per-node N" in done.stderr and not (tmp_path / "runs").exists()
+
+
 def test_launch_options_and_exit_codes():
     from voltx.train.launcher import Launch, job_exit_code
 
