@@ -137,7 +137,8 @@ def f3_workload(steps: int):
         return stack, step
 
     pad = lambda rows: (*pad_tail(rows, enc_len), *pad_tail(rows, dec_len - 1))  # noqa: E731 (F3's renderer collate)
-    return model, {"pad": (token_rows(tok, texts), pad), "step": (texts, list)}
+    tokenise = lambda texts: (*encode(tok, texts, enc_len, DEVICE, keep="tail"), *encode(tok, texts, dec_len - 1, DEVICE, keep="tail"))  # noqa: E731
+    return model, {"pad": (token_rows(tok, texts), pad), "step": (texts, list)}, {"pad": pad, "step": tokenise}
 
 
 def one_run(workdir: Path, plugins, items: list, collate, feed: str, steps: int, model=translator_model) -> dict:
@@ -215,7 +216,16 @@ def main() -> int:
 
 
 def measure_f3(steps: int, repeats: int) -> int:
-    model, modes = f3_workload(steps)
+    model, modes, work = f3_workload(steps)
+    per_batch = {}
+    for mode, fn in work.items():  # the input work of one batch alone: what the training thread no longer does
+        items = modes[mode][0]
+        times = []
+        for b in range(min(10, steps)):
+            began = time.perf_counter()
+            fn(items[b * BATCH: (b + 1) * BATCH])
+            times.append(time.perf_counter() - began)
+        per_batch[mode] = round(1000 * median(times), 2)
     plugins = load_plugins()
     print(f"input pipeline: F3 quick renderer (vocab 2000, seq 64, batch {BATCH}), {steps} steps/run, {repeats} repeat(s), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
@@ -232,10 +242,11 @@ def measure_f3(steps: int, repeats: int) -> int:
     for name, got in figures.items():
         waited = f" | training thread waited for {got['waits']:g} of {steps - 1} batches ({got['wait_seconds']:.2f} s)" if "thread" in name else ""
         print(f"  {name:11s}: {got['steps_per_s']:6.3f} steps/s | x{got['steps_per_s'] / base:.3f} vs tokenising in the step{waited}", flush=True)
+    print(f"  input work per batch alone: {per_batch['step']} ms tokenising (the old step's), {per_batch['pad']} ms padding (F3's collate)")
     print(f"RESULT f3: pad thread/step inline = {figures['pad thread']['steps_per_s'] / base:.3f}, "
           f"pad thread/pad inline = {figures['pad thread']['steps_per_s'] / figures['pad inline']['steps_per_s']:.3f}")
     emit_json("input_pipeline_f3", {"steps": steps, "repeats": repeats, "batch": BATCH, "threads": torch.get_num_threads(),
-                                    "torch": torch.__version__, **figures})
+                                    "torch": torch.__version__, "input_ms_per_batch": per_batch, **figures})
     return 0
 
 
