@@ -133,7 +133,11 @@ def apply_strategy(ctx, stage, job) -> bool:
     """Shard ``stage``'s named modules when the run asks for fsdp under several processes (before
     a resume loads its checkpoint); True when it did. A stage that names none trains data parallel."""
     hw = ctx.config.hardware
-    if hw.strategy != "fsdp" or job is None:
+    if hw.strategy != "fsdp":
+        return False
+    if job is None:
+        if stage.shard:
+            ctx.say(f"[{stage.name}] hardware.strategy = fsdp in one process: nothing to shard across; the model trains whole")
         return False
     if not stage.shard:
         ctx.say(f"[{stage.name}] hardware.strategy = fsdp: this stage names no module to shard; it trains data parallel (ddp)")
