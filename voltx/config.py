@@ -73,15 +73,19 @@ class HardwareConfig:
     """Batches a background thread collates (and pins) ahead of the training thread, for stages
     that opt in; 0 collates on the training thread."""
     strategy: Literal["ddp", "fsdp"] = "ddp"
-    """With --nproc-per-node N > 1: "ddp" (each process holds the model, gradients averaged). "fsdp"
-    (FSDP2 fully_shard) is refused with a message in this version (README: Multi-GPU)."""
+    """With --nproc-per-node N > 1: "ddp" (each process holds the model, gradients averaged) or "fsdp"
+    (FSDP2 fully_shard of the large modules a phase names, e.g. F3's ScaledVfn; the rest as ddp;
+    README: Multi-GPU)."""
+    fsdp_min_parameters: int = 10_000_000
+    """strategy = "fsdp" is refused when the modules a phase shards hold fewer parameters than this:
+    such a model fits one device, and sharding it costs more communication than it saves memory."""
     collective_timeout: float = 1800.0
     """Seconds a distributed run's processes wait for each other in one collective before the
     job stops with exit 86 (a dead or hung process); rank 0's evaluation must fit in it."""
 
     def check(self) -> None:
         """The bounds a type cannot say: ConfigError (exit 78) before anything is written."""
-        for key, low in (("grad_accum", 1), ("prefetch", 0)):
+        for key, low in (("grad_accum", 1), ("prefetch", 0), ("fsdp_min_parameters", 0)):
             value = getattr(self, key)
             if value < low:
                 raise ConfigError(f"hardware.{key} must be at least {low}, got {value}; the default is {key} = "

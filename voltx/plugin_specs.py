@@ -156,6 +156,10 @@ class PhaseSpec:
     and overrides applied): raises a :class:`voltx.errors.VoltxError` when the run's input cannot
     work (a malformed data file, a base model that is not one), before the run directory is
     created or a resumed run is reopened, so bad input leaves nothing behind. None: nothing to check."""
+    sharded: str | Callable[..., Any] | None = None
+    """``"module:function"`` (or a callable) taking the phase's settings and returning ``{module: parameters}``
+    of the modules its stages shard under ``hardware.strategy = "fsdp"`` (each stage's ``shard``), so a
+    distributed launch refuses a model too small to shard before the run exists. None: nothing to shard."""
     targets: str = ""
     """Where the deliverables' targets can be met, said when a quick run beat its baselines but
     missed them (e.g. "on the handoff's GTR-T5 vectors, not the built-in corpus"); empty: the

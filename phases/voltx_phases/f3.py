@@ -127,6 +127,17 @@ class F3Config:
     """control: rejected steps (each halving the frame's step size) before a frame stops."""
 
 
+def sharded_modules(cfg: F3Config) -> dict[str, int]:
+    """What ``hardware.strategy = "fsdp"`` shards: the reasoning stage's ScaledVfn ("vfn"), counted on the meta device."""
+    import torch
+
+    from voltx.engine.vfn import ScaledVfn
+    from voltx_phases.f3_model import vfn_args
+
+    with torch.device("meta"):
+        return {"vfn": sum(p.numel() for p in ScaledVfn(**vfn_args(cfg)).parameters())}
+
+
 PHASE = PhaseSpec(
     name="f3",
     summary="F3 compositional reasoning: RAR moves a question's frame along its reasoning chain to the answer's frame, a renderer reads it",
@@ -134,6 +145,7 @@ PHASE = PhaseSpec(
     config_class=F3Config,
     deliverables=DELIVERABLES,
     artifacts=ARTIFACTS,
+    sharded=sharded_modules,
 )
 
 

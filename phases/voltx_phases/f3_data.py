@@ -163,7 +163,16 @@ def encode(tok, texts: list[str], max_len: int, device: torch.device, *, keep: s
     by the question, and cutting the end, as plain truncation does, removes exactly the
     question, or a chain frame's newest step); ``keep="head"`` the first (decoder answers).
     """
-    encodings = tok.encode_batch(texts, add_special_tokens=False)
-    rows = [real_ids(tok, e)[-max_len:] if keep == "tail" else real_ids(tok, e)[:max_len] for e in encodings]
-    ids, mask = pad_rows(rows, PAD_ID)
+    rows = token_rows(tok, texts)
+    ids, mask = pad_rows([r[-max_len:] if keep == "tail" else r[:max_len] for r in rows], PAD_ID)
     return ids.to(device), mask.to(device)
+
+
+def token_rows(tok, texts: list[str]) -> list[list[int]]:
+    """Each text's token ids, whole (tokenised once; :func:`pad_tail` cuts and pads them per batch)."""
+    return [real_ids(tok, e) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def pad_tail(rows: list[list[int]], max_len: int) -> tuple[Tensor, Tensor]:
+    """What :func:`encode` with ``keep="tail"`` makes of the texts of ``rows``, on the CPU."""
+    return pad_rows([r[-max_len:] for r in rows], PAD_ID)

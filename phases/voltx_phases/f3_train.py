@@ -33,6 +33,7 @@ from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
 from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, task_group, training_texts
+from voltx_phases.f3_data import pad_tail, token_rows
 from voltx_phases.f3_energy import check_settings as check_energy_settings, energy_summary, load_energy
 from voltx_phases.f3_eval import Evaluator, evaluate_once
 from voltx_phases.f3_model import (
@@ -100,17 +101,20 @@ def renderer_stage(ctx: RunContext, cfg, stack: lang_stack.LangStack, texts: lis
             hits += sum(normalise(tok.decode(g)) == normalise(t) for g, t in zip(out, chunk))
         return {"read_back_exact": hits / max(1, len(held))}
 
-    def step(batch: list[str]) -> dict[str, Tensor]:
-        ids, mask = encode(tok, batch, enc_len, dev, keep="tail")
-        out_ids, out_mask = encode(tok, batch, dec_len - 1, dev, keep="tail")  # what the encoder sees of a long story
+    def collate(rows: list[list[int]]) -> tuple[Tensor, ...]:  # padding only: collated ahead, off the training thread
+        return (*pad_tail(rows, enc_len), *pad_tail(rows, dec_len - 1))  # the decoder reads what the encoder sees of a long story
+
+    def step(batch: tuple[Tensor, ...]) -> dict[str, Tensor]:
+        ids, mask, out_ids, out_mask = (t.to(dev) for t in batch)
         terms = render_terms(stack.encoder, stack.decoder, ids, mask, out_ids, out_mask)
         return {"loss": terms["render"] + cfg.resolution_weight * terms["resolution"] + cfg.spread_weight * terms["spread"], **terms}
 
-    train_stage(ctx, RENDERER, model, texts, list, step, Hyper.of(cfg, epochs=cfg.renderer_epochs, lr=cfg.renderer_lr,
+    train_stage(ctx, RENDERER, model, token_rows(tok, texts), collate, step, Hyper.of(cfg, epochs=cfg.renderer_epochs, lr=cfg.renderer_lr,
                 min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 renderer: text -> frame -> the same text",
                 evaluate=lambda: evaluate_once(model, evaluate),
                 summary=lambda ev: f"read back {ev['read_back_exact']:.1%} of held-out steps and answers",
-                metrics=("render_acc",), shown={"render_acc": "Acc"}, labels={"render": "R", "resolution": "M", "spread": "U"}, seed_offset=5)
+                metrics=("render_acc",), shown={"render_acc": "Acc"}, labels={"render": "R", "resolution": "M", "spread": "U"}, seed_offset=5,
+                background_collate=True)
 
 
 # --- the reasoning stage --------------------------------------------------------------------------
@@ -275,7 +279,7 @@ def run(ctx: RunContext) -> None:
                 Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
                 evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
                 labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H"},
-                generators={"f3": gen}, about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
+                generators={"f3": gen}, shard=("vfn",), about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
                 f"{len(items)} moves over {len(bank.index)} frames")
     ctx.mark_stage_done(STAGE)
     save_vfn_foundation(ctx, reasoner, cfg)

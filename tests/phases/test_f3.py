@@ -83,6 +83,18 @@ def test_a_chain_runs_from_the_question_through_its_steps_to_the_answer():
     assert moves == [(0, 1, 0), (1, 2, 1), (2, 2, 2), (2, 2, -1), (3, 4, 0), (4, 4, -1)]
 
 
+def test_the_renderer_collate_pads_what_encoding_each_batch_gave():
+    """F3's renderer tokenises its texts once and its collate (on the background thread) only cuts
+    and pads: the tensors the step used to encode from the texts at every step."""
+    from voltx.engine.tokenizer import train_bpe
+    from voltx_phases.f3_data import encode, pad_tail, token_rows
+
+    texts = ["Mary went to the kitchen. John moved to the garden. Where is Mary?", "kitchen", "jump twice and walk left"]
+    tok = train_bpe(texts, vocab_size=300, min_frequency=1)
+    for width in (4, 64):
+        assert all(a.equal(b) for a, b in zip(pad_tail(token_rows(tok, texts), width), encode(tok, texts, width, torch.device("cpu"), keep="tail")))
+
+
 def test_glue_is_lossless_and_cap_is_per_task():
     r = {"input": "walk", "output": "I_TURN_LEFT I_WALK", "steps": ["walk -> I_WALK"], "task": "scan"}
     g = glue(r)

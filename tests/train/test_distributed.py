@@ -1,6 +1,7 @@
 """Distributed runs on the CPU (gloo, world size 2) through real `voltx run --nproc-per-node 2`:
-one run and one metrics stream, stop -> 75 -> resume bitwise equal to an uninterrupted run,
-a killed rank that takes the job down cleanly, and the bad input the launcher refuses."""
+one run and one metrics stream, stop -> 75 -> resume bitwise equal to an uninterrupted run (with
+FSDP2 sharding one layer and the other replicated, so both strategies' paths run), a killed rank
+that takes the job down cleanly, and the bad input the launcher refuses."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from voltx.train.launcher import check_world_size
 TOY = Path(__file__).with_name("toy_phase.py")
 TWO = ["--nproc-per-node", "2"]
 SMALL = ["epochs=2", "rows=64", "batch_size=8", "run.log_every=1", "run.telemetry_interval=0"]
+FSDP = ["hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0", "shard=true", "grad_clip=0.5"]
 
 
 @pytest.fixture
@@ -76,8 +78,10 @@ def evaluated_once_as_one_process_would(run_dir: Path) -> bool:
 
 
 def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tmp_path):
+    """The toy's first layer is sharded (FSDP2), its last replicated and all-reduced (the ddp path);
+    the gradients are clipped over both. Checkpoints hold the full tensors, gathered."""
     runs = tmp_path / "runs"
-    whole = subprocess.run(voltx_run(env, *TWO, *SMALL), env=env, capture_output=True, text=True, timeout=180)
+    whole = subprocess.run(voltx_run(env, *TWO, *SMALL, *FSDP), env=env, capture_output=True, text=True, timeout=180)
     assert whole.returncode == EXIT_OK, whole.stderr[-3000:]
     assert "2 processes on the CPU with gloo (no CUDA device here" in whole.stderr
     (reference,) = list_run_dirs(runs)
@@ -88,8 +92,10 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
     last = committed(reference / "checkpoints")[-1]
     assert json.loads((last / "state.json").read_text())["world_size"] == 2 and (last / "rank-1.safetensors").exists()
     assert evaluated_once_as_one_process_would(reference)
+    assert load_manifest(reference).raw["hardware"]["fit"]["strategy"] == "fsdp: 0 (80 parameters) sharded over 2 processes, the rest replicated"
+    assert load_file(last / "model.safetensors")["0.weight"].shape == (16, 4)  # whole, gathered from both shards
 
-    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, "sleep=0.05"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, *FSDP, "sleep=0.05"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = wait_for_step(runs, 5, proc, besides=(reference,))
     proc.send_signal(signal.SIGTERM)  # to the launcher: it passes the stop to both ranks
     _, err = proc.communicate(timeout=120)
@@ -143,6 +149,12 @@ def test_unreachable_rendezvous_endpoint_times_out_with_69(cli_in_process, tmp_p
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_curriculum_is_refused_under_several_processes_before_anything_is_written(cli_in_process, tmp_path):
+    done = cli_in_process("run", "curriculum", "--nproc-per-node", "2", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_USAGE and "starts each phase as a run of its own" in done.stderr, done.stderr[-2000:]
+    assert "voltx run f1 --nproc-per-node N" in done.stderr and not (tmp_path / "runs").exists()
+
+
 def test_launch_options_and_exit_codes():
     from voltx.train.launcher import Launch, job_exit_code
 
@@ -159,20 +171,22 @@ def test_launch_options_and_exit_codes():
 
 
 def test_fsdp_is_refused_for_a_model_too_small_to_shard():
-    import torch
+    from voltx.train.sharding import check
 
-    from voltx.train.distributed import Job, check_strategy
-
-    model = torch.nn.Linear(4, 4)
-    job = Job(rank=0, world=2, local_rank=0, backend="gloo", control=None)
-    check_strategy("ddp", model, job)
-    with pytest.raises(ConfigError, match="only 20 parameters"):
-        check_strategy("fsdp", model, job)
+    check({"vfn": 51_685_632}, 2, 10_000_000, "phase f3")
+    with pytest.raises(ConfigError, match="only 20 parameters .*fewer than hardware.fsdp_min_parameters = 10,000,000"):
+        check({"vfn": 20}, 2, 10_000_000, "phase f3")
+    with pytest.raises(ConfigError, match="phase translator names no module to shard"):
+        check({}, 2, 0, "phase translator")
 
 
-def test_fsdp_is_refused_by_the_launcher_before_anything_is_written(cli_in_process, tmp_path):
-    done = cli_in_process("run", "translator", "--nproc-per-node", "2", "hardware.strategy=fsdp", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
-    assert done.returncode == 78 and 'hardware.strategy = "fsdp" is not available' in done.stderr
+@pytest.mark.parametrize("phase, overrides, says", [
+    ("translator", [], "phase translator names no module to shard"),
+    ("f3", ["vfn_hidden=16", "vfn_blocks=1"], "the modules phase f3 shards have only"),
+])
+def test_fsdp_is_refused_by_the_launcher_before_anything_is_written(cli_in_process, tmp_path, phase, overrides, says):
+    done = cli_in_process("run", phase, "--nproc-per-node", "2", "hardware.strategy=fsdp", *overrides, env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == 78 and says in done.stderr, done.stderr[-2000:]
     assert not (tmp_path / "runs").exists()
 
 
@@ -182,13 +196,17 @@ F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?co
 
 
 def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):
-    """The built-in phases train through the shared loop, so they get data parallelism without code of their own."""
+    """The built-in phases train through the shared loop, so they get data parallelism without code of their own;
+    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered."""
     env = {**os.environ, "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
     translator = [f"data={json.dumps(str(stdlib_pairs_jsonl))}", *TINY_TRANSLATOR, "max_examples=64", "encoder.epochs=1"]
-    for phase, overrides in (("translator", translator), ("f3", F3_TINY)):
+    f3 = [*F3_TINY, "hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0"]  # the renderer trains as ddp, the reasoning VFN sharded
+    for phase, overrides in (("translator", translator), ("f3", f3)):
         done = subprocess.run([sys.executable, "-m", "voltx", "run", phase, *TWO, "--progress", "plain", *overrides],
                               env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert done.returncode == EXIT_OK, (phase, done.stderr[-3000:])
         (run_dir,) = [d for d in list_run_dirs(tmp_path / "runs") if d.parent.name == phase]
         assert load_manifest(run_dir).record.status == "finished"
         assert [r["step"] for r in steps(run_dir)] == sorted({r["step"] for r in steps(run_dir)})  # one stream, no duplicates
+    assert load_manifest(run_dir).raw["hardware"]["reasoning"]["strategy"].startswith("fsdp: vfn (9,440 parameters) sharded over 2")
+    assert "[renderer] hardware.strategy = fsdp: this stage names no module to shard; it trains data parallel" in done.stderr

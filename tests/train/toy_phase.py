@@ -1,6 +1,7 @@
 """A small test phase on the shared loop, installed by tests as a real plugin distribution.
 
-Linear regression with dropout (so the torch RNG matters for exact resume), optional NaN
+Linear regression with dropout (so the torch RNG matters for exact resume), optionally its first
+layer sharded under hardware.strategy = "fsdp" and its gradients clipped, optional NaN
 injection at a chosen step, a per-step sleep so signals can arrive mid-run, and a delay at
 interpreter exit (what a CUDA teardown costs) so a signal can arrive after the run ended.
 """
@@ -24,6 +25,9 @@ class ToyConfig:
     nan_at_step: int = -1
     sleep: float = 0.0
     exit_delay: float = 0.0
+    grad_clip: float = 0.0
+    shard: bool = False
+    """Name the first layer as the module hardware.strategy = "fsdp" shards (the last stays replicated)."""
 
 
 def run(ctx):
@@ -55,10 +59,12 @@ def run(ctx):
     def evaluate():
         return {"mse": float(torch.nn.functional.mse_loss(model(x), y)), "mse_mean": float(y.var(unbiased=False))}
 
-    fit(ctx, Stage("fit", model, opt, batches, cfg.epochs, step, lambda s: cfg.lr, evaluate=evaluate))
+    fit(ctx, Stage("fit", model, opt, batches, cfg.epochs, step, lambda s: cfg.lr, evaluate=evaluate, grad_clip=cfg.grad_clip,
+                   shard=("0",) if cfg.shard else ()))
     ctx.save_artifact("toy.safetensors", model.state_dict())
 
 
 @hookimpl
 def register_phases(register):
-    register(PhaseSpec("toy", "test phase", run, ToyConfig, deliverables=(Deliverable("fit/mse", "<", 100.0, baselines=("fit/mse_mean",)),), artifacts=("toy.safetensors",)))
+    register(PhaseSpec("toy", "test phase", run, ToyConfig, deliverables=(Deliverable("fit/mse", "<", 100.0, baselines=("fit/mse_mean",)),), artifacts=("toy.safetensors",),
+                      sharded=lambda cfg: {"0": 80} if cfg.shard else {}))

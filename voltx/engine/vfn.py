@@ -136,6 +136,11 @@ class ScaledVfn(nn.Module):
         self.exit = _xavier_linear(hidden, dim)
         self.checkpoint_blocks = False
 
+    def fsdp_units(self) -> list[nn.Module]:
+        """The blocks, each sharded as a unit of its own under FSDP2 (:mod:`voltx.train.sharding`): only
+        one block's weights are gathered at a time."""
+        return [getattr(self, f"block_{i}") for i in range(self.blocks)]
+
     def forward(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
         """``x [..., dim]``, per-slot ``t`` broadcastable to ``x.shape[:-1]`` -> ``[..., dim]``."""
         feats = sinusoidal_time_features(_time_for(x, t, "ScaledVfn"), self.freqs.to(x.dtype))

@@ -21,6 +21,7 @@ from voltx.runs.store import RunWriter
 from voltx.plugin_specs import PhaseSpec
 from voltx.train.metrics import MetricsHub
 from voltx.train.progress import Reporter
+from voltx.train.sharding import full_tensors
 from voltx.train.signals import StopFlag
 from voltx.train.state import capture_rng, optimizer_to_tensors
 
@@ -70,6 +71,7 @@ class RunContext:
                       **fields: Any) -> Path:
         """Write run artifact ``name`` (voltx.artifacts format: ``kind``, default the file's stem, constructor
         ``args`` and the kind's own ``fields``; the writing phase is recorded) and log an ``artifact`` event."""
+        tensors = full_tensors(tensors)  # a sharded module's weights whole (every rank saves, so every rank gathers)
         path = artifacts.save(self.artifact(name), tensors, kind or Path(name).stem, args, phase=self.phase.name, **fields)
         self.run.event("artifact", name=name, path=str(path), step=self.global_step)
         return path
@@ -140,7 +142,7 @@ class RunContext:
             **extra_state,
         }
         own = {**rng_tensors, **extra_tensors}  # what differs between the ranks of a distributed run
-        files = {"model": model.state_dict(), "extra": {**opt_tensors, **own}}
+        files = {"model": full_tensors(model.state_dict()), "extra": {**full_tensors(opt_tensors), **own}}  # fsdp: gathered whole
         if self.job is not None:  # gathered on rank 0, which writes the one checkpoint (see README, multi-GPU)
             from voltx.train.distributed import gather_rank_states
 

@@ -10,7 +10,8 @@ each finds RANK/WORLD_SIZE/LOCAL_RANK in its environment and :func:`join` makes 
   waits for the GPU stream);
 - a collective that fails (a peer died, or ``hardware.collective_timeout`` passed) is
   :class:`RankLost` (exit 86), never a hang;
-- data parallel ("ddp"): every rank holds the whole model; after backward the gradients are
+- data parallel ("ddp"): every rank holds the whole model (under "fsdp" too, but for the modules
+  a stage shards, :mod:`voltx.train.sharding`); after backward the gradients are
   averaged with one bucketed all-reduce, as ``DistributedDataParallel`` does. Its wrapper is
   not used because phases call their models' submodules and methods directly (``model.encoder(x)``),
   which its forward hook would never see; the replicas stay bitwise equal because every rank
@@ -29,6 +30,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 
 from voltx.errors import EXIT_RANK_LOST, ConfigError, VoltxError
 
@@ -114,14 +116,15 @@ class Job:
     def sync_parameters(self, model: torch.nn.Module) -> None:
         """Rank 0's parameters and buffers on every rank (DDP's start-up broadcast)."""
         for t in [*model.parameters(), *model.buffers()]:
-            self._call(dist.broadcast, t.data, src=0)
+            if not isinstance(t, DTensor):  # a sharded parameter was cut from rank 0's weights (voltx.train.sharding)
+                self._call(dist.broadcast, t.data, src=0)
 
     def average_gradients(self, model: torch.nn.Module) -> None:
         """Average every trainable parameter's gradient over the ranks, in flat buckets.
 
         A parameter without a gradient on some ranks counts as zero there; one without a
         gradient on every rank keeps ``None`` (AdamW then skips it, as it would in one process)."""
-        params = [p for p in model.parameters() if p.requires_grad]
+        params = [p for p in model.parameters() if p.requires_grad and not isinstance(p, DTensor)]  # FSDP2 reduces its own
         if not params:
             return
         has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)
@@ -197,25 +200,6 @@ def shard(batches, job: Job | None):
         raise ConfigError(f"batch_size = {batches.batch_size} does not split evenly across {job.world} processes; "
                           f"set a batch_size divisible by {job.world} (the batch is the global one, shared by the ranks).")
     return replace(batches, rank=job.rank, world=job.world)
-
-
-FSDP_MIN_PARAMS = 10_000_000
-"""Below this many parameters FSDP is refused: the model fits one device, and sharding it costs more than it saves."""
-
-
-def check_strategy(strategy: str, model: torch.nn.Module, job: Job | None, min_params: int = FSDP_MIN_PARAMS) -> None:
-    """Refuse ``strategy = "fsdp"`` before any step: for a model too small to shard, and, in this
-    version, for every model (sharding needs each phase to call its model through the sharded
-    modules' forward, which the built-in phases do not yet guarantee)."""
-    if strategy != "fsdp" or job is None:
-        return
-    params = sum(p.numel() for p in model.parameters())
-    if params < min_params:
-        raise ConfigError(f"hardware.strategy = \"fsdp\" but this model has only {params:,} parameters "
-                          f"(fewer than {min_params:,}): sharding it over {job.world} processes costs "
-                          "more communication than it saves memory. Use hardware.strategy=ddp (the default).")
-    raise ConfigError(f"hardware.strategy = \"fsdp\" is not available in this version (this model: {params:,} parameters); "
-                      "use hardware.strategy=ddp, which keeps a whole replica on each GPU.")
 
 
 def pack_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> bytes:

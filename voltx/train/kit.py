@@ -98,6 +98,7 @@ def train_stage(
     tag: bool = True,
     digits: int = 4,
     background_collate: bool = False,
+    shard: tuple[str, ...] = (),
 ) -> dict[str, float]:
     """Train ``model`` on ``items`` for ``hyper.epochs`` through the shared loop; returns the last evaluation.
 
@@ -113,7 +114,8 @@ def train_stage(
     every group's lr. ``about`` follows the parameter count in the banner.
     ``background_collate`` declares ``collate`` a pure function of its items (tokenising, padding;
     no RNG): it then runs on a background thread ahead of the step, its tensors pinned and copied
-    to the device without blocking (:mod:`voltx.train.input_pipeline`).
+    to the device without blocking (:mod:`voltx.train.input_pipeline`). ``shard`` names the large
+    modules ``hardware.strategy = "fsdp"`` shards (``Stage.shard``).
     """
     batches = EpochBatches(items, hyper.batch_size, ctx.config.run.seed + seed_offset, collate)
     total = batches.per_epoch * hyper.epochs
@@ -131,6 +133,7 @@ def train_stage(
         lr_at=lambda s: warmup_cosine(s, max_lr=hyper.lr, warmup=hyper.warmup, total=total, min_ratio=hyper.min_lr_ratio),
         evaluate=evaluate, grad_clip=0.0 if clip_each else hyper.grad_clip, progress_line=lines.progress,
         epoch_end=epoch_end, generators=generators or {}, metrics=tuple(metrics), background_collate=background_collate,
+        shard=tuple(shard),
     )
     params = sum(p.numel() for p in model.parameters())
     ctx.say(f"=== {title} ===\nParams:  {params:,}{f' ({about})' if about else ''}\nSteps:   {total} ({batches.per_epoch}/epoch)")

@@ -10,6 +10,8 @@ Rules, each written once here:
   with gloo; a CUDA run uses NCCL, one GPU per process, and refuses more processes per node
   than GPUs it sees;
 - a resume needs the world size (nodes x processes) of its checkpoint; another one is refused;
+- ``hardware.strategy = "fsdp"`` for a phase that shards nothing or too little is refused
+  (:func:`voltx.train.sharding.check`);
 - exit code: rank 0's (75 after a stop, 0, 78 ...); a process killed by a signal is 86; the
   launcher's own stop signal (SIGTERM/SIGUSR1/SIGHUP/SIGINT) is passed to every process, which
   checkpoint at the same step, and it exits with the code run.json records;
@@ -96,6 +98,15 @@ def check_world_size(run_dir: Path, world: int) -> None:
                          f"in the checkpoint, so another world size cannot continue it exactly. Or start a new run.")
 
 
+def check_fsdp(phase, cfg, world: int) -> None:
+    """Refuse ``hardware.strategy = "fsdp"`` for a phase that shards nothing or too little (ConfigError, 78)."""
+    from voltx.plugin_specs import resolve
+    from voltx.train.sharding import check
+
+    modules = resolve(phase.sharded)(cfg.phases[phase.name]) if phase.sharded is not None else {}
+    check(modules, world, cfg.hardware.fsdp_min_parameters, f"phase {phase.name}")
+
+
 def choose_backend(device: str, nproc_per_node: int) -> tuple[str, str]:
     """(backend, the line that says why) for ``hardware.device`` and processes per node."""
     import torch
@@ -132,12 +143,8 @@ def launch_request(req, spec: Launch) -> int:
     cfg = plan_config(plan, plugins)
     if plan.resume_dir is not None:
         check_world_size(plan.resume_dir, spec.world)
-    if cfg.hardware.strategy == "fsdp":  # refused here, before the run exists (the loop refuses it too, for torchrun itself)
-        from voltx.errors import ConfigError
-
-        raise ConfigError("hardware.strategy = \"fsdp\" is not available in this version: FSDP2 needs every phase to call its "
-                          "model through the sharded modules, and models under 10M parameters gain nothing from sharding. "
-                          "Use hardware.strategy=ddp (the default), which keeps a whole replica on each GPU.")
+    if cfg.hardware.strategy == "fsdp":  # refused here, before the run exists (the loop checks each stage too, for torchrun itself)
+        check_fsdp(plugins.get("phases", plan.phase), cfg, spec.world)
     backend, why = choose_backend(cfg.hardware.device, spec.nproc_per_node)
 
     def say(text: str) -> None:

@@ -19,12 +19,13 @@ import torch
 from voltx.errors import Diverged, Preempted
 from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
-from voltx.train.distributed import check_strategy, shard
+from voltx.train.distributed import shard
 from voltx.train.hardware import prepare_stage
 from voltx.train.lines import Lines
 from voltx.train.precision import Precision
 from voltx.train.preflight import check_resources
 from voltx.train.progress import progress_line, run_total, stage_label
+from voltx.train.sharding import apply_strategy, clip_gradients, load_model, shard_optimizer_state
 from voltx.train.state import capture_rng, optimizer_from_tensors, restore_rng
 
 
@@ -56,6 +57,10 @@ class Stage:
     background_collate: bool = False
     """``batches.collate`` is a pure function of its items (no RNG, no shared state it changes): it may
     run on a background thread ahead of the step (:mod:`voltx.train.input_pipeline`, ``[hardware].prefetch``)."""
+    shard: tuple[str, ...] = ()
+    """Modules of ``model`` (``named_modules`` names) that ``hardware.strategy = "fsdp"`` shards with FSDP2
+    (:mod:`voltx.train.sharding`); the step must call them as ``module(...)`` and never change their output
+    in place. Empty: the stage trains data parallel."""
 
 
 def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
@@ -71,7 +76,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     """
     job = ctx.job  # None in one process; else the ranks split each batch and average gradients
     model, opt, batches = stage.model, stage.optimizer, shard(stage.batches, job)
-    check_strategy(ctx.config.hardware.strategy, model, job)
+    sharded = apply_strategy(ctx, stage, job)  # fsdp: the stage's large modules split across the ranks, before a resume loads
     per_epoch = batches.per_epoch
     total = per_epoch * stage.epochs
     log_every = max(1, ctx.config.run.log_every)
@@ -85,9 +90,10 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     last_eval: dict[str, float] = {}
     point = ctx.resume_point(stage.name)
     if point is not None:
-        model.load_state_dict(point.tensors("model", device=str(device)))
+        load_model(model, point.tensors("model", device=str(device)))
         extra = point.tensors("extra", device="cpu")
         optimizer_from_tensors(opt, {k: v.to(device) if not k.endswith("/step") else v for k, v in extra.items()}, point.state["optimizer"])
+        shard_optimizer_state(opt)  # under fsdp: the checkpoint's full moments split as their parameters are
         own, own_rng = ctx.rank_state(point, extra)  # this rank's RNG and running sums
         restore_rng(own, own_rng, stage.generators)
         step, epoch, start_batch = point.state["stage_step"], point.state["epoch"], point.state["batch"]
@@ -152,7 +158,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             bad |= ~torch.isfinite(loss.detach())
             amp.unscale(opt)
             if stage.grad_clip > 0:
-                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.grad_clip)
+                norm = clip_gradients(model.parameters(), stage.grad_clip)
                 if not amp.scaled:  # with a loss scaler, an inf gradient is a skipped step, not divergence
                     bad |= ~torch.isfinite(norm)
             amp.step(opt)
@@ -198,7 +204,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         epoch_sums = sums if job is None or not sums.numel() else job.mean(sums)
         means = dict(zip(term_names, (epoch_sums / per_epoch).tolist())) if sums.numel() else {}
         if stage.evaluate is not None:
-            if job is None or job.rank == 0:  # rank 0 evaluates the whole set once; the others get its figures
+            if job is None or job.rank == 0 or sharded:  # rank 0 evaluates the whole set; under fsdp every rank
+                # must run the sharded modules' forwards with it, so each evaluates the same set; the others get rank 0's figures
                 rng_tensors, rng_meta = capture_rng(stage.generators)  # evaluation must not shift training RNG
                 model.eval()
                 with torch.no_grad(), amp.autocast():
