@@ -32,8 +32,9 @@ from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
-from voltx_phases.f3_data import BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, task_group, training_texts
-from voltx_phases.f3_data import pad_tail, token_rows
+from voltx_phases.f3_data import (
+    BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, pad_tail, task_group, token_rows, training_texts,
+)
 from voltx_phases.f3_energy import check_settings as check_energy_settings, energy_summary, load_energy
 from voltx_phases.f3_eval import Evaluator, evaluate_once
 from voltx_phases.f3_model import (
