@@ -144,18 +144,18 @@ def test_logs_prints_stdout_log(cli_in_process, two_runs):
     assert [json.loads(x)["kind"] for x in events.stdout.splitlines()][-1] == "end"
 
 
-def test_logs_follow_on_a_finished_run_returns(cli, two_runs):
+def test_logs_follow_on_a_finished_run_returns(cli_in_process, two_runs):
     first, _ = two_runs
-    proc = cli("logs", "-f", first.name, timeout=15)
+    proc = cli_in_process("logs", "-f", first.name)
     assert proc.returncode == 0
     assert proc.stdout == (first / "stdout.log").read_text()
 
 
-def test_logs_follow_on_a_dead_run_with_a_partial_last_line_returns(cli, two_runs):
+def test_logs_follow_on_a_dead_run_with_a_partial_last_line_returns(cli_in_process, two_runs):
     first, _ = two_runs
     with open(first / "stdout.log", "a") as fh:
         fh.write("step 4/10 lo")  # the writer was killed mid-line
-    proc = cli("logs", "-f", first.name, timeout=15)
+    proc = cli_in_process("logs", "-f", first.name)
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[-1] == "step 4/10 lo"
 
