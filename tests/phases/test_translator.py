@@ -25,8 +25,9 @@ def tiny(data: Path) -> list[str]:
     return [f"data={json.dumps(str(data))}", *TINY_TRANSLATOR]
 
 
-def test_translator_run_end_to_end(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):
-    done = cli("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
+def test_translator_run_end_to_end(cli_in_process, tmp_path, stdlib_pairs_jsonl):
+    """In this process (the translator as processes of their own: tests/train/test_exact_resume.py, test_distributed.py)."""
+    done = cli_in_process("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     assert load_manifest(run_dir).record.status == "finished"
