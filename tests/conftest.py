@@ -130,7 +130,8 @@ def cli_in_process(capfd, monkeypatch):
     """``voltx ARGS`` through ``voltx.cli.main.main`` in this interpreter: the same argv, exit code,
     stdout and stderr as :func:`run_cli` without paying seconds for a fresh interpreter and torch.
     For what needs no process of its own: not signals, exit statuses of the real entry point,
-    a run that trains, nor plugins put on PYTHONPATH. ``env`` and ``cwd`` hold for the call only;
+    a run that is killed, nor plugins put on PYTHONPATH; a tiny run trains here (one interpreter
+    with torch fewer, seconds of CPU each). ``env`` and ``cwd`` hold for the call only;
     what a ``voltx run`` that stops early leaves set process-wide (the stop handlers it keeps for
     a late signal, seeds, deterministic algorithms) is put back afterwards."""
     from voltx.cli.main import main

@@ -30,6 +30,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.data.code_pairs",  # extract_stdlib_pairs: the built-in (code, docstring) corpus of the running Python
     "voltx.runs.records",  # the run store's record types (what sinks receive)
     "voltx.console.app",  # VoltxConsole: a plugin's tests open its runs in voltx-console (Textual's pilot)
+    "voltx.console.testing",  # until, drawn_detail: such a test waits for what it needs to see, with a deadline
     "voltx.engine.frame",  # TensorFrame and its shape constants
     "voltx.engine.tokenizer",
     "voltx.engine.cnn_frame_encoder",

@@ -144,18 +144,18 @@ def test_logs_prints_stdout_log(cli_in_process, two_runs):
     assert [json.loads(x)["kind"] for x in events.stdout.splitlines()][-1] == "end"
 
 
-def test_logs_follow_on_a_finished_run_returns(cli, two_runs):
+def test_logs_follow_on_a_finished_run_returns(cli_in_process, two_runs):
     first, _ = two_runs
-    proc = cli("logs", "-f", first.name, timeout=15)
+    proc = cli_in_process("logs", "-f", first.name)
     assert proc.returncode == 0
     assert proc.stdout == (first / "stdout.log").read_text()
 
 
-def test_logs_follow_on_a_dead_run_with_a_partial_last_line_returns(cli, two_runs):
+def test_logs_follow_on_a_dead_run_with_a_partial_last_line_returns(cli_in_process, two_runs):
     first, _ = two_runs
     with open(first / "stdout.log", "a") as fh:
         fh.write("step 4/10 lo")  # the writer was killed mid-line
-    proc = cli("logs", "-f", first.name, timeout=15)
+    proc = cli_in_process("logs", "-f", first.name)
     assert proc.returncode == 0
     assert proc.stdout.splitlines()[-1] == "step 4/10 lo"
 
@@ -191,12 +191,12 @@ def test_logs_follow_a_live_run_until_the_writer_is_gone(root, tmp_path):
         follower = subprocess.Popen(
             [sys.executable, "-m", "voltx", "logs", "-f", run_dir.name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        time.sleep(1.5)
-        assert follower.poll() is None  # still following: the writer is alive
+        first = follower.stdout.readline()  # it has read the log so far...
+        assert follower.poll() is None  # ...and still follows it: the writer is alive
         go.touch()
         out, err = follower.communicate(timeout=60)
         assert follower.returncode == 0, err
-        assert out.splitlines() == [f"line {i}" for i in range(6)]
+        assert (first + out).splitlines() == [f"line {i}" for i in range(6)]
         assert writer.wait(timeout=30) == 0
     finally:
         for proc in (writer, follower):

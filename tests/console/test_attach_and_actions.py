@@ -13,7 +13,7 @@ from pilot_support import anyio_backend, root, settle  # noqa: F401  (fixtures)
 from run_factory import hold_lock, make_run
 
 from voltx.console.app import VoltxConsole
-from voltx.console.screens.run_detail import RunDetailScreen
+from voltx.console.testing import drawn_detail, until
 from voltx.console.widgets.dialogs import ConfirmScreen
 
 pytestmark = pytest.mark.anyio
@@ -26,9 +26,9 @@ async def test_attach_is_the_read_only_detail(root):
     run = make_run(root, alerts=1)
     app = build_app(argparse.Namespace(run=run.name[-6:], runs_dir=str(root)))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, 0.4)
-        screen = app.screen
-        assert isinstance(screen, RunDetailScreen) and len(app.screen_stack) == 2  # default + detail only
+        screen = await drawn_detail(pilot)
+        await settle(pilot)
+        assert app.screen is screen and len(app.screen_stack) == 2  # default + detail only
         assert screen.view.dir == run and len(screen.view.series) == 50
         for key in ("x", "R", "a", "e", "n"):
             await pilot.press(key)
@@ -158,9 +158,9 @@ async def test_real_stop_of_a_live_writer(root):
             assert app.screen.index.rows[run].status == "running"
             select(app, run)
             await pilot.press("x", "y")
-            assert child.wait(timeout=20) == 75
-            await settle(pilot, 0.5)
-            assert app.screen.index.rows[run].status == "stale"  # the manifest still says running; the writer is gone
+            assert child.wait(timeout=60) == 75
+            # the manifest still says running; the writer is gone (seen at the next poll)
+            await until(pilot, lambda: app.screen.index.rows[run].status == "stale", "the stopped run shown stale")
             assert any("sent SIGTERM" in n.message for n in app._notifications)
     finally:
         if child.poll() is None:

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 from voltx.console.widgets.charts import SeriesPlot
 
 from voltx.console.screens.compare import CompareScreen, read_loss_curves
+from voltx.console.testing import until
 
 
 class Host(App):
@@ -117,10 +118,7 @@ def test_marking_two_runs_on_the_runs_screen_and_pressing_c_compares_them(tmp_pa
     async def body():
         app = VoltxConsole([root], poll_s=30)
         async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(50):
-                await pilot.pause(0.05)
-                if app.screen.query_one(DataTable).row_count == 2:
-                    break
+            await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 2, "both runs listed")
             await pilot.press("space", "down", "space", "c")
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()

@@ -105,9 +105,10 @@ def test_launch_codebook_quick_from_the_console_and_watch_it_finish(tmp_path, pr
     if use_tmux:  # it ran in its own session, whose pane output is kept in the launch log
         assert f"voltx-{run_id}" in sessions, sessions
         log_path = root / ".launch" / f"{run_id}.log"
-        for _ in range(150):  # the tail is written when the session closes, just after the run ends
+        deadline = time.monotonic() + 60  # the tail is written when the session closes, after the run's teardown
+        while True:
             log = log_path.read_text(errors="replace").replace("\n", "") if log_path.exists() else ""
-            if "run finished" in log:
+            if "run finished" in log or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
         assert "run finished" in log and run_id in log, log[-2000:]

@@ -7,6 +7,7 @@ from pilot_support import anyio_backend, root, settle  # noqa: F401  (fixtures)
 from run_factory import append_steps, hold_lock, make_run
 
 from voltx.console.app import VoltxConsole
+from voltx.console.testing import drawn_detail
 from voltx.console.screens.run_detail import TABS, RunDetailScreen
 from voltx.console.widgets.scoreboard import COLUMNS
 
@@ -17,11 +18,7 @@ SIZE = (100, 32)
 async def open_detail(pilot) -> RunDetailScreen:
     """The detail screen once it is mounted and its first read is drawn: waited for, not a fixed
     pause (a loaded machine takes longer to push and mount it)."""
-    for _ in range(400):  # up to ~20 s
-        screen = pilot.app.screen
-        if isinstance(screen, RunDetailScreen) and screen.is_mounted and screen.query("#detail-head") and screen.redraws:
-            break
-        await pilot.pause(0.05)
+    await drawn_detail(pilot, lambda s: s.query("#detail-head"))
     await settle(pilot, 0.1)
     screen = pilot.app.screen
     assert isinstance(screen, RunDetailScreen) and screen.redraws

@@ -15,6 +15,7 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 
 from voltx.console.screens.system import FRESH_S, SystemScreen
+from voltx.console.testing import until
 
 GIB = 1024**3
 OTHER_PID = 999_999_1  # no such process: shown, owned by no run
@@ -72,10 +73,7 @@ class Host(App):
 def drive(screen, check, size=(120, 40)):
     async def body():
         async with Host(screen).run_test(size=size) as pilot:
-            for _ in range(50):  # the first sample comes from a worker thread
-                await pilot.pause(0.05)
-                if screen.snapshot is not None:
-                    break
+            await until(pilot, lambda: screen.snapshot is not None, "the first sample (from a worker thread)")
             await check(pilot, screen)
 
     asyncio.run(body())
@@ -206,10 +204,7 @@ def test_a_failing_sample_is_shown_and_the_app_keeps_running(tmp_path):
             raise OSError("disk went away")
 
     async def check(pilot, screen):
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if "Sampling failed" in text(screen, "#system-source"):
-                break
+        await until(pilot, lambda: "Sampling failed" in text(screen, "#system-source"), "the failed sample")
         assert "Sampling failed: OSError: disk went away" in text(screen, "#system-source")
         assert pilot.app.is_running
 

@@ -30,9 +30,10 @@ class Tmux:
     def screen(self) -> str:
         return self("capture-pane", "-p", "-t", "console").stdout
 
-    def wait_for(self, *texts: str, timeout: float = 20.0) -> str:
+    def wait_for(self, *texts: str, timeout: float = 60.0) -> str:
         """Wait until every text is on screen at once: a screen paints in several frames, so
-        one early word (a title) does not mean the rest has been drawn yet."""
+        one early word (a title) does not mean the rest has been drawn yet. ``timeout`` bounds a
+        stuck console, it is no speed check (the console's start imports textual: seconds under load)."""
         deadline = time.monotonic() + timeout
         while True:
             shown = self.screen()
@@ -42,7 +43,7 @@ class Tmux:
                 raise AssertionError(f"{texts!r} did not all appear within {timeout} s; the pane shows:\n{shown}")
             time.sleep(0.2)
 
-    def wait_gone(self, text: str, timeout: float = 20.0) -> str:
+    def wait_gone(self, text: str, timeout: float = 60.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             shown = self.screen()

@@ -32,8 +32,8 @@ def corpus(tmp_path) -> Path:
 
 
 @pytest.mark.slow
-def test_codebook_init_end_to_end(cli, tmp_path, corpus):
-    proc = cli("codebook", "init", "--corpus", str(corpus), "--k", "64", "--iters", "5", "--output", str(tmp_path / "out" / "codebook_code.bin"))
+def test_codebook_init_end_to_end(cli_in_process, tmp_path, corpus):
+    proc = cli_in_process("codebook", "init", "--corpus", str(corpus), "--k", "64", "--iters", "5", "--output", str(tmp_path / "out" / "codebook_code.bin"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     (run_dir,) = list_run_dirs(tmp_path / "runs")

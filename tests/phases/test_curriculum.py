@@ -107,16 +107,32 @@ def test_phases_run_as_linked_runs_each_from_the_previous_artifacts(env, tmp_pat
     assert "[ca]" in done.stderr and "[cb]" in done.stderr  # each phase's output, prefixed
 
 
-def test_a_missed_deliverable_stops_warns_or_continues(env, tmp_path):
-    stopped = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0", "--config", str(failing_config(tmp_path)))
+def test_a_missed_deliverable_stops_and_a_resume_skips_a_damaged_record(env, tmp_path):
+    """One stopped curriculum for both: the gate stops it; then a foreign line in its record is
+    skipped (and said) by the resume, which carries on past the finished phase."""
+    config = failing_config(tmp_path)
+    stopped = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0", "--config", str(config))
     assert stopped.returncode == EXIT_GATE, stopped.stderr[-2000:]
     assert "phase ca missed 1 deliverable(s): ca/score" in stopped.stderr and 'curriculum.gate = "warn"' in stopped.stderr
-    assert not (tmp_path / "runs" / "cb").exists()  # the next phase never started
+    root = tmp_path / "runs"
+    assert not (root / "cb").exists()  # the next phase never started
 
+    cur, ca = only(root, "curriculum"), only(root, "ca")
+    with open(cur / "events.jsonl", "a") as fh:  # a foreign writer: a curriculum_phase record without its phase
+        fh.write(f'{{"time": 1.0, "kind": "curriculum_phase", "status": "started", "run_dir": "{ca}", "step": 0}}\n')
+    lines = (cur / "events.jsonl").read_text().count("\n")
+    resumed = voltx(env, "run", "curriculum", "--resume", str(cur), "--config", str(config))
+    assert resumed.returncode == EXIT_OK, resumed.stderr[-2000:]  # the original: KeyError: 'phase', a traceback
+    assert "Traceback" not in resumed.stderr
+    assert f"skipped 1 malformed line in events.jsonl (first: line {lines}: field 'phase' is missing)" in resumed.stderr
+    assert "ca: already finished" in resumed.stderr and load_manifest(only(root, "cb")).record.status == "finished"
+
+
+def test_gate_warn_records_an_alert_and_continues(env, tmp_path):
     warned = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', 'gate="warn"', "run.telemetry_interval=0",
                    "--config", str(failing_config(tmp_path)))
     assert warned.returncode == EXIT_OK, warned.stderr[-2000:]
-    cur = sorted(r for r in list_run_dirs(tmp_path / "runs") if r.parent.name == "curriculum")[-1]
+    cur = only(tmp_path / "runs", "curriculum")
     alerts = [e for e in events(cur) if e["kind"] == "alert"]
     assert alerts and alerts[0]["rule"] == "deliverable-gate" and alerts[0]["severity"] == "warning"
     assert load_manifest(only(tmp_path / "runs", "cb")).record.status == "finished"
@@ -154,22 +170,6 @@ def test_stop_is_forwarded_and_resume_carries_on(env, tmp_path):
     assert only(root, "cb") == cb and load_manifest(cb).record.status == "finished"  # the same cb run, resumed
     assert "ca: already finished" in resumed.stderr
     assert [e["kind"] for e in events(cb)].count("resumed") == 1
-
-
-def test_resume_with_a_damaged_curriculum_record_skips_and_says_it(env, tmp_path):
-    config = failing_config(tmp_path)
-    stopped = voltx(env, "run", "curriculum", 'phases=["ca", "cb"]', "run.telemetry_interval=0", "--config", str(config))
-    assert stopped.returncode == EXIT_GATE, stopped.stderr[-2000:]
-    root = tmp_path / "runs"
-    cur, ca = only(root, "curriculum"), only(root, "ca")
-    with open(cur / "events.jsonl", "a") as fh:  # a foreign writer: a curriculum_phase record without its phase
-        fh.write(f'{{"time": 1.0, "kind": "curriculum_phase", "status": "started", "run_dir": "{ca}", "step": 0}}\n')
-    lines = (cur / "events.jsonl").read_text().count("\n")
-    resumed = voltx(env, "run", "curriculum", "--resume", str(cur), "--config", str(config))
-    assert resumed.returncode == EXIT_OK, resumed.stderr[-2000:]  # the original: KeyError: 'phase', a traceback
-    assert "Traceback" not in resumed.stderr
-    assert f"skipped 1 malformed line in events.jsonl (first: line {lines}: field 'phase' is missing)" in resumed.stderr
-    assert "ca: already finished" in resumed.stderr and load_manifest(only(root, "cb")).record.status == "finished"
 
 
 def test_bad_phase_list_is_a_config_error(cli_in_process):

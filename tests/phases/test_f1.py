@@ -190,9 +190,10 @@ def test_slot_fill_verdict_refuses_what_the_context_mean_scores():
 
 
 @pytest.mark.slow
-def test_f1_run_end_to_end(cli, tmp_path):
+def test_f1_run_end_to_end(cli_in_process, tmp_path):
+    """In this process (F1 as a process of its own, killed and resumed, is the test below)."""
     srl, para = easy_corpus(tmp_path, 240)
-    done = cli("run", "f1", *tiny(srl, para), "--progress", "plain", env=ONE_THREAD)
+    done = cli_in_process("run", "f1", *tiny(srl, para), "--progress", "plain")
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     assert load_manifest(run_dir).record.status == "finished"

@@ -25,8 +25,9 @@ def tiny(data: Path) -> list[str]:
     return [f"data={json.dumps(str(data))}", *TINY_TRANSLATOR]
 
 
-def test_translator_run_end_to_end(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):
-    done = cli("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
+def test_translator_run_end_to_end(cli_in_process, tmp_path, stdlib_pairs_jsonl):
+    """In this process (the translator as processes of their own: tests/train/test_exact_resume.py, test_distributed.py)."""
+    done = cli_in_process("run", "translator", *tiny(stdlib_pairs_jsonl), "--progress", "plain")
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     assert load_manifest(run_dir).record.status == "finished"
@@ -83,7 +84,9 @@ def assert_verdicts_need_their_baselines(evals: dict) -> None:
     assert 0.0 < evals["decoder/valid_token_accuracy_majority"] < 1.0
 
 
-def test_seed_commands_chain(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):
+def test_seed_commands_chain(cli_in_process, tmp_path, stdlib_pairs_jsonl):
+    """The seed's three commands, each in this process as the tokenizer's always was (the run end to end,
+    in its own process, is the test above)."""
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, line in enumerate(stdlib_pairs_jsonl.read_text().splitlines()[:80]):
@@ -96,12 +99,12 @@ def test_seed_commands_chain(cli, cli_in_process, tmp_path, stdlib_pairs_jsonl):
     assert t.returncode == 0, t.stderr[-2000:]
     assert "Tokenizer saved" in t.stderr
     common = ["--data", str(stdlib_pairs_jsonl), "--tokenizer", str(ck / "code_tokenizer.json"), "--epochs", "1", "--batch-size", "16", "--warmup", "2", "--device", "cpu", "--config", str(small)]
-    e = cli("train-encoder", *common, "--output", str(ck / "code_encoder.safetensors"))
+    e = cli_in_process("train-encoder", *common, "--output", str(ck / "code_encoder.safetensors"))
     assert e.returncode == 0, e.stderr[-2000:]
     assert f"Weights saved: {ck / 'code_encoder_epoch_1.safetensors'} (epoch 1; weights only" in e.stderr
     assert f"Weights saved: {ck / 'code_encoder.safetensors'} (final; weights only" in e.stderr
     assert (ck / "code_encoder.safetensors").exists()
-    d = cli("train-decoder", *common, "--encoder", str(ck / "code_encoder.safetensors"), "--output", str(ck / "code_decoder.safetensors"))
+    d = cli_in_process("train-decoder", *common, "--encoder", str(ck / "code_encoder.safetensors"), "--output", str(ck / "code_decoder.safetensors"))
     assert d.returncode == 0, d.stderr[-2000:]
     assert re.search(r"\| Acc: [\d.]+% \|", d.stderr)
     assert (ck / "code_decoder_epoch_1.safetensors").exists()

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -50,8 +51,9 @@ def private_tmux(monkeypatch):
 
 
 def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    """Poll ``predicate`` until it holds; ``timeout`` bounds a stuck process, it is no speed check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.05)
@@ -98,25 +100,66 @@ def stop_resume_finish(runs: Path, use_tmux: bool) -> None:
     manifest = load_manifest(launched.run_dir).raw
     assert len(manifest["attempts"]) == 2 and manifest["attempts"][1]["resumed_from_step"] >= 3
     # the launch log has the output (under tmux its tail, written when the session closes)
-    wait_for(lambda: "run finished" in launched.log_path.read_text(errors="replace"), timeout=15, what="the launch log")
+    wait_for(lambda: "run finished" in launched.log_path.read_text(errors="replace"), what="the launch log")
     if use_tmux:  # the pane showed a rich progress bar; its log is plain text
         log = launched.log_path.read_bytes()
         assert b"\x1b" not in log and b"\r" not in log and b"resumed at step" in log
     if use_tmux:  # the session ends with the run
-        wait_for(lambda: not tmux_session_exists(resumed.tmux_session), timeout=10, what="the session to close")
+        wait_for(lambda: not tmux_session_exists(resumed.tmux_session), what="the session to close")
     with pytest.raises(UsageError, match="already finished"):
         resume_run(launched.run_dir, use_tmux=use_tmux)
     with pytest.raises(UsageError, match="already ended \\(finished\\)"):
         stop_run(launched.run_dir)
 
 
-def test_detached_process_stop_resume_finish(toy):
+@pytest.fixture
+def patient_resume(monkeypatch):
+    """The resume right after the stop waits for the stopped process's exit: up to 10 s is the
+    product's grace, which a loaded 2-core machine with a torch teardown can exceed."""
+    monkeypatch.setattr(launch, "EXIT_GRACE_S", 120.0)
+
+
+def test_detached_process_stop_resume_finish(toy, patient_resume):
     stop_resume_finish(toy, use_tmux=False)
 
 
 @needs_tmux
-def test_tmux_session_stop_resume_finish(toy, private_tmux):
+def test_tmux_session_stop_resume_finish(toy, private_tmux, patient_resume):
     stop_resume_finish(toy, use_tmux=True)
+
+
+@needs_tmux
+def test_a_tmux_start_that_meets_the_exiting_server_is_tried_again(tmp_path, private_tmux, monkeypatch):
+    """tmux ends its server with its last session; a new-session in that moment fails with "server
+    exited unexpectedly" and starts nothing (stop -> resume hit it): the start is tried again."""
+    from voltx.runs.launch import _start
+
+    real, calls = launch._tmux, []
+
+    def server_exiting_once(*args, **kwargs):
+        calls.append(args[0])
+        if args[0] == "new-session" and calls.count("new-session") == 1:
+            return subprocess.CompletedProcess(args, 1, "", "server exited unexpectedly\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(launch, "_tmux", server_exiting_once)
+    seen = tmp_path / "seen.txt"
+    code = f"import pathlib, time; pathlib.Path({str(seen)!r}).write_text('ran'); time.sleep(60)"
+    launched = _start([sys.executable, "-c", code], run_id="20260101-000000-abcdef", phase="toy", run_dir=tmp_path / "r",
+                      root=tmp_path / "runs", use_tmux=True, cwd=tmp_path)
+    assert calls.count("new-session") == 2 and tmux_session_exists(launched.tmux_session)
+    wait_for(lambda: seen.exists() and seen.read_text() == "ran", what="the pane's command")
+
+    def server_gone(*args, **kwargs):  # any other failure is reported at once, with tmux's words
+        calls.append(args[0])
+        return subprocess.CompletedProcess(args, 1, "", "duplicate session: x\n")
+
+    monkeypatch.setattr(launch, "_tmux", server_gone)
+    calls.clear()
+    with pytest.raises(UsageError, match="duplicate session"):
+        _start(["true"], run_id="20260101-000000-bcdefa", phase="toy", run_dir=tmp_path / "s", root=tmp_path / "runs",
+               use_tmux=True, cwd=tmp_path)
+    assert calls == ["new-session"] and not list((tmp_path / "runs" / ".launch").glob("*.env"))
 
 
 @needs_tmux
@@ -191,6 +234,25 @@ def test_resume_refuses_a_live_run(tmp_path):
         lock.release()
 
 
+def test_resume_waits_for_a_stopped_run_to_drop_its_lock(tmp_path, monkeypatch):
+    """run.json says preempted a moment before the process drops its lock: a resume then would be
+    refused inside the detached process, unseen. It waits for the lock, and refuses when it stays."""
+    stopping, lock = fake_run(tmp_path, status="preempted", hold_lock=True)
+    monkeypatch.setattr(launch, "EXIT_GRACE_S", 0.3)
+    started = []
+    monkeypatch.setattr(launch, "_start", lambda *a, **k: started.append(k["run_id"]))
+    try:
+        with pytest.raises(UsageError, match=f"preempted but its process still holds the run \\(pid {os.getpid()} on "):
+            resume_run(stopping, use_tmux=False)
+        assert started == []
+        monkeypatch.setattr(launch, "EXIT_GRACE_S", 60.0)
+        threading.Timer(0.3, lock.release).start()  # the process drops it while the resume waits
+        resume_run(stopping, use_tmux=False)
+        assert started == [stopping.name]
+    finally:
+        lock.release()
+
+
 @needs_tmux
 def test_resume_refuses_when_the_session_still_has_a_live_process(tmp_path, private_tmux, monkeypatch):
     run_dir, _ = fake_run(tmp_path, status="preempted")
@@ -223,7 +285,7 @@ def test_tmux_launch_log_keeps_only_the_tail_of_a_chatty_pane(tmp_path, private_
     launched = _start([sys.executable, "-c", code], run_id="20260101-000000-abcdef", phase="toy", run_dir=tmp_path / "r",
                       root=tmp_path / "runs", use_tmux=True, cwd=tmp_path)
     wait_for(lambda: not tmux_session_exists(launched.tmux_session), timeout=60, what="the session to close")
-    wait_for(lambda: "LAST LINE" in launched.log_path.read_text(errors="replace"), timeout=10, what="the log tail")
+    wait_for(lambda: "LAST LINE" in launched.log_path.read_text(errors="replace"), what="the log tail")
     assert launched.log_path.stat().st_size <= TMUX_LOG_TAIL  # 40000 lines are ~2 MB
 
 

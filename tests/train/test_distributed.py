@@ -43,9 +43,10 @@ def steps(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
-def wait_for_step(run_root: Path, step: int, proc: subprocess.Popen, timeout=90.0, besides: tuple[Path, ...] = ()) -> Path:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_for_step(run_root: Path, step: int, proc: subprocess.Popen, timeout=240.0, besides: tuple[Path, ...] = ()) -> Path:
+    """The run under ``run_root`` once it logged ``step``; ``timeout`` bounds a stuck job, it is no speed check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         for run_dir in set(list_run_dirs(run_root) if run_root.exists() else []) - set(besides):
             if (run_dir / "metrics.jsonl").exists() and len(steps(run_dir)) >= step:
                 return run_dir

@@ -30,13 +30,18 @@ from voltx.errors import MissingInputError, UsageError
 from voltx.runs import env_handoff, pane_log
 from voltx.runs.env_handoff import write_env_file
 from voltx.runs.layout import load_manifest, new_run_id
-from voltx.runs.lock import writer_alive
+from voltx.runs.lock import lock_holder, writer_alive
 from voltx.runs.plan import RunPlan, plan_run
 from voltx.runs.store import TERMINAL, effective_status
 
 ENV_TMUX_SOCKET = "VOLTX_TMUX_SOCKET"
 TMUX_LOG_TAIL = 256 * 1024  # bytes of a tmux run's pane output kept in the launch log
 EXIT_GRACE_S = 10.0  # a run that released its lock may still be tearing down (CUDA, threads)
+# tmux ends its server when the last session closes; a client that connects in that moment (a
+# resume right after the stopped run's session closed) is told the server "exited unexpectedly"
+# and nothing was started: 5 of 300 tries here with tmux 3.3a. Such a start is tried again.
+_TMUX_SERVER_GONE = ("server exited unexpectedly", "lost server")
+TMUX_START_TRIES = 5
 # Terminal- and tmux-specific variables describe the launcher's terminal, not the run's pane.
 _ENV_NOT_PASSED = {"TMUX", "TMUX_PANE", "TERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "COLUMNS", "LINES", "SHLVL", "PWD", "OLDPWD", "_"}
 
@@ -141,10 +146,15 @@ def _start(cmd: list[str], *, run_id: str, phase: str, run_dir: Path, root: Path
     # the tail, as plain text: a progress bar redrawn 10 times a second would grow it ~6 MB an
     # hour in escape sequences, and the run's own stdout.log has everything else.
     to_log = shlex.join([sys.executable, "-I", str(Path(pane_log.__file__)), "--tail", str(TMUX_LOG_TAIL), str(log)])
-    done = _tmux(
-        "new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", str(cwd), shlex.join(pane_cmd),
-        ";", "pipe-pane", "-t", f"={session}:", to_log,
-    )
+    for attempt in range(TMUX_START_TRIES):
+        done = _tmux(
+            "new-session", "-d", "-s", session, "-x", "200", "-y", "50", "-c", str(cwd), shlex.join(pane_cmd),
+            ";", "pipe-pane", "-t", f"={session}:", to_log,
+        )
+        exiting = done.returncode != 0 and any(m in done.stderr for m in _TMUX_SERVER_GONE)
+        if not exiting or not env_file.exists():  # a pane that started has read (deleted) the file: never a second one
+            break
+        time.sleep(0.1 * (attempt + 1))
     if done.returncode != 0:
         env_file.unlink(missing_ok=True)
         raise UsageError(f"tmux could not start session {session}: {done.stderr.strip() or done.stdout.strip()}")
@@ -167,6 +177,14 @@ def start_planned(plan: RunPlan, *, use_tmux: bool | None = None, cwd: Path | No
     read = load_manifest(run_dir)
     if effective_status(run_dir, read) == "running":
         raise UsageError(f"run {run_dir.name} is still running; stop it first (SIGTERM), then resume.")
+    # A stopped run writes its end to run.json just before it drops its lock: one resumed in that
+    # moment would be refused by the lock inside the detached process, where nobody reads it.
+    deadline = time.monotonic() + EXIT_GRACE_S
+    while writer_alive(run_dir):
+        if time.monotonic() > deadline:
+            raise UsageError(f"run {run_dir.name} is {read.record.status} but its process still holds the run ({lock_holder(run_dir)}); "
+                             "wait until it has exited, then resume.")
+        time.sleep(0.1)
     run_id = read.record.id or run_dir.name
     session = tmux_session_name(run_id)
     if use_tmux is not False and tmux_session_exists(session):

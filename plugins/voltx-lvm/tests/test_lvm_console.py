@@ -7,6 +7,7 @@ import pytest
 from lvm_support import TINY, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
 
 from voltx.console.app import VoltxConsole
+from voltx.console.testing import drawn_detail
 from voltx.plugins import load_plugins
 from voltx.train.runner import RunRequest, execute
 
@@ -16,16 +17,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-async def until(pilot, ready, what: str):
-    """Wait for ``ready(screen)`` (a loaded machine draws slowly); the screen then."""
-    for _ in range(400):
-        screen = pilot.app.screen
-        if type(screen).__name__ == "RunDetailScreen" and screen.is_mounted and screen.redraws and ready(screen):
-            return screen
-        await pilot.pause(0.05)
-    raise AssertionError(f"{what} not drawn on {pilot.app.screen!r}")
 
 
 async def test_a_finished_lvm_run_shows_its_curve_and_both_verdicts(tmp_path):
@@ -38,10 +29,10 @@ async def test_a_finished_lvm_run_shows_its_curve_and_both_verdicts(tmp_path):
 
     app = VoltxConsole([tmp_path / "runs"], run=run)
     async with app.run_test(size=(120, 36)) as pilot:
-        screen = await until(pilot, lambda s: s.query_one("#plot-loss").points, "the loss curves")
+        screen = await drawn_detail(pilot, lambda s: s.query_one("#plot-loss").points, "the loss curves")
         assert screen.query_one("#plot-loss").points >= steps  # the loss terms' curves, every logged step
         await pilot.press("3")  # the Verdicts tab (only the active tab is drawn)
-        board = (await until(pilot, lambda s: s.query_one("#scoreboard").row_count, "the verdicts")).query_one("#scoreboard")
+        board = (await drawn_detail(pilot, lambda s: s.query_one("#scoreboard").row_count, "the verdicts")).query_one("#scoreboard")
         rows = [[str(cell) for cell in board.get_row(key)] for key in board.rows]
         judged = [(r[0], r[2], r[3], r[6]) for r in rows if r[0] == "lvm/cosine"]
         assert [(metric, target) for metric, target, _, _ in judged] == [("lvm/cosine", ">= 0.7"), ("lvm/cosine", ">= 0.85")]
