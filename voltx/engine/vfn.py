@@ -117,7 +117,10 @@ class ScaledVfn(nn.Module):
     ``roles > 0`` adds slot identity as an input (phase F3): a learned vector per slot index
     added to ``h``, so the drift of a slot knows which role it restores (a zeroed slot
     carries no other clue); ``x`` is then ``[..., roles, dim]``. ``roles = 0`` keeps the
-    original's parameters exactly.
+    original's parameters exactly. ``frame_context`` (needs ``roles``) adds a projection of the
+    whole flattened frame to every slot's hidden state: F3's per-slot drift alone, which sees the
+    rest of the frame only through one attention message, fitted under half of the training
+    moves of a one-fact lookup whose answer a linear probe reads from the same frames (README, F3).
     """
 
     def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64, roles: int = 0,
