@@ -44,7 +44,7 @@ LANGUAGE_BIAS = language_bias()
 
 def vfn_args(cfg) -> dict:
     return {"dim": SLOT_DIM, "hidden": cfg.vfn_hidden, "blocks": cfg.vfn_blocks, "time_freqs": cfg.time_embed_freqs,
-            "roles": MAX_SLOTS}
+            "roles": MAX_SLOTS, "frame_context": True}
 
 
 def new_reasoner(cfg) -> nn.ModuleDict:

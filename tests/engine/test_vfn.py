@@ -223,3 +223,17 @@ def test_contrastive_energy_loss():
     assert soft == pytest.approx((math.log1p(math.exp(-1)) + math.log1p(math.exp(0.5))) / 2)
     with pytest.raises(ValueError, match="hinge"):
         contrastive_energy_loss(e_pos, e_neg, kind="square")
+
+
+def test_frame_context_lets_each_slot_read_the_rest_of_the_frame():
+    torch.manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(2, 16, 8), dim=-1)
+    other = x.clone()
+    other[:, 5] = -other[:, 5]  # change one slot only
+    plain = ScaledVfn(dim=8, hidden=16, blocks=1, time_freqs=4, roles=16)
+    reading = ScaledVfn(dim=8, hidden=16, blocks=1, time_freqs=4, roles=16, frame_context=True)
+    for vfn, moves in ((plain, False), (reading, True)):
+        changed = (vfn(x, 0.0) - vfn(other, 0.0))[:, :5].abs().amax() > 1e-6  # the other slots' drifts
+        assert bool(changed) == moves
+    with pytest.raises(ValueError, match="roles"):
+        ScaledVfn(dim=8, hidden=16, blocks=1, time_freqs=4, frame_context=True)

@@ -244,7 +244,7 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     art = run_dir / "artifacts"
     vfn_file = artifacts.read(art / "vfn_foundation.safetensors", "vfn_foundation")
     args, tensors = vfn_file.args, vfn_file.tensors
-    assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4, "roles": 16}
+    assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4, "roles": 16, "frame_context": True}
     part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead()})
     part.load_state_dict(tensors)  # strict: exactly these modules
     for name in ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors"):

@@ -117,14 +117,22 @@ class ScaledVfn(nn.Module):
     ``roles > 0`` adds slot identity as an input (phase F3): a learned vector per slot index
     added to ``h``, so the drift of a slot knows which role it restores (a zeroed slot
     carries no other clue); ``x`` is then ``[..., roles, dim]``. ``roles = 0`` keeps the
-    original's parameters exactly.
+    original's parameters exactly. ``frame_context`` (needs ``roles``) adds a projection of the
+    whole flattened frame to every slot's hidden state: F3's per-slot drift alone, which sees the
+    rest of the frame only through one attention message, fitted under half of the training
+    moves of a one-fact lookup whose answer a linear probe reads from the same frames (README, F3).
     """
 
-    def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64, roles: int = 0):
+    def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64, roles: int = 0,
+                 frame_context: bool = False):
         super().__init__()
-        self.dim, self.hidden, self.roles = dim, hidden, roles
+        self.dim, self.hidden, self.roles, self.frame_context = dim, hidden, roles, frame_context
         if roles:
             self.role_embed = nn.Parameter(torch.randn(roles, hidden) * 0.1)
+        if frame_context:
+            if not roles:
+                raise ValueError("ScaledVfn(frame_context=True) needs roles > 0 (the frame is [..., roles, dim])")
+            self.context = _xavier_linear(roles * dim, hidden)
         self.register_buffer("freqs", _log_spaced(time_freqs), persistent=False)
         self.time_proj = _xavier_linear(2 * time_freqs, hidden)
         self.entry = _xavier_linear(dim, hidden)
@@ -149,6 +157,8 @@ class ScaledVfn(nn.Module):
             if x.dim() < 2 or x.shape[-2] != self.roles:
                 raise ValueError(f"ScaledVfn(roles={self.roles}): x must be [..., {self.roles}, {self.dim}], got {tuple(x.shape)}")
             h = h + self.role_embed.to(h.dtype)
+        if self.frame_context:  # every slot's drift reads the whole frame (per-slot conditioning)
+            h = h + F.gelu(self.context(x.flatten(-2))).unsqueeze(-2)
         recompute = self.checkpoint_blocks and torch.is_grad_enabled()
         for i in range(self.blocks):
             block = getattr(self, f"block_{i}")
