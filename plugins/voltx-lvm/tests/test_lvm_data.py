@@ -75,3 +75,27 @@ def test_missing_file_and_empty_split(tmp_path):
         ordered_split(10, 0.0, 0.0, "short.npz")
     with pytest.raises(DataError, match="short.npz: 1 windows leave the training part empty"):
         ordered_split(1, 0.2, 0.0, "short.npz")
+
+
+def test_the_ridge_baseline_shrinks_towards_the_context_mean():
+    """Strong regularisation gives the context-mean baseline back (not zero), so the linear bar is
+    never below the context mean on dev; a linear dynamic is still fitted when dev asks for it."""
+    import torch
+
+    from voltx_lvm.lvm_eval import ridge_baseline, ridge_predict
+
+    rng = np.random.default_rng(0)
+    rows = [rng.normal(size=6) for _ in range(4)]
+    for _ in range(396):  # next = the mean of the 4 before, plus noise: nothing linear beyond the mean
+        rows.append(np.mean(rows[-4:], axis=0) + 0.3 * rng.normal(size=6))
+    drifting = torch.from_numpy(np.asarray(rows))
+    windows = torch.arange(396)[:, None] + torch.arange(5)
+    w, alpha = ridge_baseline(drifting, windows[:300], windows[300:])
+    context = drifting[windows[300:, :-1]]
+    assert alpha >= 100.0  # dev prefers the strongest shrinkage, which is the context mean
+    assert torch.allclose(ridge_predict(w, context), context.mean(dim=1), atol=0.05)
+    q = torch.from_numpy(np.linalg.qr(rng.normal(size=(6, 6)))[0])  # next = a fixed rotation of the last
+    turning = torch.stack([torch.linalg.matrix_power(q, t) @ torch.ones(6, dtype=torch.float64) for t in range(400)])
+    w, alpha = ridge_baseline(turning, windows[:300], windows[300:])
+    assert alpha < 100.0
+    assert torch.allclose(ridge_predict(w, turning[windows[300:, :-1]]), turning[windows[300:, -1]], atol=0.05)

@@ -1,11 +1,15 @@
 """The built-in LVM data: real ordered English text, embedded offline by a voltx encoder.
 
-The text is the documentation every CPython ships, in two parts, each article's sentences in
+The text is the documentation every CPython ships, from two sources, each article's sentences in
 the order they are written: the docstrings of the standard library's functions (voltx's
 built-in translator corpus, :func:`voltx.data.code_pairs.extract_stdlib_pairs`; one article per
-module, its functions in file order), then the language reference's topics
-(``pydoc_data.topics``, ``help()``'s pages; one article per topic). The ordered split's
-validation part is then the last topics. Each sentence is embedded by a voltx
+module, its functions in file order) and the language reference's topics (``pydoc_data.topics``,
+``help()``'s pages; one article per topic). The articles are laid out in a fixed order that mixes
+the two sources (:func:`article_order`: by a hash of each article's name), so the ordered split's
+validation part is new articles of the same mixture as the training part, as in the handoff's
+data (ordered Wikipedia articles, one genre); sources laid end to end made it a different genre
+(the language reference after function docstrings), which measures transfer to a new genre, not
+the sequence a model learns. Each sentence is embedded by a voltx
 :class:`~voltx.engine.cnn_frame_encoder.CnnFrameEncoder` that is frozen and seeded (a random
 projection of byte-level BPE n-grams, the same weights for a given seed): the ``summary``
 vector (256-d), centred on the training part's mean and L2-normalised. Centring matters: every
@@ -18,6 +22,7 @@ rebuilds the same vectors bit for bit.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -31,8 +36,9 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 PLAIN_WORD = re.compile(r"[(\"'‘“]*[A-Za-z][a-z’'-]*[)\"'’”.,;:!?]*")
 
 
-def topic_sentences() -> tuple[list[str], np.ndarray]:
-    """Sentences of the Python documentation topics in order, and their topic (article) ids.
+def topic_sentences() -> tuple[list[str], np.ndarray, list[str]]:
+    """Sentences of the Python documentation topics in order, their topic (article) ids, and the
+    articles' names (by id).
 
     Code examples and grammar rules are left out: a paragraph counts as prose when most of its
     words are plain words (``class Foo:`` / ``x ::= y`` / ``>>> f()`` are not)."""
@@ -40,7 +46,8 @@ def topic_sentences() -> tuple[list[str], np.ndarray]:
 
     sentences: list[str] = []
     ids: list[int] = []
-    for article, name in enumerate(sorted(topics)):
+    names = sorted(topics)
+    for article, name in enumerate(names):
         for paragraph in re.split(r"\n\s*\n", topics[name]):
             words = paragraph.split()
             if ">>>" in paragraph or "::=" in paragraph or len(words) < MIN_WORDS or \
@@ -50,11 +57,12 @@ def topic_sentences() -> tuple[list[str], np.ndarray]:
                 if MIN_WORDS <= len(sentence.split()) <= MAX_WORDS and sentence[-1] in ".!?:)":
                     sentences.append(sentence)
                     ids.append(article)
-    return sentences, np.asarray(ids, dtype=np.int64)
+    return sentences, np.asarray(ids, dtype=np.int64), [f"topic:{name}" for name in names]
 
 
-def docstring_sentences() -> tuple[list[str], np.ndarray]:
-    """Sentences of the standard library's function docstrings, one article per module, in file order."""
+def docstring_sentences() -> tuple[list[str], np.ndarray, list[str]]:
+    """Sentences of the standard library's function docstrings, one article per module, in file
+    order; their article ids, and the articles' names (by id)."""
     from voltx.data.code_pairs import extract_stdlib_pairs
 
     sentences: list[str] = []
@@ -66,7 +74,7 @@ def docstring_sentences() -> tuple[list[str], np.ndarray]:
             if MIN_WORDS <= len(sentence.split()) <= MAX_WORDS and sentence[-1] in ".!?:)":
                 sentences.append(sentence)
                 ids.append(article)
-    return sentences, np.asarray(ids, dtype=np.int64)
+    return sentences, np.asarray(ids, dtype=np.int64), [f"module:{name}" for name in modules]
 
 
 def embed_sentences(sentences: list[str], seed: int, vocab_size: int, fit_rows: int) -> np.ndarray:
@@ -91,20 +99,35 @@ def embed_sentences(sentences: list[str], seed: int, vocab_size: int, fit_rows: 
     return torch.nn.functional.normalize(vectors, dim=-1).float().numpy()
 
 
+def article_order(ids: np.ndarray, names: list[str]) -> np.ndarray:
+    """Row order that lays the articles (contiguous runs of ``ids``; ``names[id]``) out by a hash of
+    their names, each article's rows kept together and in order: a fixed mixture of the sources,
+    the same on every machine."""
+    def key(article: int) -> bytes:
+        return hashlib.blake2b(names[article].encode(), digest_size=8).digest()
+
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    runs = sorted(zip(starts, ends), key=lambda run: key(int(ids[run[0]])))
+    return np.concatenate([np.arange(a, b) for a, b in runs]) if runs else np.zeros(0, dtype=np.int64)
+
+
 def builtin_sequences(context: int, seed: int, vocab_size: int, valid_fraction: float):
     """The built-in corpus as :class:`voltx_lvm.lvm_data.Sequences`."""
     from voltx_lvm.lvm_data import Sequences, article_windows
 
-    doc_sentences, doc_ids = docstring_sentences()
-    topic_texts, topic_ids = topic_sentences()
+    doc_sentences, doc_ids, doc_names = docstring_sentences()
+    topic_texts, topic_ids, topic_names = topic_sentences()
     sentences = doc_sentences + topic_texts
-    ids = np.concatenate([doc_ids, topic_ids + (int(doc_ids.max()) + 1 if len(doc_ids) else 0)])
+    ids = np.concatenate([doc_ids, topic_ids + len(doc_names)])
+    rows = article_order(ids, doc_names + topic_names)
+    sentences, ids = [sentences[r] for r in rows], ids[rows]
     windows = article_windows(ids, context)
     # the encoder's tokenizer and the centring see only rows before the first validation window's target
     cut = int((1.0 - valid_fraction) * len(windows))
     fit_rows = int(windows[cut, -1]) if cut < len(windows) else len(sentences)
     vectors = embed_sentences(sentences, seed, vocab_size, fit_rows)
-    about = (f"built-in: {len(doc_sentences):,} stdlib docstring sentences, then {len(topic_texts):,} of "
-             f"{int(topic_ids.max()) + 1} Python documentation topics; frozen seeded CnnFrameEncoder (seed {seed}), "
-             f"d = {vectors.shape[1]}")
+    about = (f"built-in: {len(doc_sentences):,} stdlib docstring sentences ({len(np.unique(doc_ids))} modules) and "
+             f"{len(topic_texts):,} of {len(np.unique(topic_ids))} Python documentation topics, articles mixed; "
+             f"frozen seeded CnnFrameEncoder (seed {seed}), d = {vectors.shape[1]}")
     return Sequences(vectors, windows, about)
