@@ -180,7 +180,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         reporter.line(f"voltx: run {writer.dir} ({'resumed at step ' + str(checkpoint.step) if checkpoint else 'resumed from the start' if resumed else 'new'})")
         if req.launch:
             writer.event("launch_forwarded", options=list(req.launch))
-            reporter.line(f"voltx: {spec.name} runs as one process; each run it starts gets {' '.join(req.launch)}")
+            reporter.line(f"voltx: each run {spec.name} starts is given {' '.join(req.launch)}")
         device = place(pick_device(cfg.hardware), job)
         configure_determinism(cfg.hardware, device)
         seed_everything(cfg.run.seed)
