@@ -160,6 +160,10 @@ class PhaseSpec:
     """``"module:function"`` (or a callable) taking the phase's settings and returning ``{module: parameters}``
     of the modules its stages shard under ``hardware.strategy = "fsdp"`` (each stage's ``shard``), so a
     distributed launch refuses a model too small to shard before the run exists. None: nothing to shard."""
+    starts_runs: bool = False
+    """The phase starts other phases as runs of their own (:mod:`voltx.runs.chain`, :mod:`voltx.runs.linked`):
+    ``voltx run <name> --nproc-per-node N`` runs it once, in one process, and each run it starts gets the
+    distributed options instead (:func:`voltx.train.launcher.launch_request`)."""
     targets: str = ""
     """Where the deliverables' targets can be met, said when a quick run beat its baselines but
     missed them (e.g. "on the handoff's GTR-T5 vectors, not the built-in corpus"); empty: the

@@ -43,6 +43,7 @@ PHASE = PhaseSpec(
     summary="F1 -> F2 -> F3 as linked runs, each from the previous one's artifacts, gated on deliverables",
     runner="voltx_phases.curriculum_train:run",
     config_class=CurriculumConfig,
+    starts_runs=True,
 )
 
 

@@ -1,12 +1,18 @@
 """voltx.runs.linked (public API): a parent run records its child runs and reads them back on resume;
-a child's evaluations and verdicts are read through the run store's record types."""
+a child's evaluations and verdicts are read through the run store's record types; a chain hands
+its children the distributed options it was started with."""
 
 from __future__ import annotations
 
 import json
 from types import SimpleNamespace
 
+import pytest
+
 from voltx.config import HardwareConfig, PathsConfig, RunConfig
+from voltx.errors import UsageError
+from voltx.runs import chain as chain_module
+from voltx.runs.chain import Chain, run_chain
 from voltx.runs.linked import child_evaluations, parent_overrides, record_child, recorded_children
 from voltx.runs.store import RunWriter
 
@@ -45,3 +51,32 @@ def test_children_run_on_the_parents_footing():
                                                  run=RunConfig(seed=7)))
     got = parent_overrides(ctx)
     assert got["paths.runs_dir"] == "r" and got["hardware.device"] == "cpu" and got["run.seed"] == 7
+
+
+TWO = ("--nproc-per-node", "2")
+
+
+def chain_parent(tmp_path, said: list, job=None):
+    return SimpleNamespace(run=writer(tmp_path / "runs", "curriculum"), job=job, launch=TWO, global_step=0, say=said.append,
+                           config=SimpleNamespace(paths=PathsConfig(), hardware=HardwareConfig(device="cpu"), run=RunConfig(seed=7), source=""),
+                           stop=SimpleNamespace(requested=False), hub=SimpleNamespace(log=lambda record: None),
+                           record_evaluation=lambda *args: None)
+
+
+def test_a_chain_gives_each_phase_the_options_it_was_launched_with(tmp_path, monkeypatch):
+    started: list[list[str]] = []
+    monkeypatch.setattr(chain_module, "run_child", lambda ctx, label, argv: started.append(argv) or 0)  # no process
+    ctx = chain_parent(tmp_path, [])
+    run_chain(ctx, Chain("curriculum", ["f1", "f2"], gate="continue"))
+    assert [argv[4] for argv in started] == ["f1", "f2"]
+    for argv in started:
+        assert argv[argv.index("--nproc-per-node") + 1] == "2" and "hardware.device=\"cpu\"" in " ".join(argv)
+    ctx.run.flush()
+    events = [json.loads(line) for line in ctx.run.paths.events.read_text().splitlines()]
+    recorded = [e["argv"] for e in events if e["kind"] == "curriculum_phase" and e["status"] == "started"]
+    assert len(recorded) == 2 and all(TWO[0] in argv for argv in recorded)  # the parent's events say how each phase ran
+
+
+def test_a_chain_started_as_several_processes_refuses(tmp_path):
+    with pytest.raises(UsageError, match="starts_runs=True"):
+        run_chain(chain_parent(tmp_path, [], job=SimpleNamespace(rank=0, world=2)), Chain("curriculum", ["f1"]))

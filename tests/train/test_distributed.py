@@ -151,10 +151,24 @@ def test_unreachable_rendezvous_endpoint_times_out_with_69(cli_in_process, tmp_p
     assert not (tmp_path / "runs").exists()
 
 
-def test_the_curriculum_is_refused_under_several_processes_before_anything_is_written(cli_in_process, tmp_path):
-    done = cli_in_process("run", "curriculum", "--nproc-per-node", "2", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
-    assert done.returncode == EXIT_USAGE and "starts each phase as a run of its own" in done.stderr, done.stderr[-2000:]
-    assert "voltx run f1 --nproc-per-node N" in done.stderr and not (tmp_path / "runs").exists()
+def test_a_chain_runs_once_and_hands_the_options_to_its_phases(cli_in_process, tmp_path, monkeypatch):
+    import voltx.train.launcher as launcher
+    import voltx.train.runner as runner
+
+    asked = []
+    monkeypatch.setattr(launcher, "launch", lambda *a, **k: pytest.fail("a chain must not be started as N processes"))
+    monkeypatch.setattr(runner, "execute", lambda req, plugins=None: asked.append(req) or 0)  # the chain itself: its own tests
+    done = cli_in_process("run", "curriculum", *TWO, "hardware.device=cpu", env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_OK, done.stderr[-2000:]
+    assert [(r.phase, r.launch) for r in asked] == [("curriculum", tuple(TWO))]
+    assert "curriculum runs as one process; each phase it starts trains as 2 processes on the CPU with gloo" in done.stderr
+
+
+def test_a_chain_over_several_nodes_is_refused_before_anything_is_written(cli_in_process, tmp_path):
+    done = cli_in_process("run", "curriculum", "--nproc-per-node", "1", "--nnodes", "2", "--rdzv-endpoint", "127.0.0.1:9",
+                          env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
+    assert done.returncode == EXIT_USAGE and "cannot span --nnodes 2" in done.stderr, done.stderr[-2000:]
+    assert "voltx run <phase> --nnodes 2" in done.stderr and not (tmp_path / "runs").exists()
 
 
 def test_launch_options_and_exit_codes():

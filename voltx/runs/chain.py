@@ -10,6 +10,9 @@ passed) and after each finished phase applies the gate: a missed deliverable sto
 (``"warn"``) or is noted (``"continue"``). A stop is forwarded to the running phase (it
 checkpoints, exit 75) and the chain exits 75 too; ``voltx run <chain> --resume`` resumes that
 phase's run, skips the finished ones and carries on (after a gate stop: with the next phase).
+``voltx run <chain> --nproc-per-node N`` runs the chain itself once and each phase as N processes
+(:func:`voltx.runs.linked.plan_child` hands them the options; the chain's ``PhaseSpec`` says
+``starts_runs=True`` so the launcher does not start N chains).
 
 What a chain hands from one phase to the next is its own: :class:`Chain`'s ``handoff`` returns
 the overrides of a phase about to start from the runs finished before it (the curriculum's
@@ -25,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from voltx.errors import EXIT_PREEMPTED, ConfigError, DataError, GateStopped, Preempted, VoltxError
+from voltx.errors import EXIT_PREEMPTED, ConfigError, DataError, GateStopped, Preempted, UsageError, VoltxError
 from voltx.runs.jsonl import SkippedLines, read_jsonl
-from voltx.runs.linked import child_verdicts, parent_overrides, run_child
+from voltx.runs.linked import child_verdicts, plan_child, run_child
 from voltx.runs.records import CurriculumPhase, CurriculumStart, Deliverable, parse_event
 
 GATES = ("stop", "warn", "continue")
@@ -127,9 +130,10 @@ def _config_file(ctx, chain: Chain, past: History) -> str:
 def run_chain(ctx, chain: Chain) -> dict[str, Path]:
     """Run ``chain`` in the parent run ``ctx``; the run directory of each phase, in order."""
     from voltx.plugins import load_plugins
-    from voltx.runs.layout import new_run_id
-    from voltx.runs.plan import plan_run
 
+    if ctx.job is not None:  # started by torch's launcher: N copies of the chain would each start every phase
+        raise UsageError(f"phase {chain.name} runs a chain of runs, so it must run as one process: its PhaseSpec needs "
+                         f"starts_runs=True, then `voltx run {chain.name} --nproc-per-node N` gives each phase N processes.")
     check_phases(chain, set(load_plugins().specs("phases")))
     root, tag = ctx.run.dir.parents[1], f"[{chain.name}]"
     past = history(ctx.run.dir)
@@ -156,13 +160,10 @@ def run_chain(ctx, chain: Chain) -> dict[str, Path]:
         else:
             resume = Path(before.run_dir) if before is not None and Path(before.run_dir).exists() else None
             if resume is not None:
-                plan = plan_run(phase, runs_dir=root, resume=str(resume))
+                plan = plan_child(ctx, phase, resume=resume)
             else:
-                overrides = parent_overrides(ctx)
-                if chain.handoff is not None:
-                    overrides.update(chain.handoff(phase, dict(finished), settings))
-                plan = plan_run(phase, config=config_file or None, preset=chain.preset or None, overrides=overrides,
-                                runs_dir=root, run_id=new_run_id())
+                overrides = chain.handoff(phase, dict(finished), settings) if chain.handoff is not None else {}
+                plan = plan_child(ctx, phase, config=config_file or None, preset=chain.preset or None, overrides=overrides)
             child = _run_phase(ctx, chain, index, phase, plan, resumed=resume is not None)
         finished[phase] = child
         ctx.global_step = index + 1

@@ -2,7 +2,9 @@
 
 What ``voltx run curriculum`` does with the F-phases and a plugin's runner does with anything
 (``voltx run lvm-sweep`` trains one ``lvm`` run per architecture): plan a child run on the parent's
-footing (its runs root, ``[paths]``, ``[hardware]`` and ``run.seed``), run it with its output
+footing (its runs root, ``[paths]``, ``[hardware]``, ``run.seed`` and the distributed options the
+parent was started with: ``voltx run <parent> --nproc-per-node N`` runs the parent once and each
+child as N processes, see ``PhaseSpec.starts_runs``), run it with its output
 echoed on the parent's and a stop of the parent forwarded to it (the child checkpoints and exits
 75), then read the child's verdicts and evaluations through the run store's record types. Each
 child is an ordinary run: the console, ``voltx status``, ``--resume`` and the compare view treat
@@ -41,13 +43,18 @@ def runs_root(ctx: Any) -> Path:
 
 def plan_child(ctx: Any, phase: str, *, config: str | Path | None = None, preset: str | None = None,
                overrides: Mapping[str, Any] | None = None, resume: str | Path | None = None) -> RunPlan:
-    """A new child run of ``phase`` (the parent's footing, then ``overrides``), or ``resume`` of one."""
+    """A new child run of ``phase`` (the parent's footing, then ``overrides``), or ``resume`` of one
+    (which needs the world size it was checkpointed with: its own launcher refuses another)."""
+    from dataclasses import replace
+
     from voltx.runs.layout import new_run_id
 
     if resume is not None:
-        return plan_run(phase, runs_dir=runs_root(ctx), resume=str(resume))
-    return plan_run(phase, config=config, preset=preset, overrides={**parent_overrides(ctx), **(overrides or {})},
-                    runs_dir=runs_root(ctx), run_id=new_run_id())
+        plan = plan_run(phase, runs_dir=runs_root(ctx), resume=str(resume))
+    else:
+        plan = plan_run(phase, config=config, preset=preset, overrides={**parent_overrides(ctx), **(overrides or {})},
+                        runs_dir=runs_root(ctx), run_id=new_run_id())
+    return replace(plan, launch=tuple(ctx.launch))
 
 
 def run_child(ctx: Any, label: str, argv: list[str]) -> int:

@@ -45,6 +45,8 @@ class RunContext:
     then cover the whole run instead of the current stage."""
     job: Any = None
     """This process's :class:`voltx.train.distributed.Job` in a distributed run; None in one process."""
+    launch: tuple[str, ...] = ()
+    """The distributed options each run this one starts is given (:func:`voltx.runs.linked.plan_child`); () = none."""
 
     def __post_init__(self) -> None:
         if self.resume is not None:

@@ -15,7 +15,9 @@ Rules, each written once here:
 - exit code: rank 0's (75 after a stop, 0, 78 ...); a process killed by a signal is 86; the
   launcher's own stop signal (SIGTERM/SIGUSR1/SIGHUP/SIGINT) is passed to every process, which
   checkpoint at the same step, and it exits with the code run.json records;
-- an unreachable rendezvous endpoint fails after ``--rdzv-timeout`` seconds with 69.
+- an unreachable rendezvous endpoint fails after ``--rdzv-timeout`` seconds with 69;
+- a phase that starts runs (``PhaseSpec.starts_runs``: curriculum, agentforge) is not launched
+  N times: it runs once and hands the options to each run it starts (one node only).
 
 No torch at import: ``voltx run`` imports this for its options.
 """
@@ -26,6 +28,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +128,6 @@ def choose_backend(device: str, nproc_per_node: int) -> tuple[str, str]:
 def launch_request(req, spec: Launch) -> int:
     """``voltx run ... --nproc-per-node N``: check, then launch the run's own command as N processes
     (a new run gets its id here, so the launcher knows its directory)."""
-    import sys
     from dataclasses import replace
 
     from voltx.plugins import load_plugins
@@ -134,10 +136,8 @@ def launch_request(req, spec: Launch) -> int:
 
     plugins = load_plugins()
     plan = req.plan(plugins)
-    if plan.phase == "curriculum":  # its phases are runs of their own, started by it as child processes
-        raise UsageError("voltx run curriculum starts each phase as a run of its own, so it cannot run as several processes; "
-                         "run the curriculum in one process, or its phases one by one with --nproc-per-node "
-                         "(voltx run f1 --nproc-per-node N ...).")
+    if plugins.get("phases", plan.phase).starts_runs:
+        return _forward_to_children(req, spec, plan, plugins)
     if plan.resume_dir is None and spec.nnodes == 1:
         plan = replace(plan, root=plan.root.absolute(), run_id=plan.run_id or new_run_id())
     cfg = plan_config(plan, plugins)
@@ -153,6 +153,28 @@ def launch_request(req, spec: Launch) -> int:
     say(f"voltx: {why}, through torch.distributed.run ({spec.nnodes} node(s), world size {spec.world})")
     worker = [*plan.command(progress=req.progress), *(w for s in req.sinks for w in ("--sink", s))]
     return launch(spec, worker, backend=backend, timeout_s=cfg.hardware.collective_timeout, run_dir=plan.run_dir, say=say)
+
+
+def _forward_to_children(req, spec: Launch, plan, plugins) -> int:
+    """A phase that starts runs (a chain: curriculum, agentforge): it runs here, once, and each run
+    it starts is given the options, so each phase trains as N processes.
+
+    Several nodes are refused: the chain on each node would be a run of its own, and a phase's
+    run directory is the one node 0's rank 0 picks, so the chain on another node could find
+    neither the phase's deliverables (its gate) nor its artifacts (the hand-over to the next)."""
+    from dataclasses import replace
+
+    from voltx.train.runner import execute, plan_config
+
+    if spec.nnodes > 1:
+        raise UsageError(f"voltx run {plan.phase} starts each phase as a run of its own, whose run directory node 0 picks, "
+                         f"so a {plan.phase} on each node could not find its phases' results: it cannot span --nnodes {spec.nnodes}. "
+                         f"Run it on one node (--nproc-per-node N), "
+                         f"or its phases one by one on every node (voltx run <phase> --nnodes {spec.nnodes} ...).")
+    cfg = plan_config(plan, plugins)
+    _, why = choose_backend(cfg.hardware.device, spec.nproc_per_node)  # the phases get [hardware] from it: refuse here, before its run exists
+    print(f"voltx: {plan.phase} runs as one process; each phase it starts trains as {why}", file=sys.stderr, flush=True)
+    return execute(replace(req, launch=tuple(spec.argv())), plugins)
 
 
 def launch(spec: Launch, worker_argv: list[str], *, backend: str, timeout_s: float, run_dir: Path | None, say) -> int:

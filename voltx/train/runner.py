@@ -55,6 +55,9 @@ class RunRequest:
     argv: tuple[str, ...] = ()
     run_id: str | None = None
     """The new run's id, when a launcher chose it (voltx-console, --tmux); None = generate one."""
+    launch: tuple[str, ...] = ()
+    """The distributed options (``--nproc-per-node N`` ...) for each run a phase that starts runs
+    (``PhaseSpec.starts_runs``) starts; set by :func:`voltx.train.launcher.launch_request`."""
     sinks: tuple[str, ...] = ()
     """``--sink`` names, added to ``[run].sinks`` (and saved with the run's config, so a resume keeps them)."""
 
@@ -175,6 +178,9 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         else:
             writer.event("start", phase=spec.name, preset=plan.preset, overrides=list(plan.overrides))
         reporter.line(f"voltx: run {writer.dir} ({'resumed at step ' + str(checkpoint.step) if checkpoint else 'resumed from the start' if resumed else 'new'})")
+        if req.launch:
+            writer.event("launch_forwarded", options=list(req.launch))
+            reporter.line(f"voltx: each run {spec.name} starts is given {' '.join(req.launch)}")
         device = place(pick_device(cfg.hardware), job)
         configure_determinism(cfg.hardware, device)
         seed_everything(cfg.run.seed)
@@ -182,7 +188,8 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         record(writer, tf32=apply_tf32(cfg.hardware.tf32, device))
         hub = MetricsHub(writer, plugins, cfg.run.alert_rules, reporter.line)
         plugins.pm.hook.on_run_start(run=writer)
-        ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=hub, reporter=reporter, stop=stop, resume=checkpoint, job=job)
+        ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=hub, reporter=reporter, stop=stop, resume=checkpoint, job=job,
+                         launch=req.launch)
         if job is not None:
             job.broadcast_json(setup_packet(writer, spec.name, checkpoint))
             told = True

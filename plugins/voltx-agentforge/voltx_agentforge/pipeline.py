@@ -79,4 +79,5 @@ PHASE = PhaseSpec(
     runner="voltx_agentforge.pipeline:run",
     config_class=AgentForgeConfig,
     check="voltx_agentforge.pipeline:check",
+    starts_runs=True,
 )

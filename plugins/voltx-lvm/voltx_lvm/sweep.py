@@ -39,4 +39,5 @@ PHASE = PhaseSpec(
     runner="voltx_lvm.sweep_train:run",
     config_class=SweepConfig,
     check="voltx_lvm.sweep_train:check",
+    starts_runs=True,
 )
