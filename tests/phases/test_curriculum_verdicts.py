@@ -76,7 +76,8 @@ def test_a_resumed_curriculum_whose_start_record_is_damaged_refuses_to_guess_its
     with w.paths.events.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps({"kind": "curriculum_start", "config": 5, "phases": ["f1"]}) + "\n")
     said: list[str] = []
-    ctx = SimpleNamespace(settings=CurriculumConfig(phases=["f1"]), run=w, say=said.append, config=SimpleNamespace(source=None))
+    ctx = SimpleNamespace(settings=CurriculumConfig(phases=["f1"]), run=w, say=said.append, config=SimpleNamespace(source=None),
+                          job=None, launch=())
     try:
         w.flush()
         with pytest.raises(DataError, match="no readable curriculum_start record .*line 2: field 'config' expected a string, got 5"):

@@ -119,12 +119,8 @@ def test_a_phase_without_the_handoff_setting_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "runs").exists()
 
 
-def test_under_several_processes_the_pipeline_runs_once_and_hands_its_phases_the_options(tmp_path, monkeypatch):
-    from voltx.train import launcher, runner
-
-    asked = []
-    monkeypatch.setattr(launcher, "launch", lambda *a, **k: pytest.fail("agentforge must not be started as N processes"))
-    monkeypatch.setattr(runner, "execute", lambda req, plugins=None: asked.append(req) or 0)  # the chain itself: voltx's tests/runs/test_linked.py
-    req = RunRequest("agentforge", overrides=("hardware.device=cpu",), runs_dir=str(tmp_path / "runs"))
-    assert launcher.launch_request(req, launcher.Launch(nproc_per_node=2)) == EXIT_OK
-    assert [(r.phase, r.launch) for r in asked] == [("agentforge", ("--nproc-per-node", "2"))]
+def test_the_pipeline_says_it_starts_runs_so_several_processes_run_it_once():
+    """``starts_runs`` is what makes ``voltx run agentforge --nproc-per-node N`` run the pipeline once and
+    hand the options to each phase (the launcher's side is voltx's own test, tests/train/test_distributed.py)."""
+    spec = load_plugins(refresh=True).get("phases", "agentforge")
+    assert spec.starts_runs is True
