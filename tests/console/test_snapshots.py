@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from run_factory import BASE_TIME, make_run, system_record
 from textual.widgets import DataTable
+from textual.worker import WorkerCancelled
 
 from voltx.console.app import VoltxConsole
 from voltx.console.screens.system import SystemScreen
-from pilot_support import settle
 
 SIZES = [(80, 24), (160, 48)]
 RUNS = Path("runs")  # relative: the autouse fixture chdirs into tmp_path, so no tmp path is drawn
@@ -63,7 +63,10 @@ class FixedSampler:
 async def settle(pilot, until=lambda app: True) -> None:
     """Let the scan/sample workers finish and the screen redraw."""
     for _ in range(100):
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker replaced by a newer one (a sample tick meanwhile): wait again
+            pass
         await pilot.pause(0.02)
         if until(pilot.app):
             break
