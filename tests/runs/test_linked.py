@@ -5,6 +5,7 @@ its children the distributed options it was started with."""
 from __future__ import annotations
 
 import json
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +14,7 @@ from voltx.config import HardwareConfig, PathsConfig, RunConfig
 from voltx.errors import UsageError
 from voltx.runs import chain as chain_module
 from voltx.runs.chain import Chain, run_chain
-from voltx.runs.linked import child_evaluations, parent_overrides, record_child, recorded_children
+from voltx.runs.linked import child_evaluations, parent_overrides, record_child, recorded_children, run_child
 from voltx.runs.store import RunWriter
 
 
@@ -80,3 +81,14 @@ def test_a_chain_gives_each_phase_the_options_it_was_launched_with(tmp_path, mon
 def test_a_chain_started_as_several_processes_refuses(tmp_path):
     with pytest.raises(UsageError, match="starts_runs=True"):
         run_chain(chain_parent(tmp_path, [], job=SimpleNamespace(rank=0, world=2)), Chain("curriculum", ["f1"]))
+
+
+def test_a_childs_lines_carry_one_prefix_naming_the_child():
+    said: list[str] = []
+    printed = ["voltx: run runs/cognate/x (new)", "[cognate] sizing: tiny", "[cognate-reasoning] [Epoch 1/4] Step 1/125 | Loss: 8.6",
+               "[run] step 125/1500 (8%)", "[Epoch 1/10] Step 1/700 | Loss: 4.2", ""]
+    code = run_child(SimpleNamespace(say=said.append, stop=SimpleNamespace(requested=False)), "cognate",
+                     [sys.executable, "-c", f"print('\\n'.join({printed!r}))"])
+    assert code == 0 and said == ["[cognate] voltx: run runs/cognate/x (new)", "[cognate] sizing: tiny",
+                                  "[cognate-reasoning] [Epoch 1/4] Step 1/125 | Loss: 8.6", "[cognate/run] step 125/1500 (8%)",
+                                  "[cognate] [Epoch 1/10] Step 1/700 | Loss: 4.2", "[cognate]"]

@@ -17,6 +17,7 @@ Public API (:mod:`voltx.public_api`). No torch.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -57,16 +58,34 @@ def plan_child(ctx: Any, phase: str, *, config: str | Path | None = None, preset
     return replace(plan, launch=tuple(ctx.launch))
 
 
+_TAG = re.compile(r"\[([\w.:-]+)\] ?")
+"""A line's own prefix, ``[cognate-reasoning] ...`` (not the seed's ``[Epoch 1/4]``, which holds a space)."""
+
+
+def child_line(label: str, line: str) -> str:
+    """A child's output line as the parent shows it, under one prefix naming the child: ``[f1] ...``
+    for a line of its own; a line the child already prefixed keeps that prefix when it names the child
+    (``[cognate-reasoning]`` under ``cognate``), else the two become one (``[f1/grounding]``,
+    ``[lstm/lvm]``)."""
+    line = line.rstrip()
+    tag = _TAG.match(line)
+    if tag is None:
+        return f"[{label}] {line}".rstrip()
+    own, rest = tag.group(1), line[tag.end():]
+    merged = own if own == label or own.startswith(f"{label}-") else f"{label}/{own}"
+    return f"[{merged}] {rest}".rstrip()
+
+
 def run_child(ctx: Any, label: str, argv: list[str]) -> int:
-    """Run one child process to its end, echoing its output as ``[label] ...`` lines on the
-    parent's, forwarding a stop request as SIGTERM (it checkpoints and exits 75); its exit code."""
+    """Run one child process to its end, echoing its output on the parent's under one prefix
+    (:func:`child_line`), forwarding a stop request as SIGTERM (it checkpoints and exits 75); its exit code."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
 
     def pump() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            ctx.say(f"[{label}] {line.rstrip()}")
+            ctx.say(child_line(label, line))
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
