@@ -5,16 +5,8 @@ import math
 import pytest
 import torch
 
+from engine_support import one_thread  # noqa: F401  (a fixture: one intra-op thread for tiny tensors)
 from voltx.engine.attention import SlotAttention, code_bias, language_bias
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and steady on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _attn(dim=8, seed=0, dtype=torch.float64):

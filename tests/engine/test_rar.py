@@ -5,44 +5,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine_support import DIM, TowardTarget, one_thread, silent_attention, unit  # noqa: F401  (one_thread: a fixture)
 from voltx.engine.attention import SlotAttention, code_bias
 from voltx.engine.rar import RarConfig, adapt_sigma, rar
 from voltx.engine.vfn import Vfn
-
-DIM = 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and steady on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-class TowardTarget(nn.Module):
-    """Contracting toy VFN: drift = gain * (target - s); records every call's inputs."""
-
-    def __init__(self, target, gain=1.0):
-        super().__init__()
-        self.target, self.gain, self.calls = target, gain, []
-
-    def forward(self, x, t):
-        self.calls.append((x.clone(), t.clone()))
-        return self.gain * (self.target - x)
-
-
-def silent_attention(dim=DIM):
-    """Attention whose messages are exactly zero (Wv = 0), to isolate the VFN's effect."""
-    a = SlotAttention(dim).double()
-    a.wv.weight.data.zero_()
-    return a
-
-
-def unit(*shape, seed=0):
-    return F.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64), dim=-1)
-
 
 def test_all_inactive_returns_zero_iterations():
     slots = unit(2, 16, DIM)

@@ -5,25 +5,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from engine_support import DIM, TowardTarget, one_thread, silent_attention, unit  # noqa: F401  (one_thread: a fixture)
 from voltx.engine.attention import SlotAttention
 from voltx.engine.energy import EnergyHead
 from voltx.engine.rar import RarConfig, energy_gradient, rar
 from voltx.engine.vfn import Vfn
-
-DIM = 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def unit(*shape, seed=0):
-    return F.normalize(torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64), dim=-1)
-
 
 class Quadratic(nn.Module):
     """Energy = sum over active slots of ||s - target||^2 (lowest at the target)."""
@@ -34,24 +20,6 @@ class Quadratic(nn.Module):
 
     def forward(self, slots, active):
         return ((slots - self.target).pow(2).sum(-1) * active).sum(-1)
-
-
-class Drift(nn.Module):
-    """drift = gain * (target - s): toward the target for gain > 0, away from it for gain < 0."""
-
-    def __init__(self, target, gain):
-        super().__init__()
-        self.target, self.gain = target, gain
-
-    def forward(self, x, t):
-        return self.gain * (self.target - x)
-
-
-def silent_attention():
-    a = SlotAttention(DIM).double()
-    a.wv.weight.data.zero_()
-    a.wv.bias.data.zero_()
-    return a
 
 
 def small_head(seed=0):
@@ -79,11 +47,11 @@ def test_blend_descends_the_landscape_on_the_sphere():
     values = [energy(start, active)]
     s = start
     for _ in range(5):
-        s = rar(s, active, Drift(target, 0.0), silent_attention(), RarConfig(**{**config.__dict__, "max_iterations": 1}),
+        s = rar(s, active, TowardTarget(target, 0.0), silent_attention(), RarConfig(**{**config.__dict__, "max_iterations": 1}),
                 energy=energy).slots
         values.append(energy(s, active))
     assert all((b < a).all() for a, b in zip(values, values[1:]))
-    assert torch.equal(rar(start, active, Drift(target, 0.0), silent_attention(), config, energy=energy).slots, s)
+    assert torch.equal(rar(start, active, TowardTarget(target, 0.0), silent_attention(), config, energy=energy).slots, s)
 
 
 def test_blend_with_zero_weight_is_plain_rar_bit_for_bit():
@@ -109,12 +77,12 @@ def test_control_keeps_downhill_frames_moving_and_stops_uphill_ones_where_they_w
     config = RarConfig(epsilon=0.0, max_iterations=20, dt=0.2, energy_mode="control", energy_halvings=3)
     # frame 0 drifts toward the energy's minimum, frame 1 away from it
     gain = torch.tensor([1.0, -1.0], dtype=torch.float64)[:, None, None]
-    out = rar(start, active, Drift(target, gain), silent_attention(), config, energy=energy)
+    out = rar(start, active, TowardTarget(target, gain), silent_attention(), config, energy=energy)
     assert torch.equal(out.slots[1], start[1])  # every uphill step rejected
     assert out.converged[1].all() and torch.equal(out.iterations[1], torch.full((16,), 4))  # 3 halvings, then stop
     assert not out.converged[0].any() and (out.iterations[0] == 20).all()
     assert (energy(out.slots, active)[0] < energy(start, active)[0] * 0.1)
-    plain = rar(start, active, Drift(target, gain), silent_attention(), RarConfig(epsilon=0.0, max_iterations=20, dt=0.2))
+    plain = rar(start, active, TowardTarget(target, gain), silent_attention(), RarConfig(epsilon=0.0, max_iterations=20, dt=0.2))
     assert torch.equal(plain.slots[0], out.slots[0])  # downhill: the step size never shrank
     assert energy(plain.slots, active)[1] > energy(start, active)[1]  # ...and without control frame 1 climbs
 
@@ -125,7 +93,7 @@ def test_control_stops_a_frame_below_the_energy_threshold():
     start[0] = F.normalize(target[0] + 0.01 * start[0], dim=-1)  # frame 0 starts near the minimum
     active = torch.ones(2, 16, dtype=torch.bool)
     config = RarConfig(epsilon=0.0, max_iterations=5, energy_mode="control", energy_stop_below=0.1)
-    out = rar(start, active, Drift(target, 1.0), silent_attention(), config, energy=energy)
+    out = rar(start, active, TowardTarget(target, 1.0), silent_attention(), config, energy=energy)
     assert out.converged[0].all() and not out.iterations[0].any() and torch.equal(out.slots[0], start[0])
     assert (out.iterations[1] == 5).all()
 
@@ -135,7 +103,7 @@ def test_energy_modes_are_checked():
         RarConfig(energy_mode="descend")
     slots, active = unit(1, 16, DIM), torch.ones(1, 16, dtype=torch.bool)
     with pytest.raises(ValueError, match="needs an energy head"):
-        rar(slots, active, Drift(slots, 1.0), silent_attention(), RarConfig(energy_mode="blend"))
+        rar(slots, active, TowardTarget(slots, 1.0), silent_attention(), RarConfig(energy_mode="blend"))
 
 
 def test_blend_trains_through_the_energy_gradient():

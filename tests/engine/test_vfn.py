@@ -6,21 +6,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from engine_support import one_thread  # noqa: F401  (a fixture: one intra-op thread for tiny tensors)
 from voltx.engine.energy import EnergyHead, contrastive_energy_loss
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead, Vfn, sinusoidal_time_features
 
 
 def parameter_count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster, and steady on a shared, busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --- Vfn / ScaledVfn ------------------------------------------------------------------------
