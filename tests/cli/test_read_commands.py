@@ -293,6 +293,25 @@ def test_report_latest(cli_in_process, two_runs):
     assert r["status"] == "preempted" and r["exit_code"] == 75 and r["message"] == "stopped by SIGTERM"
 
 
+def test_report_without_verdicts_says_why_by_the_runs_status(cli_in_process, root):
+    """A live run is not judged yet; a finished one without deliverables (a chain) is not "not finished";
+    a stopped one names how to continue it."""
+    def bare(phase: str):
+        w = RunWriter.create(root, phase, config_toml="", overrides=[], preset=None, argv=["voltx", "run", phase])
+        w.update_manifest(total_steps=10)
+        w.log_metrics({"step": 4, "stage": "s", "losses": {"total": 0.5}})
+        return w
+
+    live, done, stopped = bare("translator"), bare("curriculum"), bare("f2")
+    done.close("finished", 0, "done")
+    stopped.close("preempted", 75, "stopped by SIGTERM")
+    said = {w: cli_in_process("report", w.dir.name, env={"COLUMNS": "300"}).stdout for w in (live, done, stopped)}
+    assert "steps: 4/10" in said[live] and "latest losses: total 0.5000" in said[live] and "still running" in said[live]
+    assert "final losses" in said[done] and "deliverables: none recorded" in said[done] and "not finished" not in said[done]
+    assert f"voltx run f2 --resume {stopped.dir}" in said[stopped] and "not judged (the run is preempted" in said[stopped]
+    live.close("finished", 0, "done")
+
+
 def test_report_with_nan_values_does_not_crash(cli_in_process, root):
     w = make_run(root, "translator", "diverged", 80, steps=1, nan_eval=True)
     w2 = RunWriter.resume(w.dir, [])

@@ -41,6 +41,7 @@ def build_report(run_dir) -> dict:
         "message": m.message,
         "preset": m.preset,
         "steps": last.step if last else None,
+        "total_steps": m.total_steps,
         "duration_s": ended - started if ended is not None and started is not None else None,
         "final_losses": last.losses if last else {},
         "evaluations": evaluations,
@@ -62,6 +63,19 @@ def _num(value, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
+def _not_judged(report: dict) -> str:
+    """Why a run has no verdicts, and what to do about it."""
+    status, run_dir, phase = report["status"], report["run"], report["phase"]
+    if status == "running":
+        return "not judged yet (the run is still running; they are judged when it finishes)"
+    if status == "finished":
+        return f"none recorded (`voltx phases` lists what {phase} declares)"
+    from voltx.runs.resumable import RESUMABLE
+
+    then = f"; `voltx logs {run_dir}` says why, `voltx run {phase} --resume {run_dir}` continues it" if status in RESUMABLE else ""
+    return f"not judged (the run is {status}, its final evaluation never ran{then})"
+
+
 def run(args) -> int:
     from voltx.runs.layout import resolve_run
 
@@ -79,6 +93,8 @@ def run(args) -> int:
 
     console = Console()
     steps = "-" if report["steps"] is None else report["steps"]
+    if report["steps"] is not None and report["total_steps"]:
+        steps = f"{steps}/{report['total_steps']}"
     status = report["status"] if report["exit_code"] is None else f"{report['status']} (exit {report['exit_code']})"
     if report["problem"]:
         status += f" ({report['problem']})"
@@ -90,7 +106,8 @@ def run(args) -> int:
     if report["message"]:
         console.print(f"message: {report['message']}", highlight=False, markup=False)
     if report["final_losses"]:
-        console.print("final losses: " + ", ".join(f"{k} {_num(v)}" for k, v in report["final_losses"].items()), highlight=False, markup=False)
+        losses = ", ".join(f"{k} {_num(v)}" for k, v in report["final_losses"].items())
+        console.print(f"{'latest' if report['status'] == 'running' else 'final'} losses: {losses}", highlight=False, markup=False)
     if report["evaluations"]:
         t = Table(title="evaluations (latest)")
         t.add_column("metric")
@@ -111,7 +128,7 @@ def run(args) -> int:
     if report["deliverables"]:
         console.print(t)
     else:
-        console.print("deliverables: not judged yet (the run has not finished)")
+        console.print(f"deliverables: {_not_judged(report)}", highlight=False, markup=False, soft_wrap=True)  # a command to copy: never broken
     for a in report["alerts"]:
         step = "-" if a["step"] is None else a["step"]
         console.print(f"[yellow]alert[/yellow] {text(a['rule'])} at step {step}: {text(a['message'])}", highlight=False)
