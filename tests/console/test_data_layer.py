@@ -156,3 +156,26 @@ def test_two_deliverables_on_one_metric_are_two_verdicts(root):
     reader.refresh()
     cosine = [(v.threshold, v.passed, v.history) for v in reader.snapshot().verdicts if v.metric == "lvm/cosine"]
     assert cosine == [(0.7, True, (0.74,)), (0.85, False, (0.74,))]
+
+
+def test_a_runs_declared_deliverables_show_with_their_targets_before_it_is_judged(root):
+    """A live translator run: its phase's three deliverables are pending rows with their targets
+    (an evaluated one keeps its history); a verdict the run records replaces its row."""
+    from voltx.console.run_data import RunData
+
+    run = make_run(root, "translator", status="stale", deliverables=False)
+    with open(run / "events.jsonl", "a") as fh:
+        fh.write(json.dumps({"time": 1, "kind": "evaluation", "stage": "encoder", "step": 50,
+                             "metrics": {"encoder/valid_role_accuracy": 0.7, "encoder/valid_loss": 4.0}}) + "\n")
+    reader = RunData(run)
+    reader.refresh()
+    rows = {v.metric: (v.op, v.threshold, v.passed, v.history) for v in reader.snapshot().verdicts}
+    assert rows["encoder/valid_role_accuracy"] == (">=", 0.85, None, (0.7,))
+    assert rows["decoder/valid_token_accuracy"] == (">=", 0.6114, None, ())
+    assert rows["encoder/valid_loss"] == (None, None, None, (4.0,))  # evaluated only: no target
+    with open(run / "events.jsonl", "a") as fh:
+        fh.write(json.dumps({"time": 2, "kind": "deliverable", "step": 50, "metric": "encoder/valid_role_accuracy", "op": ">=",
+                             "threshold": 0.85, "value": 0.7, "passed": False}) + "\n")
+    reader.refresh()
+    judged = [v for v in reader.snapshot().verdicts if v.metric == "encoder/valid_role_accuracy"]
+    assert [(v.passed, v.value) for v in judged] == [(False, 0.7)]

@@ -66,7 +66,8 @@ async def test_every_tab_of_a_finished_run_with_alerts(root):
 
 
 async def test_run_without_telemetry_shows_empty_states(root):
-    run = make_run(root, status="failed", system=False, rar=False, deliverables=False, steps=0)
+    # a phase whose plugin is not installed here: it declares no deliverables either
+    run = make_run(root, "uninstalled", status="failed", system=False, rar=False, deliverables=False, steps=0)
     app = VoltxConsole([root], run=run)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_detail(pilot)

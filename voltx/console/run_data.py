@@ -126,6 +126,7 @@ class RunData:
         self._stats: dict[str, tuple | None] = {}
         self._view = RunView(self.dir, self.paths)
         self._stale: set[str] = set()  # parts of the view to rebuild: "events", "log", "checkpoints", "other"
+        self._declared = False
 
     def snapshot(self) -> RunView:
         """What has been read so far, frozen (the same object while nothing new was read)."""
@@ -160,6 +161,8 @@ class RunData:
             read = load_manifest(self.dir)
             self.manifest = self.manifest if read.missing and not self.manifest.missing else read
             self._stale.add("other")
+            if not self._declared and self.manifest.record.phase:
+                self._declare(self.manifest.record.phase)
         status = effective_status(self.dir, self.manifest)
         if status != self.status:
             self.status = status
@@ -183,6 +186,23 @@ class RunData:
                 self.checkpoints = listed
                 self._stale.add("checkpoints")
         return bool(self._stale) or self.series.snapshot() is not self._view.series
+
+    def _declare(self, phase: str) -> None:
+        """The deliverables the run's phase declares, as pending rows with their targets, so a live run
+        shows what it will be judged on; the run's own verdicts replace them. A phase whose plugin is
+        not loaded here declares nothing (the run's verdicts still show)."""
+        from voltx.plugins import load_plugins
+
+        self._declared = True
+        spec = load_plugins().specs("phases").get(phase)
+        for d in spec.deliverables if spec is not None else ():
+            first = self.verdicts.get(d.metric)
+            same = first is None or first.op is None or (first.op, first.threshold) == (d.op, d.threshold)
+            key = d.metric if same else f"{d.metric} {d.op} {d.threshold}"  # a second target on one metric: as _add_event keys it
+            known = self.verdicts.get(key, Verdict(d.metric))
+            if known.op is None:
+                self.verdicts[key] = replace(known, op=d.op, threshold=d.threshold, description=d.description)
+        self._stale.add("events")
 
     def _read_events(self) -> bool:
         offset, line = self._events_at
