@@ -15,7 +15,7 @@ ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 sys.path.insert(0, str(ROOT_CONFTEST.parent / "plugins"))
 from plugin_support import fake_plugin_dist  # noqa: E402  (the root conftest's helper, loaded by path)
 
-BROKEN = 'raise RuntimeError("boom from plugin")\n'
+BROKEN = 'raise RuntimeError("boom [/from] [plugin]")\n'  # brackets: text, not markup (a crash, or eaten)
 GOOD = '''\
 from voltx import hookimpl
 from voltx.plugin_specs import SinkSpec
@@ -66,8 +66,9 @@ async def _shows_failure():
     async with Host().run_test(size=(160, 48)) as pilot:
         screen = pilot.app.screen
         failures = cells(screen.query_one("#plugins-failures", DataTable))
-        assert failures == [["broken", "voltx-broken", "import", "RuntimeError: boom from plugin"]]
+        assert failures == [["broken", "voltx-broken", "import", "RuntimeError: boom [/from] [plugin]"]]
         assert screen.query_one("#plugins-failures", DataTable).display
+        await pilot.pause(0.05)  # drawn: a cell read as markup would have raised MarkupError
         summary = str(screen.query_one("#plugins-summary", Static).render())
         assert "1 plugin(s) failed to load: broken" in summary
         plugins = {r[0]: r for r in cells(screen.query_one("#plugins-list", DataTable))}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -61,7 +62,8 @@ class PluginsScreen(Screen):
         self.show(load_plugins())
 
     def show(self, ps) -> None:
-        """Fill the tables from a :class:`voltx.plugins.PluginSet`."""
+        """Fill the tables from a :class:`voltx.plugins.PluginSet`; what plugins wrote (summaries, errors)
+        is shown as text: a DataTable reads a plain string as markup, which eats ``[label]``."""
         registry = self.query_one("#plugins-registry", DataTable)
         registry.clear(columns=True)
         registry.add_columns("kind", "name", "plugin", "summary")
@@ -70,20 +72,21 @@ class PluginsScreen(Screen):
             specs = ps.specs(kind)
             counts.append(f"{len(specs)} {title}{'s' if len(specs) != 1 else ''}")
             for name, spec in specs.items():
-                registry.add_row(title, name, ps.provider(kind, name), spec_summary(spec), key=f"{kind}:{name}")
+                registry.add_row(title, name, ps.provider(kind, name), Text(spec_summary(spec)), key=f"{kind}:{name}")
 
         plugins = self.query_one("#plugins-list", DataTable)
         plugins.clear(columns=True)
         plugins.add_columns("plugin", "distribution", "version", "built-in", "status", "provides")
         for info in sorted(ps.plugins.values(), key=lambda i: (not i.builtin, i.name)):
             provides = "; ".join(f"{KIND_TITLES.get(k, k)}: {', '.join(v)}" for k, v in info.provides.items()) or "-"
-            plugins.add_row(info.name, info.distribution, info.version, "yes" if info.builtin else "no", info.status, provides, key=info.name)
+            plugins.add_row(info.name, info.distribution, info.version, "yes" if info.builtin else "no", info.status, Text(provides),
+                            key=info.name)
 
         failures = self.query_one("#plugins-failures", DataTable)
         failures.clear(columns=True)
         failures.add_columns("plugin", "distribution", "stage", "error")
         for n, f in enumerate(ps.failures):
-            failures.add_row(f.plugin, f.distribution, f.stage, f.error, key=str(n))
+            failures.add_row(f.plugin, f.distribution, f.stage, Text(f.error), key=str(n))  # "[label]", "[Errno 2]": text, not markup
         failures.display = bool(ps.failures)
         title = self.query_one("#plugins-failures-title", Static)
         title.update(f"Load failures ({len(ps.failures)})" if ps.failures else "Load failures: none")
