@@ -54,7 +54,8 @@ def load_pairs(ctx: RunContext, cfg: TranslatorConfig) -> tuple[list[CodePair], 
         train, valid = train[: cfg.max_examples - n_valid], valid[:n_valid]
     if len(train) < 2 or len(valid) < 2:
         raise DataError(f"{source}: only {len(train)} training and {len(valid)} validation pairs; need at least 2 of each.")
-    ctx.say(f"Data: {source}: {len(train)} train / {len(valid)} valid (code, docstring) pairs")
+    capped = f" (max_examples = {cfg.max_examples} of {len(pairs):,})" if cfg.max_examples and cfg.max_examples < len(pairs) else ""
+    ctx.say(f"Data: {source}: {len(train)} train / {len(valid)} valid (code, docstring) pairs{capped}")
     ctx.run.event("data", source=source, train=len(train), valid=len(valid))
     return train, valid
 

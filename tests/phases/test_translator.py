@@ -34,6 +34,7 @@ def test_translator_run_end_to_end(cli_in_process, tmp_path, stdlib_pairs_jsonl)
     log = (run_dir / "stdout.log").read_text()
     assert SEED_STEP.search(done.stderr) and SEED_STEP.search(log)  # the seed's progress line, on stderr and in the log
     assert SEED_EPOCH.search(log)
+    assert re.search(r"^Data: \S+: 108 train / 12 valid \(code, docstring\) pairs \(max_examples = 120 of 200\)$", log, re.M)
     # per-epoch weight files and resumable checkpoints are told apart; progress covers both stages
     assert re.search(r"^Weights saved: \S+code_encoder_epoch_1\.safetensors \(epoch 1; weights only", log, re.M)
     assert "Checkpoint saved" not in log
