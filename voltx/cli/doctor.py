@@ -65,7 +65,7 @@ def _checks(args) -> list[dict]:
         probe = probe.parent
     free = shutil.disk_usage(probe).free / 1024**3
     add("disk", "ok" if free >= 10 else "warn" if free >= 2 else "fail",
-        f"{free:.1f} GiB free for the runs root {root}" + ("" if free >= 10 else "; checkpoints of big phases need tens of GiB"))
+        f"{free:.1f} GiB free for the runs root {root.absolute()}" + ("" if free >= 10 else "; checkpoints of big phases need tens of GiB"))
     add("runs", *_runs_root_check(root))
     add("config", *_config_check())
     ps = load_plugins()
@@ -94,7 +94,7 @@ def _runs_root_check(root: Path) -> tuple[str, str]:
     """Can a run create its directory under ``root``? (The console's launch check, one rule.)"""
     from voltx.console.data import root_state  # textual-free data layer
 
-    state = root_state(root)
+    state, root = root_state(root), root.absolute()  # "the runs root runs" says less than its path
     if state.exists and state.writable:
         return "ok", f"runs root {root} is writable"
     if state.writable:
