@@ -69,7 +69,13 @@ def _not_judged(report: dict) -> str:
     if status == "running":
         return "not judged yet (the run is still running; they are judged when it finishes)"
     if status == "finished":
-        return f"none recorded (`voltx phases` lists what {phase} declares)"
+        from voltx.plugins import load_plugins
+
+        spec = load_plugins().specs("phases").get(phase)
+        if spec is not None and not spec.deliverables:
+            started = "; each run it started has its own report" if spec.starts_runs else ""
+            return f"none (phase {phase} declares no deliverables{started})"
+        return "none recorded: the run finished without judging them"
     from voltx.runs.resumable import RESUMABLE
 
     then = f"; `voltx logs {run_dir}` says why, `voltx run {phase} --resume {run_dir}` continues it" if status in RESUMABLE else ""
