@@ -86,9 +86,9 @@ def test_a_chain_started_as_several_processes_refuses(tmp_path):
 def test_a_childs_lines_carry_one_prefix_naming_the_child():
     said: list[str] = []
     printed = ["voltx: run runs/cognate/x (new)", "[cognate] sizing: tiny", "[cognate-reasoning] [Epoch 1/4] Step 1/125 | Loss: 8.6",
-               "[run] step 125/1500 (8%)", "[Epoch 1/10] Step 1/700 | Loss: 4.2", ""]
+               "[run] step 125/1500 (8%)", "[Epoch 1/10] Step 1/700 | Loss: 4.2", "[lstm/lvm] a chain's child", ""]
     code = run_child(SimpleNamespace(say=said.append, stop=SimpleNamespace(requested=False)), "cognate",
                      [sys.executable, "-c", f"print('\\n'.join({printed!r}))"])
     assert code == 0 and said == ["[cognate] voltx: run runs/cognate/x (new)", "[cognate] sizing: tiny",
                                   "[cognate-reasoning] [Epoch 1/4] Step 1/125 | Loss: 8.6", "[cognate/run] step 125/1500 (8%)",
-                                  "[cognate] [Epoch 1/10] Step 1/700 | Loss: 4.2", "[cognate]"]
+                                  "[cognate] [Epoch 1/10] Step 1/700 | Loss: 4.2", "[cognate/lstm/lvm] a chain's child", "[cognate]"]

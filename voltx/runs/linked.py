@@ -58,8 +58,9 @@ def plan_child(ctx: Any, phase: str, *, config: str | Path | None = None, preset
     return replace(plan, launch=tuple(ctx.launch))
 
 
-_TAG = re.compile(r"\[([\w.:-]+)\] ?")
-"""A line's own prefix, ``[cognate-reasoning] ...`` (not the seed's ``[Epoch 1/4]``, which holds a space)."""
+_TAG = re.compile(r"\[([\w.:/-]+)\] ?")
+"""A line's own prefix, ``[cognate-reasoning] ...`` or a nested chain's ``[lstm/lvm] ...`` (not the seed's
+``[Epoch 1/4]``, which holds a space)."""
 
 
 def child_line(label: str, line: str) -> str:
