@@ -66,6 +66,12 @@ class Job:
         self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
         return bool(t.item())
 
+    def most(self, n: int) -> int:
+        """The largest ``n`` of any rank, on every rank (the micro-batch split all ranks keep)."""
+        t = torch.tensor([n], dtype=torch.int64)
+        self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
+        return int(t.item())
+
     def broadcast_text(self, text: str | None) -> str:
         """Rank 0's ``text`` on every rank (JSON set-up packets and evaluation figures: no pickle)."""
         data = (text or "").encode("utf-8") if self.rank == 0 else b""
