@@ -144,7 +144,6 @@ def measured_run(runs: Path, plugins, overrides: list[str]) -> dict:
 def fsdp_speed(device: str, precision: str, hidden: int, blocks: int, time_freqs: int, batch: int, steps: int, warmup: int = 5) -> dict:
     """Steps/s and peak memory of F3's flow-matching step on a ScaledVfn sharded by FSDP2 in a process
     group of one (NCCL on CUDA, gloo on the CPU), as voltx's loop runs it: 2 micro-batches a step."""
-    import os
     import torch
     import torch.distributed as dist
 
@@ -155,7 +154,6 @@ def fsdp_speed(device: str, precision: str, hidden: int, blocks: int, time_freqs
 
     dev = torch.device(device)
     with tempfile.TemporaryDirectory(prefix="voltx-gpu-check-") as tmp:
-        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")  # a group of one: the file store is all it needs
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method=f"file://{tmp}/store", rank=0, world_size=1)
         try:
             torch.manual_seed(0)
