@@ -219,12 +219,13 @@ F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?co
 
 def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):
     """The built-in phases train through the shared loop, so they get data parallelism without code of their own;
-    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered;
-    at bf16 (the shards gathered in bf16 over gloo, fp32 masters) and 2 micro-batches (one reduce-scatter per step)."""
+    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered,
+    with 2 micro-batches (one reduce-scatter per step). Low precision under fsdp over gloo: the fp16 stop/resume test
+    above (bf16 is the same MixedPrecisionPolicy path, and on a CPU without AVX-512 it would double this test's time)."""
     env = {**os.environ, "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
     translator = [f"data={json.dumps(str(stdlib_pairs_jsonl))}", *TINY_TRANSLATOR, "max_examples=64", "encoder.epochs=1"]
     f3 = [*F3_TINY, "hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0",  # the renderer trains as ddp, the reasoning VFN sharded
-          "hardware.precision=bf16", "hardware.grad_accum=2"]
+          "hardware.grad_accum=2"]
     for phase, overrides in (("translator", translator), ("f3", f3)):
         done = subprocess.run([sys.executable, "-m", "voltx", "run", phase, *TWO, "--progress", "plain", *overrides],
                               env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -232,9 +233,6 @@ def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib
         (run_dir,) = [d for d in list_run_dirs(tmp_path / "runs") if d.parent.name == phase]
         assert load_manifest(run_dir).record.status == "finished"
         assert [r["step"] for r in steps(run_dir)] == sorted({r["step"] for r in steps(run_dir)})  # one stream, no duplicates
-    strategy = load_manifest(run_dir).raw["hardware"]["reasoning"]["strategy"]
-    assert re.match(r"fsdp: vfn \([\d,]+ parameters\) sharded over 2 processes, .*gathered in bf16, gradients reduced in fp32", strategy)
-    (reasoning, *_) = [c for c in reversed(committed(run_dir / "checkpoints")) if json.loads((c / "state.json").read_text())["stage"] == "reasoning"]
-    weights = load_file(reasoning / "model.safetensors")
-    assert any("vfn" in k for k in weights) and {t.dtype for t in weights.values() if t.is_floating_point()} == {torch.float32}  # fp32 masters
+    hw = load_manifest(run_dir).raw["hardware"]["reasoning"]
+    assert re.match(r"fsdp: vfn \([\d,]+ parameters\) sharded over 2 processes", hw["strategy"]) and hw["micro_batches"] == 2
     assert "[renderer] hardware.strategy = fsdp: this stage names no module to shard; it trains data parallel" in done.stderr
