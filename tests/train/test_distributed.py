@@ -127,7 +127,8 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
 
 
 def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
-    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, "sleep=0.05", "hardware.collective_timeout=30"), env=env,
+    """Under fsdp, so the survivor may be inside one of FSDP2's own all-gathers or reduce-scatters when its peer dies."""
+    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, *FSDP[:4], "sleep=0.05", "hardware.collective_timeout=30"), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = wait_for_step(tmp_path / "runs", 3, proc)
     rank0 = load_manifest(run_dir).record.pid
