@@ -127,8 +127,9 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
 
 
 def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
-    """Under fsdp, so the survivor may be inside one of FSDP2's own all-gathers or reduce-scatters when its peer dies."""
-    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, *FSDP[:4], "sleep=0.05", "hardware.collective_timeout=30"), env=env,
+    """Under fsdp with 2 micro-batches a step (one reduce-scatter, in the last one's backward), so the survivor may be
+    inside one of FSDP2's own all-gathers or reduce-scatters when its peer dies."""
+    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, *FSDP[:4], "hardware.grad_accum=2", "sleep=0.05", "hardware.collective_timeout=30"), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = wait_for_step(tmp_path / "runs", 3, proc)
     rank0 = load_manifest(run_dir).record.pid
@@ -139,6 +140,7 @@ def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
     assert "rank 1 was killed by SIGKILL" in err and "Traceback" not in err, err
     record = load_manifest(run_dir).record
     assert record.status == "failed" and record.exit_code == EXIT_RANK_LOST
+    assert load_manifest(run_dir).raw["hardware"]["fit"]["micro_batches"] == 2
     assert "rank_lost" in [e["kind"] for e in events(run_dir)]
 
 
@@ -220,13 +222,12 @@ F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?co
 
 def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):
     """The built-in phases train through the shared loop, so they get data parallelism without code of their own;
-    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered,
-    with 2 micro-batches (one reduce-scatter per step). Low precision under fsdp over gloo: the fp16 stop/resume test
-    above (bf16 is the same MixedPrecisionPolicy path, and on a CPU without AVX-512 it would double this test's time)."""
+    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered.
+    Low precision under fsdp over gloo is the fp16 stop/resume test above (bf16 is the same MixedPrecisionPolicy path,
+    and on a CPU without AVX-512 it would double this test's time); micro-batches under fsdp, the killed-rank test."""
     env = {**os.environ, "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
     translator = [f"data={json.dumps(str(stdlib_pairs_jsonl))}", *TINY_TRANSLATOR, "max_examples=64", "encoder.epochs=1"]
-    f3 = [*F3_TINY, "hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0",  # the renderer trains as ddp, the reasoning VFN sharded
-          "hardware.grad_accum=2"]
+    f3 = [*F3_TINY, "hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0"]  # the renderer trains as ddp, the reasoning VFN sharded
     for phase, overrides in (("translator", translator), ("f3", f3)):
         done = subprocess.run([sys.executable, "-m", "voltx", "run", phase, *TWO, "--progress", "plain", *overrides],
                               env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -234,6 +235,5 @@ def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib
         (run_dir,) = [d for d in list_run_dirs(tmp_path / "runs") if d.parent.name == phase]
         assert load_manifest(run_dir).record.status == "finished"
         assert [r["step"] for r in steps(run_dir)] == sorted({r["step"] for r in steps(run_dir)})  # one stream, no duplicates
-    hw = load_manifest(run_dir).raw["hardware"]["reasoning"]
-    assert re.match(r"fsdp: vfn \([\d,]+ parameters\) sharded over 2 processes", hw["strategy"]) and hw["micro_batches"] == 2
+    assert re.match(r"fsdp: vfn \([\d,]+ parameters\) sharded over 2 processes", load_manifest(run_dir).raw["hardware"]["reasoning"]["strategy"])
     assert "[renderer] hardware.strategy = fsdp: this stage names no module to shard; it trains data parallel" in done.stderr

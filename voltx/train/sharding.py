@@ -28,7 +28,7 @@ under ``ddp``. The rules, each written once here:
 - ``precision = "bf16"`` (or ``"fp16"``): a ``MixedPrecisionPolicy`` gathers the shards in that dtype
   for compute and reduces the gradients in fp32; the sharded parameters, the optimizer and the
   checkpoints stay fp32 masters. Gloo all-gathers bfloat16 and float16 (torch 2.13), so this runs
-  on the CPU too. fp16's loss scaler is :class:`ShardedScaler`: each rank sees an inf only in its
+  on the CPU too. fp16's loss scaler is :func:`grad_scaler`'s: each rank sees an inf only in its
   own shards, so the found-inf flag is all-reduced and every rank skips the same steps;
 - auto batch sizing counts what a rank holds (:func:`state_bytes`): a sharded parameter's
   moments and reduced gradient are its local shard.
@@ -89,6 +89,7 @@ def shard_stage(model: torch.nn.Module, optimizer: torch.optim.Optimizer, names:
 
 
 def is_sharded(t: Any) -> bool:
+    """Whether ``t`` is a DTensor: a parameter (or its gradient) that FSDP2 split across the ranks."""
     if not torch.distributed.is_available():  # a torch build without distributed has no DTensor
         return False
     from torch.distributed.tensor import DTensor
@@ -120,7 +121,7 @@ def gradient_sync(modules: Iterable[torch.nn.Module], on: bool) -> None:
 
 
 def grad_scaler(device: torch.device):
-    """fp16's loss scaler for a stage with sharded modules (:class:`ShardedScaler`)."""
+    """fp16's loss scaler for a stage with sharded modules."""
     from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 
     class ShardedScaler(ShardedGradScaler):
