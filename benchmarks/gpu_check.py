@@ -14,8 +14,16 @@ Rows, each measured here and now:
   frames of 16 slots): steps/s of a flow-matching step at fp32 and at bf16 autocast.
 * For each of those runs: mean GPU utilisation and peak VRAM (device-wide, NVML) from the run's
   own system.jsonl, sampled every 0.5 s by its telemetry sidecar.
+* The same ScaledVfn under ``hardware.strategy = "fsdp"``: sharded with voltx's own
+  :func:`voltx.train.sharding.shard_stage` (each block a unit, a ``MixedPrecisionPolicy`` at bf16) in
+  a process group of one (NCCL), 2 micro-batches a step as ``grad_accum = 2`` runs them (one
+  reduce-scatter per step); steps/s at fp32 and bf16 and the allocator's peak memory
+  (``torch.cuda.max_memory_allocated``). One process: what it shows is FSDP2's per-step cost
+  (all-gathers, reduce-scatter, mixed precision) on the card, not scaling across GPUs.
 * The loop's overhead: ``benchmarks/bench_loop_overhead.py``'s two loops (voltx ``fit`` and a bare
   PyTorch loop, the same batches) on the GPU; voltx samples/s over bare samples/s.
+
+The last row is the whole check's wall time (the goal: under 5 minutes on one H100).
 
 Without a CUDA device it says so and exits 0 (nothing to check; the CPU figures are in the README).
 """
@@ -133,6 +141,72 @@ def measured_run(runs: Path, plugins, overrides: list[str]) -> dict:
             "run": str(run_dir)}
 
 
+def fsdp_speed(device: str, precision: str, hidden: int, blocks: int, time_freqs: int, batch: int, steps: int, warmup: int = 5) -> dict:
+    """Steps/s and peak memory of F3's flow-matching step on a ScaledVfn sharded by FSDP2 in a process
+    group of one (NCCL on CUDA, gloo on the CPU), as voltx's loop runs it: 2 micro-batches a step."""
+    import torch
+    import torch.distributed as dist
+
+    from voltx.engine.vfn import ScaledVfn
+    from voltx.train.batches import MicroBatches
+    from voltx.train.precision import DTYPES, Precision
+    from voltx.train.sharding import shard_stage
+
+    dev = torch.device(device)
+    with tempfile.TemporaryDirectory(prefix="voltx-gpu-check-") as tmp:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method=f"file://{tmp}/store", rank=0, world_size=1)
+        try:
+            torch.manual_seed(0)
+            model = torch.nn.ModuleDict({"vfn": ScaledVfn(hidden=hidden, blocks=blocks, time_freqs=time_freqs).to(dev)})
+            opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
+            shard_stage(model, opt, ("vfn",), DTYPES.get(precision))
+            amp = Precision(precision, dev, [model["vfn"]])
+            half = batch // 2
+            parts = MicroBatches([torch.randn(half, 16, 256, device=dev) for _ in range(2)], [0.5, 0.5])
+
+            def step(target):
+                noise = torch.randn_like(target)
+                t = torch.rand(target.shape[:2], device=dev)
+                moving = noise + t.unsqueeze(-1) * (target - noise)
+                return {"loss": torch.nn.functional.mse_loss(model["vfn"](moving, t).float(), target - noise)}
+
+            def train(n: int) -> None:
+                for _ in range(n):
+                    opt.zero_grad(set_to_none=True)
+                    amp.forward_backward(step, parts)
+                    amp.unscale(opt)
+                    amp.step(opt)
+
+            train(warmup)  # allocator, cuBLAS handles, NCCL communicators
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+                torch.cuda.reset_peak_memory_stats(dev)
+            started = time.perf_counter()
+            train(steps)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            seconds = time.perf_counter() - started
+            peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+            return {"steps_per_s": steps / seconds, "peak_gib": peak}
+        finally:
+            dist.destroy_process_group()
+
+
+def fsdp_rows(f3, steps: int) -> list[tuple[str, str, str]]:
+    rows, speed = [], {}
+    for precision in ("fp32", "bf16"):
+        label = f"F3 ScaledVfn under fsdp (1 process, NCCL, 2 micro-batches), {precision}"
+        try:
+            speed[precision] = fsdp_speed("cuda", precision, f3.vfn_hidden, f3.vfn_blocks, f3.time_embed_freqs, f3.batch_size, steps)
+        except Exception as exc:  # one failing row must not lose the others
+            rows.append((label, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}", ""))
+            continue
+        got = speed[precision]
+        ratio = f"bf16/fp32 = {got['steps_per_s'] / speed['fp32']['steps_per_s']:.2f}x" if precision == "bf16" and "fp32" in speed else ""
+        rows += [(label, fmt(got["steps_per_s"], "steps/s"), ratio), ("  peak memory (torch.cuda.max_memory_allocated)", fmt(got["peak_gib"], "GiB", 2), "")]
+    return rows
+
+
 def cuda_tests(timeout: int) -> str:
     started = time.perf_counter()
     try:
@@ -180,6 +254,7 @@ def main() -> int:
         print(f"gpu_check: no CUDA device here (torch {torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
               "nothing to check. Run it on a GPU machine; the README has the CPU figures.")
         return 0
+    started = time.perf_counter()
     from voltx.config import default_config_file, load_config, resolve_for_phase
     from voltx.plugins import load_plugins
 
@@ -216,8 +291,10 @@ def main() -> int:
             ratio = f"bf16/fp32 = {got['steps_per_s'] / vfn['fp32']['steps_per_s']:.2f}x" if precision == "bf16" and "error" not in vfn["fp32"] else ""
             rows += [(label, fmt(got["steps_per_s"], "steps/s"), ratio),
                      ("  GPU util / peak VRAM (system.jsonl)", f"{fmt(got['gpu_util'], '%', 0)} / {fmt(got['peak_vram_gib'], 'GiB')}", "")]
+    rows += fsdp_rows(f3, steps // 2)
     rows.append(("loop overhead: voltx fit / bare PyTorch loop, GPU", loop_overhead(40 if args.quick else 100, 2 if args.quick else 3),
                  "goal >= 0.97"))
+    rows.append(("whole check, wall time", f"{time.perf_counter() - started:.0f} s", "goal < 300 s on one H100"))
     width = max(len(r[0]) for r in rows)
     value_width = max(len(r[1]) for r in rows)
     print()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_TRANSLATOR, fake_plugin_dist, plugin_env, run_events as events
@@ -27,7 +28,7 @@ from voltx.train.launcher import check_world_size
 TOY = Path(__file__).with_name("toy_phase.py")
 TWO = ["--nproc-per-node", "2"]
 SMALL = ["epochs=2", "rows=64", "batch_size=8", "run.log_every=1", "run.telemetry_interval=0"]
-FSDP = ["hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0", "shard=true", "grad_clip=0.5"]
+FSDP = ["hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0", "shard=true", "grad_clip=0.5", "hardware.precision=fp16", "hardware.auto_batch=true"]
 
 
 @pytest.fixture
@@ -66,14 +67,14 @@ def final_state(run_dir: Path) -> dict:
 
 
 def evaluated_once_as_one_process_would(run_dir: Path) -> bool:
-    """Rank 0's recorded evaluation equals this process's evaluation of the final weights on the same data."""
-    import torch
+    """Rank 0's recorded evaluation equals this process's evaluation of the final weights on the same data
+    (under fp16 autocast, as the run evaluates)."""
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1)).eval()
     model.load_state_dict(load_file(run_dir / "artifacts" / "toy.safetensors"))
     x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))  # the toy phase's data
     y = x @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
         mse = float(torch.nn.functional.mse_loss(model(x), y))
     recorded = [e for e in events(run_dir) if e["kind"] == "evaluation"][-1]["metrics"]["fit/mse"]
     return recorded == mse
@@ -81,7 +82,8 @@ def evaluated_once_as_one_process_would(run_dir: Path) -> bool:
 
 def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tmp_path):
     """The toy's first layer is sharded (FSDP2), its last replicated and all-reduced (the ddp path);
-    the gradients are clipped over both. Checkpoints hold the full tensors, gathered."""
+    the gradients are clipped over both, at fp16 (the shards gathered in fp16, the loss scaler's state
+    checkpointed), the batch split by auto_batch. Checkpoints hold the full fp32 tensors, gathered."""
     runs = tmp_path / "runs"
     whole = subprocess.run(voltx_run(env, *TWO, *SMALL, *FSDP), env=env, capture_output=True, text=True, timeout=180)
     assert whole.returncode == EXIT_OK, whole.stderr[-3000:]
@@ -94,8 +96,14 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
     last = committed(reference / "checkpoints")[-1]
     assert json.loads((last / "state.json").read_text())["world_size"] == 2 and (last / "rank-1.safetensors").exists()
     assert evaluated_once_as_one_process_would(reference)
-    assert load_manifest(reference).raw["hardware"]["fit"]["strategy"] == "fsdp: 0 (80 parameters) sharded over 2 processes, the rest replicated"
-    assert load_file(last / "model.safetensors")["0.weight"].shape == (16, 4)  # whole, gathered from both shards
+    hw = load_manifest(reference).raw["hardware"]["fit"]
+    assert hw["strategy"] == ("fsdp: 0 (80 parameters) sharded over 2 processes, the rest replicated, gathered in fp16, "
+                              "gradients reduced in fp32, fp32 masters")
+    assert hw["auto_batch"]["per_process"] == 4 and hw["micro_batches"] == 1
+    assert hw["auto_batch"]["state_bytes"] == 4 * (3 * 40 + 3 * 17)  # gradients and 2 moments: rank's half of layer 0, all of layer 2
+    weights = load_file(last / "model.safetensors")
+    assert weights["0.weight"].shape == (16, 4) and {w.dtype for w in weights.values()} == {torch.float32}  # whole fp32 masters
+    assert json.loads((last / "state.json").read_text())["scaler"]["scale"] > 0
 
     proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, *FSDP, "sleep=0.05"), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = wait_for_step(runs, 5, proc, besides=(reference,))
@@ -119,7 +127,9 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
 
 
 def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
-    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, "sleep=0.05", "hardware.collective_timeout=30"), env=env,
+    """Under fsdp with 2 micro-batches a step (one reduce-scatter, in the last one's backward), so the survivor may be
+    inside one of FSDP2's own all-gathers or reduce-scatters when its peer dies."""
+    proc = subprocess.Popen(voltx_run(env, *TWO, *SMALL, *FSDP[:4], "hardware.grad_accum=2", "sleep=0.05", "hardware.collective_timeout=30"), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_dir = wait_for_step(tmp_path / "runs", 3, proc)
     rank0 = load_manifest(run_dir).record.pid
@@ -130,12 +140,11 @@ def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
     assert "rank 1 was killed by SIGKILL" in err and "Traceback" not in err, err
     record = load_manifest(run_dir).record
     assert record.status == "failed" and record.exit_code == EXIT_RANK_LOST
+    assert load_manifest(run_dir).raw["hardware"]["fit"]["micro_batches"] == 2
     assert "rank_lost" in [e["kind"] for e in events(run_dir)]
 
 
 def test_more_processes_than_gpus_is_refused_before_anything_is_written(cli_in_process, tmp_path):
-    import torch
-
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     done = cli_in_process("run", "translator", "--nproc-per-node", str(gpus + 2), "hardware.device=cuda",
                           env={"VOLTX_RUNS_DIR": str(tmp_path / "runs")})
@@ -213,7 +222,9 @@ F3_TINY = ['reasoning_data=["gen:scan_simple_gen?count=32", "gen:babi_qa1_gen?co
 
 def test_translator_and_f3_tiny_runs_finish_under_two_processes(tmp_path, stdlib_pairs_jsonl):
     """The built-in phases train through the shared loop, so they get data parallelism without code of their own;
-    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered."""
+    F3 runs with hardware.strategy = fsdp: its ScaledVfn sharded by FSDP2, evaluated on both ranks, its artifact gathered.
+    Low precision under fsdp over gloo is the fp16 stop/resume test above (bf16 is the same MixedPrecisionPolicy path,
+    and on a CPU without AVX-512 it would double this test's time); micro-batches under fsdp, the killed-rank test."""
     env = {**os.environ, "VOLTX_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1"}
     translator = [f"data={json.dumps(str(stdlib_pairs_jsonl))}", *TINY_TRANSLATOR, "max_examples=64", "encoder.epochs=1"]
     f3 = [*F3_TINY, "hardware.strategy=fsdp", "hardware.fsdp_min_parameters=0"]  # the renderer trains as ddp, the reasoning VFN sharded

@@ -74,14 +74,28 @@ def test_micro_batches_cover_the_batch_in_near_equal_parts():
     assert sum((p[1] for p in parts.parts), []) == whole[1]
 
 
-def test_gpu_check_says_there_is_no_cuda_and_exits_cleanly(monkeypatch, capsys):
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", script)
+GPU_CHECK = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+
+
+def _gpu_check(monkeypatch):
+    spec = importlib.util.spec_from_file_location("gpu_check", GPU_CHECK)
     gpu_check = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "gpu_check", gpu_check)  # its dataclass looks itself up there
     spec.loader.exec_module(gpu_check)
+    return gpu_check
+
+
+def test_gpu_check_says_there_is_no_cuda_and_exits_cleanly(monkeypatch, capsys):
+    gpu_check = _gpu_check(monkeypatch)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this machine, and on a GPU box too
-    monkeypatch.setattr(sys, "argv", [str(script), "--quick"])
+    monkeypatch.setattr(sys, "argv", [str(GPU_CHECK), "--quick"])
     assert gpu_check.main() == 0
     out = capsys.readouterr().out
     assert out.startswith("gpu_check: no CUDA device here") and "nothing to check" in out
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_gpu_check_fsdp_section_runs_on_the_cpu(monkeypatch, precision):
+    """Its FSDP rows' code path (a group of one, gloo here instead of NCCL), tiny, so the GPU run finds no plain bug."""
+    got = _gpu_check(monkeypatch).fsdp_speed("cpu", precision, hidden=16, blocks=2, time_freqs=4, batch=4, steps=1, warmup=1)
+    assert got["steps_per_s"] > 0 and got["peak_gib"] is None

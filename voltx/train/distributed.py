@@ -66,6 +66,12 @@ class Job:
         self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
         return bool(t.item())
 
+    def most(self, n: int) -> int:
+        """The largest ``n`` of any rank, on every rank (the micro-batch split all ranks keep)."""
+        t = torch.tensor([n], dtype=torch.int64)
+        self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
+        return int(t.item())
+
     def broadcast_text(self, text: str | None) -> str:
         """Rank 0's ``text`` on every rank (JSON set-up packets and evaluation figures: no pickle)."""
         data = (text or "").encode("utf-8") if self.rank == 0 else b""
@@ -147,9 +153,20 @@ class Job:
         try:
             return fn(*args, **kwargs)
         except (RuntimeError, ValueError) as exc:  # torch.distributed's DistError family derives from RuntimeError
-            raise RankLost(f"rank {self.rank}: another process of this run died or stopped answering "
-                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); the job stops. "
-                           "The last committed checkpoint is kept: resume with --resume auto and the same --nproc-per-node.") from None
+            raise self.lost(exc) from None
+
+    def lost(self, exc: BaseException) -> RankLost:
+        return RankLost(f"rank {self.rank}: another process of this run died or stopped answering "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); the job stops. "
+                        "The last committed checkpoint is kept: resume with --resume auto and the same --nproc-per-node.")
+
+    def as_lost(self, exc: Exception) -> Exception:
+        """``exc`` as :class:`RankLost` when it is a collective that failed outside :meth:`_call`: FSDP2's
+        all-gathers and reduce-scatters inside forward and backward, a DTensor's gather, the fp16 scaler's
+        all-reduce (torch raises a DistError, or gloo's RuntimeError naming gloo); any other error as it is."""
+        if isinstance(exc, dist.DistError) or (type(exc) is RuntimeError and any(m in str(exc) for m in ("gloo", "NCCL", "c10d"))):
+            return self.lost(exc)
+        return exc
 
     def close(self) -> None:
         if dist.is_initialized():

@@ -18,6 +18,7 @@ import torch
 
 from voltx.errors import PreflightError
 from voltx.train.input_pipeline import StageInput, map_tensors
+from voltx.train.sharding import is_sharded, local, state_bytes
 from voltx.train.state import capture_rng, restore_rng
 
 GiB = 1024**3
@@ -91,12 +92,14 @@ def _guard(name: str, module: torch.nn.Module, say, on_fallback) -> None:
 def activation_bytes(step: Callable[[Any], Any], batch: Any, model: torch.nn.Module, autocast) -> int:
     """Bytes of the tensors autograd keeps for backward in one forward ``step(batch)`` (parameters
     excluded): what a batch adds to memory on top of the weights and optimizer state. Measured the
-    same way on any device (saved-tensor hooks), so the CPU and the GPU split batches alike."""
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    same way on any device (saved-tensor hooks), so the CPU and the GPU split batches alike. A module
+    sharded with FSDP2 saves its gathered weights, parameters too: they are gathered again in backward."""
     kept: dict[int, int] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         storage = t.untyped_storage()
+        # read at each pack: FSDP2 swaps a sharded module's parameters for gathered ones during its forward
+        params = {local(p).untyped_storage().data_ptr() for p in model.parameters()}
         if storage.data_ptr() not in params:
             kept[storage.data_ptr()] = storage.nbytes()
         return t
@@ -117,8 +120,9 @@ def free_memory(device: torch.device) -> tuple[int, str]:
 
 def measure_split(step, items: list[int], feed: StageInput, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                   autocast, generators: dict[str, torch.Generator]) -> dict[str, Any]:
-    """How many micro-batches a batch of ``feed.batch_size`` needs to fit free memory, measured on
-    the first batch ``items`` collated whole (forward only; every RNG restored, so training is unchanged)."""
+    """How many micro-batches this process's share of a batch (``items``, its part of the first
+    batch: the whole batch in one process) needs to fit free memory, measured on ``items`` collated
+    whole (forward only; every RNG restored, so training is unchanged)."""
     batch = feed.batches.collate([feed.batches.items[i] for i in items])
     if feed.prefetch:  # where the pipeline hands the step its batches
         batch = map_tensors(batch, lambda t: t.to(feed.device))
@@ -127,20 +131,24 @@ def measure_split(step, items: list[int], feed: StageInput, model: torch.nn.Modu
         used = activation_bytes(step, batch, model, autocast)
     finally:
         restore_rng(rng_tensors, rng_meta, generators)
-    per_sample = max(1, used // max(1, len(items)))
+    share = max(1, len(items))
+    per_sample = max(1, used // share)
     free, where = free_memory(feed.device)
-    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    pending = 0 if optimizer.state else 3 * param_bytes  # gradients and two AdamW moments, not yet allocated
+    params = list(model.parameters())
+    pending = 0 if optimizer.state else state_bytes(params, accumulating=False)  # gradients and AdamW moments, not yet allocated
     fits = (int(free * MEMORY_SHARE) - pending) // per_sample
+    if 0 < fits < share and not optimizer.state and any(is_sharded(p) for p in params):
+        pending = state_bytes(params, accumulating=True)  # micro-batches: a sharded module's gradients stay whole until the last
+        fits = (int(free * MEMORY_SHARE) - pending) // per_sample
     if fits < 1:
         raise PreflightError(
             f"hardware.auto_batch: one sample's activations take {per_sample / 2**20:.1f} MiB and {where} has "
             f"{free / GiB:.2f} GiB free ({pending / GiB:.2f} GiB of it still needed for gradients and optimizer state): "
             "not even one sample fits. Use hardware.activation_checkpointing = true, a smaller model, or a larger machine.")
-    parts = max(1, math.ceil(feed.batch_size / fits))
-    return {"micro_batches": parts, "micro_batch_size": math.ceil(feed.batch_size / parts), "batch_size": feed.batch_size,
-            "activation_mib_per_sample": round(per_sample / 2**20, 3), "free_memory_gib": round(free / GiB, 3),
-            "measured_on": where}
+    parts = max(1, math.ceil(share / fits))
+    return {"micro_batches": parts, "micro_batch_size": math.ceil(share / parts), "batch_size": feed.batch_size,
+            "per_process": share, "activation_mib_per_sample": round(per_sample / 2**20, 3), "free_memory_gib": round(free / GiB, 3),
+            "measured_on": where, "state_bytes": pending}
 
 
 def prepare_stage(ctx, stage, precision, point, batches) -> StageInput:
@@ -166,9 +174,13 @@ def prepare_stage(ctx, stage, precision, point, batches) -> StageInput:
         first = next(batches.indices(0), None)
         if first is not None:
             split = measure_split(stage.step, first[1], feed, stage.model, stage.optimizer, precision.autocast, stage.generators)
+            if ctx.job is not None:  # the most any rank needs: under fsdp every rank must run as many backwards
+                split["micro_batches"] = ctx.job.most(split["micro_batches"])
+                split["micro_batch_size"] = math.ceil(split["per_process"] / split["micro_batches"])
             feed.micro = split["micro_batches"]
             notes["auto_batch"] = split
-            ctx.say(f"[{stage.name}] auto batch: {split['batch_size']} samples as {split['micro_batches']} micro-batch(es) of "
+            each = f" ({split['per_process']} per process)" if ctx.job is not None else ""
+            ctx.say(f"[{stage.name}] auto batch: {split['batch_size']} samples{each} as {split['micro_batches']} micro-batch(es) of "
                     f"up to {split['micro_batch_size']} ({split['activation_mib_per_sample']} MiB of activations per sample, "
                     f"{split['free_memory_gib']} GiB free on {split['measured_on']})")
     notes.update(micro_batches=feed.micro, input=f"background thread, {feed.prefetch} ahead" if feed.prefetch else "inline")

@@ -82,7 +82,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     log_every = max(1, ctx.config.run.log_every)
     ckpt_every = ctx.config.run.checkpoint_every
     device = ctx.device
-    amp = Precision(ctx.config.hardware.precision, device)  # autocast, loss scaling, micro-batches
+    amp = Precision(ctx.config.hardware.precision, device, sharded)  # autocast, loss scaling, micro-batches
 
     # -- start or resume -------------------------------------------------------------------
     step, epoch, start_batch = 0, 0, 0

@@ -9,7 +9,9 @@ uninterrupted one would.
 Gradient accumulation: a :class:`~voltx.train.batches.MicroBatches` batch runs the
 step once per part and back-propagates each part's loss times its share of the batch's items,
 so for a loss that is a mean over samples the summed gradient is the whole batch's (within
-floating-point rounding), in the memory of one part.
+floating-point rounding), in the memory of one part. Modules sharded with FSDP2 reduce their
+gradients only in the last part's backward (:func:`voltx.train.sharding.gradient_sync`), and
+their fp16 scaler is :func:`voltx.train.sharding.grad_scaler`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 from voltx.errors import ConfigError
 from voltx.train.batches import MicroBatches
+from voltx.train.sharding import grad_scaler, gradient_sync
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -28,7 +31,7 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 class Precision:
     """Autocast and loss scaling of one stage, from ``[hardware].precision`` and the device."""
 
-    def __init__(self, precision: str, device: torch.device):
+    def __init__(self, precision: str, device: torch.device, sharded: list[torch.nn.Module] | tuple = ()):
         if precision not in ("fp32", *DTYPES):
             raise ConfigError(f"hardware.precision must be one of 'fp32', 'bf16', 'fp16', got {precision!r}")
         self.name, self.device = precision, device
@@ -36,7 +39,11 @@ class Precision:
         if self.dtype is not None and not torch.amp.is_autocast_available(device.type):
             raise ConfigError(f"hardware.precision = {precision!r}: torch {torch.__version__} has no autocast on "
                               f"{device.type}; use precision = \"fp32\" there.")
-        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.sharded = list(sharded)
+        """Modules sharded with FSDP2 (:func:`voltx.train.sharding.apply_strategy`)."""
+        self.scaler = None
+        if precision == "fp16":
+            self.scaler = grad_scaler(device) if self.sharded else torch.amp.GradScaler(device.type)
 
     @property
     def scaled(self) -> bool:
@@ -57,7 +64,10 @@ class Precision:
             self._backward(out["loss"])
             return out
         total: dict[str, Any] = {}
-        for part, weight in zip(batch.parts, batch.weights):
+        last = len(batch.parts) - 1
+        for i, (part, weight) in enumerate(zip(batch.parts, batch.weights)):
+            if self.sharded:
+                gradient_sync(self.sharded, i == last)  # one reduce-scatter per step, in the last part's backward
             with self.autocast():
                 out = step(part)
             self._backward(out["loss"] * weight)

@@ -59,7 +59,10 @@ def follow(job: Job, plugins, *, restore_signals: bool = False) -> int:
         seed_everything(cfg.run.seed)
         ctx = RunContext(config=cfg, phase=spec, run=writer, device=device, hub=QuietHub(), reporter=Reporter(stream=_Silent(), mode="plain"),
                          stop=stop, resume=checkpoint, job=job)
-        resolve(spec.runner)(ctx)
+        try:
+            resolve(spec.runner)(ctx)
+        except Exception as exc:  # a collective outside the job's own calls (FSDP2's) failed: RankLost too
+            raise job.as_lost(exc) from None
         code = EXIT_OK
     except VoltxError as exc:
         code = exc.exit_code

@@ -206,7 +206,7 @@ def execute(req: RunRequest, plugins: PluginSet | None = None, *, restore_signal
         for line in closing_lines(spec.name, writer.manifest.get("preset"), writer.dir, verdicts, spec.targets):
             reporter.line(line)
     except Exception as exc:
-        status, code, message = _outcome(exc, spec.name, writer, reporter)
+        status, code, message = _outcome(job.as_lost(exc) if job is not None else exc, spec.name, writer, reporter)
         if not told:
             job.broadcast_json({"exit_code": code})
     finally:

@@ -18,12 +18,26 @@ under ``ddp``. The rules, each written once here:
   to the same shards bit for bit;
 - gradient clipping over sharded and replicated gradients together (:func:`clip_gradients`);
   an optimizer group that holds both runs its per-parameter loop (``foreach = False``): torch's
-  fused multi-tensor kernels refuse a list that mixes DTensors and plain tensors.
+  fused multi-tensor kernels refuse a list that mixes DTensors and plain tensors;
+- gradient accumulation (micro-batches): every micro-batch but the last runs its backward with
+  ``set_requires_gradient_sync(False)`` (FSDP1's ``no_sync``), so a step reduce-scatters once, as
+  the ddp path all-reduces once (:func:`gradient_sync`). FSDP then keeps each unit's gradient whole
+  until the last micro-batch; the parameters are still resharded after each backward (FSDP2's default):
+  keeping them gathered too would save one all-gather per unit and micro-batch but hold the whole
+  module's weights on every rank, which is what sharding is for;
+- ``precision = "bf16"`` (or ``"fp16"``): a ``MixedPrecisionPolicy`` gathers the shards in that dtype
+  for compute and reduces the gradients in fp32; the sharded parameters, the optimizer and the
+  checkpoints stay fp32 masters. Gloo all-gathers bfloat16 and float16 (torch 2.13), so this runs
+  on the CPU too. fp16's loss scaler is :func:`grad_scaler`'s: each rank sees an inf only in its
+  own shards, so the found-inf flag is all-reduced and every rank skips the same steps;
+- auto batch sizing counts what a rank holds (:func:`state_bytes`): a sharded parameter's
+  moments and reduced gradient are its local shard.
 """
 
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import torch
@@ -45,10 +59,14 @@ def check(modules: dict[str, int], world: int, min_params: int, where: str) -> N
                           "communication than it saves memory. Use hardware.strategy=ddp (the default).")
 
 
-def shard_stage(model: torch.nn.Module, optimizer: torch.optim.Optimizer, names: tuple[str, ...]) -> dict[str, int]:
+def shard_stage(model: torch.nn.Module, optimizer: torch.optim.Optimizer, names: tuple[str, ...],
+                compute_dtype: torch.dtype | None = None) -> dict[str, int]:
     """Shard ``model``'s modules ``names`` in place and point ``optimizer`` (built before, still
-    without state) at the sharded parameters; returns each module's parameter count."""
-    from torch.distributed.fsdp import fully_shard
+    without state) at the sharded parameters; returns each module's parameter count. With
+    ``compute_dtype`` (bf16, fp16) the shards are gathered in it and the gradients reduced in fp32."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    policy = MixedPrecisionPolicy(param_dtype=compute_dtype, reduce_dtype=torch.float32 if compute_dtype else None)
 
     modules = dict(model.named_modules())
     counts = {name: sum(p.numel() for p in modules[name].parameters()) for name in names}
@@ -59,18 +77,19 @@ def shard_stage(model: torch.nn.Module, optimizer: torch.optim.Optimizer, names:
     warnings.filterwarnings("ignore", message=r"FSDP2-wrapped module .* returned a view tensor")
     for name in names:
         for unit in getattr(modules[name], "fsdp_units", lambda: [])():
-            fully_shard(unit)
-        fully_shard(modules[name])
+            fully_shard(unit, mp_policy=policy)
+        fully_shard(modules[name], mp_policy=policy)
     after = dict(model.named_parameters())  # fully_shard replaces each parameter by a DTensor one
     swapped = {id(before[k]): after[k] for k in before}
     for group in optimizer.param_groups:
         group["params"] = [swapped.get(id(p), p) for p in group["params"]]
-        if len({_sharded(p) for p in group["params"]}) > 1:
+        if len({is_sharded(p) for p in group["params"]}) > 1:
             group["foreach"] = False  # module docstring: mixed lists
     return counts
 
 
-def _sharded(t: Any) -> bool:
+def is_sharded(t: Any) -> bool:
+    """Whether ``t`` is a DTensor: a parameter (or its gradient) that FSDP2 split across the ranks."""
     if not torch.distributed.is_available():  # a torch build without distributed has no DTensor
         return False
     from torch.distributed.tensor import DTensor
@@ -78,14 +97,53 @@ def _sharded(t: Any) -> bool:
     return isinstance(t, DTensor)
 
 
+def local(t: Any) -> Any:
+    """This rank's part of ``t``: a DTensor's local shard, any other tensor itself."""
+    return t.to_local() if is_sharded(t) else t
+
+
+def state_bytes(params: Iterable[torch.Tensor], accumulating: bool) -> int:
+    """Bytes this rank still allocates for ``params``' gradients and two AdamW moments. A sharded
+    parameter's moments and reduced gradient are its local shard; its gradient is whole while
+    micro-batches accumulate without a reduce-scatter (:func:`gradient_sync`)."""
+    total = 0
+    for p in params:
+        own, whole = local(p).numel() * p.element_size(), p.numel() * p.element_size()
+        total += 2 * own + (whole if accumulating else own)
+    return total
+
+
+def gradient_sync(modules: Iterable[torch.nn.Module], on: bool) -> None:
+    """Whether the next backward of the sharded ``modules`` reduce-scatters their gradients (off:
+    they accumulate, whole, for a later micro-batch's backward to reduce)."""
+    for module in modules:
+        module.set_requires_gradient_sync(on)
+
+
+def grad_scaler(device: torch.device):
+    """fp16's loss scaler for a stage with sharded modules."""
+    from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+    class ShardedScaler(ShardedGradScaler):
+        """torch's FSDP scaler (found-inf all-reduced over the ranks), unscaling each DTensor gradient's
+        local shard: torch's unscale kernel refuses a list that mixes DTensors and plain tensors."""
+
+        def _unscale_grads_(self, optimizer, inv_scale, found_inf, allow_fp16=True):  # the hook ShardedGradScaler overrides too
+            view = SimpleNamespace(param_groups=[{"params": [SimpleNamespace(grad=local(p.grad)) for p in g["params"] if p.grad is not None]}
+                                                 for g in optimizer.param_groups])
+            return super()._unscale_grads_(view, inv_scale, found_inf, allow_fp16)
+
+    return ShardedScaler(device.type)
+
+
 def full_tensors(tensors: dict[str, Any]) -> dict[str, Any]:
     """``tensors`` with every DTensor gathered whole (a collective: every rank calls it, same keys, same order)."""
-    return {k: v.full_tensor() if _sharded(v) else v for k, v in tensors.items()}
+    return {k: v.full_tensor() if is_sharded(v) else v for k, v in tensors.items()}
 
 
 def _like(full: torch.Tensor, current: Any) -> Any:
     """``full`` split as ``current`` is (each rank keeps its own chunk; no communication)."""
-    if not _sharded(current) or _sharded(full):
+    if not is_sharded(current) or is_sharded(full):
         return full
     from torch.distributed.tensor import distribute_tensor
 
@@ -102,7 +160,7 @@ def shard_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
     """After loading full optimizer state: each sharded parameter's moments split as the parameter is."""
     for group in optimizer.param_groups:
         for p in group["params"]:
-            if _sharded(p) and p in optimizer.state:
+            if is_sharded(p) and p in optimizer.state:
                 slot = optimizer.state[p]
                 for key, value in slot.items():
                     if isinstance(value, torch.Tensor) and tuple(value.shape) == tuple(p.shape):
@@ -113,12 +171,12 @@ def clip_gradients(params: Iterable[torch.nn.Parameter], max_norm: float) -> tor
     """Clip the gradients to a total norm of ``max_norm``; returns the norm before clipping.
     Without sharded gradients this is ``torch.nn.utils.clip_grad_norm_`` itself."""
     params = [p for p in params if p.grad is not None]
-    sharded = [p for p in params if _sharded(p.grad)]
+    sharded = [p for p in params if is_sharded(p.grad)]
     if not sharded:
         return torch.nn.utils.clip_grad_norm_(params, max_norm)
     from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 
-    plain = [p for p in params if not _sharded(p.grad)]
+    plain = [p for p in params if not is_sharded(p.grad)]
     parts = [get_total_norm([p.grad for p in sharded]).full_tensor()]  # the norm over every rank's shard
     if plain:
         parts.append(get_total_norm([p.grad for p in plain]).to(parts[0].device))
@@ -129,19 +187,19 @@ def clip_gradients(params: Iterable[torch.nn.Parameter], max_norm: float) -> tor
     return total
 
 
-def apply_strategy(ctx, stage, job) -> bool:
+def apply_strategy(ctx, stage, job) -> list[torch.nn.Module]:
     """Shard ``stage``'s named modules when the run asks for fsdp under several processes (before
-    a resume loads its checkpoint); True when it did. A stage that names none trains data parallel."""
+    a resume loads its checkpoint); returns the sharded modules (none: the stage trains data parallel)."""
     hw = ctx.config.hardware
     if hw.strategy != "fsdp":
-        return False
+        return []
     if job is None:
         if stage.shard:
             ctx.say(f"[{stage.name}] hardware.strategy = fsdp in one process: nothing to shard across; the model trains whole")
-        return False
+        return []
     if not stage.shard:
         ctx.say(f"[{stage.name}] hardware.strategy = fsdp: this stage names no module to shard; it trains data parallel (ddp)")
-        return False
+        return []
     modules = dict(stage.model.named_modules())
     missing = [n for n in stage.shard if n not in modules]
     if missing:
@@ -149,10 +207,13 @@ def apply_strategy(ctx, stage, job) -> bool:
     check({n: sum(p.numel() for p in modules[n].parameters()) for n in stage.shard}, job.world, hw.fsdp_min_parameters,
           f"stage {stage.name}")
     job.sync_parameters(stage.model)  # the shards are cut from rank 0's weights
-    counts = shard_stage(stage.model, stage.optimizer, stage.shard)
     from voltx.train.hardware import record
+    from voltx.train.precision import DTYPES
 
+    compute = DTYPES.get(hw.precision)
+    counts = shard_stage(stage.model, stage.optimizer, stage.shard, compute)
     named = ", ".join(f"{k} ({v:,} parameters)" for k, v in counts.items())
-    record(ctx.run, stage.name, ctx.global_step, strategy=f"fsdp: {named} sharded over {job.world} processes, the rest replicated")
-    ctx.say(f"[{stage.name}] FSDP2: {named} sharded over {job.world} processes; the rest of the model replicated (ddp)")
-    return True
+    mixed = f", gathered in {hw.precision}, gradients reduced in fp32, fp32 masters" if compute else ""
+    record(ctx.run, stage.name, ctx.global_step, strategy=f"fsdp: {named} sharded over {job.world} processes, the rest replicated{mixed}")
+    ctx.say(f"[{stage.name}] FSDP2: {named} sharded over {job.world} processes{mixed}; the rest of the model replicated (ddp)")
+    return [modules[n] for n in stage.shard]
