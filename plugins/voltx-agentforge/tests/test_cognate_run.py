@@ -67,6 +67,8 @@ def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, fi
 @pytest.mark.parametrize("override, code, message", [
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
+    ({"specialist_data": [["gen:arith_words_gen:1.0"], ["gen:arith_words_gen:0.5"], ["gen:arith_words_gen:1.0"]]}, EXIT_CONFIG,
+     "cognate.specialist_data[1]: the mix weights must sum to 1"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
     ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),

@@ -20,7 +20,7 @@ from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_agentforge import cognate_artifacts as store
 from voltx_agentforge.cognate import SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
-from voltx_agentforge.cognate_data import build, collate, encode_example
+from voltx_agentforge.cognate_data import build, collate, encode_example, own_tasks
 from voltx_agentforge.cognate_eval import accuracy, behaviour, copy_number, diversity, greedy_answers, majority_answer
 from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, geometric_prior, parameter_count
 from voltx_agentforge.optimizers import build_optimizer
@@ -123,32 +123,40 @@ def size(ctx: RunContext, cfg: CognateConfig, seed: int):
     return sizing
 
 
+def stage_data(cfg: CognateConfig, train: list[dict], held_all: list[dict], max_new: int) -> dict:
+    """One stage's encoded training and held-out problems (its own tasks' when the three have
+    their own mixes) and the no-model baselines on them."""
+    held = own_tasks(train, held_all) if cfg.specialist_data else held_all
+    gold = [r["output"] for r in held]
+    return {"train": [encode_example(r, cfg.max_len) for r in train], "held": [encode_example(r, cfg.max_len) for r in held],
+            "gold": gold, "max_new": max_new, "tasks": sorted({str(r.get("task")) for r in train}),
+            "fixed": {"majority_answer": majority_answer(train, gold), "copy_number": copy_number(train, held)}}
+
+
 def run(ctx: RunContext) -> None:
     cfg: CognateConfig = ctx.settings
     seed = ctx.config.run.seed
     sizing = size(ctx, cfg, seed)
-    train_records, held_records = build(cfg, ctx.run.dir / "data", seed)
-    data = {"train": [encode_example(r, cfg.max_len) for r in train_records],
-            "held": [encode_example(r, cfg.max_len) for r in held_records], "gold": [r["output"] for r in held_records],
-            "fixed": {"majority_answer": majority_answer(train_records, [r["output"] for r in held_records]),
-                      "copy_number": copy_number(train_records, held_records)},
-            "max_new": min(16, max(len(r["output"].encode()) for r in train_records + held_records) + 1)}
-    ctx.say(f"[cognate] {len(train_records):,} training problems, {len(held_records):,} held out "
-            f"(majority answer {data['fixed']['majority_answer']:.1%}, copy a number {data['fixed']['copy_number']:.1%})")
-    per_epoch = steps_per_epoch(len(data["train"]), sizing.batch_size)
-    ctx.plan_steps({stage: per_epoch * cfg.epochs for stage in STAGES})
+    trains, held_records = build(cfg, ctx.run.dir / "data", seed)
+    max_new = min(16, max(len(r["output"].encode()) for r in [*held_records, *(r for t in trains for r in t)]) + 1)
+    data = [stage_data(cfg, train, held_records, max_new) for train in trains]
+    for spec, d in zip(SPECIALISATIONS, data):
+        ctx.say(f"[cognate] {spec}: {len(d['train']):,} training problems ({', '.join(d['tasks'])}), {len(d['held']):,} held out "
+                f"(majority answer {d['fixed']['majority_answer']:.1%}, copy a number {d['fixed']['copy_number']:.1%})")
+    data_all = {"held": [encode_example(r, cfg.max_len) for r in held_records]}
+    ctx.plan_steps({stage: steps_per_epoch(len(d["train"]), sizing.batch_size) * cfg.epochs for stage, d in zip(STAGES, data)})
     for i, stage in enumerate(STAGES):
         if ctx.stage_done(stage):
             continue
         model = fresh_model(cfg, i, seed).to(ctx.device)
         model.checkpointing = sizing.strategy == "activation checkpointing"
-        train_one(ctx, cfg, i, model, data, sizing.batch_size)
+        train_one(ctx, cfg, i, model, data[i], sizing.batch_size)
         store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
                          size_category=sizing.category,
                          training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
-                                   "batch_size": sizing.batch_size, "lr": cfg.lr},
+                                   "batch_size": sizing.batch_size, "lr": cfg.lr, "tasks": data[i]["tasks"]},
                          evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
         ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),
                       step=ctx.global_step)
         ctx.mark_stage_done(stage)
-    summarise(ctx, cfg, data, seed, sizing.to_dict())
+    summarise(ctx, cfg, data_all, seed, sizing.to_dict())

@@ -26,7 +26,7 @@ from voltx.train.preflight import check_resources
 from voltx_agentforge import cognate_artifacts as store
 from voltx_agentforge.cognate_data import collate, encode_example, source_records
 from voltx_agentforge.cognate_model import CognateArgs, CognateNet
-from voltx_agentforge.evolution import (Individual, collapsed_diversity, diversity, flat, initial_genomes,
+from voltx_agentforge.evolution import (Individual, collapsed_diversity, diversity, flat, initial_genomes, keep_diverse,
                                         mean_pairwise_distance, next_generation, ranked)
 from voltx_agentforge.evomerge import STAGE, EvoMergeConfig
 from voltx_agentforge.evomerge_inputs import model_dirs
@@ -188,6 +188,7 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         if g + 1 == cfg.generations:
             break
         population, next_id = next_generation(population, cfg, gen, layers, next_id, lambda genome: merge(inputs, genome))
+        population, next_id = keep_diverse(population, cfg, gen, layers, next_id, lambda genome: merge(inputs, genome), unit)
         if (g + 1) % every == 0:
             save(g + 1)
     ctx.reporter.stop()
