@@ -8,25 +8,31 @@ mistake reads the same in every phase.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from voltx.errors import ConfigError
 
 
-def require_at_least(table: str, settings: object, names: Iterable[str], least: float = 1) -> None:
+def _named(settings: object, names: Iterable[str] | None) -> list[tuple[str, Any]]:
+    """(name, value) of ``names`` read from a settings object, or from a mapping (every key when ``names`` is None)."""
+    if isinstance(settings, Mapping):
+        return [(n, settings[n]) for n in (settings if names is None else names)]
+    return [(n, getattr(settings, n)) for n in names or ()]
+
+
+def require_at_least(table: str, settings: object, names: Iterable[str] | None = None, least: float = 1) -> None:
     """ConfigError ``<table>.<name> must be at least <least>, got <value>`` for the first of
-    ``names`` whose value on ``settings`` is below ``least``."""
-    for name in names:
-        value = getattr(settings, name)
+    ``names`` whose value on ``settings`` (a dataclass, or a mapping of name -> value) is below ``least``."""
+    for name, value in _named(settings, names):
         if value < least:
             raise ConfigError(f"{table}.{name} must be at least {least:g}, got {value}")
 
 
-def require_fraction(table: str, settings: object, names: Iterable[str]) -> None:
+def require_fraction(table: str, settings: object, names: Iterable[str] | None = None) -> None:
     """ConfigError ``<table>.<name> must be in [0, 1), got <value>`` for the first of ``names``
     outside [0, 1) (a share held out or dropped: all of it leaves nothing)."""
-    for name in names:
-        value = getattr(settings, name)
+    for name, value in _named(settings, names):
         if not 0.0 <= value < 1.0:
             raise ConfigError(f"{table}.{name} must be in [0, 1), got {value}")
 

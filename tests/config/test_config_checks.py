@@ -22,5 +22,5 @@ def test_each_check_names_the_setting_what_it_got_and_what_is_expected():
     with pytest.raises(ConfigError, match="got none = 0"):
         require_mix_weights("demo.data", [], "X")
     require_at_least("demo", table, ("layers",))
-    require_fraction("demo", table, ("dev_fraction",))
+    require_fraction("demo", {"dev_fraction": 0.0, "valid_fraction": 0.2})
     require_mix_weights("demo.data", ["a.jsonl:0.5", "b.jsonl:0.5"], "X")

@@ -47,6 +47,20 @@ def test_ties_and_dare_depend_on_their_seed_only_and_keep_the_global_rng():
     assert all(torch.equal(ties[k], base[k]) for k in base)  # scale 0: the interpolation alone
 
 
+def test_against_the_shared_initialisation_a_lone_skill_enters_whole():
+    models = three_models()
+    init = {k: v.clone() for k, v in models[1].items()}
+    models[2] = init  # input 1 alone learned something: its task vector survives the merge at uniform weights
+    base = linear(models, [1 / 3] * 3)
+    for method in ("ties", "dare"):
+        out = task_vectors(base, models, [1 / 3] * 3, 0.98, 1.0, method, seed=0, init=init)
+        tau = models[0]["head.weight"] - init["head.weight"]
+        gap = (out["head.weight"] - models[0]["head.weight"]).abs()
+        assert float((gap > 0.05 * tau.abs()).float().mean()) <= 0.05, method  # only the trimmed (dropped) few % differ
+        kept = task_vectors(base, models, [1 / 3] * 3, 0.98, 0.0, method, seed=0, init=init)
+        assert all(torch.equal(kept[k], base[k]) for k in base)  # scale 0: the interpolation alone
+
+
 def test_frankenmerge_stacks_chosen_layers_and_dataflow_rewires_the_path():
     models = three_models()
     merged = linear(models, [1 / 3] * 3)

@@ -24,7 +24,10 @@ SPECIALISATIONS = ("reasoning", "memory", "speed")
 STAGES = tuple(f"cognate-{s}" for s in SPECIALISATIONS)
 SUMMARY_STAGE = "cognate"
 """The stage name of the run's closing evaluation (diversity, training time, storage)."""
-ARTIFACTS = tuple(f"cognate-{s}/{f}" for s in SPECIALISATIONS for f in ("model.safetensors", "config.json")) + ("cognate.json",)
+BASE = "base"
+"""The three models' shared initialisation, saved beside them (``cognate-base/``): phase 2 takes
+task vectors against it (TIES and DARE are defined on fine-tunes minus their common base)."""
+ARTIFACTS = tuple(f"cognate-{s}/{f}" for s in (*SPECIALISATIONS, BASE) for f in ("model.safetensors", "config.json")) + ("cognate.json",)
 
 DELIVERABLES = (
     *(Deliverable(f"{stage}/accuracy", ">", 0.10,

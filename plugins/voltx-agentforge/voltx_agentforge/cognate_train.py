@@ -19,7 +19,7 @@ from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_agentforge import cognate_artifacts as store
-from voltx_agentforge.cognate import SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
+from voltx_agentforge.cognate import BASE, SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
 from voltx_agentforge.cognate_data import build, collate, encode_example, own_tasks
 from voltx_agentforge.cognate_eval import accuracy, behaviour, copy_number, diversity, greedy_answers, majority_answer
 from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, geometric_prior, parameter_count
@@ -145,6 +145,9 @@ def run(ctx: RunContext) -> None:
                 f"(majority answer {d['fixed']['majority_answer']:.1%}, copy a number {d['fixed']['copy_number']:.1%})")
     data_all = {"held": [encode_example(r, cfg.max_len) for r in held_records]}
     ctx.plan_steps({stage: steps_per_epoch(len(d["train"]), sizing.batch_size) * cfg.epochs for stage, d in zip(STAGES, data)})
+    if not ctx.artifact(f"cognate-{BASE}").joinpath("model.safetensors").is_file():
+        store.save_model(ctx.artifact(f"cognate-{BASE}"), fresh_model(cfg, 0, seed), BASE, size_category=sizing.category,
+                         training={"note": "the shared initialisation of the three models (untrained)"})
     for i, stage in enumerate(STAGES):
         if ctx.stage_done(stage):
             continue

@@ -29,7 +29,7 @@ from voltx_agentforge.cognate_model import CognateArgs, CognateNet
 from voltx_agentforge.evolution import (Individual, collapsed_diversity, diversity, flat, initial_genomes, keep_diverse,
                                         mean_pairwise_distance, next_generation, ranked)
 from voltx_agentforge.evomerge import STAGE, EvoMergeConfig
-from voltx_agentforge.evomerge_inputs import model_dirs
+from voltx_agentforge.evomerge_inputs import base_dir, model_dirs
 from voltx_agentforge.merge_ops import core_layers, linear, merge, technique_names
 from voltx_agentforge.sizing import categorize
 
@@ -108,6 +108,7 @@ def run(ctx: RunContext) -> None:
     device = ctx.device
     loaded = [store.load_model(d) for d in model_dirs(cfg)]
     inputs = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m, _ in loaded]
+    init = {k: v.detach().clone() for k, v in store.load_model(base_path)[0].state_dict().items()} if (base_path := base_dir(cfg)) else None
     args = [CognateArgs(**c["args"]) for _, c in loaded]
     params = sum(t.numel() for t in inputs[0].values())
     layers = core_layers(inputs[0])
@@ -119,11 +120,12 @@ def run(ctx: RunContext) -> None:
                   strategy="population on CPU, one individual at a time on the device", **figures)
     ctx.say(f"[evomerge] sizing: {category} ({params:,} parameters per model, {cfg.population} in the population) -> "
             f"evaluation batch {batch}; {figures['free_mem_gb']:.1f} GiB memory and {figures['free_disk_gb']:.1f} GiB disk free")
-    ctx.say(f"[evomerge] {len(fit_rows)} held-out problems for fitness, {len(report_rows)} for the report ({total} read)")
+    ctx.say(f"[evomerge] {len(fit_rows)} held-out problems for fitness, {len(report_rows)} for the report ({total} read); "
+            f"task vectors against {'the shared initialisation (' + str(base_path) + ')' if init else 'the interpolation (no cognate-base/)'}")
     score, report = Scorer(fit_rows, batch, device), Scorer(report_rows, batch, device)
     unit = mean_pairwise_distance([flat(t) for t in inputs])
     base = baselines(inputs, args, score, report)
-    evolve(ctx, cfg, inputs, args, layers, score, report, unit, base)
+    evolve(ctx, cfg, inputs, args, layers, score, report, unit, base, lambda genome: merge(inputs, genome, init))
 
 
 def baselines(inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
@@ -138,7 +140,7 @@ def baselines(inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
 
 
 def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, score: Scorer, report: Scorer, unit: float,
-           base: dict[str, float]) -> None:
+           base: dict[str, float], remerge) -> None:
     """Generation 0 (or the checkpoint's) to the last: evaluate the new individuals, log the
     generation as a step, draw the next one; checkpoint every ``run.checkpoint_every``
     generations (every one when 0) and at a stop signal."""
@@ -152,7 +154,7 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         ctx.say(f"[evomerge] resumed at generation {first + 1}/{cfg.generations}")
     else:
         genomes = initial_genomes(gen, cfg.population, layers)
-        population = [Individual(g, merge(inputs, g)) for g in genomes]
+        population = [Individual(g, remerge(g)) for g in genomes]
         first, next_id, used, history, spent, initial_report = 0, len(genomes), set(), [], 0.0, None
         ctx.run.event("stage_start", stage=STAGE, step=ctx.global_step, total_steps=cfg.generations,
                       parameters=sum(t.numel() for t in inputs[0].values()))
@@ -187,8 +189,8 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         history.append(log_generation(ctx, cfg, population, unit, g, time.perf_counter() - tick))
         if g + 1 == cfg.generations:
             break
-        population, next_id = next_generation(population, cfg, gen, layers, next_id, lambda genome: merge(inputs, genome))
-        population, next_id = keep_diverse(population, cfg, gen, layers, next_id, lambda genome: merge(inputs, genome), unit)
+        population, next_id = next_generation(population, cfg, gen, layers, next_id, remerge)
+        population, next_id = keep_diverse(population, cfg, gen, layers, next_id, remerge, unit)
         if (g + 1) % every == 0:
             save(g + 1)
     ctx.reporter.stop()

@@ -49,7 +49,7 @@ class Split:
 def ordered_split(n: int, valid_fraction: float, dev_fraction: float, where: str) -> Split:
     """The last ``valid_fraction`` of ``n`` windows for validation (the handoff: ``int(0.8 * n)``
     splits), the last ``dev_fraction`` of the rest for dev; never shuffled across a boundary."""
-    check_fractions(valid_fraction, dev_fraction)
+    require_fraction("lvm", {"valid_fraction": valid_fraction, "dev_fraction": dev_fraction})
     cut = int((1.0 - valid_fraction) * n)
     dev_cut = int((1.0 - dev_fraction) * cut)
     split = Split(range(0, dev_cut), range(dev_cut, cut), range(cut, n))
