@@ -27,6 +27,7 @@ SUMMARY_STAGE = "cognate"
 BASE = "base"
 """The three models' shared initialisation, saved beside them (``cognate-base/``): phase 2 takes
 task vectors against it (TIES and DARE are defined on fine-tunes minus their common base)."""
+BASE_STAGE = f"cognate-{BASE}"
 ARTIFACTS = tuple(f"cognate-{s}/{f}" for s in (*SPECIALISATIONS, BASE) for f in ("model.safetensors", "config.json")) + ("cognate.json",)
 
 DELIVERABLES = (
@@ -43,12 +44,12 @@ DELIVERABLES = (
 )
 
 QUICK = {
-    "data": ["gen:arith_words_gen?max_number=5&ops=add,two,box:1.0"],
-    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=two:1.0"], ["gen:arith_words_gen?max_number=5&ops=box:1.0"],
+    "data": ["gen:arith_words_gen?max_number=5&ops=add,mul,box:1.0"],
+    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=box:1.0"],
                         ["gen:arith_words_gen?max_number=5&ops=add:1.0"]],
-    "eval_data": "gen:arith_words_gen?max_number=5&ops=add,two,box",
-    "examples": 4000, "eval_examples": 300, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
-    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 4, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
+    "eval_data": "gen:arith_words_gen?max_number=5&ops=add,mul,box",
+    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
+    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 3, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
 }
 """Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
@@ -70,6 +71,11 @@ class CognateConfig:
     (the ``task`` of its training records), beside the majority answer and copy rule of those
     tasks. Specialists of one initialisation trained on different task families are what a
     merge can combine (phase 2 is judged on all the families together)."""
+    base_epochs: int = 0
+    """With ``specialist_data``: epochs of a shared base trained first on ``data`` (stage
+    ``cognate-base``, the reasoning model's settings); the three are then fine-tuned from it on
+    their own mixes for ``epochs``. Merging (phase 2) adds the fine-tunes' task vectors to that
+    base: from an untrained start they are whole models, and their sum is noise (measured)."""
     eval_data: str = "hub:gsm8k"
     """The held-out word problems (their ``eval_split`` split; a JSONL file is used whole)."""
     eval_split: Literal["test", "dev"] = "test"
