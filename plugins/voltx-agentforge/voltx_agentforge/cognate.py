@@ -48,8 +48,8 @@ QUICK = {
     "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=box:1.0"],
                         ["gen:arith_words_gen?max_number=5&ops=add:1.0"]],
     "eval_data": "gen:arith_words_gen?max_number=5&ops=add,mul,box",
-    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
-    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 3, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
+    "examples": 3000, "eval_examples": 300, "base_epochs": 3, "finetune_lr": 3e-3, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
+    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
 }
 """Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
@@ -76,6 +76,9 @@ class CognateConfig:
     ``cognate-base``, the reasoning model's settings); the three are then fine-tuned from it on
     their own mixes for ``epochs``. Merging (phase 2) adds the fine-tunes' task vectors to that
     base: from an untrained start they are whole models, and their sum is noise (measured)."""
+    finetune_lr: float = 0.0
+    """Peak learning rate of the specialists' fine-tuning from a trained base (0 = ``lr``): lower
+    keeps their task vectors small, so that their sum stays in the base's basin."""
     eval_data: str = "hub:gsm8k"
     """The held-out word problems (their ``eval_split`` split; a JSONL file is used whole)."""
     eval_split: Literal["test", "dev"] = "test"

@@ -45,14 +45,13 @@ def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
 
 def starting_model(cfg: CognateConfig, i: int, seed: int, base: dict[str, torch.Tensor] | None) -> CognateNet:
     """Specialisation ``i``'s model before its own training: the fresh initialisation, or the
-    trained shared base with the specialisation's own memory-gate bias (its config's, so the
-    memory model still starts with its gate open)."""
+    trained shared base with the specialisation's own fresh memory gate (the base closes its gate;
+    a fresh one with the config's bias lets the memory model start with its gate open)."""
     model = fresh_model(cfg, i, seed)
     if base is not None:
-        gate_bias = model.memory.gate.bias.detach().clone()
+        gate = {k: v.detach().clone() for k, v in model.memory.gate.state_dict().items()}
         model.load_state_dict(base)
-        with torch.no_grad():
-            model.memory.gate.bias.copy_(gate_bias)
+        model.memory.gate.load_state_dict(gate)
     return model
 
 
@@ -94,9 +93,10 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
                 f"steps {e['halting_steps']:.2f}/{model.args.refine_steps} | memory {e['memory_use']:.2f} | "
                 f"{e['examples_per_sec']:.0f} ex/s")
 
-    optimizer = build_optimizer(cfg.optimizer, model, cfg.lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
+    lr = cfg.finetune_lr if cfg.finetune_lr and cfg.specialist_data and cfg.base_epochs and stage != BASE_STAGE else cfg.lr
+    optimizer = build_optimizer(cfg.optimizer, model, lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
     train_stage(ctx, stage, model, data["train"], lambda rows: collate(rows, cfg.prompt_loss_weight), step,
-                Hyper.of(cfg, batch_size=batch_size, epochs=epochs or cfg.epochs), title=f"Cognate {stage.split('-', 1)[1]}", evaluate=evaluate, summary=summary,
+                Hyper.of(cfg, batch_size=batch_size, epochs=epochs or cfg.epochs, lr=lr), title=f"Cognate {stage.split('-', 1)[1]}", evaluate=evaluate, summary=summary,
                 metrics=("halting_steps", "memory_use"), shown={"kl": "halt KL"}, seed_offset=i, optimizer=optimizer,
                 about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots, "
                       f"halting prior {rate:g}, {cfg.optimizer}")
@@ -195,7 +195,7 @@ def run(ctx: RunContext) -> None:
         store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
                          size_category=sizing.category,
                          training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
-                                   "base_epochs": cfg.base_epochs if cfg.specialist_data else 0,
+                                   "base_epochs": cfg.base_epochs if cfg.specialist_data else 0, "finetune_lr": cfg.finetune_lr,
                                    "batch_size": sizing.batch_size, "lr": cfg.lr, "tasks": data[i]["tasks"]},
                          evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
         ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),
