@@ -143,6 +143,10 @@ class CognateConfig:
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:
             raise ConfigError(f"cognate.refine_steps and cognate.memory_slots must be at least 1, got "
                               f"{self.refine_steps!r} and {self.memory_slots!r}")
+        if self.specialist_data and self.base_epochs and len(set(self.memory_slots)) > 1:
+            raise ConfigError(f"cognate.memory_slots: the three models are fine-tuned from one base (cognate.base_epochs = "
+                              f"{self.base_epochs}), so they need equal shapes; got {self.memory_slots!r}. Make them equal, "
+                              "or set cognate.base_epochs = 0")
         if self.d_model % self.heads:
             raise ConfigError(f"cognate.d_model ({self.d_model}) must be a multiple of cognate.heads ({self.heads})")
         if self.batch_size < 0 or not 0 < self.memory_fraction <= 1:
