@@ -34,8 +34,8 @@ class Individual:
     genome: dict
     tensors: dict[str, torch.Tensor]
     fitness: float | None = None
-    """The answers' probability per byte on the fitness set (the geometric mean: exp of the mean
-    log-likelihood), what selection ranks by (None until evaluated)."""
+    """The mean probability of the whole answer on the fitness set (the expected exact-match rate
+    under sampling), what selection ranks by (None until evaluated)."""
     accuracy: float | None = None
     """Exact-match accuracy on the fitness set: breaks ties."""
     extra: dict = field(default_factory=dict)
