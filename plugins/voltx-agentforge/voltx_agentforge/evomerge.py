@@ -4,10 +4,12 @@ The plan's six merge techniques in three pairs (:mod:`voltx_agentforge.merge_ops
 choice from each pair making a merge recipe: the 8 binary combinations are the initial
 population, then a genetic algorithm (:mod:`voltx_agentforge.evolution`) runs
 ``generations`` generations: the elites are kept, mutated copies of them are re-merged from
-the three inputs with new weights, and the losers are merged into new individuals. Fitness
-is exact-match accuracy on held-out word problems (the test split of Cognate's task, which
-Cognate never trains on); the champion is then measured on a second held-out slice that
-selection never saw, beside the best input model and the uniform average of the three.
+the three inputs with new weights, the losers are merged into new individuals, and random
+immigrants replace the most crowded places while the population's diversity is under
+``diversity_floor``. Fitness is the mean probability of the whole answer on held-out word
+problems (the test split of Cognate's task, which Cognate never trains on); the champion is
+then measured once on a second held-out slice that selection never saw, beside the best input
+model, the uniform average of the three and the best merge of generation 0.
 
 Import-light: the run is :mod:`voltx_agentforge.evomerge_run`, imported only when it runs;
 the input check reads JSON and safetensors headers only.
