@@ -14,6 +14,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.plugin_specs",  # PhaseSpec, Deliverable, ConverterSpec, SinkSpec, ... (what a plugin registers)
     "voltx.errors",  # exit codes and the errors that map to them
     "voltx.config",  # config dataclasses helpers a phase's own table uses
+    "voltx.config_checks",  # require_at_least, require_fraction, require_mix_weights: a phase table's checks, one message each
     "voltx.artifacts",  # one artifact format: save / read / load_into / write_atomic
     "voltx.plugins",  # load_plugins: a plugin's tests load it beside the installed ones (docs/plugins.md)
     "voltx.train.runner",  # RunRequest, execute: how a plugin command or test starts a run

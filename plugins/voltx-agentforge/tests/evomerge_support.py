@@ -16,8 +16,13 @@ TINY = {"fitness_data": "gen:arith_words_gen?max_number=9&ops=add,sub", "fitness
         "generations": 3, "elites": 4, "losers": 3, "eval_batch": 8}
 
 
-def write_models(root, slots=(4, 4, 4), layers: int = 2) -> str:
-    """``root/cognate-<spec>/`` for the three specialisations; returns ``root``."""
+def write_models(root, slots=(4, 4, 4), layers: int = 2, base: bool = True) -> str:
+    """``root/cognate-<spec>/`` for the three specialisations (and ``cognate-base/``, their
+    shared initialisation, unless ``base`` is false); returns ``root``."""
+    if base:
+        torch.manual_seed(0)
+        save_model(root / "cognate-base", CognateNet(CognateArgs(d_model=16, heads=2, layers=layers, refine_steps=3,
+                                                                 memory_slots=slots[0], max_len=80)), "base")
     for i, spec in enumerate(SPECS):
         torch.manual_seed(0)
         net = CognateNet(CognateArgs(d_model=16, heads=2, layers=layers, refine_steps=3 - i, memory_slots=slots[i], max_len=80))

@@ -28,6 +28,9 @@ def test_a_run_leaves_three_loadable_models_and_judges_them_against_baselines(fi
         model, configs[spec] = load_model(art / f"cognate-{spec}")
         assert configs[spec]["specialisation"] == spec and configs[spec]["parameters"] == sum(p.numel() for p in model.parameters())
     assert [configs[s]["args"]["refine_steps"] for s in SPECS] == [3, 2, 1]  # made different by config
+    assert [configs[s]["training"]["tasks"] for s in SPECS] == [["add"], ["sub"], ["add", "sub"]]  # each its own mix
+    base, base_config = load_model(art / "cognate-base")  # the shared base they were fine-tuned from
+    assert base_config["training"]["epochs"] == 1 and "cognate-base" in {e.get("stage") for e in events(finished_run)}
     assert not list(finished_run.rglob("*.bin")) and not list(finished_run.rglob("*.pt"))  # never pickle
     summary = json.loads((art / "cognate.json").read_text())
     assert set(summary["models"]) == set(SPECS) and 0.0 <= summary["metrics"]["diversity"] <= 1.0
@@ -67,6 +70,9 @@ def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, fi
 @pytest.mark.parametrize("override, code, message", [
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
+    ({"specialist_data": [["gen:arith_words_gen:1.0"], ["gen:arith_words_gen:0.5"], ["gen:arith_words_gen:1.0"]]}, EXIT_CONFIG,
+     "cognate.specialist_data[1]: the mix weights must sum to 1"),
+    ({"memory_slots": [4, 8, 4]}, EXIT_CONFIG, "cognate.memory_slots: the three models are fine-tuned from one base"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
     ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),

@@ -57,6 +57,20 @@ def test_baselines_need_no_model():
     assert copy_number(train, held) == 1.0  # "last number" is right on every training record
 
 
+def test_specialists_train_on_their_own_mix_and_are_judged_on_their_own_tasks(tmp_path):
+    from types import SimpleNamespace
+
+    from voltx_agentforge.cognate_data import build, own_tasks
+
+    gen = "gen:arith_words_gen?max_number=5&ops="
+    cfg = SimpleNamespace(specialist_data=[[f"{gen}two:1.0"], [f"{gen}box:1.0"], [f"{gen}add:0.5", f"{gen}sub:0.5"]], data=[],
+                          examples=12, eval_data=f"{gen}add,two,box", eval_split="test", eval_examples=30)
+    trains, held = build(cfg, tmp_path, seed=0)
+    assert [sorted({r["task"] for r in t}) for t in trains] == [["two"], ["box"], ["add", "sub"]] and all(len(t) == 12 for t in trains)
+    assert {r["task"] for r in own_tasks(trains[2], held)} == {"add"} and len(own_tasks(trains[1], held)) == 10
+    assert own_tasks([{"task": "gsm8k"}], held) == held  # no task in common: the whole held-out set
+
+
 def test_halting_and_memory_switches():
     torch.manual_seed(0)
     model = CognateNet(ARGS).eval()

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from voltx_agentforge.cognate_model import CognateArgs, CognateNet
-from voltx_agentforge.evolution import Individual, diversity, initial_genomes, merge_losers, mutate, next_generation, ranked
+from voltx_agentforge.evolution import (Individual, diversity, flat, initial_genomes, keep_diverse, mean_pairwise_distance,
+                                        merge_losers, mutate, next_generation, ranked)
 from voltx_agentforge.merge_ops import dataflow, frankenmerge, linear, merge, slerp_tensor, task_vectors
 
 ARGS = CognateArgs(d_model=8, heads=2, layers=2, refine_steps=2, memory_slots=3, max_len=16)
@@ -44,6 +45,20 @@ def test_ties_and_dare_depend_on_their_seed_only_and_keep_the_global_rng():
     assert all(torch.equal(one[k], again[k]) for k in one) and any(not torch.equal(one[k], other[k]) for k in one)
     ties = task_vectors(base, models, [1.0, 1.0, 1.0], 0.5, 0.0, "ties", seed=0)
     assert all(torch.equal(ties[k], base[k]) for k in base)  # scale 0: the interpolation alone
+
+
+def test_against_the_shared_initialisation_a_lone_skill_enters_whole():
+    models = three_models()
+    init = {k: v.clone() for k, v in models[1].items()}
+    models[2] = init  # input 1 alone learned something: its task vector survives the merge at uniform weights
+    base = linear(models, [1 / 3] * 3)
+    for method in ("ties", "dare"):
+        out = task_vectors(base, models, [1 / 3] * 3, 0.98, 1.0, method, seed=0, init=init)
+        tau = models[0]["head.weight"] - init["head.weight"]
+        gap = (out["head.weight"] - models[0]["head.weight"]).abs()
+        assert float((gap > 0.05 * tau.abs()).float().mean()) <= 0.05, method  # only the trimmed (dropped) few % differ
+        kept = task_vectors(base, models, [1 / 3] * 3, 0.98, 0.0, method, seed=0, init=init)
+        assert all(torch.equal(kept[k], base[k]) for k in base)  # scale 0: the interpolation alone
 
 
 def test_frankenmerge_stacks_chosen_layers_and_dataflow_rewires_the_path():
@@ -91,8 +106,23 @@ def test_the_next_generation_keeps_the_elites_merges_the_losers_and_remerges_mut
 def test_diversity_is_one_for_the_inputs_and_zero_for_copies():
     models = three_models()
     people = [Individual({}, m) for m in models]
-    from voltx_agentforge.evolution import flat, mean_pairwise_distance
-
     unit = mean_pairwise_distance([flat(m) for m in models])
     assert diversity(people, unit) == pytest.approx(1.0)
     assert diversity([Individual({}, models[0])] * 3, unit) == 0.0
+
+
+def test_immigrants_replace_the_crowded_non_elites_until_the_floor_is_met_and_never_an_elite():
+    models = three_models()
+    unit = mean_pairwise_distance([flat(m) for m in models])
+    gen = torch.Generator().manual_seed(3)
+    (elite, other), rest = initial_genomes(gen, 8, layers=2)[:2], {"id": 99, "origin": "mutant of #0"}
+    crowd = [Individual(elite, merge(models, elite), 0.9, 0.5), Individual(other, merge(models, other), 0.8, 0.4),
+             *[Individual({**rest, "id": 99 + k}, merge(models, elite)) for k in range(6)]]  # six copies of the champion
+    assert diversity(crowd, unit) < 0.3
+    cfg = SimpleNamespace(elites=2, diversity_floor=0.3)
+    kept, next_id = keep_diverse(crowd, cfg, gen, 2, 200, lambda g: merge(models, g), unit)
+    assert kept[:2] == crowd[:2] and diversity(kept, unit) >= 0.3
+    new = [ind for ind in kept[2:] if ind.genome["origin"].startswith("immigrant for #")]
+    assert new and next_id == 200 + len(new) and all(ind.fitness is None for ind in new)
+    off = SimpleNamespace(elites=2, diversity_floor=0.0)
+    assert keep_diverse(crowd, off, gen, 2, 200, lambda g: merge(models, g), unit) == (crowd, 200)

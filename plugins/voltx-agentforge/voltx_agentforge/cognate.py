@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from voltx.config_checks import require_at_least, require_mix_weights
 from voltx.errors import ConfigError
 from voltx.plugin_specs import Deliverable, PhaseSpec
 
@@ -23,7 +24,11 @@ SPECIALISATIONS = ("reasoning", "memory", "speed")
 STAGES = tuple(f"cognate-{s}" for s in SPECIALISATIONS)
 SUMMARY_STAGE = "cognate"
 """The stage name of the run's closing evaluation (diversity, training time, storage)."""
-ARTIFACTS = tuple(f"cognate-{s}/{f}" for s in SPECIALISATIONS for f in ("model.safetensors", "config.json")) + ("cognate.json",)
+BASE = "base"
+"""The three models' shared initialisation, saved beside them (``cognate-base/``): phase 2 takes
+task vectors against it (TIES and DARE are defined on fine-tunes minus their common base)."""
+BASE_STAGE = f"cognate-{BASE}"
+ARTIFACTS = tuple(f"cognate-{s}/{f}" for s in (*SPECIALISATIONS, BASE) for f in ("model.safetensors", "config.json")) + ("cognate.json",)
 
 DELIVERABLES = (
     *(Deliverable(f"{stage}/accuracy", ">", 0.10,
@@ -39,10 +44,12 @@ DELIVERABLES = (
 )
 
 QUICK = {
-    "data": ["gen:arith_words_gen?max_number=9&ops=add,sub,two,box:1.0"],
-    "eval_data": "gen:arith_words_gen?max_number=9&ops=add,sub,two,box",
-    "examples": 4000, "eval_examples": 200, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
-    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 4, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
+    "data": ["gen:arith_words_gen?max_number=5&ops=add,mul,box:1.0"],
+    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=box:1.0"],
+                        ["gen:arith_words_gen?max_number=5&ops=add:1.0"]],
+    "eval_data": "gen:arith_words_gen?max_number=5&ops=add,mul,box",
+    "examples": 3000, "eval_examples": 300, "base_epochs": 3, "finetune_lr": 3e-3, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
+    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
 }
 """Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
@@ -58,6 +65,20 @@ class CognateConfig:
     """Training sources and weights (SOURCE:WEIGHT, summing to 1): ``hub:<converter>`` streams a
     registered converter's Hugging Face copy (``hub:gsm8k``), ``gen:<generator>?opt=v`` runs a
     registered generator, anything else is a JSONL file of ``reasoning`` records."""
+    specialist_data: list[list[str]] = field(default_factory=list)
+    """Empty: the three train on ``data``. Else three mixes (reasoning, memory, speed; SOURCE:WEIGHT
+    each): each model trains on its own, and is judged on the held-out problems of its own tasks
+    (the ``task`` of its training records), beside the majority answer and copy rule of those
+    tasks. Specialists of one initialisation trained on different task families are what a
+    merge can combine (phase 2 is judged on all the families together)."""
+    base_epochs: int = 0
+    """With ``specialist_data``: epochs of a shared base trained first on ``data`` (stage
+    ``cognate-base``, the reasoning model's settings); the three are then fine-tuned from it on
+    their own mixes for ``epochs``. Merging (phase 2) adds the fine-tunes' task vectors to that
+    base: from an untrained start they are whole models, and their sum is noise (measured)."""
+    finetune_lr: float = 0.0
+    """Peak learning rate of the specialists' fine-tuning from a trained base (0 = ``lr``): lower
+    keeps their task vectors small, so that their sum stays in the base's basin."""
     eval_data: str = "hub:gsm8k"
     """The held-out word problems (their ``eval_split`` split; a JSONL file is used whole)."""
     eval_split: Literal["test", "dev"] = "test"
@@ -108,24 +129,24 @@ class CognateConfig:
     """Batches timed per model for its speed (examples per second, held-out set)."""
 
     def __post_init__(self) -> None:
-        from voltx.data.mix import parse_source
-
-        weights = [parse_source(entry)[1] for entry in self.data]
-        if not self.data or abs(sum(weights) - 1.0) > 1e-6:
-            raise ConfigError(
-                f"cognate.data: the mix weights must sum to 1, got {' + '.join(f'{w:g}' for w in weights) or 'none'} = "
-                f"{sum(weights):g} in {self.data!r}. Write them as SOURCE:WEIGHT, e.g. [\"hub:gsm8k:0.5\", \"gen:arith_words_gen:0.5\"].")
+        if self.specialist_data and len(self.specialist_data) != len(SPECIALISATIONS):
+            raise ConfigError(f"cognate.specialist_data: expected 3 mixes (reasoning, memory, speed) or none, got {self.specialist_data!r}")
+        for key, mix in [("data", self.data)] + [(f"specialist_data[{i}]", m) for i, m in enumerate(self.specialist_data)]:
+            require_mix_weights(f"cognate.{key}", mix, '["hub:gsm8k:0.5", "gen:arith_words_gen:0.5"]')
         for name in ("refine_steps", "halt_prior", "memory_slots", "memory_gate_bias"):
             if len(getattr(self, name)) != len(SPECIALISATIONS):
                 raise ConfigError(f"cognate.{name}: expected 3 values (reasoning, memory, speed), got {getattr(self, name)!r}")
-        for name in ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs", "speed_batches"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"cognate.{name} must be at least 1, got {getattr(self, name)}")
+        require_at_least("cognate", self, ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs",
+                                           "speed_batches"))
         if not all(0 < r < 1 for r in self.halt_prior):
             raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:
             raise ConfigError(f"cognate.refine_steps and cognate.memory_slots must be at least 1, got "
                               f"{self.refine_steps!r} and {self.memory_slots!r}")
+        if self.specialist_data and self.base_epochs and len(set(self.memory_slots)) > 1:
+            raise ConfigError(f"cognate.memory_slots: the three models are fine-tuned from one base (cognate.base_epochs = "
+                              f"{self.base_epochs}), so they need equal shapes; got {self.memory_slots!r}. Make them equal, "
+                              "or set cognate.base_epochs = 0")
         if self.d_model % self.heads:
             raise ConfigError(f"cognate.d_model ({self.d_model}) must be a multiple of cognate.heads ({self.heads})")
         if self.batch_size < 0 or not 0 < self.memory_fraction <= 1:

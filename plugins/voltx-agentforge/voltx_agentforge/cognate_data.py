@@ -95,20 +95,36 @@ def _write_jsonl(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def build(cfg, workdir: Path, seed: int) -> tuple[list[dict], list[dict]]:
-    """(training records, held-out records); the mix is ``workdir/train-mix.jsonl``."""
-    parsed = [(str(p), w) for p, w in (parse_source(e) for e in cfg.data)]
-    shares = quotas(cfg.examples, [w for _, w in parsed])
+def build_mix(entries: list[str], examples: int, workdir: Path, seed: int, key: str) -> list[dict]:
+    """``examples`` training records of the mix ``entries`` (``workdir/train-mix.jsonl``)."""
+    parsed = [(str(p), w) for p, w in (parse_source(e) for e in entries)]
+    shares = quotas(examples, [w for _, w in parsed])
     sources = []
     for i, ((entry, weight), share) in enumerate(zip(parsed, shares)):
-        records = source_records(entry, "train", max(1, share), "cognate.data")
+        records = source_records(entry, "train", max(1, share), key)
         sources.append((_write_jsonl(workdir / f"source-{i}.jsonl", records), weight))
     sized = all(e.startswith((HUB, "gen:")) for e, _ in parsed)
     out = workdir / "train-mix.jsonl"
-    mix(sources, out, total=cfg.examples if sized else None, seed=seed)
-    train = [json.loads(line) for line in read_jsonl_lines(out)]
+    mix(sources, out, total=examples if sized else None, seed=seed)
+    return [json.loads(line) for line in read_jsonl_lines(out)]
+
+
+def build(cfg, workdir: Path, seed: int) -> tuple[list[list[dict]], list[dict]]:
+    """(each specialisation's training records, held-out records): one mix ``cognate.data`` for
+    the three, or each its own of ``cognate.specialist_data`` (in ``workdir/<i>/``)."""
+    if cfg.specialist_data:
+        trains = [build_mix(m, cfg.examples, workdir / str(i), seed, f"cognate.specialist_data[{i}]")
+                  for i, m in enumerate(cfg.specialist_data)]
+    else:
+        trains = [build_mix(cfg.data, cfg.examples, workdir, seed, "cognate.data")] * 3
     held = source_records(cfg.eval_data, cfg.eval_split, cfg.eval_examples, "cognate.eval_data")[: cfg.eval_examples]
-    return train, held
+    return trains, held
+
+
+def own_tasks(train: list[dict], held: list[dict]) -> list[dict]:
+    """The held-out records of the tasks ``train`` holds (all of them when none match)."""
+    tasks = {r.get("task") for r in train}
+    return [r for r in held if r.get("task") in tasks] or held
 
 
 def collate(rows: list[Example], prompt_weight: float) -> dict[str, torch.Tensor]:

@@ -19,8 +19,8 @@ from voltx.train.batches import steps_per_epoch
 from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_agentforge import cognate_artifacts as store
-from voltx_agentforge.cognate import SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
-from voltx_agentforge.cognate_data import build, collate, encode_example
+from voltx_agentforge.cognate import BASE, BASE_STAGE, SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
+from voltx_agentforge.cognate_data import build, build_mix, collate, encode_example, own_tasks
 from voltx_agentforge.cognate_eval import accuracy, behaviour, copy_number, diversity, greedy_answers, majority_answer
 from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, geometric_prior, parameter_count
 from voltx_agentforge.optimizers import build_optimizer
@@ -43,8 +43,22 @@ def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
     return CognateNet(model_args(cfg, i))
 
 
-def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, data: dict, batch_size: int) -> None:
-    stage, device, rate = STAGES[i], ctx.device, cfg.halt_prior[i]
+def starting_model(cfg: CognateConfig, i: int, seed: int, base: dict[str, torch.Tensor] | None) -> CognateNet:
+    """Specialisation ``i``'s model before its own training: the fresh initialisation, or the
+    trained shared base with the specialisation's own fresh memory gate (the base closes its gate;
+    a fresh one with the config's bias lets the memory model start with its gate open)."""
+    model = fresh_model(cfg, i, seed)
+    if base is not None:
+        gate = {k: v.detach().clone() for k, v in model.memory.gate.state_dict().items()}
+        model.load_state_dict(base)
+        model.memory.gate.load_state_dict(gate)
+    return model
+
+
+def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, data: dict, batch_size: int,
+              stage: str | None = None, epochs: int | None = None) -> None:
+    """Train specialisation ``i``'s model (or, with ``stage`` and ``epochs``, the shared base with its settings)."""
+    stage, device, rate = stage or STAGES[i], ctx.device, cfg.halt_prior[i]
     log_prior = geometric_prior(rate, model.args.refine_steps).log().to(device).view(-1, 1, 1)
     held, gold, fixed, max_new = data["held"], data["gold"], data["fixed"], data["max_new"]
     began, before = time.perf_counter(), ctx.evaluations.get(f"{stage}/train_seconds", 0.0)
@@ -79,23 +93,25 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
                 f"steps {e['halting_steps']:.2f}/{model.args.refine_steps} | memory {e['memory_use']:.2f} | "
                 f"{e['examples_per_sec']:.0f} ex/s")
 
-    optimizer = build_optimizer(cfg.optimizer, model, cfg.lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
+    lr = cfg.finetune_lr if cfg.finetune_lr and cfg.specialist_data and cfg.base_epochs and stage != BASE_STAGE else cfg.lr
+    optimizer = build_optimizer(cfg.optimizer, model, lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
     train_stage(ctx, stage, model, data["train"], lambda rows: collate(rows, cfg.prompt_loss_weight), step,
-                Hyper.of(cfg, batch_size=batch_size), title=f"Cognate {SPECIALISATIONS[i]}", evaluate=evaluate, summary=summary,
+                Hyper.of(cfg, batch_size=batch_size, epochs=epochs or cfg.epochs, lr=lr), title=f"Cognate {stage.split('-', 1)[1]}", evaluate=evaluate, summary=summary,
                 metrics=("halting_steps", "memory_use"), shown={"kl": "halt KL"}, seed_offset=i, optimizer=optimizer,
                 about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots, "
                       f"halting prior {rate:g}, {cfg.optimizer}")
 
 
-def summarise(ctx: RunContext, cfg: CognateConfig, data: dict, seed: int, sizing: dict) -> None:
-    """The closing evaluation, over the three saved models (read back through the artifact contract)."""
+def summarise(ctx: RunContext, cfg: CognateConfig, data: dict, seed: int, sizing: dict, base: dict | None) -> None:
+    """The closing evaluation, over the three saved models (read back through the artifact
+    contract); "untrained" is each model as its own training started (the shared base, when trained)."""
     device, held = ctx.device, data["held"]
     models = [store.load_model(ctx.artifact(f"cognate-{s}"), str(device))[0] for s in SPECIALISATIONS]
     trained = [behaviour(m, held, EVAL_BATCH, cfg.speed_batches, device) for m in models]
-    untrained = [behaviour(fresh_model(cfg, i, seed).to(device), held, EVAL_BATCH, cfg.speed_batches, device) for i in range(3)]
+    untrained = [behaviour(starting_model(cfg, i, seed, base).to(device), held, EVAL_BATCH, cfg.speed_batches, device) for i in range(3)]
     most = max(cfg.refine_steps)
     metrics = {"diversity": diversity(trained, most), "diversity_untrained": diversity(untrained, most),
-               "train_seconds": sum(ctx.evaluations.get(f"{s}/train_seconds", 0.0) for s in STAGES),
+               "train_seconds": sum(ctx.evaluations.get(f"{s}/train_seconds", 0.0) for s in (BASE_STAGE, *STAGES)),
                "storage_mb": store.total_bytes(ctx.artifacts_dir, ctx.run.paths.checkpoints) / 2**20}
     for spec, fig in zip(SPECIALISATIONS, trained):
         metrics.update({f"{spec}_{k}": v for k, v in fig.items()})
@@ -123,32 +139,66 @@ def size(ctx: RunContext, cfg: CognateConfig, seed: int):
     return sizing
 
 
+def stage_data(cfg: CognateConfig, train: list[dict], held_all: list[dict], max_new: int) -> dict:
+    """One stage's encoded training and held-out problems (its own tasks' when the three have
+    their own mixes) and the no-model baselines on them."""
+    held = own_tasks(train, held_all) if cfg.specialist_data else held_all
+    gold = [r["output"] for r in held]
+    return {"train": [encode_example(r, cfg.max_len) for r in train], "held": [encode_example(r, cfg.max_len) for r in held],
+            "gold": gold, "max_new": max_new, "tasks": sorted({str(r.get("task")) for r in train}),
+            "fixed": {"majority_answer": majority_answer(train, gold), "copy_number": copy_number(train, held)}}
+
+
+def shared_base(ctx: RunContext, cfg: CognateConfig, seed: int, data: dict | None, sizing) -> dict[str, torch.Tensor] | None:
+    """The three models' common start, saved as ``cognate-base/`` (phase 2's task-vector
+    reference): with ``data`` (specialists and ``base_epochs``), the fresh initialisation trained
+    on ``cognate.data`` with the reasoning model's settings (stage ``cognate-base``); else the
+    fresh initialisation itself. Returns the trained base's weights, or None (the fresh start)."""
+    path = ctx.artifact(f"cognate-{BASE}")
+    if data is None or ctx.stage_done(BASE_STAGE):
+        if data is None and not path.joinpath("model.safetensors").is_file():
+            store.save_model(path, fresh_model(cfg, 0, seed), BASE, size_category=sizing.category,
+                             training={"note": "the shared initialisation of the three models (untrained)"})
+        return store.load_model(path)[0].state_dict() if data is not None else None
+    model = fresh_model(cfg, 0, seed).to(ctx.device)
+    train_one(ctx, cfg, 0, model, data, sizing.batch_size, stage=BASE_STAGE, epochs=cfg.base_epochs)
+    store.save_model(path, model, BASE, size_category=sizing.category,
+                     training={"optimizer": cfg.optimizer, "epochs": cfg.base_epochs, "tasks": data["tasks"],
+                               "note": "the shared base the three specialists are fine-tuned from"})
+    ctx.mark_stage_done(BASE_STAGE)
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def run(ctx: RunContext) -> None:
     cfg: CognateConfig = ctx.settings
     seed = ctx.config.run.seed
     sizing = size(ctx, cfg, seed)
-    train_records, held_records = build(cfg, ctx.run.dir / "data", seed)
-    data = {"train": [encode_example(r, cfg.max_len) for r in train_records],
-            "held": [encode_example(r, cfg.max_len) for r in held_records], "gold": [r["output"] for r in held_records],
-            "fixed": {"majority_answer": majority_answer(train_records, [r["output"] for r in held_records]),
-                      "copy_number": copy_number(train_records, held_records)},
-            "max_new": min(16, max(len(r["output"].encode()) for r in train_records + held_records) + 1)}
-    ctx.say(f"[cognate] {len(train_records):,} training problems, {len(held_records):,} held out "
-            f"(majority answer {data['fixed']['majority_answer']:.1%}, copy a number {data['fixed']['copy_number']:.1%})")
-    per_epoch = steps_per_epoch(len(data["train"]), sizing.batch_size)
-    ctx.plan_steps({stage: per_epoch * cfg.epochs for stage in STAGES})
+    trains, held_records = build(cfg, ctx.run.dir / "data", seed)
+    base_train = build_mix(cfg.data, cfg.examples, ctx.run.dir / "data" / BASE, seed, "cognate.data") \
+        if cfg.specialist_data and cfg.base_epochs else []
+    max_new = min(16, max(len(r["output"].encode()) for r in [*held_records, *base_train, *(r for t in trains for r in t)]) + 1)
+    data = [stage_data(cfg, train, held_records, max_new) for train in trains]
+    for spec, d in zip(SPECIALISATIONS, data):
+        ctx.say(f"[cognate] {spec}: {len(d['train']):,} training problems ({', '.join(d['tasks'])}), {len(d['held']):,} held out "
+                f"(majority answer {d['fixed']['majority_answer']:.1%}, copy a number {d['fixed']['copy_number']:.1%})")
+    data_all = {"held": [encode_example(r, cfg.max_len) for r in held_records]}
+    data_base = stage_data(cfg, base_train, held_records, max_new) if base_train else None
+    plan = {BASE_STAGE: steps_per_epoch(len(base_train), sizing.batch_size) * cfg.base_epochs} if data_base else {}
+    ctx.plan_steps({**plan, **{stage: steps_per_epoch(len(d["train"]), sizing.batch_size) * cfg.epochs for stage, d in zip(STAGES, data)}})
+    base = shared_base(ctx, cfg, seed, data_base, sizing)
     for i, stage in enumerate(STAGES):
         if ctx.stage_done(stage):
             continue
-        model = fresh_model(cfg, i, seed).to(ctx.device)
+        model = starting_model(cfg, i, seed, base).to(ctx.device)
         model.checkpointing = sizing.strategy == "activation checkpointing"
-        train_one(ctx, cfg, i, model, data, sizing.batch_size)
+        train_one(ctx, cfg, i, model, data[i], sizing.batch_size)
         store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
                          size_category=sizing.category,
                          training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
-                                   "batch_size": sizing.batch_size, "lr": cfg.lr},
+                                   "base_epochs": cfg.base_epochs if cfg.specialist_data else 0, "finetune_lr": cfg.finetune_lr,
+                                   "batch_size": sizing.batch_size, "lr": cfg.lr, "tasks": data[i]["tasks"]},
                          evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
         ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),
                       step=ctx.global_step)
         ctx.mark_stage_done(stage)
-    summarise(ctx, cfg, data, seed, sizing.to_dict())
+    summarise(ctx, cfg, data_all, seed, sizing.to_dict(), base)

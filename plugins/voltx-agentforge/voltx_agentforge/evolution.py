@@ -34,8 +34,8 @@ class Individual:
     genome: dict
     tensors: dict[str, torch.Tensor]
     fitness: float | None = None
-    """The answers' probability per byte on the fitness set (the geometric mean: exp of the mean
-    log-likelihood), what selection ranks by (None until evaluated)."""
+    """The mean probability of the whole answer on the fitness set (the expected exact-match rate
+    under sampling), what selection ranks by (None until evaluated)."""
     accuracy: float | None = None
     """Exact-match accuracy on the fitness set: breaks ties."""
     extra: dict = field(default_factory=dict)
@@ -130,6 +130,31 @@ def next_generation(population: list[Individual], cfg, gen: torch.Generator, lay
         next_id += 1
         mutants.append(Individual(genome, remerge(genome)))
     return [*elites, *mutants, *children], next_id
+
+
+def keep_diverse(population: list[Individual], cfg, gen: torch.Generator, layers: int, next_id: int, remerge,
+                 unit: float) -> tuple[list[Individual], int]:
+    """Random immigrants (Grefenstette 1992) into the most crowded places while the population's
+    diversity is under ``cfg.diversity_floor``: the non-elite individual nearest to another
+    (crowding: a near-duplicate adds nothing to the search) is replaced by a fresh recipe, a
+    random combination with random weights re-merged from the three inputs. The elites (the
+    first ``cfg.elites``, as :func:`next_generation` orders them) are never replaced, so the best
+    fitness never falls; each place is replaced at most once per generation."""
+    people = list(population)
+    vectors = [flat(ind.tensors) for ind in people]
+    open_places = set(range(cfg.elites, len(people)))
+    while open_places and mean_pairwise_distance(vectors) / unit < cfg.diversity_floor:
+        def nearest(k: int) -> float:
+            return min(float((vectors[k] - v).norm()) for j, v in enumerate(vectors) if j != k)
+
+        k = min(sorted(open_places), key=nearest)
+        genome = random_genome(gen, tuple(_choice(gen, 2) for _ in range(3)), layers, next_id)
+        genome["origin"] = f"immigrant for #{people[k].genome['id']}"
+        next_id += 1
+        people[k] = Individual(genome, remerge(genome))
+        vectors[k] = flat(people[k].tensors)
+        open_places.discard(k)
+    return people, next_id
 
 
 def flat(tensors: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -10,7 +10,7 @@ import struct
 from pathlib import Path
 
 from voltx.errors import DataError, MissingInputError
-from voltx_agentforge.cognate import SPECIALISATIONS
+from voltx_agentforge.cognate import BASE, SPECIALISATIONS
 from voltx_agentforge.cognate_artifacts import read_config
 
 HEADER_BYTES = 8
@@ -28,6 +28,13 @@ def model_dirs(cfg) -> list[Path]:
             "without a preset publishes them to [paths].checkpoints_dir), or set evomerge.cognate_dir to a cognate run's "
             "artifacts directory, e.g. `voltx run evomerge --preset quick cognate_dir=runs/cognate/<run>/artifacts`.")
     return dirs
+
+
+def base_dir(cfg) -> Path | None:
+    """The models' shared initialisation (``cognate-base/``, written by Cognate runs since it
+    exists), or None: the task-vector step then takes its reference from the interpolation."""
+    d = Path(cfg.cognate_dir) / f"cognate-{BASE}"
+    return d if (d / "config.json").is_file() and (d / "model.safetensors").is_file() else None
 
 
 def tensor_shapes(path: Path) -> dict[str, list[int]]:
@@ -74,7 +81,7 @@ def check_fitness_source(cfg) -> None:
 
 def check(cfg) -> None:
     """The phase's input check (before anything is written)."""
-    dirs = model_dirs(cfg)
+    dirs = model_dirs(cfg) + ([base] if (base := base_dir(cfg)) else [])
     for d in dirs:
         read_config(d)
     check_shapes(dirs)

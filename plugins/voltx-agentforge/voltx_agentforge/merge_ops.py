@@ -87,22 +87,32 @@ def peft_merge_utils():
 
 
 def task_vectors(base: dict[str, torch.Tensor], models: list[dict[str, torch.Tensor]], weights: list[float], density: float,
-                 scale: float, method: str, seed: int) -> dict[str, torch.Tensor]:
-    """``base + scale * merge(m_i - base)`` by peft's ``ties`` or ``dare_linear`` (DARE's random
-    drop drawn from ``seed`` alone: the global RNG is forked, so merging never shifts it)."""
+                 scale: float, method: str, seed: int, init: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Task vectors merged by peft's ``ties`` or ``dare_linear`` (DARE's random drop drawn from
+    ``seed`` alone: the global RNG is forked, so merging never shifts it).
+
+    With ``init`` (the inputs' shared initialisation): the task vectors are ``m_i - init``, as
+    TIES and DARE define them, weighted ``n * w_i`` (mean 1: at uniform weights each skill enters
+    whole, as in task arithmetic), and the result moves ``base`` toward ``init + merged`` by
+    ``scale`` (0: the interpolation alone, 1: the task-arithmetic model). Without it: ``base +
+    scale * merge(m_i - base)``. (Against the interpolation the vectors ``m_i - base`` cancel
+    under its own weights, so TIES's sign election there is close to a coin toss: measured, the
+    quick preset's specialists merged that way kept less of their skills; README.)"""
     peft = peft_merge_utils()
-    w = torch.tensor(weights, dtype=torch.float32)
+    n = len(models)
+    w = torch.tensor([x * n for x in weights] if init is not None else weights, dtype=torch.float32)
     density = min(max(density, 0.01), 0.99)  # peft: >= 1 means no pruning (with a warning), 0 keeps nothing
     out = {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for k, b in base.items():
-            tvs = [m[k] - b for m in models]
             if not b.is_floating_point():
                 out[k] = b
                 continue
+            ref = init[k] if init is not None else b
+            tvs = [m[k] - ref for m in models]
             merged = peft.ties(tvs, w, density) if method == "ties" else peft.dare_linear(tvs, w, density)
-            out[k] = b + scale * merged
+            out[k] = b + scale * (ref + merged - b) if init is not None else b + scale * merged
     return out
 
 
@@ -137,12 +147,13 @@ def dataflow(merged: dict[str, torch.Tensor], models: list[dict[str, torch.Tenso
     return out
 
 
-def merge(models: list[dict[str, torch.Tensor]], genome: dict) -> dict[str, torch.Tensor]:
-    """The three steps of ``genome``'s recipe (:mod:`voltx_agentforge.evolution` makes genomes)."""
+def merge(models: list[dict[str, torch.Tensor]], genome: dict, init: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The three steps of ``genome``'s recipe (:mod:`voltx_agentforge.evolution` makes genomes);
+    ``init``: the inputs' shared initialisation, the task vectors' reference when known."""
     first, second, third = technique_names(tuple(genome["combo"]))
     weights = genome["weights"]
     base = linear(models, weights) if first == "linear" else slerp(models, weights)
-    state = task_vectors(base, models, weights, genome["density"], genome["scale"], second, genome["seed"])
+    state = task_vectors(base, models, weights, genome["density"], genome["scale"], second, genome["seed"], init)
     if third == "frankenmerge":
         return frankenmerge(state, models, genome["stack"])
     return dataflow(state, models, [tuple(p) for p in genome["path"]], genome["parts"])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voltx.config_checks import require_at_least, require_fraction
 from voltx.errors import ConfigError, DataError, MissingInputError
 
 SAFE_SAVE = ("save numeric arrays only, e.g. np.savez(path, vectors=np.asarray(vectors, dtype=np.float32), "
@@ -48,7 +49,7 @@ class Split:
 def ordered_split(n: int, valid_fraction: float, dev_fraction: float, where: str) -> Split:
     """The last ``valid_fraction`` of ``n`` windows for validation (the handoff: ``int(0.8 * n)``
     splits), the last ``dev_fraction`` of the rest for dev; never shuffled across a boundary."""
-    check_fractions(valid_fraction, dev_fraction)
+    require_fraction("lvm", {"valid_fraction": valid_fraction, "dev_fraction": dev_fraction})
     cut = int((1.0 - valid_fraction) * n)
     dev_cut = int((1.0 - dev_fraction) * cut)
     split = Split(range(0, dev_cut), range(dev_cut, cut), range(cut, n))
@@ -59,21 +60,14 @@ def ordered_split(n: int, valid_fraction: float, dev_fraction: float, where: str
     return split
 
 
-def check_fractions(valid_fraction: float, dev_fraction: float) -> None:
-    for name, value in (("valid_fraction", valid_fraction), ("dev_fraction", dev_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"lvm.{name} must be in [0, 1), got {value}")
-
-
 def check(cfg) -> None:
     """The phase's input check (``PhaseSpec.check``), before the run directory exists: the
     configured .npz read and split exactly as the run will (the built-in corpus is the code's own),
     and the model's shape settings. Raises the error the run would, so bad input leaves no run."""
-    if cfg.context < 1:
-        raise ConfigError(f"lvm.context must be at least 1, got {cfg.context}")
+    require_at_least("lvm", cfg, ("context",))
     if cfg.model == "transformer" and cfg.hidden % cfg.heads:
         raise ConfigError(f"lvm.hidden ({cfg.hidden}) must be a multiple of lvm.heads ({cfg.heads}) for the transformer")
-    check_fractions(cfg.valid_fraction, cfg.dev_fraction)
+    require_fraction("lvm", cfg, ("valid_fraction", "dev_fraction"))
     if cfg.data:
         windows = len(read_npz(cfg.data, cfg.context).windows)
         ordered_split(min(windows, cfg.max_windows) if cfg.max_windows > 0 else windows,
