@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from voltx.errors import ConfigError
+from voltx.config_checks import require_at_least, require_mix_weights
 from voltx.plugin_specs import Deliverable, PhaseSpec
 
 STAGE = "trio"
@@ -79,17 +79,9 @@ class TrioConfig:
     """Tokens generated per held-out prompt (a verdict and the start of a reason)."""
 
     def __post_init__(self) -> None:
-        from voltx.data.mix import parse_source
-
-        weights = [parse_source(entry)[1] for entry in self.data]
-        if not self.data or abs(sum(weights) - 1.0) > 1e-6:
-            raise ConfigError(
-                f"trio.data: the mix weights must sum to 1, got {' + '.join(f'{w:g}' for w in weights) or 'none'} = "
-                f"{sum(weights):g} in {self.data!r}. Write them as SOURCE:WEIGHT, e.g. [\"gen:hybrid:0.6\", \"gen:pure:0.4\"]."
-            )
-        for name in ("examples", "eval_examples", "epochs", "batch_size", "grad_accum", "lora_r", "max_len", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"trio.{name} must be at least 1, got {getattr(self, name)}")
+        require_mix_weights("trio.data", self.data, '["gen:hybrid:0.6", "gen:pure:0.4"]')
+        require_at_least("trio", self, ("examples", "eval_examples", "epochs", "batch_size", "grad_accum", "lora_r", "max_len",
+                                        "max_new_tokens"))
 
 
 PHASE = PhaseSpec(
