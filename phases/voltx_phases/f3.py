@@ -91,6 +91,11 @@ class F3Config:
     flow_weight: float = 0.5
     identity_weight: float = 0.1
     chain_weight: float = 1.0
+    read_weight: float = 1.0
+    """The ghost read of a move's start points at its next frame where that is a story sentence
+    (f3_model.read_term)."""
+    memory_frames: int = 32
+    """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1
     """Multi-resolution consistency in the renderer stage: each active slot's R0 agrees with its R3."""
     spread_weight: float = 1.0
