@@ -5,8 +5,12 @@ SCAN's intermediate parses, a kinship proof's steps), to its answer's frame, and
 only renders where RAR ends. Two stages: a renderer (encoder + decoder read every chain text
 back from its own frame; nothing maps a question to an answer), then, renderer frozen, the
 velocity field: per-slot drift of each chain move, denoising and slot-conditional flow
-matching along the moves, answers as contracting fixed points. Evaluated end to end:
-encode -> RAR -> render, beside RAR off, one RAR iteration and no-model baselines.
+matching along the moves, answers as contracting fixed points. Working memory (Volt X's T0):
+a story's sentences are frames of their own, in time order, that RAR reads every iteration by
+ghost attention (:mod:`voltx_phases.f3_memory`); the question alone is RAR's input frame. A
+record without a story (SCAN's command, any one-sentence input) runs with an empty memory: the
+read is zero and RAR moves the frame alone. Evaluated end to end: encode -> RAR -> render,
+beside RAR off, one RAR iteration and no-model baselines.
 Import-light: training is in :mod:`voltx_phases.f3_train`.
 """
 
@@ -91,6 +95,11 @@ class F3Config:
     flow_weight: float = 0.5
     identity_weight: float = 0.1
     chain_weight: float = 1.0
+    read_weight: float = 1.0
+    """The ghost read of a move's start points at its next frame where that is a story sentence
+    (f3_model.read_term)."""
+    memory_frames: int = 32
+    """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1
     """Multi-resolution consistency in the renderer stage: each active slot's R0 agrees with its R3."""
     spread_weight: float = 1.0

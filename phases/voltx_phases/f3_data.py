@@ -9,8 +9,9 @@ records are then halved, per task and seeded (:func:`dev_test`): dev, evaluated 
 deliverables judge). The halves come from the held-out side, not from training records,
 so the training set is the same with or without the split.
 
-Chains. A record's chain of texts is :func:`chain_texts`: ``[input, step_1, ..., step_n,
-output]`` -- the question, each intermediate reasoning step (bAbI's supporting facts, a
+Chains. A record's chain of texts is :func:`chain_texts`: ``[question, step_1, ..., step_n,
+output]`` -- the question (the input's last sentence; the story before it is the record's
+memory, :func:`memory_texts`, one frame a sentence), each intermediate reasoning step (bAbI's supporting facts, a
 kinship proof's steps, SCAN's intermediate parses) and the answer. Each text becomes its own
 frame; F3 trains the velocity field on each move ``frame(k) -> frame(k+1)`` (plan, F3
 objective 3), so the last move lands on the answer's frame, which the renderer only has to
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from voltx.data.sources import holdout, load_records, parse_source
 from voltx.engine.tokenizer import PAD_ID, pad_rows, real_ids
+from voltx_phases.f3_memory import split_story
 
 KEY_DATA, KEY_EVAL = "f3.reasoning_data", "f3.reasoning_eval"
 EXAMPLE = "scan_length_gen?count=2000"
@@ -141,16 +143,22 @@ def normalise(text: str) -> str:
 
 
 def training_texts(records: list[dict]) -> list[str]:
-    """Every text the tokenizer should know: every text of every chain."""
-    return [text for r in records for text in chain_texts(r)]
+    """Every text the tokenizer and renderer should know: every text of every chain and memory."""
+    return [text for r in records for text in (*memory_texts(r), *chain_texts(r))]
 
 
 # --- chains ------------------------------------------------------------------------------------
 
 
 def chain_texts(record: dict) -> list[str]:
-    """The texts whose frames RAR moves through: ``[input, *steps, output]`` (module docstring)."""
-    return [record["input"], *(record.get("steps") or []), record["output"]]
+    """The texts whose frames RAR moves through: ``[question, *steps, output]`` (module docstring);
+    the question is the input's last sentence, the story before it is the record's memory."""
+    return [split_story(record["input"])[1], *(record.get("steps") or []), record["output"]]
+
+
+def memory_texts(record: dict) -> list[str]:
+    """The story sentences before the question, oldest first (:mod:`voltx_phases.f3_memory`)."""
+    return split_story(record["input"])[0]
 
 
 # --- tokenization ------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Two evaluations. Every epoch on the dev records (``reasoning/<key>``: what prese
 look at); once at the end on the test records (``test/<key>``: what the deliverables judge,
 computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or kinship (and kinship_<k>, by chain length):
 
-* ``<task>_accuracy`` exact match through encode(question) -> RAR -> render the endpoint,
+* ``<task>_accuracy`` exact match through encode(question) -> RAR (reading the story's sentences
+  as memory frames, :mod:`voltx_phases.f3_memory`) -> render the endpoint,
   ``<task>_token_accuracy`` the renderer teacher-forced on the endpoint; ``<task>_majority_baseline`` the training majority answer,
   ``<task>_best_constant`` the best any constant answer scores on these records;
 * test only: ``<task>_endpoint_nearest_answer`` the training answer whose frame is nearest (cosine)
@@ -50,8 +51,9 @@ from torch import Tensor, nn
 
 from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.rar import ENERGY_MODES, RarResult
-from voltx_phases.f3_data import BABI_TASKS, encode, majority_answers, normalise, task_group
+from voltx_phases.f3_data import BABI_TASKS, chain_texts, encode, majority_answers, memory_texts, normalise, task_group
 from voltx_phases.f3_energy import RarEnergy
+from voltx_phases.f3_memory import Memory
 from voltx_phases.f3_model import all_active, corrupt, encode_frames, new_reasoner, refine
 from voltx_phases.rar_telemetry import certainty, rar_event
 
@@ -132,6 +134,17 @@ class Evaluator:
         slots, _, _ = encode_frames(self.stack.encoder, *encode(self.tok, texts, self.enc_len, self.ctx.device, keep="tail"))
         return slots, all_active(slots)
 
+    def _question_and_memory(self, records: list[dict]) -> tuple[Tensor, Tensor, Memory]:
+        """RAR's input: the question's frame (and active mask) and the story's sentences as memory frames."""
+        slots, active = self._frames([chain_texts(r)[0] for r in records])
+        stories = [memory_texts(r) for r in records]
+        sentences = list(dict.fromkeys(t for story in stories for t in story[-self.cfg.memory_frames:]))
+        if not sentences:
+            return slots, active, Memory.empty(slots)
+        frames = torch.cat([self._frames(sentences[i : i + self.batch])[0] for i in range(0, len(sentences), self.batch)])
+        row = {t: i for i, t in enumerate(sentences)}
+        return slots, active, Memory.gather(frames, [[row[t] for t in story[-self.cfg.memory_frames:]] for story in stories], self.cfg.memory_frames)
+
     def _flat_frames(self, texts: list[str]) -> Tensor:
         return torch.cat([self._frames(texts[i : i + self.batch])[0].flatten(1).float().cpu() for i in range(0, len(texts), self.batch)])
 
@@ -149,9 +162,9 @@ class Evaluator:
         decoder = self.stack.decoder
         for start in range(0, len(self.records), self.batch):
             chunk = self.records[start : start + self.batch]
-            slots, active = self._frames([r["input"] for r in chunk])
+            slots, active, memory = self._question_and_memory(chunk)
             out_ids, out_mask = encode(tok, [r["output"] for r in chunk], self.dec_len - 1, dev, keep="head")
-            result = refine(reasoner, slots, active, cfg, energy=self.energy)
+            result = refine(reasoner, slots, active, cfg, energy=self.energy, memory=memory)
             teacher, labels = decoder.teacher_forced_batch(out_ids, out_mask)
             valid = labels.ne(IGNORE_INDEX)  # answer tokens + EOS
             hits = (decoder(teacher, result.slots, active).argmax(-1).eq(labels) & valid).sum(-1)
@@ -160,12 +173,13 @@ class Evaluator:
             converged[""].append(result.converged.all(-1).cpu())
             predictions["_rar_off"] += self._decode(slots, active)
             if self.full:
-                predictions["_rar_1it"] += self._decode(refine(reasoner, slots, active, cfg, iterations=1, energy=self.energy).slots, active)
-                still = refine(untrained, slots, active, cfg)
+                predictions["_rar_1it"] += self._decode(refine(reasoner, slots, active, cfg, iterations=1, energy=self.energy,
+                                                               memory=memory).slots, active)
+                still = refine(untrained, slots, active, cfg, memory=memory)
                 predictions["_untrained"] += self._decode(still.slots, active)
                 converged["_untrained"].append(still.converged.all(-1).cpu())
             for name, energy in self.energy_variants.items():
-                run = result if energy.mode == self.energy.mode else refine(reasoner, slots, active, cfg, energy=energy)
+                run = result if energy.mode == self.energy.mode else refine(reasoner, slots, active, cfg, energy=energy, memory=memory)
                 predictions[name] += predictions[""][-len(chunk):] if run is result else self._decode(run.slots, active)
                 converged[name].append(run.converged.all(-1).cpu())
                 iterations[name].append(run.total_iterations.cpu())

@@ -1,5 +1,5 @@
-"""Answering with F3's stack (``voltx think --f3 RUN``): encode the question, let RAR move its
-frame, render where RAR ends, and say how RAR went (the trace ``--json`` prints).
+"""Answering with F3's stack (``voltx think --f3 RUN``): encode the question (a story's sentences
+before it as memory frames, :mod:`voltx_phases.f3_memory`), let RAR move its frame, render where RAR ends, and say how RAR went (the trace ``--json`` prints).
 
 The stack is a finished F3 run's artifacts: the tokenizer, the encoder and the renderer
 (:mod:`voltx_phases.lang_stack`) and ``vfn_foundation.safetensors`` (velocity field, slot
@@ -17,11 +17,12 @@ import torch
 from torch import nn
 
 from voltx import artifacts
-from voltx.engine.frame import ROLE_NAMES
+from voltx.engine.frame import MAX_SLOTS, ROLE_NAMES, SLOT_DIM
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.engine.attention import SlotAttention
 from voltx_phases import lang_stack
 from voltx_phases.f3_data import GLUE, encode, normalise, unglue
+from voltx_phases.f3_memory import Memory, MemoryRead, split_story
 from voltx_phases.f3_model import VFN_FOUNDATION, all_active, encode_frames, refine
 from voltx_phases.rar_telemetry import certainty
 
@@ -43,7 +44,7 @@ class F3Stack:
         stack = lang_stack.load_lang_stack(art_dir, torch.device("cpu"), need_decoder=True, phase="f3")
         vfn_file = artifacts.read(art_dir / VFN_FOUNDATION, "vfn_foundation", HOW)
         reasoner = nn.ModuleDict({"vfn": ScaledVfn(**vfn_file.args), "attention": SlotAttention(),
-                                  "identity": SlotIdentityHead()})
+                                  "identity": SlotIdentityHead(), "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0)})  # rate: from the file
         artifacts.load_into(reasoner, vfn_file, HOW)
         settings = vfn_file.meta.get("rar") or {}
         rar = SimpleNamespace(rar_max_iterations=int(settings.get("max_iterations", 30)), rar_dt=float(settings.get("dt", 0.1)),
@@ -59,15 +60,20 @@ class F3Stack:
             query = query.replace("_", GLUE)
         cfg = self.rar if max_iterations is None else SimpleNamespace(**{**vars(self.rar), "rar_max_iterations": max_iterations})
         with torch.no_grad():
-            slots, _, _ = encode_frames(self.stack.encoder, *encode(tok, [query], self.enc_len, torch.device("cpu"), keep="tail"))
+            story, question = split_story(query)
+            slots, _, _ = encode_frames(self.stack.encoder, *encode(tok, [question], self.enc_len, torch.device("cpu"), keep="tail"))
             active = all_active(slots)
-            result = refine(self.reasoner, slots, active, cfg)
+            memory = None
+            if story:
+                frames, _, _ = encode_frames(self.stack.encoder, *encode(tok, story, self.enc_len, torch.device("cpu"), keep="tail"))
+                memory = Memory.gather(frames, [list(range(len(story)))], len(story))
+            result = refine(self.reasoner, slots, active, cfg, memory=memory)
             rendered = self.stack.decoder.generate(result.slots, active, max_new_tokens=self.stack.decoder.max_len)[0]
             gamma = certainty(result, active, cfg.rar_epsilon)[0]
             moved = (result.slots - slots).norm(dim=-1)[0]
         answer = unglue(normalise(tok.decode(rendered)))
         trace = {
-            "input": text, "answer": answer, "pipeline": "f3: encode -> RAR -> render",
+            "input": text, "answer": answer, "pipeline": "f3: encode -> RAR -> render", "memory_frames": len(story),
             "rar": {"iterations": int(result.total_iterations[0]), "max_iterations": cfg.rar_max_iterations,
                     "converged": bool(result.converged[0].all()), "dt": cfg.rar_dt, "epsilon": cfg.rar_epsilon,
                     "slots": [{"slot": i, "role": ROLE_NAMES[i], "iterations": int(result.iterations[0, i]),

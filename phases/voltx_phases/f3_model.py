@@ -33,6 +33,7 @@ from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx_phases.f3_energy import RarEnergy
+from voltx_phases.f3_memory import Memory, MemoryRead
 
 VFN_FOUNDATION = "vfn_foundation.safetensors"
 """F3's artifact: velocity field, attention and identity head, with their constructor args and RAR settings."""
@@ -44,7 +45,7 @@ LANGUAGE_BIAS = language_bias()
 
 def vfn_args(cfg) -> dict:
     return {"dim": SLOT_DIM, "hidden": cfg.vfn_hidden, "blocks": cfg.vfn_blocks, "time_freqs": cfg.time_embed_freqs,
-            "roles": MAX_SLOTS, "frame_context": True}
+            "roles": MAX_SLOTS, "frame_context": True, "memory_context": True}
 
 
 def new_reasoner(cfg) -> nn.ModuleDict:
@@ -58,7 +59,8 @@ def new_reasoner(cfg) -> nn.ModuleDict:
     nn.init.zeros_(vfn.exit.bias)
     nn.init.zeros_(attention.wv.weight)
     nn.init.zeros_(attention.wv.bias)
-    return nn.ModuleDict({"vfn": vfn, "attention": attention, "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS)})
+    return nn.ModuleDict({"vfn": vfn, "attention": attention, "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS),
+                          "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0 / (cfg.chain_step_iterations * cfg.rar_dt))})
 
 
 def save_vfn_foundation(ctx, reasoner: nn.ModuleDict, cfg) -> None:
@@ -141,9 +143,23 @@ def uniformity(frame: Tensor, temperature: float = 2.0) -> Tensor:
 # --- the drift and RAR ----------------------------------------------------------------------------
 
 
-def drift(reasoner: nn.ModuleDict, x: Tensor, t: Tensor, active: Tensor, beta: float) -> Tensor:
-    """The RAR drift at ``x`` with per-slot time ``t``: ``vfn(x, t) + beta * attention(x)``."""
-    return reasoner["vfn"](x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS)
+def field(reasoner: nn.ModuleDict, memory: Memory):
+    """The velocity field RAR calls, ``(x, t) -> vfn(x, t, pull) + pull``, ``pull`` the ghost blend
+    of memory read at the frame being moved, recomputed every iteration (:mod:`voltx_phases.f3_memory`;
+    the memory's keys once)."""
+    reader = reasoner["memory"]
+    keys = reader.keys(memory)
+
+    def velocity(x: Tensor, t: Tensor) -> Tensor:
+        pull = reader.pull(x, memory, keys)
+        return reasoner["vfn"](x, t, pull) + pull
+    return velocity
+
+
+def drift(reasoner: nn.ModuleDict, velocity, x: Tensor, t: Tensor, active: Tensor, beta: float) -> Tensor:
+    """The RAR drift at ``x`` with per-slot time ``t``: ``velocity(x, t) + beta * attention(x)``
+    (``velocity``: :func:`field`)."""
+    return velocity(x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS)
 
 
 def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
@@ -152,12 +168,14 @@ def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
 
 
 def refine(reasoner: nn.ModuleDict, slots: Tensor, active: Tensor, cfg, *, iterations: int | None = None,
-           energy: RarEnergy | None = None) -> RarResult:
-    """RAR with the per-slot clock ``t = updates / rar_max_iterations`` and the language bias;
-    with F2's energy head as ``energy`` says (:mod:`voltx_phases.f3_energy`)."""
+           energy: RarEnergy | None = None, memory: Memory | None = None) -> RarResult:
+    """RAR with the per-slot clock ``t = updates / rar_max_iterations`` and the language bias, the
+    field reading ``memory`` (none: an empty one); with F2's energy head as ``energy`` says
+    (:mod:`voltx_phases.f3_energy`)."""
     horizon = float(cfg.rar_max_iterations)
     settings, head = ({}, None) if energy is None else (energy.settings(), energy.head)
-    return rar(slots, active, reasoner["vfn"], reasoner["attention"], rar_config(cfg, iterations, **settings), bias=LANGUAGE_BIAS,
+    memory = Memory.empty(slots) if memory is None else memory
+    return rar(slots, active, field(reasoner, memory), reasoner["attention"], rar_config(cfg, iterations, **settings), bias=LANGUAGE_BIAS,
                time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0), energy=head)
 
 
@@ -224,6 +242,10 @@ class Moves:
     """k ``[B]`` (float)."""
     final: Tensor
     """``[B]`` bool: the item is the chain's answer, a fixed point (src = dst)."""
+    memory: Memory
+    """The record's story, one frame a sentence (empty for a record without one)."""
+    support: Tensor
+    """``[B]`` long: the memory position holding ``dst`` (its newest copy), -1 where ``dst`` is not in memory."""
 
 
 def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg) -> dict[str, Tensor]:
@@ -236,6 +258,8 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
       move, each slot at its own point ``s`` of the way (and its own time ``(k + s) m / H``):
       the same drift; the endpoint it predicts must still look like its slot (identity head,
       frozen here) and point where the slot of ``frame(k+1)`` points.
+    * ``read``: the ghost read of the move's start points at its next frame where that is a
+      memory frame (:func:`read_term`).
     * ``denoise`` (objective 1): ``frame(k)`` corrupted (zeroed / noised / shuffled slots); the
       drift must restore ``restore_rate`` of the damage per iteration on top of the move's own
       drift, so the answer (no move) is a contraction: a fixed point RAR converges to.
@@ -250,12 +274,13 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
     start = moves.step.to(dtype).unsqueeze(-1) * m / horizon  # [B, 1]
     # an answer is a fixed point whatever the clock says: its time is uniform
     clock = torch.where(moves.final.unsqueeze(-1), u, start.expand(n, s)).clamp(max=1.0)
-    chain = _masked_mean((drift(reasoner, src, clock, active, beta) - target).pow(2).sum(-1), active)
+    velocity = field(reasoner, moves.memory)
+    chain = _masked_mean((drift(reasoner, velocity, src, clock, active, beta) - target).pow(2).sum(-1), active)
 
     frac = torch.rand((n, s), generator=gen).to(dev, dtype)
     x = F.normalize((1 - frac).unsqueeze(-1) * src + frac.unsqueeze(-1) * dst, dim=-1)
     t = torch.where(moves.final.unsqueeze(-1), u, start + frac * m / horizon).clamp(max=1.0)
-    v = drift(reasoner, x, t, active, beta)
+    v = drift(reasoner, velocity, x, t, active, beta)
     flow = _masked_mean((v - target).pow(2).sum(-1), active)
     endpoint = x + ((1 - frac) * m * dt).unsqueeze(-1) * v
     head = reasoner["identity"].proj
@@ -266,6 +291,20 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
 
     corr = corrupt(src, active, gen, cfg)
     restore = cfg.restore_rate * (src - corr.slots) / dt + target
-    denoise = _masked_mean((drift(reasoner, corr.slots, clock, active, beta) - restore).pow(2).sum(-1), active)
+    denoise = _masked_mean((drift(reasoner, velocity, corr.slots, clock, active, beta) - restore).pow(2).sum(-1), active)
     id_head = reasoner["identity"].loss(dst, slot_index, moves.dst_active)
-    return {"chain": chain, "flow": flow, "identity": identity, "denoise": denoise, "id_head": id_head}
+    return {"chain": chain, "flow": flow, "identity": identity, "denoise": denoise, "id_head": id_head, "read": read_term(reasoner, moves)}
+
+
+def read_term(reasoner: nn.ModuleDict, moves: Moves) -> Tensor:
+    """The ghost blend of each move's start: its alpha (binary cross-entropy) is 1 where the move's
+    next frame is a memory frame (a supporting fact) and 0 elsewhere (a move to an answer, an answer
+    standing still), and there its read must point at that frame (cross-entropy of the read's
+    scores on its position)."""
+    reader = reasoner["memory"]
+    has = moves.support >= 0
+    gate = F.binary_cross_entropy_with_logits(reader.alpha_logit(moves.src).float(), has.float())
+    if not bool(has.any()):
+        return gate
+    memory = Memory(moves.memory.frames[has], moves.memory.mask[has])
+    return gate + F.cross_entropy(reader.logits(moves.src[has], memory).float(), moves.support[has])

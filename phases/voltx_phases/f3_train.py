@@ -33,8 +33,10 @@ from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_phases import lang_stack
 from voltx_phases.f3_data import (
-    BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, normalise, pad_tail, task_group, token_rows, training_texts,
+    BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, memory_texts, normalise, pad_tail, task_group, token_rows,
+    training_texts,
 )
+from voltx_phases.f3_memory import Memory
 from voltx_phases.f3_energy import check_settings as check_energy_settings, energy_summary, load_energy
 from voltx_phases.f3_eval import Evaluator, evaluate_once
 from voltx_phases.f3_model import (
@@ -142,22 +144,41 @@ class FrameBank:
         return cls(torch.cat(slots), torch.cat(active), {t: i for i, t in enumerate(unique)})
 
 
-def chain_moves(records: list[dict], bank: FrameBank) -> list[tuple[int, int, int]]:
-    """Every move ``(src, dst, k)`` of every chain, and per record its answer as a final item ``(a, a, -1)``."""
+Move = tuple[int, int, int, tuple[int, ...], int]
+"""``(src, dst, k, memory, support)``: bank rows of the move's frames, its index in the chain (-1: the
+answer as a fixed point), the bank rows of the record's memory (oldest first) and the memory index
+of ``dst``'s newest copy (-1: not in memory)."""
+
+
+def chain_moves(records: list[dict], bank: FrameBank) -> list[Move]:
+    """Every move of every chain, and per record its answer as a final item ``(a, a, -1, ...)``."""
     items = []
     for r in records:
         ids = [bank.index[t] for t in chain_texts(r)]
-        items += [(a, b, k) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
-        items.append((ids[-1], ids[-1], -1))
+        memory = tuple(bank.index[t] for t in memory_texts(r))
+        newest = {row: j for j, row in enumerate(memory)}
+        items += [(a, b, k, memory, newest.get(b, -1)) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
+        items.append((ids[-1], ids[-1], -1, memory, -1))
     return items
 
 
-def collate_moves(bank: FrameBank, batch: list[tuple[int, int, int]]) -> Moves:
-    src = torch.tensor([b[0] for b in batch], device=bank.slots.device)
-    dst = torch.tensor([b[1] for b in batch], device=bank.slots.device)
-    step = torch.tensor([max(b[2], 0) for b in batch], device=bank.slots.device)
-    final = torch.tensor([b[2] < 0 for b in batch], device=bank.slots.device)
-    return Moves(bank.slots[src], bank.slots[dst], bank.active[dst], step, final)
+def collate_moves(bank: FrameBank, batch: list[Move], memory_frames: int) -> Moves:
+    """A batch of moves; each memory cut to its newest ``memory_frames`` (a support cut off counts as none)."""
+    device = bank.slots.device
+    src = torch.tensor([b[0] for b in batch], device=device)
+    dst = torch.tensor([b[1] for b in batch], device=device)
+    step = torch.tensor([max(b[2], 0) for b in batch], device=device)
+    final = torch.tensor([b[2] < 0 for b in batch], device=device)
+    memory = Memory.gather(bank.slots, [list(b[3]) for b in batch], memory_frames)
+    n = memory.mask.shape[1]
+    support = [n - (len(b[3]) - b[4]) if b[4] >= 0 else -1 for b in batch]  # right-aligned position
+    support = torch.tensor([p if p >= 0 else -1 for p in support], device=device)
+    return Moves(bank.slots[src], bank.slots[dst], bank.active[dst], step, final, memory, support)
+
+
+RAR_SUMMARY_QUESTIONS = 8
+"""Question frames of a batch RAR runs on for the console's per-step ``rar/*`` series: all 64 of a
+batch cost 3x the step's own forward and backward (measured), a sample of 8 says as much."""
 
 
 def reasoning_losses(reasoner: nn.ModuleDict, cfg, gen: torch.Generator, moves: Moves) -> dict[str, Tensor]:
@@ -165,12 +186,16 @@ def reasoning_losses(reasoner: nn.ModuleDict, cfg, gen: torch.Generator, moves: 
     batch's question frames (the console's ``rar/*`` series)."""
     terms = chain_terms(reasoner, moves, gen, cfg)
     loss = (cfg.chain_weight * terms["chain"] + cfg.flow_weight * terms["flow"] + cfg.denoise_weight * terms["denoise"]
-            + cfg.identity_weight * (terms["identity"] + terms["id_head"]))
+            + cfg.identity_weight * (terms["identity"] + terms["id_head"]) + cfg.read_weight * terms["read"])
     first = (moves.step == 0) & ~moves.final
-    questions = moves.src[first] if bool(first.any()) else moves.src
+    if not bool(first.any()):
+        first = torch.ones_like(first)
+    first = first.nonzero().squeeze(-1)[:RAR_SUMMARY_QUESTIONS]
+    questions = moves.src[first]
     with torch.no_grad():
         active = questions.norm(dim=-1) > 0
-        summary = rar_summary(refine(reasoner, questions, active, cfg), active)
+        memory = Memory(moves.memory.frames[first], moves.memory.mask[first])
+        summary = rar_summary(refine(reasoner, questions, active, cfg, memory=memory), active)
     return {"loss": loss, **terms, **{k: torch.tensor(v) for k, v in summary.items()}}
 
 
@@ -276,10 +301,10 @@ def run(ctx: RunContext) -> None:
     gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow points, clocks
     vfn_params = sum(p.numel() for p in reasoner["vfn"].parameters())
     evaluator = Evaluator(ctx, cfg, stack, reasoner, data.dev, data.train, enc_len, dec_len, full=False, energy=energy)
-    train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
+    train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch, cfg.memory_frames), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
                 Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
                 evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
-                labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H"},
+                labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H", "read": "G"},
                 generators={"f3": gen}, shard=("vfn",), about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
                 f"{len(items)} moves over {len(bank.index)} frames")
     ctx.mark_stage_done(STAGE)

@@ -229,3 +229,14 @@ def test_frame_context_lets_each_slot_read_the_rest_of_the_frame():
         assert bool(changed) == moves
     with pytest.raises(ValueError, match="roles"):
         ScaledVfn(dim=8, hidden=16, blocks=1, time_freqs=4, frame_context=True)
+
+
+def test_memory_context_makes_the_drift_depend_on_what_was_read():
+    torch.manual_seed(0)
+    x = torch.nn.functional.normalize(torch.randn(2, 16, 8), dim=-1)
+    read = torch.nn.functional.normalize(torch.randn(2, 16, 8), dim=-1)
+    vfn = ScaledVfn(dim=8, hidden=16, blocks=1, time_freqs=4, roles=16, frame_context=True, memory_context=True)
+    assert (vfn(x, 0.0, read) - vfn(x, 0.0, torch.zeros_like(read))).abs().amax() > 1e-6
+    assert torch.equal(vfn(x, 0.0), vfn(x, 0.0, None))  # no memory: the frame alone
+    with pytest.raises(ValueError, match="frame_context"):
+        ScaledVfn(dim=8, hidden=16, blocks=1, time_freqs=4, roles=16, memory_context=True)

@@ -22,7 +22,8 @@ from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx_phases.f3 import DELIVERABLES
-from voltx_phases.f3_data import GLUE, chain_texts, dev_test, glue, per_task_cap, unglue
+from voltx_phases.f3_data import GLUE, chain_texts, dev_test, glue, memory_texts, per_task_cap, unglue
+from voltx_phases.f3_memory import MemoryRead
 from voltx_phases.f3_eval import Evaluator, frame_mean, nearest_answers, retrieval_hits
 from voltx_phases.f3_model import corrupt
 from voltx_phases.f3_train import FrameBank, chain_moves
@@ -75,12 +76,15 @@ def test_a_chain_runs_from_the_question_through_its_steps_to_the_answer():
         {"input": "Mary went to the garden. Where is Mary?", "output": "garden", "steps": [], "task": "qa1"},
     ]
     assert chain_texts(records[0]) == ["jump twice and walk", "J J", "J J W", "J J W"]
-    assert chain_texts(records[1]) == ["Mary went to the garden. Where is Mary?", "garden"]  # no steps: one move
-    bank = FrameBank(torch.zeros(5, 16, 256), torch.ones(5, 16, dtype=torch.bool),
-                     {t: i for i, t in enumerate(dict.fromkeys(t for r in records for t in chain_texts(r)))})
+    assert chain_texts(records[1]) == ["Where is Mary?", "garden"]  # the question alone: the story is memory
+    assert memory_texts(records[1]) == ["Mary went to the garden."] and memory_texts(records[0]) == []
+    texts = list(dict.fromkeys(t for r in records for t in (*memory_texts(r), *chain_texts(r))))
+    bank = FrameBank(torch.zeros(len(texts), 16, 256), torch.ones(len(texts), 16, dtype=torch.bool), {t: i for i, t in enumerate(texts)})
     moves = chain_moves(records, bank)
-    # each move k: frame(k) -> frame(k+1); each answer once more as a fixed point (k = -1)
-    assert moves == [(0, 1, 0), (1, 2, 1), (2, 2, 2), (2, 2, -1), (3, 4, 0), (4, 4, -1)]
+    # each move k: frame(k) -> frame(k+1); each answer once more as a fixed point (k = -1); the record's
+    # memory rows, and where the move's next frame is one of them, its index there
+    assert moves == [(0, 1, 0, (), -1), (1, 2, 1, (), -1), (2, 2, 2, (), -1), (2, 2, -1, (), -1),
+                     (4, 5, 0, (3,), -1), (5, 5, -1, (3,), -1)]
 
 
 def test_the_renderer_collate_pads_what_encoding_each_batch_gave():
@@ -244,8 +248,9 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     art = run_dir / "artifacts"
     vfn_file = artifacts.read(art / "vfn_foundation.safetensors", "vfn_foundation")
     args, tensors = vfn_file.args, vfn_file.tensors
-    assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4, "roles": 16, "frame_context": True}
-    part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead()})
+    assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4, "roles": 16, "frame_context": True, "memory_context": True}
+    part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead(),
+                                "memory": MemoryRead(16, 256, rate=1.0)})
     part.load_state_dict(tensors)  # strict: exactly these modules
     for name in ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors"):
         assert (art / name).exists(), name
@@ -256,6 +261,7 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     assert think.returncode == EXIT_OK, think.stderr[-2000:]
     trace = json.loads(think.stdout)
     assert trace["input"] == story and isinstance(trace["answer"], str) and trace["pipeline"].startswith("f3")
+    assert trace["memory_frames"] == 2  # the story's sentences, read by RAR as memory
     assert trace["rar"]["max_iterations"] == 6 and 1 <= trace["rar"]["iterations"] <= 6
     assert len(trace["rar"]["slots"]) == 16 and all(0.0 <= s["gamma"] <= 1.0 for s in trace["rar"]["slots"])
     plain = cli_in_process("think", "--f3", str(run_dir), story)

@@ -54,7 +54,7 @@ def test_rar_moves_a_question_frame_to_its_answer_and_the_identity_cannot():
     assert _answers(stack, None, rar_on=False, key="output") == 1.0  # the renderer reads every answer back from its own frame
     # 2. the velocity field on the frozen frames: the move question -> answer, the answer a fixed point
     bank = FrameBank.build(stack.encoder, tok, texts, 16, torch.device("cpu"))
-    moves = collate_moves(bank, chain_moves(RECORDS, bank))
+    moves = collate_moves(bank, chain_moves(RECORDS, bank), CFG.memory_frames)
     reasoner = new_reasoner(CFG)
     untrained = _answers(stack, reasoner, rar_on=True)
     opt = torch.optim.AdamW(reasoner.parameters(), lr=CFG.lr)

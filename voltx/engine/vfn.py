@@ -121,18 +121,27 @@ class ScaledVfn(nn.Module):
     whole flattened frame to every slot's hidden state: F3's per-slot drift alone, which sees the
     rest of the frame only through one attention message, fitted under half of the training
     moves of a one-fact lookup whose answer a linear probe reads from the same frames (README, F3).
+    ``memory_context`` (needs ``frame_context``) adds a second frame as input, ``forward(x, t,
+    memory)``: what RAR read from memory (F3's ghost frame, :mod:`voltx_phases.f3_memory`), per slot
+    and flattened as the frame is; None (or zeros) where there is no memory.
     """
 
     def __init__(self, dim: int = SLOT_DIM, hidden: int = 2048, blocks: int = 6, time_freqs: int = 64, roles: int = 0,
-                 frame_context: bool = False):
+                 frame_context: bool = False, memory_context: bool = False):
         super().__init__()
         self.dim, self.hidden, self.roles, self.frame_context = dim, hidden, roles, frame_context
+        self.memory_context = memory_context
         if roles:
             self.role_embed = nn.Parameter(torch.randn(roles, hidden) * 0.1)
         if frame_context:
             if not roles:
                 raise ValueError("ScaledVfn(frame_context=True) needs roles > 0 (the frame is [..., roles, dim])")
             self.context = _xavier_linear(roles * dim, hidden)
+        if memory_context:
+            if not frame_context:
+                raise ValueError("ScaledVfn(memory_context=True) needs frame_context=True")
+            self.memory_entry = _xavier_linear(dim, hidden)
+            self.memory_frame = _xavier_linear(roles * dim, hidden)
         self.register_buffer("freqs", _log_spaced(time_freqs), persistent=False)
         self.time_proj = _xavier_linear(2 * time_freqs, hidden)
         self.entry = _xavier_linear(dim, hidden)
@@ -149,8 +158,9 @@ class ScaledVfn(nn.Module):
         one block's weights are gathered at a time."""
         return [getattr(self, f"block_{i}") for i in range(self.blocks)]
 
-    def forward(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        """``x [..., dim]``, per-slot ``t`` broadcastable to ``x.shape[:-1]`` -> ``[..., dim]``."""
+    def forward(self, x: Tensor, t: Tensor | float | None = None, memory: Tensor | None = None) -> Tensor:
+        """``x [..., dim]``, per-slot ``t`` broadcastable to ``x.shape[:-1]`` -> ``[..., dim]``;
+        ``memory`` (shaped as ``x``) only with ``memory_context``."""
         feats = sinusoidal_time_features(_time_for(x, t, "ScaledVfn"), self.freqs.to(x.dtype))
         h = F.gelu(self.entry(x)) + F.gelu(self.time_proj(feats))
         if self.roles:
@@ -159,6 +169,8 @@ class ScaledVfn(nn.Module):
             h = h + self.role_embed.to(h.dtype)
         if self.frame_context:  # every slot's drift reads the whole frame (per-slot conditioning)
             h = h + F.gelu(self.context(x.flatten(-2))).unsqueeze(-2)
+        if self.memory_context and memory is not None:  # the ghost frame: each slot sees its own and the whole read
+            h = h + F.gelu(self.memory_entry(memory)) + F.gelu(self.memory_frame(memory.flatten(-2))).unsqueeze(-2)
         recompute = self.checkpoint_blocks and torch.is_grad_enabled()
         for i in range(self.blocks):
             block = getattr(self, f"block_{i}")

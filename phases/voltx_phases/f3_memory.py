@@ -1,0 +1,107 @@
+"""F3's working memory: a story's sentences as frames, in order, and RAR's read of them.
+
+Volt X's tier-0 memory is a FIFO of frames in time order; RAR reasons over it by ghost
+attention (the original's ``rar_loop_with_ghosts``). In F3 a bAbI record's input is split
+into its story sentences, each encoded (frozen renderer-stage encoder) as its own frame and
+stored in order, and the question alone, which is RAR's input frame. The CNN encoder
+pooling a whole story into 16 slot means lost "who was where *last*" (README, F3); one frame
+a sentence keeps every fact whole.
+
+:class:`MemoryRead` is the ghost attention at the granularity of T0: the frame RAR is moving
+queries every memory frame (low-rank bilinear on the flattened frames) and adds a learned
+recency score (T0 is ordered: the newest frame has position 0, older ones -1, -2, ...); the
+read is the attention-weighted sum of the memory frames, slot by slot. It enters the drift as
+the original's ghost blend with a learnt, per-frame alpha (:meth:`MemoryRead.pull`), beside the
+velocity field, which also gets the read as an input (``ScaledVfn(memory_context=True)``). Records without a story (SCAN, a single sentence) have
+an empty memory: the read is zero and RAR runs on the frame alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
+
+
+def split_story(text: str) -> tuple[list[str], str]:
+    """``(story sentences in order, the question)``: the last sentence is the question; a
+    text of one sentence (a SCAN command) is all question, with no memory."""
+    parts = [p for p in SENTENCE_END.split(" ".join(text.split())) if p]
+    return (parts[:-1], parts[-1]) if parts else ([], text)
+
+
+@dataclass
+class Memory:
+    """A batch of memories: ``frames [B, N, 16, D]`` (newest last, left-padded) and ``mask [B, N]``."""
+
+    frames: Tensor
+    mask: Tensor
+
+    @classmethod
+    def empty(cls, like: Tensor) -> "Memory":
+        b, s, d = like.shape
+        return cls(like.new_zeros(b, 1, s, d), torch.zeros(b, 1, dtype=torch.bool, device=like.device))
+
+    @classmethod
+    def gather(cls, bank: Tensor, rows: list[list[int]], limit: int) -> "Memory":
+        """Memories of ``rows`` (indices into ``bank [M, 16, D]``, oldest first), each cut to its newest
+        ``limit`` frames, right-aligned so position -1 is every row's newest frame."""
+        n = max(1, min(limit, max((len(r) for r in rows), default=0)))
+        index = torch.zeros(len(rows), n, dtype=torch.long)
+        mask = torch.zeros(len(rows), n, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            kept = r[-n:]
+            if kept:
+                index[i, n - len(kept):] = torch.tensor(kept)
+                mask[i, n - len(kept):] = True
+        index, mask = index.to(bank.device), mask.to(bank.device)
+        return cls(bank[index] * mask[..., None, None].to(bank.dtype), mask)
+
+
+class MemoryRead(nn.Module):
+    """Frame-level ghost attention over T0 (module docstring) and its blend.
+
+    ``keys(memory)`` once per memory (a RAR run or a training batch), then per frame ``x``:
+    ``logits(x, memory, keys) [B, N]``, ``read [B, 16, D]`` and ``alpha [B, 1, 1]`` in (0, 1), the
+    frame's own blend weight of the ghost read (the original's ``msg = (1-a) slot_msg + a ghost_msg``
+    with ``a`` learnt per frame: a question pulls its supporting fact, a fact or an answer does not).
+    ``pull(x, memory, keys)`` is that blend as a drift, ``alpha (read - x) / (m dt)``: a chain move of
+    m RAR iterations (``rate = 1 / (m dt)``).
+    """
+
+    def __init__(self, slots: int, dim: int, rate: float, rank: int = 64):
+        super().__init__()
+        self.query = nn.Linear(slots * dim, rank)
+        self.key = nn.Linear(slots * dim, rank)
+        self.gate = nn.Linear(slots * dim, 1)
+        self.recency = nn.Parameter(torch.tensor(0.5))
+        """Score per step of age (newest 0): learned, so "the latest mention wins" can be."""
+        # alpha starts ~0 (weight 0, bias -8): the untrained field is the identity, F3's ablation
+        nn.init.zeros_(self.gate.weight)
+        nn.init.constant_(self.gate.bias, -8.0)
+        self.register_buffer("rate", torch.tensor(float(rate)))
+        self.scale = rank ** -0.5
+
+    def keys(self, memory: Memory) -> Tensor:
+        return self.key(memory.frames.flatten(-2))  # [B, N, r]
+
+    def logits(self, x: Tensor, memory: Memory, keys: Tensor | None = None) -> Tensor:
+        keys = self.keys(memory) if keys is None else keys
+        q = self.query(x.flatten(-2))  # [B, r]
+        n = memory.mask.shape[1]
+        age = torch.arange(n, device=x.device, dtype=x.dtype) - (n - 1)  # right-aligned: newest 0
+        scores = (keys @ q.unsqueeze(-1)).squeeze(-1) * self.scale + self.recency * age
+        return scores.masked_fill(~memory.mask, torch.finfo(scores.dtype).min)
+
+    def alpha_logit(self, x: Tensor) -> Tensor:
+        return self.gate(x.flatten(-2)).squeeze(-1)  # [B]
+
+    def pull(self, x: Tensor, memory: Memory, keys: Tensor | None = None) -> Tensor:
+        weights = self.logits(x, memory, keys).softmax(-1) * memory.mask.to(x.dtype)  # an empty memory reads zero
+        read = torch.einsum("bn,bnsd->bsd", weights, memory.frames)
+        alpha = torch.sigmoid(self.alpha_logit(x)) * memory.mask.any(-1).to(x.dtype)
+        return alpha[:, None, None] * (read - x) * self.rate
