@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from voltx import hookimpl
+from voltx.config_checks import require_at_least
 from voltx.plugin_specs import Deliverable, PhaseSpec
 
 ARTIFACTS = ("vfn_foundation.safetensors", "lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors")
@@ -134,6 +135,12 @@ class F3Config:
     """blend: the weight of the energy gradient beside the learned drift."""
     energy_halvings: int = 3
     """control: rejected steps (each halving the frame's step size) before a frame stops."""
+
+    def __post_init__(self) -> None:
+        # memory_frames = 0 would cut training memories to one frame but keep whole stories in
+        # evaluation (a Python slice [-0:] is everything): refused, not silently inconsistent.
+        require_at_least("f3", self, ("memory_frames", "chain_step_iterations", "rar_max_iterations"))
+        require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight"), least=0)
 
 
 def sharded_modules(cfg: F3Config) -> dict[str, int]:

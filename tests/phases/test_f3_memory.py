@@ -11,9 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from voltx.errors import ConfigError
 from voltx_phases.f3 import F3Config
 from voltx_phases.f3_data import chain_texts, memory_texts
 from voltx_phases.f3_memory import Memory, split_story
@@ -86,3 +88,10 @@ def test_rar_reads_the_newest_fact_from_memory_and_fails_without_it():
     with_memory, without = _answered(reasoner, bank, held, memory=True), _answered(reasoner, bank, held, memory=False)
     assert with_memory >= 0.7, (with_memory, without)  # measured 0.79 (seed 0)
     assert without <= 0.5, (with_memory, without)  # the question alone: chance 1 in 3 (measured 0.42)
+
+
+@pytest.mark.parametrize(("field", "value", "needle"), [("memory_frames", 0, "f3.memory_frames must be at least 1, got 0"),
+                                                        ("read_weight", -1.0, "f3.read_weight must be at least 0")])
+def test_bad_memory_settings_are_refused_when_the_config_is_read(field, value, needle):
+    with pytest.raises(ConfigError, match=needle):
+        F3Config(**{field: value})

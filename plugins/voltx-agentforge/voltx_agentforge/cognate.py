@@ -138,6 +138,7 @@ class CognateConfig:
                 raise ConfigError(f"cognate.{name}: expected 3 values (reasoning, memory, speed), got {getattr(self, name)!r}")
         require_at_least("cognate", self, ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs",
                                            "speed_batches"))
+        require_at_least("cognate", self, ("base_epochs", "lr", "finetune_lr"), least=0)  # 0: no base / finetune_lr = lr
         if not all(0 < r < 1 for r in self.halt_prior):
             raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:
