@@ -94,3 +94,9 @@ def test_a_stage_name_is_cut_to_the_room_before_the_next():
     first, second, third = names.split("┊")
     assert first.rstrip() and "cognate-base".startswith(first.rstrip()) and first.endswith(" ")
     assert second.startswith("cognate-reasoning") and "cognate-memory".startswith(third.rstrip())
+
+
+def test_a_series_that_begins_in_a_later_stage_shows_the_stages_it_spans():
+    stages = (("tokenizer", 1.0), ("encoder", 11.0), ("decoder", 51.0))
+    text = render_chart({"loss": (list(range(20, 101)), [1.0] * 81)}, 60, 12, stages=stages).plain
+    assert text.split("\n")[1].split() == ["encoder", "┊decoder"]

@@ -94,6 +94,9 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     ys = np.concatenate([y for _, _, y in named])
     x_lo, x_hi = _span(float(xs.min()), float(xs.max()))
     y_lo, y_hi = _span(float(ys.min()), float(ys.max()))
+    if staged:  # series that begin in a later stage: the stage they begin in is the first one shown
+        shown = [(name, first) for name, first in stages if first > x_lo]
+        stages = tuple([(name, x_lo) for name, first in stages if first <= x_lo][-1:] + shown)
     dot_w, dot_h = 2 * plot_w, 4 * plot_h
     bits = np.zeros((plot_h, plot_w), dtype=np.uint8)
     color = np.full((plot_h, plot_w), -1, dtype=np.int16)
