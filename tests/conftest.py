@@ -153,22 +153,6 @@ def cli_in_process(capfd, monkeypatch):
     return run
 
 
-def fake_plugin_dist(site: Path, dist: str, module: str, source: str, entry_name: str | None = None, version: str = "0.1") -> Path:
-    """Install a plugin distribution the way pip would leave it: a module plus dist-info with an
-    entry point in the ``voltx`` group. Put ``site`` on PYTHONPATH to load it for real."""
-    site.mkdir(parents=True, exist_ok=True)
-    (site / f"{module}.py").write_text(source, encoding="utf-8")
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n", encoding="utf-8")
-    (info / "entry_points.txt").write_text(f"[voltx]\n{entry_name or module} = {module}\n", encoding="utf-8")
-    return site
-
-
-def plugin_env(site: Path) -> dict:
-    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-
-
 def generated_records(gen, split="train"):
     """Every record a generator (a converter with ``generator = True``) makes for ``split``, each validated."""
     out = []
@@ -177,20 +161,6 @@ def generated_records(gen, split="train"):
             rec.validate()
             out.append(rec)
     return out
-
-
-def run_events(run_dir: Path) -> list[dict]:
-    """The events.jsonl records of a run, in order."""
-    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
-
-
-def evaluated_metrics(run_dir: Path) -> dict:
-    """Every evaluated metric of a run, the latest value of each (``<stage>/<name>``)."""
-    found: dict = {}
-    for e in run_events(run_dir):
-        if e["kind"] == "evaluation":
-            found.update(e["metrics"])
-    return found
 
 
 def pytest_collection_modifyitems(config, items):

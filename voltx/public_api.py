@@ -32,6 +32,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "voltx.runs.records",  # the run store's record types (what sinks receive)
     "voltx.console.app",  # VoltxConsole: a plugin's tests open its runs in voltx-console (Textual's pilot)
     "voltx.console.testing",  # until, drawn_detail: such a test waits for what it needs to see, with a deadline
+    "voltx.testing",  # fake_plugin_dist, run_phase, only_run, run_events, evaluated_metrics, StopAtStep: what every test tree needs
     "voltx.engine.frame",  # TensorFrame and its shape constants
     "voltx.engine.tokenizer",
     "voltx.engine.cnn_frame_encoder",

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import fake_plugin_dist, plugin_env, run_cli
+from conftest import run_cli
+from voltx.testing import fake_plugin_dist, plugin_env
 
 from voltx.cli.main import main
 from voltx.plugins import load_plugins

@@ -286,6 +286,28 @@ def test_report_shows_each_verdict_beside_its_baseline_ablation_and_margin(cli_i
     assert [c.strip() for c in old_row.split("│")[1:-1]][3:8] == ["—", "—", "—", "FAIL", "—"]
 
 
+def test_report_lists_the_deliverables_where_their_table_does_not_fit(cli_in_process, root):
+    """Piped or in an 80-column terminal the nine columns squeezed metric names and numbers into
+    fragments a few letters wide: there each deliverable is a block, every name and number whole;
+    with room, the table stays."""
+    w = make_run(root, "translator", "finished", 0, judged=True)
+    reason = "0.9 does not beat the baseline encoder.role_majority = 0.88 by more than 0.05"
+    narrow = cli_in_process("report", w.dir.name, env={"COLUMNS": "80"}).stdout
+    lines = narrow.splitlines()
+    assert max(map(len, lines)) <= 80 and "┃ baseline" not in narrow
+    at = lines.index("FAIL encoder.role_acc = 0.9000  (target >= 0.85)")
+    block = lines[at + 1 : at + 7]
+    assert [ln.split(":", 1)[0].strip() for ln in block if ":" in ln.split("=")[0]] == [
+        "baseline (strongest)", "margin", "ablation", "why not", "source"]
+    assert block[0].split(":", 1)[1].strip() == "encoder.role_majority = 0.88"
+    assert block[2].split(":", 1)[1].strip() == "encoder.role_untrained = 0.12"
+    why = " ".join(ln.split(":", 1)[1].strip() if ln.lstrip().startswith("why not:") else ln.strip() for ln in block[3:5])
+    assert why == reason and block[4].startswith(" " * 10)  # a sentence wraps under its value, indented
+    assert "PASS encoder.retrieval_top1 = 0.5500  (target >= 0.5)" in lines
+    wide = cli_in_process("report", w.dir.name, env={"COLUMNS": "250"}).stdout
+    assert "┃ baseline (strongest) " in wide and any(ln.startswith("│ encoder.role_acc ") for ln in wide.splitlines())
+
+
 def test_report_latest(cli_in_process, two_runs):
     _, second = two_runs
     r = json.loads(cli_in_process("report", "latest", "--json").stdout)

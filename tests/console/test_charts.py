@@ -61,3 +61,42 @@ def test_noisy_series_keeps_spikes_and_stays_in_bounds():
     rows = plot_rows(render_chart({"s": (list(range(500)), y.tolist())}, 80, 14).plain)
     assert any(dots(c) for c in rows[0])
     assert all(len(r) == 80 - GUTTER - 1 for r in rows)
+
+
+def test_a_runs_stages_are_drawn_apart_and_named():
+    """Two stages at different loss levels: no line joins the first stage's last point to the
+    second's first (it would read as a jump), a rule marks where the second begins and a row names both."""
+    steps = list(range(1, 101))
+    losses = [1.0] * 50 + [3.0] * 50
+    text = render_chart({"loss": (steps, losses)}, 60, 13, title="Loss", stages=(("encoder", 1.0), ("decoder", 51.0))).plain
+    lines = text.split("\n")
+    names = lines[1][GUTTER + 1 :]
+    assert names.split() == ["encoder", "┊decoder"] and names.startswith("encoder")
+    rows = [ln[GUTTER + 1 :] for ln in lines[2:-2]]
+    assert len(rows) == 9  # the row of names is taken from the plot, not added to the height
+    drawn = [i for i, r in enumerate(rows) if any(dots(c) for c in r)]
+    assert drawn == [0, len(rows) - 1]  # the two flat stages only: nothing rises between them
+    rule = names.index("┊")
+    assert all(r[rule] == "┊" for r in rows[1:-1])  # the rule runs down the empty cells where decoder begins
+    assert not any(dots(c) for c in rows[0][:rule]) and not any(dots(c) for c in rows[-1][rule + 1 :])
+
+
+def test_one_stage_draws_as_before():
+    joined = render_chart({"loss": ([1, 100], [1.0, 3.0])}, 60, 13).plain
+    assert render_chart({"loss": ([1, 100], [1.0, 3.0])}, 60, 13, stages=(("encoder", 1.0),)).plain == joined
+    assert "┊" not in joined
+
+
+def test_a_stage_name_is_cut_to_the_room_before_the_next():
+    text = render_chart({"loss": (list(range(1, 101)), [1.0] * 100)}, 40, 10,
+                        stages=(("cognate-base", 1.0), ("cognate-reasoning", 11.0), ("cognate-memory", 90.0))).plain
+    names = text.split("\n")[1][GUTTER + 1 :]
+    first, second, third = names.split("┊")
+    assert first.rstrip() and "cognate-base".startswith(first.rstrip()) and first.endswith(" ")
+    assert second.startswith("cognate-reasoning") and "cognate-memory".startswith(third.rstrip())
+
+
+def test_a_series_that_begins_in_a_later_stage_shows_the_stages_it_spans():
+    stages = (("tokenizer", 1.0), ("encoder", 11.0), ("decoder", 51.0))
+    text = render_chart({"loss": (list(range(20, 101)), [1.0] * 81)}, 60, 12, stages=stages).plain
+    assert text.split("\n")[1].split() == ["encoder", "┊decoder"]

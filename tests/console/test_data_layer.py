@@ -179,3 +179,22 @@ def test_a_runs_declared_deliverables_show_with_their_targets_before_it_is_judge
     reader.refresh()
     judged = [v for v in reader.snapshot().verdicts if v.metric == "encoder/valid_role_accuracy"]
     assert [(v.passed, v.value) for v in judged] == [(False, 0.7)]
+
+
+def test_stages_are_where_each_stage_begins_after_a_resume_too(root):
+    run = make_run(root, steps=30)
+    metrics = run / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    for rec in records:
+        if rec["step"] > 20:
+            rec["stage"] = "decoder"
+        if rec["step"] == 25:
+            del rec["stage"]  # a record that names no stage belongs to the one before it
+    metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    reader = MetricSeries(metrics)
+    reader.refresh()
+    assert reader.snapshot().stages() == (("encoder", 1.0), ("decoder", 21.0))
+    append_steps(run, 16, 3, total=60)  # a resume from step 15 logs encoder steps 16.. again
+    reader.refresh()
+    view = reader.snapshot()
+    assert view.stages() == (("encoder", 1.0),) and view.array("step").tolist() == list(range(1, 19))

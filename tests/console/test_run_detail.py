@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pilot_support import anyio_backend, root, settle  # noqa: F401  (fixtures)
 from run_factory import append_steps, hold_lock, make_run
 
 from voltx.console.app import VoltxConsole
-from voltx.console.testing import drawn_detail
+from voltx.console.testing import drawn_detail, until
 from voltx.console.screens.run_detail import TABS, RunDetailScreen
 from voltx.console.widgets.scoreboard import COLUMNS
 
@@ -230,3 +232,50 @@ def test_rar_panel_shows_the_share_of_converged_queries_when_the_event_has_it():
     event = {"step": 3, "iterations": [30, 2], "slot_converged": [0.5] * 16, "gamma": [0.2] * 16}
     assert "Converged queries" not in render_rar(event, None).plain  # F1's events: no frame figure
     assert "Converged queries (every slot frozen): 25.0%" in render_rar({**event, "frame_converged": 0.25}, None).plain
+
+
+async def test_the_loss_and_lr_tabs_draw_a_runs_stages_apart(root):
+    """Translator's encoder then decoder, cognate's base then specialists: each stage's curve on its
+    own, where it begins marked and named (the stage every step record names)."""
+    run = make_run(root, steps=40)
+    metrics = run / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    for rec in records[25:]:
+        rec["stage"] = "decoder"
+    metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+    app = VoltxConsole([root], run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await drawn_detail(pilot, lambda s: s.query_one("#plot-loss").points, "the loss curve")
+        plot = screen.query_one("#plot-loss")
+        assert plot.stages == (("encoder", 1.0), ("decoder", 26.0))
+        assert plot.text().split("\n")[1].split() == ["encoder", "┊decoder"]
+        await pilot.press("2")
+        await until(pilot, lambda: screen.query_one("#plot-lr").points, "the lr curve")
+        assert screen.query_one("#plot-lr").stages == plot.stages
+
+
+async def test_the_header_eta_is_the_runs_screens(root):
+    """One rule: a running run whose loop re-planned its total (the records say 60, run.json still
+    20) shows the same total and ETA in the run header as on the runs screen."""
+    from voltx.formatting import fmt_duration
+    from voltx.runs.store import summarize
+
+    run = make_run(root, status="running", steps=10)
+    append_steps(run, 11, 5, total=60)
+    with hold_lock(run):
+        listed = summarize(run)  # what the runs screen's row shows (voltx.console.data.RunIndex)
+        assert listed.total_steps == 60 and listed.eta_s
+        app = VoltxConsole([root], run=run)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await open_detail(pilot)
+            head = text(screen, "#detail-head")
+            assert "step 15/60" in head and f"ETA {fmt_duration(listed.eta_s)}" in head, head
+
+
+def test_an_eta_is_never_negative_and_only_for_a_running_run():
+    from voltx.runs.store import eta_seconds
+
+    assert eta_seconds("running", 120, 100, 2.0) == 0.0  # past its planned total
+    assert eta_seconds("running", 50, 100, 2.0) == 25.0
+    assert eta_seconds("finished", 50, 100, 2.0) is None and eta_seconds("running", 50, None, 2.0) is None
+    assert eta_seconds("running", 50, 100, 0.0) is None and eta_seconds("running", None, 100, 2.0) is None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_events as events
+from voltx.testing import run_events as events
 from voltx.engine.codebook import Codebook
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
 from voltx.runs.layout import list_run_dirs, load_manifest

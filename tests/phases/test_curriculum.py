@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_plugin_dist, plugin_env, run_events as events
+from voltx.testing import fake_plugin_dist, plugin_env, run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_GATE, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, load_manifest
 

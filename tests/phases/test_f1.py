@@ -18,7 +18,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from baseline_verdicts import assert_verdicts_refuse_their_baselines
-from conftest import run_events as events
+from voltx.testing import run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.runs.store import RunReader

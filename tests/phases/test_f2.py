@@ -19,7 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from baseline_verdicts import assert_verdicts_refuse_their_baselines
-from conftest import run_events as events, evaluated_metrics as evaluation
+from voltx.testing import run_events as events, evaluated_metrics as evaluation
 from voltx.engine import hdc
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, load_manifest

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from conftest import run_events as events, evaluated_metrics as evaluation
+from voltx.testing import run_events as events, evaluated_metrics as evaluation
 from voltx.engine.attention import SlotAttention
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED

@@ -11,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_TRANSLATOR, run_events as events
+from conftest import TINY_TRANSLATOR
+from voltx.testing import run_events as events
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_USAGE
 from voltx.runs.layout import list_run_dirs, load_manifest
 

@@ -13,6 +13,8 @@ import sys
 import types
 from pathlib import Path
 
+from voltx.testing import fake_plugin_dist, only_run, plugin_env  # noqa: F401  (the plugin tests import them from here)
+
 _ROOT_CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
 
 
@@ -27,8 +29,6 @@ def _load_root_conftest() -> types.ModuleType:
 
 
 _root = _load_root_conftest()
-fake_plugin_dist = _root.fake_plugin_dist
-plugin_env = _root.plugin_env
 run_cli = _root.run_cli
 REPO = _root.REPO
 
@@ -169,8 +169,3 @@ def cli_json(*args: str, env: dict | None = None) -> dict:
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
-
-def only_run(runs: Path, phase: str = "toy") -> Path:
-    dirs = [d for d in (runs / phase).iterdir() if d.is_dir()]
-    assert len(dirs) == 1, dirs
-    return dirs[0]

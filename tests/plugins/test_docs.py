@@ -107,7 +107,7 @@ def test_sink_alert_and_notify_examples_in_a_run(tmp_path, monkeypatch, capsys):
     runs = tmp_path / "runs"
     req = RunRequest(phase="toy", runs_dir=str(runs), overrides=("run.log_every=1", 'run.sinks=["losslog"]', 'run.alert_rules=["loss-ceiling"]'))
     assert execute(req, plugins=ps) == 0
-    run_dir = only_run(runs)
+    run_dir = only_run(runs, "toy")
     *lines, end = (run_dir / "loss.txt").read_text().splitlines()
     assert [int(ln.split()[0]) for ln in lines] == list(range(1, TOY_STEPS + 1))
     assert end == "end finished"  # the sink saw the run's end record too

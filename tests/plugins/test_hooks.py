@@ -34,7 +34,7 @@ def run_toy(tmp_path: Path, toy, *plugins: tuple[str, object], overrides: tuple[
     assert ps.failures == []
     runs = tmp_path / "runs"
     code = execute(RunRequest(phase="toy", runs_dir=str(runs), overrides=("run.log_every=1", *overrides)), plugins=ps)
-    return code, only_run(runs), ps
+    return code, only_run(runs, "toy"), ps
 
 
 def test_every_hookspec_is_tested_here():
@@ -51,7 +51,7 @@ def test_register_phases__runs_through_real_entry_points(tmp_path):
     runs = tmp_path / "runs"
     proc = run_cli("run", "toy", "lr=0.02", "--runs-dir", str(runs), env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_dir = only_run(runs)
+    run_dir = only_run(runs, "toy")
     manifest = load_manifest(run_dir).raw
     assert (manifest["phase"], manifest["status"], manifest["exit_code"]) == ("toy", "finished", 0)
     config = (run_dir / "config.toml").read_text()
@@ -174,7 +174,7 @@ def test_register_sinks__from_the_command_line_and_saved_for_the_resume(tmp_path
     runs = tmp_path / "runs"
     assert execute(RunRequest(phase="toy", runs_dir=str(runs), overrides=("run.log_every=1",), sinks=("recorder",)), plugins=ps) == 0
     assert len([r for r in recorder.records if isinstance(r, StepRecord)]) == TOY_STEPS
-    assert 'sinks = ["recorder"]' in (only_run(runs) / "config.toml").read_text()
+    assert 'sinks = ["recorder"]' in (only_run(runs, "toy") / "config.toml").read_text()
 
 
 def test_register_sinks__a_failing_sink_is_an_alert_and_the_run_finishes(tmp_path, toy):

@@ -49,7 +49,7 @@ def run_toy(monkeypatch, runs: Path, *overrides: str, resume: str | None = None,
 def final_weights(runs: Path) -> dict:
     from safetensors.torch import load_file
 
-    checkpoint, _ = newest_intact(only_run(runs) / "checkpoints")
+    checkpoint, _ = newest_intact(only_run(runs, "toy") / "checkpoints")
     assert checkpoint.step == TOY_STEPS
     return load_file(str(checkpoint.path / "model.safetensors"))
 
@@ -61,7 +61,7 @@ def test_mirror_then_wipe_then_resume_on_a_fresh_machine_is_bitwise(tmp_path, mo
     url = f"memory://voltx-{uuid.uuid4().hex}/runs"
     runs = tmp_path / "spot"
     assert run_toy(monkeypatch, runs, f"run.mirror={url}", stop_at=6) == EXIT_PREEMPTED
-    run_dir = only_run(runs)
+    run_dir = only_run(runs, "toy")
     fs = fsspec.filesystem("memory")
     remote = f"/voltx-{url.split('voltx-')[1].split('/')[0]}/runs/toy/{run_dir.name}"
     mirrored = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(f"{remote}/checkpoints", detail=False))
@@ -73,7 +73,7 @@ def test_mirror_then_wipe_then_resume_on_a_fresh_machine_is_bitwise(tmp_path, mo
     shutil.rmtree(runs)  # the spot instance is gone, and its disk with it
 
     assert run_toy(monkeypatch, runs, f"run.mirror={url}", resume="auto") == 0
-    run_dir = only_run(runs)
+    run_dir = only_run(runs, "toy")
     resumed = [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == "resumed"]
     assert len(resumed) == 1 and resumed[0]["from_step"] >= 6
     got, want = final_weights(runs), final_weights(tmp_path / "plain")
@@ -106,9 +106,9 @@ def test_an_unreachable_mirror_is_refused_before_training(tmp_path, monkeypatch,
         preflight(url, _writer(tmp_path).dir)
     runs = tmp_path / "run"
     assert run_toy(monkeypatch, runs, f"run.mirror={url}") == PreflightError.exit_code
-    manifest = load_manifest(only_run(runs)).record
+    manifest = load_manifest(only_run(runs, "toy")).record
     assert (manifest.status, manifest.exit_code) == ("failed", PreflightError.exit_code) and expected in manifest.message
-    assert not (only_run(runs) / "metrics.jsonl").exists()  # refused before the first step
+    assert not (only_run(runs, "toy") / "metrics.jsonl").exists()  # refused before the first step
 
 
 def test_uploads_marker_last_and_a_failing_upload_is_an_alert_then_retried(tmp_path):

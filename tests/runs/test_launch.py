@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_plugin_dist, plugin_env
+from voltx.testing import fake_plugin_dist, plugin_env
 from voltx.errors import EXIT_PREEMPTED, MissingInputError, UsageError
 from voltx.runs import launch
 from voltx.runs.launch import attach_command, launch_run, resume_run, stop_run, tmux_session_exists, tmux_session_name

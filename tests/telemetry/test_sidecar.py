@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 import fake_pynvml_gpus as fake_nvml
-from conftest import fake_plugin_dist, plugin_env
+from voltx.testing import fake_plugin_dist, plugin_env
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx.telemetry import sidecar
 from voltx.telemetry.sidecar import start_sidecar, stop_sidecar

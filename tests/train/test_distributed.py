@@ -19,7 +19,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_TRANSLATOR, fake_plugin_dist, plugin_env, run_events as events
+from conftest import TINY_TRANSLATOR
+from voltx.testing import fake_plugin_dist, plugin_env, run_events as events
 from voltx.errors import EXIT_OK, EXIT_PREEMPTED, EXIT_RANK_LOST, EXIT_UNAVAILABLE, EXIT_USAGE, ConfigError, UsageError
 from voltx.runs.checkpoints import committed
 from voltx.runs.layout import list_run_dirs, load_manifest

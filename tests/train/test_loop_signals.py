@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fake_plugin_dist, plugin_env
+from voltx.testing import fake_plugin_dist, plugin_env
 from voltx.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_PREEMPTED, EXIT_RUN_LOCKED
 from voltx.runs.checkpoints import committed, newest_intact
 from voltx.runs.layout import list_run_dirs, load_manifest

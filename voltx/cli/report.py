@@ -82,6 +82,67 @@ def _not_judged(report: dict) -> str:
     return f"not judged (the run is {status}, its final evaluation never ran{then})"
 
 
+DELIVERABLES = "deliverables (a verdict passes past its target and past the strongest no-model baseline by the margin)"
+PROSE = ("why not", "source")
+"""The deliverables table's sentences: they wrap between words, so a narrow column still reads."""
+PROSE_MIN = 24
+"""Narrowest a sentence column may get in the table; narrower, every deliverable is listed instead."""
+
+
+def _deliverable_cells(d: dict) -> dict[str, str]:
+    """One verdict's columns as rich markup (a value from the run store escaped: brackets are not markup)."""
+    from rich.markup import escape
+
+    c = verdict_columns(d)
+    return {
+        "metric": escape(str(d["metric"])), "value": _num(d["value"]),
+        "target": f"{escape(str(d['op'] or '?'))} {_num(d['threshold'], 'g')}",
+        "baseline (strongest)": escape(c["baseline"]), "margin": c["margin"], "ablation": escape(c["ablation"]),
+        "result": "[green]PASS[/green]" if d["passed"] is True else "[red]FAIL[/red]",
+        "why not": escape(c["reason"]) if d["passed"] is not True else "", "source": escape(str(d["description"] or "")),
+    }
+
+
+def _deliverables_table(rows: list[dict[str, str]], prose_width: int | None = None):
+    from rich.table import Table
+
+    t = Table(title=DELIVERABLES)
+    for col in rows[0]:
+        # metric names and baselines wrap whole, never cut to "…"; sentences wrap between words
+        t.add_column(col, overflow="fold", max_width=prose_width if col in PROSE else None)
+    for row in rows:
+        t.add_row(*row.values())
+    return t
+
+
+def _print_deliverables(console, deliverables: list[dict]) -> None:
+    """The verdicts as a table where it fits the terminal with every column but the sentences at its
+    full width, else (80 columns, a pipe) one block per deliverable: a table squeezed into 80
+    columns broke metric names and numbers into fragments a letter or two wide."""
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    rows = [_deliverable_cells(d) for d in deliverables]
+    unbounded = console.options.update_width(1 << 20)
+    if Measurement.get(console, unbounded, _deliverables_table(rows, PROSE_MIN)).maximum <= console.width:
+        console.print(_deliverables_table(rows))
+        return
+    console.print(DELIVERABLES, highlight=False, markup=False)
+    fields = [key for key in rows[0] if key not in ("metric", "value", "target", "result")]
+    indent = 2 + max(map(len, fields)) + 2
+    for row in rows:
+        console.print(f"{row['result']} [bold]{row['metric']}[/bold] = {row['value']}  (target {row['target']})", highlight=False)
+        for key in fields:
+            if not row[key]:
+                continue
+            # a hanging indent: a long name or sentence continues under its value, never under the labels
+            lines = Text.from_markup(row[key]).wrap(console, max(20, console.width - indent), overflow="fold")
+            for n, line in enumerate(lines):
+                label = f"  {key}:".ljust(indent) if n == 0 else " " * indent
+                line.rstrip()
+                console.print(Text(label, style="dim") + line, highlight=False, soft_wrap=True)
+
+
 def run(args) -> int:
     from voltx.runs.layout import resolve_run
 
@@ -121,18 +182,8 @@ def run(args) -> int:
         for k, v in sorted(report["evaluations"].items()):
             t.add_row(text(k), _num(v))
         console.print(t)
-    t = Table(title="deliverables (a verdict passes past its target and past the strongest no-model baseline by the margin)")
-    for col in ("metric", "value", "target", "baseline (strongest)", "margin", "ablation", "result", "why not", "source"):
-        t.add_column(col, overflow="fold")  # metric names wrap whole, never cut to "…"
-    for d in report["deliverables"]:
-        result = "[green]PASS[/green]" if d["passed"] is True else "[red]FAIL[/red]"
-        target = f"{text(d['op'] or '?')} {_num(d['threshold'], 'g')}"
-        c = verdict_columns(d)
-        why = c["reason"] if d["passed"] is not True else ""
-        t.add_row(text(d["metric"]), _num(d["value"]), target, text(c["baseline"]), c["margin"], text(c["ablation"]), result,
-                  text(why), text(d["description"] or ""))
     if report["deliverables"]:
-        console.print(t)
+        _print_deliverables(console, report["deliverables"])
     else:
         console.print(f"deliverables: {_not_judged(report)}", highlight=False, markup=False, soft_wrap=True)  # a command to copy: never broken
     for a in report["alerts"]:

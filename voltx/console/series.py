@@ -32,7 +32,9 @@ from voltx.runs.records import StepRecord
 
 CHUNK_BYTES = 8 << 20  # ~30k lines: the dicts of one chunk are all that is ever alive at once
 LOSSES = "losses"
-SKIP = {"time", "attempt", "stage_step", "batch", "epoch", "total_steps"}
+SKIP = {"time", "attempt", "stage_step", "batch", "epoch"}
+STAGE = "stage"
+"""A text field: its column holds each record's stage as an index into ``stage_names``."""
 
 
 def _column(records: list[dict], get) -> np.ndarray:
@@ -51,6 +53,8 @@ class SeriesView:
     """"step", "lr", "loss", "loss_role", ...: read-only float64 arrays, all the same length."""
     loss_terms: tuple[str, ...] = ()
     stage: str | None = None
+    stage_names: tuple[str, ...] = ()
+    """Every stage the records named, first seen first; the "stage" column indexes it."""
     preview: bool = False
     """True while the columns hold only ``read_preview``'s strided sample."""
     corrupt_lines: tuple[int, ...] = ()
@@ -75,6 +79,19 @@ class SeriesView:
         """(steps, values) with at most ``2 * buckets`` points: each bucket's min and max in order."""
         return downsample(self.array("step"), self.array(key), buckets)
 
+    def stages(self) -> tuple[tuple[str, float], ...]:
+        """(stage, first step) of each run of consecutive records in one stage, in step order: where a
+        run's successive stages (translator's encoder then decoder, cognate's base then specialists)
+        begin, so a chart draws them apart rather than joining one stage's curve to the next's.
+        Records that name no stage belong to the stage before them."""
+        index, step = self.array(STAGE), self.array("step")
+        named = ~np.isnan(index)
+        index, step = index[named], step[named]
+        if not len(index):
+            return ()
+        starts = np.flatnonzero(np.r_[True, np.diff(index) != 0])
+        return tuple((self.stage_names[int(index[i])], float(step[i])) for i in starts)
+
 
 EMPTY = SeriesView(MappingProxyType({}))
 
@@ -91,6 +108,7 @@ class MetricSeries:
         self.truncated_tail = False
         self.loss_terms: list[str] = []
         self.stage: str | None = None
+        self.stage_names: list[str] = []
         self.preview = False
         """True while the columns hold only ``read_preview``'s strided sample."""
         self._buffers: dict[str, np.ndarray] = {}  # column -> float64 buffer; values [:self._n] are the data
@@ -109,8 +127,8 @@ class MetricSeries:
                 col = buf[: self._n]
                 col.flags.writeable = False
                 columns[key] = col
-            self._view = SeriesView(MappingProxyType(columns), tuple(self.loss_terms), self.stage, self.preview,
-                                    tuple(self.corrupt_lines), self.truncated_tail)
+            self._view = SeriesView(MappingProxyType(columns), tuple(self.loss_terms), self.stage, tuple(self.stage_names),
+                                    self.preview, tuple(self.corrupt_lines), self.truncated_tail)
         return self._view
 
     def refresh(self, max_bytes: int | None = None) -> bool:
@@ -203,8 +221,10 @@ class MetricSeries:
         stage = records[-1].get("stage")
         self.stage = stage if isinstance(stage, str) else self.stage
         cols: dict[str, np.ndarray] = {}
+        if STAGE in keys:
+            cols[STAGE] = np.array([self._stage_index(r.get(STAGE)) for r in records], dtype=np.float64)
         for k in keys:
-            if k in SKIP or k == LOSSES:
+            if k in SKIP or k in (LOSSES, STAGE):
                 continue
             col = _column(records, lambda r, k=k: r.get(k))
             if k == "step" or not np.all(np.isnan(col)):
@@ -230,6 +250,14 @@ class MetricSeries:
         self._n = n
         self._view = None
         self._drop_superseded(n_old)
+
+    def _stage_index(self, name) -> float:
+        """The record's stage as an index into ``stage_names`` (NaN where it names none)."""
+        if not isinstance(name, str):
+            return np.nan
+        if name not in self.stage_names:
+            self.stage_names.append(name)
+        return float(self.stage_names.index(name))
 
     def _reserve(self, n: int) -> None:
         """Room for ``n`` values per column. Growing copies into new buffers (1.5x, amortised O(1)

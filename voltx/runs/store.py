@@ -295,6 +295,21 @@ def last_metrics(path: Path, tail_bytes: int = 65536) -> StepRecord | None:
     return records[-1] if records else None
 
 
+def whole_run_steps(logged: int | float | None, planned: int | None) -> int | None:
+    """The run's total steps: what its latest step record says (the loop re-plans the later stages
+    as each one starts), else run.json's ``total_steps``."""
+    return int(logged) if logged is not None else planned
+
+
+def eta_seconds(status: str, step: int | float | None, total_steps: int | None, steps_per_sec: float | None) -> float | None:
+    """The one ETA rule (``voltx status``, the console's runs screen and its run header): a running
+    run's remaining steps of the whole run at the speed its latest step record logged; never below 0
+    (a run past its planned total), None for a run that is not running or has not logged both."""
+    if status != "running" or step is None or not total_steps or not steps_per_sec or steps_per_sec <= 0:
+        return None
+    return max(0.0, (total_steps - step) / steps_per_sec)
+
+
 def summarize(run_dir: Path) -> RunSummary:
     """The run's summary from run.json and the last step record (the tail of metrics.jsonl)."""
     read = load_manifest(run_dir)
@@ -307,9 +322,8 @@ def summarize(run_dir: Path) -> RunSummary:
     if rec:
         step, stage, samples_per_sec = rec.step, rec.stage, rec.samples_per_sec
         losses = {k: v for k, v in rec.losses.items() if v is not None}
-        total_steps = rec.total_steps if rec.total_steps is not None else total_steps
-        if status == "running" and rec.steps_per_sec and total_steps:
-            eta_s = max(0.0, (total_steps - step) / rec.steps_per_sec)
+        total_steps = whole_run_steps(rec.total_steps, total_steps)
+        eta_s = eta_seconds(status, step, total_steps, rec.steps_per_sec)
     return RunSummary(
         dir=run_dir, id=m.id or run_dir.name, phase=m.phase or run_dir.parent.name, status=status,
         step=step, total_steps=total_steps, stage=stage, losses=losses, samples_per_sec=samples_per_sec, eta_s=eta_s,

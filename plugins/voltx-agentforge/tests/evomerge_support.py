@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from voltx.testing import only_run, run_phase
 from voltx_agentforge.cognate_artifacts import save_model
 from voltx_agentforge.cognate_model import CognateArgs, CognateNet
 
@@ -35,18 +36,7 @@ def write_models(root, slots=(4, 4, 4), layers: int = 2, base: bool = True) -> s
 
 
 def run_evomerge(runs_dir, cognate_dir, plugins=None, resume=None, **overrides) -> int:
-    from voltx.plugins import load_plugins
-    from voltx.train.runner import RunRequest, execute
-
-    req = RunRequest(phase="evomerge", runs_dir=str(runs_dir), resume=resume, progress="plain",
-                     overrides={**TINY, "cognate_dir": str(cognate_dir), "run.log_every": 1,
-                                "paths.checkpoints_dir": str(runs_dir / "published"), **overrides})
-    return execute(req, plugins=plugins or load_plugins(refresh=True), restore_signals=True)
-
-
-def only_run(runs):
-    (run_json,) = runs.glob("evomerge/*/run.json")
-    return run_json.parent
+    return run_phase("evomerge", runs_dir, {**TINY, "cognate_dir": str(cognate_dir), **overrides}, plugins=plugins, resume=resume)
 
 
 @pytest.fixture(scope="session")
@@ -59,4 +49,4 @@ def evolved(tmp_path_factory, cognate_models):
     """One uninterrupted tiny evomerge run: its run directory."""
     runs = tmp_path_factory.mktemp("evomerge-runs")
     assert run_evomerge(runs, cognate_models) == 0
-    return only_run(runs)
+    return only_run(runs, "evomerge")

@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
-from agentforge_support import TINY, events, fake_plugin_dist
+from agentforge_support import TINY
 from voltx.errors import EXIT_CONFIG, EXIT_OK, ConfigError
 from voltx.plugins import load_plugins
+from voltx.testing import fake_plugin_dist, run_events as events
 from voltx.train.runner import RunRequest, execute
 from voltx_agentforge import pipeline
 

@@ -14,7 +14,8 @@ from voltx import hookimpl
 from voltx.errors import VoltxError, EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED, EXIT_PREFLIGHT
 from voltx.plugins import load_plugins
 
-from agentforge_support import events, finished_run, only_run, run_cognate  # noqa: F401 (finished_run: a fixture)
+from agentforge_support import finished_run, run_cognate  # noqa: F401 (finished_run: a fixture)
+from voltx.testing import StopAtStep, only_run, run_events as events
 from voltx_agentforge.cognate_artifacts import load_model
 
 pytestmark = pytest.mark.slow
@@ -47,22 +48,13 @@ def test_a_run_leaves_three_loadable_models_and_judges_them_against_baselines(fi
     assert verdicts["cognate/diversity"]["baselines"]["cognate/diversity_untrained"] is not None
 
 
-class StopAtStep:
-    """SIGTERM once step 5 is logged (the second stage's second step): checkpoint, exit 75."""
-
-    @hookimpl
-    def on_step_logged(self, run, record):
-        if record["step"] == 5:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
 def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, finished_run):
     runs = tmp_path / "runs"
-    assert run_cognate(runs, plugins=load_plugins(extra=[("stop-at-5", StopAtStep())], refresh=True)) == EXIT_PREEMPTED
-    assert not (only_run(runs) / "artifacts" / "cognate-memory").exists()
+    assert run_cognate(runs, plugins=load_plugins(extra=[("stop-at-5", StopAtStep(5))], refresh=True)) == EXIT_PREEMPTED
+    assert not (only_run(runs, "cognate") / "artifacts" / "cognate-memory").exists()
     assert run_cognate(runs, resume="auto") == 0
     for spec in SPECS:
-        a = load_model(only_run(runs) / "artifacts" / f"cognate-{spec}")[0].state_dict()
+        a = load_model(only_run(runs, "cognate") / "artifacts" / f"cognate-{spec}")[0].state_dict()
         b = load_model(finished_run / "artifacts" / f"cognate-{spec}")[0].state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), spec
 

@@ -14,8 +14,8 @@ from voltx import hookimpl
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED, VoltxError
 from voltx.plugins import load_plugins
 
-from agentforge_support import events
-from evomerge_support import cognate_models, evolved, only_run, run_evomerge, write_models  # noqa: F401 (fixtures)
+from evomerge_support import cognate_models, evolved, run_evomerge, write_models  # noqa: F401 (fixtures)
+from voltx.testing import StopAtStep, only_run, run_events as events
 from voltx_agentforge.cognate_artifacts import load_model
 
 pytestmark = pytest.mark.slow
@@ -37,24 +37,15 @@ def test_each_generation_is_a_step_and_the_champion_is_a_cognate_model(evolved):
     assert not list(evolved.rglob("*.pt")) and not list(evolved.rglob("*.bin"))
 
 
-class StopAtStep:
-    """SIGTERM once generation 2 is logged: checkpoint, exit 75."""
-
-    @hookimpl
-    def on_step_logged(self, run, record):
-        if record["step"] == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
 def test_sigterm_then_resume_ends_bitwise_equal(tmp_path, evolved, cognate_models):
     runs = tmp_path / "runs"
-    assert run_evomerge(runs, cognate_models, plugins=load_plugins(extra=[("stop-at-2", StopAtStep())], refresh=True)) == EXIT_PREEMPTED
-    assert not (only_run(runs) / "artifacts" / "evomerge-champion").exists()
+    assert run_evomerge(runs, cognate_models, plugins=load_plugins(extra=[("stop-at-2", StopAtStep(2))], refresh=True)) == EXIT_PREEMPTED
+    assert not (only_run(runs, "evomerge") / "artifacts" / "evomerge-champion").exists()
     assert run_evomerge(runs, cognate_models, resume="auto") == 0
-    a = load_model(only_run(runs) / "artifacts" / "evomerge-champion")[0].state_dict()
+    a = load_model(only_run(runs, "evomerge") / "artifacts" / "evomerge-champion")[0].state_dict()
     b = load_model(evolved / "artifacts" / "evomerge-champion")[0].state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    ours, theirs = (json.loads((r / "artifacts" / "evomerge.json").read_text()) for r in (only_run(runs), evolved))
+    ours, theirs = (json.loads((r / "artifacts" / "evomerge.json").read_text()) for r in (only_run(runs, "evomerge"), evolved))
     assert ours["history"] == theirs["history"] and ours["champion"] == theirs["champion"]
 
 

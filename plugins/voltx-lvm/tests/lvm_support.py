@@ -4,7 +4,6 @@ imported as ``conftest`` and shadow voltx's own tests/conftest.py when one pytes
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -33,18 +32,6 @@ def rotating_articles(path: Path, articles: int = 40, length: int = 30, dim: int
             ids.append(a)
     np.savez(path, vectors=np.asarray(rows, dtype=np.float32), article_ids=np.asarray(ids, dtype=np.int64))
     return path
-
-
-def events(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
-
-
-def evaluated(run_dir: Path) -> dict:
-    found: dict = {}
-    for e in events(run_dir):
-        if e["kind"] == "evaluation":
-            found.update(e["metrics"])
-    return found
 
 
 def run_dirs(root: Path, phase: str = "lvm") -> list[Path]:

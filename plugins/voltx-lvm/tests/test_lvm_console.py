@@ -4,7 +4,8 @@ deliverables' verdicts (cosine >= 0.70 and >= 0.85, each a row) beside the stron
 from __future__ import annotations
 
 import pytest
-from lvm_support import TINY, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
+from lvm_support import TINY, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
+from voltx.testing import run_events as events
 
 from voltx.console.app import VoltxConsole
 from voltx.console.testing import drawn_detail

@@ -4,7 +4,8 @@ baselines and saves its model (bad data: test_lvm_bad_input.py)."""
 from __future__ import annotations
 
 import pytest
-from lvm_support import TINY, evaluated, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
+from lvm_support import TINY, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
+from voltx.testing import evaluated_metrics as evaluated, run_events as events
 
 from voltx.errors import EXIT_OK
 from voltx.plugins import load_plugins

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from lvm_support import ONE_THREAD, TINY, evaluated, events, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
+from lvm_support import ONE_THREAD, TINY, rotating_articles, run_dirs, isolated  # noqa: F401 (autouse)
+from voltx.testing import evaluated_metrics as evaluated, run_events as events
 
 from voltx.errors import EXIT_CONFIG, EXIT_DATA, EXIT_OK, ConfigError, DataError
 from voltx.plugins import load_plugins

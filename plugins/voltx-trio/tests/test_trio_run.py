@@ -15,7 +15,8 @@ from voltx import hookimpl
 from voltx.errors import EXIT_PREEMPTED
 from voltx.plugins import load_plugins
 
-from trio_support import finished_run, only_run, run_trio  # noqa: F401 (finished_run: a fixture)
+from trio_support import finished_run, run_trio  # noqa: F401 (finished_run: a fixture)
+from voltx.testing import StopAtStep, only_run
 
 pytestmark = pytest.mark.slow
 
@@ -36,21 +37,12 @@ def test_a_run_saves_its_adapter_as_safetensors_and_measures_against_its_baselin
     assert len([e for e in events if e.get("kind") == "deliverable"]) == 3
 
 
-class StopAtStep:
-    """Sends this process SIGTERM once step 2 is logged: the loop checkpoints and exits 75."""
-
-    @hookimpl
-    def on_step_logged(self, run, record):
-        if record["step"] == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
 def test_sigterm_exits_75_and_resume_ends_bitwise_equal_to_the_uninterrupted_run(tmp_path, finished_run):
     runs = tmp_path / "runs"
-    plugins = load_plugins(extra=[("stop-at-2", StopAtStep())], refresh=True)
+    plugins = load_plugins(extra=[("stop-at-2", StopAtStep(2))], refresh=True)
     assert run_trio(runs, plugins=plugins) == EXIT_PREEMPTED
     assert run_trio(runs, resume="auto") == 0
-    resumed = only_run(runs) / "artifacts" / "trio-creative" / "adapter_model.safetensors"
+    resumed = only_run(runs, "trio") / "artifacts" / "trio-creative" / "adapter_model.safetensors"
     straight = load_file(finished_run / "artifacts" / "trio-creative" / "adapter_model.safetensors")
     assert {k: v.tolist() for k, v in load_file(resumed).items()} == {k: v.tolist() for k, v in straight.items()}
 

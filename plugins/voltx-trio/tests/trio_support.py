@@ -7,24 +7,15 @@ from __future__ import annotations
 
 import pytest
 
+from voltx.testing import only_run, run_phase
+
 # A few steps of the tiny model: 16 records, 2 optimizer steps (4 x accumulation 2) per epoch.
 TINY = {"base_model": "tiny", "examples": 16, "eval_examples": 8, "epochs": 2, "batch_size": 4, "grad_accum": 2,
         "lr": 3e-3, "warmup": 1, "lora_r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "max_len": 160, "max_new_tokens": 4}
 
 
 def run_trio(runs_dir, plugins=None, resume=None, **overrides) -> int:
-    from voltx.plugins import load_plugins
-    from voltx.train.runner import RunRequest, execute
-
-    publish = str(runs_dir / "published")  # a run without a preset publishes its adapter: never into the checkout
-    req = RunRequest(phase="trio", runs_dir=str(runs_dir), overrides={**TINY, "run.log_every": 1, "paths.checkpoints_dir": publish, **overrides},
-                     resume=resume, progress="plain")
-    return execute(req, plugins=plugins or load_plugins(refresh=True), restore_signals=True)
-
-
-def only_run(runs):
-    (run_json,) = runs.glob("trio/*/run.json")
-    return run_json.parent
+    return run_phase("trio", runs_dir, {**TINY, **overrides}, plugins=plugins, resume=resume)
 
 
 _FINISHED: dict[str, object] = {}
@@ -38,5 +29,5 @@ def finished_run(tmp_path_factory):
     if "run" not in _FINISHED:
         runs = tmp_path_factory.mktemp("trio-runs")
         assert run_trio(runs) == 0
-        _FINISHED["run"] = only_run(runs)
+        _FINISHED["run"] = only_run(runs, "trio")
     return _FINISHED["run"]

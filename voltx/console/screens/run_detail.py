@@ -36,6 +36,7 @@ from voltx.console.widgets.charts import SeriesPlot
 from voltx.console.widgets.rar_panel import RarPanel
 from voltx.console.widgets.scoreboard import Scoreboard
 from voltx.console.screens.handoff import to_ui
+from voltx.runs.store import eta_seconds, whole_run_steps
 
 TABS = [("loss", "Loss"), ("speed", "LR/Speed"), ("verdicts", "Verdicts"), ("rar", "RAR"),
         ("alerts", "Alerts"), ("config", "Config"), ("checkpoints", "Ckpts"), ("log", "Log")]
@@ -173,7 +174,7 @@ class RunDetailScreen(Screen):
     def _draw_head(self) -> None:
         d, s = self.view, self.view.series
         step = s.latest("step")
-        total = d.manifest.record.total_steps
+        total = whole_run_steps(s.latest("total_steps"), d.manifest.record.total_steps)
         parts = [f"[b]{d.status}[/]", f"step {'-' if step is None else int(step)}" + (f"/{total}" if total else "")]
         latest = [(t, s.latest(t)) for t in s.loss_terms]
         latest = [(t, v) for t, v in latest if v is not None][:3]  # a term an earlier stage logged is not "-"
@@ -181,9 +182,9 @@ class RunDetailScreen(Screen):
             parts.append(" ".join(f"{escape(t)}={fmt_num(v)}" for t, v in latest))
         if s.latest("samples_per_sec") is not None:
             parts.append(f"{fmt_num(s.latest('samples_per_sec'))} samples/s")
-        sps = s.latest("steps_per_sec")
-        if d.status == "running" and sps and total is not None and step is not None:
-            parts.append(f"ETA {fmt_duration((total - step) / sps)}")
+        eta = eta_seconds(d.status, step, total, s.latest("steps_per_sec"))
+        if eta is not None:
+            parts.append(f"ETA {fmt_duration(eta)}")
         lines = ["   ".join(parts)]
         notes = []
         if d.problem:
@@ -207,13 +208,13 @@ class RunDetailScreen(Screen):
         s = self.view.series
         note = "sampled" if s.preview else ("no metrics logged yet" if not len(s) else "")
         plot = self.query_one("#plot-loss", SeriesPlot)
-        plot.show({t: s.downsampled(t, plot.buckets) for t in s.loss_terms}, note=note)
+        plot.show({t: s.downsampled(t, plot.buckets) for t in s.loss_terms}, note=note, stages=s.stages())
 
     def _draw_speed(self) -> None:
         s = self.view.series
         for selector, key, label in (("#plot-lr", "lr", "lr"), ("#plot-speed", "samples_per_sec", "samples/s")):
             plot = self.query_one(selector, SeriesPlot)
-            plot.show({label: s.downsampled(key, plot.buckets)} if key in s.columns else {})
+            plot.show({label: s.downsampled(key, plot.buckets)} if key in s.columns else {}, stages=s.stages())
 
     def _draw_verdicts(self) -> None:
         verdicts = self.view.verdicts

@@ -8,7 +8,10 @@ becomes a few styled runs of text: a redraw costs a few milliseconds at any size
 (``benchmarks/bench_console.py`` measures both).
 
 The series handed to ``show`` are already downsampled (``voltx.console.series.downsample``:
-a min and a max per column), so spikes stay visible.
+a min and a max per column), so spikes stay visible. A run of several stages (``stages``: each
+one's name and first step) is drawn apart: no line joins one stage's last point to the next
+stage's first (their losses are of different models or objectives, so the join would read as a
+jump), a dotted rule marks where each stage begins and a row above the plot names them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ PALETTE = ("cyan", "magenta", "green", "yellow", "dodger_blue2", "red", "orange3
 # braille dot bits by (row 0-3, column 0-1) inside a 2x4 cell (Unicode U+2800 block)
 _BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 GUTTER = 9  # y tick labels
+RULE = -2  # the colour index of a stage rule's cells (-1: an empty cell)
 
 
 def _step_label(v: float, span: float) -> str:
@@ -50,9 +54,29 @@ def _dots(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (x[seg] + t * dx[seg]).round().astype(np.int64), (y[seg] + t * dy[seg]).round().astype(np.int64)
 
 
+def _pieces(x: np.ndarray, starts: np.ndarray) -> list[slice]:
+    """The runs of ``x`` (steps, ascending) that fall in one stage each: ``starts`` are the first
+    steps of the stages after the first."""
+    stage = np.searchsorted(starts, x, side="right")
+    cuts = np.flatnonzero(np.diff(stage)) + 1
+    return [slice(a, b) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(x)])]
+
+
+def _stage_row(stages: tuple[tuple[str, float], ...], columns: list[int], plot_w: int) -> str:
+    """The names of the stages, each from the column where it begins (after the first, on a ``┊``
+    that continues the rule below it), cut to the room before the next one."""
+    row = [" "] * plot_w
+    for i, ((name, _), at) in enumerate(zip(stages, columns)):
+        room = (columns[i + 1] - 1 if i + 1 < len(columns) else plot_w) - at  # a space before the next one's rule
+        label = (name if i == 0 else "┊" + name)[: max(0, room)]
+        row[at : at + len(label)] = label
+    return "".join(row)
+
+
 def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int, height: int, *,
-                 title: str = "", note: str = "") -> Text:
-    """The whole chart (title + legend, plot rows with y ticks, x axis with step labels)."""
+                 title: str = "", note: str = "", stages: tuple[tuple[str, float], ...] = ()) -> Text:
+    """The whole chart (title + legend, a row naming the stages when there are several, plot rows
+    with y ticks, x axis with step labels)."""
     head = Text(title, style="bold")
     if note:
         head.append(f"  ({note})", style="dim")
@@ -60,7 +84,8 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     named = [(name, x, y) for name, x, y in named if len(x) and len(x) == len(y)]
     for i, (name, _, _) in enumerate(named):
         head.append("  ■ ", style=PALETTE[i % len(PALETTE)]).append(name)
-    plot_w, plot_h = width - GUTTER - 1, height - 3
+    staged = len(stages) > 1
+    plot_w, plot_h = width - GUTTER - 1, height - 3 - staged
     if not named or plot_w < 8 or plot_h < 2:
         head.append("\n" + ("" if named else "no data"), style="dim")
         return head
@@ -69,13 +94,18 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     ys = np.concatenate([y for _, _, y in named])
     x_lo, x_hi = _span(float(xs.min()), float(xs.max()))
     y_lo, y_hi = _span(float(ys.min()), float(ys.max()))
+    if staged:  # series that begin in a later stage: the stage they begin in is the first one shown
+        shown = [(name, first) for name, first in stages if first > x_lo]
+        stages = tuple([(name, x_lo) for name, first in stages if first <= x_lo][-1:] + shown)
     dot_w, dot_h = 2 * plot_w, 4 * plot_h
     bits = np.zeros((plot_h, plot_w), dtype=np.uint8)
     color = np.full((plot_h, plot_w), -1, dtype=np.int16)
+    starts = np.array([first for _, first in stages[1:]], dtype=np.float64)
     for i, (_, x, y) in enumerate(named):
         px = (x - x_lo) / (x_hi - x_lo) * (dot_w - 1)
         py = (y_hi - y) / (y_hi - y_lo) * (dot_h - 1)  # row 0 is the top
-        cx, cy = _dots(px, py)
+        dots = [_dots(px[part], py[part]) for part in _pieces(x, starts)] if staged else [_dots(px, py)]
+        cx, cy = np.concatenate([d[0] for d in dots]), np.concatenate([d[1] for d in dots])
         cx, cy = np.clip(cx, 0, dot_w - 1), np.clip(cy, 0, dot_h - 1)
         rows, cols = cy // 4, cx // 2
         np.bitwise_or.at(bits, (rows, cols), _BITS[cy % 4, cx % 2])
@@ -86,6 +116,12 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
         labels[(plot_h - 1) // 2] = fmt_num((y_hi + y_lo) / 2)
     out = head
     chars = np.where(bits > 0, bits.astype(np.int32) + 0x2800, 0x20)
+    if staged:
+        columns = [min(plot_w - 1, max(0, int((first - x_lo) / (x_hi - x_lo) * (dot_w - 1)) // 2)) for _, first in stages]
+        out.append("\n" + " " * (GUTTER + 1) + _stage_row(stages, columns, plot_w), style="dim")
+        for at in columns[1:]:  # the rule fills the empty cells of the column where the stage begins
+            empty = bits[:, at] == 0
+            chars[empty, at], color[empty, at] = ord("┊"), RULE
     for r in range(plot_h):
         gutter = labels[r][:GUTTER].rjust(GUTTER) + "┤" if r in labels else " " * GUTTER + "│"
         out.append("\n" + gutter, style="dim")
@@ -93,7 +129,8 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
         cuts = np.flatnonzero(np.diff(row_color)) + 1  # runs of one colour become one styled span
         for a, b in zip(np.r_[0, cuts], np.r_[cuts, plot_w]):
             c = int(row_color[a])
-            out.append("".join(map(chr, row_chars[a:b])), style=PALETTE[c % len(PALETTE)] if c >= 0 else "")
+            style = PALETTE[c % len(PALETTE)] if c >= 0 else "dim" if c == RULE else ""
+            out.append("".join(map(chr, row_chars[a:b])), style=style)
     out.append("\n" + " " * GUTTER + "└" + "─" * plot_w, style="dim")
     span = x_hi - x_lo
     left, mid, right = (_step_label(v, span) for v in (x_lo, (x_lo + x_hi) / 2, x_hi))
@@ -121,6 +158,7 @@ class SeriesPlot(Widget):
         self.title = title
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.note = "waiting for metrics"
+        self.stages: tuple[tuple[str, float], ...] = ()
         self.points = 0
         """How many points the last ``show`` handed over (tests check the downsample reached the widget)."""
         self._cache: tuple[tuple[int, int, int], Text] | None = None
@@ -132,8 +170,10 @@ class SeriesPlot(Widget):
         braille dot column; more would not be visible."""
         return max(40, (self.size.width or 80) - GUTTER - 1)
 
-    def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "") -> None:
-        self.series, self.note = series, note
+    def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "",
+             stages: tuple[tuple[str, float], ...] = ()) -> None:
+        """Draw ``series`` (name -> (steps, values)); ``stages`` (name, first step) draws a run's stages apart."""
+        self.series, self.note, self.stages = series, note, stages
         self.points = sum(len(x) for x, _ in series.values())
         self._version += 1
         self.refresh()
@@ -141,13 +181,13 @@ class SeriesPlot(Widget):
     def text(self, width: int | None = None, height: int | None = None) -> str:
         """The chart as plain text (what a test or a log would show)."""
         w, h = width or self.size.width or 80, height or self.size.height or 12
-        return render_chart(self.series, w, h, title=self.title, note=self.note).plain
+        return render_chart(self.series, w, h, title=self.title, note=self.note, stages=self.stages).plain
 
     def render(self) -> Text:
         key = (self.size.width, self.size.height, self._version)
         if self._cache is None or self._cache[0] != key:
             chart = render_chart(self.series, self.size.width, self.size.height, title=self.title,
-                                 note=self.note)
+                                 note=self.note, stages=self.stages)
             chart.no_wrap, chart.overflow = True, "crop"
             self._cache = (key, chart)
         return self._cache[1]
