@@ -67,7 +67,7 @@ def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, fi
     ({"memory_slots": [4, 8, 4]}, EXIT_CONFIG, "cognate.memory_slots: the three models are fine-tuned from one base"),
     ({"finetune_lr": -1.0}, EXIT_CONFIG, "cognate.finetune_lr must be at least 0, got -1.0"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
-    ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box"),
+    ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box,inc,fact"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),
 ])
 def test_bad_input_is_refused_before_anything_is_trained(tmp_path, capsys, override, code, message):

@@ -40,6 +40,13 @@ def test_generated_problems_are_right_deterministic_and_split_apart():
     assert all(int(r["output"]) - int(r["input"].split(" has ")[1].split()[0]) == BOX[r["input"].split()[3]] for r in boxes)
     with pytest.raises(UsageError, match="ops must be"):
         problems("train", ops="add,div")
+    more = problems("train", ops="inc,fact", max_number=5)
+    assert {r["task"] for r in more} == {"inc", "fact"}
+    for r in more:  # inc: the question's number + 1; fact: the box's size alone, never in the question
+        if r["task"] == "inc":
+            assert int(r["output"]) == int(r["input"].split(" has ")[1].split()[0]) + 1
+        else:
+            assert int(r["output"]) == BOX[r["input"].split(" box of ")[1].split()[0]] and not any(c.isdigit() for c in r["input"])
 
 
 def test_gsm8k_rows_become_question_and_final_number():

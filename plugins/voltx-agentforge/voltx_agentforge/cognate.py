@@ -44,11 +44,11 @@ DELIVERABLES = (
 )
 
 QUICK = {
-    "data": ["gen:arith_words_gen?max_number=5&ops=add,mul,box:1.0"],
-    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=box:1.0"],
-                        ["gen:arith_words_gen?max_number=5&ops=add:1.0"]],
-    "eval_data": "gen:arith_words_gen?max_number=5&ops=add,mul,box",
-    "examples": 3000, "eval_examples": 300, "base_epochs": 3, "finetune_lr": 3e-3, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
+    "data": ["gen:arith_words_gen?max_number=5&ops=add,mul,box,inc,fact:1.0"],
+    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=fact:1.0"],
+                        ["gen:arith_words_gen?max_number=5&ops=inc:1.0"]],
+    "eval_data": "gen:arith_words_gen?max_number=5&ops=mul,fact,inc",
+    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "finetune_lr": 3e-3, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
     "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
 }

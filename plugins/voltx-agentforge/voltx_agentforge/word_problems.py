@@ -1,9 +1,9 @@
 """Arithmetic word problems as ``reasoning`` records: generated offline, or GSM8K from the Hub.
 
-* :class:`ArithWordsGenerator` (``gen:arith_words_gen``): one-step (+, -, x) and two-step
-  (+ then -) problems about people and things, numbers up to ``max_number``, and ``box``
+* :class:`ArithWordsGenerator` (``gen:arith_words_gen``): one-step (+, -, x, +1) and two-step
+  (+ then -) problems about people and things, numbers up to ``max_number``, ``box``
   problems (+ a fact: each thing comes in boxes of a fixed size, :data:`BOX`, that no question
-  states, so a model must have stored it), deterministic by seed. The splits (train, dev, test)
+  states, so a model must have stored it) and ``fact`` problems (the fact alone), deterministic by seed. The splits (train, dev, test)
   are disjoint by construction: a problem's split is a hash of its text, so a dev or test
   problem is never a training problem (whatever the seeds).
 * :class:`Gsm8kConverter` (``gsm8k``, Hub ``openai/gsm8k`` config ``main``): question ->
@@ -28,7 +28,7 @@ NAMES = ("Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jen",
 THINGS = ("apples", "books", "coins", "pens", "cards", "eggs", "shells", "stamps", "marbles", "cookies", "rocks", "kites")
 BOX = dict(zip(THINGS, (6, 4, 9, 3, 7, 2, 8, 5, 6, 4, 9, 3)))
 """How many of each thing a box holds: the fact ``box`` problems need and never state."""
-OPS = ("add", "sub", "mul", "two", "box")
+OPS = ("add", "sub", "mul", "two", "box", "inc", "fact")
 SHARE = 10
 """Of every ``SHARE`` problems (by the hash of their text) one is a test problem and one a dev problem."""
 
@@ -52,6 +52,11 @@ def make_problem(rng: random.Random, op: str, top: int) -> tuple[str, int, str]:
     if op == "mul":
         a, b = rng.randint(2, max(2, min(9, top // 2))), rng.randint(2, 9)
         return f"{n} buys {a} bags with {b} {t} in each bag. How many {t} does {n} buy?", a * b, f"{a} x {b} = {a * b}"
+    if op == "inc":
+        a = rng.randint(1, top)
+        return f"{n} has {a} {t} and {m} gives {n} one more. How many {t} does {n} have now?", a + 1, f"{a} + 1 = {a + 1}"
+    if op == "fact":
+        return f"{n} gets a box of {t} from {m}. How many {t} does {n} get?", BOX[t], f"a box of {t} holds {BOX[t]}"
     if op == "box":
         a = rng.randint(1, top)
         return (f"{n} has {a} {t} and {m} gives {n} a box of {t}. How many {t} does {n} have now?", a + BOX[t],
@@ -72,7 +77,8 @@ class ArithWordsGenerator(Converter):
     max_number: int = 20
     """Largest number in a question (products: up to 9 x max(2, min(9, max_number // 2)))."""
     ops: str = "add,sub,mul,two,box"
-    """Comma-separated kinds: add, sub, mul, two (add then subtract), box (add a stored fact: :data:`BOX`)."""
+    """Comma-separated kinds: add, sub, mul, two (add then subtract), box (add a stored fact: :data:`BOX`),
+    inc (one more: a function of one number), fact (the stored fact alone: how many a box holds)."""
 
     def __init__(self, **options) -> None:
         for key, value in options.items():
