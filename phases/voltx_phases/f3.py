@@ -99,6 +99,9 @@ class F3Config:
     read_weight: float = 1.0
     """The ghost read of a move's start points at its next frame where that is a story sentence
     (f3_model.read_term)."""
+    settle_weight: float = 1.0
+    """The settle gate closed at the answer frames and open at the moves' starts (f3_settle): what
+    makes the answers fixed points RAR's per-slot freezing stops at."""
     memory_frames: int = 32
     """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1
@@ -140,7 +143,8 @@ class F3Config:
         # memory_frames = 0 would cut training memories to one frame but keep whole stories in
         # evaluation (a Python slice [-0:] is everything): refused, not silently inconsistent.
         require_at_least("f3", self, ("memory_frames", "chain_step_iterations", "rar_max_iterations"))
-        require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight"), least=0)
+        require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight",
+                                          "settle_weight"), least=0)
 
 
 def sharded_modules(cfg: F3Config) -> dict[str, int]:
