@@ -5,7 +5,7 @@ SCAN's intermediate parses, a kinship proof's steps), to its answer's frame, and
 only renders where RAR ends. Two stages: a renderer (encoder + decoder read every chain text
 back from its own frame; nothing maps a question to an answer), then, renderer frozen, the
 velocity field: per-slot drift of each chain move, denoising and slot-conditional flow
-matching along the moves, answers as contracting fixed points. Working memory (Volt X's T0):
+matching along the moves, answers as fixed points (a learnt settle gate stops RAR there). Working memory (Volt X's T0):
 a story's sentences are frames of their own, in time order, that RAR reads every iteration by
 ghost attention (:mod:`voltx_phases.f3_memory`); the question alone is RAR's input frame. A
 record without a story (SCAN's command, any one-sentence input) runs with an empty memory: the
@@ -109,8 +109,8 @@ class F3Config:
     spread_weight: float = 1.0
     """Renderer stage: frames of different texts kept apart (uniformity, f3_model.uniformity)."""
     restore_rate: float = 0.5
-    """Denoising: share of a corrupted slot's damage the drift undoes per RAR iteration (the
-    contraction that makes answers fixed points RAR converges to)."""
+    """Denoising: share of a corrupted slot's damage the drift undoes per RAR iteration (where
+    the settle gate lets it move; the gate, not this, makes answers fixed points)."""
     chain_step_iterations: int = 3
     """RAR iterations one chain move takes (the move's drift is its difference / (this x rar_dt));
     a chain of n moves needs n x this <= rar_max_iterations."""

@@ -10,7 +10,7 @@ Two stages through the shared loop (:mod:`voltx_phases.f3_model` holds the terms
 2. ``reasoning``: encoder and decoder frozen; the frames of every chain text are computed
    once; the velocity field (slot identity as input), the slot attention (language bias) and
    the identity head learn each chain move ``frame(k) -> frame(k+1)``, with denoising and
-   slot-conditional flow matching along the moves, the answers as contracting fixed points.
+   slot-conditional flow matching along the moves, the answers fixed points of the settle gate.
 
 Answering is encode(question) -> RAR -> render the endpoint. Evaluation
 (:mod:`voltx_phases.f3_eval`) on the dev records every epoch, on the test records once at the
