@@ -5,7 +5,7 @@ SCAN's intermediate parses, a kinship proof's steps), to its answer's frame, and
 only renders where RAR ends. Two stages: a renderer (encoder + decoder read every chain text
 back from its own frame; nothing maps a question to an answer), then, renderer frozen, the
 velocity field: per-slot drift of each chain move, denoising and slot-conditional flow
-matching along the moves, answers as contracting fixed points. Working memory (Volt X's T0):
+matching along the moves, answers as fixed points (a learnt settle gate stops RAR there). Working memory (Volt X's T0):
 a story's sentences are frames of their own, in time order, that RAR reads every iteration by
 ghost attention (:mod:`voltx_phases.f3_memory`); the question alone is RAR's input frame. A
 record without a story (SCAN's command, any one-sentence input) runs with an empty memory: the
@@ -99,6 +99,9 @@ class F3Config:
     read_weight: float = 1.0
     """The ghost read of a move's start points at its next frame where that is a story sentence
     (f3_model.read_term)."""
+    settle_weight: float = 1.0
+    """The settle gate closed at the answer frames and open at the moves' starts (f3_settle): what
+    makes the answers fixed points RAR's per-slot freezing stops at."""
     memory_frames: int = 32
     """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1
@@ -106,8 +109,8 @@ class F3Config:
     spread_weight: float = 1.0
     """Renderer stage: frames of different texts kept apart (uniformity, f3_model.uniformity)."""
     restore_rate: float = 0.5
-    """Denoising: share of a corrupted slot's damage the drift undoes per RAR iteration (the
-    contraction that makes answers fixed points RAR converges to)."""
+    """Denoising: share of a corrupted slot's damage the drift undoes per RAR iteration (where
+    the settle gate lets it move; the gate, not this, makes answers fixed points)."""
     chain_step_iterations: int = 3
     """RAR iterations one chain move takes (the move's drift is its difference / (this x rar_dt));
     a chain of n moves needs n x this <= rar_max_iterations."""
@@ -140,7 +143,8 @@ class F3Config:
         # memory_frames = 0 would cut training memories to one frame but keep whole stories in
         # evaluation (a Python slice [-0:] is everything): refused, not silently inconsistent.
         require_at_least("f3", self, ("memory_frames", "chain_step_iterations", "rar_max_iterations"))
-        require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight"), least=0)
+        require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight",
+                                          "settle_weight"), least=0)
 
 
 def sharded_modules(cfg: F3Config) -> dict[str, int]:

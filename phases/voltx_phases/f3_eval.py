@@ -28,7 +28,8 @@ computed once). Keys, ``<task>`` being scan (and scan_<split>), babi_qa1..3 or k
   among the same role's slots of the other frames), with ``denoise_retrieval_top1_before``
   (copy) and ``denoise_frame_mean_retrieval_top1``;
 * ``rar_converged_share`` (every active slot froze within the horizon), ``rar_slot_converged_share``
-  (of the slots) and
+  (of the slots), ``rar_last_step_median`` (the median over active slots of their last update's
+  size: freezing needs it below epsilon) and
   ``rar_converged_correct_share`` (converged *and* answered exactly): a zero field converges at
   once, so convergence alone is no evidence; test only, the same for the untrained drift
   (``*_untrained``: build_model's initialisation, whose last layers are zero) and
@@ -207,8 +208,10 @@ class Evaluator:
         result, active = RarResult(*(torch.cat([getattr(r, f) for r in results]) if f != "sigma" else None for f in RarResult._fields)), torch.cat(actives)
         metrics["rar_iterations_mean"] = float(result.total_iterations.float().mean())
         metrics["rar_slot_converged_share"] = float((result.converged & active).sum() / active.sum().clamp_min(1))
+        metrics["rar_last_step_median"] = float(result.final_deltas[active].median()) if bool(active.any()) else 0.0
         rar_event(self.ctx, result, active, certainty(result, active, cfg.rar_epsilon), cfg.rar_max_iterations,
-                  stage="reasoning", queries=len(self.records), frame_converged=metrics["rar_converged_share"])
+                  stage="reasoning", queries=len(self.records), frame_converged=metrics["rar_converged_share"],
+                  converged_correct=metrics["rar_converged_correct_share"])
         metrics.update(self._denoising())
         return metrics
 

@@ -3,7 +3,7 @@ before it as memory frames, :mod:`voltx_phases.f3_memory`), let RAR move its fra
 
 The stack is a finished F3 run's artifacts: the tokenizer, the encoder and the renderer
 (:mod:`voltx_phases.lang_stack`) and ``vfn_foundation.safetensors`` (velocity field, slot
-attention, identity head, with the RAR settings it was trained with).
+attention, identity head, memory read, settle gate, with the RAR settings it was trained with).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from voltx_phases import lang_stack
 from voltx_phases.f3_data import GLUE, encode, normalise, unglue
 from voltx_phases.f3_memory import Memory, MemoryRead, split_story
 from voltx_phases.f3_model import VFN_FOUNDATION, all_active, encode_frames, refine
+from voltx_phases.f3_settle import SettleGate
 from voltx_phases.rar_telemetry import certainty
 
 HOW = "It is written by phase f3: `voltx run f3`, then pass its run directory (or its artifacts/)."
@@ -44,7 +45,8 @@ class F3Stack:
         stack = lang_stack.load_lang_stack(art_dir, torch.device("cpu"), need_decoder=True, phase="f3")
         vfn_file = artifacts.read(art_dir / VFN_FOUNDATION, "vfn_foundation", HOW)
         reasoner = nn.ModuleDict({"vfn": ScaledVfn(**vfn_file.args), "attention": SlotAttention(),
-                                  "identity": SlotIdentityHead(), "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0)})  # rate: from the file
+                                  "identity": SlotIdentityHead(), "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0),  # rate: from the file
+                                  "settle": SettleGate(MAX_SLOTS, SLOT_DIM)})
         artifacts.load_into(reasoner, vfn_file, HOW)
         settings = vfn_file.meta.get("rar") or {}
         rar = SimpleNamespace(rar_max_iterations=int(settings.get("max_iterations", 30)), rar_dt=float(settings.get("dt", 0.1)),

@@ -15,8 +15,9 @@ same 16 slots, and the renderer is trained on filled frames too.
 Time. RAR's clock runs per slot, ``t = updates / rar_max_iterations``. A chain move takes
 ``chain_step_iterations`` (m) RAR iterations, so move ``k`` of a chain happens at clock
 ``k m / H``: the clock tells the field which move it is making. The chain's last frame,
-the answer, is a fixed point at any time: the drift there is zero and around it a
-contraction (``restore_rate`` of the distance per iteration), so per-slot freezing fires.
+the answer, is a fixed point by construction: a settle gate (:mod:`voltx_phases.f3_settle`),
+trained to close there and stay open at the question and intermediate frames, scales the
+whole drift, so RAR's per-slot freezing fires where the gate has closed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx_phases.f3_energy import RarEnergy
 from voltx_phases.f3_memory import Memory, MemoryRead
+from voltx_phases.f3_settle import SettleGate, settle_term
 
 VFN_FOUNDATION = "vfn_foundation.safetensors"
 """F3's artifact: velocity field, attention and identity head, with their constructor args and RAR settings."""
@@ -49,8 +51,9 @@ def vfn_args(cfg) -> dict:
 
 
 def new_reasoner(cfg) -> nn.ModuleDict:
-    """The velocity field (slot identity as input), slot attention and identity head, as training
-    starts (also F3's "untrained" ablation: the drift's last layers are zero, RAR the identity)."""
+    """The velocity field (slot identity as input), slot attention, identity head, memory read and
+    settle gate, as training starts (also F3's "untrained" ablation: the drift's last layers are
+    zero, RAR the identity)."""
     vfn = ScaledVfn(**vfn_args(cfg))
     attention = SlotAttention(SLOT_DIM)
     # Zero last layers (as adaLN-zero / ControlNet zero-convs): RAR starts as the identity, the
@@ -60,7 +63,8 @@ def new_reasoner(cfg) -> nn.ModuleDict:
     nn.init.zeros_(attention.wv.weight)
     nn.init.zeros_(attention.wv.bias)
     return nn.ModuleDict({"vfn": vfn, "attention": attention, "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS),
-                          "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0 / (cfg.chain_step_iterations * cfg.rar_dt))})
+                          "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0 / (cfg.chain_step_iterations * cfg.rar_dt)),
+                          "settle": SettleGate(MAX_SLOTS, SLOT_DIM)})
 
 
 def save_vfn_foundation(ctx, reasoner: nn.ModuleDict, cfg) -> None:
@@ -157,9 +161,9 @@ def field(reasoner: nn.ModuleDict, memory: Memory):
 
 
 def drift(reasoner: nn.ModuleDict, velocity, x: Tensor, t: Tensor, active: Tensor, beta: float) -> Tensor:
-    """The RAR drift at ``x`` with per-slot time ``t``: ``velocity(x, t) + beta * attention(x)``
-    (``velocity``: :func:`field`)."""
-    return velocity(x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS)
+    """The RAR drift at ``x`` with per-slot time ``t``: ``settle(x) (velocity(x, t) + beta * attention(x))``
+    (``velocity``: :func:`field`), as :func:`refine` runs it."""
+    return reasoner["settle"](x).unsqueeze(-1) * (velocity(x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS))
 
 
 def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
@@ -170,13 +174,13 @@ def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
 def refine(reasoner: nn.ModuleDict, slots: Tensor, active: Tensor, cfg, *, iterations: int | None = None,
            energy: RarEnergy | None = None, memory: Memory | None = None) -> RarResult:
     """RAR with the per-slot clock ``t = updates / rar_max_iterations`` and the language bias, the
-    field reading ``memory`` (none: an empty one); with F2's energy head as ``energy`` says
-    (:mod:`voltx_phases.f3_energy`)."""
+    field reading ``memory`` (none: an empty one), every update scaled by the settle gate; with
+    F2's energy head as ``energy`` says (:mod:`voltx_phases.f3_energy`)."""
     horizon = float(cfg.rar_max_iterations)
     settings, head = ({}, None) if energy is None else (energy.settings(), energy.head)
     memory = Memory.empty(slots) if memory is None else memory
     return rar(slots, active, field(reasoner, memory), reasoner["attention"], rar_config(cfg, iterations, **settings), bias=LANGUAGE_BIAS,
-               time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0), energy=head)
+               time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0), energy=head, settle=reasoner["settle"])
 
 
 # --- corruption (denoising slot refinement) ------------------------------------------------------
@@ -260,9 +264,14 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
       frozen here) and point where the slot of ``frame(k+1)`` points.
     * ``read``: the ghost read of the move's start points at its next frame where that is a
       memory frame (:func:`read_term`).
+    * ``settle``: the settle gate closed at an answer, open at a move's start
+      (:func:`voltx_phases.f3_settle.settle_term`). Every drift above is the gated one RAR runs, so
+      the gate learns from them too where a frame must still move: trained as a classifier alone,
+      it closed anywhere off the question and fact frames and froze frames halfway (measured:
+      89% of dev queries converged, 2% answered).
     * ``denoise`` (objective 1): ``frame(k)`` corrupted (zeroed / noised / shuffled slots); the
       drift must restore ``restore_rate`` of the damage per iteration on top of the move's own
-      drift, so the answer (no move) is a contraction: a fixed point RAR converges to.
+      drift.
     """
     src, dst = moves.src, moves.dst
     n, s, _ = src.shape
@@ -293,7 +302,8 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
     restore = cfg.restore_rate * (src - corr.slots) / dt + target
     denoise = _masked_mean((drift(reasoner, velocity, corr.slots, clock, active, beta) - restore).pow(2).sum(-1), active)
     id_head = reasoner["identity"].loss(dst, slot_index, moves.dst_active)
-    return {"chain": chain, "flow": flow, "identity": identity, "denoise": denoise, "id_head": id_head, "read": read_term(reasoner, moves)}
+    return {"chain": chain, "flow": flow, "identity": identity, "denoise": denoise, "id_head": id_head, "read": read_term(reasoner, moves),
+            "settle": settle_term(reasoner["settle"], src, moves.final, active)}
 
 
 def read_term(reasoner: nn.ModuleDict, moves: Moves) -> Tensor:

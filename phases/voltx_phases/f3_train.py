@@ -10,7 +10,7 @@ Two stages through the shared loop (:mod:`voltx_phases.f3_model` holds the terms
 2. ``reasoning``: encoder and decoder frozen; the frames of every chain text are computed
    once; the velocity field (slot identity as input), the slot attention (language bias) and
    the identity head learn each chain move ``frame(k) -> frame(k+1)``, with denoising and
-   slot-conditional flow matching along the moves, the answers as contracting fixed points.
+   slot-conditional flow matching along the moves, the answers fixed points of the settle gate.
 
 Answering is encode(question) -> RAR -> render the endpoint. Evaluation
 (:mod:`voltx_phases.f3_eval`) on the dev records every epoch, on the test records once at the
@@ -186,7 +186,7 @@ def reasoning_losses(reasoner: nn.ModuleDict, cfg, gen: torch.Generator, moves: 
     batch's question frames (the console's ``rar/*`` series)."""
     terms = chain_terms(reasoner, moves, gen, cfg)
     loss = (cfg.chain_weight * terms["chain"] + cfg.flow_weight * terms["flow"] + cfg.denoise_weight * terms["denoise"]
-            + cfg.identity_weight * (terms["identity"] + terms["id_head"]) + cfg.read_weight * terms["read"])
+            + cfg.identity_weight * (terms["identity"] + terms["id_head"]) + cfg.read_weight * terms["read"] + cfg.settle_weight * terms["settle"])
     first = (moves.step == 0) & ~moves.final
     if not bool(first.any()):
         first = torch.ones_like(first)
@@ -240,7 +240,8 @@ def epoch_summary(ev: dict[str, float]) -> str:
                      f"(frame mean {ev['denoise_frame_mean_share']:.1%}, before RAR {ev['denoise_share_before']:.1%})")
     parts.append(f"RAR gain {ev['rar_gain']:+.1%}" + (f" (one iteration {ev['rar_gain_1it']:+.1%})" if "rar_gain_1it" in ev else ""))
     parts.append(f"RAR converged: {ev['rar_converged_share']:.1%} of queries, {ev['rar_slot_converged_share']:.1%} of slots, "
-                 f"in {ev['rar_iterations_mean']:.1f} it; converged and right {ev['rar_converged_correct_share']:.1%}")
+                 f"in {ev['rar_iterations_mean']:.1f} it (last step {ev['rar_last_step_median']:.4f}); converged and right "
+                 f"{ev['rar_converged_correct_share']:.1%}")
     parts += energy_summary(ev)
     return " | ".join(parts)
 
@@ -304,7 +305,7 @@ def run(ctx: RunContext) -> None:
     train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch, cfg.memory_frames), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
                 Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
                 evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
-                labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H", "read": "G"},
+                labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H", "read": "G", "settle": "S"},
                 generators={"f3": gen}, shard=("vfn",), about=f"ScaledVfn {vfn_params:,} with slot identity: hidden {cfg.vfn_hidden}, {cfg.vfn_blocks} blocks; "
                 f"{len(items)} moves over {len(bank.index)} frames")
     ctx.mark_stage_done(STAGE)

@@ -232,6 +232,8 @@ def test_rar_panel_shows_the_share_of_converged_queries_when_the_event_has_it():
     event = {"step": 3, "iterations": [30, 2], "slot_converged": [0.5] * 16, "gamma": [0.2] * 16}
     assert "Converged queries" not in render_rar(event, None).plain  # F1's events: no frame figure
     assert "Converged queries (every slot frozen): 25.0%" in render_rar({**event, "frame_converged": 0.25}, None).plain
+    shown = render_rar({**event, "frame_converged": 0.25, "converged_correct": 0.125}, None).plain
+    assert "Converged and answered right: 12.5%" in shown
 
 
 async def test_the_loss_and_lr_tabs_draw_a_runs_stages_apart(root):

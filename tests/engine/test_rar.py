@@ -58,6 +58,22 @@ def test_converged_slots_stop_moving():
     assert not torch.allclose(long.slots[0, 4:], short.slots[0, 4:])
 
 
+def test_a_closed_settle_gate_makes_its_slots_fixed_points_and_an_open_one_changes_nothing():
+    start, target = unit(2, 16, DIM), unit(2, 16, DIM, seed=1)
+    active = torch.ones(2, 16, dtype=torch.bool)
+    config = RarConfig(max_iterations=10)
+    plain = rar(start, active, TowardTarget(target), silent_attention(), config)
+    opened = rar(start, active, TowardTarget(target), silent_attention(), config, settle=lambda s: s.new_ones(s.shape[:-1]))
+    assert torch.equal(plain.slots, opened.slots) and torch.equal(plain.iterations, opened.iterations)
+    # slots 0-7 of the first frame gated shut: they stand still and freeze on the first step; the rest move as before
+    shut = torch.ones(2, 16)
+    shut[0, :8] = 0.0
+    gated = rar(start, active, TowardTarget(target), silent_attention(), config, settle=lambda s: shut)
+    assert torch.allclose(gated.slots[0, :8], start[0, :8], atol=1e-6) and gated.converged[0, :8].all()  # renormalised only
+    assert torch.equal(gated.iterations[0, :8], torch.ones(8, dtype=torch.long))
+    assert torch.equal(gated.slots[1], plain.slots[1]) and not gated.converged[0, 8:].any()
+
+
 def test_frozen_slots_do_not_move_but_are_still_attended():
     torch.manual_seed(0)
     attn = SlotAttention(DIM).double()

@@ -26,6 +26,7 @@ from voltx_phases.f3_data import GLUE, chain_texts, dev_test, glue, memory_texts
 from voltx_phases.f3_memory import MemoryRead
 from voltx_phases.f3_eval import Evaluator, frame_mean, nearest_answers, retrieval_hits
 from voltx_phases.f3_model import corrupt
+from voltx_phases.f3_settle import SettleGate
 from voltx_phases.f3_train import FrameBank, chain_moves
 
 TINY = ['reasoning_data=["gen:scan_simple_gen?count=64", "gen:babi_qa1_gen?count=8", "gen:babi_qa2_gen?count=6", '
@@ -250,7 +251,7 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     args, tensors = vfn_file.args, vfn_file.tensors
     assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4, "roles": 16, "frame_context": True, "memory_context": True}
     part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead(),
-                                "memory": MemoryRead(16, 256, rate=1.0)})
+                                "memory": MemoryRead(16, 256, rate=1.0), "settle": SettleGate(16, 256)})
     part.load_state_dict(tensors)  # strict: exactly these modules
     for name in ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors"):
         assert (art / name).exists(), name

@@ -57,6 +57,9 @@ TimeFn = Callable[[int, Tensor], Tensor]
 # energy(slots [B, S, D], active [B, S]) -> [B], lower = more coherent (an EnergyHead).
 EnergyFn = Callable[[Tensor, Tensor], Tensor]
 
+# settle(slots [B, S, D]) -> [B, S] in [0, 1]: the share of its update each slot takes.
+SettleFn = Callable[[Tensor], Tensor]
+
 _COLLAPSE_NORM = 1e-10
 ENERGY_MODES = ("off", "blend", "control")
 
@@ -193,6 +196,7 @@ def rar(
     generator: torch.Generator | None = None,
     differentiable: bool = False,
     energy: EnergyFn | None = None,
+    settle: SettleFn | None = None,
 ) -> RarResult:
     """Refine ``slots [B, S, D]`` where ``active [B, S]`` until every slot converges.
 
@@ -214,6 +218,7 @@ def rar(
         energy: the energy head used by ``config.energy_mode`` (module docstring); required
             unless that is ``off``, ignored then.  In ``control`` mode ``iterations`` counts
             rejected steps too (each costs a VFN call).
+        settle: per-slot gate on the update (module docstring); None = 1 everywhere.
 
     One function on purpose: the iteration is the algorithm (drift + messages + noise ->
     renormalise -> converge), read top to bottom against the original; its length is mostly
@@ -246,6 +251,8 @@ def rar(
             update = drift + config.beta * msg
             if config.energy_mode == "blend":
                 update = update - config.energy_weight * energy_gradient(energy, s, active, differentiable)
+            if settle is not None:
+                update = update * settle(s).unsqueeze(-1)
             step_size = config.dt if control is None else config.dt * control.scale.to(s.dtype)[:, None, None]
             proposal = s + step_size * update
             if noise_sigma is not None:

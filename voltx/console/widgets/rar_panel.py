@@ -54,6 +54,9 @@ def render_rar(event: dict | None, iterations_mean: float | None, width: int = 4
     frames = _numbers([event.get("frame_converged")])[0]
     if frames is not None:  # F3's events: the share of queries whose every slot froze
         text.append(f"\nConverged queries (every slot frozen): {frames:.1%}\n", style="bold")
+        right = _numbers([event.get("converged_correct")])[0]
+        if right is not None:  # a field that stops at once converges too: convergence beside the answers
+            text.append(f"Converged and answered right: {right:.1%}\n")
     for title, key in (("Converged share per slot", "slot_converged"), ("Certainty γ per slot", "gamma")):
         values = _numbers(event.get(key))[:MAX_ROWS]
         if not values:
