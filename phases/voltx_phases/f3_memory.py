@@ -8,11 +8,12 @@ pooling a whole story into 16 slot means lost "who was where *last*" (README, F3
 a sentence keeps every fact whole.
 
 :class:`MemoryRead` is the ghost attention at the granularity of T0: the frame RAR is moving
-queries every memory frame (low-rank bilinear on the flattened frames) and adds a learned
-recency score (T0 is ordered: the newest frame has position 0, older ones -1, -2, ...); the
-read is the attention-weighted sum of the memory frames, slot by slot. It enters the drift as
-the original's ghost blend with a learnt, per-frame alpha (:meth:`MemoryRead.pull`), beside the
-velocity field, which also gets the read as an input (``ScaledVfn(memory_context=True)``). Records without a story (SCAN, a single sentence) have
+asks of every memory frame whether it is the fact it needs (a small MLP on low-rank projections
+of the two flattened frames), and the read takes the *newest* frame that answers yes (T0 is
+ordered: :func:`newest_match`); the read is the weighted sum of the memory frames, slot by slot.
+It enters the drift as the original's ghost blend with a learnt, per-frame alpha
+(:meth:`MemoryRead.pull`), beside the velocity field, which also gets the read as an input
+(``ScaledVfn(memory_context=True)``). Records without a story (SCAN, a single sentence) have
 an empty memory: the read is zero and RAR runs on the frame alone.
 """
 
@@ -22,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
@@ -62,43 +64,72 @@ class Memory:
         return cls(bank[index] * mask[..., None, None].to(bank.dtype), mask)
 
 
+def newest_match(scores: Tensor, mask: Tensor) -> Tensor:
+    """Log weights ``[B, N]`` of "the newest frame that matches": frame n matches with
+    ``p_n = sigmoid(scores_n)`` and is read if no newer frame matched, ``w_n = p_n prod_{k > n} (1 - p_k)``
+    (positions oldest first, masked ones skipped; the weights sum to at most 1).
+
+    Why: bAbI's supporting fact is the newest mention of what the question asks about ("who was where
+    *last*"). A learnt recency score added to a match score (the read before this one) has to trade
+    the two off story by story: measured, its read picked the right sentence for 75% of held-out qa1
+    questions and 83% of training ones after the preset's 570 steps. Here the match only has to say
+    "this fact is about that", the order does the rest: 91% held-out with the same steps."""
+    s = scores.float()
+    yes = F.logsigmoid(s).masked_fill(~mask, 0.0)
+    no = F.logsigmoid(-s).masked_fill(~mask, 0.0)
+    newer = no.flip(-1).cumsum(-1).flip(-1) - no  # sum over k > n of log(1 - p_k)
+    return (yes + newer).masked_fill(~mask, torch.finfo(s.dtype).min).to(scores.dtype)
+
+
 class MemoryRead(nn.Module):
     """Frame-level ghost attention over T0 (module docstring) and its blend.
 
     ``keys(memory)`` once per memory (a RAR run or a training batch), then per frame ``x``:
-    ``logits(x, memory, keys) [B, N]``, ``read [B, 16, D]`` and ``alpha [B, 1, 1]`` in (0, 1), the
-    frame's own blend weight of the ghost read (the original's ``msg = (1-a) slot_msg + a ghost_msg``
-    with ``a`` learnt per frame: a question pulls its supporting fact, a fact or an answer does not).
-    ``pull(x, memory, keys)`` is that blend as a drift, ``alpha (read - x) / (m dt)``: a chain move of
-    m RAR iterations (``rate = 1 / (m dt)``).
+    ``logits(x, memory, keys) [B, N]`` (log weights of :func:`newest_match`), ``read [B, 16, D]`` and
+    ``alpha [B, 1, 1]`` in (0, 1), the frame's own blend weight of the ghost read (the original's
+    ``msg = (1-a) slot_msg + a ghost_msg`` with ``a`` learnt per frame: a question pulls its
+    supporting fact, a fact or an answer does not). ``pull(x, memory, keys)`` is that blend as a
+    drift, ``alpha (read - x) / (m dt)``: a chain move of m RAR iterations (``rate = 1 / (m dt)``).
+
+    The match of ``x`` and a memory frame ``k`` is an MLP on ``[q * k', |q - k'|]`` of their
+    rank-``rank`` projections: "is this fact about what I ask" is no dot product of the two frames
+    (measured on the quick preset's frames, read-only training of 570 steps: a low-rank bilinear
+    score 75% of held-out qa1 reads, the same score under :func:`newest_match` 74%, the MLP 87%
+    with a learnt recency score and 91-94% under :func:`newest_match`, rank and hidden 64-128).
+
+    alpha is a small MLP on the query's projection, not a linear map of the flattened frame: the
+    linear gate learnt "a question pulls, a fact does not" but not "a fact about an object (qa2 /
+    qa3's "John grabbed the apple there.") pulls its carrier's place": measured on the preset's
+    dev questions, alpha at those facts was 0.01-0.06 (0.03-0.65 on training ones), so RAR never
+    made the second hop; with the MLP 1.00, and the quick preset's test qa1 went from 76.7% to
+    86.7%, qa2 from 36.7% to 40.0% (400 dev qa1 questions: 84.0% to 89.2%).
     """
 
-    def __init__(self, slots: int, dim: int, rate: float, rank: int = 64):
+    def __init__(self, slots: int, dim: int, rate: float, rank: int = 128, hidden: int = 128):
         super().__init__()
         self.query = nn.Linear(slots * dim, rank)
         self.key = nn.Linear(slots * dim, rank)
-        self.gate = nn.Linear(slots * dim, 1)
-        self.recency = nn.Parameter(torch.tensor(0.5))
-        """Score per step of age (newest 0): learned, so "the latest mention wins" can be."""
-        # alpha starts ~0 (weight 0, bias -8): the untrained field is the identity, F3's ablation
-        nn.init.zeros_(self.gate.weight)
-        nn.init.constant_(self.gate.bias, -8.0)
+        self.match = nn.Sequential(nn.Linear(2 * rank, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        # a memory frame starts as a probable non-match (p ~ 0.12): the newest frame does not
+        # take every read before the match has learnt anything
+        nn.init.constant_(self.match[-1].bias, -2.0)
+        self.gate = nn.Sequential(nn.Linear(rank, hidden), nn.GELU(), nn.Linear(hidden, 1))  # on the query's projection
+        # alpha starts ~0 (last weight 0, bias -8): the untrained field is the identity, F3's ablation
+        nn.init.zeros_(self.gate[-1].weight)
+        nn.init.constant_(self.gate[-1].bias, -8.0)
         self.register_buffer("rate", torch.tensor(float(rate)))
-        self.scale = rank ** -0.5
 
     def keys(self, memory: Memory) -> Tensor:
         return self.key(memory.frames.flatten(-2))  # [B, N, r]
 
     def logits(self, x: Tensor, memory: Memory, keys: Tensor | None = None) -> Tensor:
         keys = self.keys(memory) if keys is None else keys
-        q = self.query(x.flatten(-2))  # [B, r]
-        n = memory.mask.shape[1]
-        age = torch.arange(n, device=x.device, dtype=x.dtype) - (n - 1)  # right-aligned: newest 0
-        scores = (keys @ q.unsqueeze(-1)).squeeze(-1) * self.scale + self.recency * age
-        return scores.masked_fill(~memory.mask, torch.finfo(scores.dtype).min)
+        q = self.query(x.flatten(-2)).unsqueeze(1).expand_as(keys)  # [B, N, r]
+        scores = self.match(torch.cat([q * keys, (q - keys).abs()], -1)).squeeze(-1)
+        return newest_match(scores, memory.mask)
 
     def alpha_logit(self, x: Tensor) -> Tensor:
-        return self.gate(x.flatten(-2)).squeeze(-1)  # [B]
+        return self.gate(self.query(x.flatten(-2))).squeeze(-1)  # [B]
 
     def pull(self, x: Tensor, memory: Memory, keys: Tensor | None = None) -> Tensor:
         weights = self.logits(x, memory, keys).softmax(-1) * memory.mask.to(x.dtype)  # an empty memory reads zero
