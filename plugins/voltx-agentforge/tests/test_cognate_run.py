@@ -4,13 +4,10 @@ sizing, exact resume across stages, bad input."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 
 import pytest
 import torch
 
-from voltx import hookimpl
 from voltx.errors import VoltxError, EXIT_CONFIG, EXIT_DATA, EXIT_NO_INPUT, EXIT_PREEMPTED, EXIT_PREFLIGHT
 from voltx.plugins import load_plugins
 
@@ -59,6 +56,23 @@ def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, fi
         assert all(torch.equal(a[k], b[k]) for k in a), spec
 
 
+def drift(art, spec: str) -> float:
+    """L2 distance of a specialist's weights from the base's (its fresh memory gate left out)."""
+    base, model = (load_model(art / f"cognate-{s}")[0].state_dict() for s in ("base", spec))
+    return sum(float(((model[k] - base[k]) ** 2).sum()) for k in base if ".gate." not in k) ** 0.5
+
+
+def test_the_anchor_keeps_each_fine_tune_near_the_base(tmp_path, finished_run):
+    runs = tmp_path / "runs"
+    assert run_cognate(runs, finetune_anchor=10.0) == 0
+    art, free = only_run(runs, "cognate") / "artifacts", finished_run / "artifacts"
+    base = load_model(art / "cognate-base")[0].state_dict()
+    assert all(torch.equal(v, load_model(free / "cognate-base")[0].state_dict()[k]) for k, v in base.items())  # one base
+    for spec in SPECS:
+        assert drift(art, spec) < 0.5 * drift(free, spec), spec
+        assert load_model(art / f"cognate-{spec}")[1]["training"]["finetune_anchor"] == 10.0
+
+
 @pytest.mark.parametrize("override, code, message", [
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
@@ -66,6 +80,7 @@ def test_sigterm_in_the_second_stage_then_resume_ends_bitwise_equal(tmp_path, fi
      "cognate.specialist_data[1]: the mix weights must sum to 1"),
     ({"memory_slots": [4, 8, 4]}, EXIT_CONFIG, "cognate.memory_slots: the three models are fine-tuned from one base"),
     ({"finetune_lr": -1.0}, EXIT_CONFIG, "cognate.finetune_lr must be at least 0, got -1.0"),
+    ({"finetune_anchor": -1.0}, EXIT_CONFIG, "cognate.finetune_anchor must be at least 0, got -1.0"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
     ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box,inc,fact"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),

@@ -48,7 +48,8 @@ QUICK = {
     "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=fact:1.0"],
                         ["gen:arith_words_gen?max_number=5&ops=inc:1.0"]],
     "eval_data": "gen:arith_words_gen?max_number=5&ops=mul,fact,inc",
-    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "finetune_lr": 3e-3, "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
+    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "finetune_lr": 3e-3, "finetune_anchor": 0.01,
+    "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
     "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
 }
@@ -79,6 +80,12 @@ class CognateConfig:
     finetune_lr: float = 0.0
     """Peak learning rate of the specialists' fine-tuning from a trained base (0 = ``lr``): lower
     keeps their task vectors small, so that their sum stays in the base's basin."""
+    finetune_anchor: float = 0.0
+    """Weight of an L2 pull of each specialist's weights toward its start (the shared base) while
+    it fine-tunes: ``finetune_anchor * sum((θ - θ_base)²)`` added to its loss (0 = off). Phase 2
+    adds the specialists' task vectors to the base; unanchored, each fine-tune leaves the base's
+    basin and forgets what the base knew, so the vectors do not add. Quick: 0.01 (tuned on dev:
+    0.1 keeps the specialists from learning their kinds; README, "Fine-tunes kept near the base")."""
     eval_data: str = "hub:gsm8k"
     """The held-out word problems (their ``eval_split`` split; a JSONL file is used whole)."""
     eval_split: Literal["test", "dev"] = "test"
@@ -138,7 +145,7 @@ class CognateConfig:
                 raise ConfigError(f"cognate.{name}: expected 3 values (reasoning, memory, speed), got {getattr(self, name)!r}")
         require_at_least("cognate", self, ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs",
                                            "speed_batches"))
-        require_at_least("cognate", self, ("base_epochs", "lr", "finetune_lr"), least=0)  # 0: no base / finetune_lr = lr
+        require_at_least("cognate", self, ("base_epochs", "lr", "finetune_lr", "finetune_anchor"), least=0)  # 0: no base / finetune_lr = lr
         if not all(0 < r < 1 for r in self.halt_prior):
             raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:

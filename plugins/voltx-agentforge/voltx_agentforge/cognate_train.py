@@ -56,8 +56,10 @@ def starting_model(cfg: CognateConfig, i: int, seed: int, base: dict[str, torch.
 
 
 def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, data: dict, batch_size: int,
-              stage: str | None = None, epochs: int | None = None) -> None:
-    """Train specialisation ``i``'s model (or, with ``stage`` and ``epochs``, the shared base with its settings)."""
+              stage: str | None = None, epochs: int | None = None, anchor: dict[str, torch.Tensor] | None = None) -> None:
+    """Train specialisation ``i``'s model (or, with ``stage`` and ``epochs``, the shared base with its
+    settings); with ``anchor`` (parameter name -> its starting value), ``cfg.finetune_anchor`` pulls
+    the weights toward it."""
     stage, device, rate = stage or STAGES[i], ctx.device, cfg.halt_prior[i]
     log_prior = geometric_prior(rate, model.args.refine_steps).log().to(device).view(-1, 1, 1)
     held, gold, fixed, max_new = data["held"], data["gold"], data["fixed"], data["max_new"]
@@ -74,7 +76,9 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
         deep = (nll.mean(0) * w).sum() / w.sum()  # every step's own loss (deep supervision)
         real = (b["ids"] != PAD).float()
         kl = ((p * (p.clamp_min(1e-8).log() - log_prior)).sum(0) * real).sum() / real.sum()
-        return {"loss": lm + cfg.deep_supervision * deep + cfg.halt_kl_weight * kl, "lm": lm, "deep": deep, "kl": kl,
+        pull = sum(((t - anchor[n]) ** 2).sum() for n, t in model.named_parameters()) if anchor else nll.new_zeros(())
+        return {"loss": lm + cfg.deep_supervision * deep + cfg.halt_kl_weight * kl + cfg.finetune_anchor * pull,
+                "lm": lm, "deep": deep, "kl": kl, "anchor": pull,
                 "halting_steps": (out["steps"] * real).sum() / real.sum(), "memory_use": (out["gate"] * real).sum() / real.sum()}
 
     def evaluate() -> dict[str, float]:
@@ -191,11 +195,14 @@ def run(ctx: RunContext) -> None:
             continue
         model = starting_model(cfg, i, seed, base).to(ctx.device)
         model.checkpointing = sizing.strategy == "activation checkpointing"
-        train_one(ctx, cfg, i, model, data[i], sizing.batch_size)
+        # the pull's target is the model as its fine-tune starts: the base (with the model's own fresh gate)
+        anchor = {n: p.detach().clone() for n, p in model.named_parameters()} if base is not None and cfg.finetune_anchor else None
+        train_one(ctx, cfg, i, model, data[i], sizing.batch_size, anchor=anchor)
         store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
                          size_category=sizing.category,
                          training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
                                    "base_epochs": cfg.base_epochs if cfg.specialist_data else 0, "finetune_lr": cfg.finetune_lr,
+                                   "finetune_anchor": cfg.finetune_anchor,
                                    "batch_size": sizing.batch_size, "lr": cfg.lr, "tasks": data[i]["tasks"]},
                          evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
         ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),
