@@ -35,7 +35,7 @@ from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx_phases.f3_energy import RarEnergy
 from voltx_phases.f3_memory import Memory, MemoryRead
-from voltx_phases.f3_settle import SettleGate, settle_term
+from voltx_phases.f3_settle import OPEN_BEFORE, SettleGate, settle_term
 
 VFN_FOUNDATION = "vfn_foundation.safetensors"
 """F3's artifact: velocity field, attention and identity head, with their constructor args and RAR settings."""
@@ -303,7 +303,8 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
     denoise = _masked_mean((drift(reasoner, velocity, corr.slots, clock, active, beta) - restore).pow(2).sum(-1), active)
     id_head = reasoner["identity"].loss(dst, slot_index, moves.dst_active)
     return {"chain": chain, "flow": flow, "identity": identity, "denoise": denoise, "id_head": id_head, "read": read_term(reasoner, moves),
-            "settle": settle_term(reasoner["settle"], src, moves.final, active)}
+            "settle": settle_term(reasoner["settle"], src, moves.final, active, x,
+                                  active & (~moves.final).unsqueeze(-1) & (frac < OPEN_BEFORE))}
 
 
 def read_term(reasoner: nn.ModuleDict, moves: Moves) -> Tensor:

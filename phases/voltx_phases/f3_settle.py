@@ -61,12 +61,24 @@ class SettleGate(nn.Module):
         return torch.sigmoid(logits) * (logits > 0).to(logits.dtype)
 
 
-def settle_term(gate: SettleGate, src: Tensor, final: Tensor, active: Tensor) -> Tensor:
+OPEN_BEFORE = 0.75
+"""Along a move, points short of this share of the way are labelled open too: without them the gate
+learnt "answer-like" for the whole last stretch of the answer's move and froze frames short of it."""
+
+
+def settle_term(gate: SettleGate, src: Tensor, final: Tensor, active: Tensor,
+                between: Tensor | None = None, still_moving: Tensor | None = None) -> Tensor:
     """Binary cross-entropy of every active slot's gate at a move's start ``src``: closed (0) where
     the item is a chain's answer standing still (``final``), open (1) at a question or an
-    intermediate frame, whose move has yet to be made."""
+    intermediate frame, whose move has yet to be made; and open at ``between`` (the flow term's
+    points along the moves) where ``still_moving`` (short of :data:`OPEN_BEFORE` of a move's way)."""
     logits = gate.logits(src).float()
     target = (~final).unsqueeze(-1).expand_as(logits).float()
     per_slot = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     m = active.float()
-    return (per_slot * m).sum() / m.sum().clamp_min(1.0)
+    loss = (per_slot * m).sum() / m.sum().clamp_min(1.0)
+    if between is not None:
+        w = still_moving.float()
+        on_way = F.binary_cross_entropy_with_logits(gate.logits(between).float(), torch.ones_like(w), reduction="none")
+        loss = loss + (on_way * w).sum() / w.sum().clamp_min(1.0)
+    return loss
