@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from run_factory import BASE_TIME, make_run
 from textual.app import App
@@ -198,3 +199,29 @@ def test_lower_is_better_and_a_metric_some_run_lacks_ranks_nothing(tmp_path):
     assert not ranking.higher_is_better and [r.label for r, _ in ranking.rows] == ["b", "c", "a"]
     missing = rank([run("a", 0.3), run("b", None)])  # b never evaluated it: no order would be fair
     assert missing.metric is None and missing.columns == [] and [r.label for r, _ in missing.rows] == ["a", "b"]
+
+
+def test_each_runs_stages_are_drawn_apart_as_on_the_loss_tab(tmp_path):
+    """Two translator-like runs (encoder then decoder, the decoder from step 26 in one, 31 in the
+    other): each run's curve is broken where its own decoder begins, and both starts are marked
+    and named (the Loss tab's chart code)."""
+    a = make_run(tmp_path, "f1", steps=40)
+    b = make_run(tmp_path, "f1", steps=40, created_at=BASE_TIME + 3600)
+    for run, first in ((a, 26), (b, 31)):
+        metrics = run / "metrics.jsonl"
+        records = [json.loads(line) for line in metrics.read_text().splitlines()]
+        for rec in records[first - 1:]:
+            rec["stage"] = "decoder"
+            rec["losses"] = {k: v + 5.0 for k, v in rec["losses"].items()}  # a joining line would be a tall rise
+        metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+
+    async def check(pilot, screen):
+        assert [r.stages for r in screen.runs] == [(("encoder", 1.0), ("decoder", 26.0)), (("encoder", 1.0), ("decoder", 31.0))]
+        plot = screen.query_one("#compare-plot-loss", SeriesPlot)
+        assert plot.stages == (("encoder", 1.0), ("decoder", 26.0), ("decoder", 31.0))
+        rows = plot.text(100, 16).split("\n")
+        assert rows[1].split() == ["encoder", "┊decoder", "┊decoder"]
+        for at in [i for i, c in enumerate(rows[1]) if c == "┊"]:  # no line climbs either rule: it is whole
+            assert all(row[at] == "┊" for row in rows[3:-4]), "\n".join(rows)
+
+    drive(CompareScreen([a, b]), check)

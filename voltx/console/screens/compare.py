@@ -27,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from voltx.console.widgets.charts import SeriesPlot
+from voltx.console.widgets.charts import SeriesPlot, Stages
 from voltx.console.series import MetricSeries
 from voltx.console.screens.handoff import to_ui
 from voltx.config import tomllib
@@ -47,6 +47,8 @@ class RunCurves:
     dir: Path
     label: str
     curves: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    stages: Stages = ()
+    """(stage, first step) of each of its stages: the curves are drawn apart where each begins."""
     config: dict[str, Any] = field(default_factory=dict)
     problem: str | None = None
     evaluations: dict[str, float] = field(default_factory=dict)
@@ -91,8 +93,9 @@ def rank(runs: list[RunCurves]) -> Ranking:
     return Ranking(metric, higher, columns, rows)
 
 
-def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list[float], list[float]]]:
-    """(steps, values) per loss term of one metrics.jsonl, downsampled, resumes resolved."""
+def read_curves(path: Path, buckets: int = BUCKETS) -> tuple[dict[str, tuple[list[float], list[float]]], Stages]:
+    """(steps, values) per loss term of one metrics.jsonl, downsampled, resumes resolved; and the
+    run's stages (the Loss tab's: ``SeriesView.stages``)."""
     reader = MetricSeries(path)
     reader.refresh()
     series = reader.snapshot()
@@ -101,14 +104,20 @@ def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list
         steps, values = series.downsampled(term, buckets)
         if steps:
             curves[term] = (steps, values)
-    return curves
+    return curves, series.stages()
+
+
+def read_loss_curves(path: Path, buckets: int = BUCKETS) -> dict[str, tuple[list[float], list[float]]]:
+    """(steps, values) per loss term of one metrics.jsonl, downsampled, resumes resolved."""
+    return read_curves(path, buckets)[0]
 
 
 def load_run(run_dir: Path) -> RunCurves:
     paths = RunPaths(run_dir)
     manifest = load_manifest(run_dir).record
     label = f"{manifest.phase or paths.phase}/{manifest.id or run_dir.name}"
-    run = RunCurves(run_dir, label, curves=read_loss_curves(paths.metrics))
+    curves, stages = read_curves(paths.metrics)
+    run = RunCurves(run_dir, label, curves=curves, stages=stages)
     try:
         run.config = flatten(tomllib.loads(paths.config.read_text(encoding="utf-8")), ".")
     except FileNotFoundError:
@@ -196,7 +205,7 @@ class CompareScreen(Screen):
         for term in terms:
             plot = SeriesPlot(term, id=f"compare-plot-{term}", classes="compare-plot")
             box.mount(plot)
-            plot.show({r.label: r.curves[term] for r in runs})
+            plot.show({r.label: r.curves[term] for r in runs}, per_series={r.label: r.stages for r in runs})
 
         table = self.query_one("#compare-config", DataTable)
         table.clear(columns=True)

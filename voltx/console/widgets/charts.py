@@ -11,7 +11,9 @@ The series handed to ``show`` are already downsampled (``voltx.console.series.do
 a min and a max per column), so spikes stay visible. A run of several stages (``stages``: each
 one's name and first step) is drawn apart: no line joins one stage's last point to the next
 stage's first (their losses are of different models or objectives, so the join would read as a
-jump), a dotted rule marks where each stage begins and a row above the plot names them.
+jump), a dotted rule marks where each stage begins and a row above the plot names them. Overlaid
+runs (the Compare screen) each bring their own stages (``per_series``): each curve is broken at
+its own run's stage starts, and the rules and names mark every run's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ PALETTE = ("cyan", "magenta", "green", "yellow", "dodger_blue2", "red", "orange3
 _BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 GUTTER = 9  # y tick labels
 RULE = -2  # the colour index of a stage rule's cells (-1: an empty cell)
+Stages = tuple[tuple[str, float], ...]
+"""(stage, first step) of each of a run's stages in step order (``voltx.console.series.SeriesView.stages``)."""
 
 
 def _step_label(v: float, span: float) -> str:
@@ -73,10 +77,22 @@ def _stage_row(stages: tuple[tuple[str, float], ...], columns: list[int], plot_w
     return "".join(row)
 
 
+def every_stage(per_series: dict[str, Stages]) -> Stages:
+    """What the rules and the names row of an overlay mark: the earliest first stage, then every
+    later stage start of any run, in step order, each once. () when no run changes stage: runs of
+    one stage each (two phases' runs compared) are drawn as a run of one stage is."""
+    later = sorted({mark for stages in per_series.values() for mark in stages[1:]}, key=lambda m: (m[1], m[0]))
+    firsts = [stages[0] for stages in per_series.values() if stages]
+    return (min(firsts, key=lambda m: m[1]), *later) if later else ()
+
+
 def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int, height: int, *,
-                 title: str = "", note: str = "", stages: tuple[tuple[str, float], ...] = ()) -> Text:
+                 title: str = "", note: str = "", stages: Stages = (), per_series: dict[str, Stages] | None = None) -> Text:
     """The whole chart (title + legend, a row naming the stages when there are several, plot rows
-    with y ticks, x axis with step labels)."""
+    with y ticks, x axis with step labels). ``per_series`` (series name -> its run's stages), when
+    given, stands for ``stages``: see the module docstring."""
+    if per_series:
+        stages = every_stage(per_series)
     head = Text(title, style="bold")
     if note:
         head.append(f"  ({note})", style="dim")
@@ -100,11 +116,12 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     dot_w, dot_h = 2 * plot_w, 4 * plot_h
     bits = np.zeros((plot_h, plot_w), dtype=np.uint8)
     color = np.full((plot_h, plot_w), -1, dtype=np.int16)
-    starts = np.array([first for _, first in stages[1:]], dtype=np.float64)
-    for i, (_, x, y) in enumerate(named):
+    for i, (name, x, y) in enumerate(named):
         px = (x - x_lo) / (x_hi - x_lo) * (dot_w - 1)
         py = (y_hi - y) / (y_hi - y_lo) * (dot_h - 1)  # row 0 is the top
-        dots = [_dots(px[part], py[part]) for part in _pieces(x, starts)] if staged else [_dots(px, py)]
+        own = per_series.get(name, ()) if per_series else stages  # where this curve's run changes stage
+        starts = np.array([first for _, first in own[1:]], dtype=np.float64)
+        dots = [_dots(px[part], py[part]) for part in _pieces(x, starts)] if len(starts) else [_dots(px, py)]
         cx, cy = np.concatenate([d[0] for d in dots]), np.concatenate([d[1] for d in dots])
         cx, cy = np.clip(cx, 0, dot_w - 1), np.clip(cy, 0, dot_h - 1)
         rows, cols = cy // 4, cx // 2
@@ -158,7 +175,8 @@ class SeriesPlot(Widget):
         self.title = title
         self.series: dict[str, tuple[list[float], list[float]]] = {}
         self.note = "waiting for metrics"
-        self.stages: tuple[tuple[str, float], ...] = ()
+        self.stages: Stages = ()
+        self.per_series: dict[str, Stages] | None = None
         self.points = 0
         """How many points the last ``show`` handed over (tests check the downsample reached the widget)."""
         self._cache: tuple[tuple[int, int, int], Text] | None = None
@@ -170,10 +188,12 @@ class SeriesPlot(Widget):
         braille dot column; more would not be visible."""
         return max(40, (self.size.width or 80) - GUTTER - 1)
 
-    def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "",
-             stages: tuple[tuple[str, float], ...] = ()) -> None:
-        """Draw ``series`` (name -> (steps, values)); ``stages`` (name, first step) draws a run's stages apart."""
-        self.series, self.note, self.stages = series, note, stages
+    def show(self, series: dict[str, tuple[list[float], list[float]]], note: str = "", stages: Stages = (),
+             per_series: dict[str, Stages] | None = None) -> None:
+        """Draw ``series`` (name -> (steps, values)); ``stages`` (name, first step) draws a run's stages
+        apart, ``per_series`` (series name -> its run's stages) each of several overlaid runs'."""
+        self.series, self.note, self.per_series = series, note, per_series
+        self.stages = every_stage(per_series) if per_series else stages
         self.points = sum(len(x) for x, _ in series.values())
         self._version += 1
         self.refresh()
@@ -181,13 +201,14 @@ class SeriesPlot(Widget):
     def text(self, width: int | None = None, height: int | None = None) -> str:
         """The chart as plain text (what a test or a log would show)."""
         w, h = width or self.size.width or 80, height or self.size.height or 12
-        return render_chart(self.series, w, h, title=self.title, note=self.note, stages=self.stages).plain
+        return render_chart(self.series, w, h, title=self.title, note=self.note, stages=self.stages,
+                            per_series=self.per_series).plain
 
     def render(self) -> Text:
         key = (self.size.width, self.size.height, self._version)
         if self._cache is None or self._cache[0] != key:
             chart = render_chart(self.series, self.size.width, self.size.height, title=self.title,
-                                 note=self.note, stages=self.stages)
+                                 note=self.note, stages=self.stages, per_series=self.per_series)
             chart.no_wrap, chart.overflow = True, "crop"
             self._cache = (key, chart)
         return self._cache[1]
