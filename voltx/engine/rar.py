@@ -218,7 +218,9 @@ def rar(
         energy: the energy head used by ``config.energy_mode`` (module docstring); required
             unless that is ``off``, ignored then.  In ``control`` mode ``iterations`` counts
             rejected steps too (each costs a VFN call).
-        settle: per-slot gate on the update (module docstring); None = 1 everywhere.
+        settle: a per-slot gate ``[B, S]`` in [0, 1] that scales each slot's whole update (energy
+            step included); a slot gated to 0 does not move, so it freezes at once: how a phase
+            makes learnt stopping points exact fixed points (F3's settle gate). None = 1 everywhere.
 
     One function on purpose: the iteration is the algorithm (drift + messages + noise ->
     renormalise -> converge), read top to bottom against the original; its length is mostly
