@@ -19,7 +19,7 @@ from voltx.errors import EXIT_RUN_LOCKED, DataError, MissingInputError, RunLocke
 from voltx.runs.layout import FORMAT_VERSION, RunPaths, list_run_dirs, load_manifest, resolve_run, runs_root
 from voltx.runs.lock import RunLock, writer_alive
 from voltx.runs.records import Resumed
-from voltx.runs.store import RunReader, RunWriter, effective_status, summarize
+from voltx.runs.store import RunReader, RunWriter, effective_status, eta_seconds, summarize
 
 
 def new_writer(root: Path, phase: str = "translator") -> RunWriter:
@@ -333,6 +333,17 @@ def test_summarize_live_run_computes_eta(root):
         w.close("finished", 0)
     s = summarize(w.dir)
     assert s.status == "finished" and s.eta_s is None and s.exit_code == 0
+
+
+def test_the_eta_assumes_the_wall_pace_evaluations_included_and_reads_older_records_by_their_speed(root):
+    w = new_writer(root)
+    try:
+        w.log_metrics({"step": 50, "total_steps": 150, "steps_per_sec": 10.0, "wall_steps_per_sec": 2.0, "losses": {"total": 1.0}})
+        w.flush()
+        assert summarize(w.dir).eta_s == pytest.approx(50.0)  # 100 steps at 2/s of wall time, not 10 s at the training speed
+    finally:
+        w.close("finished", 0)
+    assert eta_seconds("running", 50, 150, 10.0) == pytest.approx(10.0)  # a record an older voltx wrote
 
 
 def test_summarize_run_without_metrics(root):

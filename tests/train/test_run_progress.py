@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from voltx import hookimpl
 from voltx.plugins import load_plugins
 from voltx.runs.layout import list_run_dirs, load_manifest
+from voltx.runs.records import StepRecord
+from voltx.runs.store import eta_seconds
 from voltx.plugin_specs import Deliverable, PhaseSpec
 from voltx.train.runner import RunRequest, execute
 
@@ -26,6 +29,8 @@ class TwoStageConfig:
     meets_target: bool = False
     """Report an mse of 0 (the deliverable passes); by default the target (< 1e-9) is missed, as a
     quick look misses a plan's targets."""
+    eval_sleep: float = 0.0
+    """Seconds each evaluation takes on top of its work (an evaluation that costs more than its epoch's steps)."""
 
 
 def run_two_stages(ctx):
@@ -51,6 +56,7 @@ def run_two_stages(ctx):
             return {"loss": torch.nn.functional.mse_loss(model(x[idx]), y[idx])}
 
         def evaluate(model=model):
+            time.sleep(cfg.eval_sleep)
             return {"mse": 0.0 if cfg.meets_target else float(torch.nn.functional.mse_loss(model(x), y)),
                     "mse_zero": float(y.pow(2).mean())}
 
@@ -69,9 +75,9 @@ def plugins():
     return load_plugins(extra=[("twostage", sys.modules[__name__])], refresh=True)
 
 
-def run_log(tmp_path, plugins, preset=None, config=None) -> tuple[int, str, dict]:
+def run_log(tmp_path, plugins, preset=None, config=None, overrides=()) -> tuple[int, str, dict]:
     code = execute(RunRequest(phase="twostage", preset=preset, config_path=config, runs_dir=str(tmp_path / "runs"),
-                              progress="plain"), plugins=plugins)
+                              progress="plain", overrides=overrides), plugins=plugins)
     (run_dir,) = list_run_dirs(tmp_path / "runs")
     return code, (run_dir / "stdout.log").read_text(), {"dir": run_dir, **load_manifest(run_dir).raw}
 
@@ -86,6 +92,24 @@ def test_progress_and_total_steps_cover_every_stage(tmp_path, plugins):
     records = [json.loads(line) for line in (manifest["dir"] / "metrics.jsonl").read_text().splitlines()]
     assert {r["total_steps"] for r in records} == {18}  # `voltx status` and the console's ETA read this
     assert manifest["total_steps"] == 18
+
+
+def test_the_eta_counts_evaluation_time_on_the_terminal_and_in_the_run_store(tmp_path, plugins):
+    """Steps take milliseconds and each evaluation 0.5 s: the epochs left evaluate too, so an ETA at the
+    training speed alone (a few ms per step) would promise the rest at once. The ``[run]`` line and the
+    step records (what ``voltx status``, the runs screen and the run header read, through the same
+    ``eta_seconds``) both assume the wall pace so far, evaluations included."""
+    sleep = 0.5
+    code, log, manifest = run_log(tmp_path, plugins, overrides=(f"eval_sleep={sleep}", "run.log_every=1"))
+    assert code == 0
+    # after epoch 1 (steps 1-6, one evaluation) 12 steps and 2 evaluations are left: at least 12 * 0.5 / 6 = 1 s
+    (eta_line,) = re.findall(r"^\[run\] step 6/18 .*, ETA (\d+)m(\d+)s for the whole run$", log, re.M)
+    assert int(eta_line[0]) * 60 + int(eta_line[1]) >= 12 * sleep / 6
+    lines = (manifest["dir"] / "metrics.jsonl").read_text().splitlines()
+    records = {r.step: r for r in (StepRecord.parse(json.loads(line)) for line in lines)}
+    seventh = records[7]  # logged after the first evaluation: its pace counts it (7 steps in >= 0.5 s)
+    assert eta_seconds("running", seventh.step, seventh.total_steps, seventh.steps_per_sec, seventh.wall_steps_per_sec) >= 11 * sleep / 7
+    assert seventh.steps_per_sec > 5 * seventh.wall_steps_per_sec  # the training speed alone would promise far less
 
 
 def test_checkpoint_lines_name_the_resumable_checkpoint(tmp_path, plugins):

@@ -224,6 +224,10 @@ class StepRecord(Record):
     lr: float | None = None
     samples_per_sec: float | None = None
     steps_per_sec: float | None = None
+    """Training speed since the previous logged step (evaluations and checkpoint writes left out)."""
+    wall_steps_per_sec: float | None = None
+    """Steps per second of wall time since this stage began (or resumed), evaluations and checkpoint
+    writes included: the pace the ETA assumes (:func:`voltx.runs.store.eta_seconds`)."""
     time: float | None = None
     attempt: int | None = None
     """Which attempt (1 = first start, 2 = first resume, ...) logged the step."""

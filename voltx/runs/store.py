@@ -301,13 +301,19 @@ def whole_run_steps(logged: int | float | None, planned: int | None) -> int | No
     return int(logged) if logged is not None else planned
 
 
-def eta_seconds(status: str, step: int | float | None, total_steps: int | None, steps_per_sec: float | None) -> float | None:
-    """The one ETA rule (``voltx status``, the console's runs screen and its run header): a running
-    run's remaining steps of the whole run at the speed its latest step record logged; never below 0
-    (a run past its planned total), None for a run that is not running or has not logged both."""
-    if status != "running" or step is None or not total_steps or not steps_per_sec or steps_per_sec <= 0:
+def eta_seconds(status: str, step: int | float | None, total_steps: int | None, steps_per_sec: float | None,
+                wall_steps_per_sec: float | None = None) -> float | None:
+    """The one ETA rule (the engine's ``[run] ... ETA`` line, ``voltx status``, the console's runs
+    screen and its run header): a running run's remaining steps of the whole run at the pace its
+    latest step record logged. The pace is ``wall_steps_per_sec`` (wall time since the stage began,
+    evaluations and checkpoint writes included: the remaining epochs evaluate and checkpoint too);
+    a record without it (written by an older voltx) falls back to the training speed
+    ``steps_per_sec``. Never below 0 (a run past its planned total); None for a run that is not
+    running or has not logged a step and a pace."""
+    pace = wall_steps_per_sec or steps_per_sec
+    if status != "running" or step is None or not total_steps or not pace or pace <= 0:
         return None
-    return max(0.0, (total_steps - step) / steps_per_sec)
+    return max(0.0, (total_steps - step) / pace)
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -323,7 +329,7 @@ def summarize(run_dir: Path) -> RunSummary:
         step, stage, samples_per_sec = rec.step, rec.stage, rec.samples_per_sec
         losses = {k: v for k, v in rec.losses.items() if v is not None}
         total_steps = whole_run_steps(rec.total_steps, total_steps)
-        eta_s = eta_seconds(status, step, total_steps, rec.steps_per_sec)
+        eta_s = eta_seconds(status, step, total_steps, rec.steps_per_sec, rec.wall_steps_per_sec)
     return RunSummary(
         dir=run_dir, id=m.id or run_dir.name, phase=m.phase or run_dir.parent.name, status=status,
         step=step, total_steps=total_steps, stage=stage, losses=losses, samples_per_sec=samples_per_sec, eta_s=eta_s,

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from voltx.errors import Diverged, Preempted
+from voltx.runs.store import eta_seconds
 from voltx.train.batches import EpochBatches
 from voltx.train.context import RunContext
 from voltx.train.distributed import shard
@@ -132,7 +133,14 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         ctx.say(f"[{stage.name}] resumable checkpoint: {path} (step {ctx.global_step}; --resume continues from here)")
 
     ctx.reporter.start(label, whole, completed=ctx.global_step)
-    timed_from, timed_step = time.perf_counter(), ctx.global_step  # the whole-run ETA's speed
+    timed_from, timed_step = time.perf_counter(), ctx.global_step  # the whole-run ETA's pace
+
+    def wall_pace() -> float | None:
+        """Steps per second of wall time since this stage began or resumed, evaluations and checkpoint
+        writes included (the remaining epochs evaluate and checkpoint too): the pace of the ETA."""
+        done = ctx.global_step - timed_step
+        return done / max(time.perf_counter() - timed_from, 1e-9) if done else None
+
     while epoch < stage.epochs:
         model.train()
         epoch_started = time.perf_counter()
@@ -190,6 +198,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                     "epoch": epoch + 1, "epochs": stage.epochs, "batch": b + 1, "per_epoch": per_epoch,
                     "losses": named, "metrics": measured, "lr": lr,
                     "samples_per_sec": samples_since / elapsed, "steps_per_sec": (samples_since / max(1, batches.batch_size)) / elapsed,
+                    "wall_steps_per_sec": wall_pace(),
                 }
                 tick, samples_since = now, 0
                 ctx.hub.log({**{k: v for k, v in info.items() if k not in ("epochs", "per_epoch", "metrics")}, **measured})
@@ -223,8 +232,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
         start_batch = 0
         sums = torch.zeros(0)
         saved(save(epoch, 0))
-        done = ctx.global_step - timed_step
-        ctx.say(progress_line(ctx.global_step, whole, label, (time.perf_counter() - timed_from) / done if done else None))
+        ctx.say(progress_line(ctx.global_step, whole, label, eta_seconds("running", ctx.global_step, whole, None, wall_pace())))
     ctx.run.event("input", stage=stage.name, step=ctx.global_step, **feed.stats.as_record())  # did the step wait for its batches?
     ctx.reporter.stop()
     return last_eval

@@ -30,15 +30,16 @@ def stage_label(plan: dict[str, int], stage: str) -> str:
     return stage
 
 
-def progress_line(step: int, total: int, label: str, seconds_per_step: float | None) -> str:
+def progress_line(step: int, total: int, label: str, eta_s: float | None) -> str:
     """The whole run's position and ETA, e.g. ``[run] step 7/21 (33%) in encoder (stage 1/2),
-    ETA 12s for the whole run``; the ETA assumes the speed measured so far."""
+    ETA 12s for the whole run``; ``eta_s`` is :func:`voltx.runs.store.eta_seconds`' (the rule
+    ``voltx status`` and the console show), so the terminal and the readers agree."""
     from voltx.formatting import fmt_duration
 
     share = f" ({step / total:.0%})" if total else ""
     line = f"[run] step {step}/{total}{share} in {label}"
-    if seconds_per_step is not None and total > step:
-        line += f", ETA {fmt_duration((total - step) * seconds_per_step)} for the whole run"
+    if eta_s is not None and total > step:
+        line += f", ETA {fmt_duration(eta_s)} for the whole run"
     return line
 
 

@@ -182,7 +182,7 @@ class RunDetailScreen(Screen):
             parts.append(" ".join(f"{escape(t)}={fmt_num(v)}" for t, v in latest))
         if s.latest("samples_per_sec") is not None:
             parts.append(f"{fmt_num(s.latest('samples_per_sec'))} samples/s")
-        eta = eta_seconds(d.status, step, total, s.latest("steps_per_sec"))
+        eta = eta_seconds(d.status, step, total, s.latest("steps_per_sec"), s.latest("wall_steps_per_sec"))
         if eta is not None:
             parts.append(f"ETA {fmt_duration(eta)}")
         lines = ["   ".join(parts)]
