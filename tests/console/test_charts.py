@@ -87,8 +87,21 @@ def test_one_stage_draws_as_before():
     assert "┊" not in joined
 
 
-def test_a_stage_name_is_cut_to_the_room_before_the_next():
+def test_names_too_close_for_one_row_are_staggered_and_each_rule_runs_past_the_names_below():
     text = render_chart({"loss": (list(range(1, 101)), [1.0] * 100)}, 40, 10,
+                        stages=(("cognate-base", 1.0), ("cognate-reasoning", 11.0), ("cognate-memory", 90.0))).plain
+    top, second = (line[GUTTER + 1 :] for line in text.split("\n")[1:3])
+    assert top.startswith("cognate-base ") and "┊cog" in top  # the last name has only the room to the edge
+    reasoning = second.index("┊cognate-reasoning")  # would run into cognate-base: a row down, whole
+    memory = top.index("┊")
+    assert second[memory] == "┊"  # the rule of the name above continues down to the plot
+    rows = [line[GUTTER + 1 :] for line in text.split("\n")[3:-2]]
+    assert len(rows) == 5  # the two rows of names are taken from the plot
+    assert all(r[at] == "┊" for r in rows for at in (reasoning, memory) if not dots(r[at]))
+
+
+def test_out_of_rows_a_stage_name_is_cut_to_the_room_before_the_next():
+    text = render_chart({"loss": (list(range(1, 101)), [1.0] * 100)}, 40, 6,  # room for one row of names only
                         stages=(("cognate-base", 1.0), ("cognate-reasoning", 11.0), ("cognate-memory", 90.0))).plain
     names = text.split("\n")[1][GUTTER + 1 :]
     first, second, third = names.split("┊")

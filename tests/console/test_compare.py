@@ -225,3 +225,34 @@ def test_each_runs_stages_are_drawn_apart_as_on_the_loss_tab(tmp_path):
             assert all(row[at] == "┊" for row in rows[3:-4]), "\n".join(rows)
 
     drive(CompareScreen([a, b]), check)
+
+
+def test_runs_that_change_stage_a_step_apart_are_both_named_whole_in_their_colours(tmp_path):
+    """The decoder begins at step 26 in one run and 27 in the other: on an 80-column screen the two
+    rules are two cells apart, so one row would cut the first name to its rule. The second name goes a
+    row down, and each is drawn in its run's colour, so the reader can tell whose decoder begins where."""
+    a = make_run(tmp_path, "f1", steps=40)
+    b = make_run(tmp_path, "f1", steps=40, created_at=BASE_TIME + 3600)
+    for run, first in ((a, 26), (b, 27)):
+        metrics = run / "metrics.jsonl"
+        records = [json.loads(line) for line in metrics.read_text().splitlines()]
+        for rec in records[first - 1:]:
+            rec["stage"] = "decoder"
+        metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+
+    async def check(pilot, screen):
+        screen.query_one("#compare-tabs").active = "compare-curves-tab"
+        await pilot.pause()
+        plot = screen.query_one("#compare-plot-loss", SeriesPlot)
+        chart = plot.render()
+        lines = chart.plain.split("\n")
+        named = [(n, line.index("┊decoder")) for n, line in enumerate(lines[1:4], start=1) if "┊decoder" in line]
+        assert [n for n, _ in named] == [1, 2], "\n".join(lines)  # one name a row, both whole
+        (first_at, second_at) = (at for _, at in named)
+        assert lines[2][first_at] == "┊"  # the first run's rule runs down past the second name
+        offsets = [sum(len(line) + 1 for line in lines[:n]) + at + 1 for n, at in named]  # "decoder", after the ┊
+        colours = [{s.style for s in chart.spans if s.start <= at < s.end} for at in offsets]
+        legend = {s.style for s in chart.spans if s.end <= len(lines[0])} - {"bold", "dim"}
+        assert colours[0] != colours[1] and all(c <= legend and c for c in colours)  # each in one run's legend colour
+
+    drive(CompareScreen([a, b]), check, size=(80, 30))

@@ -11,9 +11,10 @@ The series handed to ``show`` are already downsampled (``voltx.console.series.do
 a min and a max per column), so spikes stay visible. A run of several stages (``stages``: each
 one's name and first step) is drawn apart: no line joins one stage's last point to the next
 stage's first (their losses are of different models or objectives, so the join would read as a
-jump), a dotted rule marks where each stage begins and a row above the plot names them. Overlaid
-runs (the Compare screen) each bring their own stages (``per_series``): each curve is broken at
-its own run's stage starts, and the rules and names mark every run's.
+jump), a dotted rule marks where each stage begins and a row above the plot names them (names
+that would collide are staggered onto a second or third row). Overlaid runs (the Compare screen)
+each bring their own stages (``per_series``): each curve is broken at its own run's stage starts,
+and the rules and names mark every run's, a name in its run's colour.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PALETTE = ("cyan", "magenta", "green", "yellow", "dodger_blue2", "red", "orange3
 # braille dot bits by (row 0-3, column 0-1) inside a 2x4 cell (Unicode U+2800 block)
 _BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.uint8)
 GUTTER = 9  # y tick labels
+NAME_ROWS = 3  # rows naming a chart's stages, at most: names too close for one row are staggered onto them
 RULE = -2  # the colour index of a stage rule's cells (-1: an empty cell)
 Stages = tuple[tuple[str, float], ...]
 """(stage, first step) of each of a run's stages in step order (``voltx.console.series.SeriesView.stages``)."""
@@ -66,15 +68,45 @@ def _pieces(x: np.ndarray, starts: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(x)])]
 
 
-def _stage_row(stages: tuple[tuple[str, float], ...], columns: list[int], plot_w: int) -> str:
-    """The names of the stages, each from the column where it begins (after the first, on a ``┊``
-    that continues the rule below it), cut to the room before the next one."""
-    row = [" "] * plot_w
-    for i, ((name, _), at) in enumerate(zip(stages, columns)):
-        room = (columns[i + 1] - 1 if i + 1 < len(columns) else plot_w) - at  # a space before the next one's rule
-        label = (name if i == 0 else "┊" + name)[: max(0, room)]
-        row[at : at + len(label)] = label
-    return "".join(row)
+def _stage_rows(stages: Stages, columns: list[int], plot_w: int, most: int) -> tuple[list[list[str]], list[list[int]]]:
+    """The rows naming the stages (at most ``most``; the last sits on the plot): each name from the
+    column where its stage begins (after the first, on a ``┊`` that continues the rule below it), and
+    for each cell the index of the stage it names (-1: none). A name that would run into the next
+    one's rule is staggered: the next goes a row down, nearer the plot, and the rule of the one above
+    runs down past it, so two runs that change stage a few steps apart (the Compare screen) are both
+    named whole. Out of rows, a name is cut to the room before the next one's rule."""
+    labels = [name if i == 0 else "┊" + name for i, (name, _) in enumerate(stages)]
+    level = []
+    for j, at in enumerate(columns):  # below every earlier name that reaches this column (or its gap)
+        level.append(min(most - 1, max((level[i] + 1 for i in range(j) if columns[i] <= at <= columns[i] + len(labels[i])), default=0)))
+    rows = max(level, default=0) + 1
+    chars, owner = [[" "] * plot_w for _ in range(rows)], [[-1] * plot_w for _ in range(rows)]
+    rule: set[tuple[int, int]] = set()
+    for j, (at, label) in enumerate(zip(columns, labels)):
+        r = level[j]
+        row, own = chars[r], owner[r]
+        for c in range(at, plot_w):  # out of rows: the name on this row that reaches here is cut...
+            if own[c] == -1:
+                break
+            row[c], own[c] = " ", -1
+        if at > 0 and own[at - 1] != -1 and (r, at - 1) not in rule:  # ...a space before this one
+            row[at - 1], own[at - 1] = " ", -1
+        text = label[: max(0, plot_w - at)]
+        row[at : at + len(text)], own[at : at + len(text)] = text, [j] * len(text)
+        for below in range(r + 1, rows) if j else ():  # the rule, down to the plot (the first stage has none)
+            chars[below][at], owner[below][at] = "┊", j
+            rule.add((below, at))
+    return chars, owner
+
+
+def _name_styles(stages: Stages, named: list, per_series: dict[str, Stages] | None) -> list[str]:
+    """Each stage name's style: in an overlay, a stage start of one run only is in that run's colour
+    (whose decoder begins where); one shared by several runs, the first stage, or a lone run's, dim."""
+    styles = []
+    for i, mark in enumerate(stages):
+        runs = [k for k, (name, _, _) in enumerate(named) if per_series and mark in per_series.get(name, ())[1:]]
+        styles.append(PALETTE[runs[0] % len(PALETTE)] if i and len(runs) == 1 and len(named) > 1 else "dim")
+    return styles
 
 
 def every_stage(per_series: dict[str, Stages]) -> Stages:
@@ -88,7 +120,7 @@ def every_stage(per_series: dict[str, Stages]) -> Stages:
 
 def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int, height: int, *,
                  title: str = "", note: str = "", stages: Stages = (), per_series: dict[str, Stages] | None = None) -> Text:
-    """The whole chart (title + legend, a row naming the stages when there are several, plot rows
+    """The whole chart (title + legend, rows naming the stages when there are several, plot rows
     with y ticks, x axis with step labels). ``per_series`` (series name -> its run's stages), when
     given, stands for ``stages``: see the module docstring."""
     if per_series:
@@ -101,8 +133,9 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     for i, (name, _, _) in enumerate(named):
         head.append("  ■ ", style=PALETTE[i % len(PALETTE)]).append(name)
     staged = len(stages) > 1
-    plot_w, plot_h = width - GUTTER - 1, height - 3 - staged
-    if not named or plot_w < 8 or plot_h < 2:
+    name_rows = max(1, min(NAME_ROWS, height - 5)) if staged else 0  # at most; fewer when they fit
+    plot_w = width - GUTTER - 1
+    if not named or plot_w < 8 or height - 3 - staged < 2:
         head.append("\n" + ("" if named else "no data"), style="dim")
         return head
 
@@ -113,6 +146,10 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     if staged:  # series that begin in a later stage: the stage they begin in is the first one shown
         shown = [(name, first) for name, first in stages if first > x_lo]
         stages = tuple([(name, x_lo) for name, first in stages if first <= x_lo][-1:] + shown)
+        columns = [min(plot_w - 1, max(0, int((first - x_lo) / (x_hi - x_lo) * (2 * plot_w - 1)) // 2)) for _, first in stages]
+        names, owner = _stage_rows(stages, columns, plot_w, name_rows)
+        name_rows = len(names)
+    plot_h = height - 3 - name_rows
     dot_w, dot_h = 2 * plot_w, 4 * plot_h
     bits = np.zeros((plot_h, plot_w), dtype=np.uint8)
     color = np.full((plot_h, plot_w), -1, dtype=np.int16)
@@ -134,8 +171,12 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     out = head
     chars = np.where(bits > 0, bits.astype(np.int32) + 0x2800, 0x20)
     if staged:
-        columns = [min(plot_w - 1, max(0, int((first - x_lo) / (x_hi - x_lo) * (dot_w - 1)) // 2)) for _, first in stages]
-        out.append("\n" + " " * (GUTTER + 1) + _stage_row(stages, columns, plot_w), style="dim")
+        styles = _name_styles(stages, named, per_series)
+        for row, own in zip(names, owner):
+            out.append("\n" + " " * (GUTTER + 1))
+            cuts = np.flatnonzero(np.diff(own)) + 1  # runs of one stage's cells become one styled span
+            for a, b in zip(np.r_[0, cuts], np.r_[cuts, plot_w]):
+                out.append("".join(row[a:b]), style=styles[own[a]] if own[a] >= 0 else "dim")
         for at in columns[1:]:  # the rule fills the empty cells of the column where the stage begins
             empty = bits[:, at] == 0
             chars[empty, at], color[empty, at] = ord("┊"), RULE
