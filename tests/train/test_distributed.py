@@ -127,6 +127,24 @@ def test_stop_resume_under_two_processes_is_bitwise_an_uninterrupted_run(env, tm
     assert set(list_run_dirs(runs)) == {reference, run_dir}
 
 
+@pytest.mark.parametrize("reported", [False, True], ids=["counted-by-the-loop", "reported-by-the-step"])
+def test_throughput_under_two_processes_counts_the_samples_both_ranks_trained_on(env, tmp_path, reported):
+    """A dataset of 5 rows, smaller than its batch of 8: every step trains on the 5 (3 on rank 0, 2 on rank 1).
+    samples/s and steps/s share their interval, so their ratio is the samples per step the run logged: 5,
+    not the configured batch (8) nor rank 0's share times the world (6). A step sleeping 0.3 s bounds steps/s."""
+    sleep = 0.3
+    done = subprocess.run(voltx_run(env, *TWO, "epochs=2", "rows=5", "batch_size=8", "run.log_every=1", "run.telemetry_interval=0",
+                                    f"sleep={sleep}", f"report_batch_size={str(reported).lower()}"),
+                          env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == EXIT_OK, done.stderr[-3000:]
+    (run_dir,) = list_run_dirs(tmp_path / "runs")
+    records = steps(run_dir)
+    assert [r["step"] for r in records] == [1, 2]
+    for r in records:
+        assert r["samples_per_sec"] / r["steps_per_sec"] == pytest.approx(5.0)
+        assert r["steps_per_sec"] <= 1 / sleep  # one step per interval at most: the world size multiplies no step
+
+
 def test_a_killed_rank_takes_the_job_down_with_a_clear_event(env, tmp_path):
     """Under fsdp with 2 micro-batches a step (one reduce-scatter, in the last one's backward), so the survivor may be
     inside one of FSDP2's own all-gathers or reduce-scatters when its peer dies."""

@@ -28,6 +28,8 @@ class ToyConfig:
     grad_clip: float = 0.0
     shard: bool = False
     """Name the first layer as the module hardware.strategy = "fsdp" shards (the last stays replicated)."""
+    report_batch_size: bool = False
+    """The step reports how many samples it trained on (``"batch_size"``), as a phase that filters its batches would."""
 
 
 def run(ctx):
@@ -54,7 +56,7 @@ def run(ctx):
         loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
         if cfg.nan_at_step >= 0 and ctx.global_step + 1 >= cfg.nan_at_step:
             loss = loss * float("nan")
-        return {"loss": loss}
+        return {"loss": loss, "batch_size": torch.tensor(len(idx))} if cfg.report_batch_size else {"loss": loss}
 
     def evaluate():
         return {"mse": float(torch.nn.functional.mse_loss(model(x), y)), "mse_mean": float(y.var(unbiased=False))}

@@ -66,6 +66,12 @@ class EpochBatches:
     def per_epoch(self) -> int:
         return steps_per_epoch(len(self.items), self.batch_size)
 
+    @property
+    def share(self) -> int:
+        """Items this process trains on per step: its share of every batch (``batch_size`` items,
+        or the whole dataset when it is smaller than one batch)."""
+        return len(range(self.rank, min(self.batch_size, len(self.items)), self.world))
+
     def order(self, epoch: int) -> list[int]:
         import torch
 

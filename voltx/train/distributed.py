@@ -72,6 +72,12 @@ class Job:
         self._call(dist.all_reduce, t, op=dist.ReduceOp.MAX, group=self.control)
         return int(t.item())
 
+    def total(self, n: int) -> int:
+        """The sum of ``n`` over the ranks, on every rank (the samples the job trained on since the last log)."""
+        t = torch.tensor([n], dtype=torch.int64)
+        self._call(dist.all_reduce, t, op=dist.ReduceOp.SUM, group=self.control)
+        return int(t.item())
+
     def broadcast_text(self, text: str | None) -> str:
         """Rank 0's ``text`` on every rank (JSON set-up packets and evaluation figures: no pickle)."""
         data = (text or "").encode("utf-8") if self.rank == 0 else b""

@@ -144,7 +144,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
     while epoch < stage.epochs:
         model.train()
         epoch_started = time.perf_counter()
-        tick, samples_since = time.perf_counter(), 0
+        tick, steps_since, samples_since = time.perf_counter(), 0, 0
         batches_of_epoch = feed.iterate(epoch, start_batch)
         for b, batch in batches_of_epoch:
             if ctx.stop.requested if job is None else job.any(ctx.stop.requested):  # every rank stops at the same step
@@ -172,7 +172,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
             amp.step(opt)
             step += 1
             ctx.global_step += 1
-            samples_since += int(out["batch_size"]) * (job.world if job else 1) if "batch_size" in out else batches.batch_size
+            steps_since += 1
+            samples_since += int(out["batch_size"]) if "batch_size" in out else batches.share  # this rank's
 
             # -- running sums for the epoch line (device tensors: no sync) ------------------
             terms = {k: v.detach().float() for k, v in out.items() if k != "batch_size"}
@@ -183,8 +184,8 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
 
             # -- log -----------------------------------------------------------------------
             if step % log_every == 0 or b == 0 or step == total:
-                if job is not None:  # the logged losses are the means over the ranks
-                    stacked, bad = job.mean(stacked), job.any_tensor(bad)
+                if job is not None:  # the logged losses are the means over the ranks, the samples their sum
+                    stacked, bad, samples_since = job.mean(stacked), job.any_tensor(bad), job.total(samples_since)
                 values = stacked.tolist()  # one sync per logged step
                 if bool(bad):
                     ctx.run.event("diverged", step=ctx.global_step, stage=stage.name, losses=dict(zip(term_names, values)))
@@ -197,10 +198,10 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                     "step": ctx.global_step, "stage": stage.name, "stage_step": step, "total_steps": whole,
                     "epoch": epoch + 1, "epochs": stage.epochs, "batch": b + 1, "per_epoch": per_epoch,
                     "losses": named, "metrics": measured, "lr": lr,
-                    "samples_per_sec": samples_since / elapsed, "steps_per_sec": (samples_since / max(1, batches.batch_size)) / elapsed,
+                    "samples_per_sec": samples_since / elapsed, "steps_per_sec": steps_since / elapsed,
                     "wall_steps_per_sec": wall_pace(),
                 }
-                tick, samples_since = now, 0
+                tick, steps_since, samples_since = now, 0, 0
                 ctx.hub.log({**{k: v for k, v in info.items() if k not in ("epochs", "per_epoch", "metrics")}, **measured})
                 ctx.say(step_line(info))
                 ctx.reporter.update(ctx.global_step, f"loss {values[0]:.4f}")
