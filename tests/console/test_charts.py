@@ -113,3 +113,10 @@ def test_a_series_that_begins_in_a_later_stage_shows_the_stages_it_spans():
     stages = (("tokenizer", 1.0), ("encoder", 11.0), ("decoder", 51.0))
     text = render_chart({"loss": (list(range(20, 101)), [1.0] * 81)}, 60, 12, stages=stages).plain
     assert text.split("\n")[1].split() == ["encoder", "┊decoder"]
+
+
+def test_a_stage_that_begins_after_the_last_step_shown_is_not_marked():
+    """A term only the encoder logs (steps 1-14), the decoder from step 15: the chart ends before the
+    decoder begins, so a rule on its last column would mark a start that is not on it."""
+    plain = render_chart({"contrastive": (list(range(1, 15)), [1.0] * 14)}, 60, 12).plain
+    assert render_chart({"contrastive": (list(range(1, 15)), [1.0] * 14)}, 60, 12, stages=(("encoder", 1.0), ("decoder", 15.0))).plain == plain

@@ -132,6 +132,13 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
     named = [(name, x, y) for name, x, y in named if len(x) and len(x) == len(y)]
     for i, (name, _, _) in enumerate(named):
         head.append("  ■ ", style=PALETTE[i % len(PALETTE)]).append(name)
+    if named:
+        xs = np.concatenate([x for _, x, _ in named])
+        x_lo, x_hi = _span(float(xs.min()), float(xs.max()))
+        # series that begin in a later stage: the stage they begin in is the first one shown; a stage
+        # that begins after the last step shown (a term only an earlier stage logs) is not on this chart
+        shown = [(name, first) for name, first in stages if x_lo < first <= x_hi]
+        stages = tuple([(name, x_lo) for name, first in stages if first <= x_lo][-1:] + shown)
     staged = len(stages) > 1
     name_rows = max(1, min(NAME_ROWS, height - 5)) if staged else 0  # at most; fewer when they fit
     plot_w = width - GUTTER - 1
@@ -139,13 +146,9 @@ def render_chart(series: dict[str, tuple[list[float], list[float]]], width: int,
         head.append("\n" + ("" if named else "no data"), style="dim")
         return head
 
-    xs = np.concatenate([x for _, x, _ in named])
     ys = np.concatenate([y for _, _, y in named])
-    x_lo, x_hi = _span(float(xs.min()), float(xs.max()))
     y_lo, y_hi = _span(float(ys.min()), float(ys.max()))
-    if staged:  # series that begin in a later stage: the stage they begin in is the first one shown
-        shown = [(name, first) for name, first in stages if first > x_lo]
-        stages = tuple([(name, x_lo) for name, first in stages if first <= x_lo][-1:] + shown)
+    if staged:
         columns = [min(plot_w - 1, max(0, int((first - x_lo) / (x_hi - x_lo) * (2 * plot_w - 1)) // 2)) for _, first in stages]
         names, owner = _stage_rows(stages, columns, plot_w, name_rows)
         name_rows = len(names)
