@@ -250,3 +250,24 @@ async def test_a_run_with_a_damaged_manifest_is_listed_as_damaged_and_never_acte
             await settle(pilot, 0.4)
             head = str(app.screen.query_one("#detail-head").render())
             assert head.startswith("damaged") and "run.json: field 'pid' expected an integer, got 'abc'" in head
+
+
+async def test_columns_shrink_back_when_a_runs_cells_get_shorter(root):
+    """A translator's encoder logs three loss terms, its decoder one: once the run reaches its decoder the
+    loss cell is short again, and the columns must shrink with it (DataTable widths only grow), else the
+    table stays wider than the screen and the start time is cut off at 120 columns."""
+    from textual.widgets import DataTable
+
+    run = make_run(root, status="running", steps=10)
+    with hold_lock(run):
+        app = VoltxConsole([root], poll_s=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#runs", DataTable)
+            wide = table.columns["loss"].get_render_width(table)
+            with open(run / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"step": 11, "stage": "decoder", "total_steps": 20, "losses": {"loss": 1.5}}) + "\n")
+            await settle(pilot, 0.4)
+            assert app.screen.index.rows[run].step == 11
+            assert table.columns["loss"].get_render_width(table) < wide
+            assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.size.width  # nothing cut off

@@ -136,12 +136,15 @@ class RunsScreen(Screen):
         if compact == self.compact:
             return False
         self.compact = compact
+        self._add_columns()
+        return True
+
+    def _add_columns(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear(columns=True)
         for key, title, _ in COLUMNS:
-            if not (compact and key in COMPACT_HIDDEN):
+            if not (self.compact and key in COMPACT_HIDDEN):
                 table.add_column(title, key=key)
-        return True
 
     def on_resize(self) -> None:
         if self._set_columns():
@@ -195,7 +198,8 @@ class RunsScreen(Screen):
         table = self.query_one("#runs", DataTable)
         current = self.selected
         rows = self.visible_rows()
-        table.clear()
+        self._add_columns()  # fresh columns: a DataTable column only grows, so a cell that got shorter (a run
+        # past its three-term encoder) would keep the table wider than the screen, the start time cut off
         for row in rows:
             table.add_row(*row_cells(row, row.dir in self.marked, bool(self.compact)), key=str(row.dir))
         launched = next((r.dir for r in rows if r.dir.name == self.select_when_listed), None)
