@@ -166,3 +166,16 @@ def test_processes_per_node_reach_the_request_and_the_command(tmp_path):
     drive(LaunchScreen(tmp_path / "runs"), check)
     plan = RunPlan("codebook", tmp_path / "runs", run_id="x", launch=("--nproc-per-node", "2"))
     assert plan.child_argv()[-2:] == ["--nproc-per-node", "2"]  # what launch_run and --tmux start
+
+
+def test_every_label_of_the_dialog_is_shown_whole_on_a_120_column_terminal():
+    """The dialog is at most 100 columns wide; a longer label (the processes field's) wraps instead of
+    being cut at the border, where its end (``hardware.device=cpu)``) was lost."""
+    from textual.widgets import Label
+
+    async def check(pilot, screen, results):
+        box = screen.query_one("#launch-dialog").content_region
+        for label in screen.query(Label):
+            assert label.region.right <= box.right, (str(label.render()), label.region, box)
+
+    drive(LaunchScreen(), check, size=(120, 50))
