@@ -255,15 +255,16 @@ async def test_a_run_with_a_damaged_manifest_is_listed_as_damaged_and_never_acte
 async def test_columns_shrink_back_when_a_runs_cells_get_shorter(root):
     """A translator's encoder logs three loss terms, its decoder one: once the run reaches its decoder the
     loss cell is short again, and the columns must shrink with it (DataTable widths only grow), else the
-    table stays wider than the screen and the start time is cut off at 120 columns."""
+    table stays wider than it needs and cuts the start time off on a narrower screen."""
     from textual.widgets import DataTable
 
     run = make_run(root, status="running", steps=10)
     with hold_lock(run):
         app = VoltxConsole([root], poll_s=0.1)
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=(150, 30)) as pilot:  # wide enough for the extra loss terms
             await settle(pilot)
             table = app.screen.query_one("#runs", DataTable)
+            assert "role=" in str(table.get_cell(str(run), "loss"))
             wide = table.columns["loss"].get_render_width(table)
             with open(run / "metrics.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"step": 11, "stage": "decoder", "total_steps": 20, "losses": {"loss": 1.5}}) + "\n")
@@ -271,3 +272,17 @@ async def test_columns_shrink_back_when_a_runs_cells_get_shorter(root):
             assert app.screen.index.rows[run].step == 11
             assert table.columns["loss"].get_render_width(table) < wide
             assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.size.width  # nothing cut off
+
+
+async def test_at_120_columns_a_running_runs_row_fits_without_its_extra_loss_terms(root):
+    """The full table (samples/s, host, start time) from 120 columns; the extra loss terms only from
+    TERMS_WIDTH, where they fit: at 120 a three-term encoder's row cut the start time off."""
+    from textual.widgets import DataTable
+
+    run = make_run(root, status="running", steps=10)
+    with hold_lock(run):
+        async with VoltxConsole([root], poll_s=0.1).run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = pilot.app.screen.query_one("#runs", DataTable)
+            assert "started" in [str(c.label) for c in table.columns.values()] and "role=" not in str(table.get_cell(str(run), "loss"))
+            assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.size.width

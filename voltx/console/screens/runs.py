@@ -53,9 +53,14 @@ COMPACT_WIDTH = 120
 """Below this many columns the table keeps what fits 80: no samples/s, host, start time or
 extra loss terms, and a run's problem is a ``!`` (the detail view spells it out)."""
 COMPACT_HIDDEN = {"speed", "host", "started"}
+TERMS_WIDTH = 140
+"""From this many columns a loss cell adds up to two more terms (``2.73 contrastive=2.73 role=2.74``):
+about 25 columns more than the rest of the full table needs, which at 120 would cut the start time off."""
 
 
-def row_cells(row: RunSummary, marked: bool, compact: bool = False) -> list[str]:
+def row_cells(row: RunSummary, marked: bool, compact: bool = False, terms: bool | None = None) -> list[str]:
+    """The row's cells; ``terms``: the loss cell adds the run's other loss terms (default: unless ``compact``)."""
+    terms = not compact if terms is None else terms
     style = STATUS_STYLE.get(row.status, "")
     status = f"[{style}]{row.status}[/]" if style else row.status
     if row.problem:
@@ -63,7 +68,7 @@ def row_cells(row: RunSummary, marked: bool, compact: bool = False) -> list[str]
     step = "-" if row.step is None else (f"{row.step}/{row.total_steps}" if row.total_steps else str(row.step))
     headline = "loss" if "loss" in row.losses else next(iter(row.losses), None)
     others = [f"{escape(k.removeprefix('loss_'))}={fmt_num(v, 3)}" for k, v in row.losses.items() if k != headline][:2]
-    loss = fmt_num(row.loss) + (f" [dim]{' '.join(others)}[/]" if others and not compact else "")
+    loss = fmt_num(row.loss) + (f" [dim]{' '.join(others)}[/]" if others and terms else "")
     cells = dict(mark="●" if marked else " ", phase=escape(row.phase), id=escape(row.id), status=status, step=step,
                  loss=loss, speed=fmt_num(row.samples_per_sec, 4), eta=fmt_duration(row.eta_s),
                  host=escape(row.host or "-"), started=fmt_time(row.started_at))
@@ -111,6 +116,7 @@ class RunsScreen(Screen):
         self._roots_text = ""
         self._states = []
         self.compact: bool | None = None  # set from the width on mount and on resize
+        self.terms: bool | None = None  # likewise (TERMS_WIDTH)
         self.select_when_listed: str | None = None
         """A launched run's id: the cursor moves to it when a scan first lists it."""
 
@@ -132,10 +138,10 @@ class RunsScreen(Screen):
 
     def _set_columns(self) -> bool:
         """(Re)build the columns for the width; True when they changed."""
-        compact = self.app.size.width < COMPACT_WIDTH
-        if compact == self.compact:
+        compact, terms = self.app.size.width < COMPACT_WIDTH, self.app.size.width >= TERMS_WIDTH
+        if (compact, terms) == (self.compact, self.terms):
             return False
-        self.compact = compact
+        self.compact, self.terms = compact, terms
         self._add_columns()
         return True
 
@@ -201,7 +207,7 @@ class RunsScreen(Screen):
         self._add_columns()  # fresh columns: a DataTable column only grows, so a cell that got shorter (a run
         # past its three-term encoder) would keep the table wider than the screen, the start time cut off
         for row in rows:
-            table.add_row(*row_cells(row, row.dir in self.marked, bool(self.compact)), key=str(row.dir))
+            table.add_row(*row_cells(row, row.dir in self.marked, bool(self.compact), bool(self.terms)), key=str(row.dir))
         launched = next((r.dir for r in rows if r.dir.name == self.select_when_listed), None)
         if launched is not None:
             self.select_when_listed = None
