@@ -79,6 +79,23 @@ def test_rich_progress_on_a_tty():
     assert "hello from rich" in stream.getvalue()
 
 
+def test_the_rich_bar_shows_the_loops_eta_else_its_own_estimate():
+    """The shared loop hands the bar the ETA ``voltx status`` and the console show (the wall-clock pace,
+    evaluations included); rich's own estimate, from the bar's recent updates, would be a third figure."""
+    class TTY(io.StringIO):
+        def isatty(self):
+            return True
+
+    rep = Reporter(stream=TTY(), mode="auto")
+    rep.start("encoder", 100)
+    column, task = rep._progress.columns[3], rep._progress.tasks[0]
+    rep.update(5, "loss 1.0", eta_s=125.0)
+    assert column.render(task).plain == "2m05s"
+    rep.update(6, "loss 1.0")  # a phase with a loop of its own: rich's estimate
+    assert column.render(task).plain != "2m05s"
+    rep.stop()
+
+
 def test_toy_run_in_process_logs_every_step(tmp_path):
     code = execute(RunRequest(phase="toy", overrides=("run.log_every=1",), runs_dir=str(tmp_path / "runs"), progress="plain"), plugins=toy_plugins(), restore_signals=True)
     assert code == 0

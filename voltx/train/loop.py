@@ -204,7 +204,7 @@ def fit(ctx: RunContext, stage: Stage) -> dict[str, float]:
                 tick, steps_since, samples_since = now, 0, 0
                 ctx.hub.log({**{k: v for k, v in info.items() if k not in ("epochs", "per_epoch", "metrics")}, **measured})
                 ctx.say(step_line(info))
-                ctx.reporter.update(ctx.global_step, f"loss {values[0]:.4f}")
+                ctx.reporter.update(ctx.global_step, f"loss {values[0]:.4f}", eta_seconds("running", ctx.global_step, whole, None, info["wall_steps_per_sec"]))
             if ckpt_every and step % ckpt_every == 0 and b + 1 < per_epoch:
                 writing = time.perf_counter()
                 saved(save(epoch, b + 1))

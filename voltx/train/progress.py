@@ -43,6 +43,22 @@ def progress_line(step: int, total: int, label: str, eta_s: float | None) -> str
     return line
 
 
+def eta_column():
+    """The bar's time-remaining column: the caller's ETA when it gives one (the shared loop gives the
+    rule ``voltx status`` and the console show, so the bar agrees with them), else rich's estimate."""
+    from rich.progress import TimeRemainingColumn
+    from rich.text import Text
+
+    from voltx.formatting import fmt_duration
+
+    class EtaColumn(TimeRemainingColumn):
+        def render(self, task):
+            eta = task.fields.get("eta_s")
+            return super().render(task) if eta is None else Text(fmt_duration(eta), style="progress.remaining")
+
+    return EtaColumn()
+
+
 class Reporter:
     def __init__(self, stream: TextIO | None = None, mode: str = "auto", copy: Callable[[str], None] | None = None):
         self.stream = stream or sys.stderr
@@ -52,14 +68,14 @@ class Reporter:
         self._task = None
         if self.rich:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._console = Console(file=self.stream)
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TimeRemainingColumn(),
+                eta_column(),
                 TextColumn("{task.fields[status]}"),
                 console=self._console,
                 transient=True,
@@ -79,11 +95,13 @@ class Reporter:
         if self._task is not None:
             self._progress.remove_task(self._task)
         self._progress.start()
-        self._task = self._progress.add_task(description, total=total, completed=completed, status="")
+        self._task = self._progress.add_task(description, total=total, completed=completed, status="", eta_s=None)
 
-    def update(self, completed: int, status: str = "") -> None:
+    def update(self, completed: int, status: str = "", eta_s: float | None = None) -> None:
+        """Move the bar; ``eta_s`` (the shared loop's: :func:`voltx.runs.store.eta_seconds`) is the ETA it
+        shows, else rich's own estimate (a phase with a loop of its own)."""
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=completed, status=status)
+            self._progress.update(self._task, completed=completed, status=status, eta_s=eta_s)
 
     def stop(self) -> None:
         if self._progress is not None:
