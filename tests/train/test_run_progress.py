@@ -109,7 +109,6 @@ def test_the_eta_counts_evaluation_time_on_the_terminal_and_in_the_run_store(tmp
     records = {r.step: r for r in (StepRecord.parse(json.loads(line)) for line in lines)}
     seventh = records[7]  # logged after the first evaluation: its pace counts it (7 steps in >= 0.5 s)
     assert eta_seconds("running", seventh.step, seventh.total_steps, seventh.steps_per_sec, seventh.wall_steps_per_sec) >= 11 * sleep / 7
-    assert seventh.steps_per_sec > 5 * seventh.wall_steps_per_sec  # the training speed alone would promise far less
 
 
 def test_checkpoint_lines_name_the_resumable_checkpoint(tmp_path, plugins):
