@@ -256,3 +256,22 @@ def test_runs_that_change_stage_a_step_apart_are_both_named_whole_in_their_colou
         assert colours[0] != colours[1] and all(c <= legend and c for c in colours)  # each in one run's legend colour
 
     drive(CompareScreen([a, b]), check, size=(80, 30))
+
+
+def test_a_legend_wider_than_the_plot_is_cut_and_the_step_axis_stays_on_screen(tmp_path):
+    """Two runs' names (``translator/<date>-<time>-<id>``) are wider than an 80-column plot: the legend
+    line is cut, not wrapped (a wrapped legend pushed every row down and the step labels off the bottom)."""
+    from textual.geometry import Region
+
+    a = make_run(tmp_path, "translator", steps=40)
+    b = make_run(tmp_path, "translator", steps=40, created_at=BASE_TIME + 3600)
+
+    async def check(pilot, screen):
+        screen.query_one("#compare-tabs").active = "compare-curves-tab"
+        await pilot.pause()
+        plot = screen.query_one("#compare-plot-loss", SeriesPlot)
+        lines = [strip.text for strip in plot.render_lines(Region(0, 0, plot.size.width, plot.size.height))]
+        assert lines[0].startswith("loss  ■ translator/") and "┤" in lines[1]  # the legend on one line, the plot below it
+        assert lines[-2].strip().startswith("└") and lines[-1].split() == ["1", "20", "40"]
+
+    drive(CompareScreen([a, b]), check, size=(80, 24))

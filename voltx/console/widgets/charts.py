@@ -211,6 +211,8 @@ class SeriesPlot(Widget):
     SeriesPlot {
         height: 1fr;
         min-height: 6;
+        text-wrap: nowrap;  /* a legend wider than the plot (two long run names on Compare) is cut, */
+        text-overflow: clip;  /* never wrapped: a wrapped line pushed the step labels off the bottom */
     }
     """
 
