@@ -85,8 +85,9 @@ class CognateConfig:
     """Weight of an L2 pull of each specialist's weights toward its start (the shared base) while
     it fine-tunes: ``finetune_anchor * sum((θ - θ_base)²)`` added to its loss (0 = off). Phase 2
     adds the specialists' task vectors to the base; unanchored, each fine-tune leaves the base's
-    basin and forgets what the base knew, so the vectors do not add. Quick: 0.01 (tuned on dev:
-    0.1 keeps the specialists from learning their kinds; README, "Fine-tunes kept near the base")."""
+    basin and forgets what the base knew, so the vectors do not add. Quick: 0 (``finetune_replay``
+    keeps what the base knew better; with it, the anchor's pull only weakened the specialists and
+    the merges: README, "What makes the fine-tunes add")."""
     finetune_optimizer: Literal["", "muon_grokfast", "adamw"] = ""
     """The specialists' optimizer when fine-tuned from a trained base ("" = ``optimizer``). Quick:
     adamw. Muon's orthogonalised updates move every direction of a weight matrix alike, so the
