@@ -90,9 +90,9 @@ class CognateConfig:
     the merges: README, "What makes the fine-tunes add")."""
     finetune_optimizer: Literal["", "muon_grokfast", "adamw"] = ""
     """The specialists' optimizer when fine-tuned from a trained base ("" = ``optimizer``). Quick:
-    adamw. Muon's orthogonalised updates move every direction of a weight matrix alike, so the
-    three task vectors overlap everywhere and cancel when phase 2 sums them (measured, README,
-    "What makes the fine-tunes add")."""
+    adamw: Muon's task vectors lost more of each skill when phase 2 summed them (measured, README,
+    "What makes the fine-tunes add"; its orthogonalised updates move every direction of a weight
+    matrix alike, the likely reason)."""
     finetune_replay: float = 0.0
     """Share of each specialist's fine-tuning problems drawn from the base's mix (``data``)
     instead of its own (0 = none; the specialist is still judged on its own kinds). Without it a
