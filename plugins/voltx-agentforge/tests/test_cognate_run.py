@@ -73,6 +73,17 @@ def test_the_anchor_keeps_each_fine_tune_near_the_base(tmp_path, finished_run):
         assert load_model(art / f"cognate-{spec}")[1]["training"]["finetune_anchor"] == 10.0
 
 
+def test_replay_and_the_fine_tune_optimizer_reach_the_specialists_who_are_still_judged_on_their_own_kinds(tmp_path):
+    runs = tmp_path / "runs"
+    assert run_cognate(runs, finetune_replay=0.5, finetune_optimizer="adamw") == 0
+    art = only_run(runs, "cognate") / "artifacts"
+    assert load_model(art / "cognate-base")[1]["training"]["optimizer"] == "muon_grokfast"  # the base: cognate.optimizer
+    for spec, tasks in zip(SPECS, (["add"], ["sub"], ["add", "sub"])):
+        training = load_model(art / f"cognate-{spec}")[1]["training"]
+        assert training["optimizer"] == "adamw" and training["finetune_replay"] == 0.5
+        assert training["tasks"] == tasks  # its own kinds, not the rehearsed base's
+
+
 @pytest.mark.parametrize("override, code, message", [
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
@@ -81,6 +92,8 @@ def test_the_anchor_keeps_each_fine_tune_near_the_base(tmp_path, finished_run):
     ({"memory_slots": [4, 8, 4]}, EXIT_CONFIG, "cognate.memory_slots: the three models are fine-tuned from one base"),
     ({"finetune_lr": -1.0}, EXIT_CONFIG, "cognate.finetune_lr must be at least 0, got -1.0"),
     ({"finetune_anchor": -1.0}, EXIT_CONFIG, "cognate.finetune_anchor must be at least 0, got -1.0"),
+    ({"finetune_replay": 1.0}, EXIT_CONFIG, "cognate.finetune_replay must be in [0, 1)"),
+    ({"finetune_replay": 0.3, "base_epochs": 0}, EXIT_CONFIG, "cognate.finetune_replay (0.3) rehearses the shared base's mix"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
     ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box,inc,fact"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),

@@ -64,6 +64,17 @@ def test_baselines_need_no_model():
     assert copy_number(train, held) == 1.0  # "last number" is right on every training record
 
 
+def test_replay_swaps_a_share_of_a_specialists_problems_for_the_bases():
+    from voltx_agentforge.cognate_data import with_replay
+
+    own = [{"task": "mul", "i": i} for i in range(10)]
+    rehearsed = [{"task": "add", "i": i} for i in range(100)]
+    mixed = with_replay(own, rehearsed, 0.3, seed=1)
+    assert len(mixed) == 10 and mixed[:7] == own[:7] and sum(r["task"] == "add" for r in mixed) == 3
+    assert mixed == with_replay(own, rehearsed, 0.3, seed=1) and mixed != with_replay(own, rehearsed, 0.3, seed=2)
+    assert with_replay(own, rehearsed, 0.0, seed=1) == own
+
+
 def test_specialists_train_on_their_own_mix_and_are_judged_on_their_own_tasks(tmp_path):
     from types import SimpleNamespace
 

@@ -83,6 +83,14 @@ def test_the_initial_population_holds_all_8_combinations_and_each_recipe_makes_a
         assert all(torch.isfinite(t).all() for t in state.values())
 
 
+def test_layer_genes_name_the_merged_model_half_the_time_and_every_input_otherwise():
+    from voltx_agentforge.evolution import MERGED_SHARE
+
+    genomes = initial_genomes(torch.Generator().manual_seed(0), 400, 1)
+    sources = [g["stack"][0] for g in genomes] + [g["path"][0][0] for g in genomes] + [s for g in genomes for s in g["parts"]]
+    assert abs(sources.count(0) / len(sources) - MERGED_SHARE) < 0.05 and set(sources) == {0, 1, 2, 3}
+
+
 def test_the_next_generation_keeps_the_elites_merges_the_losers_and_remerges_mutants():
     models = three_models()
     gen = torch.Generator().manual_seed(1)

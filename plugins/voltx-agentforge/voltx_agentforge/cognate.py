@@ -48,7 +48,8 @@ QUICK = {
     "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=fact:1.0"],
                         ["gen:arith_words_gen?max_number=5&ops=inc:1.0"]],
     "eval_data": "gen:arith_words_gen?max_number=5&ops=mul,fact,inc",
-    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "finetune_lr": 3e-3, "finetune_anchor": 0.01,
+    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "finetune_lr": 3e-3, "finetune_anchor": 0.0,
+    "finetune_optimizer": "adamw", "finetune_replay": 0.3,
     "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
     "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
@@ -84,8 +85,20 @@ class CognateConfig:
     """Weight of an L2 pull of each specialist's weights toward its start (the shared base) while
     it fine-tunes: ``finetune_anchor * sum((θ - θ_base)²)`` added to its loss (0 = off). Phase 2
     adds the specialists' task vectors to the base; unanchored, each fine-tune leaves the base's
-    basin and forgets what the base knew, so the vectors do not add. Quick: 0.01 (tuned on dev:
-    0.1 keeps the specialists from learning their kinds; README, "Fine-tunes kept near the base")."""
+    basin and forgets what the base knew, so the vectors do not add. Quick: 0 (``finetune_replay``
+    keeps what the base knew better; with it, the anchor's pull only weakened the specialists and
+    the merges: README, "What makes the fine-tunes add")."""
+    finetune_optimizer: Literal["", "muon_grokfast", "adamw"] = ""
+    """The specialists' optimizer when fine-tuned from a trained base ("" = ``optimizer``). Quick:
+    adamw: Muon's task vectors lost more of each skill when phase 2 summed them (measured, README,
+    "What makes the fine-tunes add"; its orthogonalised updates move every direction of a weight
+    matrix alike, the likely reason)."""
+    finetune_replay: float = 0.0
+    """Share of each specialist's fine-tuning problems drawn from the base's mix (``data``)
+    instead of its own (0 = none; the specialist is still judged on its own kinds). Without it a
+    specialist learns "always answer my kind" -- it never needs to tell the kinds apart -- and two
+    such task vectors fight over every question when summed; rehearsing the base's kinds makes
+    each skill conditional on its own questions (measured, README)."""
     eval_data: str = "hub:gsm8k"
     """The held-out word problems (their ``eval_split`` split; a JSONL file is used whole)."""
     eval_split: Literal["test", "dev"] = "test"
@@ -146,6 +159,11 @@ class CognateConfig:
         require_at_least("cognate", self, ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs",
                                            "speed_batches"))
         require_at_least("cognate", self, ("base_epochs", "lr", "finetune_lr", "finetune_anchor"), least=0)  # 0: no base / finetune_lr = lr
+        if not 0 <= self.finetune_replay < 1:
+            raise ConfigError(f"cognate.finetune_replay must be in [0, 1) (a share of each specialist's problems), got {self.finetune_replay}")
+        if self.finetune_replay and not (self.specialist_data and self.base_epochs):
+            raise ConfigError(f"cognate.finetune_replay ({self.finetune_replay}) rehearses the shared base's mix while the specialists "
+                              "fine-tune from it: it needs cognate.specialist_data and cognate.base_epochs > 0 (or set it to 0)")
         if not all(0 < r < 1 for r in self.halt_prior):
             raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:

@@ -15,6 +15,7 @@ An example is ``BOS "Q: <question>\\nA: " <answer> EOS`` in bytes (:mod:`cognate
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass
 from itertools import islice
@@ -119,6 +120,13 @@ def build(cfg, workdir: Path, seed: int) -> tuple[list[list[dict]], list[dict]]:
         trains = [build_mix(cfg.data, cfg.examples, workdir, seed, "cognate.data")] * 3
     held = source_records(cfg.eval_data, cfg.eval_split, cfg.eval_examples, "cognate.eval_data")[: cfg.eval_examples]
     return trains, held
+
+
+def with_replay(own: list[dict], rehearsed: list[dict], share: float, seed: int) -> list[dict]:
+    """``own`` with its last ``share`` of records replaced by as many drawn (seeded) from
+    ``rehearsed`` (the base's mix): the same number of problems, so the same training time."""
+    drawn = random.Random(seed).sample(rehearsed, min(round(share * len(own)), len(rehearsed)))
+    return own[:len(own) - len(drawn)] + drawn
 
 
 def own_tasks(train: list[dict], held: list[dict]) -> list[dict]:

@@ -20,7 +20,7 @@ from voltx.train.context import RunContext
 from voltx.train.kit import Hyper, train_stage
 from voltx_agentforge import cognate_artifacts as store
 from voltx_agentforge.cognate import BASE, BASE_STAGE, SPECIALISATIONS, STAGES, SUMMARY_STAGE, CognateConfig
-from voltx_agentforge.cognate_data import build, build_mix, collate, encode_example, own_tasks
+from voltx_agentforge.cognate_data import build, build_mix, collate, encode_example, own_tasks, with_replay
 from voltx_agentforge.cognate_eval import accuracy, behaviour, copy_number, diversity, greedy_answers, majority_answer
 from voltx_agentforge.cognate_model import PAD, VOCAB, CognateArgs, CognateNet, geometric_prior, parameter_count
 from voltx_agentforge.optimizers import build_optimizer
@@ -97,13 +97,19 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
                 f"steps {e['halting_steps']:.2f}/{model.args.refine_steps} | memory {e['memory_use']:.2f} | "
                 f"{e['examples_per_sec']:.0f} ex/s")
 
-    lr = cfg.finetune_lr if cfg.finetune_lr and cfg.specialist_data and cfg.base_epochs and stage != BASE_STAGE else cfg.lr
-    optimizer = build_optimizer(cfg.optimizer, model, lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
+    finetune = bool(cfg.specialist_data and cfg.base_epochs and stage != BASE_STAGE)
+    lr = cfg.finetune_lr if finetune and cfg.finetune_lr else cfg.lr
+    kind = optimizer_kind(cfg, finetune)
+    optimizer = build_optimizer(kind, model, lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
     train_stage(ctx, stage, model, data["train"], lambda rows: collate(rows, cfg.prompt_loss_weight), step,
                 Hyper.of(cfg, batch_size=batch_size, epochs=epochs or cfg.epochs, lr=lr), title=f"Cognate {stage.split('-', 1)[1]}", evaluate=evaluate, summary=summary,
                 metrics=("halting_steps", "memory_use"), shown={"kl": "halt KL"}, seed_offset=i, optimizer=optimizer,
                 about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots, "
-                      f"halting prior {rate:g}, {cfg.optimizer}")
+                      f"halting prior {rate:g}, {kind}")
+
+
+def optimizer_kind(cfg: CognateConfig, finetune: bool) -> str:
+    return cfg.finetune_optimizer or cfg.optimizer if finetune else cfg.optimizer
 
 
 def summarise(ctx: RunContext, cfg: CognateConfig, data: dict, seed: int, sizing: dict, base: dict | None) -> None:
@@ -143,14 +149,16 @@ def size(ctx: RunContext, cfg: CognateConfig, seed: int):
     return sizing
 
 
-def stage_data(cfg: CognateConfig, train: list[dict], held_all: list[dict], max_new: int) -> dict:
+def stage_data(cfg: CognateConfig, train: list[dict], held_all: list[dict], max_new: int, own: list[dict] | None = None) -> dict:
     """One stage's encoded training and held-out problems (its own tasks' when the three have
-    their own mixes) and the no-model baselines on them."""
-    held = own_tasks(train, held_all) if cfg.specialist_data else held_all
+    their own mixes: those of ``own``, its mix without the base's problems it rehearses) and the
+    no-model baselines on them."""
+    own = own or train
+    held = own_tasks(own, held_all) if cfg.specialist_data else held_all
     gold = [r["output"] for r in held]
     return {"train": [encode_example(r, cfg.max_len) for r in train], "held": [encode_example(r, cfg.max_len) for r in held],
-            "gold": gold, "max_new": max_new, "tasks": sorted({str(r.get("task")) for r in train}),
-            "fixed": {"majority_answer": majority_answer(train, gold), "copy_number": copy_number(train, held)}}
+            "gold": gold, "max_new": max_new, "tasks": sorted({str(r.get("task")) for r in own}),
+            "fixed": {"majority_answer": majority_answer(own, gold), "copy_number": copy_number(own, held)}}
 
 
 def shared_base(ctx: RunContext, cfg: CognateConfig, seed: int, data: dict | None, sizing) -> dict[str, torch.Tensor] | None:
@@ -181,9 +189,11 @@ def run(ctx: RunContext) -> None:
     base_train = build_mix(cfg.data, cfg.examples, ctx.run.dir / "data" / BASE, seed, "cognate.data") \
         if cfg.specialist_data and cfg.base_epochs else []
     max_new = min(16, max(len(r["output"].encode()) for r in [*held_records, *base_train, *(r for t in trains for r in t)]) + 1)
-    data = [stage_data(cfg, train, held_records, max_new) for train in trains]
+    mixed = [with_replay(t, base_train, cfg.finetune_replay, seed + i) for i, t in enumerate(trains)] if cfg.finetune_replay else trains
+    data = [stage_data(cfg, m, held_records, max_new, own=t) for m, t in zip(mixed, trains)]
     for spec, d in zip(SPECIALISATIONS, data):
-        ctx.say(f"[cognate] {spec}: {len(d['train']):,} training problems ({', '.join(d['tasks'])}), {len(d['held']):,} held out "
+        rehearsed = f", {round(cfg.finetune_replay * len(d['train'])):,} of them the base's" if cfg.finetune_replay else ""
+        ctx.say(f"[cognate] {spec}: {len(d['train']):,} training problems ({', '.join(d['tasks'])}{rehearsed}), {len(d['held']):,} held out "
                 f"(majority answer {d['fixed']['majority_answer']:.1%}, copy a number {d['fixed']['copy_number']:.1%})")
     data_all = {"held": [encode_example(r, cfg.max_len) for r in held_records]}
     data_base = stage_data(cfg, base_train, held_records, max_new) if base_train else None
@@ -200,9 +210,9 @@ def run(ctx: RunContext) -> None:
         train_one(ctx, cfg, i, model, data[i], sizing.batch_size, anchor=anchor)
         store.save_model(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}"), model, SPECIALISATIONS[i],
                          size_category=sizing.category,
-                         training={"optimizer": cfg.optimizer, "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
+                         training={"optimizer": optimizer_kind(cfg, base is not None), "halt_prior": cfg.halt_prior[i], "epochs": cfg.epochs,
                                    "base_epochs": cfg.base_epochs if cfg.specialist_data else 0, "finetune_lr": cfg.finetune_lr,
-                                   "finetune_anchor": cfg.finetune_anchor,
+                                   "finetune_anchor": cfg.finetune_anchor, "finetune_replay": cfg.finetune_replay,
                                    "batch_size": sizing.batch_size, "lr": cfg.lr, "tasks": data[i]["tasks"]},
                          evaluation={k.split("/", 1)[1]: v for k, v in ctx.evaluations.items() if k.startswith(f"{stage}/")})
         ctx.run.event("artifact", name=f"cognate-{SPECIALISATIONS[i]}", path=str(ctx.artifact(f"cognate-{SPECIALISATIONS[i]}")),
