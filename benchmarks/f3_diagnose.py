@@ -45,7 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     table = tomllib.loads((args.run / "config.toml").read_text())["f3"]
     known = {f.name for f in fields(F3Config)}
-    cfg = replace(F3Config(**{k: v for k, v in table.items() if k in known}), eval_max_examples=0)
+    cfg = replace(F3Config(**{k: v for k, v in table.items() if k in known}), eval_max_examples=0, dev_max_examples=0)
     data = load_data(cfg, SEED)
     held, train = [glue(r) for r in data.dev], [glue(r) for r in data.train]
     art = artifacts.run_artifacts(str(args.run))
