@@ -11,6 +11,9 @@ F3 settings (its ``config.toml``), seed 42 and the frozen stack it saved:
 * ``after move k``: after k chain moves (k x ``chain_step_iterations`` RAR iterations), the share
   whose frame is nearest (cosine) the chain's k-th supporting sentence among the memory frames,
   and the median of that best cosine;
+* ``read@fact k``: the read at the chain's k-th supporting sentence's own frame points (argmax) at
+  the (k+1)-th, overall and for the facts that drop an object (whose carrier's place is the one
+  *before* the drop, not the newest);
 * ``oracle from the last fact``: RAR started at the chain's last supporting sentence's own frame
   (its clock at that move), rendered: what the answer's move and the renderer make of a perfect read.
 
@@ -35,6 +38,7 @@ from voltx_phases.f3_data import BABI_TASKS, chain_texts, glue, load_data, memor
 from voltx_phases.f3_memory import Memory
 from voltx_phases.f3_model import LANGUAGE_BIAS, VFN_FOUNDATION, all_active, field, new_reasoner, rar_config, refine
 from voltx_phases.f3_train import FrameBank
+from voltx_plugins.converters.reasoning_gen import _DROPS as DROPS  # the generator's verbs of a drop
 
 SEED = 42
 
@@ -45,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     table = tomllib.loads((args.run / "config.toml").read_text())["f3"]
     known = {f.name for f in fields(F3Config)}
-    cfg = replace(F3Config(**{k: v for k, v in table.items() if k in known}), eval_max_examples=0)
+    cfg = replace(F3Config(**{k: v for k, v in table.items() if k in known}), eval_max_examples=0, dev_max_examples=0)
     data = load_data(cfg, SEED)
     held, train = [glue(r) for r in data.dev], [glue(r) for r in data.train]
     art = artifacts.run_artifacts(str(args.run))
@@ -93,6 +97,11 @@ def main() -> None:
                 cos = torch.einsum("bd,bnd->bn", F.normalize(x.flatten(1), dim=-1), F.normalize(mem.frames.flatten(-2), dim=-1))
                 cos = cos.masked_fill(~mem.mask, -2.0)
                 parts.append(f"after move {k} nearest fact {(cos.argmax(-1) == target).float().mean():.0%} (cosine {cos.amax(-1).median():.2f})")
+            for k in range(1, facts):
+                src = bank.slots[[bank.index[chain_texts(r)[k]] for r in recs]]
+                hit = reasoner["memory"].logits(src, mem).argmax(-1) == torch.tensor([position(r, chain_texts(r)[k + 1]) for r in recs])
+                drops = torch.tensor([any(f" {v} the " in chain_texts(r)[k] for v in DROPS) for r in recs])
+                parts.append(f"read@fact {k} {hit.float().mean():.0%} (drops {hit[drops].float().mean():.0%} of {int(drops.sum())})")
             last = bank.slots[[bank.index[chain_texts(r)[-2]] for r in recs]]
             start = facts * m
             oracle = rar(last, all_active(last), field(reasoner, mem), reasoner["attention"],

@@ -78,6 +78,11 @@ class F3Config:
     max_examples: int = 0
     eval_max_examples: int = 0
     """Evaluate on at most this many records per task; 0 = all."""
+    dev_max_examples: int = 0
+    """The dev records evaluated after every epoch, at most this many per task; 0 = as
+    eval_max_examples. Dev is only looked at (the deliverables judge test), and an evaluation of
+    200 questions a task costs about as much as a training epoch on the quick preset (measured:
+    ~60 s of 600 questions at load 7), so a preset can look at fewer every epoch than it judges."""
     lang_from: str = "auto"
     """The language stack to start from (F2's or F1's): auto, none, or a run / artifacts directory."""
     vocab_size: int = 32768
@@ -143,6 +148,7 @@ class F3Config:
         # memory_frames = 0 would cut training memories to one frame but keep whole stories in
         # evaluation (a Python slice [-0:] is everything): refused, not silently inconsistent.
         require_at_least("f3", self, ("memory_frames", "chain_step_iterations", "rar_max_iterations"))
+        require_at_least("f3", self, ("eval_max_examples", "dev_max_examples"), least=0)
         require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight",
                                           "settle_weight"), least=0)
 

@@ -71,7 +71,8 @@ def load_data(cfg, seed: int) -> ReasoningData:
     else:
         source = "generators' test splits / held-out share of the training files"
     dev, test = dev_test(held, seed)
-    return ReasoningData(train, per_task_cap(dev, cfg.eval_max_examples), per_task_cap(test, cfg.eval_max_examples), source)
+    return ReasoningData(train, per_task_cap(dev, cfg.dev_max_examples or cfg.eval_max_examples), per_task_cap(test, cfg.eval_max_examples),
+                         source)
 
 
 def dev_test(records: list[dict], seed: int) -> tuple[list[dict], list[dict]]:

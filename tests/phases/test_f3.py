@@ -163,6 +163,19 @@ def test_dev_and_test_are_disjoint_halves_of_each_task():
     assert dev_test(records, 0) == (dev, test) and dev_test(records, 1) != (dev, test)
 
 
+def test_dev_is_capped_apart_from_test():
+    from voltx_phases.f3 import F3Config
+    from voltx_phases.f3_data import load_data
+
+    cfg = F3Config(reasoning_data=["gen:babi_qa1_gen?count=4"], reasoning_eval=["gen:babi_qa1_gen?count=8"], eval_max_examples=12,
+                   dev_max_examples=3)
+    data = load_data(cfg, 0)
+    assert (len(data.dev), len(data.eval), len(data.train)) == (3, 12, 20)
+    assert len(load_data(replace(cfg, dev_max_examples=0), 0).dev) == 12  # 0: as eval_max_examples
+    with pytest.raises(Exception, match="dev_max_examples must be at least 0"):
+        F3Config(dev_max_examples=-1)
+
+
 # --- end to end --------------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from voltx.errors import ConfigError
 from voltx_phases.f3 import F3Config
 from voltx_phases.f3_data import chain_texts, memory_texts
-from voltx_phases.f3_memory import Memory, newest_match, split_story
+from voltx_phases.f3_memory import Memory, newest_match, relative_order, split_story
 from voltx_phases.f3_model import all_active, new_reasoner, refine
 from voltx_phases.f3_train import FrameBank, chain_moves, collate_moves, reasoning_losses
 
@@ -77,6 +77,15 @@ def test_the_read_takes_the_newest_frame_that_matches():
     assert weights.argmax(-1).item() == 2  # two matches: the newer (2), not the older (1) nor the padding
     assert weights[0, 0].item() == 0.0 and weights[0, 1].item() < 1e-3
     assert newest_match(torch.full((1, 5), -9.0), mask).softmax(-1).argmax(-1).item() == 4  # nothing matches: the newest, least ruled out
+
+
+def test_the_read_knows_which_frames_are_newer_than_the_one_it_sits_at():
+    basis = torch.eye(8)[:, None, :].expand(8, 16, 8)
+    story = basis[[0, 1, 2, 2, 3]]  # sentences a, b, c, c (told twice), d; left-padded by one empty slot
+    mem = Memory(torch.cat([torch.zeros(1, 16, 8), story]).unsqueeze(0), torch.tensor([[False, True, True, True, True, True]]))
+    order = relative_order(basis[2:3] + 0.3 * basis[0:1], mem)  # nearest c, told at positions 3 and 4: the newer copy
+    assert order[0, :, 1].tolist() == [0, 0, 0, 0, 1, 0]  # where it sits
+    assert order[0, :, 0].tolist() == [0, 0, 0, 0, 0, 1]  # newer than that: d only
 
 
 @pytest.fixture(scope="module")
