@@ -102,6 +102,10 @@ class F3Config:
     settle_weight: float = 1.0
     """The settle gate closed at the answer frames and open at the moves' starts (f3_settle): what
     makes the answers fixed points RAR's per-slot freezing stops at."""
+    hold_input: bool = True
+    """A record without a story (a SCAN command) keeps its input frame in T0 (working memory), and the
+    field and settle gate read it every iteration (f3_memory.Memory.held): a chain's parse frames
+    alone do not say what is left of the command. False: RAR moves the frame alone (the ablation)."""
     memory_frames: int = 32
     """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1
