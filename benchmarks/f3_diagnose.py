@@ -24,16 +24,20 @@ run did, ``f3.hold_input``):
   frame k (its clock at move k) and run one move: each move alone, without the errors before it;
 * ``exact``, ``endpoint cosine`` to the true answer's frame, ``endpoint-nearest-answer``, converged
   (every slot froze) and converged before the chain's last move was due (the gate stopped it early);
+* ``nearest other``: how close the parse and answer frames are to each other (the landing precision
+  a move needs);
 * ``Markov ceiling``: from the data alone, the share of dev chains that a field seeing only the current
   text and the move index could finish right from an exact first move (the most frequent next text
   of each (text, k) in training).
 
     python benchmarks/f3_diagnose.py RUN_DIR     # e.g. runs/f3/<id> of `voltx run f3 --preset quick lang_from=none`
+    python benchmarks/f3_diagnose.py --ceiling data/scan_simple_train.jsonl data/scan_simple_test.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tomllib
 from collections import Counter, defaultdict
 from dataclasses import fields, replace
@@ -57,9 +61,17 @@ SEED = 42
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run", type=Path, help="a finished f3 run directory (with config.toml and artifacts/)")
+    ap.add_argument("run", type=Path, nargs="?", help="a finished f3 run directory (with config.toml and artifacts/)")
+    ap.add_argument("--ceiling", nargs=2, metavar=("TRAIN", "TEST"), help="only the Markov ceiling of two reasoning .jsonl files (no run)")
     ap.add_argument("--limit", type=int, default=200, help="SCAN dev commands diagnosed (default 200)")
+    ap.add_argument("--on-train", action="store_true", help="SCAN: diagnose training commands instead (does the field fit them?)")
     args = ap.parse_args()
+    if args.ceiling:
+        train_file, test_file = ([json.loads(line) for line in open(f)] for f in args.ceiling)
+        print(f"Markov ceiling {markov_ceiling(train_file, test_file):.1%} of {len(test_file)} test chains ({len(train_file)} training)")
+        return
+    if args.run is None:
+        ap.error("give a run directory (or --ceiling TRAIN TEST)")
     table = tomllib.loads((args.run / "config.toml").read_text())["f3"]
     table.setdefault("hold_input", False)  # a run from before the option moved the frame alone
     known = {f.name for f in fields(F3Config)}
@@ -83,7 +95,7 @@ def main() -> None:
     def render(slots: torch.Tensor) -> list[str]:
         return [normalise(tok.decode(g)) for g in stack.decoder.generate(slots, all_active(slots), max_new_tokens=16)]
 
-    scan = [r for r in held if r["task"] == "scan"][: args.limit]
+    scan = [r for r in (train if args.on_train else held) if r["task"] == "scan"][: args.limit]
     if scan:
         with torch.no_grad():
             diagnose_scan(cfg, stack, reasoner, scan, [r for r in train if r["task"] == "scan"], enc_len)
@@ -155,6 +167,9 @@ def diagnose_scan(cfg, stack, reasoner, held: list[dict], train: list[dict], enc
     bank = FrameBank.build(stack.encoder, tok, list(dict.fromkeys([*texts, *(chain_texts(r)[0] for r in held)])), enc_len, cpu)
     cands = F.normalize(bank.slots[[bank.index[t] for t in texts]].flatten(1), dim=-1)
     cand_row = {t: i for i, t in enumerate(texts)}
+    gram = cands @ cands.T
+    gram.fill_diagonal_(-2.0)
+    print(f"SCAN frames: {len(texts)} parses and answers, median cosine of one to its nearest other {gram.amax(-1).median():.3f}")
     print(f"SCAN n={len(held)}: Markov ceiling {markov_ceiling(train, held):.1%} (dev chains a field on (current text, move index) "
           f"could finish from an exact first move)", flush=True)
 

@@ -57,5 +57,5 @@ def _answered(hold: bool) -> float:
 
 @pytest.mark.parametrize("hold, low, high", [(True, 0.99, 1.0), (False, 0.0, 0.67)])
 def test_the_last_move_needs_the_command_held_in_t0(hold, low, high):
-    # measured: held 1.00; not held 0.50 (each parse "X" goes to "X X" or "X X X" for both commands alike)
+    # measured (seed 0): held 1.00; not held 0.33 (the parse "X" goes on to "X X" or "X X X" whatever the command said)
     assert low <= _answered(hold) <= high
