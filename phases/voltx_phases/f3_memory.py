@@ -31,7 +31,7 @@ SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 def split_story(text: str) -> tuple[list[str], str]:
     """``(story sentences in order, the question)``: the last sentence is the question; a
-    text of one sentence (a SCAN command) is all question, with no memory."""
+    text of one sentence (a SCAN command) is all question, with no story (T0 holds it: :attr:`Memory.held`)."""
     parts = [p for p in SENTENCE_END.split(" ".join(text.split())) if p]
     return (parts[:-1], parts[-1]) if parts else ([], text)
 
