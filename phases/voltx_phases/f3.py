@@ -8,8 +8,8 @@ velocity field: per-slot drift of each chain move, denoising and slot-conditiona
 matching along the moves, answers as fixed points (a learnt settle gate stops RAR there). Working memory (Volt X's T0):
 a story's sentences are frames of their own, in time order, that RAR reads every iteration by
 ghost attention (:mod:`voltx_phases.f3_memory`); the question alone is RAR's input frame. A
-record without a story (SCAN's command, any one-sentence input) runs with an empty memory: the
-read is zero and RAR moves the frame alone. Evaluated end to end: encode -> RAR -> render,
+record without a story (SCAN's command, any one-sentence input) has no sentences to read: T0 holds
+its input instead, which the field and the settle gate read (``hold_input``). Evaluated end to end: encode -> RAR -> render,
 beside RAR off, one RAR iteration and no-model baselines.
 Import-light: training is in :mod:`voltx_phases.f3_train`.
 """
@@ -107,6 +107,10 @@ class F3Config:
     settle_weight: float = 1.0
     """The settle gate closed at the answer frames and open at the moves' starts (f3_settle): what
     makes the answers fixed points RAR's per-slot freezing stops at."""
+    hold_input: bool = True
+    """A record without a story (a SCAN command) keeps its input frame in T0 (working memory), and the
+    field and settle gate read it every iteration (f3_memory.Memory.held): a chain's parse frames
+    alone do not say what is left of the command. False: RAR moves the frame alone (the ablation)."""
     memory_frames: int = 32
     """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1

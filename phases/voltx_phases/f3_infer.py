@@ -8,7 +8,7 @@ attention, identity head, memory read, settle gate, with the RAR settings it was
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,7 +24,7 @@ from voltx_phases import lang_stack
 from voltx_phases.f3_data import GLUE, encode, normalise, unglue
 from voltx_phases.f3_memory import Memory, MemoryRead, split_story
 from voltx_phases.f3_model import VFN_FOUNDATION, all_active, encode_frames, refine
-from voltx_phases.f3_settle import SettleGate
+from voltx_phases.f3_settle import SettleGate, with_held_weight
 from voltx_phases.rar_telemetry import certainty
 
 HOW = "It is written by phase f3: `voltx run f3`, then pass its run directory (or its artifacts/)."
@@ -47,10 +47,11 @@ class F3Stack:
         reasoner = nn.ModuleDict({"vfn": ScaledVfn(**vfn_file.args), "attention": SlotAttention(),
                                   "identity": SlotIdentityHead(), "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0),  # rate: from the file
                                   "settle": SettleGate(MAX_SLOTS, SLOT_DIM)})
-        artifacts.load_into(reasoner, vfn_file, HOW)
+        artifacts.load_into(reasoner, replace(vfn_file, tensors=with_held_weight(vfn_file.tensors)), HOW)
         settings = vfn_file.meta.get("rar") or {}
         rar = SimpleNamespace(rar_max_iterations=int(settings.get("max_iterations", 30)), rar_dt=float(settings.get("dt", 0.1)),
-                              rar_beta=float(settings.get("beta", 0.5)), rar_epsilon=float(settings.get("epsilon", 1e-3)))
+                              rar_beta=float(settings.get("beta", 0.5)), rar_epsilon=float(settings.get("epsilon", 1e-3)),
+                              hold_input=bool(settings.get("hold_input", False)))
         glued = lang_stack.knows_glued_words(art_dir)
         return cls(stack, reasoner.eval(), rar, glued, stack.encoder.max_seq_len)
 

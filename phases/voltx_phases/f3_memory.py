@@ -13,8 +13,8 @@ of the two flattened frames), and the read takes the *newest* frame that answers
 ordered: :func:`newest_match`); the read is the weighted sum of the memory frames, slot by slot.
 It enters the drift as the original's ghost blend with a learnt, per-frame alpha
 (:meth:`MemoryRead.pull`), beside the velocity field, which also gets the read as an input
-(``ScaledVfn(memory_context=True)``). Records without a story (SCAN, a single sentence) have
-an empty memory: the read is zero and RAR runs on the frame alone.
+(``ScaledVfn(memory_context=True)``). A record without a story (a SCAN command, a single
+sentence) has no sentences to read; T0 holds its input instead (:attr:`Memory.held`, ``f3.hold_input``).
 """
 
 from __future__ import annotations
@@ -31,17 +31,36 @@ SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
 def split_story(text: str) -> tuple[list[str], str]:
     """``(story sentences in order, the question)``: the last sentence is the question; a
-    text of one sentence (a SCAN command) is all question, with no memory."""
+    text of one sentence (a SCAN command) is all question, with no story (T0 holds it: :attr:`Memory.held`)."""
     parts = [p for p in SENTENCE_END.split(" ".join(text.split())) if p]
     return (parts[:-1], parts[-1]) if parts else ([], text)
 
 
 @dataclass
 class Memory:
-    """A batch of memories: ``frames [B, N, 16, D]`` (newest last, left-padded) and ``mask [B, N]``."""
+    """A batch of memories: ``frames [B, N, 16, D]`` (newest last, left-padded) and ``mask [B, N]``;
+    ``held [B, 16, D]``: the input frame T0 holds for a record without a story (zero for one with a story).
+
+    Why ``held``: a SCAN chain is command -> parse -> ... -> actions, and a parse's frame is the
+    frame of its own text, which says nothing of the rest of the command ("I_JUMP" follows "jump
+    twice", "jump thrice and walk", ...): measured on SCAN simple, a field that sees only the
+    current text and the move index can at best get 0.6% of the test commands right even when
+    its first move is exact (README, F3). The command stays in T0 while RAR moves a copy of its
+    frame; with one frame there, the ghost read of T0 is that frame, and the field (and the settle
+    gate) read it every iteration (:func:`voltx_phases.f3_model.field`)."""
 
     frames: Tensor
     mask: Tensor
+    held: Tensor | None = None
+
+    def rows(self, index: Tensor) -> "Memory":
+        """The memories of the batch rows ``index`` (a bool mask or indices)."""
+        return Memory(self.frames[index], self.mask[index], None if self.held is None else self.held[index])
+
+    def holding(self, inputs: Tensor) -> "Memory":
+        """This memory with T0 holding ``inputs [B, 16, D]`` where a row has no story (zero where it has one)."""
+        storyless = (~self.mask.any(-1)).to(inputs.dtype)[:, None, None]
+        return Memory(self.frames, self.mask, inputs * storyless)
 
     @classmethod
     def empty(cls, like: Tensor) -> "Memory":

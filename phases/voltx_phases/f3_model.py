@@ -70,7 +70,7 @@ def new_reasoner(cfg) -> nn.ModuleDict:
 def save_vfn_foundation(ctx, reasoner: nn.ModuleDict, cfg) -> None:
     """velocity field + attention + identity head, with the constructor args and RAR settings."""
     rar_settings = {"max_iterations": cfg.rar_max_iterations, "dt": cfg.rar_dt, "beta": cfg.rar_beta, "epsilon": cfg.rar_epsilon,
-                    "chain_step_iterations": cfg.chain_step_iterations, "attention_bias": "language"}
+                    "chain_step_iterations": cfg.chain_step_iterations, "attention_bias": "language", "hold_input": cfg.hold_input}
     ctx.save_artifact(VFN_FOUNDATION, reasoner.state_dict(), "vfn_foundation", vfn_args(cfg), rar=rar_settings)
 
 
@@ -156,14 +156,16 @@ def field(reasoner: nn.ModuleDict, memory: Memory):
 
     def velocity(x: Tensor, t: Tensor) -> Tensor:
         pull = reader.pull(x, memory, keys)
-        return reasoner["vfn"](x, t, pull) + pull
+        # the input T0 holds (a SCAN command; zero where a story is memory) is read with the pull
+        read = pull if memory.held is None else pull + memory.held
+        return reasoner["vfn"](x, t, read) + pull
     return velocity
 
 
-def drift(reasoner: nn.ModuleDict, velocity, x: Tensor, t: Tensor, active: Tensor, beta: float) -> Tensor:
-    """The RAR drift at ``x`` with per-slot time ``t``: ``settle(x) (velocity(x, t) + beta * attention(x))``
-    (``velocity``: :func:`field`), as :func:`refine` runs it."""
-    return reasoner["settle"](x).unsqueeze(-1) * (velocity(x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS))
+def drift(reasoner: nn.ModuleDict, velocity, x: Tensor, t: Tensor, active: Tensor, beta: float, held: Tensor | None = None) -> Tensor:
+    """The RAR drift at ``x`` with per-slot time ``t``: ``settle(x, held) (velocity(x, t) + beta * attention(x))``
+    (``velocity``: :func:`field`; ``held``: the input T0 holds), as :func:`refine` runs it."""
+    return reasoner["settle"](x, held).unsqueeze(-1) * (velocity(x, t) + beta * reasoner["attention"](x, active, LANGUAGE_BIAS))
 
 
 def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
@@ -174,13 +176,17 @@ def rar_config(cfg, iterations: int | None = None, **energy) -> RarConfig:
 def refine(reasoner: nn.ModuleDict, slots: Tensor, active: Tensor, cfg, *, iterations: int | None = None,
            energy: RarEnergy | None = None, memory: Memory | None = None) -> RarResult:
     """RAR with the per-slot clock ``t = updates / rar_max_iterations`` and the language bias, the
-    field reading ``memory`` (none: an empty one), every update scaled by the settle gate; with
+    field reading ``memory`` (none: an empty one; with ``cfg.hold_input``, a row without a story holds
+    ``slots`` itself, :meth:`Memory.holding`), every update scaled by the settle gate; with
     F2's energy head as ``energy`` says (:mod:`voltx_phases.f3_energy`)."""
     horizon = float(cfg.rar_max_iterations)
     settings, head = ({}, None) if energy is None else (energy.settings(), energy.head)
     memory = Memory.empty(slots) if memory is None else memory
+    if memory.held is None and cfg.hold_input:
+        memory = memory.holding(slots)  # RAR's input, kept in T0 where there is no story
     return rar(slots, active, field(reasoner, memory), reasoner["attention"], rar_config(cfg, iterations, **settings), bias=LANGUAGE_BIAS,
-               time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0), energy=head, settle=reasoner["settle"])
+               time=lambda step, done: (done.to(slots.dtype) / horizon).clamp(max=1.0), energy=head,
+               settle=lambda x: reasoner["settle"](x, memory.held))
 
 
 # --- corruption (denoising slot refinement) ------------------------------------------------------
@@ -284,12 +290,13 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
     # an answer is a fixed point whatever the clock says: its time is uniform
     clock = torch.where(moves.final.unsqueeze(-1), u, start.expand(n, s)).clamp(max=1.0)
     velocity = field(reasoner, moves.memory)
-    chain = _masked_mean((drift(reasoner, velocity, src, clock, active, beta) - target).pow(2).sum(-1), active)
+    held = moves.memory.held
+    chain = _masked_mean((drift(reasoner, velocity, src, clock, active, beta, held) - target).pow(2).sum(-1), active)
 
     frac = torch.rand((n, s), generator=gen).to(dev, dtype)
     x = F.normalize((1 - frac).unsqueeze(-1) * src + frac.unsqueeze(-1) * dst, dim=-1)
     t = torch.where(moves.final.unsqueeze(-1), u, start + frac * m / horizon).clamp(max=1.0)
-    v = drift(reasoner, velocity, x, t, active, beta)
+    v = drift(reasoner, velocity, x, t, active, beta, held)
     flow = _masked_mean((v - target).pow(2).sum(-1), active)
     endpoint = x + ((1 - frac) * m * dt).unsqueeze(-1) * v
     head = reasoner["identity"].proj
@@ -300,11 +307,11 @@ def chain_terms(reasoner: nn.ModuleDict, moves: Moves, gen: torch.Generator, cfg
 
     corr = corrupt(src, active, gen, cfg)
     restore = cfg.restore_rate * (src - corr.slots) / dt + target
-    denoise = _masked_mean((drift(reasoner, velocity, corr.slots, clock, active, beta) - restore).pow(2).sum(-1), active)
+    denoise = _masked_mean((drift(reasoner, velocity, corr.slots, clock, active, beta, held) - restore).pow(2).sum(-1), active)
     id_head = reasoner["identity"].loss(dst, slot_index, moves.dst_active)
     return {"chain": chain, "flow": flow, "identity": identity, "denoise": denoise, "id_head": id_head, "read": read_term(reasoner, moves),
             "settle": settle_term(reasoner["settle"], src, moves.final, active, x,
-                                  active & (~moves.final).unsqueeze(-1) & (frac < OPEN_BEFORE))}
+                                  active & (~moves.final).unsqueeze(-1) & (frac < OPEN_BEFORE), held)}
 
 
 def read_term(reasoner: nn.ModuleDict, moves: Moves) -> Tensor:
@@ -317,5 +324,5 @@ def read_term(reasoner: nn.ModuleDict, moves: Moves) -> Tensor:
     gate = F.binary_cross_entropy_with_logits(reader.alpha_logit(moves.src).float(), has.float())
     if not bool(has.any()):
         return gate
-    memory = Memory(moves.memory.frames[has], moves.memory.mask[has])
+    memory = moves.memory.rows(has)
     return gate + F.cross_entropy(reader.logits(moves.src[has], memory).float(), moves.support[has])

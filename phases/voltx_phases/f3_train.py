@@ -144,32 +144,38 @@ class FrameBank:
         return cls(torch.cat(slots), torch.cat(active), {t: i for i, t in enumerate(unique)})
 
 
-Move = tuple[int, int, int, tuple[int, ...], int]
-"""``(src, dst, k, memory, support)``: bank rows of the move's frames, its index in the chain (-1: the
-answer as a fixed point), the bank rows of the record's memory (oldest first) and the memory index
-of ``dst``'s newest copy (-1: not in memory)."""
+Move = tuple[int, int, int, tuple[int, ...], int, int]
+"""``(src, dst, k, memory, support, held)``: bank rows of the move's frames, its index in the chain (-1: the
+answer as a fixed point), the bank rows of the record's memory (oldest first), the memory index
+of ``dst``'s newest copy (-1: not in memory) and the bank row of the input T0 holds (the question's,
+where the record has no story and ``hold``; else -1: :attr:`voltx_phases.f3_memory.Memory.held`)."""
 
 
-def chain_moves(records: list[dict], bank: FrameBank) -> list[Move]:
+def chain_moves(records: list[dict], bank: FrameBank, hold: bool = True) -> list[Move]:
     """Every move of every chain, and per record its answer as a final item ``(a, a, -1, ...)``."""
     items = []
     for r in records:
         ids = [bank.index[t] for t in chain_texts(r)]
         memory = tuple(bank.index[t] for t in memory_texts(r))
         newest = {row: j for j, row in enumerate(memory)}
-        items += [(a, b, k, memory, newest.get(b, -1)) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
-        items.append((ids[-1], ids[-1], -1, memory, -1))
+        held = ids[0] if hold and not memory else -1
+        items += [(a, b, k, memory, newest.get(b, -1), held) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
+        items.append((ids[-1], ids[-1], -1, memory, -1, held))
     return items
 
 
 def collate_moves(bank: FrameBank, batch: list[Move], memory_frames: int) -> Moves:
-    """A batch of moves; each memory cut to its newest ``memory_frames`` (a support cut off counts as none)."""
+    """A batch of moves; each memory cut to its newest ``memory_frames`` (a support cut off counts as none);
+    the held inputs zero where a move has none (None where no move of the batch has one)."""
     device = bank.slots.device
     src = torch.tensor([b[0] for b in batch], device=device)
     dst = torch.tensor([b[1] for b in batch], device=device)
     step = torch.tensor([max(b[2], 0) for b in batch], device=device)
     final = torch.tensor([b[2] < 0 for b in batch], device=device)
     memory = Memory.gather(bank.slots, [list(b[3]) for b in batch], memory_frames)
+    held = torch.tensor([b[5] for b in batch], device=device)
+    if bool((held >= 0).any()):
+        memory.held = bank.slots[held.clamp_min(0)] * (held >= 0)[:, None, None].to(bank.slots.dtype)
     n = memory.mask.shape[1]
     support = [n - (len(b[3]) - b[4]) if b[4] >= 0 else -1 for b in batch]  # right-aligned position
     support = torch.tensor([p if p >= 0 else -1 for p in support], device=device)
@@ -194,7 +200,7 @@ def reasoning_losses(reasoner: nn.ModuleDict, cfg, gen: torch.Generator, moves: 
     questions = moves.src[first]
     with torch.no_grad():
         active = questions.norm(dim=-1) > 0
-        memory = Memory(moves.memory.frames[first], moves.memory.mask[first])
+        memory = moves.memory.rows(first)
         summary = rar_summary(refine(reasoner, questions, active, cfg, memory=memory), active)
     return {"loss": loss, **terms, **{k: torch.tensor(v) for k, v in summary.items()}}
 
@@ -295,7 +301,7 @@ def run(ctx: RunContext) -> None:
     stack.encoder.requires_grad_(False).eval()  # frozen from here on: the VFN reasons, the renderer only reads
     stack.decoder.requires_grad_(False).eval()
     bank = FrameBank.build(stack.encoder, tok, texts, enc_len, dev)
-    items = chain_moves(data.train, bank)
+    items = chain_moves(data.train, bank, cfg.hold_input)
     reasoner = new_reasoner(cfg).to(dev)
     warm_start(ctx, reasoner, where)
     energy = load_energy(ctx, cfg, where)

@@ -83,9 +83,11 @@ def test_a_chain_runs_from_the_question_through_its_steps_to_the_answer():
     bank = FrameBank(torch.zeros(len(texts), 16, 256), torch.ones(len(texts), 16, dtype=torch.bool), {t: i for i, t in enumerate(texts)})
     moves = chain_moves(records, bank)
     # each move k: frame(k) -> frame(k+1); each answer once more as a fixed point (k = -1); the record's
-    # memory rows, and where the move's next frame is one of them, its index there
-    assert moves == [(0, 1, 0, (), -1), (1, 2, 1, (), -1), (2, 2, 2, (), -1), (2, 2, -1, (), -1),
-                     (4, 5, 0, (3,), -1), (5, 5, -1, (3,), -1)]
+    # memory rows, where the move's next frame is one of them, its index there, and the row of the
+    # input T0 holds: the command, for the record without a story
+    assert moves == [(0, 1, 0, (), -1, 0), (1, 2, 1, (), -1, 0), (2, 2, 2, (), -1, 0), (2, 2, -1, (), -1, 0),
+                     (4, 5, 0, (3,), -1, -1), (5, 5, -1, (3,), -1, -1)]
+    assert [m[5] for m in chain_moves(records, bank, hold=False)] == [-1] * 6
 
 
 def test_the_renderer_collate_pads_what_encoding_each_batch_gave():

@@ -134,7 +134,7 @@ def _run_from(reasoner, bank: FrameBank, records: list[dict], key: str, *, gated
 
 
 class _Open(torch.nn.Module):
-    def forward(self, x):
+    def forward(self, x, held=None):
         return x.new_ones(x.shape[:-1])
 
 
