@@ -75,6 +75,23 @@ def test_replay_swaps_a_share_of_a_specialists_problems_for_the_bases():
     assert with_replay(own, rehearsed, 0.0, seed=1) == own
 
 
+def test_the_question_weighs_prompt_weight_times_the_answer_whatever_its_length():
+    """Per question byte, a 90-byte question outweighed its 2-byte answer 13:1 at 0.3 and the
+    quick models never learned to read the number in ``inc`` (README)."""
+    from voltx_agentforge.cognate_data import collate, encode_example
+
+    rows = [encode_example({"input": q, "output": a}, 112) for q, a in
+            [("Ann has 3 apples and Ben gives Ann one more. How many apples does Ann have now?", "4"), ("Two?", "12")]]
+    b = collate(rows, 0.3)
+    for i, r in enumerate(rows):
+        asked, w = r.prompt_len - 1, b["weights"][i]
+        answer = w[asked:len(r.ids) - 1]
+        assert answer.tolist() == [1.0] * (len(r.ids) - 1 - asked)  # the answer's bytes and EOS
+        assert torch.isclose(w[:asked].sum(), 0.3 * answer.sum()) and w[len(r.ids) - 1:].sum() == 0
+        assert b["targets"][i, asked] == ord(r.answer[0])  # the first weighted-1 target is the answer's first byte
+    assert collate(rows, 0.0)["weights"][0, :rows[0].prompt_len - 1].sum() == 0
+
+
 def test_specialists_train_on_their_own_mix_and_are_judged_on_their_own_tasks(tmp_path):
     from types import SimpleNamespace
 

@@ -144,7 +144,8 @@ class CognateConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     prompt_loss_weight: float = 0.1
-    """Weight of the question bytes' next-byte loss beside the answer's."""
+    """Weight of the question bytes' next-byte loss beside the answer's, per example: its
+    question's bytes together weigh this times its answer's, however long the question."""
     speed_batches: int = 3
     """Batches timed per model for its speed (examples per second, held-out set)."""
 
