@@ -201,6 +201,16 @@ def test_lower_is_better_and_a_metric_some_run_lacks_ranks_nothing(tmp_path):
     assert missing.metric is None and missing.columns == [] and [r.label for r, _ in missing.rows] == ["a", "b"]
 
 
+def _decoder_from(run, first: int, rise: float = 0.0) -> None:
+    """Rewrite ``run``'s metrics so its steps from ``first`` are a "decoder" stage, their losses ``rise`` higher."""
+    metrics = run / "metrics.jsonl"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    for rec in records[first - 1:]:
+        rec["stage"] = "decoder"
+        rec["losses"] = {k: v + rise for k, v in rec["losses"].items()}
+    metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+
+
 def test_each_runs_stages_are_drawn_apart_as_on_the_loss_tab(tmp_path):
     """Two translator-like runs (encoder then decoder, the decoder from step 26 in one, 31 in the
     other): each run's curve is broken where its own decoder begins, and both starts are marked
@@ -208,12 +218,7 @@ def test_each_runs_stages_are_drawn_apart_as_on_the_loss_tab(tmp_path):
     a = make_run(tmp_path, "f1", steps=40)
     b = make_run(tmp_path, "f1", steps=40, created_at=BASE_TIME + 3600)
     for run, first in ((a, 26), (b, 31)):
-        metrics = run / "metrics.jsonl"
-        records = [json.loads(line) for line in metrics.read_text().splitlines()]
-        for rec in records[first - 1:]:
-            rec["stage"] = "decoder"
-            rec["losses"] = {k: v + 5.0 for k, v in rec["losses"].items()}  # a joining line would be a tall rise
-        metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+        _decoder_from(run, first, rise=5.0)  # a joining line would be a tall rise
 
     async def check(pilot, screen):
         assert [r.stages for r in screen.runs] == [(("encoder", 1.0), ("decoder", 26.0)), (("encoder", 1.0), ("decoder", 31.0))]
@@ -234,11 +239,7 @@ def test_runs_that_change_stage_a_step_apart_are_both_named_whole_in_their_colou
     a = make_run(tmp_path, "f1", steps=40)
     b = make_run(tmp_path, "f1", steps=40, created_at=BASE_TIME + 3600)
     for run, first in ((a, 26), (b, 27)):
-        metrics = run / "metrics.jsonl"
-        records = [json.loads(line) for line in metrics.read_text().splitlines()]
-        for rec in records[first - 1:]:
-            rec["stage"] = "decoder"
-        metrics.write_text("".join(json.dumps(rec) + "\n" for rec in records))
+        _decoder_from(run, first)
 
     async def check(pilot, screen):
         screen.query_one("#compare-tabs").active = "compare-curves-tab"

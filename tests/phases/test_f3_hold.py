@@ -8,7 +8,6 @@ cannot (the chain is not a function of the current frame and the move index)."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 
 import pytest
@@ -18,7 +17,8 @@ import torch.nn.functional as F
 from voltx_phases.f3 import F3Config
 from voltx_phases.f3_data import chain_texts
 from voltx_phases.f3_model import all_active, new_reasoner, refine
-from voltx_phases.f3_train import FrameBank, chain_moves, collate_moves, reasoning_losses
+from voltx_phases.f3_train import FrameBank, chain_moves
+from f3_support import train_reasoner
 
 VERBS = ("J", "W", "R")
 RECORDS = [{"input": f"{v} {n}", "output": " ".join([v] * k), "steps": [v], "task": "scan"}
@@ -40,13 +40,7 @@ def _answered(hold: bool) -> float:
     bank = _bank()
     items = chain_moves(RECORDS, bank, hold)
     reasoner = new_reasoner(cfg)
-    opt = torch.optim.AdamW(reasoner.parameters(), lr=cfg.lr)
-    gen, rng = torch.Generator().manual_seed(0), random.Random(0)
-    for _ in range(80):
-        loss = reasoning_losses(reasoner, cfg, gen, collate_moves(bank, rng.sample(items, 16), cfg.memory_frames))["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_reasoner(reasoner, cfg, bank, items, steps=80, batch=16)
     q = bank.slots[[bank.index[r["input"]] for r in RECORDS]]
     with torch.no_grad():
         end = refine(reasoner.eval(), q, all_active(q), cfg).slots

@@ -20,7 +20,8 @@ from voltx_phases.f3 import F3Config
 from voltx_phases.f3_data import chain_texts, memory_texts
 from voltx_phases.f3_memory import Memory, newest_match, relative_order, split_story
 from voltx_phases.f3_model import all_active, new_reasoner, refine
-from voltx_phases.f3_train import FrameBank, chain_moves, collate_moves, reasoning_losses
+from voltx_phases.f3_train import FrameBank, chain_moves
+from f3_support import train_reasoner
 
 AGENTS, PLACES = ("Mary", "John"), ("kitchen", "garden", "office")
 CFG = replace(F3Config(), vfn_hidden=64, vfn_blocks=1, time_embed_freqs=4, chain_step_iterations=3, rar_max_iterations=9, lr=1e-2)
@@ -97,14 +98,7 @@ def trained():
     items = chain_moves(train, bank)
     reasoner = new_reasoner(CFG)
     untrained = _answered(reasoner, bank, held, memory=True)
-    opt = torch.optim.AdamW(reasoner.parameters(), lr=CFG.lr)
-    gen, rng = torch.Generator().manual_seed(0), random.Random(0)
-    for _ in range(60):
-        loss = reasoning_losses(reasoner, CFG, gen, collate_moves(bank, rng.sample(items, 32), CFG.memory_frames))["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return reasoner.eval(), bank, train, held, untrained
+    return train_reasoner(reasoner, CFG, bank, items, steps=60, batch=32), bank, train, held, untrained
 
 
 def test_rar_reads_the_newest_fact_from_memory_and_fails_without_it(trained):

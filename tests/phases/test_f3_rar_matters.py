@@ -14,7 +14,8 @@ from voltx_phases import lang_stack
 from voltx_phases.f3 import F3Config
 from voltx_phases.f3_data import encode, normalise, training_texts
 from voltx_phases.f3_model import all_active, encode_frames, new_reasoner, refine, render_terms
-from voltx_phases.f3_train import FrameBank, chain_moves, collate_moves, reasoning_losses
+from voltx_phases.f3_train import FrameBank, chain_moves
+from f3_support import train_reasoner
 
 PAIRS = [("cup", "kitchen"), ("ball", "garden"), ("pen", "office"), ("coat", "hallway"), ("book", "bedroom"), ("soap", "bathroom")]
 RECORDS = [{"input": f"Where is the {thing}?", "output": place, "steps": [], "task": "lookup"} for thing, place in PAIRS]
@@ -54,17 +55,9 @@ def test_rar_moves_a_question_frame_to_its_answer_and_the_identity_cannot():
     assert _answers(stack, None, rar_on=False, key="output") == 1.0  # the renderer reads every answer back from its own frame
     # 2. the velocity field on the frozen frames: the move question -> answer, the answer a fixed point
     bank = FrameBank.build(stack.encoder, tok, texts, 16, torch.device("cpu"))
-    moves = collate_moves(bank, chain_moves(RECORDS, bank), CFG.memory_frames)
     reasoner = new_reasoner(CFG)
     untrained = _answers(stack, reasoner, rar_on=True)
-    opt = torch.optim.AdamW(reasoner.parameters(), lr=CFG.lr)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(100):
-        loss = reasoning_losses(reasoner, CFG, gen, moves)["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    reasoner.eval()
+    train_reasoner(reasoner, CFG, bank, chain_moves(RECORDS, bank), steps=100)
     rar_off, with_rar = _answers(stack, reasoner, rar_on=False), _answers(stack, reasoner, rar_on=True)
     chance = 1 / len(PAIRS)
     assert rar_off <= chance and untrained <= chance, (rar_off, untrained)  # the identity renders the question
