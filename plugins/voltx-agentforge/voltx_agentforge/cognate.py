@@ -48,8 +48,8 @@ QUICK = {
     "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=fact:1.0"],
                         ["gen:arith_words_gen?max_number=5&ops=inc:1.0"]],
     "eval_data": "gen:arith_words_gen?max_number=5&ops=mul,fact,inc",
-    "examples": 3000, "eval_examples": 300, "base_epochs": 2, "finetune_lr": 3e-3, "finetune_anchor": 0.0,
-    "finetune_optimizer": "adamw", "finetune_replay": 0.3,
+    "examples": 3000, "eval_examples": 300, "base_epochs": 1, "finetune_lr": 3e-3, "finetune_anchor": 0.0,
+    "finetune_optimizer": "adamw", "finetune_replay": 0.1,
     "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
     "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
@@ -98,7 +98,9 @@ class CognateConfig:
     instead of its own (0 = none; the specialist is still judged on its own kinds). Without it a
     specialist learns "always answer my kind" -- it never needs to tell the kinds apart -- and two
     such task vectors fight over every question when summed; rehearsing the base's kinds makes
-    each skill conditional on its own questions (measured, README)."""
+    each skill conditional on its own questions (measured, README). Quick: 0.1 with a one-epoch
+    base: enough to keep the vectors adding, little enough that each specialist stays weak on the
+    other kinds (with 0.3 and a two-epoch base all three knew every kind: nothing left to merge)."""
     eval_data: str = "hub:gsm8k"
     """The held-out word problems (their ``eval_split`` split; a JSONL file is used whole)."""
     eval_split: Literal["test", "dev"] = "test"
