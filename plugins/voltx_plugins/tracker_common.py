@@ -20,7 +20,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_STEP_FIELDS = ("lr", "samples_per_sec", "steps_per_sec")
+_STEP_FIELDS = ("lr", "samples_per_sec", "steps_per_sec", "wall_steps_per_sec")
+"""A step record's numbers a tracker plots besides the losses: the training speed and the wall-clock
+pace the ETA uses (evaluations and checkpoint writes included), so a tracker shows what `voltx status` does."""
 
 
 @dataclass

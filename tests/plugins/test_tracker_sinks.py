@@ -155,3 +155,14 @@ def test_a_read_only_mlflow_store_is_refused_before_the_run(tmp_path, monkeypatc
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////proc/voltx-test/mlflow.db")  # a read-only file system
     with pytest.raises(CantCreateError, match=r"the MLflow store /proc/voltx-test/mlflow.db cannot be written .*MLFLOW_TRACKING_URI"):
         check_sinks(load_plugins(refresh=True), ["mlflow"], tmp_path / "runs")
+
+
+def test_a_step_records_paces_reach_the_trackers():
+    """The trackers plot what `voltx status` computes its ETA from: the wall-clock pace too."""
+    from voltx.runs.records import parse_step
+    from voltx_plugins.tracker_common import scalars
+
+    record = parse_step({"step": 3, "losses": {"loss": 0.5}, "lr": 0.01, "samples_per_sec": 96.0,
+                         "steps_per_sec": 3.0, "wall_steps_per_sec": 2.5})
+    assert scalars(record) == {"loss/loss": 0.5, "lr": 0.01, "samples_per_sec": 96.0, "steps_per_sec": 3.0,
+                               "wall_steps_per_sec": 2.5}
