@@ -96,6 +96,10 @@ def test_replay_and_the_fine_tune_optimizer_reach_the_specialists_who_are_still_
     ({"finetune_replay": 0.3, "base_epochs": 0}, EXIT_CONFIG, "cognate.finetune_replay (0.3) rehearses the shared base's mix"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
     ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box,inc,fact"),
+    ({"eval_data": "gen:arith_words_gen?facts=0"}, EXIT_CONFIG, "facts must be an integer from 1 to 400"),
+    ({"memory_ngram": 7}, EXIT_CONFIG, "cognate.memory_ngram must be 0 (attention read) or 1-6"),
+    ({"memory_cost": [0.1, -0.1, 0.1]}, EXIT_CONFIG, "cognate.memory_cost: each price must be >= 0"),
+    ({"memory_lr_mult": [1.0, 0.0, 1.0]}, EXIT_CONFIG, "cognate.memory_lr_mult: each multiple must be > 0"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),
 ])
 def test_bad_input_is_refused_before_anything_is_trained(tmp_path, capsys, override, code, message):
