@@ -84,6 +84,20 @@ def test_replay_and_the_fine_tune_optimizer_reach_the_specialists_who_are_still_
         assert training["tasks"] == tasks  # its own kinds, not the rehearsed base's
 
 
+def test_the_lookup_memory_its_learning_rate_and_price_reach_the_models(tmp_path):
+    runs = tmp_path / "runs"
+    assert run_cognate(runs, memory_ngram=3, memory_slots=[64, 64, 64], memory_lr_mult=[1.0, 10.0, 1.0],
+                       memory_cost=[0.5, 0.0, 0.5], finetune_optimizer="adamw") == 0
+    art = only_run(runs, "cognate") / "artifacts"
+    for spec in ("base", *SPECS):  # phase 2 rebuilds each from its config: the lookup comes with it
+        model, config = load_model(art / f"cognate-{spec}")
+        assert config["args"]["memory_ngram"] == 3 and model.memory.query is None and model.memory.slots.shape == (64, 16)
+    metrics = json.loads((art / "cognate.json").read_text())["metrics"]
+    assert all(0.0 <= metrics[f"{s}_memory_use"] <= 1.0 for s in SPECS)
+    banner = (only_run(runs, "cognate") / "stdout.log").read_text()
+    assert "3-gram lookup, lr x10, cost 0)" in banner and "3-gram lookup, lr x1, cost 0.5)" in banner
+
+
 @pytest.mark.parametrize("override, code, message", [
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
