@@ -84,10 +84,13 @@ def test_replay_and_the_fine_tune_optimizer_reach_the_specialists_who_are_still_
         assert training["tasks"] == tasks  # its own kinds, not the rehearsed base's
 
 
-def test_the_lookup_memory_its_learning_rate_and_price_reach_the_models(tmp_path):
+LOOKUP = {"memory_ngram": 3, "memory_slots": [64, 64, 64], "memory_lr_mult": [1.0, 10.0, 1.0], "memory_cost": [0.5, 0.0, 0.5],
+          "finetune_optimizer": "adamw"}
+
+
+def test_the_lookup_memory_its_learning_rate_and_price_reach_the_models_and_resume_exactly(tmp_path):
     runs = tmp_path / "runs"
-    assert run_cognate(runs, memory_ngram=3, memory_slots=[64, 64, 64], memory_lr_mult=[1.0, 10.0, 1.0],
-                       memory_cost=[0.5, 0.0, 0.5], finetune_optimizer="adamw") == 0
+    assert run_cognate(runs, **LOOKUP) == 0
     art = only_run(runs, "cognate") / "artifacts"
     for spec in ("base", *SPECS):  # phase 2 rebuilds each from its config: the lookup comes with it
         model, config = load_model(art / f"cognate-{spec}")
@@ -96,6 +99,15 @@ def test_the_lookup_memory_its_learning_rate_and_price_reach_the_models(tmp_path
     assert all(0.0 <= metrics[f"{s}_memory_use"] <= 1.0 for s in SPECS)
     banner = (only_run(runs, "cognate") / "stdout.log").read_text()
     assert "3-gram lookup, lr x10, cost 0)" in banner and "3-gram lookup, lr x1, cost 0.5)" in banner
+    stopped = tmp_path / "stopped"  # stopped in the memory model's stage: its memory's lr multiple is in the checkpoint
+    assert run_cognate(stopped, plugins=load_plugins(extra=[("stop-at-8", StopAtStep(8))], refresh=True), **LOOKUP) == EXIT_PREEMPTED
+    assert (only_run(stopped, "cognate") / "artifacts" / "cognate-reasoning").exists()
+    assert not (only_run(stopped, "cognate") / "artifacts" / "cognate-memory").exists()
+    assert run_cognate(stopped, resume="auto", **LOOKUP) == 0
+    for spec in SPECS:
+        a = load_model(only_run(stopped, "cognate") / "artifacts" / f"cognate-{spec}")[0].state_dict()
+        b = load_model(art / f"cognate-{spec}")[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), spec
 
 
 @pytest.mark.parametrize("override, code, message", [
