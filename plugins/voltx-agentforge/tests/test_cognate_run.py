@@ -84,6 +84,32 @@ def test_replay_and_the_fine_tune_optimizer_reach_the_specialists_who_are_still_
         assert training["tasks"] == tasks  # its own kinds, not the rehearsed base's
 
 
+LOOKUP = {"memory_ngram": 3, "memory_slots": [64, 64, 64], "memory_lr_mult": [1.0, 10.0, 1.0], "memory_cost": [0.5, 0.0, 0.5],
+          "finetune_optimizer": "adamw"}
+
+
+def test_the_lookup_memory_its_learning_rate_and_price_reach_the_models_and_resume_exactly(tmp_path):
+    runs = tmp_path / "runs"
+    assert run_cognate(runs, **LOOKUP) == 0
+    art = only_run(runs, "cognate") / "artifacts"
+    for spec in ("base", *SPECS):  # phase 2 rebuilds each from its config: the lookup comes with it
+        model, config = load_model(art / f"cognate-{spec}")
+        assert config["args"]["memory_ngram"] == 3 and model.memory.query is None and model.memory.slots.shape == (64, 16)
+    metrics = json.loads((art / "cognate.json").read_text())["metrics"]
+    assert all(0.0 <= metrics[f"{s}_memory_use"] <= 1.0 for s in SPECS)
+    banner = (only_run(runs, "cognate") / "stdout.log").read_text()
+    assert "3-gram lookup, lr x10, cost 0)" in banner and "3-gram lookup, lr x1, cost 0.5)" in banner
+    stopped = tmp_path / "stopped"  # stopped in the memory model's stage: its memory's lr multiple is in the checkpoint
+    assert run_cognate(stopped, plugins=load_plugins(extra=[("stop-at-8", StopAtStep(8))], refresh=True), **LOOKUP) == EXIT_PREEMPTED
+    assert (only_run(stopped, "cognate") / "artifacts" / "cognate-reasoning").exists()
+    assert not (only_run(stopped, "cognate") / "artifacts" / "cognate-memory").exists()
+    assert run_cognate(stopped, resume="auto", **LOOKUP) == 0
+    for spec in SPECS:
+        a = load_model(only_run(stopped, "cognate") / "artifacts" / f"cognate-{spec}")[0].state_dict()
+        b = load_model(art / f"cognate-{spec}")[0].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), spec
+
+
 @pytest.mark.parametrize("override, code, message", [
     ({"data": ["gen:arith_words_gen:0.5"]}, EXIT_CONFIG, "cognate.data: the mix weights must sum to 1"),
     ({"refine_steps": [2, 1]}, EXIT_CONFIG, "cognate.refine_steps: expected 3 values (reasoning, memory, speed)"),
@@ -96,6 +122,10 @@ def test_replay_and_the_fine_tune_optimizer_reach_the_specialists_who_are_still_
     ({"finetune_replay": 0.3, "base_epochs": 0}, EXIT_CONFIG, "cognate.finetune_replay (0.3) rehearses the shared base's mix"),
     ({"data": ["missing.jsonl:1.0"]}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
     ({"eval_data": "gen:arith_words_gen?ops=div"}, EXIT_CONFIG, "ops must be a comma-separated subset of add,sub,mul,two,box,inc,fact"),
+    ({"eval_data": "gen:arith_words_gen?facts=0"}, EXIT_CONFIG, "facts must be an integer from 1 to 400"),
+    ({"memory_ngram": 7}, EXIT_CONFIG, "cognate.memory_ngram must be 0 (attention read) or 1-6"),
+    ({"memory_cost": [0.1, -0.1, 0.1]}, EXIT_CONFIG, "cognate.memory_cost: each price must be >= 0"),
+    ({"memory_lr_mult": [1.0, 0.0, 1.0]}, EXIT_CONFIG, "cognate.memory_lr_mult: each multiple must be > 0"),
     ({"batch_size": 10**9}, EXIT_PREFLIGHT, "not enough memory for a batch of 1000000000"),
 ])
 def test_bad_input_is_refused_before_anything_is_trained(tmp_path, capsys, override, code, message):

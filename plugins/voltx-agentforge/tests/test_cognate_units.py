@@ -8,15 +8,19 @@ import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from voltx.data.converter import RawRow, RowError
 from voltx.errors import ConfigError, DataError, MissingInputError, PreflightError, UsageError
 from voltx_agentforge import sizing
 from voltx_agentforge.cognate_artifacts import load_model, save_model
 from voltx_agentforge.cognate_eval import copy_number, diversity, majority_answer
-from voltx_agentforge.cognate_model import CognateArgs, CognateNet, geometric_prior
-from voltx_agentforge.optimizers import MuonGrokfast, build_optimizer, muon_parameters
-from voltx_agentforge.word_problems import BOX, ArithWordsGenerator, Gsm8kConverter
+from voltx_agentforge.cognate import QUICK, CognateConfig
+from voltx_agentforge.cognate_data import collate, encode_example
+from voltx_agentforge.cognate_eval import accuracy, greedy_answers
+from voltx_agentforge.cognate_model import CognateArgs, CognateNet, geometric_prior, ngram_slots
+from voltx_agentforge.optimizers import GroupScaledAdamW, MuonGrokfast, build_optimizer, muon_parameters
+from voltx_agentforge.word_problems import BOX, ArithWordsGenerator, Gsm8kConverter, fact_table
 
 ARGS = CognateArgs(d_model=16, heads=2, layers=1, refine_steps=3, memory_slots=4, max_len=32)
 
@@ -47,6 +51,22 @@ def test_generated_problems_are_right_deterministic_and_split_apart():
             assert int(r["output"]) == int(r["input"].split(" has ")[1].split()[0]) + 1
         else:
             assert int(r["output"]) == BOX[r["input"].split(" box of ")[1].split()[0]] and not any(c.isdigit() for c in r["input"])
+
+
+def test_more_facts_extend_the_box_table_and_leave_the_default_problems_alone():
+    assert problems("train", ops="add,box,fact", facts=12) == problems("train", ops="add,box,fact")  # 12: as before the option
+    table = fact_table(96)
+    assert len(table) == 96 and list(table.items())[:12] == list(BOX.items()) and fact_table(96) == table
+    assert all(2 <= n <= 9 for n in table.values()) and fact_table(5) == dict(list(BOX.items())[:5])
+    many = problems("train", ops="fact,box", facts=96)
+    asked = {r["input"].split(" box of ")[1].split()[0].rstrip(".") for r in many}
+    assert len(asked - set(BOX)) > 30 and asked <= set(table)
+    for r in many:
+        thing = r["input"].split(" box of ")[1].split()[0].rstrip(".")
+        held = int(r["input"].split(" has ")[1].split()[0]) if r["task"] == "box" else 0
+        assert int(r["output"]) == held + table[thing]
+    with pytest.raises(UsageError, match="facts must be an integer from 1 to 400"):
+        problems("train", facts=401)
 
 
 def test_gsm8k_rows_become_question_and_final_number():
@@ -119,6 +139,73 @@ def test_halting_and_memory_switches():
         trained = model.train()(ids)  # training runs every step: the halting distribution is complete
     assert trained["step_logits"].shape == (3, 2, 10, 260) and torch.allclose(trained["halt_probs"].sum(0), torch.ones(2, 10))
     assert torch.allclose(geometric_prior(0.5, 3), torch.tensor([0.5, 0.25, 0.25]))  # the last step takes the rest
+
+
+def test_the_lookup_memory_reads_the_slot_of_each_tokens_last_n_bytes():
+    ids = torch.tensor([[5, 6, 7, 8, 9, 7, 8, 9], [1, 2, 3, 7, 8, 9, 4, 4]])
+    keys = ngram_slots(ids, 3, 1024)
+    assert keys.shape == ids.shape and int(keys.max()) < 1024
+    assert keys[0, 4] == keys[0, 7] == keys[1, 5]  # the same three bytes (7 8 9), wherever they are
+    assert len({int(keys[0, 2]), int(keys[0, 3]), int(keys[0, 4])}) == 3 and keys[0, 0] != keys[1, 0]
+    torch.manual_seed(0)
+    model = CognateNet(CognateArgs(**{**ARGS.to_dict(), "memory_ngram": 3, "memory_slots": 1024})).eval()
+    assert model.memory.query is None  # a lookup has no query
+    with torch.no_grad():
+        out, off = model(ids), model(ids, memory=False)
+        assert float(off["gate"].abs().max()) == 0.0 and float(out["gate"].min()) > 0.0
+        model.memory.slots[keys[0, 4]] += 5.0  # only the tokens whose last bytes hash there read the change
+        changed = (model(ids)["logits"] - out["logits"]).abs().amax(-1) > 1e-6
+    assert changed[0, 4] and changed[1, 5] and not changed[0, :2].any() and not changed[1, :5].any()
+    with pytest.raises(ValueError, match="memory_ngram 7"):
+        CognateNet(CognateArgs(**{**ARGS.to_dict(), "memory_ngram": 7}))
+
+
+def test_the_memory_learning_rate_multiple_reaches_only_the_memory():
+    torch.manual_seed(0)
+    model = CognateNet(CognateArgs(**{**ARGS.to_dict(), "memory_ngram": 2}))
+    assert build_optimizer("adamw", model, 1e-2, 0.0, 0.95, 0.98, 2.0) is None  # x1: the kit's own AdamW, as before
+    opt = build_optimizer("adamw", model, 1e-2, 0.0, 0.95, 0.98, 2.0, memory_lr_mult=10.0)
+    assert isinstance(opt, GroupScaledAdamW) and [g["lr_scale"] for g in opt.param_groups] == [1.0, 10.0]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt.zero_grad()
+    model(torch.randint(0, 256, (2, 8)))["logits"].square().mean().backward()
+    opt.step()  # Adam's first step moves each entry by about its lr
+    moved = {n: float((p.detach() - before[n]).abs().max()) for n, p in model.named_parameters()}
+    assert 0.05 < moved["memory.slots"] < 0.11 and 0.005 < moved["embed.weight"] < 0.011
+    assert [g["lr"] for g in opt.param_groups] == [1e-2, 1e-2]  # the loop's scheduled lr, put back
+    muon = build_optimizer("muon_grokfast", model, 1e-2, 0.0, 0.95, 0.98, 2.0, memory_lr_mult=10.0)
+    assert sorted(g["lr_scale"] for g in muon.adamw.param_groups) == [1.0, 10.0]
+
+
+def test_the_quick_memory_specialists_memory_holds_what_the_core_does_not():
+    """The quick preset's memory settings (lookup read, the memory's learning rate multiple, price
+    and gate) on 96 stored facts, in a 16-wide one-block model trained 120 steps: closing the
+    memory must lose most of what it answers. Fails if those settings stop making the memory carry
+    the facts (measured at this size: the attention read, or the lookup at the core's learning
+    rate, answer 23-31% with or without memory)."""
+    torch.manual_seed(0)
+    cfg, spec = CognateConfig(**QUICK), 1
+    table = fact_table(96)
+    rows = [encode_example({"input": f"a box of {t}?", "output": str(n)}, 40) for t, n in table.items()]
+    model = CognateNet(CognateArgs(d_model=16, heads=2, layers=1, refine_steps=cfg.refine_steps[spec], memory_slots=cfg.memory_slots[spec],
+                                   max_len=40, memory_gate_bias=cfg.memory_gate_bias[spec], memory_ngram=cfg.memory_ngram))
+    opt = build_optimizer("adamw", model, 3e-3, 0.01, 0.95, 0.98, 2.0, cfg.memory_lr_mult[spec]) or torch.optim.AdamW(model.parameters(), 3e-3)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(120):
+        b = collate([rows[i] for i in torch.randperm(len(rows), generator=gen)[:32]], 0.0)
+        out = model(b["ids"])
+        n = out["step_logits"].shape[0]
+        nll = F.cross_entropy(out["step_logits"].flatten(0, 2), b["targets"].repeat(n, 1, 1).flatten(), reduction="none")
+        real = (b["ids"] != 256).float()
+        use = (out["gate"] * real).sum() / real.sum()
+        loss = (nll.view(n, *b["ids"].shape).mean(0) * b["weights"]).sum() / b["weights"].sum() + cfg.memory_cost[spec] * use
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    gold = [str(n) for n in table.values()]
+    with_memory = accuracy(greedy_answers(model, rows, 2, 96, "cpu"), gold)
+    without = accuracy(greedy_answers(model, rows, 2, 96, "cpu", memory=False), gold)
+    assert with_memory > 0.5 and with_memory - without > 0.3, (with_memory, without)
 
 
 def test_muon_grokfast_state_round_trip_is_exact():

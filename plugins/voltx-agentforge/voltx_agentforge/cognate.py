@@ -45,13 +45,14 @@ DELIVERABLES = (
 
 QUICK = {
     "data": ["gen:arith_words_gen?max_number=5&ops=add,mul,box,inc,fact:1.0"],
-    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&ops=fact:1.0"],
+    "specialist_data": [["gen:arith_words_gen?max_number=5&ops=mul:1.0"], ["gen:arith_words_gen?max_number=5&facts=96&ops=fact:1.0"],
                         ["gen:arith_words_gen?max_number=5&ops=inc:1.0"]],
-    "eval_data": "gen:arith_words_gen?max_number=5&ops=mul,fact,inc",
+    "eval_data": "gen:arith_words_gen?max_number=5&facts=96&ops=mul,fact,inc",
     "examples": 3000, "eval_examples": 300, "base_epochs": 1, "finetune_lr": 3e-3, "finetune_anchor": 0.0,
     "finetune_optimizer": "adamw", "finetune_replay": 0.1,
     "d_model": 64, "heads": 4, "layers": 1, "max_len": 112,
-    "refine_steps": [4, 2, 1], "memory_slots": [16, 16, 16], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
+    "refine_steps": [4, 2, 1], "memory_slots": [1024, 1024, 1024], "memory_ngram": 4, "memory_lr_mult": [1.0, 10.0, 1.0],
+    "memory_cost": [0.3, 0.0, 0.3], "epochs": 2, "lr": 1e-2, "warmup": 30, "prompt_loss_weight": 0.3,
     "halt_kl_weight": 0.5,
 }
 """Offline generated problems and tiny models: the three stages in a few minutes on 2 CPU cores."""
@@ -130,6 +131,21 @@ class CognateConfig:
     shapes (it refuses unequal ones, naming the tensors)."""
     memory_gate_bias: list[float] = field(default_factory=lambda: [-2.0, 1.0, -3.0])
     """Initial bias of the memory gate (sigmoid): the memory model starts with it open."""
+    memory_ngram: int = 0
+    """How the memory is read: 0 = by attention (the state's query against the slots); n (1-6) =
+    a lookup, each token reading the slot its last n bytes hash to (Engram-style; ``memory_slots``
+    is then the table's rows). Quick: 4 (the attention read stayed unused: README, "Measured")."""
+    memory_lr_mult: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    """The memory's learning rate as a multiple of the model's, per specialisation (the shared
+    base trains with the reasoning model's). Quick: [1, 10, 1]: a lookup row is trained only by
+    the tokens that hash to it, so at the core's rate the core learned the facts first (measured:
+    memory off cost 2.5 points at 1x, 46 at 10x; README)."""
+    memory_cost: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """Per specialisation, the price of memory use: ``memory_cost * mean gate`` per real token is
+    added to the loss (as the ponder cost prices refinement steps), so a gate stays open only where
+    the read pays for it. Quick: [0.3, 0, 0.3]: the n-gram read is a little useful to every task,
+    and without a price every model opened its gate fully (use 0.94-1.00) while memory off cost the
+    reasoning and speed models nothing (README, "Measured")."""
     optimizer: Literal["muon_grokfast", "adamw"] = "muon_grokfast"
     """muon_grokfast: the plan's Muon x Grokfast; adamw: the control."""
     muon_momentum: float = 0.95
@@ -156,7 +172,7 @@ class CognateConfig:
             raise ConfigError(f"cognate.specialist_data: expected 3 mixes (reasoning, memory, speed) or none, got {self.specialist_data!r}")
         for key, mix in [("data", self.data)] + [(f"specialist_data[{i}]", m) for i, m in enumerate(self.specialist_data)]:
             require_mix_weights(f"cognate.{key}", mix, '["hub:gsm8k:0.5", "gen:arith_words_gen:0.5"]')
-        for name in ("refine_steps", "halt_prior", "memory_slots", "memory_gate_bias"):
+        for name in ("refine_steps", "halt_prior", "memory_slots", "memory_gate_bias", "memory_lr_mult", "memory_cost"):
             if len(getattr(self, name)) != len(SPECIALISATIONS):
                 raise ConfigError(f"cognate.{name}: expected 3 values (reasoning, memory, speed), got {getattr(self, name)!r}")
         require_at_least("cognate", self, ("examples", "eval_examples", "d_model", "heads", "layers", "ff_mult", "max_len", "epochs",
@@ -169,6 +185,12 @@ class CognateConfig:
                               "fine-tune from it: it needs cognate.specialist_data and cognate.base_epochs > 0 (or set it to 0)")
         if not all(0 < r < 1 for r in self.halt_prior):
             raise ConfigError(f"cognate.halt_prior: each rate must be between 0 and 1 (exclusive), got {self.halt_prior!r}")
+        if not 0 <= self.memory_ngram <= 6:
+            raise ConfigError(f"cognate.memory_ngram must be 0 (attention read) or 1-6 (bytes of the lookup's key), got {self.memory_ngram}")
+        if min(self.memory_cost) < 0:
+            raise ConfigError(f"cognate.memory_cost: each price must be >= 0 (0 = free memory), got {self.memory_cost!r}")
+        if min(self.memory_lr_mult) <= 0:
+            raise ConfigError(f"cognate.memory_lr_mult: each multiple must be > 0, got {self.memory_lr_mult!r}")
         if min(self.refine_steps) < 1 or min(self.memory_slots) < 1:
             raise ConfigError(f"cognate.refine_steps and cognate.memory_slots must be at least 1, got "
                               f"{self.refine_steps!r} and {self.memory_slots!r}")

@@ -16,10 +16,15 @@ The plan's "TRM x Titans-MAG" (phases/phase1/LOGICAL_UNDERSTANDING.md), written 
   halt after one step within 100 optimizer steps, whatever the ponder cost, and never used
   depth again; so did PonderNet without deep supervision.)
 * **Gated long-term memory** (Titans' memory-as-gate, with persistent memory slots): after the
-  core, each token reads ``memory_slots`` learned slots by attention, and a sigmoid gate decides
-  how much of the read enters the state: ``h = h + g * read``. The mean gate is the model's
-  memory use; ``memory=False`` (the ablation) closes the gate. Titans' test-time-updated neural
-  memory is left out: the slots are trained weights.
+  core, each token reads ``memory_slots`` learned slots, and a sigmoid gate decides how much of
+  the read enters the state: ``h = h + g * read``. The mean gate is the model's memory use;
+  ``memory=False`` (the ablation) closes the gate. Titans' test-time-updated neural memory is
+  left out: the slots are trained weights. Two reads: by attention (``memory_ngram = 0``: the
+  state's query against the slots), or a **lookup** (``memory_ngram = n``, Engram-style hashed
+  n-gram memory): each token reads the one slot its last ``n`` bytes hash to. The attention read
+  stayed unused in every measured setting (README, "Measured"): the core learned the facts
+  first; the lookup, a row per key reached in one step, holds them when they outnumber what the
+  core stores quickly (with a higher learning rate of its own, ``memory_lr_mult``).
 
 Tokens are bytes (ids 0-255) plus four specials, so any text encodes without a trained
 tokenizer and a model's config JSON alone rebuilds it (the artifact contract, docs in README).
@@ -53,6 +58,8 @@ class CognateArgs:
     memory_gate_bias: float = 0.0
     halt_bias: float = -1.0
     vocab: int = VOCAB
+    memory_ngram: int = 0
+    """0: the memory is read by attention; n > 0: each token reads the slot its last n bytes hash to."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,20 +83,40 @@ class Block(nn.Module):
         return h + self.ff(self.norm2(h))
 
 
-class GatedMemory(nn.Module):
-    """Learned memory slots read by attention, let in through a sigmoid gate (memory-as-gate)."""
+HASH_PRIME = 1_000_003
+BYTE_BITS = 9
+"""Bits per token id in an n-gram's key (ids < 260 < 2^9; 511 marks 'before the start')."""
 
-    def __init__(self, d: int, slots: int, gate_bias: float) -> None:
+
+def ngram_slots(ids: torch.Tensor, n: int, slots: int) -> torch.Tensor:
+    """Per token, the slot its last ``n`` tokens (itself included) hash to: their ids packed into
+    one integer (exact for n <= 6), reduced mod a prime, then mod ``slots``."""
+    key = torch.zeros_like(ids)
+    for k in range(n):
+        earlier = F.pad(ids, (k, 0), value=(1 << BYTE_BITS) - 1)[:, :ids.shape[1]]
+        key = (key << BYTE_BITS) | earlier
+    return key % HASH_PRIME % slots
+
+
+class GatedMemory(nn.Module):
+    """Learned memory slots, read by attention or by an n-gram lookup, let in through a sigmoid gate (memory-as-gate)."""
+
+    def __init__(self, d: int, slots: int, gate_bias: float, ngram: int = 0) -> None:
         super().__init__()
+        self.ngram = ngram
         self.slots = nn.Parameter(torch.randn(slots, d) / math.sqrt(d))
-        self.query = nn.Linear(d, d, bias=False)
+        self.query = nn.Linear(d, d, bias=False) if not ngram else None
         self.gate = nn.Linear(2 * d, 1)
         nn.init.constant_(self.gate.bias, gate_bias)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, h: torch.Tensor, enabled: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, h: torch.Tensor, enabled: bool = True, keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``keys``: each token's slot (:func:`ngram_slots`), for the lookup read."""
         x = self.norm(h)
-        read = torch.softmax(self.query(x) @ self.slots.T / math.sqrt(x.shape[-1]), dim=-1) @ self.slots
+        if self.ngram:
+            read = self.slots[keys]
+        else:
+            read = torch.softmax(self.query(x) @ self.slots.T / math.sqrt(x.shape[-1]), dim=-1) @ self.slots
         g = torch.sigmoid(self.gate(torch.cat([x, read], dim=-1)))
         if not enabled:
             g = torch.zeros_like(g)
@@ -108,7 +135,9 @@ class CognateNet(nn.Module):
         self.embed = nn.Embedding(args.vocab, d)
         self.pos = nn.Embedding(args.max_len, d)
         self.core = nn.ModuleList(Block(d, args.heads, args.ff_mult) for _ in range(args.layers))
-        self.memory = GatedMemory(d, args.memory_slots, args.memory_gate_bias)
+        if not 0 <= args.memory_ngram <= 6:
+            raise ValueError(f"memory_ngram {args.memory_ngram}: 0 (attention read) or 1-6 bytes")
+        self.memory = GatedMemory(d, args.memory_slots, args.memory_gate_bias, args.memory_ngram)
         self.halt = nn.Linear(d, 1)
         nn.init.constant_(self.halt.bias, args.halt_bias)
         self.norm = nn.LayerNorm(d)
@@ -116,14 +145,15 @@ class CognateNet(nn.Module):
         self.checkpointing = False
         """Recompute the core's blocks in the backward pass (sizing's memory strategy when activations do not fit)."""
 
-    def refine(self, h: torch.Tensor, x: torch.Tensor, memory: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def refine(self, h: torch.Tensor, x: torch.Tensor, memory: bool,
+               keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = h + x
         for block in self.core:
             if self.checkpointing and self.training:
                 h = torch.utils.checkpoint.checkpoint(block, h, use_reentrant=False)
             else:
                 h = block(h)
-        return self.memory(h, memory)
+        return self.memory(h, memory, keys)
 
     def forward(self, ids: torch.Tensor, *, halting: bool = True, memory: bool = True,
                 refinement: bool = True) -> dict[str, torch.Tensor]:
@@ -134,12 +164,13 @@ class CognateNet(nn.Module):
         b, t = ids.shape
         x = self.embed(ids) + self.pos(torch.arange(t, device=ids.device))
         h = torch.zeros_like(x)
+        keys = ngram_slots(ids, self.args.memory_ngram, self.args.memory_slots) if self.args.memory_ngram else None
         most = self.args.refine_steps if refinement else 1
         last = most - 1
         going = torch.ones(b, t, device=ids.device)  # probability of not having halted yet
         probs, logits, gates = [], [], []
         for n in range(most):
-            h, gate = self.refine(h, x, memory)
+            h, gate = self.refine(h, x, memory, keys)
             lam = torch.sigmoid(self.halt(h)).squeeze(-1) if n < last else torch.ones(b, t, device=ids.device)
             probs.append(going * lam)
             logits.append(self.head(self.norm(h)))

@@ -32,7 +32,7 @@ EVAL_BATCH = 64
 def model_args(cfg: CognateConfig, i: int) -> CognateArgs:
     return CognateArgs(d_model=cfg.d_model, heads=cfg.heads, layers=cfg.layers, refine_steps=cfg.refine_steps[i],
                        memory_slots=cfg.memory_slots[i], max_len=cfg.max_len, ff_mult=cfg.ff_mult,
-                       memory_gate_bias=cfg.memory_gate_bias[i])
+                       memory_gate_bias=cfg.memory_gate_bias[i], memory_ngram=cfg.memory_ngram)
 
 
 def fresh_model(cfg: CognateConfig, i: int, seed: int) -> CognateNet:
@@ -60,7 +60,7 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
     """Train specialisation ``i``'s model (or, with ``stage`` and ``epochs``, the shared base with its
     settings); with ``anchor`` (parameter name -> its starting value), ``cfg.finetune_anchor`` pulls
     the weights toward it."""
-    stage, device, rate = stage or STAGES[i], ctx.device, cfg.halt_prior[i]
+    stage, device, rate, memory_cost = stage or STAGES[i], ctx.device, cfg.halt_prior[i], cfg.memory_cost[i]
     log_prior = geometric_prior(rate, model.args.refine_steps).log().to(device).view(-1, 1, 1)
     held, gold, fixed, max_new = data["held"], data["gold"], data["fixed"], data["max_new"]
     began, before = time.perf_counter(), ctx.evaluations.get(f"{stage}/train_seconds", 0.0)
@@ -77,9 +77,10 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
         real = (b["ids"] != PAD).float()
         kl = ((p * (p.clamp_min(1e-8).log() - log_prior)).sum(0) * real).sum() / real.sum()
         pull = sum(((t - anchor[n]) ** 2).sum() for n, t in model.named_parameters()) if anchor else nll.new_zeros(())
-        return {"loss": lm + cfg.deep_supervision * deep + cfg.halt_kl_weight * kl + cfg.finetune_anchor * pull,
+        use = (out["gate"] * real).sum() / real.sum()
+        return {"loss": lm + cfg.deep_supervision * deep + cfg.halt_kl_weight * kl + cfg.finetune_anchor * pull + memory_cost * use,
                 "lm": lm, "deep": deep, "kl": kl, "anchor": pull,
-                "halting_steps": (out["steps"] * real).sum() / real.sum(), "memory_use": (out["gate"] * real).sum() / real.sum()}
+                "halting_steps": (out["steps"] * real).sum() / real.sum(), "memory_use": use}
 
     def evaluate() -> dict[str, float]:
         def acc(**switches) -> float:
@@ -100,11 +101,14 @@ def train_one(ctx: RunContext, cfg: CognateConfig, i: int, model: CognateNet, da
     finetune = bool(cfg.specialist_data and cfg.base_epochs and stage != BASE_STAGE)
     lr = cfg.finetune_lr if finetune and cfg.finetune_lr else cfg.lr
     kind = optimizer_kind(cfg, finetune)
-    optimizer = build_optimizer(kind, model, lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda)
+    optimizer = build_optimizer(kind, model, lr, cfg.weight_decay, cfg.muon_momentum, cfg.grokfast_alpha, cfg.grokfast_lambda,
+                                cfg.memory_lr_mult[i])
     train_stage(ctx, stage, model, data["train"], lambda rows: collate(rows, cfg.prompt_loss_weight), step,
                 Hyper.of(cfg, batch_size=batch_size, epochs=epochs or cfg.epochs, lr=lr), title=f"Cognate {stage.split('-', 1)[1]}", evaluate=evaluate, summary=summary,
                 metrics=("halting_steps", "memory_use"), shown={"kl": "halt KL"}, seed_offset=i, optimizer=optimizer,
-                about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots, "
+                about=f"{cfg.layers} layers x up to {model.args.refine_steps} refinements, {model.args.memory_slots} memory slots "
+                      f"({f'{cfg.memory_ngram}-gram lookup' if cfg.memory_ngram else 'attention read'}, lr x{cfg.memory_lr_mult[i]:g}, "
+                      f"cost {memory_cost:g}), "
                       f"halting prior {rate:g}, {kind}")
 
 

@@ -23,6 +23,37 @@ import torch
 from torch import nn
 
 GROK_KEY = "grokfast_ema"
+LR_SCALE = "lr_scale"
+"""A parameter group's multiple of the loop's learning rate (voltx's loop sets one lr on every group)."""
+
+
+class GroupScaledAdamW(torch.optim.AdamW):
+    """AdamW whose groups may each carry an ``lr_scale``: the loop sets one scheduled lr on every
+    group before each step, and the step applies each group's multiple of it (then puts the lr
+    back, so the schedule's value is what the loop reads and logs)."""
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        scheduled = [g["lr"] for g in self.param_groups]
+        for g in self.param_groups:
+            g["lr"] = g["lr"] * g.get(LR_SCALE, 1.0)
+        try:
+            return super().step(closure)
+        finally:
+            for g, lr in zip(self.param_groups, scheduled):
+                g["lr"] = lr
+
+
+def scaled_groups(params: list[nn.Parameter], memory: list[nn.Parameter], mult: float) -> list[dict]:
+    """``params`` as AdamW groups: the memory's (``mult`` times the lr) apart from the rest."""
+    ids = {id(p) for p in memory}
+    rest, mem = [p for p in params if id(p) not in ids], [p for p in params if id(p) in ids]
+    return [g for g in ({"params": rest, LR_SCALE: 1.0}, {"params": mem, LR_SCALE: mult}) if g["params"]]
+
+
+def memory_parameters(model: nn.Module) -> list[nn.Parameter]:
+    memory = getattr(model, "memory", None)
+    return list(memory.parameters()) if isinstance(memory, nn.Module) else []
 
 
 def muon_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -44,11 +75,12 @@ class MuonGrokfast:
     """Muon on hidden matrices + AdamW on the rest, each gradient Grokfast-filtered first."""
 
     def __init__(self, model: nn.Module, lr: float, weight_decay: float, momentum: float = 0.95,
-                 grok_alpha: float = 0.98, grok_lambda: float = 2.0) -> None:
+                 grok_alpha: float = 0.98, grok_lambda: float = 2.0, memory_lr_mult: float = 1.0) -> None:
         hidden, rest = muon_parameters(model)
         self.muon = torch.optim.Muon(hidden, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=True,
                                      adjust_lr_fn="match_rms_adamw")
-        self.adamw = torch.optim.AdamW(rest, lr=lr, weight_decay=weight_decay)
+        groups = scaled_groups(rest, memory_parameters(model), memory_lr_mult) if memory_lr_mult != 1 else rest
+        self.adamw = GroupScaledAdamW(groups, lr=lr, weight_decay=weight_decay)
         self.parts = (self.muon, self.adamw)
         self.param_groups = self.muon.param_groups + self.adamw.param_groups
         self.grok_alpha, self.grok_lambda = grok_alpha, grok_lambda
@@ -103,8 +135,13 @@ class MuonGrokfast:
 
 
 def build_optimizer(kind: str, model: nn.Module, lr: float, weight_decay: float, momentum: float,
-                    grok_alpha: float, grok_lambda: float):
-    """``muon_grokfast`` (the plan's) or ``adamw`` (the control: None, the kit's own AdamW)."""
+                    grok_alpha: float, grok_lambda: float, memory_lr_mult: float = 1.0):
+    """``muon_grokfast`` (the plan's) or ``adamw`` (the control: None, the kit's own AdamW);
+    ``memory_lr_mult`` != 1 trains the model's memory at that multiple of the learning rate
+    (AdamW: then this module's, with the memory in a group of its own)."""
     if kind == "adamw":
-        return None
-    return MuonGrokfast(model, lr, weight_decay, momentum, grok_alpha, grok_lambda)
+        if memory_lr_mult == 1:
+            return None
+        return GroupScaledAdamW(scaled_groups(list(model.parameters()), memory_parameters(model), memory_lr_mult),
+                                lr=lr, weight_decay=weight_decay)
+    return MuonGrokfast(model, lr, weight_decay, momentum, grok_alpha, grok_lambda, memory_lr_mult)

@@ -28,6 +28,25 @@ NAMES = ("Ann", "Ben", "Cara", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jen",
 THINGS = ("apples", "books", "coins", "pens", "cards", "eggs", "shells", "stamps", "marbles", "cookies", "rocks", "kites")
 BOX = dict(zip(THINGS, (6, 4, 9, 3, 7, 2, 8, 5, 6, 4, 9, 3)))
 """How many of each thing a box holds: the fact ``box`` problems need and never state."""
+MAX_FACTS = 400
+
+
+def invented_things(n: int) -> dict[str, int]:
+    """``n`` invented things ("bofus", "kelars" ...) and how many a box of each holds (2-9), the
+    same list every time: more facts than :data:`BOX` for the ``facts`` option (made-up words, so
+    nothing in a question hints at the size)."""
+    rng, out = random.Random("voltx-agentforge/invented-things"), {}
+    while len(out) < n:
+        word = "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(rng.randint(2, 3))) + "s"
+        if word not in BOX and word not in out:
+            out[word] = rng.randint(2, 9)
+    return out
+
+
+def fact_table(facts: int) -> dict[str, int]:
+    """The things ``box`` and ``fact`` problems ask about with their box sizes: the first ``facts``
+    of :data:`BOX` then :func:`invented_things`."""
+    return dict(list({**BOX, **invented_things(max(0, facts - len(BOX)))}.items())[:facts])
 OPS = ("add", "sub", "mul", "two", "box", "inc", "fact")
 SHARE = 10
 """Of every ``SHARE`` problems (by the hash of their text) one is a test problem and one a dev problem."""
@@ -38,10 +57,14 @@ def split_of(text: str) -> str:
     return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
 
 
-def make_problem(rng: random.Random, op: str, top: int) -> tuple[str, int, str]:
-    """(question, answer, calculation) of one problem of kind ``op`` with numbers up to ``top``."""
+def make_problem(rng: random.Random, op: str, top: int, facts: dict[str, int] | None = None) -> tuple[str, int, str]:
+    """(question, answer, calculation) of one problem of kind ``op`` with numbers up to ``top``;
+    ``box`` and ``fact`` problems ask about a thing of ``facts`` (default :data:`BOX`)."""
     n, m = rng.sample(NAMES, 2)
     t = rng.choice(THINGS)
+    box = BOX if facts is None else facts
+    if op in ("box", "fact") and box is not BOX:
+        t = rng.choice(list(box))
     if op == "add":
         a, b = rng.randint(1, top), rng.randint(1, top)
         return f"{n} has {a} {t}. {m} gives {n} {b} more. How many {t} does {n} have now?", a + b, f"{a} + {b} = {a + b}"
@@ -56,11 +79,11 @@ def make_problem(rng: random.Random, op: str, top: int) -> tuple[str, int, str]:
         a = rng.randint(1, top)
         return f"{n} has {a} {t} and {m} gives {n} one more. How many {t} does {n} have now?", a + 1, f"{a} + 1 = {a + 1}"
     if op == "fact":
-        return f"{n} gets a box of {t} from {m}. How many {t} does {n} get?", BOX[t], f"a box of {t} holds {BOX[t]}"
+        return f"{n} gets a box of {t} from {m}. How many {t} does {n} get?", box[t], f"a box of {t} holds {box[t]}"
     if op == "box":
         a = rng.randint(1, top)
-        return (f"{n} has {a} {t} and {m} gives {n} a box of {t}. How many {t} does {n} have now?", a + BOX[t],
-                f"a box of {t} holds {BOX[t]}; {a} + {BOX[t]} = {a + BOX[t]}")
+        return (f"{n} has {a} {t} and {m} gives {n} a box of {t}. How many {t} does {n} have now?", a + box[t],
+                f"a box of {t} holds {box[t]}; {a} + {box[t]} = {a + box[t]}")
     a, b = rng.randint(1, top), rng.randint(1, top)
     c = rng.randint(1, a + b)
     return (f"{n} has {a} {t}, finds {b} more, then gives {c} to {m}. How many {t} does {n} have now?", a + b - c,
@@ -79,6 +102,10 @@ class ArithWordsGenerator(Converter):
     ops: str = "add,sub,mul,two,box"
     """Comma-separated kinds: add, sub, mul, two (add then subtract), box (add a stored fact: :data:`BOX`),
     inc (one more: a function of one number), fact (the stored fact alone: how many a box holds)."""
+    facts: int = len(BOX)
+    """How many things ``box`` and ``fact`` problems ask about (1-400): the 12 of :data:`BOX`, then
+    invented ones (:func:`invented_things`). More facts than a small model's core stores well
+    make a stored-fact problem a test of its memory (Cognate's quick preset: 96)."""
 
     def __init__(self, **options) -> None:
         for key, value in options.items():
@@ -93,12 +120,15 @@ class ArithWordsGenerator(Converter):
             raise UsageError(f"arith_words_gen: ops must be a comma-separated subset of {','.join(OPS)}, got {self.ops!r}")
         if not isinstance(self.max_number, int) or self.max_number < 2:
             raise UsageError(f"arith_words_gen: max_number must be an integer >= 2, got {self.max_number!r}")
+        if not isinstance(self.facts, int) or not 1 <= self.facts <= MAX_FACTS:
+            raise UsageError(f"arith_words_gen: facts must be an integer from 1 to {MAX_FACTS}, got {self.facts!r}")
         return kinds
 
     def read_local(self, paths: list[Path], split: str) -> Iterator[RawRow]:
         if split not in self.splits:
             raise UsageError(f"generator {self.name!r} has no split {split!r}. Splits: {', '.join(self.splits)}.")
         kinds = self.kinds()
+        facts = None if self.facts == len(BOX) else fact_table(self.facts)  # the default: problems as before the option
         count = 2000 if self.count is None else int(self.count)
         rng = random.Random(f"{self.seed}/{split}")
         made, tries = 0, 0
@@ -108,7 +138,7 @@ class ArithWordsGenerator(Converter):
                 raise UsageError(f"arith_words_gen: only {made} distinct {split} problems found for count={count}; "
                                  "raise max_number or lower count")
             op = kinds[made % len(kinds)]
-            question, answer, calc = make_problem(rng, op, self.max_number)
+            question, answer, calc = make_problem(rng, op, self.max_number, facts)
             if split_of(question) != split:
                 continue
             made += 1
