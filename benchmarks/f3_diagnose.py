@@ -17,8 +17,8 @@ F3 settings (its ``config.toml``), seed 42 and the frozen stack it saved:
 * ``oracle from the last fact``: RAR started at the chain's last supporting sentence's own frame
   (its clock at that move), rendered: what the answer's move and the renderer make of a perfect read.
 
-For SCAN (``--limit`` dev commands, RAR with the run's settings, T0 holding the command where the
-run did, ``f3.hold_input``):
+For SCAN (``--limit`` dev commands, RAR with the run's settings, T0 holding the command and its
+phrases where the run did, ``f3.hold_input``, ``f3.hold_phrases``):
 
 * ``read-back``: the renderer on the true frames of the answers and of the parses (exact): its ceiling;
 * ``after move k``: after k x ``chain_step_iterations`` iterations, the share whose frame is nearest

@@ -9,7 +9,8 @@ matching along the moves, answers as fixed points (a learnt settle gate stops RA
 a story's sentences are frames of their own, in time order, that RAR reads every iteration by
 ghost attention (:mod:`voltx_phases.f3_memory`); the question alone is RAR's input frame. A
 record without a story (SCAN's command, any one-sentence input) has no sentences to read: T0 holds
-its input instead, which the field and the settle gate read (``hold_input``). Evaluated end to end: encode -> RAR -> render,
+its input instead, which the field and the settle gate read (``hold_input``), and its phrases, a frame
+each, which the field reads beside it (``hold_phrases``). Evaluated end to end: encode -> RAR -> render,
 beside RAR off, one RAR iteration and no-model baselines.
 Import-light: training is in :mod:`voltx_phases.f3_train`.
 """
