@@ -28,7 +28,8 @@ phrases where the run did, ``f3.hold_input``, ``f3.hold_phrases``):
 * ``exact``, ``endpoint cosine`` to the true answer's frame, ``endpoint-nearest-answer``, converged
   (every slot froze) and converged before the chain's last move was due (the gate stopped it early);
 * ``nearest other``: how close the parse and answer frames are to each other (the landing precision
-  a move needs);
+  a move needs); ``read-back at cosine c``: the renderer on the true answer frames moved to cosine c
+  in a random direction (how much *random* landing error it tolerates, beside RAR's own);
 * ``Markov ceiling``: from the data alone, the share of dev chains that a field seeing only the current
   text and the move index could finish right from an exact first move (the most frequent next text
   of each (text, k) in training).
@@ -195,6 +196,17 @@ def diagnose_scan(cfg, stack, reasoner, held: list[dict], train: list[dict], enc
 
     def frames(ts: list[str]) -> torch.Tensor:
         return bank.slots[[bank.index[t] for t in ts]]
+
+    answers = list(dict.fromkeys(chain_texts(r)[-1] for r in held))
+    true = F.normalize(frames(answers).flatten(1), dim=-1)
+    gen = torch.Generator().manual_seed(SEED)
+    off = torch.randn(true.shape, generator=gen)
+    off = F.normalize(off - (off * true).sum(-1, keepdim=True) * true, dim=-1)  # orthogonal to each true frame
+    tolerance = []
+    for c in (1.0, 0.95, 0.9, 0.88):
+        moved = F.normalize((c * true + (1 - c * c) ** 0.5 * off).view(-1, *bank.slots.shape[1:]), dim=-1)
+        tolerance.append(f"{c:.2f}: {sum(a == normalise(b) for a, b in zip(render(moved), answers)) / len(answers):.0%}")
+    print(f"SCAN read-back of the {len(answers)} true answer frames moved to cosine c at random: {', '.join(tolerance)}")
 
     def held_memory(recs: list[dict], q: torch.Tensor) -> Memory:  # T0 as RAR's evaluation holds it
         mem = Memory.empty(q)
