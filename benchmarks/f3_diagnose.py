@@ -17,8 +17,8 @@ F3 settings (its ``config.toml``), seed 42 and the frozen stack it saved:
 * ``oracle from the last fact``: RAR started at the chain's last supporting sentence's own frame
   (its clock at that move), rendered: what the answer's move and the renderer make of a perfect read.
 
-For SCAN (``--limit`` dev commands, RAR with the run's settings, T0 holding the command where the
-run did, ``f3.hold_input``):
+For SCAN (``--limit`` dev commands, RAR with the run's settings, T0 holding the command and its
+phrases where the run did, ``f3.hold_input``, ``f3.hold_phrases``):
 
 * ``read-back``: the renderer on the true frames of the answers and of the parses (exact): its ceiling;
 * ``after move k``: after k x ``chain_step_iterations`` iterations, the share whose frame is nearest
@@ -28,7 +28,8 @@ run did, ``f3.hold_input``):
 * ``exact``, ``endpoint cosine`` to the true answer's frame, ``endpoint-nearest-answer``, converged
   (every slot froze) and converged before the chain's last move was due (the gate stopped it early);
 * ``nearest other``: how close the parse and answer frames are to each other (the landing precision
-  a move needs);
+  a move needs); ``read-back at cosine c``: the renderer on the true answer frames moved to cosine c
+  in a random direction (how much *random* landing error it tolerates, beside RAR's own);
 * ``Markov ceiling``: from the data alone, the share of dev chains that a field seeing only the current
   text and the move index could finish right from an exact first move (the most frequent next text
   of each (text, k) in training).
@@ -54,7 +55,7 @@ from voltx.engine.rar import rar
 from voltx_phases import lang_stack
 from voltx_phases.f3 import F3Config
 from voltx_phases.f3_data import BABI_TASKS, chain_texts, glue, load_data, memory_texts, normalise, training_texts
-from voltx_phases.f3_memory import Memory
+from voltx_phases.f3_memory import Memory, command_phrases, gather_phrases
 from voltx_phases.f3_model import LANGUAGE_BIAS, VFN_FOUNDATION, all_active, field, new_reasoner, rar_config, refine
 from voltx_phases.f3_settle import with_held_weight
 from voltx_phases.f3_train import FrameBank
@@ -78,6 +79,7 @@ def main() -> None:
         ap.error("give a run directory (or --ceiling TRAIN TEST)")
     table = tomllib.loads((args.run / "config.toml").read_text())["f3"]
     table.setdefault("hold_input", False)  # a run from before the option moved the frame alone
+    table.setdefault("hold_phrases", 0)  # ... and one from before this held the whole input only
     known = {f.name for f in fields(F3Config)}
     cfg = replace(F3Config(**{k: v for k, v in table.items() if k in known}), eval_max_examples=0, dev_max_examples=0)
     data = load_data(cfg, SEED)
@@ -173,7 +175,10 @@ def diagnose_scan(cfg, stack, reasoner, held: list[dict], train: list[dict], enc
     """The SCAN figures of the module docstring, by chain length (moves)."""
     tok, cpu, m = stack.tokenizer, torch.device("cpu"), cfg.chain_step_iterations
     texts = list(dict.fromkeys(t for r in train + held for t in chain_texts(r)[1:]))
-    bank = FrameBank.build(stack.encoder, tok, list(dict.fromkeys([*texts, *(chain_texts(r)[0] for r in held)])), enc_len, cpu)
+    limit = cfg.hold_phrases if cfg.hold_input else 0
+    phrases = {id(r): command_phrases(chain_texts(r)[0], limit) if limit else [] for r in held}
+    bank = FrameBank.build(stack.encoder, tok, list(dict.fromkeys([*texts, *(chain_texts(r)[0] for r in held), *(t for p in phrases.values() for t in p)])),
+                           enc_len, cpu)
     cands = F.normalize(bank.slots[[bank.index[t] for t in texts]].flatten(1), dim=-1)
     cand_row = {t: i for i, t in enumerate(texts)}
     gram = cands @ cands.T
@@ -192,9 +197,23 @@ def diagnose_scan(cfg, stack, reasoner, held: list[dict], train: list[dict], enc
     def frames(ts: list[str]) -> torch.Tensor:
         return bank.slots[[bank.index[t] for t in ts]]
 
-    def run_from(x: torch.Tensor, start: int, iterations: int, held_in: torch.Tensor):
-        mem = Memory.empty(x)
-        mem = Memory(mem.frames, mem.mask, held_in if cfg.hold_input else None)
+    answers = list(dict.fromkeys(chain_texts(r)[-1] for r in held))
+    true = F.normalize(frames(answers).flatten(1), dim=-1)
+    gen = torch.Generator().manual_seed(SEED)
+    off = torch.randn(true.shape, generator=gen)
+    off = F.normalize(off - (off * true).sum(-1, keepdim=True) * true, dim=-1)  # orthogonal to each true frame
+    tolerance = []
+    for c in (1.0, 0.95, 0.9, 0.88):
+        moved = F.normalize((c * true + (1 - c * c) ** 0.5 * off).view(-1, *bank.slots.shape[1:]), dim=-1)
+        tolerance.append(f"{c:.2f}: {sum(a == normalise(b) for a, b in zip(render(moved), answers)) / len(answers):.0%}")
+    print(f"SCAN read-back of the {len(answers)} true answer frames moved to cosine c at random: {', '.join(tolerance)}")
+
+    def held_memory(recs: list[dict], q: torch.Tensor) -> Memory:  # T0 as RAR's evaluation holds it
+        mem = Memory.empty(q)
+        return Memory(mem.frames, mem.mask, q if cfg.hold_input else None,
+                      gather_phrases(bank.slots, [[bank.index[t] for t in phrases[id(r)]] for r in recs], limit))
+
+    def run_from(x: torch.Tensor, start: int, iterations: int, mem: Memory):
         return rar(x, all_active(x), field(reasoner, mem), reasoner["attention"], rar_config(cfg, iterations), bias=LANGUAGE_BIAS,
                    time=lambda step, done: ((done.to(x.dtype) + start) / cfg.rar_max_iterations).clamp(max=1.0),
                    settle=lambda s: reasoner["settle"](s, mem.held))
@@ -210,7 +229,8 @@ def diagnose_scan(cfg, stack, reasoner, held: list[dict], train: list[dict], enc
         if moves > 1:
             steps = [t for c in chains for t in c[1:-1]]
             parts.append(f"parses {sum(a == normalise(b) for a, b in zip(render(frames(steps)), steps)) / len(steps):.1%}")
-        result = refine(reasoner, q, all_active(q), cfg)
+        mem = held_memory(recs, q)
+        result = refine(reasoner, q, all_active(q), cfg, memory=mem)
         said = render(result.slots)
         end = F.normalize(result.slots.flatten(1), dim=-1)
         parts.append(f"exact {sum(a == b for a, b in zip(said, truth)) / len(recs):.1%}, endpoint cosine to the answer "
@@ -221,9 +241,9 @@ def diagnose_scan(cfg, stack, reasoner, held: list[dict], train: list[dict], enc
         parts.append(f"converged {done.float().mean():.0%} (before the last move was due {early.float().mean():.0%})")
         for k in range(1, moves + 1):
             want = torch.tensor([cand_row[c[k]] for c in chains])
-            x = refine(reasoner, q, all_active(q), cfg, iterations=k * m).slots
+            x = refine(reasoner, q, all_active(q), cfg, iterations=k * m, memory=mem).slots
             sims = F.normalize(x.flatten(1), dim=-1) @ cands.T
-            one = run_from(frames([c[k - 1] for c in chains]), (k - 1) * m, m, q).slots
+            one = run_from(frames([c[k - 1] for c in chains]), (k - 1) * m, m, mem).slots
             sims1 = F.normalize(one.flatten(1), dim=-1) @ cands.T
             parts.append(f"move {k}: nearest right {sims.argmax(-1).eq(want).float().mean():.0%} (cos {sims.gather(1, want[:, None]).median():.2f}); "
                          f"one move from the true frame {sims1.argmax(-1).eq(want).float().mean():.0%} (cos {sims1.gather(1, want[:, None]).median():.2f})")

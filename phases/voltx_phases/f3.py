@@ -9,7 +9,8 @@ matching along the moves, answers as fixed points (a learnt settle gate stops RA
 a story's sentences are frames of their own, in time order, that RAR reads every iteration by
 ghost attention (:mod:`voltx_phases.f3_memory`); the question alone is RAR's input frame. A
 record without a story (SCAN's command, any one-sentence input) has no sentences to read: T0 holds
-its input instead, which the field and the settle gate read (``hold_input``). Evaluated end to end: encode -> RAR -> render,
+its input instead, which the field and the settle gate read (``hold_input``), and its phrases, a frame
+each, which the field reads beside it (``hold_phrases``). Evaluated end to end: encode -> RAR -> render,
 beside RAR off, one RAR iteration and no-model baselines.
 Import-light: training is in :mod:`voltx_phases.f3_train`.
 """
@@ -111,6 +112,10 @@ class F3Config:
     """A record without a story (a SCAN command) keeps its input frame in T0 (working memory), and the
     field and settle gate read it every iteration (f3_memory.Memory.held): a chain's parse frames
     alone do not say what is left of the command. False: RAR moves the frame alone (the ablation)."""
+    hold_phrases: int = 2
+    """With hold_input: T0 also holds the input's phrases (cut at "and" / "after", in the order written),
+    up to this many, a frame each, which the field reads beside the whole input (f3_memory.Memory.phrases,
+    PhraseRead). 0: the whole input only (the ablation)."""
     memory_frames: int = 32
     """Working memory (T0): the newest this many story sentences, one frame each, that RAR reads."""
     resolution_weight: float = 0.1
@@ -152,7 +157,7 @@ class F3Config:
         # memory_frames = 0 would cut training memories to one frame but keep whole stories in
         # evaluation (a Python slice [-0:] is everything): refused, not silently inconsistent.
         require_at_least("f3", self, ("memory_frames", "chain_step_iterations", "rar_max_iterations"))
-        require_at_least("f3", self, ("eval_max_examples", "dev_max_examples"), least=0)
+        require_at_least("f3", self, ("eval_max_examples", "dev_max_examples", "hold_phrases"), least=0)
         require_at_least("f3", self, ("read_weight", "chain_weight", "denoise_weight", "flow_weight", "identity_weight",
                                           "settle_weight"), least=0)
 

@@ -54,7 +54,7 @@ from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.rar import ENERGY_MODES, RarResult
 from voltx_phases.f3_data import BABI_TASKS, chain_texts, encode, majority_answers, memory_texts, normalise, task_group
 from voltx_phases.f3_energy import RarEnergy
-from voltx_phases.f3_memory import Memory
+from voltx_phases.f3_memory import Memory, command_phrases, gather_phrases
 from voltx_phases.f3_model import all_active, corrupt, encode_frames, new_reasoner, refine
 from voltx_phases.rar_telemetry import certainty, rar_event
 
@@ -136,15 +136,30 @@ class Evaluator:
         return slots, all_active(slots)
 
     def _question_and_memory(self, records: list[dict]) -> tuple[Tensor, Tensor, Memory]:
-        """RAR's input: the question's frame (and active mask) and the story's sentences as memory frames."""
+        """RAR's input: the question's frame (and active mask), the story's sentences as memory frames and,
+        where T0 holds a storyless input, its phrases (:attr:`Memory.phrases`)."""
         slots, active = self._frames([chain_texts(r)[0] for r in records])
         stories = [memory_texts(r) for r in records]
         sentences = list(dict.fromkeys(t for story in stories for t in story[-self.cfg.memory_frames:]))
         if not sentences:
-            return slots, active, Memory.empty(slots)
-        frames = torch.cat([self._frames(sentences[i : i + self.batch])[0] for i in range(0, len(sentences), self.batch)])
-        row = {t: i for i, t in enumerate(sentences)}
-        return slots, active, Memory.gather(frames, [[row[t] for t in story[-self.cfg.memory_frames:]] for story in stories], self.cfg.memory_frames)
+            memory = Memory.empty(slots)
+        else:
+            frames = torch.cat([self._frames(sentences[i : i + self.batch])[0] for i in range(0, len(sentences), self.batch)])
+            row = {t: i for i, t in enumerate(sentences)}
+            memory = Memory.gather(frames, [[row[t] for t in story[-self.cfg.memory_frames:]] for story in stories], self.cfg.memory_frames)
+        memory.phrases = self._phrases(records, stories)
+        return slots, active, memory
+
+    def _phrases(self, records: list[dict], stories: list[list[str]]) -> Tensor | None:
+        """``[B, P, 16, D]`` frames of each storyless input's phrases (as training holds them), or None."""
+        limit = self.cfg.hold_phrases if self.cfg.hold_input else 0
+        per = [command_phrases(chain_texts(r)[0], limit) if limit and not story else [] for r, story in zip(records, stories)]
+        texts = list(dict.fromkeys(t for p in per for t in p))
+        if not texts:
+            return None
+        frames = torch.cat([self._frames(texts[i : i + self.batch])[0] for i in range(0, len(texts), self.batch)])
+        row = {t: i for i, t in enumerate(texts)}
+        return gather_phrases(frames, [[row[t] for t in p] for p in per], limit)
 
     def _flat_frames(self, texts: list[str]) -> Tensor:
         return torch.cat([self._frames(texts[i : i + self.batch])[0].flatten(1).float().cpu() for i in range(0, len(texts), self.batch)])

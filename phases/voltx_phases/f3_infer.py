@@ -22,7 +22,7 @@ from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx.engine.attention import SlotAttention
 from voltx_phases import lang_stack
 from voltx_phases.f3_data import GLUE, encode, normalise, unglue
-from voltx_phases.f3_memory import Memory, MemoryRead, split_story
+from voltx_phases.f3_memory import Memory, MemoryRead, PhraseRead, command_phrases, split_story
 from voltx_phases.f3_model import VFN_FOUNDATION, all_active, encode_frames, refine
 from voltx_phases.f3_settle import SettleGate, with_held_weight
 from voltx_phases.rar_telemetry import certainty
@@ -47,11 +47,13 @@ class F3Stack:
         reasoner = nn.ModuleDict({"vfn": ScaledVfn(**vfn_file.args), "attention": SlotAttention(),
                                   "identity": SlotIdentityHead(), "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0),  # rate: from the file
                                   "settle": SettleGate(MAX_SLOTS, SLOT_DIM)})
+        if "phrases.maps" in vfn_file.tensors:  # T0 held the input's phrases (f3.hold_phrases)
+            reasoner["phrases"] = PhraseRead(vfn_file.tensors["phrases.maps"].shape[0], SLOT_DIM)
         artifacts.load_into(reasoner, replace(vfn_file, tensors=with_held_weight(vfn_file.tensors)), HOW)
         settings = vfn_file.meta.get("rar") or {}
         rar = SimpleNamespace(rar_max_iterations=int(settings.get("max_iterations", 30)), rar_dt=float(settings.get("dt", 0.1)),
                               rar_beta=float(settings.get("beta", 0.5)), rar_epsilon=float(settings.get("epsilon", 1e-3)),
-                              hold_input=bool(settings.get("hold_input", False)))
+                              hold_input=bool(settings.get("hold_input", False)), hold_phrases=int(settings.get("hold_phrases", 0)))
         glued = lang_stack.knows_glued_words(art_dir)
         return cls(stack, reasoner.eval(), rar, glued, stack.encoder.max_seq_len)
 
@@ -70,6 +72,11 @@ class F3Stack:
             if story:
                 frames, _, _ = encode_frames(self.stack.encoder, *encode(tok, story, self.enc_len, torch.device("cpu"), keep="tail"))
                 memory = Memory.gather(frames, [list(range(len(story)))], len(story))
+            elif cfg.hold_input and cfg.hold_phrases:  # T0 holds the input and its phrases, as in training
+                phrases = command_phrases(question, cfg.hold_phrases)
+                frames, _, _ = encode_frames(self.stack.encoder, *encode(tok, phrases, self.enc_len, torch.device("cpu"), keep="tail"))
+                memory = Memory.empty(slots)
+                memory.phrases = frames.unsqueeze(0)
             result = refine(self.reasoner, slots, active, cfg, memory=memory)
             rendered = self.stack.decoder.generate(result.slots, active, max_new_tokens=self.stack.decoder.max_len)[0]
             gamma = certainty(result, active, cfg.rar_epsilon)[0]

@@ -34,7 +34,7 @@ from voltx.engine.rar import RarConfig, RarResult, rar
 from voltx.engine.slot_decoder import IGNORE_INDEX
 from voltx.engine.vfn import ScaledVfn, SlotIdentityHead
 from voltx_phases.f3_energy import RarEnergy
-from voltx_phases.f3_memory import Memory, MemoryRead
+from voltx_phases.f3_memory import Memory, MemoryRead, PhraseRead
 from voltx_phases.f3_settle import OPEN_BEFORE, SettleGate, settle_term
 
 VFN_FOUNDATION = "vfn_foundation.safetensors"
@@ -62,15 +62,19 @@ def new_reasoner(cfg) -> nn.ModuleDict:
     nn.init.zeros_(vfn.exit.bias)
     nn.init.zeros_(attention.wv.weight)
     nn.init.zeros_(attention.wv.bias)
-    return nn.ModuleDict({"vfn": vfn, "attention": attention, "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS),
-                          "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0 / (cfg.chain_step_iterations * cfg.rar_dt)),
-                          "settle": SettleGate(MAX_SLOTS, SLOT_DIM)})
+    reasoner = nn.ModuleDict({"vfn": vfn, "attention": attention, "identity": SlotIdentityHead(SLOT_DIM, MAX_SLOTS),
+                              "memory": MemoryRead(MAX_SLOTS, SLOT_DIM, rate=1.0 / (cfg.chain_step_iterations * cfg.rar_dt)),
+                              "settle": SettleGate(MAX_SLOTS, SLOT_DIM)})
+    if cfg.hold_input and cfg.hold_phrases:
+        reasoner["phrases"] = PhraseRead(cfg.hold_phrases, SLOT_DIM)  # zero-initialised: no random draws
+    return reasoner
 
 
 def save_vfn_foundation(ctx, reasoner: nn.ModuleDict, cfg) -> None:
     """velocity field + attention + identity head, with the constructor args and RAR settings."""
     rar_settings = {"max_iterations": cfg.rar_max_iterations, "dt": cfg.rar_dt, "beta": cfg.rar_beta, "epsilon": cfg.rar_epsilon,
-                    "chain_step_iterations": cfg.chain_step_iterations, "attention_bias": "language", "hold_input": cfg.hold_input}
+                    "chain_step_iterations": cfg.chain_step_iterations, "attention_bias": "language", "hold_input": cfg.hold_input,
+                    "hold_phrases": cfg.hold_phrases if cfg.hold_input else 0}
     ctx.save_artifact(VFN_FOUNDATION, reasoner.state_dict(), "vfn_foundation", vfn_args(cfg), rar=rar_settings)
 
 
@@ -150,14 +154,18 @@ def uniformity(frame: Tensor, temperature: float = 2.0) -> Tensor:
 def field(reasoner: nn.ModuleDict, memory: Memory):
     """The velocity field RAR calls, ``(x, t) -> vfn(x, t, pull) + pull``, ``pull`` the ghost blend
     of memory read at the frame being moved, recomputed every iteration (:mod:`voltx_phases.f3_memory`;
-    the memory's keys once)."""
+    the memory's keys once); the held input and its phrases (where T0 holds them) are read with the pull."""
     reader = reasoner["memory"]
     keys = reader.keys(memory)
+    held = memory.held
+    if memory.phrases is not None and "phrases" in reasoner:
+        phrases = reasoner["phrases"](memory.phrases)
+        held = phrases if held is None else held + phrases
 
     def velocity(x: Tensor, t: Tensor) -> Tensor:
         pull = reader.pull(x, memory, keys)
         # the input T0 holds (a SCAN command; zero where a story is memory) is read with the pull
-        read = pull if memory.held is None else pull + memory.held
+        read = pull if held is None else pull + held
         return reasoner["vfn"](x, t, read) + pull
     return velocity
 

@@ -36,7 +36,7 @@ from voltx_phases.f3_data import (
     BABI_TASKS, ReasoningData, chain_texts, encode, glue, load_data, memory_texts, normalise, pad_tail, task_group, token_rows,
     training_texts,
 )
-from voltx_phases.f3_memory import Memory
+from voltx_phases.f3_memory import Memory, command_phrases, gather_phrases
 from voltx_phases.f3_energy import check_settings as check_energy_settings, energy_summary, load_energy
 from voltx_phases.f3_eval import Evaluator, evaluate_once
 from voltx_phases.f3_model import (
@@ -144,29 +144,39 @@ class FrameBank:
         return cls(torch.cat(slots), torch.cat(active), {t: i for i, t in enumerate(unique)})
 
 
-Move = tuple[int, int, int, tuple[int, ...], int, int]
-"""``(src, dst, k, memory, support, held)``: bank rows of the move's frames, its index in the chain (-1: the
+Move = tuple[int, int, int, tuple[int, ...], int, int, tuple[int, ...]]
+"""``(src, dst, k, memory, support, held, phrases)``: bank rows of the move's frames, its index in the chain (-1: the
 answer as a fixed point), the bank rows of the record's memory (oldest first), the memory index
-of ``dst``'s newest copy (-1: not in memory) and the bank row of the input T0 holds (the question's,
-where the record has no story and ``hold``; else -1: :attr:`voltx_phases.f3_memory.Memory.held`)."""
+of ``dst``'s newest copy (-1: not in memory), the bank row of the input T0 holds (the question's,
+where the record has no story and ``hold``; else -1: :attr:`voltx_phases.f3_memory.Memory.held`) and
+the bank rows of its phrases (:attr:`voltx_phases.f3_memory.Memory.phrases`; none unless held)."""
 
 
-def chain_moves(records: list[dict], bank: FrameBank, hold: bool = True) -> list[Move]:
-    """Every move of every chain, and per record its answer as a final item ``(a, a, -1, ...)``."""
+def held_phrases(records: list[dict], hold: bool, limit: int) -> list[list[str]]:
+    """Per record, the phrases T0 holds (:func:`voltx_phases.f3_memory.command_phrases` of its input, where
+    the record has no story and ``hold``; else none): the texts the frame bank must also hold."""
+    return [command_phrases(chain_texts(r)[0], limit) if hold and limit and not memory_texts(r) else [] for r in records]
+
+
+def chain_moves(records: list[dict], bank: FrameBank, hold: bool = True, phrases: int = 0) -> list[Move]:
+    """Every move of every chain, and per record its answer as a final item ``(a, a, -1, ...)``;
+    ``phrases``: how many of a held input's phrases T0 holds (their texts must be in ``bank``)."""
     items = []
-    for r in records:
+    for r, texts in zip(records, held_phrases(records, hold, phrases)):
         ids = [bank.index[t] for t in chain_texts(r)]
         memory = tuple(bank.index[t] for t in memory_texts(r))
         newest = {row: j for j, row in enumerate(memory)}
         held = ids[0] if hold and not memory else -1
-        items += [(a, b, k, memory, newest.get(b, -1), held) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
-        items.append((ids[-1], ids[-1], -1, memory, -1, held))
+        rows = tuple(bank.index[t] for t in texts)
+        items += [(a, b, k, memory, newest.get(b, -1), held, rows) for k, (a, b) in enumerate(zip(ids, ids[1:]))]
+        items.append((ids[-1], ids[-1], -1, memory, -1, held, rows))
     return items
 
 
-def collate_moves(bank: FrameBank, batch: list[Move], memory_frames: int) -> Moves:
+def collate_moves(bank: FrameBank, batch: list[Move], memory_frames: int, phrases: int = 0) -> Moves:
     """A batch of moves; each memory cut to its newest ``memory_frames`` (a support cut off counts as none);
-    the held inputs zero where a move has none (None where no move of the batch has one)."""
+    the held inputs (and their first ``phrases`` phrases) zero where a move has none (None where no move of
+    the batch has one)."""
     device = bank.slots.device
     src = torch.tensor([b[0] for b in batch], device=device)
     dst = torch.tensor([b[1] for b in batch], device=device)
@@ -176,6 +186,7 @@ def collate_moves(bank: FrameBank, batch: list[Move], memory_frames: int) -> Mov
     held = torch.tensor([b[5] for b in batch], device=device)
     if bool((held >= 0).any()):
         memory.held = bank.slots[held.clamp_min(0)] * (held >= 0)[:, None, None].to(bank.slots.dtype)
+    memory.phrases = gather_phrases(bank.slots, [list(b[6]) for b in batch], phrases)
     n = memory.mask.shape[1]
     support = [n - (len(b[3]) - b[4]) if b[4] >= 0 else -1 for b in batch]  # right-aligned position
     support = torch.tensor([p if p >= 0 else -1 for p in support], device=device)
@@ -300,15 +311,16 @@ def run(ctx: RunContext) -> None:
         ctx.mark_stage_done(RENDERER)
     stack.encoder.requires_grad_(False).eval()  # frozen from here on: the VFN reasons, the renderer only reads
     stack.decoder.requires_grad_(False).eval()
-    bank = FrameBank.build(stack.encoder, tok, texts, enc_len, dev)
-    items = chain_moves(data.train, bank, cfg.hold_input)
+    phrases = held_phrases(data.train, cfg.hold_input, cfg.hold_phrases)  # encoded, never rendered
+    bank = FrameBank.build(stack.encoder, tok, texts + [t for p in phrases for t in p], enc_len, dev)
+    items = chain_moves(data.train, bank, cfg.hold_input, cfg.hold_phrases)
     reasoner = new_reasoner(cfg).to(dev)
     warm_start(ctx, reasoner, where)
     energy = load_energy(ctx, cfg, where)
     gen = torch.Generator().manual_seed(ctx.config.run.seed + 3)  # corruption, flow points, clocks
     vfn_params = sum(p.numel() for p in reasoner["vfn"].parameters())
     evaluator = Evaluator(ctx, cfg, stack, reasoner, data.dev, data.train, enc_len, dec_len, full=False, energy=energy)
-    train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch, cfg.memory_frames), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
+    train_stage(ctx, STAGE, reasoner, items, lambda batch: collate_moves(bank, batch, cfg.memory_frames, cfg.hold_phrases), lambda moves: reasoning_losses(reasoner, cfg, gen, moves),
                 Hyper.of(cfg, min_lr_ratio=cfg.min_lr / cfg.lr), title="Volt X F3 Compositional Reasoning: chain moves through RAR",
                 evaluate=evaluator, summary=epoch_summary, metrics=("rar/iterations_mean", "rar/converged_share"),
                 labels={"chain": "C", "flow": "F", "identity": "I", "denoise": "D", "id_head": "H", "read": "G", "settle": "S"},

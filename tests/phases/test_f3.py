@@ -23,7 +23,7 @@ from voltx.errors import EXIT_DATA, EXIT_NO_INPUT, EXIT_OK, EXIT_PREEMPTED
 from voltx.runs.layout import list_run_dirs, load_manifest
 from voltx_phases.f3 import DELIVERABLES
 from voltx_phases.f3_data import GLUE, chain_texts, dev_test, glue, memory_texts, per_task_cap, unglue
-from voltx_phases.f3_memory import MemoryRead
+from voltx_phases.f3_memory import MemoryRead, PhraseRead
 from voltx_phases.f3_eval import Evaluator, frame_mean, nearest_answers, retrieval_hits
 from voltx_phases.f3_model import corrupt
 from voltx_phases.f3_settle import SettleGate
@@ -85,9 +85,12 @@ def test_a_chain_runs_from_the_question_through_its_steps_to_the_answer():
     # each move k: frame(k) -> frame(k+1); each answer once more as a fixed point (k = -1); the record's
     # memory rows, where the move's next frame is one of them, its index there, and the row of the
     # input T0 holds: the command, for the record without a story
-    assert moves == [(0, 1, 0, (), -1, 0), (1, 2, 1, (), -1, 0), (2, 2, 2, (), -1, 0), (2, 2, -1, (), -1, 0),
-                     (4, 5, 0, (3,), -1, -1), (5, 5, -1, (3,), -1, -1)]
+    assert moves == [(0, 1, 0, (), -1, 0, ()), (1, 2, 1, (), -1, 0, ()), (2, 2, 2, (), -1, 0, ()), (2, 2, -1, (), -1, 0, ()),
+                     (4, 5, 0, (3,), -1, -1, ()), (5, 5, -1, (3,), -1, -1, ())]
     assert [m[5] for m in chain_moves(records, bank, hold=False)] == [-1] * 6
+    # with f3.hold_phrases, the rows of the held command's phrases (in the order written); none with a story
+    phrased = FrameBank(torch.zeros(8, 16, 256), torch.ones(8, 16, dtype=torch.bool), {**bank.index, "jump twice": 6, "walk": 7})
+    assert [m[6] for m in chain_moves(records, phrased, True, 2)] == [(6, 7)] * 4 + [()] * 2
 
 
 def test_the_renderer_collate_pads_what_encoding_each_batch_gave():
@@ -266,7 +269,7 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     args, tensors = vfn_file.args, vfn_file.tensors
     assert args == {"dim": 256, "hidden": 32, "blocks": 1, "time_freqs": 4, "roles": 16, "frame_context": True, "memory_context": True}
     part = torch.nn.ModuleDict({"vfn": ScaledVfn(**args), "attention": SlotAttention(256), "identity": SlotIdentityHead(),
-                                "memory": MemoryRead(16, 256, rate=1.0), "settle": SettleGate(16, 256)})
+                                "memory": MemoryRead(16, 256, rate=1.0), "settle": SettleGate(16, 256), "phrases": PhraseRead(2, 256)})
     part.load_state_dict(tensors)  # strict: exactly these modules
     for name in ("lang_tokenizer.json", "lang_encoder.safetensors", "lang_decoder.safetensors"):
         assert (art / name).exists(), name
@@ -282,6 +285,9 @@ def test_f3_tiny_run_preempted_resumed_end_to_end(tmp_path, cli_in_process):
     assert len(trace["rar"]["slots"]) == 16 and all(0.0 <= s["gamma"] <= 1.0 for s in trace["rar"]["slots"])
     plain = cli_in_process("think", "--f3", str(run_dir), story)
     assert plain.returncode == EXIT_OK and plain.stdout.strip() == trace["answer"]
+    command = cli_in_process("think", "--f3", str(run_dir), "--json", "jump twice after walk left")  # T0: the command and its phrases
+    assert command.returncode == EXIT_OK, command.stderr[-2000:]
+    assert json.loads(command.stdout)["memory_frames"] == 0
 
 
 # --- bad input ---------------------------------------------------------------------------------------

@@ -147,7 +147,8 @@ def test_answer_frames_are_fixed_points_of_the_trained_field_and_questions_are_n
 
 
 @pytest.mark.parametrize(("field", "value", "needle"), [("memory_frames", 0, "f3.memory_frames must be at least 1, got 0"),
-                                                        ("read_weight", -1.0, "f3.read_weight must be at least 0")])
+                                                        ("read_weight", -1.0, "f3.read_weight must be at least 0"),
+                                                        ("hold_phrases", -1, "f3.hold_phrases must be at least 0, got -1")])
 def test_bad_memory_settings_are_refused_when_the_config_is_read(field, value, needle):
     with pytest.raises(ConfigError, match=needle):
         F3Config(**{field: value})
