@@ -30,6 +30,10 @@ def test_each_generation_is_a_step_and_the_champion_is_a_cognate_model(evolved):
     assert config["specialisation"] == "evomerge" and len(config["evomerge"]["techniques"]) == 3
     summary = json.loads((evolved / "artifacts" / "evomerge.json").read_text())
     assert len(summary["history"]) == 3 and len(summary["combos_used"]) == 8
+    metrics = summary["metrics"]  # report accuracy per kind (add, sub): which skills each model has
+    for who in ("champion", "input1", "input2", "input3"):
+        kinds = [metrics[f"{who}_report_{kind}"] for kind in ("add", "sub")]
+        assert all(0 <= k <= 1 for k in kinds) and sum(kinds) / 2 == pytest.approx(metrics[f"{who}_report" if who != "champion" else "champion_report"])
     verdicts = {e["metric"]: e for e in events(evolved) if e["kind"] == "deliverable"}
     assert set(verdicts) == {"evomerge/improvement", "evomerge/diversity_min", "evomerge/combos_used"}
     assert verdicts["evomerge/combos_used"]["value"] == 8
