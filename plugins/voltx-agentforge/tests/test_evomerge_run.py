@@ -64,12 +64,22 @@ def refusal(runs, cognate_dir, capsys, **override) -> tuple[int, str]:
     ({"population": 4}, EXIT_CONFIG, "evomerge.population must be at least 8"),
     ({"generations": 0}, EXIT_CONFIG, "evomerge.generations must be at least 1"),
     ({"elites": 8}, EXIT_CONFIG, "elites (8) must be 1 to population - 1"),
+    ({"fitness": "loss"}, EXIT_CONFIG, "evomerge.fitness must be one of accuracy, probability, got 'loss'"),
     ({"fitness_data": "missing.jsonl"}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
 ])
 def test_unworkable_settings_are_refused_before_anything_is_written(tmp_path, capsys, cognate_models, override, code, message):
     got, err = refusal(tmp_path / "runs", cognate_models, capsys, **override)
     assert got == code and message in err and "Traceback" not in err
     assert not (tmp_path / "runs" / "evomerge").exists()
+
+
+def test_fitness_accuracy_ranks_by_the_fitness_sets_exact_match(tmp_path, cognate_models):
+    assert run_evomerge(tmp_path / "runs", cognate_models, fitness="accuracy") == 0
+    summary = json.loads((only_run(tmp_path / "runs", "evomerge") / "artifacts" / "evomerge.json").read_text())
+    metrics = summary["metrics"]
+    assert metrics["champion_fitness"] == metrics["champion_accuracy"]
+    assert all(h["best_fitness"] == h["best_accuracy"] for h in summary["history"])
+    assert max(metrics[f"input{i}_fitness"] for i in (1, 2, 3)) == metrics["best_input_fitness"] <= 1.0
 
 
 def test_phase_2_without_phase_1_models_names_the_command(tmp_path, capsys):

@@ -36,16 +36,18 @@ GENERATOR = "evolution"
 
 
 class Scorer:
-    """A state dict's exact-match accuracy and fitness on fixed problems, teacher-forced.
+    """A state dict's exact-match accuracy and answer probability on fixed problems, teacher-forced
+    (``evomerge.fitness`` picks which one selection ranks by).
 
     Accuracy: an answer counts when every answer byte and the closing EOS is the model's argmax
     given the bytes before it, which is exactly when greedy decoding would write it (one
-    forward pass instead of one per byte). Fitness: the mean probability of the whole answer
+    forward pass instead of one per byte). Probability: the mean probability of the whole answer
     (its bytes and EOS), the exact-match rate expected when answers are sampled: smooth, and on
     the scale of accuracy. (Ranking by accuracy on a few hundred problems at ~15% selected
     noise; the geometric mean of the per-byte probability, tried next, is ruled by the worst
-    answers and ranked the quick preset's 43%-accurate input last of three, at 0.09 against
-    0.35 for a 15%-accurate one.)"""
+    answers and ranked a 43%-accurate input last of three, at 0.09 against 0.35 for a
+    15%-accurate one. At 60-80% the probability ranks confident merges that lost a skill over
+    accurate ones that kept it: README.)"""
 
     def __init__(self, rows, batch: int, device, kinds: list[str] | None = None) -> None:
         self.device, self.nets = device, {}
@@ -112,7 +114,8 @@ def restore(point, inputs_keys: list[str]) -> tuple[list[Individual], dict]:
     tensors, state = point.tensors("model"), point.state
     people = []
     for k, saved in enumerate(state["population"]):
-        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["accuracy"])
+        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["accuracy"],
+                         saved.get("probability"))
         people.append(ind)
     return people, state
 
@@ -138,7 +141,7 @@ def run(ctx: RunContext) -> None:
             f"task vectors against {'the shared initialisation (' + str(base_path) + ')' if init else 'the interpolation (no cognate-base/)'}")
     score, report = Scorer(fit_rows, batch, device), Scorer(report_rows, batch, device, report_kinds)
     unit = mean_pairwise_distance([flat(t) for t in inputs])
-    base = baselines(inputs, args, score, report)
+    base = baselines(cfg, inputs, args, score, report)
     evolve(ctx, cfg, inputs, args, layers, score, report, unit, base, lambda genome: merge(inputs, genome, init))
 
 
@@ -148,15 +151,20 @@ def by_kind(prefix: str, report: Scorer, tensors, args: CognateArgs) -> dict[str
     return {f"{prefix}_report_{kind}": acc for kind, acc in kinds.items()} if len(kinds) > 1 else {}
 
 
-def baselines(inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
+def fitness_of(cfg: EvoMergeConfig, scored: tuple[float, float]) -> float:
+    """What selection ranks by (``evomerge.fitness``), from a :class:`Scorer`'s (accuracy, probability)."""
+    return scored[0] if cfg.fitness == "accuracy" else scored[1]
+
+
+def baselines(cfg: EvoMergeConfig, inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
     """Each input's fitness and report accuracy (also per kind); the uniform average run with the fittest input's config."""
-    fit = [score(t, a)[1] for t, a in zip(inputs, args)]
+    fit = [fitness_of(cfg, score(t, a)) for t, a in zip(inputs, args)]
     rep = [report(t, a)[0] for t, a in zip(inputs, args)]
     best = max(range(len(inputs)), key=lambda i: fit[i])
     uniform = linear(inputs, [1 / len(inputs)] * len(inputs))
     kinds = {k: v for i, (t, a) in enumerate(zip(inputs, args)) for k, v in by_kind(f"input{i + 1}", report, t, a).items()}
     return {"best_input_fitness": max(fit), "best_input_report": max(rep),
-            "uniform_fitness": score(uniform, args[best])[1], "uniform_report": report(uniform, args[best])[0],
+            "uniform_fitness": fitness_of(cfg, score(uniform, args[best])), "uniform_report": report(uniform, args[best])[0],
             **{f"input{i + 1}_fitness": f for i, f in enumerate(fit)}, **{f"input{i + 1}_report": r for i, r in enumerate(rep)},
             **kinds}
 
@@ -192,7 +200,8 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
                        extra_tensors={}, generators={GENERATOR: gen},
                        extra_state={"generation": generation, "next_id": next_id, "used": sorted(used), "history": history,
                                     "evolve_seconds": spent + time.perf_counter() - began, "initial_report": initial_report,
-                                    "population": [{"genome": p.genome, "fitness": p.fitness, "accuracy": p.accuracy} for p in population]})
+                                    "population": [{"genome": p.genome, "fitness": p.fitness, "accuracy": p.accuracy,
+                                                    "probability": p.probability} for p in population]})
 
     for g in range(first, cfg.generations):
         if ctx.stop.requested:
@@ -204,7 +213,8 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         tick = time.perf_counter()
         for ind in population:
             if ind.fitness is None:
-                ind.accuracy, ind.fitness = score(ind.tensors, args[ind.genome["args_from"]])
+                ind.accuracy, ind.probability = score(ind.tensors, args[ind.genome["args_from"]])
+                ind.fitness = fitness_of(cfg, (ind.accuracy, ind.probability))
                 used.add(tuple(ind.genome["combo"]))
         if initial_report is None:
             initial_report = report(ranked(population)[0].tensors, args[ranked(population)[0].genome["args_from"]])[0]
