@@ -30,6 +30,10 @@ def test_each_generation_is_a_step_and_the_champion_is_a_cognate_model(evolved):
     assert config["specialisation"] == "evomerge" and len(config["evomerge"]["techniques"]) == 3
     summary = json.loads((evolved / "artifacts" / "evomerge.json").read_text())
     assert len(summary["history"]) == 3 and len(summary["combos_used"]) == 8
+    metrics = summary["metrics"]  # report accuracy per kind (add, sub): which skills each model has
+    for who in ("champion", "input1", "input2", "input3"):
+        kinds = [metrics[f"{who}_report_{kind}"] for kind in ("add", "sub")]
+        assert all(0 <= k <= 1 for k in kinds) and sum(kinds) / 2 == pytest.approx(metrics[f"{who}_report" if who != "champion" else "champion_report"])
     verdicts = {e["metric"]: e for e in events(evolved) if e["kind"] == "deliverable"}
     assert set(verdicts) == {"evomerge/improvement", "evomerge/diversity_min", "evomerge/combos_used"}
     assert verdicts["evomerge/combos_used"]["value"] == 8
@@ -60,12 +64,22 @@ def refusal(runs, cognate_dir, capsys, **override) -> tuple[int, str]:
     ({"population": 4}, EXIT_CONFIG, "evomerge.population must be at least 8"),
     ({"generations": 0}, EXIT_CONFIG, "evomerge.generations must be at least 1"),
     ({"elites": 8}, EXIT_CONFIG, "elites (8) must be 1 to population - 1"),
+    ({"fitness": "loss"}, EXIT_CONFIG, "evomerge.fitness must be one of accuracy, probability, got 'loss'"),
     ({"fitness_data": "missing.jsonl"}, EXIT_NO_INPUT, "missing.jsonl: no such file"),
 ])
 def test_unworkable_settings_are_refused_before_anything_is_written(tmp_path, capsys, cognate_models, override, code, message):
     got, err = refusal(tmp_path / "runs", cognate_models, capsys, **override)
     assert got == code and message in err and "Traceback" not in err
     assert not (tmp_path / "runs" / "evomerge").exists()
+
+
+def test_fitness_accuracy_ranks_by_the_fitness_sets_exact_match(tmp_path, cognate_models):
+    assert run_evomerge(tmp_path / "runs", cognate_models, fitness="accuracy") == 0
+    summary = json.loads((only_run(tmp_path / "runs", "evomerge") / "artifacts" / "evomerge.json").read_text())
+    metrics = summary["metrics"]
+    assert metrics["champion_fitness"] == metrics["champion_accuracy"]
+    assert all(h["best_fitness"] == h["best_accuracy"] for h in summary["history"])
+    assert max(metrics[f"input{i}_fitness"] for i in (1, 2, 3)) == metrics["best_input_fitness"] <= 1.0
 
 
 def test_phase_2_without_phase_1_models_names_the_command(tmp_path, capsys):

@@ -34,15 +34,17 @@ class Individual:
     genome: dict
     tensors: dict[str, torch.Tensor]
     fitness: float | None = None
-    """The mean probability of the whole answer on the fitness set (the expected exact-match rate
-    under sampling), what selection ranks by (None until evaluated)."""
+    """What selection ranks by (``evomerge.fitness``): the accuracy or the probability below (None until evaluated)."""
     accuracy: float | None = None
-    """Exact-match accuracy on the fitness set: breaks ties."""
+    """Exact-match accuracy on the fitness set (breaks ties under probability)."""
+    probability: float | None = None
+    """The mean probability of the whole answer on the fitness set (the expected exact-match rate
+    under sampling; breaks ties under accuracy)."""
     extra: dict = field(default_factory=dict)
 
     @property
-    def key(self) -> tuple[float, float]:
-        return (self.fitness if self.fitness is not None else -1.0, self.accuracy if self.accuracy is not None else -1.0)
+    def key(self) -> tuple[float, float, float]:
+        return tuple(-1.0 if v is None else v for v in (self.fitness, self.accuracy, self.probability))
 
 
 def _uniform(gen: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> float:
@@ -123,7 +125,7 @@ def merge_losers(group: list[Individual], ident: int) -> Individual:
 
 def ranked(population: list[Individual]) -> list[Individual]:
     """Best first (fitness, then accuracy; the older individual first on a tie)."""
-    return sorted(population, key=lambda ind: (-ind.key[0], -ind.key[1], ind.genome["id"]))
+    return sorted(population, key=lambda ind: (*(-v for v in ind.key), ind.genome["id"]))
 
 
 def next_generation(population: list[Individual], cfg, gen: torch.Generator, layers: int, next_id: int,

@@ -36,21 +36,25 @@ GENERATOR = "evolution"
 
 
 class Scorer:
-    """A state dict's exact-match accuracy and fitness on fixed problems, teacher-forced.
+    """A state dict's exact-match accuracy and answer probability on fixed problems, teacher-forced
+    (``evomerge.fitness`` picks which one selection ranks by).
 
     Accuracy: an answer counts when every answer byte and the closing EOS is the model's argmax
     given the bytes before it, which is exactly when greedy decoding would write it (one
-    forward pass instead of one per byte). Fitness: the mean probability of the whole answer
+    forward pass instead of one per byte). Probability: the mean probability of the whole answer
     (its bytes and EOS), the exact-match rate expected when answers are sampled: smooth, and on
     the scale of accuracy. (Ranking by accuracy on a few hundred problems at ~15% selected
     noise; the geometric mean of the per-byte probability, tried next, is ruled by the worst
-    answers and ranked the quick preset's 43%-accurate input last of three, at 0.09 against
-    0.35 for a 15%-accurate one.)"""
+    answers and ranked a 43%-accurate input last of three, at 0.09 against 0.35 for a
+    15%-accurate one. At 60-80% the probability ranks confident merges that lost a skill over
+    accurate ones that kept it: README.)"""
 
-    def __init__(self, rows, batch: int, device) -> None:
+    def __init__(self, rows, batch: int, device, kinds: list[str] | None = None) -> None:
         self.device, self.nets = device, {}
         self.batches = [collate(rows[i:i + batch], 0.0) for i in range(0, len(rows), batch)]
         self.count = len(rows)
+        self.kinds = kinds or [""] * len(rows)
+        """Each problem's kind (its record's ``task``), for :meth:`accuracy_by_kind`."""
 
     def net(self, args: CognateArgs) -> CognateNet:
         if args not in self.nets:
@@ -59,17 +63,28 @@ class Scorer:
         return self.nets[args]
 
     @torch.no_grad()
-    def __call__(self, tensors: dict[str, torch.Tensor], args: CognateArgs) -> tuple[float, float]:
+    def per_problem(self, tensors: dict[str, torch.Tensor], args: CognateArgs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(right or not, probability of the whole answer) per problem."""
         net = self.net(args)
         net.load_state_dict(tensors)
-        hits, prob = 0.0, 0.0
+        hits, probs = [], []
         for b in self.batches:
             ids, targets, answer = b["ids"].to(self.device), b["targets"].to(self.device), b["weights"].to(self.device) > 0
             logits = net(ids)["logits"].float()
-            hits += float(((logits.argmax(-1) == targets) | ~answer).all(-1).sum())
+            hits.append(((logits.argmax(-1) == targets) | ~answer).all(-1).double().cpu())
             logp = F.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-            prob += float(torch.exp((logp * answer).sum(-1)).sum())
-        return hits / self.count, prob / self.count
+            probs.append(torch.exp((logp * answer).sum(-1)).double().cpu())
+        return torch.cat(hits), torch.cat(probs)
+
+    def __call__(self, tensors: dict[str, torch.Tensor], args: CognateArgs) -> tuple[float, float]:
+        hits, probs = self.per_problem(tensors, args)
+        return float(hits.sum()) / self.count, float(probs.sum()) / self.count
+
+    def accuracy_by_kind(self, tensors: dict[str, torch.Tensor], args: CognateArgs) -> dict[str, float]:
+        """Accuracy per kind of problem: which of the inputs' skills a merge kept."""
+        hits = self.per_problem(tensors, args)[0].tolist()
+        return {kind: sum(h for h, k in zip(hits, self.kinds) if k == kind) / self.kinds.count(kind)
+                for kind in sorted(set(self.kinds))}
 
 
 class Population:
@@ -82,8 +97,8 @@ class Population:
         return {f"ind{k}/{name}": t.clone() for k, ind in enumerate(self.people) for name, t in ind.tensors.items()}
 
 
-def held_out(cfg: EvoMergeConfig, max_len: int) -> tuple[list, list, int]:
-    """(fitness rows, report rows, total records) from the test split of ``fitness_data``."""
+def held_out(cfg: EvoMergeConfig, max_len: int) -> tuple[list, list, int, list[str]]:
+    """(fitness rows, report rows, total records, the report problems' kinds) from the test split of ``fitness_data``."""
     wanted = cfg.fitness_examples + cfg.report_examples
     records = source_records(cfg.fitness_data, "test", wanted, "evomerge.fitness_data")[:wanted]
     if len(records) < 2:
@@ -91,7 +106,7 @@ def held_out(cfg: EvoMergeConfig, max_len: int) -> tuple[list, list, int]:
                         "needs at least one and the report set another")
     split = cfg.fitness_examples if len(records) >= wanted else len(records) // 2
     rows = [encode_example(r, max_len) for r in records]
-    return rows[:split], rows[split:], len(records)
+    return rows[:split], rows[split:], len(records), [str(r.get("task") or "") for r in records[split:]]
 
 
 def restore(point, inputs_keys: list[str]) -> tuple[list[Individual], dict]:
@@ -99,7 +114,8 @@ def restore(point, inputs_keys: list[str]) -> tuple[list[Individual], dict]:
     tensors, state = point.tensors("model"), point.state
     people = []
     for k, saved in enumerate(state["population"]):
-        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["accuracy"])
+        ind = Individual(saved["genome"], {name: tensors[f"ind{k}/{name}"] for name in inputs_keys}, saved["fitness"], saved["accuracy"],
+                         saved.get("probability"))
         people.append(ind)
     return people, state
 
@@ -113,7 +129,7 @@ def run(ctx: RunContext) -> None:
     args = [CognateArgs(**c["args"]) for _, c in loaded]
     params = sum(t.numel() for t in inputs[0].values())
     layers = core_layers(inputs[0])
-    fit_rows, report_rows, total = held_out(cfg, args[0].max_len)
+    fit_rows, report_rows, total, report_kinds = held_out(cfg, args[0].max_len)
     category, planned = categorize(params)
     figures = check_resources(ctx.run.dir, params * cfg.population, ctx.config.run.keep_checkpoints, device)
     batch = cfg.eval_batch or planned
@@ -123,21 +139,34 @@ def run(ctx: RunContext) -> None:
             f"evaluation batch {batch}; {figures['free_mem_gb']:.1f} GiB memory and {figures['free_disk_gb']:.1f} GiB disk free")
     ctx.say(f"[evomerge] {len(fit_rows)} held-out problems for fitness, {len(report_rows)} for the report ({total} read); "
             f"task vectors against {'the shared initialisation (' + str(base_path) + ')' if init else 'the interpolation (no cognate-base/)'}")
-    score, report = Scorer(fit_rows, batch, device), Scorer(report_rows, batch, device)
+    score, report = Scorer(fit_rows, batch, device), Scorer(report_rows, batch, device, report_kinds)
     unit = mean_pairwise_distance([flat(t) for t in inputs])
-    base = baselines(inputs, args, score, report)
+    base = baselines(cfg, inputs, args, score, report)
     evolve(ctx, cfg, inputs, args, layers, score, report, unit, base, lambda genome: merge(inputs, genome, init))
 
 
-def baselines(inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
-    """Each input's fitness and report accuracy; the uniform average run with the fittest input's config."""
-    fit = [score(t, a)[1] for t, a in zip(inputs, args)]
+def by_kind(prefix: str, report: Scorer, tensors, args: CognateArgs) -> dict[str, float]:
+    """``<prefix>_report_<kind>``: report accuracy per kind of problem (one kind: none, the total says it)."""
+    kinds = report.accuracy_by_kind(tensors, args)
+    return {f"{prefix}_report_{kind}": acc for kind, acc in kinds.items()} if len(kinds) > 1 else {}
+
+
+def fitness_of(cfg: EvoMergeConfig, scored: tuple[float, float]) -> float:
+    """What selection ranks by (``evomerge.fitness``), from a :class:`Scorer`'s (accuracy, probability)."""
+    return scored[0] if cfg.fitness == "accuracy" else scored[1]
+
+
+def baselines(cfg: EvoMergeConfig, inputs, args, score: Scorer, report: Scorer) -> dict[str, float]:
+    """Each input's fitness and report accuracy (also per kind); the uniform average run with the fittest input's config."""
+    fit = [fitness_of(cfg, score(t, a)) for t, a in zip(inputs, args)]
     rep = [report(t, a)[0] for t, a in zip(inputs, args)]
     best = max(range(len(inputs)), key=lambda i: fit[i])
     uniform = linear(inputs, [1 / len(inputs)] * len(inputs))
+    kinds = {k: v for i, (t, a) in enumerate(zip(inputs, args)) for k, v in by_kind(f"input{i + 1}", report, t, a).items()}
     return {"best_input_fitness": max(fit), "best_input_report": max(rep),
-            "uniform_fitness": score(uniform, args[best])[1], "uniform_report": report(uniform, args[best])[0],
-            **{f"input{i + 1}_fitness": f for i, f in enumerate(fit)}, **{f"input{i + 1}_report": r for i, r in enumerate(rep)}}
+            "uniform_fitness": fitness_of(cfg, score(uniform, args[best])), "uniform_report": report(uniform, args[best])[0],
+            **{f"input{i + 1}_fitness": f for i, f in enumerate(fit)}, **{f"input{i + 1}_report": r for i, r in enumerate(rep)},
+            **kinds}
 
 
 def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, score: Scorer, report: Scorer, unit: float,
@@ -171,7 +200,8 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
                        extra_tensors={}, generators={GENERATOR: gen},
                        extra_state={"generation": generation, "next_id": next_id, "used": sorted(used), "history": history,
                                     "evolve_seconds": spent + time.perf_counter() - began, "initial_report": initial_report,
-                                    "population": [{"genome": p.genome, "fitness": p.fitness, "accuracy": p.accuracy} for p in population]})
+                                    "population": [{"genome": p.genome, "fitness": p.fitness, "accuracy": p.accuracy,
+                                                    "probability": p.probability} for p in population]})
 
     for g in range(first, cfg.generations):
         if ctx.stop.requested:
@@ -183,7 +213,8 @@ def evolve(ctx: RunContext, cfg: EvoMergeConfig, inputs, args, layers: int, scor
         tick = time.perf_counter()
         for ind in population:
             if ind.fitness is None:
-                ind.accuracy, ind.fitness = score(ind.tensors, args[ind.genome["args_from"]])
+                ind.accuracy, ind.probability = score(ind.tensors, args[ind.genome["args_from"]])
+                ind.fitness = fitness_of(cfg, (ind.accuracy, ind.probability))
                 used.add(tuple(ind.genome["combo"]))
         if initial_report is None:
             initial_report = report(ranked(population)[0].tensors, args[ranked(population)[0].genome["args_from"]])[0]
@@ -234,7 +265,7 @@ def finish(ctx: RunContext, cfg: EvoMergeConfig, population, args, report: Score
                "diversity_min": min(h["diversity"] for h in history), "diversity_final": history[-1]["diversity"],
                "diversity_collapsed": collapsed_diversity(population, cfg.elites, unit),
                "combos_used": len(used), "combos_elites": len({tuple(p.genome["combo"]) for p in ranked(population)[:cfg.elites]}),
-               "evolve_seconds": seconds, "generations": len(history)}
+               "evolve_seconds": seconds, "generations": len(history), **by_kind("champion", report, champion.tensors, champ_args)}
     ctx.record_evaluation(STAGE, ctx.global_step, cfg.generations, metrics)
     net = CognateNet(champ_args)
     net.load_state_dict(champion.tensors)
@@ -248,3 +279,8 @@ def finish(ctx: RunContext, cfg: EvoMergeConfig, population, args, report: Score
             f"{champion_report:.1%} vs best input {base['best_input_report']:.1%}, uniform average {base['uniform_report']:.1%}, "
             f"best initial merge {initial_report:.1%} | improvement {metrics['improvement']:+.1%} | "
             f"diversity min {metrics['diversity_min']:.3f} | {len(used)}/8 combinations | {seconds:.0f} s")
+    kinds = sorted(k.removeprefix("champion_report_") for k in metrics if k.startswith("champion_report_"))
+    if kinds:  # which skills the champion kept, beside each input's
+        rows = [("champion", "champion")] + [(f"input {i}", f"input{i}") for i in range(1, 4)]
+        ctx.say("[evomerge] report accuracy per kind (" + ", ".join(kinds) + "): " + "; ".join(
+            f"{label} " + " / ".join(f"{metrics[f'{key}_report_{k}']:.0%}" for k in kinds) for label, key in rows))
