@@ -11,9 +11,11 @@ F3 settings (its ``config.toml``), seed 42 and the frozen stack it saved:
 * ``after move k``: after k chain moves (k x ``chain_step_iterations`` RAR iterations), the share
   whose frame is nearest (cosine) the chain's k-th supporting sentence among the memory frames,
   and the median of that best cosine;
+* ``read there``: the read at RAR's own frame after move k points at the (k+1)-th (against
+  ``read@fact k``, the same read from the true frame: what RAR's landing costs);
 * ``read@fact k``: the read at the chain's k-th supporting sentence's own frame points (argmax) at
   the (k+1)-th, overall and for the facts that drop an object (whose carrier's place is the one
-  *before* the drop, not the newest);
+  *before* the drop, not the newest); ``alpha`` the median ghost-blend weight there;
 * ``oracle from the last fact``: RAR started at the chain's last supporting sentence's own frame
   (its clock at that move), rendered: what the answer's move and the renderer make of a perfect read.
 
@@ -69,7 +71,8 @@ def main() -> None:
     ap.add_argument("run", type=Path, nargs="?", help="a finished f3 run directory (with config.toml and artifacts/)")
     ap.add_argument("--ceiling", nargs=2, metavar=("TRAIN", "TEST"), help="only the Markov ceiling of two reasoning .jsonl files (no run)")
     ap.add_argument("--limit", type=int, default=200, help="SCAN dev commands diagnosed (default 200)")
-    ap.add_argument("--on-train", action="store_true", help="SCAN: diagnose training commands instead (does the field fit them?)")
+    ap.add_argument("--on-train", action="store_true", help="diagnose training records instead (SCAN: --limit commands; bAbI: the first "
+                    "200 questions a task): does the field fit them?")
     args = ap.parse_args()
     if args.ceiling:
         train_file, test_file = ([json.loads(line) for line in open(f)] for f in args.ceiling)
@@ -107,7 +110,7 @@ def main() -> None:
             diagnose_scan(cfg, stack, reasoner, scan, [r for r in train if r["task"] == "scan"], enc_len)
     with torch.no_grad():
         for task in BABI_TASKS:
-            recs = [r for r in held if r["task"] == task]
+            recs = [r for r in (train if args.on_train else held) if r["task"] == task][:200 if args.on_train else None]
             if not recs:
                 continue
             q = bank.slots[[bank.index[chain_texts(r)[0]] for r in recs]]
@@ -134,11 +137,15 @@ def main() -> None:
                 cos = torch.einsum("bd,bnd->bn", F.normalize(x.flatten(1), dim=-1), F.normalize(mem.frames.flatten(-2), dim=-1))
                 cos = cos.masked_fill(~mem.mask, -2.0)
                 parts.append(f"after move {k} nearest fact {(cos.argmax(-1) == target).float().mean():.0%} (cosine {cos.amax(-1).median():.2f})")
+                if k < facts:  # the read RAR makes from where it stands, not from the true fact
+                    ahead = torch.tensor([position(r, chain_texts(r)[k + 1]) for r in recs])
+                    parts.append(f"read there {(reasoner['memory'].logits(x, mem).argmax(-1) == ahead).float().mean():.0%}")
             for k in range(1, facts):
                 src = bank.slots[[bank.index[chain_texts(r)[k]] for r in recs]]
                 hit = reasoner["memory"].logits(src, mem).argmax(-1) == torch.tensor([position(r, chain_texts(r)[k + 1]) for r in recs])
                 drops = torch.tensor([any(f" {v} the " in chain_texts(r)[k] for v in DROPS) for r in recs])
-                parts.append(f"read@fact {k} {hit.float().mean():.0%} (drops {hit[drops].float().mean():.0%} of {int(drops.sum())})")
+                alpha = torch.sigmoid(reasoner["memory"].alpha_logit(src)).median()
+                parts.append(f"read@fact {k} {hit.float().mean():.0%} (drops {hit[drops].float().mean():.0%} of {int(drops.sum())}), alpha {alpha:.2f}")
             last = bank.slots[[bank.index[chain_texts(r)[-2]] for r in recs]]
             start = facts * m
             oracle = rar(last, all_active(last), field(reasoner, mem), reasoner["attention"],
