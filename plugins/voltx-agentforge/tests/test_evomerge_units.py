@@ -134,3 +134,18 @@ def test_immigrants_replace_the_crowded_non_elites_until_the_floor_is_met_and_ne
     assert new and next_id == 200 + len(new) and all(ind.fitness is None for ind in new)
     off = SimpleNamespace(elites=2, diversity_floor=0.0)
     assert keep_diverse(crowd, off, gen, 2, 200, lambda g: merge(models, g), unit) == (crowd, 200)
+
+
+def test_the_report_set_shares_no_question_with_the_fitness_set():
+    """The generator's test split repeats questions; selection must never see a report problem."""
+    from collections import Counter
+
+    from voltx_agentforge.evomerge import EvoMergeConfig
+    from voltx_agentforge.evomerge_run import held_out
+
+    cfg = EvoMergeConfig(fitness_data="gen:arith_words_gen?max_number=5&ops=mul,fact,inc", fitness_examples=300, report_examples=300)
+    fit, rep, read, kinds = held_out(cfg, 128)
+    assert (len(fit), len(rep)) == (300, 300) and read > 600
+    prompts = lambda rows: {tuple(r.ids[:r.prompt_len]) for r in rows}  # noqa: E731
+    assert not prompts(fit) & prompts(rep)
+    assert min(Counter(kinds).values()) >= 60  # every kind on the report side, not only the rare questions

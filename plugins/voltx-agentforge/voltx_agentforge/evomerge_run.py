@@ -14,6 +14,7 @@ ends bitwise equal to an uninterrupted one on CPU.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import torch
@@ -97,16 +98,31 @@ class Population:
         return {f"ind{k}/{name}": t.clone() for k, ind in enumerate(self.people) for name, t in ind.tensors.items()}
 
 
+POOL = 3
+"""Held-out records read per fitness and report place: the two sets are split by question, so
+the pool must hold enough distinct questions for both (the generator repeats its questions)."""
+
+
 def held_out(cfg: EvoMergeConfig, max_len: int) -> tuple[list, list, int, list[str]]:
-    """(fitness rows, report rows, total records, the report problems' kinds) from the test split of ``fitness_data``."""
+    """(fitness rows, report rows, total records, the report problems' kinds) from the test split
+    of ``fitness_data``, **disjoint by question**: selection must never have seen a report
+    problem, and the generator's test split repeats questions (numbers up to 5: 171 of 450 report
+    problems had their question in the fitness set). The distinct questions, ordered by a hash
+    of their text (so every kind is split alike), go to the fitness side in the fitness set's
+    share of places, the rest to the report side; each side keeps its records in the order read."""
     wanted = cfg.fitness_examples + cfg.report_examples
-    records = source_records(cfg.fitness_data, "test", wanted, "evomerge.fitness_data")[:wanted]
-    if len(records) < 2:
-        raise DataError(f"evomerge.fitness_data: {cfg.fitness_data} gave {len(records)} held-out records; the fitness set "
-                        "needs at least one and the report set another")
-    split = cfg.fitness_examples if len(records) >= wanted else len(records) // 2
-    rows = [encode_example(r, max_len) for r in records]
-    return rows[:split], rows[split:], len(records), [str(r.get("task") or "") for r in records[split:]]
+    records = source_records(cfg.fitness_data, "test", POOL * wanted, "evomerge.fitness_data")[:POOL * wanted]
+    questions = sorted({r["input"] for r in records}, key=lambda q: hashlib.sha256(q.encode("utf-8")).digest())
+    if len(questions) < 2:
+        raise DataError(f"evomerge.fitness_data: {cfg.fitness_data} gave {len(records)} held-out records of "
+                        f"{len(questions)} distinct question(s); the fitness set needs one question and the report set "
+                        "another (the two never share a question)")
+    share = min(len(questions) - 1, max(1, round(len(questions) * cfg.fitness_examples / wanted)))
+    fitness_questions = set(questions[:share])
+    fit = [r for r in records if r["input"] in fitness_questions][:cfg.fitness_examples]
+    rep = [r for r in records if r["input"] not in fitness_questions][:cfg.report_examples]
+    return ([encode_example(r, max_len) for r in fit], [encode_example(r, max_len) for r in rep], len(records),
+            [str(r.get("task") or "") for r in rep])
 
 
 def restore(point, inputs_keys: list[str]) -> tuple[list[Individual], dict]:
@@ -137,7 +153,7 @@ def run(ctx: RunContext) -> None:
                   strategy="population on CPU, one individual at a time on the device", **figures)
     ctx.say(f"[evomerge] sizing: {category} ({params:,} parameters per model, {cfg.population} in the population) -> "
             f"evaluation batch {batch}; {figures['free_mem_gb']:.1f} GiB memory and {figures['free_disk_gb']:.1f} GiB disk free")
-    ctx.say(f"[evomerge] {len(fit_rows)} held-out problems for fitness, {len(report_rows)} for the report ({total} read); "
+    ctx.say(f"[evomerge] {len(fit_rows)} held-out problems for fitness, {len(report_rows)} for the report, no question in both ({total} read); "
             f"task vectors against {'the shared initialisation (' + str(base_path) + ')' if init else 'the interpolation (no cognate-base/)'}")
     score, report = Scorer(fit_rows, batch, device), Scorer(report_rows, batch, device, report_kinds)
     unit = mean_pairwise_distance([flat(t) for t in inputs])
